@@ -1,0 +1,160 @@
+"""The HTTP API for the outside world: scripts, CI pipelines, webhooks (docs/api.md).
+
+It is a thin edge over the same ``Hub.submit`` path the websocket uses, so a
+command gets the same validation, sequencing and durability either way.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.auth import bearer_ok
+from server.hub import Hub
+from warroom.core.errors import HTTP_STATUS, Code, WarroomError
+from warroom.core.events import NAME_MAX, Command
+from warroom.core.schema import Text, validate
+
+MAX_BODY = 64 * 1024
+PUBLIC_PATHS = {"/healthz"}
+
+
+def problem(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    return JSONResponse({"error": error}, status_code=status)
+
+
+def refused(err: WarroomError) -> JSONResponse:
+    return problem(HTTP_STATUS.get(err.code, 400), str(err.code), err.message, err.field)
+
+
+class BearerAuth:
+    """Refuses every non-public path without the hub token, before any body is read."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self.token = token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if not bearer_ok(header, self.token):
+                response = problem(401, "unauthorized", "missing or wrong bearer token")
+                response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, refusing more than MAX_BODY bytes without reading them all."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+        raise HTTPException(413, f"the body is over {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, f"the body is over {MAX_BODY} bytes")
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise WarroomError(Code.BAD_JSON, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise WarroomError(Code.WRONG_TYPE, "the body must be a JSON object")
+    return parsed
+
+
+def command_id(request: Request) -> str:
+    """The Idempotency-Key header if the caller sent one, so a retried POST lands once."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(key))
+    except ValueError:
+        raise WarroomError(
+            Code.INVALID_VALUE, "Idempotency-Key must be a UUID", field="Idempotency-Key"
+        ) from None
+
+
+_ACTOR = Text("actor", required=False, max_len=NAME_MAX)
+_DECLARE_EXTRA = (_ACTOR,)
+_ENTRY_EXTRA = (Text("author", required=False, max_len=NAME_MAX), _ACTOR)
+
+
+def _split(body: dict[str, Any], extra: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate the HTTP-only fields (who is acting) from the event data."""
+    names = {f.name for f in extra}
+    meta = validate({k: v for k, v in body.items() if k in names}, extra, where="body")
+    return {k: v for k, v in body.items() if k not in names}, meta
+
+
+def build_api(hub: Hub, token: str) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
+
+    async def list_incidents(request: Request) -> Response:
+        return JSONResponse({"incidents": await hub.incidents()})
+
+    async def declare(request: Request) -> Response:
+        data, meta = _split(await read_json(request), _DECLARE_EXTRA)
+        room = data.pop("id", None)
+        if room is not None and not isinstance(room, str):
+            raise WarroomError(Code.WRONG_TYPE, "id: expected a string", field="id")
+        ack = await hub.execute(
+            Command(command_id(request), "incident.declared", data, room), meta.get("actor", "api")
+        )
+        status = 200 if ack.duplicate else 201
+        return JSONResponse({"id": ack.room, "seq": ack.seq, "duplicate": ack.duplicate}, status)
+
+    async def show(request: Request) -> Response:
+        state = await hub.settled_state(request.path_params["incident"])
+        return JSONResponse(state.to_dict())
+
+    async def add_entry(request: Request) -> Response:
+        room = request.path_params["incident"]
+        data, meta = _split(await read_json(request), _ENTRY_EXTRA)
+        actor = meta.get("author") or meta.get("actor") or "api"
+        ack = await hub.execute(Command(command_id(request), "entry.added", data, room), actor)
+        status = 200 if ack.duplicate else 201
+        return JSONResponse({"seq": ack.seq, "id": ack.id, "duplicate": ack.duplicate}, status)
+
+    async def on_warroom_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WarroomError)
+        return refused(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        return problem(exc.status_code, codes.get(exc.status_code, "bad_request"), exc.detail)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/incidents", list_incidents, methods=["GET"]),
+        Route("/api/v1/incidents", declare, methods=["POST"]),
+        Route("/api/v1/incidents/{incident}", show, methods=["GET"]),
+        Route("/api/v1/incidents/{incident}/entries", add_entry, methods=["POST"]),
+    ]
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        WarroomError: on_warroom_error,
+        HTTPException: on_http_error,
+    }
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(BearerAuth, token=token)],
+        exception_handlers=handlers,
+    )
+

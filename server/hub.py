@@ -1,0 +1,339 @@
+"""The hub: one command path for every transport, group commit, and fan-out.
+
+A command is validated, queued, sequenced by the single writer task, committed
+to the store with the rest of its batch, and only then acknowledged and fanned
+out. Nothing is told before the log has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import msgpack
+
+from server.store import EventStore, StorageError
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import Command, Event, validate_command
+from warroom.core.protocol import encode
+from warroom.core.reducer import apply, check, fold
+from warroom.core.schema import format_time
+from warroom.core.state import IncidentState
+
+log = logging.getLogger("warroom.hub")
+
+MAX_BATCH = 512
+ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    id: str
+    room: str
+    seq: int
+    duplicate: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "room": self.room, "seq": self.seq, "duplicate": self.duplicate}
+
+
+class Subscriber(Protocol):
+    """A room member: a websocket connection, or anything else that wants live events."""
+
+    name: str
+
+    def deliver(self, room: str, first: int, last: int, frame: bytes) -> None: ...
+
+    def send(self, frame: dict[str, Any]) -> None: ...
+
+
+@dataclass(eq=False)
+class Room:
+    id: str
+    epoch: str
+    state: IncidentState
+    snapshot_seq: int = 0
+    members: dict[Subscriber, str] = field(default_factory=dict)  # member -> joined at
+
+    def presence(self) -> dict[str, Any]:
+        people = [{"name": m.name, "since": since} for m, since in self.members.items()]
+        return {"t": "presence", "room": self.id, "members": people}
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: Command
+    data: dict[str, Any]
+    actor: str
+    future: asyncio.Future[Ack]
+
+
+def snapshot_due(seq: int, last: int) -> bool:
+    """Snapshot every 1,000 events, or every tenth of the log once it is larger.
+
+    The geometric step keeps the cost of snapshotting a huge room constant per
+    event, while a joining client never replays more than a tenth of its log.
+    """
+    return seq - last >= max(1000, seq // 10)
+
+
+class Hub:
+    def __init__(self, store: EventStore, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self.hub_id = uuid.uuid4().hex[:12]
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._rooms: dict[str, Room] = {}
+        self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._inflight: dict[str, asyncio.Future[Ack]] = {}
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._writer: asyncio.Task[None] | None = None
+        self.closing = False
+        self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0}
+
+    async def start(self) -> None:
+        await self.store.open()
+        self._writer = asyncio.create_task(self._write_loop(), name="warroom-writer")
+
+    async def drain(self) -> None:
+        """Refuse new commands, then wait until everything queued is committed and acked."""
+        self.closing = True
+        while not self._pending.empty() or not self._idle.is_set():
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    async def stop(self) -> None:
+        await self.drain()
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+        await self.store.close()
+
+    # -- the command path ------------------------------------------------------------
+
+    def submit(self, command: Command, actor: str) -> asyncio.Future[Ack]:
+        """Validate and queue a command; the future resolves once it is durable.
+
+        Raises ``WarroomError`` at once for a command that can never be valid.
+        """
+        if self.closing:
+            raise WarroomError(Code.SHUTTING_DOWN, "the hub is shutting down; retry shortly")
+        data = validate_command(command.type, command.data)
+        if command.room is None and command.type != "incident.declared":
+            raise WarroomError(Code.MISSING_FIELD, "room is required", field="room")
+        if command.room is not None and not ROOM_ID.match(command.room):
+            raise WarroomError(Code.INVALID_VALUE, "room: not a valid incident id", field="room")
+        loop = asyncio.get_running_loop()
+        original = self._inflight.get(command.id)
+        if original is not None:
+            return _as_duplicate(original, loop)
+        future: asyncio.Future[Ack] = loop.create_future()
+        self._inflight[command.id] = future
+        self._pending.put_nowait(_Pending(command, data, actor, future))
+        return future
+
+    async def execute(self, command: Command, actor: str) -> Ack:
+        return await self.submit(command, actor)
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._pending.get()]
+            while len(batch) < MAX_BATCH and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            self._idle.clear()
+            try:
+                await self._commit(batch)
+            except Exception:  # the writer must outlive any one bad batch
+                log.exception("writer failed on a batch")
+                for p in batch:
+                    self._settle(p, WarroomError(Code.INTERNAL, "the hub failed on this command"))
+            finally:
+                self._idle.set()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        accepted: list[tuple[_Pending, Event]] = []
+        new_rooms: dict[str, str] = {}
+        for p in batch:
+            try:
+                event = await self._sequence(p, new_rooms)
+            except WarroomError as err:
+                self._settle(p, err)
+                continue
+            if event is not None:
+                accepted.append((p, event))
+        if not accepted:
+            return
+        events = [event for _, event in accepted]
+        touched = {event.room: self._rooms[event.room] for event in events}
+        try:
+            await self.store.append(
+                events, new_rooms, {r: room.state.summary_dict() for r, room in touched.items()}
+            )
+        except StorageError as exc:
+            self.stats["storage_errors"] += 1
+            log.error("store refused a batch of %d events: %s", len(events), exc)
+            await self._rewind(touched.values(), new_rooms)
+            refusal = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log refused the write: {exc}")
+            for p, _ in accepted:
+                self._settle(p, refusal)
+            return
+        self.stats["events"] += len(events)
+        self.stats["batches"] += 1
+        for p, event in accepted:
+            self._settle(p, Ack(event.id, event.room, event.seq))
+        for room in touched.values():
+            self._fan_out(room, [e for e in events if e.room == room.id])
+            if snapshot_due(room.state.seq, room.snapshot_seq):
+                await self._snapshot(room)
+
+    async def _sequence(self, p: _Pending, new_rooms: dict[str, str]) -> Event | None:
+        cmd = p.command
+        earlier = await self.store.lookup(cmd.id)
+        if earlier is not None:
+            self._settle(p, Ack(earlier.id, earlier.room, earlier.seq, duplicate=True))
+            return None
+        if cmd.type == "incident.declared":
+            room = await self._create_room(cmd.room, new_rooms)
+        else:
+            assert cmd.room is not None
+            room = await self.room(cmd.room)
+        check(room.state, cmd.type, p.data)
+        now = format_time(self._clock())
+        ts = max(now, room.state.updated_at or now)  # never let a room's clock run backwards
+        event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data)
+        apply(room.state, event)
+        return event
+
+    async def _create_room(self, wanted: str | None, new_rooms: dict[str, str]) -> Room:
+        if wanted is not None:
+            if wanted in self._rooms or await self.store.room(wanted) is not None:
+                raise WarroomError(Code.ROOM_EXISTS, f"{wanted} already exists", field="room")
+            room_id = wanted
+        else:
+            room_id = await self.store.reserve_room_id()
+        room = Room(room_id, uuid.uuid4().hex, IncidentState(room=room_id))
+        self._rooms[room_id] = room
+        new_rooms[room_id] = room.epoch
+        return room
+
+    async def _rewind(self, rooms: Any, new_rooms: dict[str, str]) -> None:
+        """After a refused write, put each room's state back to what the log holds."""
+        for room in rooms:
+            if room.id in new_rooms:
+                self._rooms.pop(room.id, None)
+            else:
+                room.state, room.snapshot_seq = await self.committed_state(room.id)
+
+    def _settle(self, p: _Pending, outcome: Ack | WarroomError) -> None:
+        self._inflight.pop(p.command.id, None)
+        if p.future.done():
+            return
+        if isinstance(outcome, Ack):
+            p.future.set_result(outcome)
+        else:
+            p.future.set_exception(outcome)
+
+    def _fan_out(self, room: Room, events: list[Event]) -> None:
+        frame = encode({"t": "events", "room": room.id, "events": [e.to_wire() for e in events]})
+        first, last = events[0].seq, events[-1].seq
+        for member in list(room.members):
+            member.deliver(room.id, first, last, frame)
+        self.stats["deliveries"] += len(events) * len(room.members)
+
+    async def _snapshot(self, room: Room) -> None:
+        blob = msgpack.packb(room.state.to_dict(), use_bin_type=True)
+        try:
+            await self.store.save_snapshot(room.id, room.state.seq, blob)
+        except StorageError as exc:  # a missed snapshot costs replay time, not data
+            log.warning("snapshot of %s failed: %s", room.id, exc)
+            return
+        room.snapshot_seq = room.state.seq
+
+    # -- rooms and reads -------------------------------------------------------------
+
+    async def room(self, room_id: str) -> Room:
+        """The live room, loaded from its newest snapshot plus the tail of its log."""
+        room = self._rooms.get(room_id)
+        if room is not None:
+            return room
+        record = await self.store.room(room_id)
+        if record is None:
+            raise WarroomError(Code.UNKNOWN_ROOM, f"no incident {room_id!r}", field="room")
+        state, snap_seq = await self.committed_state(room_id)
+        room = self._rooms.get(room_id)  # another task may have loaded it meanwhile
+        if room is None:
+            room = Room(room_id, record.epoch, state, snapshot_seq=snap_seq)
+            self._rooms[room_id] = room
+        return room
+
+    async def committed_state(self, room_id: str) -> tuple[IncidentState, int]:
+        """Fold the log from its newest snapshot: the state as the store holds it."""
+        snap = await self.store.snapshot(room_id)
+        state, snap_seq = IncidentState(room=room_id), 0
+        if snap is not None:
+            snap_seq = snap[0]
+            state = IncidentState.from_dict(msgpack.unpackb(snap[1], raw=False))
+        while True:
+            page = await self.store.read(room_id, state.seq, 5000)
+            fold(room_id, page, state)
+            if len(page) < 5000:
+                return state, snap_seq
+
+    async def settled_state(self, room_id: str) -> IncidentState:
+        """A room's state with no batch in flight, so it holds only committed events."""
+        while not self._idle.is_set():
+            await self._idle.wait()
+        room = await self.room(room_id)
+        while not self._idle.is_set():
+            await self._idle.wait()
+        return room.state
+
+    async def incidents(self) -> list[dict[str, Any]]:
+        out = []
+        for record in await self.store.rooms():
+            summary = dict(record.summary)
+            summary.setdefault("id", record.room)
+            out.append(summary)
+        return out
+
+    # -- membership ------------------------------------------------------------------
+
+    def add_member(self, room: Room, member: Subscriber) -> None:
+        room.members[member] = format_time(self._clock())
+        self._presence(room)
+
+    def remove_member(self, room_id: str, member: Subscriber) -> None:
+        room = self._rooms.get(room_id)
+        if room is not None and room.members.pop(member, None) is not None:
+            self._presence(room)
+
+    def _presence(self, room: Room) -> None:
+        frame = room.presence()
+        for member in list(room.members):
+            member.send(frame)
+
+
+def _as_duplicate(original: asyncio.Future[Ack], loop: asyncio.AbstractEventLoop) -> asyncio.Future[Ack]:
+    """A second submission of an in-flight id waits for the first and is marked duplicate."""
+    future: asyncio.Future[Ack] = loop.create_future()
+
+    def copy(done: asyncio.Future[Ack]) -> None:
+        if future.done():
+            return
+        if done.cancelled():
+            future.cancel()
+        elif (exc := done.exception()) is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(replace(done.result(), duplicate=True))
+
+    original.add_done_callback(copy)
+    return future

@@ -1,0 +1,119 @@
+"""Runs a whole hub in one event loop: the store, the sync port and the HTTP port.
+
+``warroom serve``, ``warroom demo`` and the tests all start the hub through
+``HubServer``, so the tests exercise exactly what production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Generator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from server.http_api import build_api
+from server.hub import Hub
+from server.store import SQLiteStore
+from server.sync import SyncServer
+
+log = logging.getLogger("warroom.serve")
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its own signal handlers: the hub owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class HubServer:
+    def __init__(
+        self,
+        db: str | Path,
+        token: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        http_port: int = 0,
+        clock: Any = None,
+    ) -> None:
+        self.db = Path(db)
+        self.hub = Hub(SQLiteStore(self.db), clock=clock)
+        self.token = token
+        self.host = host
+        self.sync = SyncServer(self.hub, token, host, port)
+        self.http_port = http_port
+        self._http: _EmbeddedUvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._http_socket: socket.socket | None = None
+
+    @property
+    def port(self) -> int:
+        return self.sync.port
+
+    @property
+    def url(self) -> str:
+        return f"ws://{_host_for_url(self.host)}:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{_host_for_url(self.host)}:{self.http_port}"
+
+    async def start(self) -> None:
+        await self.hub.start()
+        await self.sync.start()
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.http_port))
+        sock.setblocking(False)
+        self._http_socket = sock
+        self.http_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            build_api(self.hub, self.token), log_level="warning", lifespan="off",
+            access_log=False, server_header=False,
+        )
+        self._http = _EmbeddedUvicorn(config)
+        config.load()
+        self._http.lifespan = config.lifespan_class(config)
+        await self._http.startup(sockets=[sock])
+        self._http_task = asyncio.create_task(self._http.main_loop(), name="warroom-http")
+
+    async def stop(self) -> None:
+        """Stop taking connections, commit and ack what is queued, then close clients with 1001."""
+        self.sync.stop_accepting()
+        await self.hub.drain()
+        await self.sync.close()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+            await self._http.shutdown(sockets=[self._http_socket] if self._http_socket else None)
+        await self.hub.stop()
+
+    async def serve_until_signalled(self) -> None:
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        await done.wait()
+        log.info("shutting down")
+        await self.stop()
+
+
+def _host_for_url(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def now_clock(fixed: datetime) -> Any:
+    """A clock that always says ``fixed``; for deterministic tests and screenshots."""
+    return lambda: fixed

@@ -1,0 +1,37 @@
+"""``warroom serve``: a hub in the foreground, announcing how to join it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import sys
+
+from server.auth import new_token
+from server.runner import HubServer
+from server.store import StorageError
+
+
+def run_serve(*, host: str, port: int, http_port: int, db: str, token: str | None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        force=True)
+    generated = token is None
+    token = token or new_token()
+    return asyncio.run(_serve(HubServer(db, token, host=host, port=port, http_port=http_port),
+                              generated))
+
+
+async def _serve(server: HubServer, generated: bool) -> int:
+    try:
+        await server.start()
+    except (OSError, sqlite3.Error, StorageError) as exc:
+        print(f"warroom: cannot start the hub: {exc}", file=sys.stderr)
+        return 2
+    print(f"warroom hub {server.hub.hub_id} is up", flush=True)
+    print(f"  sync  {server.url}\n  http  {server.http_url}\n  log   {server.db}", flush=True)
+    token = server.token if generated else "<the token you gave>"
+    print("Join from another terminal with:", flush=True)
+    print(f"  export WARROOM_HUB={server.url} WARROOM_TOKEN={token}", flush=True)
+    print("  warroom incidents", flush=True)
+    await server.serve_until_signalled()
+    return 0

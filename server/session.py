@@ -1,0 +1,265 @@
+"""One websocket connection to the hub: its frames in, and one ordered send path out.
+
+Everything the connection is sent (replies, catch-up, live events, presence)
+goes through a single bounded queue drained by one task, so frames never
+reorder and a client that stops reading is cut off instead of growing the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from server.hub import Ack, Hub
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import Command
+from warroom.core.protocol import (
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    Close,
+    decode,
+    encode,
+    error_frame,
+    parse_client_frame,
+    request_id,
+)
+from warroom.core.schema import format_time
+
+log = logging.getLogger("warroom.session")
+
+QUEUE_SIZE = 1024  # frames waiting for one client before it counts as a slow consumer
+MAX_INFLIGHT = 256  # commands from one client awaiting their ack before reading pauses
+PAGE = 500  # events per catch-up frame
+REPLAY_LIMIT = 2000  # further behind than this, a snapshot is cheaper than a replay
+
+_Item = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class _Subscription:
+    sent: int = 0  # the last seq this client has been sent in the room
+
+
+class Session:
+    def __init__(self, hub: Hub, ws: ServerConnection, queue_size: int = QUEUE_SIZE) -> None:
+        self.hub = hub
+        self.ws = ws
+        self.name = ""
+        self.since = format_time(hub._clock())
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
+        self._subs: dict[str, _Subscription] = {}
+        self._inflight = asyncio.Semaphore(MAX_INFLIGHT)
+        self._closed = False
+        self._closer: asyncio.Task[None] | None = None
+
+    # -- the Subscriber interface the hub fans out through ---------------------------
+
+    def deliver(self, room: str, first: int, last: int, frame: bytes) -> None:
+        self._put(("events", room, first, last, frame))
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self._put(("frame", encode(frame)))
+
+    def _put(self, item: _Item) -> None:
+        if self._closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.close(Close.SLOW_CONSUMER, "slow consumer: send queue full; resume later")
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close the connection; the client resumes from its last seq."""
+        if self._closed:
+            return
+        self._closed = True
+        log.info("closing %s (%s): %d %s", self.name or "?", self.ws.remote_address, code, reason)
+        self._leave_all()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._closer = asyncio.create_task(self.ws.close(code, reason))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far has been handed to the socket."""
+        await self._queue.join()
+
+    # -- running ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            async for message in self.ws:
+                await self._handle(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._closed = True
+            self._leave_all()
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                item = await self._queue.get()
+                try:
+                    await self._send_item(item)
+                finally:
+                    self._queue.task_done()
+        except ConnectionClosed:
+            self._closed = True
+            while not self._queue.empty():
+                self._queue.get_nowait()
+                self._queue.task_done()
+
+    async def _send_item(self, item: _Item) -> None:
+        kind = item[0]
+        if kind == "frame":
+            await self.ws.send(item[1])
+        elif kind == "events":
+            _, room, first, last, frame = item
+            sub = self._subs.get(room)
+            if sub is None or last <= sub.sent:
+                return  # left the room, or already sent during catch-up
+            if first != sub.sent + 1:  # cannot happen; refill from the log rather than gap
+                await self._replay(room, sub)
+                return
+            await self.ws.send(frame)
+            sub.sent = last
+        elif kind == "catchup":
+            await self._catch_up(*item[1:])
+
+    # -- frames in -------------------------------------------------------------------
+
+    async def _handle(self, raw: bytes | str) -> None:
+        rid: str | int | None = None
+        try:
+            frame = decode(raw)
+            rid = request_id(frame)
+            kind, fields = parse_client_frame(frame)
+            if kind == "hello":
+                self._hello(fields)
+            elif not self.name:
+                raise WarroomError(Code.HELLO_REQUIRED, "the first frame must be hello")
+            elif kind == "cmd":
+                await self._command(fields, rid)
+            elif kind == "join":
+                await self._join(fields["room"], fields.get("epoch"), fields["after"], rid)
+            elif kind == "leave":
+                self._leave(fields["room"])
+                self.send({"t": "left", "rid": rid, "room": fields["room"]})
+            elif kind == "list":
+                self.send({"t": "incidents", "rid": rid, "incidents": await self.hub.incidents()})
+        except WarroomError as err:
+            self.send(error_frame(err, rid))
+
+    def _hello(self, fields: dict[str, Any]) -> None:
+        if self.name:
+            raise WarroomError(Code.BAD_FRAME, "hello may be sent only once")
+        if fields["v"] != PROTOCOL_VERSION:
+            self.send(error_frame(WarroomError(
+                Code.UNSUPPORTED_VERSION,
+                f"protocol version {fields['v']} is not supported; this hub speaks {PROTOCOL_VERSION}",
+                field="v",
+            )))
+            self._closer = asyncio.create_task(self._close_after_flush(Close.UNSUPPORTED_VERSION))
+            return
+        self.name = fields["name"]
+        self.send({
+            "t": "welcome", "v": PROTOCOL_VERSION, "hub": self.hub.hub_id,
+            "time": format_time(self.hub._clock()), "max_frame": MAX_FRAME,
+        })
+
+    async def _close_after_flush(self, code: int) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.flush(), 2)
+        self.close(code, "unsupported protocol version")
+
+    async def _command(self, fields: dict[str, Any], rid: str | int | None) -> None:
+        command = Command(fields["id"], fields["type"], fields.get("data") or {}, fields.get("room"))
+        await self._inflight.acquire()
+        try:
+            future = self.hub.submit(command, self.name)
+        except WarroomError as err:
+            self._inflight.release()
+            err_frame = error_frame(err, rid)
+            err_frame["id"] = command.id
+            self.send(err_frame)
+            return
+        future.add_done_callback(lambda done: self._acked(done, command.id, rid))
+
+    def _acked(self, done: asyncio.Future[Ack], command_id: str, rid: str | int | None) -> None:
+        self._inflight.release()
+        if done.cancelled():
+            return
+        exc = done.exception()
+        if isinstance(exc, WarroomError):
+            frame = error_frame(exc, rid)
+            frame["id"] = command_id
+            self.send(frame)
+        elif exc is None:
+            self.send({"t": "ack", "rid": rid, **done.result().to_wire()})
+
+    async def _join(self, room_id: str, epoch: str | None, after: int, rid: str | int | None) -> None:
+        room = await self.hub.room(room_id)  # raises unknown_room
+        self._leave(room_id)
+        self._subs[room_id] = _Subscription()
+        # The catch-up item goes in before any live event can: the sender streams the
+        # log up to wherever it is by then, and skips the live frames it already sent.
+        self._put(("catchup", room_id, rid, epoch, after))
+        self.hub.add_member(room, self)
+
+    def _leave(self, room_id: str) -> None:
+        if self._subs.pop(room_id, None) is not None:
+            self.hub.remove_member(room_id, self)
+
+    def _leave_all(self) -> None:
+        for room_id in list(self._subs):
+            self._leave(room_id)
+
+    # -- catch-up --------------------------------------------------------------------
+
+    async def _catch_up(self, room_id: str, rid: Any, epoch: str | None, after: int) -> None:
+        sub = self._subs.get(room_id)
+        record = await self.hub.store.room(room_id)
+        if sub is None or record is None:
+            return
+        snap = None
+        reset = (epoch is not None and epoch != record.epoch) or after > record.head
+        if reset or record.head - after > REPLAY_LIMIT:
+            snap = await self.hub.store.snapshot(room_id)
+            if snap is not None and snap[0] <= after and not reset:
+                snap = None  # the client already has everything the snapshot holds
+        mode = "snapshot" if reset or snap is not None else "replay"
+        await self.ws.send(encode({
+            "t": "joined", "rid": rid, "room": room_id, "epoch": record.epoch,
+            "head": record.head, "mode": mode,
+        }))
+        if mode == "snapshot":
+            seq, state = snap if snap is not None else (0, None)
+            await self.ws.send(encode({
+                "t": "snapshot", "room": room_id, "epoch": record.epoch, "seq": seq,
+                "state": state,
+            }))
+            sub.sent = seq
+        else:
+            sub.sent = after
+        await self._replay(room_id, sub)
+        await self.ws.send(encode({"t": "synced", "room": room_id, "seq": sub.sent}))
+
+    async def _replay(self, room_id: str, sub: _Subscription) -> None:
+        while True:
+            events = await self.hub.store.read(room_id, sub.sent, PAGE)
+            if events:
+                frame = {"t": "events", "room": room_id, "events": [e.to_wire() for e in events]}
+                await self.ws.send(encode(frame))
+                sub.sent = events[-1].seq
+            if len(events) < PAGE:
+                return

@@ -1,0 +1,77 @@
+"""The sync channel: a websockets server whose handshake checks the token.
+
+``/healthz`` answers over plain HTTP on the same port so a load balancer can
+probe it. A missing or wrong token is refused with 401 before the upgrade, and
+a draining hub answers 503, which the websockets client treats as retryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from http import HTTPStatus
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from server.auth import bearer_ok
+from server.hub import Hub
+from server.session import Session
+from warroom.core.protocol import MAX_FRAME
+
+
+class SyncServer:
+    def __init__(self, hub: Hub, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.hub = hub
+        self.token = token
+        self.host = host
+        self.port = port
+        self.sessions: set[Session] = set()
+        self._server: Server | None = None
+
+    async def start(self) -> None:
+        self._server = await serve(
+            self._handler,
+            self.host,
+            self.port,
+            process_request=self._process_request,
+            compression=None,
+            max_size=MAX_FRAME,
+            max_queue=32,
+            close_timeout=5,
+            server_header="warroom",
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] == "/healthz":
+            return conn.respond(HTTPStatus.OK, "ok\n")
+        if self.hub.closing:
+            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the hub is shutting down\n")
+        if not bearer_ok(request.headers.get("Authorization"), self.token):
+            return conn.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        return None
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        session = Session(self.hub, ws)
+        self.sessions.add(session)
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+
+    def stop_accepting(self) -> None:
+        if self._server is not None:
+            self._server.server.close()
+
+    async def close(self, flush_timeout: float = 2.0) -> None:
+        """Flush what each client is owed, then close every connection with 1001."""
+        if self._server is None:
+            return
+        self.stop_accepting()
+        flushes = [asyncio.create_task(s.flush()) for s in self.sessions]
+        if flushes:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*flushes), flush_timeout)
+        self._server.close()
+        await self._server.wait_closed()

@@ -1,0 +1,166 @@
+"""The ``warroom`` command.
+
+Every failure a user can cause (an unreachable hub, a bad token, an unknown
+incident, a bad argument) ends in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, NoReturn
+
+from warroom import __version__
+from warroom.cli.render import render_incidents, render_state
+from warroom.client import CommandRejected, HubClient, HubUnavailable
+from warroom.config import ConfigError, client_settings, default_db
+from warroom.core.events import ENTRY_KINDS, SEVERITIES
+
+EXIT_USAGE = 2
+
+
+class UserError(Exception):
+    """Ends the command with its message and exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def _hub_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hub", help="hub URL, ws://HOST:PORT (default: $WARROOM_HUB)")
+    parser.add_argument("--token", help="hub token (default: $WARROOM_TOKEN)")
+    parser.add_argument("--as", dest="name", metavar="NAME",
+                        help="who is acting (default: $WARROOM_NAME, then your login)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="warroom", description="A terminal war room for live incidents.")
+    parser.add_argument("--version", action="version", version=f"warroom {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run a hub")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765, help="sync (websocket) port")
+    serve.add_argument("--http-port", type=int, default=8766, help="HTTP API port")
+    serve.add_argument("--db", help=f"SQLite event log (default: {default_db()})")
+    serve.add_argument("--token", help="shared token (default: $WARROOM_TOKEN, else generated)")
+
+    declare = sub.add_parser("declare", help="declare an incident and print its id")
+    declare.add_argument("title")
+    declare.add_argument("--severity", default="SEV2", choices=SEVERITIES)
+    declare.add_argument("--summary")
+    _hub_options(declare)
+
+    log_ = sub.add_parser("log", help="add a timeline entry; exits 0 once the hub has it")
+    log_.add_argument("incident")
+    log_.add_argument("text")
+    log_.add_argument("--kind", default="note", choices=ENTRY_KINDS)
+    _hub_options(log_)
+
+    incidents = sub.add_parser("incidents", help="list incidents")
+    incidents.add_argument("--json", action="store_true")
+    _hub_options(incidents)
+
+    show = sub.add_parser("show", help="print an incident's full state")
+    show.add_argument("incident")
+    show.add_argument("--json", action="store_true")
+    _hub_options(show)
+    return parser
+
+
+async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awaitable[int]]) -> int:
+    settings = client_settings(args.hub, args.token, args.name)
+    client = HubClient(settings.hub, settings.token, settings.name)
+    await client.connect()
+    try:
+        return await work(client)
+    finally:
+        await client.close()
+
+
+async def _declare(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        data = {"title": args.title, "severity": args.severity}
+        if args.summary:
+            data["summary"] = args.summary
+        ack = await client.send("incident.declared", data)
+        print(ack["room"])
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _log(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        ack = await client.send("entry.added", {"text": args.text, "kind": args.kind}, args.incident)
+        print(f"{ack['room']} #{ack['seq']}")
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _incidents(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        items = await client.incidents()
+        print(json.dumps(items, indent=2) if args.json else render_incidents(items))
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _show(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        view = await client.join(args.incident)
+        if args.json:
+            print(json.dumps(view.state.to_dict(), indent=2))
+        else:
+            print(render_state(view.state))
+        return 0
+
+    return await _with_client(args, work)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from server.serve import run_serve
+
+    return run_serve(
+        host=args.host, port=args.port, http_port=args.http_port,
+        db=args.db or str(default_db()), token=args.token or os.environ.get("WARROOM_TOKEN"),
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "declare": _declare,
+    "log": _log,
+    "incidents": _incidents,
+    "show": _show,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        return asyncio.run(COMMANDS[args.command](args))
+    except (UserError, ConfigError, HubUnavailable) as exc:
+        return _fail(str(exc))
+    except CommandRejected as exc:
+        return _fail(exc.error.message)
+    except TimeoutError:
+        return _fail("the hub did not answer in time")
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> int:
+    print(f"warroom: {message}", file=sys.stderr)
+    return EXIT_USAGE

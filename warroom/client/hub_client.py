@@ -1,0 +1,441 @@
+"""An async client of the hub: reconnects, resumes, and never drops a queued command.
+
+The client keeps a copy of each joined room's state, folded by the same
+reducer the hub runs. Commands go into the outbox first and leave it only when
+the hub acknowledges or refuses them, so a command issued while the hub is
+unreachable is sent on reconnect under its original id and lands exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from warroom.client.outbox import Outbox
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import Command, Event
+from warroom.core.protocol import PROTOCOL_VERSION, Close, decode, encode, new_id
+from warroom.core.reducer import apply
+from warroom.core.state import IncidentState
+
+log = logging.getLogger("warroom.client")
+
+Status = Literal["connecting", "connected", "reconnecting", "offline"]
+# Refusals that say "not now" rather than "never": the command stays queued.
+TRANSIENT = {Code.STORAGE_UNAVAILABLE, Code.SHUTTING_DOWN}
+
+
+class HubUnavailable(Exception):
+    """The hub could not be reached, or the connection failed before it was usable."""
+
+
+class Unauthorized(HubUnavailable):
+    """The hub refused the token; retrying will not help."""
+
+
+class CommandRejected(Exception):
+    def __init__(self, error: WarroomError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    status: Status
+    attempt: int = 0
+    retry_in: float | None = None
+    queued: int = 0
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.status == "connected":
+            return "live"
+        if self.status == "reconnecting":
+            return f"reconnecting (attempt {self.attempt}, next try in {self.retry_in or 0:.0f}s)"
+        if self.status == "offline":
+            return f"offline, {self.queued} action{'s' if self.queued != 1 else ''} queued"
+        return "connecting"
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter, so a restarted hub is not stampeded."""
+
+    base: float = 0.2
+    cap: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        ceiling: float = min(self.cap, self.base * 2.0 ** max(0, attempt - 1))
+        return random.uniform(0.5, 1.0) * ceiling
+
+
+@dataclass
+class RoomView:
+    """The client's copy of one room."""
+
+    room: str
+    epoch: str | None = None
+    state: IncidentState = field(init=False)
+    synced: bool = False
+    presence: list[dict[str, Any]] = field(default_factory=list)
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.state = IncidentState(room=self.room)
+
+
+Listener = Callable[[str, str | None], None]
+
+
+class HubClient:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        name: str,
+        *,
+        outbox: Outbox | None = None,
+        backoff: Backoff | None = None,
+        open_timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.name = name
+        self.outbox = outbox if outbox is not None else Outbox()
+        self.backoff = backoff or Backoff()
+        self.open_timeout = open_timeout
+        self.rooms: dict[str, RoomView] = {}
+        self.state = ConnectionState("offline", queued=len(self.outbox))
+        self.hub_id: str | None = None
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
+        self._requests: dict[str | int, asyncio.Future[Any]] = {}  # rid -> reply future
+        self._rid = itertools.count(1)
+        self._listeners: list[Listener] = []
+        self._closing = False
+        self._connected = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- observing -------------------------------------------------------------------
+
+    def listen(self, listener: Listener) -> None:
+        """``listener(kind, room)`` is called on each change.
+
+        Kinds: "connection", "outbox", "state" and "presence" (the last two name a room).
+        """
+        self._listeners.append(listener)
+
+    def _notify(self, kind: str, room: str | None = None) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(kind, room)
+            except Exception:
+                log.exception("listener failed")
+
+    def _set_state(self, status: Status, **kw: Any) -> None:
+        self.state = ConnectionState(status, queued=len(self.outbox), **kw)
+        self._notify("connection")
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def connected(self) -> bool:
+        return self.state.status == "connected"
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    # -- connecting ------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """One attempt: open, hello, rejoin rooms, resend the outbox. Raises HubUnavailable."""
+        self._set_state("connecting")
+        try:
+            ws = await connect(
+                self.url,
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                compression=None,
+                max_size=None,  # snapshots of big rooms are large; the hub is trusted
+                open_timeout=self.open_timeout,
+                close_timeout=2,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            self._set_state("offline", error=f"hub refused the connection ({status})")
+            if status in (401, 403):
+                raise Unauthorized(f"the hub rejected the token (HTTP {status})") from None
+            raise HubUnavailable(f"the hub answered HTTP {status}") from None
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            self._set_state("offline", error=str(exc) or type(exc).__name__)
+            raise HubUnavailable(f"cannot reach the hub at {self.url}: {_reason(exc)}") from None
+        self._ws = ws
+        self._reader = asyncio.create_task(self._read_loop(ws), name="warroom-client-reader")
+        try:
+            welcome = await self._request({"t": "hello", "v": PROTOCOL_VERSION, "name": self.name,
+                                           "client": "warroom-py"}, key="hello")
+            self.hub_id = welcome.get("hub")
+            for view in self.rooms.values():
+                view.synced = False
+                await self._send({"t": "join", "rid": next(self._rid), "room": view.room,
+                                  "epoch": view.epoch, "after": view.state.seq})
+            for command in self.outbox.pending():
+                await self._send_command(command)
+        except (ConnectionClosed, HubUnavailable, OSError) as exc:
+            await self._drop()
+            raise HubUnavailable(f"the connection failed during setup: {_reason(exc)}") from None
+        self._set_state("connected")
+        self._connected.set()
+
+    async def run(self) -> None:
+        """Stay connected until ``close()``: reconnect with backoff, resuming every room."""
+        attempt = 0
+        while not self._closing:
+            try:
+                await self.connect()
+            except Unauthorized:
+                raise
+            except HubUnavailable:
+                pass
+            else:
+                attempt = 0
+                assert self._reader is not None
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.shield(self._reader)
+                if self.closing:
+                    break
+            attempt += 1
+            delay = self.backoff.delay(attempt)
+            self._set_state("reconnecting", attempt=attempt, retry_in=delay)
+            await asyncio.sleep(delay)  # backoff between attempts, not a wait for an event
+
+    async def close(self) -> None:
+        """Close with 1000 so the hub sees a clean goodbye."""
+        self._closing = True
+        ws = self._ws
+        if ws is not None:
+            await ws.close(Close.NORMAL, "bye")
+        await self._drop()
+        self._set_state("offline")
+
+    async def _drop(self) -> None:
+        self._connected.clear()
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close(Close.NORMAL)
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        self._fail_requests(HubUnavailable("the connection to the hub was lost"))
+
+    def _fail_requests(self, exc: Exception) -> None:
+        requests, self._requests = self._requests, {}
+        for future in requests.values():
+            if not future.done():
+                future.set_exception(exc)
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        if self._ws is None:
+            raise HubUnavailable("not connected")
+        await self._ws.send(encode(frame))
+
+    async def _request(self, frame: dict[str, Any], key: str | int | None = None) -> Any:
+        rid = key if key is not None else next(self._rid)
+        if key is None:
+            frame["rid"] = rid
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._requests[rid] = future
+        await self._send(frame)
+        return await asyncio.wait_for(future, self.open_timeout * 2)
+
+    async def _send_command(self, command: Command) -> None:
+        frame: dict[str, Any] = {"t": "cmd", "id": command.id, "type": command.type,
+                                 "data": command.data}
+        if command.room is not None:
+            frame["room"] = command.room
+        await self._send(frame)
+
+    def submit(self, type_: str, data: dict[str, Any], room: str | None = None,
+               command_id: str | None = None) -> asyncio.Future[dict[str, Any]]:
+        """Queue a command; it is sent now if connected, else on reconnect.
+
+        The future resolves with the ack, or raises ``CommandRejected``.
+        """
+        command = Command(command_id or new_id(), type_, data, room)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._futures[command.id] = future
+        self.outbox.add(command)
+        self._queued_changed()
+        if self.connected:
+            self._background(self._send_quietly(command))
+        return future
+
+    def _background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send_quietly(self, command: Command, delay: float = 0.0) -> None:
+        if delay:
+            await asyncio.sleep(delay)  # a transient refusal: give the hub a moment
+            if command.id not in self.outbox or not self.connected:
+                return
+        with contextlib.suppress(ConnectionClosed, HubUnavailable):
+            await self._send_command(command)
+
+    def _queued_changed(self) -> None:
+        self.state = replace(self.state, queued=len(self.outbox))
+        self._notify("outbox")
+
+    async def send(self, type_: str, data: dict[str, Any], room: str | None = None) -> dict[str, Any]:
+        """Submit and wait for the hub's acknowledgement."""
+        return await self.submit(type_, data, room)
+
+    async def join(self, room: str, timeout: float = 30.0) -> RoomView:
+        """Join a room and return once its state has caught up with the hub."""
+        view = self.rooms.get(room)
+        if view is None:
+            view = self.rooms[room] = RoomView(room)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        view.waiters.append(waiter)
+        if self.connected:
+            try:
+                await self._request({"t": "join", "room": room, "epoch": view.epoch,
+                                     "after": view.state.seq})
+            except CommandRejected as exc:
+                self.rooms.pop(room, None)
+                raise exc from None
+        await asyncio.wait_for(waiter, timeout)
+        return view
+
+    async def leave(self, room: str) -> None:
+        if self.rooms.pop(room, None) is not None and self.connected:
+            await self._request({"t": "leave", "room": room})
+
+    async def incidents(self) -> list[dict[str, Any]]:
+        reply = await self._request({"t": "list"})
+        return list(reply["incidents"])
+
+    # -- receiving -------------------------------------------------------------------
+
+    async def _read_loop(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                self._dispatch(decode(message))
+        except ConnectionClosed:
+            pass
+        except WarroomError as exc:  # the hub sent something we cannot read
+            log.error("bad frame from hub: %s", exc)
+        finally:
+            if self._ws is ws:
+                self._ws = None
+                self._connected.clear()
+                self._fail_requests(HubUnavailable("the connection to the hub was lost"))
+                if not self._closing:
+                    self._set_state("reconnecting", attempt=0, retry_in=0)
+
+    def _dispatch(self, frame: dict[str, Any]) -> None:
+        kind = frame["t"]
+        if kind == "events":
+            self._apply_events(frame["room"], frame["events"])
+        elif kind == "ack":
+            self._settle(frame["id"], result=frame)
+        elif kind == "error":
+            self._on_error(frame)
+        elif kind == "welcome":
+            self._resolve("hello", frame)
+        elif kind == "joined":
+            view = self.rooms.get(frame["room"])
+            if view is not None:
+                if frame["mode"] == "snapshot" or view.epoch not in (None, frame["epoch"]):
+                    view.state = IncidentState(room=view.room)
+                view.epoch = frame["epoch"]
+            self._resolve(frame.get("rid"), frame)
+        elif kind == "snapshot":
+            view = self.rooms.get(frame["room"])
+            if view is not None and frame["state"] is not None:
+                view.state = IncidentState.from_dict(msgpack.unpackb(frame["state"], raw=False))
+                self._notify("state", view.room)
+        elif kind == "synced":
+            view = self.rooms.get(frame["room"])
+            if view is not None:
+                view.synced = True
+                waiters, view.waiters = view.waiters, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                self._notify("state", view.room)
+        elif kind == "presence":
+            view = self.rooms.get(frame["room"])
+            if view is not None:
+                view.presence = frame["members"]
+                self._notify("presence", view.room)
+        elif kind in ("incidents", "left"):
+            self._resolve(frame.get("rid"), frame)
+
+    def _apply_events(self, room: str, events: list[dict[str, Any]]) -> None:
+        view = self.rooms.get(room)
+        if view is None:
+            return
+        for raw in events:
+            event = Event.from_wire(raw)
+            if event.seq <= view.state.seq:
+                continue  # already folded in (a resend after reconnect)
+            apply(view.state, event)
+        self._notify("state", room)
+
+    def _on_error(self, frame: dict[str, Any]) -> None:
+        error = WarroomError(Code(frame["code"]) if frame["code"] in Code._value2member_map_
+                             else Code.INTERNAL, frame.get("message", ""), frame.get("field"))
+        command_id = frame.get("id")
+        if command_id is not None:
+            if error.code in TRANSIENT:
+                command = next((c for c in self.outbox.pending() if c.id == command_id), None)
+                if command is not None:  # stays queued, and is tried again shortly
+                    self._background(self._send_quietly(command, self.backoff.delay(3)))
+                return
+            self._settle(command_id, error=error)
+            return
+        rid = frame.get("rid")
+        future = self._requests.pop(rid, None) if rid is not None else None
+        if future is not None and not future.done():
+            future.set_exception(CommandRejected(error))
+        elif rid is None:
+            log.warning("hub error: %s %s", error.code, error.message)
+
+    def _settle(self, command_id: str, *, result: Any = None, error: WarroomError | None = None) -> None:
+        self.outbox.remove(command_id)
+        future = self._futures.pop(command_id, None)
+        if future is not None and not future.done():
+            if error is not None:
+                future.set_exception(CommandRejected(error))
+            else:
+                future.set_result(result)
+        self._queued_changed()
+
+    def _resolve(self, rid: Any, frame: dict[str, Any]) -> None:
+        future = self._requests.pop(rid, None) if rid is not None else None
+        if future is not None and not future.done():
+            future.set_result(frame)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    return text if text else type(exc).__name__

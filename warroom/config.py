@@ -1,0 +1,79 @@
+"""Where settings come from: flags, then environment variables, then the config file.
+
+The config file is TOML in the user config dir (``warroom config-path`` prints
+where), for example::
+
+    hub = "ws://warroom.internal:8765"
+    token = "..."
+    name = "alice"
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP = "warroom"
+DEFAULT_HUB = "ws://127.0.0.1:8765"
+
+
+class ConfigError(Exception):
+    """A config file or value that cannot be used; the message names the file and field."""
+
+
+def config_dir() -> Path:
+    return Path(os.environ.get("WARROOM_CONFIG_DIR") or platformdirs.user_config_dir(APP))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("WARROOM_DATA_DIR") or platformdirs.user_data_dir(APP))
+
+
+def default_db() -> Path:
+    return data_dir() / "hub.db"
+
+
+def load_file(path: Path | None = None) -> dict[str, Any]:
+    path = path or config_dir() / "config.toml"
+    if not path.exists():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for key in ("hub", "token", "name", "theme"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(f"{path}: {key} must be a string")
+    return raw
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    hub: str
+    token: str
+    name: str
+
+
+def client_settings(hub: str | None, token: str | None, name: str | None) -> ClientSettings:
+    file = load_file()
+    hub = hub or os.environ.get("WARROOM_HUB") or file.get("hub") or DEFAULT_HUB
+    if not hub.startswith(("ws://", "wss://")):
+        raise ConfigError(f"--hub must be a ws:// or wss:// URL, got {hub!r}")
+    token = token or os.environ.get("WARROOM_TOKEN") or file.get("token")
+    if not token:
+        raise ConfigError("no token: pass --token, set WARROOM_TOKEN, or put token in the config file")
+    name = name or os.environ.get("WARROOM_NAME") or file.get("name") or _login()
+    return ClientSettings(hub=hub, token=token, name=name)
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "responder"

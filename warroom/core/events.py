@@ -1,0 +1,181 @@
+"""The event types of an incident, each declared once with its fields.
+
+Adding an event type is two local steps: declare it here with ``define`` and
+give it a handler in ``reducer.py`` (a test checks that the two lists match).
+Every event, whatever its type, records who acted (``actor``) and when (``ts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from warroom.core.errors import Code, WarroomError
+from warroom.core.schema import Bool, Choice, Field, Int, Labels, Text, Time, validate
+
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+STATUSES = ("investigating", "identified", "monitoring", "resolved")
+ENTRY_KINDS = ("note", "decision", "action", "finding")
+ROLES = ("commander", "comms", "tech", "scribe")
+ROLE_TITLES = {
+    "commander": "incident commander",
+    "comms": "communications lead",
+    "tech": "technical lead",
+    "scribe": "scribe",
+}
+ALERT_STATUSES = ("firing", "resolved")
+
+NAME_MAX = 64
+TITLE_MAX = 200
+TEXT_MAX = 4000
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    fields: tuple[Field, ...]
+    doc: str
+    # False for types only the hub emits (a client may not send them as commands).
+    from_clients: bool = True
+
+
+EVENT_TYPES: dict[str, EventType] = {}
+
+
+def define(name: str, doc: str, *fields: Field, from_clients: bool = True) -> EventType:
+    kind = EventType(name, tuple(fields), doc, from_clients)
+    EVENT_TYPES[name] = kind
+    return kind
+
+
+def _entry_ref() -> Int:
+    return Int("entry", minimum=1, ref="entries")
+
+
+define(
+    "incident.declared", "Opens the incident; always seq 1 of its room.",
+    Text("title", max_len=TITLE_MAX),
+    Choice("severity", options=SEVERITIES),
+    Choice("status", required=False, default="investigating", options=STATUSES),
+    Text("summary", required=False, max_len=TEXT_MAX),
+)
+define(
+    "incident.severity_changed", "A new severity, with an optional reason.",
+    Choice("severity", options=SEVERITIES),
+    Text("reason", required=False, max_len=TEXT_MAX),
+)
+define(
+    "incident.status_changed",
+    "A move along investigating, identified, monitoring, resolved; leaving resolved reopens.",
+    Choice("status", options=STATUSES),
+    Text("reason", required=False, max_len=TEXT_MAX),
+)
+define(
+    "entry.added", "A timeline entry; happened_at back-dates it.",
+    Choice("kind", required=False, default="note", options=ENTRY_KINDS),
+    Text("text", max_len=TEXT_MAX),
+    Time("happened_at", required=False),
+)
+define(
+    "entry.edited", "New text for an entry; the old text stays in the log and in history.",
+    _entry_ref(),
+    Text("text", max_len=TEXT_MAX),
+)
+define(
+    "entry.struck", "Strikes an entry through; it is never deleted.",
+    _entry_ref(),
+    Text("reason", required=False, max_len=TEXT_MAX),
+)
+define("entry.pinned", "Pins an entry.", _entry_ref())
+define("entry.unpinned", "Unpins an entry.", _entry_ref())
+define(
+    "role.assigned", "Gives a role to a person.",
+    Choice("role", options=ROLES),
+    Text("name", max_len=NAME_MAX),
+)
+define("role.released", "Leaves a role empty.", Choice("role", options=ROLES))
+define(
+    "checklist.item_added", "A runbook checklist item.",
+    Text("text", max_len=TITLE_MAX * 2),
+    Text("runbook", required=False, max_len=TITLE_MAX),
+)
+define(
+    "checklist.item_checked", "Checks or unchecks an item.",
+    Int("item", minimum=1, ref="checklist"),
+    Bool("checked", required=False, default=True),
+)
+define(
+    "alert.upserted", "Creates or refreshes an alert, deduplicated by fingerprint.",
+    Text("fingerprint", max_len=256),
+    Text("alertname", max_len=TITLE_MAX),
+    Choice("status", required=False, default="firing", options=ALERT_STATUSES),
+    Text("severity", required=False, max_len=32),
+    Labels("labels", required=False),
+    Labels("annotations", required=False),
+    Time("starts_at", required=False),
+    Time("ends_at", required=False),
+    Text("source", required=False, max_len=64),
+    Text("url", required=False, max_len=2048),
+)
+define(
+    "alert.acknowledged", "Someone is on this alert.",
+    Text("fingerprint", max_len=256, ref="alerts"),
+)
+define(
+    "alert.resolved", "The alert stopped firing.",
+    Text("fingerprint", max_len=256, ref="alerts"),
+    Time("ends_at", required=False),
+)
+define(
+    "status.broadcast", "The commander's word to everyone, with the next update due.",
+    Text("message", max_len=TEXT_MAX),
+    Text("impact", required=False, max_len=TEXT_MAX),
+    Int("next_update_in", required=False, minimum=1, maximum=24 * 60),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """What a client asks for; ``id`` is its idempotency key (a UUID)."""
+
+    id: str
+    type: str
+    data: dict[str, Any]
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An accepted command, sequenced, timed and attributed by the hub."""
+
+    room: str
+    seq: int
+    id: str
+    actor: str
+    ts: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "room": self.room, "seq": self.seq, "id": self.id, "actor": self.actor,
+            "ts": self.ts, "type": self.type, "data": self.data,
+        }
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any]) -> Event:
+        return cls(
+            room=raw["room"], seq=raw["seq"], id=raw["id"], actor=raw["actor"],
+            ts=raw["ts"], type=raw["type"], data=dict(raw.get("data") or {}),
+        )
+
+
+def validate_command(type_name: Any, data: Any, *, from_client: bool = True) -> dict[str, Any]:
+    """Check a command's type and data against its schema; return the cleaned data."""
+    if not isinstance(type_name, str):
+        raise WarroomError(Code.WRONG_TYPE, "type: expected a string", field="type")
+    kind = EVENT_TYPES.get(type_name)
+    if kind is None or (from_client and not kind.from_clients):
+        raise WarroomError(Code.UNKNOWN_TYPE, f"unknown event type {type_name!r}", field="type")
+    return validate({} if data is None else data, kind.fields, where=type_name)

@@ -1,0 +1,246 @@
+"""The one reducer: folds events into incident state, on the hub and on every client.
+
+``check`` is what the hub asks before it sequences a command (does the entry it
+names exist, does it change anything); ``apply`` folds an accepted event in.
+Both read only their arguments, so replaying a log always gives the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import EVENT_TYPES, ROLE_TITLES, Event
+from warroom.core.schema import format_time, parse_time
+from warroom.core.state import (
+    Alert,
+    Broadcast,
+    ChecklistItem,
+    Entry,
+    IncidentState,
+    Revision,
+    RoleHolder,
+)
+
+Handler = Callable[[IncidentState, Event], None]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handles(type_name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[type_name] = fn
+        return fn
+
+    return register
+
+
+def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
+    """Refuse a validated command that does not fit the current state."""
+    if type_name == "incident.declared":
+        if state.declared:
+            raise WarroomError(Code.ROOM_EXISTS, f"{state.room} is already declared")
+        return
+    if not state.declared:
+        raise WarroomError(Code.UNKNOWN_ROOM, f"no incident {state.room!r}", field="room")
+    for f in EVENT_TYPES[type_name].fields:
+        if f.ref is not None and f.name in data:
+            collection: dict[Any, Any] = getattr(state, f.ref)
+            if data[f.name] not in collection:
+                raise WarroomError(
+                    Code.UNKNOWN_REF, f"{f.name} {data[f.name]!r} does not exist", field=f.name
+                )
+    if type_name == "incident.severity_changed" and data["severity"] == state.severity:
+        raise WarroomError(Code.NO_CHANGE, f"severity is already {state.severity}", "severity")
+    if type_name == "incident.status_changed" and data["status"] == state.status:
+        raise WarroomError(Code.NO_CHANGE, f"status is already {state.status}", "status")
+    if type_name == "role.released" and data["role"] not in state.roles:
+        raise WarroomError(Code.NO_CHANGE, f"nobody holds {data['role']}", "role")
+
+
+def apply(state: IncidentState, event: Event) -> IncidentState:
+    """Fold ``event`` into ``state`` in place and return it.
+
+    In place because copying a 100,000-entry timeline per event would make
+    replay quadratic; callers that need the old state keep a snapshot.
+    """
+    if event.seq != state.seq + 1:
+        raise ValueError(f"{state.room}: event seq {event.seq} does not follow {state.seq}")
+    HANDLERS[event.type](state, event)
+    state.seq = event.seq
+    state.updated_at = event.ts
+    return state
+
+
+def _system(state: IncidentState, event: Event, text: str) -> None:
+    """A timeline line the hub writes for a change of state, so the story reads whole."""
+    state.entries[event.seq] = Entry(
+        id=event.seq, kind="system", text=text, author=event.actor, ts=event.ts
+    )
+
+
+@handles("incident.declared")
+def _declared(state: IncidentState, event: Event) -> None:
+    d = event.data
+    state.title = d["title"]
+    state.severity = d["severity"]
+    state.status = d.get("status", "investigating")
+    state.summary = d.get("summary")
+    state.declared_by = event.actor
+    state.declared_at = event.ts
+    _system(state, event, f"declared {state.severity}: {state.title}")
+
+
+@handles("incident.severity_changed")
+def _severity(state: IncidentState, event: Event) -> None:
+    old, state.severity = state.severity, event.data["severity"]
+    reason = event.data.get("reason")
+    _system(state, event, f"severity {old} → {state.severity}" + (f": {reason}" if reason else ""))
+
+
+@handles("incident.status_changed")
+def _status(state: IncidentState, event: Event) -> None:
+    old, state.status = state.status, event.data["status"]
+    verb = "status"
+    if state.status == "resolved":
+        state.resolved_at = event.ts
+    elif old == "resolved":
+        state.reopen_count += 1
+        state.resolved_at = None
+        verb = "reopened:"
+    reason = event.data.get("reason")
+    text = f"{verb} {old} → {state.status}" + (f": {reason}" if reason else "")
+    _system(state, event, text)
+
+
+@handles("entry.added")
+def _entry_added(state: IncidentState, event: Event) -> None:
+    d = event.data
+    state.entries[event.seq] = Entry(
+        id=event.seq, kind=d.get("kind", "note"), text=d["text"], author=event.actor,
+        ts=event.ts, happened_at=d.get("happened_at"),
+    )
+
+
+@handles("entry.edited")
+def _entry_edited(state: IncidentState, event: Event) -> None:
+    entry = state.entries[event.data["entry"]]
+    entry.history.append(
+        Revision(text=entry.text, actor=entry.edited_by or entry.author, ts=entry.edited_at or entry.ts)
+    )
+    entry.text = event.data["text"]
+    entry.edited_by = event.actor
+    entry.edited_at = event.ts
+
+
+@handles("entry.struck")
+def _entry_struck(state: IncidentState, event: Event) -> None:
+    entry = state.entries[event.data["entry"]]
+    entry.struck_by = event.actor
+    entry.struck_at = event.ts
+    entry.strike_reason = event.data.get("reason")
+
+
+@handles("entry.pinned")
+def _entry_pinned(state: IncidentState, event: Event) -> None:
+    state.entries[event.data["entry"]].pinned = True
+
+
+@handles("entry.unpinned")
+def _entry_unpinned(state: IncidentState, event: Event) -> None:
+    state.entries[event.data["entry"]].pinned = False
+
+
+@handles("role.assigned")
+def _role_assigned(state: IncidentState, event: Event) -> None:
+    role, name = event.data["role"], event.data["name"]
+    state.roles[role] = RoleHolder(name=name, since=event.ts, assigned_by=event.actor)
+    _system(state, event, f"{name} is {ROLE_TITLES[role]}")
+
+
+@handles("role.released")
+def _role_released(state: IncidentState, event: Event) -> None:
+    role = event.data["role"]
+    holder = state.roles.pop(role, None)
+    who = holder.name if holder else "nobody"
+    _system(state, event, f"{who} released {ROLE_TITLES[role]}")
+
+
+@handles("checklist.item_added")
+def _item_added(state: IncidentState, event: Event) -> None:
+    state.checklist[event.seq] = ChecklistItem(
+        id=event.seq, text=event.data["text"], runbook=event.data.get("runbook"),
+        added_by=event.actor, added_at=event.ts,
+    )
+
+
+@handles("checklist.item_checked")
+def _item_checked(state: IncidentState, event: Event) -> None:
+    item = state.checklist[event.data["item"]]
+    item.checked = event.data.get("checked", True)
+    item.checked_by = event.actor if item.checked else None
+    item.checked_at = event.ts if item.checked else None
+
+
+@handles("alert.upserted")
+def _alert_upserted(state: IncidentState, event: Event) -> None:
+    d = event.data
+    alert = state.alerts.get(d["fingerprint"])
+    if alert is None:
+        alert = Alert(
+            fingerprint=d["fingerprint"], alertname=d["alertname"], status="firing",
+            first_seen=event.ts, last_seen=event.ts, count=0,
+        )
+        state.alerts[alert.fingerprint] = alert
+    elif alert.status == "resolved" and d.get("status", "firing") == "firing":
+        # A trigger after a resolve is a new occurrence: its acknowledgement starts over.
+        alert.acked_by = alert.acked_at = None
+        alert.ends_at = None
+    alert.alertname = d["alertname"]
+    alert.status = d.get("status", "firing")
+    alert.count += 1
+    alert.last_seen = event.ts
+    for key in ("severity", "starts_at", "ends_at", "source", "url"):
+        if key in d:
+            setattr(alert, key, d[key])
+    if "labels" in d:
+        alert.labels = d["labels"]
+    if "annotations" in d:
+        alert.annotations = d["annotations"]
+
+
+@handles("alert.acknowledged")
+def _alert_acked(state: IncidentState, event: Event) -> None:
+    alert = state.alerts[event.data["fingerprint"]]
+    alert.acked_by = event.actor
+    alert.acked_at = event.ts
+
+
+@handles("alert.resolved")
+def _alert_resolved(state: IncidentState, event: Event) -> None:
+    alert = state.alerts[event.data["fingerprint"]]
+    alert.status = "resolved"
+    alert.ends_at = event.data.get("ends_at", event.ts)
+    alert.last_seen = event.ts
+
+
+@handles("status.broadcast")
+def _broadcast(state: IncidentState, event: Event) -> None:
+    d = event.data
+    due = None
+    if "next_update_in" in d:
+        due = format_time(parse_time(event.ts) + timedelta(minutes=d["next_update_in"]))
+    state.broadcasts.append(
+        Broadcast(message=d["message"], impact=d.get("impact"), actor=event.actor, ts=event.ts,
+                  next_update_due=due)
+    )
+    _system(state, event, f"broadcast: {d['message']}")
+
+
+def fold(room: str, events: list[Event], state: IncidentState | None = None) -> IncidentState:
+    """Replay ``events`` onto ``state`` (or an empty incident)."""
+    current = state if state is not None else IncidentState(room=room)
+    for event in events:
+        apply(current, event)
+    return current

@@ -1,0 +1,162 @@
+"""Declarative field schemas: each event and frame type lists its fields once.
+
+Validation returns a clean copy of the data or raises a ``WarroomError`` whose
+code says exactly what was wrong, and whose ``field`` names where.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from warroom.core.errors import Code, WarroomError
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a payload. Subclasses narrow ``check`` to their type."""
+
+    name: str
+    required: bool = True
+    default: Any = None
+    # Which state collection a reference must exist in ("entries", "checklist", "alerts").
+    ref: str | None = None
+
+    def check(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def fail(self, code: Code, message: str) -> WarroomError:
+        return WarroomError(code, f"{self.name}: {message}", field=self.name)
+
+
+@dataclass(frozen=True)
+class Text(Field):
+    max_len: int = 4000
+    min_len: int = 1
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(Code.WRONG_TYPE, f"expected a string, got {type_name(value)}")
+        text: str = value.strip()
+        if len(text) < self.min_len:
+            raise self.fail(Code.INVALID_VALUE, "must not be empty")
+        if len(text) > self.max_len:
+            raise self.fail(Code.TOO_LONG, f"{len(text)} characters, the limit is {self.max_len}")
+        return text
+
+
+@dataclass(frozen=True)
+class Choice(Field):
+    options: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(Code.WRONG_TYPE, f"expected a string, got {type_name(value)}")
+        if value not in self.options:
+            raise self.fail(Code.INVALID_VALUE, f"{value!r} is not one of {', '.join(self.options)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Int(Field):
+    minimum: int = 0
+    maximum: int = 2**53
+
+    def check(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(Code.WRONG_TYPE, f"expected an integer, got {type_name(value)}")
+        if not self.minimum <= value <= self.maximum:
+            raise self.fail(
+                Code.INVALID_VALUE, f"{value} is outside {self.minimum}..{self.maximum}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class Bool(Field):
+    def check(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(Code.WRONG_TYPE, f"expected true or false, got {type_name(value)}")
+        return value
+
+
+@dataclass(frozen=True)
+class Time(Field):
+    """An ISO-8601 instant; naive times are read as UTC and all are normalised."""
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(Code.WRONG_TYPE, f"expected an ISO-8601 time, got {type_name(value)}")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.fail(Code.INVALID_VALUE, f"{value!r} is not an ISO-8601 time") from None
+        return format_time(parsed)
+
+
+@dataclass(frozen=True)
+class Labels(Field):
+    """A flat string-to-string map, as alert labels and annotations are."""
+
+    max_keys: int = 64
+    max_len: int = 1024
+
+    def check(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, Mapping):
+            raise self.fail(Code.WRONG_TYPE, f"expected a map, got {type_name(value)}")
+        if len(value) > self.max_keys:
+            raise self.fail(Code.TOO_LONG, f"{len(value)} keys, the limit is {self.max_keys}")
+        out: dict[str, str] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or not isinstance(item, str):
+                raise self.fail(Code.WRONG_TYPE, "keys and values must be strings")
+            if len(key) > self.max_len or len(item) > self.max_len:
+                raise self.fail(Code.TOO_LONG, f"{key[:40]!r} is over {self.max_len} characters")
+            out[key] = item
+        return dict(sorted(out.items()))
+
+
+def validate(data: Any, fields: Sequence[Field], *, where: str) -> dict[str, Any]:
+    """Check ``data`` against ``fields`` and return a clean copy; unknown keys are refused."""
+    if not isinstance(data, Mapping):
+        raise WarroomError(Code.WRONG_TYPE, f"{where}: expected a map, got {type_name(data)}")
+    known = {f.name for f in fields}
+    for key in data:
+        if key not in known:
+            raise WarroomError(Code.UNKNOWN_FIELD, f"{where}: unknown field {key!r}", field=str(key))
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = data.get(f.name, _MISSING)
+        if value is _MISSING or value is None:
+            if f.required:
+                raise WarroomError(
+                    Code.MISSING_FIELD, f"{where}: {f.name} is required", field=f.name
+                )
+            if f.default is not None:
+                out[f.name] = f.default
+            continue
+        out[f.name] = f.check(value)
+    return out
+
+
+def type_name(value: Any) -> str:
+    return {
+        str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+        bytes: "bytes", list: "a list", dict: "a map", type(None): "nothing",
+    }.get(type(value), type(value).__name__)
+
+
+def format_time(moment: datetime) -> str:
+    """The one timestamp format on the wire: UTC, milliseconds, trailing Z."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -1,0 +1,163 @@
+"""The state of one incident, as every client and the hub hold it.
+
+Plain slotted dataclasses: cheap at 100,000 entries, and turned into plain
+maps (``to_dict``) for snapshots, the HTTP API and ``warroom show --json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "__dataclass_fields__"):
+        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, list):
+        return [_plain(item) for item in obj]
+    if isinstance(obj, dict):
+        return {key: _plain(item) for key, item in obj.items()}
+    return obj
+
+
+@dataclass(slots=True)
+class Revision:
+    """An earlier text of an edited entry, kept so history can be shown."""
+
+    text: str
+    actor: str
+    ts: str
+
+
+@dataclass(slots=True)
+class Entry:
+    id: int
+    kind: str
+    text: str
+    author: str
+    ts: str
+    happened_at: str | None = None
+    history: list[Revision] = field(default_factory=list)
+    edited_by: str | None = None
+    edited_at: str | None = None
+    struck_by: str | None = None
+    struck_at: str | None = None
+    strike_reason: str | None = None
+    pinned: bool = False
+
+    @property
+    def struck(self) -> bool:
+        return self.struck_by is not None
+
+    @property
+    def when(self) -> str:
+        return self.happened_at or self.ts
+
+
+@dataclass(slots=True)
+class RoleHolder:
+    name: str
+    since: str
+    assigned_by: str
+
+
+@dataclass(slots=True)
+class ChecklistItem:
+    id: int
+    text: str
+    added_by: str
+    added_at: str
+    runbook: str | None = None
+    checked: bool = False
+    checked_by: str | None = None
+    checked_at: str | None = None
+
+
+@dataclass(slots=True)
+class Alert:
+    fingerprint: str
+    alertname: str
+    status: str
+    first_seen: str
+    last_seen: str
+    severity: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    starts_at: str | None = None
+    ends_at: str | None = None
+    source: str | None = None
+    url: str | None = None
+    count: int = 1
+    acked_by: str | None = None
+    acked_at: str | None = None
+
+
+@dataclass(slots=True)
+class Broadcast:
+    message: str
+    actor: str
+    ts: str
+    impact: str | None = None
+    next_update_due: str | None = None
+
+
+@dataclass(slots=True)
+class IncidentState:
+    room: str
+    seq: int = 0
+    title: str = ""
+    severity: str = ""
+    status: str = ""
+    summary: str | None = None
+    declared_by: str | None = None
+    declared_at: str | None = None
+    updated_at: str | None = None
+    resolved_at: str | None = None
+    reopen_count: int = 0
+    entries: dict[int, Entry] = field(default_factory=dict)
+    roles: dict[str, RoleHolder] = field(default_factory=dict)
+    checklist: dict[int, ChecklistItem] = field(default_factory=dict)
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    broadcasts: list[Broadcast] = field(default_factory=list)
+
+    @property
+    def declared(self) -> bool:
+        return self.seq > 0
+
+    @property
+    def broadcast(self) -> Broadcast | None:
+        return self.broadcasts[-1] if self.broadcasts else None
+
+    def summary_dict(self) -> dict[str, Any]:
+        """The short form used by incident lists."""
+        return {
+            "id": self.room, "title": self.title, "severity": self.severity,
+            "status": self.status, "declared_at": self.declared_at,
+            "declared_by": self.declared_by, "updated_at": self.updated_at,
+            "seq": self.seq,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, msgpack- and JSON-safe form; ``from_dict`` reverses it exactly."""
+        out: dict[str, Any] = _plain(self)
+        out["entries"] = list(out["entries"].values())
+        out["checklist"] = list(out["checklist"].values())
+        out["alerts"] = list(out["alerts"].values())
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> IncidentState:
+        raw = dict(raw)
+        entries = {}
+        for item in raw.pop("entries"):
+            fields_ = {key: value for key, value in item.items() if key != "history"}
+            history = [Revision(**rev) for rev in item["history"]]
+            entries[item["id"]] = Entry(**fields_, history=history)
+        checklist = {item["id"]: ChecklistItem(**item) for item in raw.pop("checklist")}
+        alerts = {item["fingerprint"]: Alert(**item) for item in raw.pop("alerts")}
+        roles = {name: RoleHolder(**holder) for name, holder in raw.pop("roles").items()}
+        broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
+        return cls(
+            **raw, entries=entries, checklist=checklist, alerts=alerts, roles=roles,
+            broadcasts=broadcasts,
+        )
