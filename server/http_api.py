@@ -157,4 +157,3 @@ def build_api(hub: Hub, token: str) -> Starlette:
         middleware=[Middleware(BearerAuth, token=token)],
         exception_handlers=handlers,
     )
-

@@ -96,7 +96,7 @@ class Hub:
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
         self.closing = False
-        self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0}
+        self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
 
     async def start(self) -> None:
         await self.store.open()

@@ -78,8 +78,11 @@ class HubServer:
         self._http_socket = sock
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            build_api(self.hub, self.token), log_level="warning", lifespan="off",
-            access_log=False, server_header=False,
+            build_api(self.hub, self.token),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            server_header=False,
         )
         self._http = _EmbeddedUvicorn(config)
         config.load()

@@ -13,12 +13,12 @@ from server.store import StorageError
 
 
 def run_serve(*, host: str, port: int, http_port: int, db: str, token: str | None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        force=True)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
+    )
     generated = token is None
     token = token or new_token()
-    return asyncio.run(_serve(HubServer(db, token, host=host, port=port, http_port=http_port),
-                              generated))
+    return asyncio.run(_serve(HubServer(db, token, host=host, port=port, http_port=http_port), generated))
 
 
 async def _serve(server: HubServer, generated: bool) -> int:

@@ -34,6 +34,7 @@ from warroom.core.schema import format_time
 log = logging.getLogger("warroom.session")
 
 QUEUE_SIZE = 1024  # frames waiting for one client before it counts as a slow consumer
+QUEUE_BYTES = 4 * 1024 * 1024  # ...or bytes: group commit packs many events into one frame
 MAX_INFLIGHT = 256  # commands from one client awaiting their ack before reading pauses
 PAGE = 500  # events per catch-up frame
 REPLAY_LIMIT = 2000  # further behind than this, a snapshot is cheaper than a replay
@@ -53,6 +54,7 @@ class Session:
         self.name = ""
         self.since = format_time(hub._clock())
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
+        self._queued_bytes = 0
         self._subs: dict[str, _Subscription] = {}
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT)
         self._closed = False
@@ -69,10 +71,13 @@ class Session:
     def _put(self, item: _Item) -> None:
         if self._closed:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        size = len(item[-1]) if isinstance(item[-1], bytes) else 0
+        if self._queue.full() or self._queued_bytes + size > QUEUE_BYTES:
+            self.hub.stats["slow_consumers"] += 1
             self.close(Close.SLOW_CONSUMER, "slow consumer: send queue full; resume later")
+            return
+        self._queued_bytes += size
+        self._queue.put_nowait(item)
 
     def close(self, code: int, reason: str) -> None:
         """Stop sending and close the connection; the client resumes from its last seq."""
@@ -81,9 +86,14 @@ class Session:
         self._closed = True
         log.info("closing %s (%s): %d %s", self.name or "?", self.ws.remote_address, code, reason)
         self._leave_all()
+        self._discard_queue()
+        self._closer = asyncio.create_task(self.ws.close(code, reason))
+
+    def _discard_queue(self) -> None:
         while not self._queue.empty():
             self._queue.get_nowait()
-        self._closer = asyncio.create_task(self.ws.close(code, reason))
+            self._queue.task_done()
+        self._queued_bytes = 0
 
     async def flush(self) -> None:
         """Wait until everything queued so far has been handed to the socket."""
@@ -112,12 +122,11 @@ class Session:
                 try:
                     await self._send_item(item)
                 finally:
+                    self._queued_bytes -= len(item[-1]) if isinstance(item[-1], bytes) else 0
                     self._queue.task_done()
         except ConnectionClosed:
             self._closed = True
-            while not self._queue.empty():
-                self._queue.get_nowait()
-                self._queue.task_done()
+            self._discard_queue()
 
     async def _send_item(self, item: _Item) -> None:
         kind = item[0]
@@ -164,18 +173,28 @@ class Session:
         if self.name:
             raise WarroomError(Code.BAD_FRAME, "hello may be sent only once")
         if fields["v"] != PROTOCOL_VERSION:
-            self.send(error_frame(WarroomError(
-                Code.UNSUPPORTED_VERSION,
-                f"protocol version {fields['v']} is not supported; this hub speaks {PROTOCOL_VERSION}",
-                field="v",
-            )))
+            self.send(
+                error_frame(
+                    WarroomError(
+                        Code.UNSUPPORTED_VERSION,
+                        f"protocol version {fields['v']} is not supported; "
+                        f"this hub speaks {PROTOCOL_VERSION}",
+                        field="v",
+                    )
+                )
+            )
             self._closer = asyncio.create_task(self._close_after_flush(Close.UNSUPPORTED_VERSION))
             return
         self.name = fields["name"]
-        self.send({
-            "t": "welcome", "v": PROTOCOL_VERSION, "hub": self.hub.hub_id,
-            "time": format_time(self.hub._clock()), "max_frame": MAX_FRAME,
-        })
+        self.send(
+            {
+                "t": "welcome",
+                "v": PROTOCOL_VERSION,
+                "hub": self.hub.hub_id,
+                "time": format_time(self.hub._clock()),
+                "max_frame": MAX_FRAME,
+            }
+        )
 
     async def _close_after_flush(self, code: int) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -238,16 +257,31 @@ class Session:
             if snap is not None and snap[0] <= after and not reset:
                 snap = None  # the client already has everything the snapshot holds
         mode = "snapshot" if reset or snap is not None else "replay"
-        await self.ws.send(encode({
-            "t": "joined", "rid": rid, "room": room_id, "epoch": record.epoch,
-            "head": record.head, "mode": mode,
-        }))
+        await self.ws.send(
+            encode(
+                {
+                    "t": "joined",
+                    "rid": rid,
+                    "room": room_id,
+                    "epoch": record.epoch,
+                    "head": record.head,
+                    "mode": mode,
+                }
+            )
+        )
         if mode == "snapshot":
             seq, state = snap if snap is not None else (0, None)
-            await self.ws.send(encode({
-                "t": "snapshot", "room": room_id, "epoch": record.epoch, "seq": seq,
-                "state": state,
-            }))
+            await self.ws.send(
+                encode(
+                    {
+                        "t": "snapshot",
+                        "room": room_id,
+                        "epoch": record.epoch,
+                        "seq": seq,
+                        "state": state,
+                    }
+                )
+            )
             sub.sent = seq
         else:
             sub.sent = after

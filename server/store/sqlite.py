@@ -131,17 +131,16 @@ class SQLiteStore:
         for e in events:
             heads[e.room] = max(heads.get(e.room, 0), e.seq)
         created = format_time(datetime.now(UTC))
-        room_rows = [
-            (room, _room_number(room), epoch, created) for room, epoch in new_rooms.items()
-        ]
+        room_rows = [(room, _room_number(room), epoch, created) for room, epoch in new_rooms.items()]
         head_rows = [
-            (heads[room], msgpack.packb(summaries.get(room), use_bin_type=True), room)
-            for room in heads
+            (heads[room], msgpack.packb(summaries.get(room), use_bin_type=True), room) for room in heads
         ]
         await self._in_writer(self._append_sync, rows, room_rows, head_rows)
 
     def _append_sync(
-        self, rows: list[tuple[Any, ...]], room_rows: list[tuple[Any, ...]],
+        self,
+        rows: list[tuple[Any, ...]],
+        room_rows: list[tuple[Any, ...]],
         head_rows: list[tuple[Any, ...]],
     ) -> None:
         conn = self._writer
@@ -180,9 +179,7 @@ class SQLiteStore:
         return [_record(row) for row in rows]
 
     async def lookup(self, event_id: str) -> Event | None:
-        row = self.reader.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)
-        ).fetchone()
+        row = self.reader.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
         return _event(row) if row else None
 
     async def save_snapshot(self, room: str, seq: int, state: bytes) -> None:
@@ -197,9 +194,7 @@ class SQLiteStore:
         await self._in_writer(save)
 
     async def snapshot(self, room: str) -> tuple[int, bytes] | None:
-        row = self.reader.execute(
-            "SELECT seq, state FROM snapshots WHERE room = ?", (room,)
-        ).fetchone()
+        row = self.reader.execute("SELECT seq, state FROM snapshots WHERE room = ?", (room,)).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
 
 
@@ -211,6 +206,9 @@ def _room_number(room: str) -> int | None:
 def _record(row: Sequence[Any]) -> RoomRecord:
     room, epoch, head, created_at, summary = row
     return RoomRecord(
-        room=room, epoch=epoch, head=int(head), created_at=created_at,
+        room=room,
+        epoch=epoch,
+        head=int(head),
+        created_at=created_at,
         summary=msgpack.unpackb(summary, raw=False) if summary else {},
     )

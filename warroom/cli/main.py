@@ -36,8 +36,9 @@ class _Parser(argparse.ArgumentParser):
 def _hub_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hub", help="hub URL, ws://HOST:PORT (default: $WARROOM_HUB)")
     parser.add_argument("--token", help="hub token (default: $WARROOM_TOKEN)")
-    parser.add_argument("--as", dest="name", metavar="NAME",
-                        help="who is acting (default: $WARROOM_NAME, then your login)")
+    parser.add_argument(
+        "--as", dest="name", metavar="NAME", help="who is acting (default: $WARROOM_NAME, then your login)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,8 +132,11 @@ def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
     return run_serve(
-        host=args.host, port=args.port, http_port=args.http_port,
-        db=args.db or str(default_db()), token=args.token or os.environ.get("WARROOM_TOKEN"),
+        host=args.host,
+        port=args.port,
+        http_port=args.http_port,
+        db=args.db or str(default_db()),
+        token=args.token or os.environ.get("WARROOM_TOKEN"),
     )
 
 

@@ -13,10 +13,15 @@ def render_incidents(items: list[dict[str, Any]]) -> str:
         return "no incidents"
     rows = [("ID", "SEV", "STATUS", "DECLARED", "TITLE")]
     for item in items:
-        rows.append((
-            item.get("id", "?"), item.get("severity", ""), item.get("status", ""),
-            (item.get("declared_at") or "")[:16].replace("T", " "), item.get("title", ""),
-        ))
+        rows.append(
+            (
+                item.get("id", "?"),
+                item.get("severity", ""),
+                item.get("status", ""),
+                (item.get("declared_at") or "")[:16].replace("T", " "),
+                item.get("title", ""),
+            )
+        )
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
     return "\n".join(
         "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]

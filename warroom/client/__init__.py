@@ -10,5 +10,10 @@ from warroom.client.hub_client import (
 from warroom.client.outbox import Outbox
 
 __all__ = [
-    "CommandRejected", "ConnectionState", "HubClient", "HubUnavailable", "Outbox", "Unauthorized",
+    "CommandRejected",
+    "ConnectionState",
+    "HubClient",
+    "HubUnavailable",
+    "Outbox",
+    "Unauthorized",
 ]

@@ -184,13 +184,21 @@ class HubClient:
         self._ws = ws
         self._reader = asyncio.create_task(self._read_loop(ws), name="warroom-client-reader")
         try:
-            welcome = await self._request({"t": "hello", "v": PROTOCOL_VERSION, "name": self.name,
-                                           "client": "warroom-py"}, key="hello")
+            welcome = await self._request(
+                {"t": "hello", "v": PROTOCOL_VERSION, "name": self.name, "client": "warroom-py"}, key="hello"
+            )
             self.hub_id = welcome.get("hub")
             for view in self.rooms.values():
                 view.synced = False
-                await self._send({"t": "join", "rid": next(self._rid), "room": view.room,
-                                  "epoch": view.epoch, "after": view.state.seq})
+                await self._send(
+                    {
+                        "t": "join",
+                        "rid": next(self._rid),
+                        "room": view.room,
+                        "epoch": view.epoch,
+                        "after": view.state.seq,
+                    }
+                )
             for command in self.outbox.pending():
                 await self._send_command(command)
         except (ConnectionClosed, HubUnavailable, OSError) as exc:
@@ -230,6 +238,12 @@ class HubClient:
         await self._drop()
         self._set_state("offline")
 
+    def drop_connection(self) -> None:
+        """Cut the connection as a network failure would; ``run()`` then reconnects and resumes."""
+        ws = self._ws
+        if ws is not None:
+            ws.transport.abort()
+
     async def _drop(self) -> None:
         self._connected.clear()
         ws, self._ws = self._ws, None
@@ -266,14 +280,14 @@ class HubClient:
         return await asyncio.wait_for(future, self.open_timeout * 2)
 
     async def _send_command(self, command: Command) -> None:
-        frame: dict[str, Any] = {"t": "cmd", "id": command.id, "type": command.type,
-                                 "data": command.data}
+        frame: dict[str, Any] = {"t": "cmd", "id": command.id, "type": command.type, "data": command.data}
         if command.room is not None:
             frame["room"] = command.room
         await self._send(frame)
 
-    def submit(self, type_: str, data: dict[str, Any], room: str | None = None,
-               command_id: str | None = None) -> asyncio.Future[dict[str, Any]]:
+    def submit(
+        self, type_: str, data: dict[str, Any], room: str | None = None, command_id: str | None = None
+    ) -> asyncio.Future[dict[str, Any]]:
         """Queue a command; it is sent now if connected, else on reconnect.
 
         The future resolves with the ack, or raises ``CommandRejected``.
@@ -317,8 +331,7 @@ class HubClient:
         view.waiters.append(waiter)
         if self.connected:
             try:
-                await self._request({"t": "join", "room": room, "epoch": view.epoch,
-                                     "after": view.state.seq})
+                await self._request({"t": "join", "room": room, "epoch": view.epoch, "after": view.state.seq})
             except CommandRejected as exc:
                 self.rooms.pop(room, None)
                 raise exc from None
@@ -402,8 +415,11 @@ class HubClient:
         self._notify("state", room)
 
     def _on_error(self, frame: dict[str, Any]) -> None:
-        error = WarroomError(Code(frame["code"]) if frame["code"] in Code._value2member_map_
-                             else Code.INTERNAL, frame.get("message", ""), frame.get("field"))
+        error = WarroomError(
+            Code(frame["code"]) if frame["code"] in Code._value2member_map_ else Code.INTERNAL,
+            frame.get("message", ""),
+            frame.get("field"),
+        )
         command_id = frame.get("id")
         if command_id is not None:
             if error.code in TRANSIENT:

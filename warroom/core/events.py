@@ -54,14 +54,16 @@ def _entry_ref() -> Int:
 
 
 define(
-    "incident.declared", "Opens the incident; always seq 1 of its room.",
+    "incident.declared",
+    "Opens the incident; always seq 1 of its room.",
     Text("title", max_len=TITLE_MAX),
     Choice("severity", options=SEVERITIES),
     Choice("status", required=False, default="investigating", options=STATUSES),
     Text("summary", required=False, max_len=TEXT_MAX),
 )
 define(
-    "incident.severity_changed", "A new severity, with an optional reason.",
+    "incident.severity_changed",
+    "A new severity, with an optional reason.",
     Choice("severity", options=SEVERITIES),
     Text("reason", required=False, max_len=TEXT_MAX),
 )
@@ -72,41 +74,48 @@ define(
     Text("reason", required=False, max_len=TEXT_MAX),
 )
 define(
-    "entry.added", "A timeline entry; happened_at back-dates it.",
+    "entry.added",
+    "A timeline entry; happened_at back-dates it.",
     Choice("kind", required=False, default="note", options=ENTRY_KINDS),
     Text("text", max_len=TEXT_MAX),
     Time("happened_at", required=False),
 )
 define(
-    "entry.edited", "New text for an entry; the old text stays in the log and in history.",
+    "entry.edited",
+    "New text for an entry; the old text stays in the log and in history.",
     _entry_ref(),
     Text("text", max_len=TEXT_MAX),
 )
 define(
-    "entry.struck", "Strikes an entry through; it is never deleted.",
+    "entry.struck",
+    "Strikes an entry through; it is never deleted.",
     _entry_ref(),
     Text("reason", required=False, max_len=TEXT_MAX),
 )
 define("entry.pinned", "Pins an entry.", _entry_ref())
 define("entry.unpinned", "Unpins an entry.", _entry_ref())
 define(
-    "role.assigned", "Gives a role to a person.",
+    "role.assigned",
+    "Gives a role to a person.",
     Choice("role", options=ROLES),
     Text("name", max_len=NAME_MAX),
 )
 define("role.released", "Leaves a role empty.", Choice("role", options=ROLES))
 define(
-    "checklist.item_added", "A runbook checklist item.",
+    "checklist.item_added",
+    "A runbook checklist item.",
     Text("text", max_len=TITLE_MAX * 2),
     Text("runbook", required=False, max_len=TITLE_MAX),
 )
 define(
-    "checklist.item_checked", "Checks or unchecks an item.",
+    "checklist.item_checked",
+    "Checks or unchecks an item.",
     Int("item", minimum=1, ref="checklist"),
     Bool("checked", required=False, default=True),
 )
 define(
-    "alert.upserted", "Creates or refreshes an alert, deduplicated by fingerprint.",
+    "alert.upserted",
+    "Creates or refreshes an alert, deduplicated by fingerprint.",
     Text("fingerprint", max_len=256),
     Text("alertname", max_len=TITLE_MAX),
     Choice("status", required=False, default="firing", options=ALERT_STATUSES),
@@ -119,16 +128,19 @@ define(
     Text("url", required=False, max_len=2048),
 )
 define(
-    "alert.acknowledged", "Someone is on this alert.",
+    "alert.acknowledged",
+    "Someone is on this alert.",
     Text("fingerprint", max_len=256, ref="alerts"),
 )
 define(
-    "alert.resolved", "The alert stopped firing.",
+    "alert.resolved",
+    "The alert stopped firing.",
     Text("fingerprint", max_len=256, ref="alerts"),
     Time("ends_at", required=False),
 )
 define(
-    "status.broadcast", "The commander's word to everyone, with the next update due.",
+    "status.broadcast",
+    "The commander's word to everyone, with the next update due.",
     Text("message", max_len=TEXT_MAX),
     Text("impact", required=False, max_len=TEXT_MAX),
     Int("next_update_in", required=False, minimum=1, maximum=24 * 60),
@@ -159,15 +171,25 @@ class Event:
 
     def to_wire(self) -> dict[str, Any]:
         return {
-            "room": self.room, "seq": self.seq, "id": self.id, "actor": self.actor,
-            "ts": self.ts, "type": self.type, "data": self.data,
+            "room": self.room,
+            "seq": self.seq,
+            "id": self.id,
+            "actor": self.actor,
+            "ts": self.ts,
+            "type": self.type,
+            "data": self.data,
         }
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any]) -> Event:
         return cls(
-            room=raw["room"], seq=raw["seq"], id=raw["id"], actor=raw["actor"],
-            ts=raw["ts"], type=raw["type"], data=dict(raw.get("data") or {}),
+            room=raw["room"],
+            seq=raw["seq"],
+            id=raw["id"],
+            actor=raw["actor"],
+            ts=raw["ts"],
+            type=raw["type"],
+            data=dict(raw.get("data") or {}),
         )
 
 

@@ -75,9 +75,7 @@ def apply(state: IncidentState, event: Event) -> IncidentState:
 
 def _system(state: IncidentState, event: Event, text: str) -> None:
     """A timeline line the hub writes for a change of state, so the story reads whole."""
-    state.entries[event.seq] = Entry(
-        id=event.seq, kind="system", text=text, author=event.actor, ts=event.ts
-    )
+    state.entries[event.seq] = Entry(id=event.seq, kind="system", text=text, author=event.actor, ts=event.ts)
 
 
 @handles("incident.declared")
@@ -118,8 +116,12 @@ def _status(state: IncidentState, event: Event) -> None:
 def _entry_added(state: IncidentState, event: Event) -> None:
     d = event.data
     state.entries[event.seq] = Entry(
-        id=event.seq, kind=d.get("kind", "note"), text=d["text"], author=event.actor,
-        ts=event.ts, happened_at=d.get("happened_at"),
+        id=event.seq,
+        kind=d.get("kind", "note"),
+        text=d["text"],
+        author=event.actor,
+        ts=event.ts,
+        happened_at=d.get("happened_at"),
     )
 
 
@@ -170,8 +172,11 @@ def _role_released(state: IncidentState, event: Event) -> None:
 @handles("checklist.item_added")
 def _item_added(state: IncidentState, event: Event) -> None:
     state.checklist[event.seq] = ChecklistItem(
-        id=event.seq, text=event.data["text"], runbook=event.data.get("runbook"),
-        added_by=event.actor, added_at=event.ts,
+        id=event.seq,
+        text=event.data["text"],
+        runbook=event.data.get("runbook"),
+        added_by=event.actor,
+        added_at=event.ts,
     )
 
 
@@ -189,8 +194,12 @@ def _alert_upserted(state: IncidentState, event: Event) -> None:
     alert = state.alerts.get(d["fingerprint"])
     if alert is None:
         alert = Alert(
-            fingerprint=d["fingerprint"], alertname=d["alertname"], status="firing",
-            first_seen=event.ts, last_seen=event.ts, count=0,
+            fingerprint=d["fingerprint"],
+            alertname=d["alertname"],
+            status="firing",
+            first_seen=event.ts,
+            last_seen=event.ts,
+            count=0,
         )
         state.alerts[alert.fingerprint] = alert
     elif alert.status == "resolved" and d.get("status", "firing") == "firing":
@@ -232,8 +241,9 @@ def _broadcast(state: IncidentState, event: Event) -> None:
     if "next_update_in" in d:
         due = format_time(parse_time(event.ts) + timedelta(minutes=d["next_update_in"]))
     state.broadcasts.append(
-        Broadcast(message=d["message"], impact=d.get("impact"), actor=event.actor, ts=event.ts,
-                  next_update_due=due)
+        Broadcast(
+            message=d["message"], impact=d.get("impact"), actor=event.actor, ts=event.ts, next_update_due=due
+        )
     )
     _system(state, event, f"broadcast: {d['message']}")
 

@@ -70,9 +70,7 @@ class Int(Field):
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(Code.WRONG_TYPE, f"expected an integer, got {type_name(value)}")
         if not self.minimum <= value <= self.maximum:
-            raise self.fail(
-                Code.INVALID_VALUE, f"{value} is outside {self.minimum}..{self.maximum}"
-            )
+            raise self.fail(Code.INVALID_VALUE, f"{value} is outside {self.minimum}..{self.maximum}")
         return value
 
 
@@ -133,9 +131,7 @@ def validate(data: Any, fields: Sequence[Field], *, where: str) -> dict[str, Any
         value = data.get(f.name, _MISSING)
         if value is _MISSING or value is None:
             if f.required:
-                raise WarroomError(
-                    Code.MISSING_FIELD, f"{where}: {f.name} is required", field=f.name
-                )
+                raise WarroomError(Code.MISSING_FIELD, f"{where}: {f.name} is required", field=f.name)
             if f.default is not None:
                 out[f.name] = f.default
             continue
@@ -145,8 +141,14 @@ def validate(data: Any, fields: Sequence[Field], *, where: str) -> dict[str, Any
 
 def type_name(value: Any) -> str:
     return {
-        str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-        bytes: "bytes", list: "a list", dict: "a map", type(None): "nothing",
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        bytes: "bytes",
+        list: "a list",
+        dict: "a map",
+        type(None): "nothing",
     }.get(type(value), type(value).__name__)
 
 

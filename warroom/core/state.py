@@ -131,9 +131,13 @@ class IncidentState:
     def summary_dict(self) -> dict[str, Any]:
         """The short form used by incident lists."""
         return {
-            "id": self.room, "title": self.title, "severity": self.severity,
-            "status": self.status, "declared_at": self.declared_at,
-            "declared_by": self.declared_by, "updated_at": self.updated_at,
+            "id": self.room,
+            "title": self.title,
+            "severity": self.severity,
+            "status": self.status,
+            "declared_at": self.declared_at,
+            "declared_by": self.declared_by,
+            "updated_at": self.updated_at,
             "seq": self.seq,
         }
 
@@ -158,6 +162,10 @@ class IncidentState:
         roles = {name: RoleHolder(**holder) for name, holder in raw.pop("roles").items()}
         broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
         return cls(
-            **raw, entries=entries, checklist=checklist, alerts=alerts, roles=roles,
+            **raw,
+            entries=entries,
+            checklist=checklist,
+            alerts=alerts,
+            roles=roles,
             broadcasts=broadcasts,
         )

@@ -1,0 +1,234 @@
+"""Shared fixtures: real hubs on 127.0.0.1 port 0, real SQLite files, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+
+from server.runner import HubServer
+from server.store import RoomRecord
+from warroom.client import HubClient
+from warroom.client.hub_client import Backoff, RoomView
+from warroom.core.protocol import PROTOCOL_VERSION, new_id
+
+TOKEN = "test-token"
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Poll a condition on every loop turn until it holds; fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.005)
+
+
+def caught_up(view: RoomView, seq: int) -> Callable[[], bool]:
+    return lambda: view.state.seq == seq
+
+
+async def record(server: HubServer, room: str) -> RoomRecord:
+    found = await server.hub.store.room(room)
+    assert found is not None, f"{room} is not in the store"
+    return found
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "hub.db"
+
+
+@pytest.fixture
+async def hub(db_path: Path) -> AsyncIterator[HubServer]:
+    server = HubServer(db_path, TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+ClientFactory = Callable[..., Awaitable[HubClient]]
+
+
+@pytest.fixture
+async def make_client() -> AsyncIterator[ClientFactory]:
+    """Connected HubClients, closed at the end of the test."""
+    clients: list[HubClient] = []
+
+    async def make(url: str, name: str = "alice", *, connect_now: bool = True, **kw: Any) -> HubClient:
+        kw.setdefault("backoff", Backoff(base=0.05, cap=0.5))
+        client = HubClient(url, TOKEN, name, **kw)
+        clients.append(client)
+        if connect_now:
+            await client.connect()
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+class Raw:
+    """A hand-rolled protocol client: raw websockets and msgpack, no HubClient."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send(msgpack.packb(frame, use_bin_type=True))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        assert isinstance(raw, bytes)
+        frame = msgpack.unpackb(raw, raw=False)
+        assert isinstance(frame, dict)
+        return frame
+
+    async def recv_until(
+        self, kind: str, timeout: float = 5.0, **match: Any
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Frames up to and including the first of type ``kind`` (matching ``match``)."""
+        seen: list[dict[str, Any]] = []
+        while True:
+            frame = await self.recv(timeout)
+            seen.append(frame)
+            if frame["t"] == kind and all(frame.get(k) == v for k, v in match.items()):
+                return frame, seen
+
+    async def hello(self, name: str = "raw") -> dict[str, Any]:
+        await self.send({"t": "hello", "v": PROTOCOL_VERSION, "name": name})
+        return await self.recv()
+
+    async def command(
+        self, type_: str, data: dict[str, Any], room: str | None = None, command_id: str | None = None
+    ) -> dict[str, Any]:
+        frame: dict[str, Any] = {
+            "t": "cmd",
+            "rid": "c",
+            "id": command_id or new_id(),
+            "type": type_,
+            "data": data,
+        }
+        if room is not None:
+            frame["room"] = room
+        await self.send(frame)
+        reply, _ = await self.recv_until_reply(frame["id"])
+        return reply
+
+    async def recv_until_reply(self, command_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        seen: list[dict[str, Any]] = []
+        while True:
+            frame = await self.recv()
+            seen.append(frame)
+            if frame["t"] in ("ack", "error") and frame.get("id") == command_id:
+                return frame, seen
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+@pytest.fixture
+async def raw_client() -> AsyncIterator[Callable[..., Awaitable[Raw]]]:
+    opened: list[Raw] = []
+
+    async def open_raw(url: str, token: str = TOKEN, **kw: Any) -> Raw:
+        ws = await connect(
+            url,
+            additional_headers={"Authorization": f"Bearer {token}"},
+            compression=None,
+            max_size=None,
+            **kw,
+        )
+        raw = Raw(ws)
+        opened.append(raw)
+        return raw
+
+    yield open_raw
+    for raw in opened:
+        await raw.close()
+
+
+async def declare(client: HubClient, title: str = "Checkout is down", severity: str = "SEV2") -> str:
+    ack = await client.send("incident.declared", {"title": title, "severity": severity})
+    return str(ack["room"])
+
+
+class HubProcess:
+    """``warroom serve`` in its own process, so a test can SIGKILL it for real."""
+
+    def __init__(self, db: Path, port: int = 0) -> None:
+        self.db = db
+        self.port = port
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.output: list[str] = []
+
+    def start(self, timeout: float = 20.0) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warroom",
+                "serve",
+                "--port",
+                str(self.port),
+                "--http-port",
+                "0",
+                "--db",
+                str(self.db),
+                "--token",
+                TOKEN,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert self.proc.stdout is not None
+        lines = []
+        for line in self.proc.stdout:  # blocks until the hub prints its address
+            lines.append(line)
+            match = re.search(r"sync\s+(ws://\S+)", line)
+            if match:
+                self.url = match.group(1)
+                self.port = int(self.url.rsplit(":", 1)[1])
+                self.output = lines
+                threading.Thread(target=self._drain, daemon=True).start()
+                return
+        raise AssertionError("the hub exited before it was up:\n" + "".join(lines))
+
+    def _drain(self) -> None:
+        """Keep reading the hub's log so a full pipe never blocks it."""
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(20)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)

@@ -1,0 +1,71 @@
+"""Convergence: random interleavings from three clients, with random drops, end in one state."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from server.runner import HubServer
+from tests.conftest import TOKEN, caught_up, wait_for
+from tests.strategies import command
+from warroom.client import CommandRejected, HubClient
+from warroom.client.hub_client import Backoff
+
+Step = tuple[int, Any]
+steps = st.lists(
+    st.tuples(st.integers(0, 2), st.one_of(command(st.integers(1, 25)), st.just("drop"), st.just("yield"))),
+    min_size=1,
+    max_size=40,
+)
+
+
+async def scenario(db: Path, plan: list[Step]) -> None:
+    server = HubServer(db, TOKEN)
+    await server.start()
+    clients = [HubClient(server.url, TOKEN, f"c{n}", backoff=Backoff(base=0.01, cap=0.05)) for n in range(3)]
+    runners = [asyncio.create_task(c.run()) for c in clients]
+    try:
+        for client in clients:
+            await client.wait_connected(10)
+        room = (await clients[0].send("incident.declared", {"title": "t", "severity": "SEV2"}))["room"]
+        views = [await c.join(room) for c in clients]
+        futures: list[asyncio.Future[dict[str, Any]]] = []
+        for who, action in plan:
+            if action == "drop":
+                clients[who].drop_connection()
+            elif action == "yield":
+                await asyncio.sleep(0)  # let frames flow between submissions
+            else:
+                futures.append(clients[who].submit(action[0], action[1], room))
+        outcomes = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 30)
+        acked = [o for o in outcomes if isinstance(o, dict)]
+        assert all(isinstance(o, dict | CommandRejected) for o in outcomes), outcomes
+
+        hub_state = await server.hub.settled_state(room)
+        for view in views:
+            await wait_for(caught_up(view, hub_state.seq), timeout=15, what="convergence")
+            assert view.state == hub_state
+        with sqlite3.connect(db) as conn:
+            ids = Counter(row[0] for row in conn.execute("SELECT id FROM events WHERE room = ?", (room,)))
+        assert all(ids[a["id"]] == 1 for a in acked), "an acked command is missing or doubled"
+        assert sum(ids.values()) == 1 + len(acked)  # nothing beyond what was acknowledged
+    finally:
+        for client in clients:
+            await client.close()
+        for runner in runners:
+            runner.cancel()
+        await server.stop()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+def test_three_clients_converge_on_the_hub_state(plan: list[Step]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(scenario(Path(tmp) / "hub.db", plan))

@@ -1,0 +1,201 @@
+"""The sync channel end to end: real hub, real websockets, real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from server.runner import HubServer
+from server.session import REPLAY_LIMIT
+from tests.conftest import ClientFactory, declare, record, wait_for
+from warroom.core.protocol import new_id
+
+
+def stored_events(db: Path, room: str) -> list[tuple[int, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT seq, id FROM events WHERE room = ? ORDER BY seq", (room,)).fetchall()
+
+
+async def test_an_entry_typed_in_one_terminal_reaches_the_other(
+    hub: HubServer, make_client: ClientFactory
+) -> None:
+    alice = await make_client(hub.url, "alice")
+    bob = await make_client(hub.url, "bob")
+    room = await declare(alice)
+    a_view, b_view = await alice.join(room), await bob.join(room)
+    ack = await alice.send("entry.added", {"text": "rolled back deploy 4512", "kind": "action"}, room)
+    await wait_for(lambda: b_view.state.seq == ack["seq"], what="bob to see alice's entry")
+    entry = b_view.state.entries[ack["seq"]]
+    assert (entry.text, entry.kind, entry.author) == ("rolled back deploy 4512", "action", "alice")
+    assert a_view.state == b_view.state == await hub.hub.settled_state(room)
+
+
+async def test_an_ack_means_the_event_is_already_in_the_sqlite_file(
+    hub: HubServer, make_client: ClientFactory, db_path: Path
+) -> None:
+    client = await make_client(hub.url)
+    room = await declare(client)
+    acks = [await client.send("entry.added", {"text": f"step {n}"}, room) for n in range(5)]
+    on_disk = stored_events(db_path, room)
+    assert [seq for seq, _ in on_disk] == [1, 2, 3, 4, 5, 6]
+    assert {a["id"] for a in acks} <= {id_ for _, id_ in on_disk}
+
+
+async def test_every_event_records_who_and_when(hub: HubServer, make_client: ClientFactory) -> None:
+    client = await make_client(hub.url, "carol")
+    room = await declare(client)
+    view = await client.join(room)
+    await client.send("role.assigned", {"role": "commander", "name": "carol"}, room)
+    for event in await hub.hub.store.read(room, 0, 100):
+        assert event.actor == "carol"
+        assert event.ts.endswith("Z") and event.room == room
+    assert view.state.roles["commander"].name == "carol"
+
+
+async def test_resume_sends_exactly_the_missed_events_then_live(
+    hub: HubServer, make_client: ClientFactory, raw_client
+) -> None:
+    writer = await make_client(hub.url)
+    room = await declare(writer)
+    for n in range(9):
+        await writer.send("entry.added", {"text": f"line {n}"}, room)
+    raw = await raw_client(hub.url)
+    await raw.hello()
+    epoch = (await record(hub, room)).epoch
+    await raw.send({"t": "join", "rid": 1, "room": room, "epoch": epoch, "after": 4})
+    synced, frames = await raw.recv_until("synced")
+    joined = frames[0]
+    assert (joined["t"], joined["rid"], joined["mode"], joined["head"]) == ("joined", 1, "replay", 10)
+    seqs = [e["seq"] for f in frames if f["t"] == "events" for e in f["events"]]
+    assert seqs == [5, 6, 7, 8, 9, 10] and synced["seq"] == 10
+    live = await writer.send("entry.added", {"text": "live one"}, room)
+    frame, _ = await raw.recv_until("events")
+    assert [e["seq"] for e in frame["events"]] == [live["seq"]] == [11]
+
+
+async def test_a_wrong_epoch_gets_a_fresh_start(
+    hub: HubServer, make_client: ClientFactory, raw_client
+) -> None:
+    writer = await make_client(hub.url)
+    room = await declare(writer)
+    await writer.send("entry.added", {"text": "one"}, room)
+    raw = await raw_client(hub.url)
+    await raw.hello()
+    await raw.send({"t": "join", "rid": 2, "room": room, "epoch": "an-old-epoch", "after": 40})
+    _, frames = await raw.recv_until("synced")
+    assert frames[0]["mode"] == "snapshot"
+    snapshot = frames[1]
+    assert snapshot["t"] == "snapshot" and snapshot["seq"] == 0 and snapshot["state"] is None
+    assert [e["seq"] for f in frames if f["t"] == "events" for e in f["events"]] == [1, 2]
+
+
+async def test_a_client_far_behind_gets_a_snapshot_and_the_tail(
+    hub: HubServer, make_client: ClientFactory
+) -> None:
+    writer = await make_client(hub.url)
+    room = await declare(writer)
+    futures = [writer.submit("entry.added", {"text": f"line {n}"}, room) for n in range(REPLAY_LIMIT + 200)]
+    for future in futures:
+        await future
+    assert (await hub.hub.store.snapshot(room)) is not None
+    reader = await make_client(hub.url, "late")
+    view = await reader.join(room)
+    assert view.state == await hub.hub.settled_state(room)
+    assert len(view.state.entries) == REPLAY_LIMIT + 201
+
+
+async def test_presence_is_shared_but_never_logged(
+    hub: HubServer, make_client: ClientFactory, db_path: Path
+) -> None:
+    alice = await make_client(hub.url, "alice")
+    room = await declare(alice)
+    view = await alice.join(room)
+    bob = await make_client(hub.url, "bob")
+    await bob.join(room)
+    await wait_for(lambda: sorted(m["name"] for m in view.presence) == ["alice", "bob"], what="presence")
+    assert all(m["since"].endswith("Z") for m in view.presence)
+    await bob.close()
+    await wait_for(lambda: [m["name"] for m in view.presence] == ["alice"], what="bob to leave")
+    assert [seq for seq, _ in stored_events(db_path, room)] == [1]
+
+
+async def test_a_resent_command_is_acknowledged_once(hub: HubServer, raw_client, db_path: Path) -> None:
+    raw = await raw_client(hub.url)
+    await raw.hello()
+    declared = await raw.command("incident.declared", {"title": "Login errors", "severity": "SEV3"})
+    room = declared["room"]
+    command_id = new_id()
+    first = await raw.command("entry.added", {"text": "retry me"}, room, command_id)
+    again = await raw.command("entry.added", {"text": "retry me"}, room, command_id)
+    assert first["duplicate"] is False and again["duplicate"] is True
+    assert (first["seq"], first["room"]) == (again["seq"], again["room"])
+    assert len(stored_events(db_path, room)) == 2
+
+
+async def test_the_same_id_sent_twice_at_once_lands_once(hub: HubServer, raw_client, db_path: Path) -> None:
+    raw = await raw_client(hub.url)
+    await raw.hello()
+    room = (await raw.command("incident.declared", {"title": "t", "severity": "SEV4"}))["room"]
+    command_id = new_id()
+    frame = {"t": "cmd", "id": command_id, "room": room, "type": "entry.added", "data": {"text": "x"}}
+    await raw.send({**frame, "rid": "a"})
+    await raw.send({**frame, "rid": "b"})
+    acks: list[dict[str, Any]] = []
+    while len(acks) < 2:
+        reply = await raw.recv()
+        if reply["t"] == "ack":
+            acks.append(reply)
+    assert sorted(a["duplicate"] for a in acks) == [False, True]
+    assert {a["seq"] for a in acks} == {2}
+    assert len(stored_events(db_path, room)) == 2
+
+
+async def test_incidents_are_listed(hub: HubServer, make_client: ClientFactory) -> None:
+    client = await make_client(hub.url)
+    first = await declare(client, "Payments slow", "SEV3")
+    second = await declare(client, "DNS outage", "SEV1")
+    listed = {item["id"]: item for item in await client.incidents()}
+    assert listed[first]["title"] == "Payments slow" and listed[second]["severity"] == "SEV1"
+    assert (first, second) == ("INC-1", "INC-2")
+
+
+async def test_healthz_on_the_sync_port_needs_no_token(hub: HubServer) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"http://127.0.0.1:{hub.port}/healthz")
+    assert response.status_code == 200
+
+
+async def test_shutdown_acks_what_it_took_then_closes_with_1001(db_path: Path, raw_client) -> None:
+    server = HubServer(db_path, "test-token")
+    await server.start()
+    raw = await raw_client(server.url)
+    await raw.hello()
+    room = (await raw.command("incident.declared", {"title": "t", "severity": "SEV4"}))["room"]
+    ids = [new_id() for _ in range(20)]
+    for command_id in ids:
+        await raw.send(
+            {"t": "cmd", "id": command_id, "room": room, "type": "entry.added", "data": {"text": "x"}}
+        )
+    await wait_for(lambda: server.hub.stats["events"] >= 2, what="the first commands")
+    stopping = asyncio.create_task(server.stop())
+    acked, refused = set(), set()
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            frame = await raw.recv()
+            if frame["t"] == "ack":
+                acked.add(frame["id"])
+            elif frame["t"] == "error":
+                assert frame["code"] == "shutting_down"  # transient: the client resends later
+                refused.add(frame["id"])
+    await stopping
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    stored = {id_ for _, id_ in stored_events(db_path, room)}
+    assert acked | refused == set(ids)  # every command got an answer before the close
+    assert acked <= stored  # nothing was acknowledged that the log does not hold
+    assert not refused & stored  # and nothing refused was stored

@@ -1,0 +1,157 @@
+"""Restarts and crashes: nothing acknowledged is lost, nothing is applied twice."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from server.runner import HubServer
+from tests.conftest import TOKEN, ClientFactory, HubProcess, caught_up, declare, wait_for
+from warroom.core.protocol import new_id
+
+
+def log_of(db: Path) -> list[tuple[str, int, str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT room, seq, id, type FROM events ORDER BY room, seq").fetchall()
+
+
+def assert_log_is_whole(db: Path) -> None:
+    """Every room's seqs run 1..head with no gap, and no command id appears twice."""
+    rows = log_of(db)
+    rooms: dict[str, list[int]] = {}
+    for room, seq, _, _ in rows:
+        rooms.setdefault(room, []).append(seq)
+    for room, seqs in rooms.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"{room} has a gap"
+    assert max(Counter(id_ for _, _, id_, _ in rows).values(), default=1) == 1
+
+
+async def test_a_command_acknowledged_before_a_restart_is_a_duplicate_after_it(
+    db_path: Path, raw_client
+) -> None:
+    first = HubServer(db_path, TOKEN)
+    await first.start()
+    raw = await raw_client(first.url)
+    await raw.hello()
+    room = (await raw.command("incident.declared", {"title": "t", "severity": "SEV2"}))["room"]
+    command_id = new_id()
+    ack = await raw.command("entry.added", {"text": "said once"}, room, command_id)
+    await raw.close()
+    await first.stop()
+
+    second = HubServer(db_path, TOKEN)
+    await second.start()
+    try:
+        raw = await raw_client(second.url)
+        await raw.hello()
+        again = await raw.command("entry.added", {"text": "said once"}, room, command_id)
+        assert again["duplicate"] is True and again["seq"] == ack["seq"] == 2
+        fresh = await raw.command("entry.added", {"text": "said after"}, room)
+        assert fresh["seq"] == 3  # the sequence carries on where the log left off
+        assert (await raw.command("incident.declared", {"title": "u", "severity": "SEV4"}))["room"] == "INC-2"
+    finally:
+        await second.stop()
+    assert [row[1] for row in log_of(db_path) if row[0] == room] == [1, 2, 3]
+    assert_log_is_whole(db_path)
+
+
+async def test_a_client_resumes_after_a_graceful_restart(db_path: Path, make_client: ClientFactory) -> None:
+    first = HubServer(db_path, TOKEN)
+    await first.start()
+    port = first.port
+    client = await make_client(first.url, "resumer", connect_now=False)
+    runner = asyncio.create_task(client.run())
+    await client.wait_connected(10)
+    room = await declare(client)
+    view = await client.join(room)
+    await client.send("entry.added", {"text": "before"}, room)
+    await first.stop()
+    await wait_for(lambda: not client.connected, what="the client to notice")
+    assert client.state.status in ("reconnecting", "connecting", "offline")
+
+    queued = client.submit("entry.added", {"text": "typed while the hub was down"}, room)
+    assert len(client.outbox) == 1
+
+    second = HubServer(db_path, TOKEN, port=port)
+    await second.start()
+    try:
+        ack = await asyncio.wait_for(queued, 15)
+        assert ack["seq"] == 3 and len(client.outbox) == 0
+        await wait_for(lambda: view.state.seq == 3, what="resume")
+        assert view.state == await second.hub.settled_state(room)
+    finally:
+        await client.close()
+        runner.cancel()
+        await second.stop()
+
+
+async def test_sigkill_while_clients_write_loses_nothing_acknowledged(
+    db_path: Path, make_client: ClientFactory
+) -> None:
+    hub = HubProcess(db_path)
+    hub.start()
+    try:
+        clients = [await make_client(hub.url, f"writer{n}", connect_now=False) for n in range(3)]
+        runners = [asyncio.create_task(c.run()) for c in clients]
+        for client in clients:
+            await client.wait_connected(10)
+        room = await declare(clients[0])
+        views = [await c.join(room) for c in clients]
+
+        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        acked: dict[str, int] = {}
+
+        def write(client_no: int, n: int) -> None:
+            text = f"w{client_no}-{n}"
+            future = clients[client_no].submit("entry.added", {"text": text}, room)
+            futures[text] = future
+            future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
+
+        for n in range(300):
+            for c in range(3):
+                write(c, n)
+        await wait_for(lambda: len(acked) >= 30, what="some acks before the crash")
+        hub.kill()  # mid-stream: some commands acked, some in flight, some not yet sent
+        acked_before_crash = dict(acked)
+        assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
+        for n in range(300, 320):  # typed while the hub is down
+            for c in range(3):
+                write(c, n)
+
+        hub.start()  # same database, same port
+        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
+
+        rows = log_of(db_path)
+        texts_by_seq = {seq: id_ for _, seq, id_, _ in rows}
+        for text, seq in acked_before_crash.items():
+            assert seq in texts_by_seq, f"{text} was acked as #{seq} before the crash but is gone"
+        assert len(rows) == 1 + len(futures)  # every command applied exactly once
+        assert_log_is_whole(db_path)
+        head = len(rows)
+        for view in views:
+            await wait_for(caught_up(view, head), timeout=15, what="clients to resume")
+        texts = sorted(e.text for e in views[0].state.entries.values() if e.kind == "note")
+        assert texts == sorted(futures)
+        assert views[0].state == views[1].state == views[2].state
+        for client in clients:
+            await client.close()
+        for runner in runners:
+            runner.cancel()
+    finally:
+        hub.stop()
+
+
+async def test_sigterm_drains_and_exits_cleanly(db_path: Path, make_client: ClientFactory) -> None:
+    hub = HubProcess(db_path)
+    hub.start()
+    try:
+        client = await make_client(hub.url)
+        room = await declare(client)
+        await client.send("entry.added", {"text": "before the shutdown"}, room)
+        assert await asyncio.to_thread(hub.terminate) == 0  # the loop keeps answering the close
+        assert [row[1] for row in log_of(db_path)] == [1, 2]
+    finally:
+        hub.stop()

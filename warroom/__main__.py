@@ -1,0 +1,7 @@
+"""``python -m warroom`` is the ``warroom`` command."""
+
+import sys
+
+from warroom.cli.main import main
+
+sys.exit(main())
