@@ -1,0 +1,193 @@
+"""The ``warroom`` command against a real hub: every command, and every error in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.runner import HubServer
+from tests.conftest import TOKEN
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def one_line_error(self) -> str:
+        assert self.code == 2, (self.code, self.out, self.err)
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in self.err, self.err
+        return lines[0]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
+    return {
+        **clean,
+        "WARROOM_CONFIG_DIR": str(tmp_path / "config"),
+        "WARROOM_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+async def warroom(env: dict[str, str], *args: str) -> Result:
+    """Run the CLI in a subprocess without blocking the loop the in-process hub runs on."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "warroom",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+def hub_args(hub: HubServer, token: str = TOKEN) -> list[str]:
+    return ["--hub", hub.url, "--token", token]
+
+
+async def test_declare_log_list_and_show(hub: HubServer, env: dict[str, str]) -> None:
+    declared = await warroom(
+        env, "declare", "Checkout 500s", "--severity", "SEV1", *hub_args(hub), "--as", "ann"
+    )
+    assert declared.code == 0, declared.err
+    room = declared.out.strip()
+    assert room == "INC-1"
+
+    logged = await warroom(
+        env, "log", room, "rolled back 4512", "--kind", "action", *hub_args(hub), "--as", "bo"
+    )
+    assert logged.code == 0 and logged.out.strip() == "INC-1 #2"
+    state = await hub.hub.settled_state(room)  # exit 0 means the hub already has it
+    assert (state.entries[2].text, state.entries[2].kind, state.entries[2].author) == (
+        "rolled back 4512",
+        "action",
+        "bo",
+    )
+
+    listed = await warroom(env, "incidents", *hub_args(hub))
+    assert listed.code == 0 and re.search(r"INC-1\s+SEV1\s+investigating", listed.out)
+    as_json = json.loads((await warroom(env, "incidents", "--json", *hub_args(hub))).out)
+    assert [(i["id"], i["title"]) for i in as_json] == [("INC-1", "Checkout 500s")]
+
+    shown = await warroom(env, "show", room, *hub_args(hub))
+    assert (
+        shown.code == 0 and "rolled back 4512" in shown.out and "incident commander: unassigned" in shown.out
+    )
+    full = json.loads((await warroom(env, "show", room, "--json", *hub_args(hub))).out)
+    assert full == state.to_dict()
+
+
+async def test_settings_come_from_the_environment(hub: HubServer, env: dict[str, str]) -> None:
+    env = {**env, "WARROOM_HUB": hub.url, "WARROOM_TOKEN": TOKEN, "WARROOM_NAME": "from-env"}
+    room = (await warroom(env, "declare", "From env")).out.strip()
+    state = await hub.hub.settled_state(room)
+    assert state.declared_by == "from-env" and state.severity == "SEV2"
+
+
+async def test_the_config_file_supplies_defaults(hub: HubServer, env: dict[str, str]) -> None:
+    config = Path(env["WARROOM_CONFIG_DIR"])
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(f'hub = "{hub.url}"\ntoken = "{TOKEN}"\nname = "from-file"\n')
+    room = (await warroom(env, "declare", "From file")).out.strip()
+    assert (await hub.hub.settled_state(room)).declared_by == "from-file"
+    (config / "config.toml").write_text("hub = [not toml")
+    assert "config.toml" in (await warroom(env, "incidents")).one_line_error()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_an_unreachable_hub(env: dict[str, str]) -> None:
+    url = f"ws://127.0.0.1:{free_port()}"
+    for args in (["declare", "x"], ["log", "INC-1", "x"], ["incidents"], ["show", "INC-1"]):
+        line = (await warroom(env, *args, "--hub", url, "--token", TOKEN)).one_line_error()
+        assert line.startswith("warroom: cannot reach the hub")
+
+
+async def test_a_bad_token(hub: HubServer, env: dict[str, str]) -> None:
+    for args in (["declare", "x"], ["log", "INC-1", "x"], ["incidents"], ["show", "INC-1"]):
+        line = (await warroom(env, *args, *hub_args(hub, "wrong"))).one_line_error()
+        assert line == "warroom: the hub rejected the token (HTTP 401)"
+
+
+async def test_an_unknown_incident(hub: HubServer, env: dict[str, str]) -> None:
+    assert (
+        await warroom(env, "log", "INC-42", "x", *hub_args(hub))
+    ).one_line_error() == "warroom: no incident 'INC-42'"
+    assert (
+        await warroom(env, "show", "INC-42", *hub_args(hub))
+    ).one_line_error() == "warroom: no incident 'INC-42'"
+    assert await hub.hub.incidents() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["declare"], "required: title"),
+        (["declare", "x", "--severity", "SEV7"], "invalid choice"),
+        (["log", "INC-1"], "required: text"),
+        (["log", "INC-1", "x", "--kind", "poem"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+        (["declare", "x", "--hub", "http://nope", "--token", "t"], "ws:// or wss://"),
+        (["declare", "x", "--hub", "ws://127.0.0.1:1"], "no token"),
+        (["log", "INC-1", "x" * 5000, "--hub", "HUB", "--token", TOKEN], "limit is 4000"),
+    ],
+)
+async def test_bad_arguments(hub: HubServer, env: dict[str, str], args: list[str], needle: str) -> None:
+    args = [hub.url if a == "HUB" else a for a in args]
+    assert needle in (await warroom(env, *args)).one_line_error()
+
+
+async def test_serve_refuses_a_busy_port(hub: HubServer, env: dict[str, str], tmp_path: Path) -> None:
+    result = await warroom(
+        env, "serve", "--port", str(hub.port), "--http-port", "0", "--db", str(tmp_path / "x.db")
+    )
+    assert "cannot start the hub" in result.one_line_error()
+
+
+async def test_serve_generates_a_token_and_prints_how_to_join(env: dict[str, str], tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "warroom",
+        "serve",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    try:
+        export = ""
+        while not export:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line, "serve exited early"
+            if "export WARROOM_HUB=" in line:
+                export = line
+        found = re.search(r"WARROOM_HUB=(\S+) WARROOM_TOKEN=(\S+)", export)
+        assert found is not None
+        url, token = found.groups()
+        joined = {**env, "WARROOM_HUB": url, "WARROOM_TOKEN": token}
+        assert (await warroom(joined, "declare", "Pasted join command")).out.strip() == "INC-1"
+        assert Path(env["WARROOM_DATA_DIR"], "hub.db").exists()  # the default database location
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
