@@ -29,15 +29,9 @@ MAX_BODY = 64 * 1024
 PUBLIC_PATHS = {"/healthz"}
 
 
-def problem(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if field is not None:
-        error["field"] = field
-    return JSONResponse({"error": error}, status_code=status)
-
-
 def refused(err: WarroomError) -> JSONResponse:
-    return problem(HTTP_STATUS.get(err.code, 400), str(err.code), err.message, err.field)
+    """Every HTTP error body: ``{"error": {"code", "message", "field"?}}``, status from the code."""
+    return JSONResponse({"error": err.to_dict()}, status_code=HTTP_STATUS.get(err.code, 400))
 
 
 class BearerAuth:
@@ -51,7 +45,7 @@ class BearerAuth:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             if not bearer_ok(header, self.token):
-                response = problem(401, "unauthorized", "missing or wrong bearer token")
+                response = refused(WarroomError(Code.UNAUTHORIZED, "missing or wrong bearer token"))
                 response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
                 await response(scope, receive, send)
                 return
@@ -61,13 +55,14 @@ class BearerAuth:
 async def read_json(request: Request) -> dict[str, Any]:
     """The body as a JSON object, refusing more than MAX_BODY bytes without reading them all."""
     length = request.headers.get("content-length")
+    too_large = WarroomError(Code.TOO_LARGE, f"the body is over {MAX_BODY} bytes")
     if length is not None and length.isdigit() and int(length) > MAX_BODY:
-        raise HTTPException(413, f"the body is over {MAX_BODY} bytes")
+        raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
-            raise HTTPException(413, f"the body is over {MAX_BODY} bytes")
+            raise too_large
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -114,9 +109,14 @@ def build_api(hub: Hub, token: str) -> Starlette:
         room = data.pop("id", None)
         if room is not None and not isinstance(room, str):
             raise WarroomError(Code.WRONG_TYPE, "id: expected a string", field="id")
-        ack = await hub.execute(
-            Command(command_id(request), "incident.declared", data, room), meta.get("actor", "api")
-        )
+        try:
+            ack = await hub.execute(
+                Command(command_id(request), "incident.declared", data, room), meta.get("actor", "api")
+            )
+        except WarroomError as err:
+            if err.field == "room":  # over HTTP the incident id travels as "id"
+                raise WarroomError(err.code, err.message.replace("room", "id", 1), "id") from None
+            raise
         status = 200 if ack.duplicate else 201
         return JSONResponse({"id": ack.room, "seq": ack.seq, "duplicate": ack.duplicate}, status)
 
@@ -130,7 +130,8 @@ def build_api(hub: Hub, token: str) -> Starlette:
         actor = meta.get("author") or meta.get("actor") or "api"
         ack = await hub.execute(Command(command_id(request), "entry.added", data, room), actor)
         status = 200 if ack.duplicate else 201
-        return JSONResponse({"seq": ack.seq, "id": ack.id, "duplicate": ack.duplicate}, status)
+        body = {"room": ack.room, "seq": ack.seq, "id": ack.id, "duplicate": ack.duplicate}
+        return JSONResponse(body, status)
 
     async def on_warroom_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WarroomError)
@@ -138,8 +139,8 @@ def build_api(hub: Hub, token: str) -> Starlette:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        return problem(exc.status_code, codes.get(exc.status_code, "bad_request"), exc.detail)
+        codes = {404: Code.NOT_FOUND, 405: Code.METHOD_NOT_ALLOWED, 413: Code.TOO_LARGE}
+        return refused(WarroomError(codes.get(exc.status_code, Code.INVALID_VALUE), exc.detail))
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

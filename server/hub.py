@@ -91,7 +91,7 @@ class Hub:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rooms: dict[str, Room] = {}
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._inflight: dict[str, asyncio.Future[Ack]] = {}
+        self._inflight: dict[str, _Pending] = {}  # by command id, until settled
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
@@ -134,11 +134,13 @@ class Hub:
         loop = asyncio.get_running_loop()
         original = self._inflight.get(command.id)
         if original is not None:
-            return _as_duplicate(original, loop)
-        future: asyncio.Future[Ack] = loop.create_future()
-        self._inflight[command.id] = future
-        self._pending.put_nowait(_Pending(command, data, actor, future))
-        return future
+            if (original.command.type, original.command.room) != (command.type, command.room):
+                raise WarroomError(Code.ID_REUSED, f"id {command.id} is in use for another command", "id")
+            return _as_duplicate(original.future, loop)
+        pending = _Pending(command, data, actor, loop.create_future())
+        self._inflight[command.id] = pending
+        self._pending.put_nowait(pending)
+        return pending.future
 
     async def execute(self, command: Command, actor: str) -> Ack:
         return await self.submit(command, actor)
@@ -151,40 +153,39 @@ class Hub:
             self._idle.clear()
             try:
                 await self._commit(batch)
-            except Exception:  # the writer must outlive any one bad batch
-                log.exception("writer failed on a batch")
-                for p in batch:
-                    self._settle(p, WarroomError(Code.INTERNAL, "the hub failed on this command"))
             finally:
                 self._idle.set()
 
     async def _commit(self, batch: list[_Pending]) -> None:
         accepted: list[tuple[_Pending, Event]] = []
         new_rooms: dict[str, str] = {}
-        for p in batch:
-            try:
-                event = await self._sequence(p, new_rooms)
-            except WarroomError as err:
-                self._settle(p, err)
-                continue
-            if event is not None:
-                accepted.append((p, event))
-        if not accepted:
-            return
-        events = [event for _, event in accepted]
-        touched = {event.room: self._rooms[event.room] for event in events}
+        touched: dict[str, Room] = {}
         try:
-            await self.store.append(
-                events, new_rooms, {r: room.state.summary_dict() for r, room in touched.items()}
-            )
-        except StorageError as exc:
-            self.stats["storage_errors"] += 1
-            log.error("store refused a batch of %d events: %s", len(events), exc)
+            for p in batch:
+                try:
+                    event = await self._sequence(p, new_rooms, touched)
+                except WarroomError as err:
+                    self._settle(p, err)
+                    continue
+                if event is not None:
+                    accepted.append((p, event))
+            if not accepted:
+                return
+            summaries = {r: room.state.summary_dict() for r, room in touched.items()}
+            await self.store.append([event for _, event in accepted], new_rooms, summaries)
+        except Exception as exc:  # the writer outlives any one batch; the log stays the truth
+            if isinstance(exc, StorageError):
+                self.stats["storage_errors"] += 1
+                log.error("store refused a batch of %d commands: %s", len(batch), exc)
+                refusal = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log refused the write: {exc}")
+            else:
+                log.exception("writer failed on a batch")
+                refusal = WarroomError(Code.INTERNAL, "the hub failed on this command")
             await self._rewind(touched.values(), new_rooms)
-            refusal = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log refused the write: {exc}")
-            for p, _ in accepted:
+            for p in batch:
                 self._settle(p, refusal)
             return
+        events = [event for _, event in accepted]
         self.stats["events"] += len(events)
         self.stats["batches"] += 1
         for p, event in accepted:
@@ -194,10 +195,16 @@ class Hub:
             if snapshot_due(room.state.seq, room.snapshot_seq):
                 await self._snapshot(room)
 
-    async def _sequence(self, p: _Pending, new_rooms: dict[str, str]) -> Event | None:
+    async def _sequence(
+        self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]
+    ) -> Event | None:
         cmd = p.command
         earlier = await self.store.lookup(cmd.id)
         if earlier is not None:
+            if earlier.type != cmd.type or cmd.room not in (None, earlier.room):
+                raise WarroomError(
+                    Code.ID_REUSED, f"id {cmd.id} was already used for {earlier.type} in {earlier.room}", "id"
+                )
             self._settle(p, Ack(earlier.id, earlier.room, earlier.seq, duplicate=True))
             return None
         if cmd.type == "incident.declared":
@@ -206,6 +213,7 @@ class Hub:
             assert cmd.room is not None
             room = await self.room(cmd.room)
         check(room.state, cmd.type, p.data)
+        touched[room.id] = room  # from here on its state may run ahead of the log
         now = format_time(self._clock())
         ts = max(now, room.state.updated_at or now)  # never let a room's clock run backwards
         event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data)
@@ -301,6 +309,8 @@ class Hub:
         for record in await self.store.rooms():
             summary = dict(record.summary)
             summary.setdefault("id", record.room)
+            room = self._rooms.get(record.room)
+            summary["people"] = len({m.name for m in room.members}) if room else 0
             out.append(summary)
         return out
 

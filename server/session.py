@@ -162,6 +162,8 @@ class Session:
             elif kind == "join":
                 await self._join(fields["room"], fields.get("epoch"), fields["after"], rid)
             elif kind == "leave":
+                if fields["room"] not in self._subs:
+                    raise WarroomError(Code.NOT_JOINED, f"not in {fields['room']}", field="room")
                 self._leave(fields["room"])
                 self.send({"t": "left", "rid": rid, "room": fields["room"]})
             elif kind == "list":

@@ -220,3 +220,35 @@ async def test_http_unknown_things(hub: HubServer, http: httpx.AsyncClient) -> N
         "/api/v1/incidents", json={"title": "t", "severity": "SEV2"}, headers={"Idempotency-Key": "twice"}
     )
     assert response.status_code == 422 and error_of(response)["field"] == "Idempotency-Key"
+
+
+async def test_an_id_reused_for_another_command_is_refused(hub: HubServer, raw_client) -> None:
+    raw = await raw_client(hub.url)
+    await raw.hello()
+    command_id = new_id()
+    room = (
+        await raw.command("incident.declared", {"title": "t", "severity": "SEV3"}, command_id=command_id)
+    )["room"]
+    reply = await raw.command("entry.added", {"text": "same id, other command"}, room, command_id)
+    assert (reply["t"], reply["code"], reply["field"]) == ("error", "id_reused", "id")
+    async with httpx.AsyncClient(base_url=hub.http_url, headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        response = await http.post(
+            f"/api/v1/incidents/{room}/entries", json={"text": "x"}, headers={"Idempotency-Key": command_id}
+        )
+    assert response.status_code == 409 and error_of(response)["code"] == "id_reused"
+    assert (await hub.hub.settled_state(room)).seq == 1
+
+
+async def test_leaving_a_room_not_joined_and_times_out_of_range(hub: HubServer, raw_client) -> None:
+    raw = await raw_client(hub.url)
+    await raw.hello()
+    await raw.send({"t": "leave", "rid": 3, "room": "INC-1"})
+    reply = await raw.recv()
+    assert (reply["code"], reply["rid"]) == ("not_joined", 3)
+    room = (await raw.command("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+    for moment in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        reply = await raw.command("entry.added", {"text": "x", "happened_at": moment}, room)
+        assert (reply["code"], reply["field"]) == ("invalid_value", "happened_at")
+    ok = await raw.command("entry.added", {"text": "x", "happened_at": "0900-01-01T00:00:00Z"}, room)
+    assert ok["t"] == "ack"
+    assert (await hub.hub.settled_state(room)).entries[ok["seq"]].happened_at == "0900-01-01T00:00:00.000Z"

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from warroom import __version__
 from warroom.cli.render import render_incidents, render_state
 from warroom.client import CommandRejected, HubClient, HubUnavailable
-from warroom.config import ConfigError, client_settings, default_db
+from warroom.config import ConfigError, client_settings, default_db, load_file
 from warroom.core.events import ENTRY_KINDS, SEVERITIES
 
 EXIT_USAGE = 2
@@ -68,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     incidents = sub.add_parser("incidents", help="list incidents")
     incidents.add_argument("--json", action="store_true")
     _hub_options(incidents)
+
+    join = sub.add_parser("join", help="open the war room on an incident (a picker without one)")
+    join.add_argument("incident", nargs="?")
+    join.add_argument("--name", "--as", dest="name", metavar="NAME", help="your name in the room")
+    join.add_argument("--hub", help="hub URL, ws://HOST:PORT (default: $WARROOM_HUB)")
+    join.add_argument("--token", help="hub token (default: $WARROOM_TOKEN)")
+    join.add_argument("--theme", help="colour theme (default: warroom-dark)")
+
+    demo = sub.add_parser("demo", help="an embedded hub with a live example incident, and the app on it")
+    demo.add_argument("--name", "--as", dest="name", metavar="NAME", help="your name in the room")
+    demo.add_argument("--theme", help="colour theme (default: warroom-dark)")
 
     show = sub.add_parser("show", help="print an incident's full state")
     show.add_argument("incident")
@@ -148,12 +159,30 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
 }
 
 
+def _join(args: argparse.Namespace) -> int:
+    from warroom.cli.tui import run_join
+
+    settings = client_settings(args.hub, args.token, args.name)
+    return run_join(settings, args.incident, args.theme or load_file().get("theme"))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from warroom.cli.tui import run_demo
+
+    name = args.name or os.environ.get("WARROOM_NAME") or load_file().get("name") or "you"
+    return run_demo(name, args.theme or load_file().get("theme"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "serve":
             return _serve(args)
+        if args.command == "join":
+            return _join(args)
+        if args.command == "demo":
+            return _demo(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UserError, ConfigError, HubUnavailable) as exc:
         return _fail(str(exc))

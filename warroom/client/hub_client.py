@@ -88,6 +88,7 @@ class RoomView:
     state: IncidentState = field(init=False)
     synced: bool = False
     presence: list[dict[str, Any]] = field(default_factory=list)
+    activity: dict[str, str] = field(default_factory=dict)  # actor -> time of their last event
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -322,8 +323,8 @@ class HubClient:
         """Submit and wait for the hub's acknowledgement."""
         return await self.submit(type_, data, room)
 
-    async def join(self, room: str, timeout: float = 30.0) -> RoomView:
-        """Join a room and return once its state has caught up with the hub."""
+    async def join(self, room: str, timeout: float | None = 30.0) -> RoomView:
+        """Join a room and return once its state has caught up with the hub (None: however long)."""
         view = self.rooms.get(room)
         if view is None:
             view = self.rooms[room] = RoomView(room)
@@ -412,6 +413,7 @@ class HubClient:
             if event.seq <= view.state.seq:
                 continue  # already folded in (a resend after reconnect)
             apply(view.state, event)
+            view.activity[event.actor] = event.ts
         self._notify("state", room)
 
     def _on_error(self, frame: dict[str, Any]) -> None:

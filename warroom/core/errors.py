@@ -26,6 +26,11 @@ class Code(StrEnum):
     NOT_JOINED = "not_joined"
     ROOM_EXISTS = "room_exists"
     NO_CHANGE = "no_change"
+    ID_REUSED = "id_reused"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TOO_LARGE = "too_large"
     STORAGE_UNAVAILABLE = "storage_unavailable"
     SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"
@@ -49,6 +54,11 @@ HTTP_STATUS: dict[Code, int] = {
     Code.NOT_JOINED: 409,
     Code.ROOM_EXISTS: 409,
     Code.NO_CHANGE: 409,
+    Code.ID_REUSED: 409,
+    Code.UNAUTHORIZED: 401,
+    Code.NOT_FOUND: 404,
+    Code.METHOD_NOT_ALLOWED: 405,
+    Code.TOO_LARGE: 413,
     Code.STORAGE_UNAVAILABLE: 503,
     Code.SHUTTING_DOWN: 503,
     Code.INTERNAL: 500,

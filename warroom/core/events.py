@@ -120,8 +120,8 @@ define(
     Text("alertname", max_len=TITLE_MAX),
     Choice("status", required=False, default="firing", options=ALERT_STATUSES),
     Text("severity", required=False, max_len=32),
-    Labels("labels", required=False),
-    Labels("annotations", required=False),
+    Labels("labels", required=False, max_keys=32, max_len=256),  # 16 KiB at most
+    Labels("annotations", required=False, max_keys=16, max_len=2048),  # so an alert fits one frame
     Time("starts_at", required=False),
     Time("ends_at", required=False),
     Text("source", required=False, max_len=64),

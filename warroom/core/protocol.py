@@ -86,7 +86,7 @@ CLIENT_FRAMES: dict[str, tuple[Field, ...]] = {
         Rid("rid", required=False),
         Uuid("id"),
         _room(required=False),
-        Text("type", max_len=64),
+        Text("type", max_len=64, strip=False),
         Anything("data", required=False),
     ),
     "list": (Rid("rid", required=False),),
@@ -131,10 +131,7 @@ def request_id(frame: dict[str, Any]) -> str | int | None:
 
 
 def error_frame(err: WarroomError, rid: Any = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"t": "error", **err.to_dict()}
-    if rid is not None:
-        frame["rid"] = rid
-    return frame
+    return {"t": "error", "rid": rid, **err.to_dict()}
 
 
 def new_id() -> str:

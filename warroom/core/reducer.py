@@ -87,6 +87,7 @@ def _declared(state: IncidentState, event: Event) -> None:
     state.summary = d.get("summary")
     state.declared_by = event.actor
     state.declared_at = event.ts
+    state.resolved_at = event.ts if state.status == "resolved" else None
     _system(state, event, f"declared {state.severity}: {state.title}")
 
 

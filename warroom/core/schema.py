@@ -37,11 +37,12 @@ class Field:
 class Text(Field):
     max_len: int = 4000
     min_len: int = 1
+    strip: bool = True
 
     def check(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self.fail(Code.WRONG_TYPE, f"expected a string, got {type_name(value)}")
-        text: str = value.strip()
+        text: str = value.strip() if self.strip else value
         if len(text) < self.min_len:
             raise self.fail(Code.INVALID_VALUE, "must not be empty")
         if len(text) > self.max_len:
@@ -90,10 +91,9 @@ class Time(Field):
         if not isinstance(value, str):
             raise self.fail(Code.WRONG_TYPE, f"expected an ISO-8601 time, got {type_name(value)}")
         try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise self.fail(Code.INVALID_VALUE, f"{value!r} is not an ISO-8601 time") from None
-        return format_time(parsed)
+            return format_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
+            raise self.fail(Code.INVALID_VALUE, f"{value[:40]!r} is not an ISO-8601 time in range") from None
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,9 @@ def format_time(moment: datetime) -> str:
     """The one timestamp format on the wire: UTC, milliseconds, trailing Z."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(UTC)
+    date = f"{m.year:04d}-{m.month:02d}-{m.day:02d}"
+    return f"{date}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond // 1000:03d}Z"
 
 
 def parse_time(value: str) -> datetime:

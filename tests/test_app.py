@@ -1,0 +1,214 @@
+"""The war room app, driven through Pilot against a real hub on 127.0.0.1:0."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
+
+from server.runner import HubServer
+from tests.conftest import TOKEN, wait_for
+from warroom.app.app import WarroomApp
+from warroom.app.screens import IncidentScreen
+from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.panels import AlertFeed, ChecklistPanel, IncidentHeader, RolesPanel
+from warroom.app.widgets.timeline import Timeline
+from warroom.client import HubClient
+from warroom.client.hub_client import Backoff
+from warroom.core.events import Command
+from warroom.core.protocol import new_id
+from warroom.core.state import IncidentState
+
+
+def make_app(url: str, name: str, room: str | None) -> WarroomApp:
+    client = HubClient(url, TOKEN, name, backoff=Backoff(base=0.05, cap=0.3))
+    return WarroomApp(client, room, load_themes(shipped_dir()))
+
+
+@asynccontextmanager
+async def running(app: WarroomApp, size: tuple[int, int] = (120, 40)) -> AsyncIterator[Pilot[None]]:
+    async with app.run_test(size=size) as pilot:
+        yield pilot
+
+
+def state_of(app: WarroomApp, room: str) -> Callable[[], IncidentState]:
+    return lambda: app.client.rooms[room].state
+
+
+def incident(app: WarroomApp) -> IncidentScreen:
+    screen = app.screen
+    assert isinstance(screen, IncidentScreen)
+    return screen
+
+
+async def settle(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    await wait_for(condition, what=what)
+    await pilot.pause()
+
+
+async def seeded(hub: HubServer) -> str:
+    async def do(type_: str, data: dict[str, Any], room: str | None = None, actor: str = "maria") -> str:
+        return (await hub.hub.execute(Command(new_id(), type_, data, room), actor)).room
+
+    room = await do("incident.declared", {"title": "Checkout 502s", "severity": "SEV2"})
+    for text in ("Confirm impact", "Roll back"):
+        await do("checklist.item_added", {"text": text}, room)
+    await do(
+        "alert.upserted",
+        {
+            "fingerprint": "fp1",
+            "alertname": "HighErrorRate",
+            "severity": "critical",
+            "labels": {"instance": "api-1"},
+        },
+        room,
+        "alertmanager",
+    )
+    return room
+
+
+async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
+    room = await seeded(hub)
+    app_a, app_b = make_app(hub.url, "alice", room), make_app(hub.url, "bob", room)
+    async with running(app_a) as a, running(app_b) as b:
+        state_a, state_b = state_of(app_a, room), state_of(app_b, room)
+        await settle(a, lambda: room in app_a.client.rooms and state_a().seq == 4, "A to join")
+        await settle(b, lambda: room in app_b.client.rooms and state_b().seq == 4, "B to join")
+
+        # An entry typed in A appears in B.
+        await a.press("i")
+        await a.press(*"rolled back 4512")
+        await a.press("enter")
+        await settle(
+            b, lambda: any(e.text == "rolled back 4512" for e in state_b().entries.values()), "entry in B"
+        )
+        timeline_b = incident(app_b).query_one(Timeline)
+        assert timeline_b.selected is not None and timeline_b.selected.text == "rolled back 4512"
+
+        # A role claimed in B shows in A.
+        await b.press("c")
+        await settle(a, lambda: "commander" in state_a().roles, "role in A")
+        assert state_a().roles["commander"].name == "bob"
+        roles_text = str(incident(app_a).query_one(RolesPanel).render())
+        assert "bob" in roles_text
+
+        # A checklist item checked in A is checked in B.
+        checklist = incident(app_a).query_one(ChecklistPanel)
+        checklist.focus()
+        checklist.highlighted = 0
+        await a.press("enter")
+        await settle(b, lambda: next(iter(state_b().checklist.values())).checked, "item checked in B")
+        assert next(iter(state_b().checklist.values())).checked_by == "alice"
+
+        # An alert acknowledged in B shows who acknowledged it in A.
+        feed = incident(app_b).query_one(AlertFeed)
+        feed.focus()
+        await b.pause()
+        feed.select_node(feed.root.children[0].children[0])
+        feed.move_cursor(feed.root.children[0].children[0])
+        await b.press("a")
+        await settle(a, lambda: state_a().alerts["fp1"].acked_by == "bob", "ack in A")
+
+
+async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
+    room = await seeded(hub)
+    app = make_app(hub.url, "carol", room)
+    async with running(app) as pilot:
+        await settle(
+            pilot, lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 4, "join"
+        )
+        state = app.client.rooms[room].state
+        await pilot.press("i")
+        await pilot.press(*"/sev 1 spreading to US")
+        await pilot.press("enter")
+        await settle(pilot, lambda: state.severity == "SEV1", "severity change")
+        header = incident(app).query_one(IncidentHeader)
+        assert "sev-1" in header.query_one("#severity").classes
+
+        await pilot.press(*"/frobnicate now")
+        await pilot.press("enter")
+        hint = str(incident(app).query_one("#composer-hint").render())
+        assert "unknown command /frobnicate" in hint
+        assert incident(app).query_one("#composer-input", Input).value == "/frobnicate now"  # kept to fix
+
+        await pilot.press("ctrl+a", "ctrl+k")
+        await pilot.press(*"/broadcast 15m EU checkout recovering")
+        await pilot.press("enter")
+        await settle(pilot, lambda: state.broadcast is not None, "broadcast")
+        assert state.broadcast is not None and state.broadcast.next_update_due is not None
+        await pilot.pause()
+        banner = str(incident(app).query_one("#broadcast-message").render())
+        assert "EU checkout recovering" in banner
+
+
+async def test_reconnect_marks_typed_entries_pending_until_delivered(db_path: Path) -> None:
+    server = HubServer(db_path, TOKEN)
+    await server.start()
+    port = server.port
+    room = await seeded(server)
+    app = make_app(server.url, "dora", room)
+    restarted: HubServer | None = None
+    try:
+        async with running(app) as pilot:
+            state = state_of(app, room)
+            await settle(pilot, lambda: room in app.client.rooms and state().seq == 4, "join")
+            await server.stop()
+            header = incident(app).query_one(IncidentHeader)
+            await settle(pilot, lambda: app.client.state.status == "reconnecting", "reconnecting")
+            await pilot.pause()
+            assert "reconnecting" in str(header.query_one("#connection").render())
+
+            await pilot.press("i")
+            await pilot.press(*"typed while the hub was down")
+            await pilot.press("enter")
+            await pilot.pause()
+            timeline = incident(app).query_one(Timeline)
+            assert [c.data["text"] for c in timeline._pending] == ["typed while the hub was down"]
+            assert len(app.client.outbox) == 1
+
+            restarted = HubServer(db_path, TOKEN, port=port)
+            await restarted.start()
+            await settle(pilot, lambda: len(app.client.outbox) == 0 and state().seq == 5, "delivery")
+            await settle(pilot, lambda: not timeline._pending, "the pending marker to clear")
+            texts = [e.text for e in state().entries.values()]
+            assert texts.count("typed while the hub was down") == 1
+            assert "live" in str(header.query_one("#connection").render())
+            hub_state = await restarted.hub.settled_state(room)
+            assert [e.text for e in hub_state.entries.values()].count("typed while the hub was down") == 1
+    finally:
+        if restarted is not None:
+            await restarted.stop()
+
+
+async def test_quitting_closes_the_connection_cleanly(hub: HubServer) -> None:
+    room = await seeded(hub)
+    app = make_app(hub.url, "erin", room)
+    async with running(app) as pilot:
+        await settle(pilot, lambda: app.client.connected, "connect")
+        session = next(iter(hub.sync.sessions))
+        await pilot.press("ctrl+q")
+    await wait_for(lambda: not hub.sync.sessions, what="the session to end")
+    assert session.ws.close_code == 1000
+
+
+async def test_picker_lists_open_incidents_and_joins(hub: HubServer) -> None:
+    room = await seeded(hub)
+    app = make_app(hub.url, "fay", None)
+    async with running(app) as pilot:
+        await settle(
+            pilot,
+            lambda: bool(app.screen.query(OptionList)) and app.screen.query_one(OptionList).option_count > 0,
+            "the picker to fill",
+        )
+        await settle(
+            pilot,
+            lambda: room in str(app.screen.query_one(OptionList).get_option_at_index(0).prompt),
+            "the incident row",
+        )
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident to open")
+        await settle(pilot, lambda: room in app.client.rooms and app.client.rooms[room].synced, "join")

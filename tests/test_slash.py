@@ -1,0 +1,102 @@
+"""The composer's slash commands, including what they refuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from warroom.app.slash import Action, Context, SlashError, completions, parse
+
+CTX = Context(
+    me="alice",
+    selected_entry=7,
+    checklist_ids=(3, 4, 9),
+    checked=frozenset({4}),
+    selected_alert="fp1",
+    alerts=(("fp1", "HighErrorRate"), ("fp2", "DiskFull")),
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "action"),
+    [
+        ("db failover started", Action("entry.added", {"kind": "note", "text": "db failover started"})),
+        ("/decision roll back", Action("entry.added", {"kind": "decision", "text": "roll back"})),
+        ("/action restarted api-3", Action("entry.added", {"kind": "action", "text": "restarted api-3"})),
+        ("/finding gateway resets", Action("entry.added", {"kind": "finding", "text": "gateway resets"})),
+        ("/note  spaced  ", Action("entry.added", {"kind": "note", "text": "spaced"})),
+        ("/status monitoring", Action("incident.status_changed", {"status": "monitoring"})),
+        (
+            "/status resolved fixed by rollback",
+            Action("incident.status_changed", {"status": "resolved", "reason": "fixed by rollback"}),
+        ),
+        ("/sev 1", Action("incident.severity_changed", {"severity": "SEV1"})),
+        (
+            "/sev SEV3 contained",
+            Action("incident.severity_changed", {"severity": "SEV3", "reason": "contained"}),
+        ),
+        ("/role ic me", Action("role.assigned", {"role": "commander", "name": "alice"})),
+        ("/role scribe @bob", Action("role.assigned", {"role": "scribe", "name": "bob"})),
+        ("/role comms release", Action("role.released", {"role": "comms"})),
+        ("/broadcast EU recovering", Action("status.broadcast", {"message": "EU recovering"})),
+        (
+            "/broadcast 15m EU recovering",
+            Action("status.broadcast", {"message": "EU recovering", "next_update_in": 15}),
+        ),
+        ("/pin", Action("entry.pinned", {"entry": 7})),
+        ("/pin #12", Action("entry.pinned", {"entry": 12})),
+        ("/unpin 12", Action("entry.unpinned", {"entry": 12})),
+        ("/strike #5 wrong host", Action("entry.struck", {"entry": 5, "reason": "wrong host"})),
+        (
+            "/edit #5 the replica, not the primary",
+            Action("entry.edited", {"entry": 5, "text": "the replica, not the primary"}),
+        ),
+        ("/item Page the DBA", Action("checklist.item_added", {"text": "Page the DBA"})),
+        ("/check 1", Action("checklist.item_checked", {"item": 3, "checked": True})),
+        ("/check 2", Action("checklist.item_checked", {"item": 4, "checked": False})),
+        ("/ack", Action("alert.acknowledged", {"fingerprint": "fp1"})),
+        ("/ack DiskFull", Action("alert.acknowledged", {"fingerprint": "fp2"})),
+    ],
+)
+def test_parses(line: str, action: Action) -> None:
+    assert parse(line, CTX) == action
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("", "nothing to send"),
+        ("   ", "nothing to send"),
+        ("/frobnicate", "unknown command /frobnicate"),
+        ("/stat monitoring", "did you mean /status"),
+        ("/decision", "/decision needs some text"),
+        ("/status sleeping", "/status takes one of"),
+        ("/sev 5", "/sev takes 1, 2, 3 or 4"),
+        ("/role king me", "usage: /role"),
+        ("/role ic bob", "needs me, @NAME or release"),
+        ("/broadcast", "/broadcast needs a message"),
+        ("/edit five words", "usage: /edit"),
+        ("/check 9", "from 1 to 3"),
+        ("/check one", "from 1 to 3"),
+        ("/ack NoSuchAlert", "no alert named"),
+    ],
+)
+def test_refuses_with_a_message(line: str, message: str) -> None:
+    with pytest.raises(SlashError, match=message):
+        parse(line, CTX)
+
+
+def test_needs_a_selection_when_none_is_given() -> None:
+    bare = Context(me="alice")
+    for line in ("/pin", "/strike", "/ack"):
+        with pytest.raises(SlashError, match="select"):
+            parse(line, bare)
+
+
+def test_completions() -> None:
+    assert completions("/s") == [
+        "/status investigating|identified|monitoring|resolved [REASON]",
+        "/sev 1-4 [REASON]",
+        "/strike [#N] [REASON]",
+    ]
+    assert completions("/decision x") == []
+    assert completions("plain") == []

@@ -1,0 +1,118 @@
+"""The war room app: one worker owns the hub connection; screens get state pushed down."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+
+from textual.app import App
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+
+from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
+from warroom.app.themes import APP_VARIABLES, DEFAULT_THEME, LoadedThemes
+from warroom.client import HubClient, Unauthorized
+
+
+class HubChanged(Message):
+    """Something arrived from the hub (kind: connection, outbox, state, presence)."""
+
+    def __init__(self, kind: str, room: str | None) -> None:
+        super().__init__()
+        self.kind = kind
+        self.room = room
+
+
+class WarroomCommands(Provider):
+    """Every war room action in the command palette, the same list the keys come from."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        screen = self.screen
+        if not isinstance(screen, IncidentScreen):
+            return []
+        return [
+            (a.title, a.help, partial(screen.run_action, a.action))
+            for a in ACTS
+            if a.action != "focus_timeline"
+        ]
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class WarroomApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "warroom"
+    COMMANDS = App.COMMANDS | {WarroomCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [("ctrl+q", "quit", "Quit")]
+
+    def __init__(
+        self,
+        client: HubClient,
+        room: str | None,
+        themes: LoadedThemes,
+        theme: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.room = room
+        self._themes = themes
+        self._wanted_theme = theme or DEFAULT_THEME
+        self.now = clock or (lambda: datetime.now(UTC))
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(APP_VARIABLES)
+
+    def on_mount(self) -> None:
+        for theme in self._themes.themes.values():
+            self.register_theme(theme)
+        for problem in self._themes.problems:
+            self.notify(problem, title="theme skipped", severity="warning", timeout=15)
+        if self._wanted_theme in self.available_themes:
+            self.theme = self._wanted_theme
+        else:
+            self.notify(f"no theme named {self._wanted_theme!r}; using {DEFAULT_THEME}", severity="warning")
+            self.theme = DEFAULT_THEME
+        self.client.listen(self._relay)
+        self.run_worker(self._stay_connected(), name="hub", exit_on_error=False)
+        if self.room:
+            self.open_incident(self.room)
+        else:
+            self.push_screen(PickerScreen(self.client, self.now))
+
+    def _relay(self, kind: str, room: str | None) -> None:
+        self.post_message(HubChanged(kind, room))
+
+    async def _stay_connected(self) -> None:
+        try:
+            await self.client.run()
+        except Unauthorized as exc:
+            self.notify(
+                f"{exc}. Check --token or WARROOM_TOKEN.", title="not connected", severity="error", timeout=60
+            )
+
+    def open_incident(self, room: str) -> None:
+        self.push_screen(IncidentScreen(self.client, room, self.now))
+
+    def on_hub_changed(self, message: HubChanged) -> None:
+        screen = self.screen
+        if isinstance(screen, IncidentScreen | PickerScreen):
+            screen.hub_changed()
+
+    async def action_quit(self) -> None:
+        await self.client.close()  # a clean 1000, not a dropped socket
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.client.close()

@@ -1,0 +1,325 @@
+"""The screens: the incident war room, the incident picker, and an entry's history."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from warroom.app.slash import Action, Context, SlashError, parse
+from warroom.app.widgets.composer import Composer
+from warroom.app.widgets.panels import (
+    AlertFeed,
+    BroadcastBanner,
+    ChecklistPanel,
+    IncidentHeader,
+    RolesPanel,
+    span,
+)
+from warroom.app.widgets.timeline import Filter, Timeline
+from warroom.client import CommandRejected, HubClient
+from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES
+from warroom.core.schema import parse_time
+from warroom.core.state import Entry, IncidentState
+
+if TYPE_CHECKING:
+    from warroom.app.app import WarroomApp
+
+
+@dataclass(frozen=True)
+class Act:
+    """One thing a responder can do: its key (if any), the screen action, and its palette text."""
+
+    key: str | None
+    action: str
+    title: str
+    help: str
+    show: bool = True
+
+
+ACTS: list[Act] = [
+    Act("i", "compose('')", "Write", "Focus the composer to log a note"),
+    Act("slash", "compose('/')", "Command", "Start a slash command", show=False),
+    Act("d", "compose('/decision ')", "Decision", "Log a decision"),
+    Act("b", "compose('/broadcast 30m ')", "Broadcast", "Send a status broadcast"),
+    Act("p", "pin", "Pin", "Pin or unpin the selected entry"),
+    Act("s", "strike", "Strike", "Strike the selected entry through", show=False),
+    Act("h", "history", "History", "Open the selected entry and its edits", show=False),
+    Act("f", "compose('/filter ')", "Filter", "Filter the timeline: kind:decision author:NAME words"),
+    Act("P", "pinned", "Pinned", "Show pinned entries only, or everything again"),
+    Act("c", "claim('commander')", "Claim IC", "Become the incident commander"),
+    Act("x", "check", "Check", "Check or uncheck the selected runbook item", show=False),
+    Act("a", "ack", "Ack", "Acknowledge the selected alert", show=False),
+    *[
+        Act(None, f"claim('{role}')", f"Claim {title}", f"Become the {title}")
+        for role, title in ROLE_TITLES.items()
+        if role != "commander"
+    ],
+    *[
+        Act(None, f"release('{role}')", f"Release {title}", f"Leave the {title} role empty")
+        for role, title in ROLE_TITLES.items()
+    ],
+    *[
+        Act(None, f"send_status('{status}')", f"Status: {status}", f"Mark the incident {status}")
+        for status in STATUSES
+    ],
+    *[
+        Act(None, f"send_severity('{sev}')", f"Severity: {sev}", f"Change the severity to {sev}")
+        for sev in SEVERITIES
+    ],
+    Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
+    Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False),
+]
+
+
+class HistoryScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,h,enter", "dismiss", "Close")]
+
+    def __init__(self, entry: Entry) -> None:
+        super().__init__()
+        self.entry = entry
+
+    def compose(self) -> ComposeResult:
+        e = self.entry
+        lines = [f"[b]#{e.id} {e.kind}[/] by [b]{escape(e.author)}[/] at {e.when}", "", escape(e.text)]
+        if e.struck_by:
+            reason = f": {escape(e.strike_reason)}" if e.strike_reason else ""
+            lines += ["", f"[$error]struck by {escape(e.struck_by)} at {e.struck_at}{reason}[/]"]
+        if e.history:
+            lines += ["", "[b]earlier versions[/]"]
+            for rev in reversed(e.history):
+                lines.append(f"[dim]{rev.ts} {escape(rev.actor)}:[/] {escape(rev.text)}")
+        with Vertical():
+            yield VerticalScroll(Static("\n".join(lines)))
+
+
+class IncidentScreen(Screen[None]):
+    BINDINGS = [Binding(a.key, a.action, a.title, show=a.show) for a in ACTS if a.key]
+
+    def __init__(self, client: HubClient, room: str, now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.client = client
+        self.room = room
+        self.now = now
+        self._scheduled = False
+
+    def compose(self) -> ComposeResult:
+        yield IncidentHeader()
+        yield BroadcastBanner()
+        with Horizontal(id="main"):
+            yield Timeline(id="timeline")
+            with Vertical(id="side"):
+                yield RolesPanel(id="roles")
+                yield ChecklistPanel(id="checklist")
+                yield AlertFeed(id="alerts")
+        yield Composer(id="composer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RolesPanel).border_title = "Roles"
+        self.query_one(Timeline).focus()
+        self.run_worker(self._join(), exit_on_error=False, name=f"join {self.room}")
+        self.set_interval(1, self.refresh_state)
+        self.refresh_state()
+
+    async def _join(self) -> None:
+        try:
+            await self.client.join(self.room, timeout=None)
+        except CommandRejected as exc:
+            self.app.notify(exc.error.message, severity="error", timeout=15)
+            self.client.rooms.pop(self.room, None)
+            self.dismiss()
+
+    @property
+    def state(self) -> IncidentState:
+        view = self.client.rooms.get(self.room)
+        return view.state if view is not None else IncidentState(room=self.room)
+
+    # -- state down ------------------------------------------------------------------
+
+    def hub_changed(self) -> None:
+        """Called by the app on every hub update; many updates make one redraw."""
+        if not self._scheduled:
+            self._scheduled = True
+            self.call_later(self.refresh_state)
+
+    def refresh_state(self) -> None:
+        self._scheduled = False
+        view = self.client.rooms.get(self.room)
+        state = self.state
+        now = self.now()
+        self.query_one(IncidentHeader).show(state, self.client.state, now)
+        self.query_one(BroadcastBanner).show(state.broadcast, now)
+        self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room))
+        self.query_one(RolesPanel).show(
+            state.roles, view.presence if view else [], view.activity if view else {}, now
+        )
+        self.query_one(ChecklistPanel).show(list(state.checklist.values()))
+        self.query_one(AlertFeed).show(state.alerts, now)
+
+    # -- acting ----------------------------------------------------------------------
+
+    def send(self, action: Action) -> None:
+        future = self.client.submit(action.type, action.data, self.room)
+
+        def done(result: Any) -> None:
+            if not result.cancelled() and isinstance(result.exception(), CommandRejected):
+                self.app.notify(str(result.exception()), title="refused", severity="error")
+
+        future.add_done_callback(done)
+        self.hub_changed()
+
+    def context(self) -> Context:
+        state = self.state
+        timeline = self.query_one(Timeline)
+        selected = timeline.selected
+        return Context(
+            me=self.client.name,
+            selected_entry=selected.id if selected else None,
+            checklist_ids=tuple(state.checklist),
+            checked=frozenset(i for i, item in state.checklist.items() if item.checked),
+            selected_alert=self.query_one(AlertFeed).selected_fingerprint,
+            alerts=tuple((a.fingerprint, a.alertname) for a in state.alerts.values()),
+        )
+
+    def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        composer = self.query_one(Composer)
+        text = message.text.strip()
+        if text.startswith("/filter"):
+            self.query_one(Timeline).set_filter(Filter.parse(text[len("/filter") :]))
+            composer.clear()
+            return
+        try:
+            action = parse(text, self.context())
+        except SlashError as exc:
+            composer.hint(str(exc), error=True)
+            return
+        self.send(action)
+        composer.clear()
+
+    def on_checklist_panel_toggled(self, message: ChecklistPanel.Toggled) -> None:
+        self.send(
+            Action("checklist.item_checked", {"item": message.item.id, "checked": not message.item.checked})
+        )
+
+    def on_alert_feed_acknowledge(self, message: AlertFeed.Acknowledge) -> None:
+        self.send(Action("alert.acknowledged", {"fingerprint": message.fingerprint}))
+
+    def on_timeline_opened(self, message: Timeline.Opened) -> None:
+        self.app.push_screen(HistoryScreen(message.entry))
+
+    def action_compose(self, prefix: str) -> None:
+        self.query_one(Composer).start(prefix)
+
+    def action_focus_timeline(self) -> None:
+        self.query_one(Composer).clear()
+        self.query_one(Timeline).focus()
+
+    def _slash(self, line: str) -> None:
+        try:
+            self.send(parse(line, self.context()))
+        except SlashError as exc:
+            self.app.notify(str(exc), severity="warning")
+
+    def action_pin(self) -> None:
+        selected = self.query_one(Timeline).selected
+        if selected is not None:
+            self._slash(f"/{'unpin' if selected.pinned else 'pin'} #{selected.id}")
+
+    def action_strike(self) -> None:
+        self._slash("/strike")
+
+    def action_history(self) -> None:
+        self.query_one(Timeline).action_open()
+
+    def action_pinned(self) -> None:
+        self.query_one(Timeline).toggle_pinned()
+
+    def action_clear_filter(self) -> None:
+        self.query_one(Timeline).set_filter(Filter())
+
+    def action_claim(self, role: str) -> None:
+        self.send(Action("role.assigned", {"role": role, "name": self.client.name}))
+
+    def action_release(self, role: str) -> None:
+        self.send(Action("role.released", {"role": role}))
+
+    def action_send_status(self, status: str) -> None:
+        self.send(Action("incident.status_changed", {"status": status}))
+
+    def action_send_severity(self, severity: str) -> None:
+        self.send(Action("incident.severity_changed", {"severity": severity}))
+
+    def action_check(self) -> None:
+        checklist = self.query_one(ChecklistPanel)
+        if checklist.highlighted is not None:
+            checklist.action_select()
+
+    def action_ack(self) -> None:
+        self.query_one(AlertFeed).action_acknowledge()
+
+
+class PickerScreen(Screen[None]):
+    """Open incidents, to choose one to join; Enter opens it."""
+
+    BINDINGS = [Binding("r", "reload", "Reload")]
+
+    def __init__(self, client: HubClient, now: Callable[[], datetime]) -> None:
+        super().__init__()
+        self.client = client
+        self.now = now
+        self._ids: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("Choose an incident (Enter to join, r to reload)", id="picker-help")
+        yield OptionList(id="incidents")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).border_title = "Open incidents"
+        self.run_worker(self.action_reload(), exit_on_error=False)
+
+    def hub_changed(self) -> None:
+        return None
+
+    async def action_reload(self) -> None:
+        await self.client.wait_connected()
+        items = [i for i in await self.client.incidents() if i.get("status") != "resolved"]
+        items.sort(key=lambda i: (i.get("severity", "SEV9"), i.get("declared_at") or ""))
+        options = self.query_one(OptionList)
+        options.clear_options()
+        self._ids = [i["id"] for i in items]
+        now = self.now()
+        for item in items:
+            age = (
+                span((now - parse_time(item["declared_at"])).total_seconds())
+                if item.get("declared_at")
+                else "?"
+            )
+            severity = item.get("severity", "SEV4")
+            options.add_option(
+                Option(
+                    f"[b]{item['id']:<8}[/] [$sev-{severity[-1]}]{severity}[/] {item.get('status', ''):<13} "
+                    f"{age:>7}  {item.get('people', 0)} here  {escape(item.get('title', ''))}"
+                )
+            )
+        if items:
+            options.highlighted = 0
+        else:
+            options.add_option(
+                Option("No open incidents. Declare one with: warroom declare TITLE", disabled=True)
+            )
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        app: WarroomApp = self.app  # type: ignore[assignment]
+        app.open_incident(self._ids[event.option_index])

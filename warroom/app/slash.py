@@ -1,0 +1,213 @@
+"""The composer's language: plain text is a note, and slash commands do the rest.
+
+Pure: it turns a line into the command to send, or a ``SlashError`` to show
+inline, so it is tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from warroom.core.events import ENTRY_KINDS, ROLE_TITLES, STATUSES
+
+
+class SlashError(Exception):
+    """Shown under the composer; the typed text stays so it can be fixed."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """A command for the hub: ``type`` and ``data``, as the protocol's cmd frame carries them."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+ROLE_ALIASES = {
+    "ic": "commander",
+    "commander": "commander",
+    "cmd": "commander",
+    "comms": "comms",
+    "cl": "comms",
+    "communications": "comms",
+    "tech": "tech",
+    "tl": "tech",
+    "technical": "tech",
+    "scribe": "scribe",
+}
+
+# name: (usage, what it does); the composer completes from this table.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "note": ("/note TEXT", "log a note (plain text does the same)"),
+    "decision": ("/decision TEXT", "log a decision"),
+    "action": ("/action TEXT", "log an action taken"),
+    "finding": ("/finding TEXT", "log a finding"),
+    "status": ("/status investigating|identified|monitoring|resolved [REASON]", "move the incident on"),
+    "sev": ("/sev 1-4 [REASON]", "change the severity"),
+    "role": ("/role ic|comms|tech|scribe me|@NAME|release", "assign or release a role"),
+    "broadcast": ("/broadcast [30m] MESSAGE", "send a status broadcast, next update due in 30m"),
+    "pin": ("/pin [#N]", "pin the selected entry, or entry N"),
+    "unpin": ("/unpin [#N]", "unpin the selected entry, or entry N"),
+    "strike": ("/strike [#N] [REASON]", "strike an entry through"),
+    "edit": ("/edit #N TEXT", "replace an entry's text (the old text is kept)"),
+    "item": ("/item TEXT", "add a runbook checklist item"),
+    "check": ("/check N", "check or uncheck checklist item N"),
+    "ack": ("/ack [ALERTNAME|FINGERPRINT]", "acknowledge the selected alert, or one by name"),
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the parser may need from the screen: who I am and what is selected."""
+
+    me: str
+    selected_entry: int | None = None
+    checklist_ids: tuple[int, ...] = ()
+    checked: frozenset[int] = frozenset()
+    selected_alert: str | None = None
+    alerts: tuple[tuple[str, str], ...] = ()  # (fingerprint, alertname)
+
+
+def parse(line: str, ctx: Context) -> Action:
+    text = line.strip()
+    if not text:
+        raise SlashError("nothing to send")
+    if not text.startswith("/"):
+        return Action("entry.added", {"kind": "note", "text": text})
+    name, _, rest = text[1:].partition(" ")
+    name, rest = name.lower(), rest.strip()
+    if name in ENTRY_KINDS:
+        return Action("entry.added", {"kind": name, "text": _need(rest, f"/{name} needs some text")})
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        hint = completions("/" + name)
+        maybe = f"; did you mean {hint[0].split()[0]}?" if hint else ""
+        raise SlashError(f"unknown command /{name}{maybe} (try /help)")
+    return handler(rest, ctx)
+
+
+def completions(prefix: str) -> list[str]:
+    """Usage lines for the slash commands that start with what was typed."""
+    if not prefix.startswith("/") or " " in prefix:
+        return []
+    stem = prefix[1:].lower()
+    return [usage for name, (usage, _) in COMMANDS.items() if name.startswith(stem)]
+
+
+def _need(value: str, message: str) -> str:
+    if not value:
+        raise SlashError(message)
+    return value
+
+
+def _status(rest: str, ctx: Context) -> Action:
+    word, _, reason = rest.partition(" ")
+    if word not in STATUSES:
+        raise SlashError(f"/status takes one of {', '.join(STATUSES)}")
+    data = {"status": word}
+    if reason.strip():
+        data["reason"] = reason.strip()
+    return Action("incident.status_changed", data)
+
+
+def _sev(rest: str, ctx: Context) -> Action:
+    word, _, reason = rest.partition(" ")
+    match = re.fullmatch(r"(?i)(?:sev)?([1-4])", word)
+    if match is None:
+        raise SlashError("/sev takes 1, 2, 3 or 4")
+    data = {"severity": f"SEV{match.group(1)}"}
+    if reason.strip():
+        data["reason"] = reason.strip()
+    return Action("incident.severity_changed", data)
+
+
+def _role(rest: str, ctx: Context) -> Action:
+    parts = rest.split()
+    if len(parts) != 2 or parts[0].lower() not in ROLE_ALIASES:
+        raise SlashError("usage: /role ic|comms|tech|scribe me|@NAME|release")
+    role, who = ROLE_ALIASES[parts[0].lower()], parts[1]
+    if who == "release":
+        return Action("role.released", {"role": role})
+    if who == "me":
+        return Action("role.assigned", {"role": role, "name": ctx.me})
+    if who.startswith("@") and len(who) > 1:
+        return Action("role.assigned", {"role": role, "name": who[1:]})
+    raise SlashError(f"/role {parts[0]} needs me, @NAME or release (the {ROLE_TITLES[role]})")
+
+
+def _broadcast(rest: str, ctx: Context) -> Action:
+    data: dict[str, Any] = {}
+    match = re.match(r"(\d+)m\s+(.*)", rest)
+    if match:
+        data["next_update_in"] = int(match.group(1))
+        rest = match.group(2)
+    data["message"] = _need(rest.strip(), "/broadcast needs a message")
+    return Action("status.broadcast", data)
+
+
+def _entry_ref(rest: str, ctx: Context, verb: str) -> tuple[int, str]:
+    match = re.match(r"#?(\d+)\b\s*(.*)", rest)
+    if match:
+        return int(match.group(1)), match.group(2).strip()
+    if ctx.selected_entry is None:
+        raise SlashError(f"/{verb}: select an entry first, or give its number (#N)")
+    return ctx.selected_entry, rest
+
+
+def _pin(rest: str, ctx: Context) -> Action:
+    return Action("entry.pinned", {"entry": _entry_ref(rest, ctx, "pin")[0]})
+
+
+def _unpin(rest: str, ctx: Context) -> Action:
+    return Action("entry.unpinned", {"entry": _entry_ref(rest, ctx, "unpin")[0]})
+
+
+def _strike(rest: str, ctx: Context) -> Action:
+    entry, reason = _entry_ref(rest, ctx, "strike")
+    return Action("entry.struck", {"entry": entry, **({"reason": reason} if reason else {})})
+
+
+def _edit(rest: str, ctx: Context) -> Action:
+    match = re.match(r"#?(\d+)\s+(.+)", rest)
+    if match is None:
+        raise SlashError("usage: /edit #N TEXT")
+    return Action("entry.edited", {"entry": int(match.group(1)), "text": match.group(2).strip()})
+
+
+def _item(rest: str, ctx: Context) -> Action:
+    return Action("checklist.item_added", {"text": _need(rest, "/item needs the item's text")})
+
+
+def _check(rest: str, ctx: Context) -> Action:
+    if not rest.isdigit() or not 1 <= int(rest) <= len(ctx.checklist_ids):
+        raise SlashError(f"/check takes an item number from 1 to {len(ctx.checklist_ids)}")
+    item = ctx.checklist_ids[int(rest) - 1]
+    return Action("checklist.item_checked", {"item": item, "checked": item not in ctx.checked})
+
+
+def _ack(rest: str, ctx: Context) -> Action:
+    if not rest:
+        if ctx.selected_alert is None:
+            raise SlashError("/ack: select an alert first, or name it")
+        return Action("alert.acknowledged", {"fingerprint": ctx.selected_alert})
+    for fingerprint, alertname in ctx.alerts:
+        if rest in (fingerprint, alertname):
+            return Action("alert.acknowledged", {"fingerprint": fingerprint})
+    raise SlashError(f"/ack: no alert named {rest!r}")
+
+
+_HANDLERS = {
+    "status": _status,
+    "sev": _sev,
+    "role": _role,
+    "broadcast": _broadcast,
+    "pin": _pin,
+    "unpin": _unpin,
+    "strike": _strike,
+    "edit": _edit,
+    "item": _item,
+    "check": _check,
+    "ack": _ack,
+}

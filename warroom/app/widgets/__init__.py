@@ -1,0 +1,1 @@
+"""The war room's panels; each gets its data as attributes and sends messages up."""

@@ -1,0 +1,262 @@
+"""The incident's smaller panels: header, broadcast banner, roles, checklist and alerts.
+
+Each takes plain data through ``show(...)`` and posts a message when the
+responder acts on it; none of them talks to the hub.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Label, OptionList, Static, Tree
+from textual.widgets.option_list import Option
+
+from warroom.client import ConnectionState
+from warroom.core.events import ROLE_TITLES, ROLES
+from warroom.core.schema import parse_time
+from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState, RoleHolder
+
+SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
+IDLE_AFTER = 600  # seconds without an action before a connected responder shows as idle
+
+
+def span(seconds: float) -> str:
+    """A duration as responders say it: 45s, 12m, 3h 05m, 2d 4h."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h {minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+def clock_text(seconds: float) -> str:
+    seconds = abs(int(seconds))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else span(seconds)
+
+
+class IncidentHeader(Horizontal):
+    def compose(self) -> ComposeResult:
+        yield Label("", id="incident-id")
+        yield Label("", id="severity")
+        yield Label("", id="status")
+        yield Label("", id="title")
+        yield Label("", id="elapsed")
+        yield Label("", id="connection")
+
+    def show(self, state: IncidentState, conn: ConnectionState, now: datetime) -> None:
+        self.query_one("#incident-id", Label).update(state.room)
+        severity = self.query_one("#severity", Label)
+        severity.update(f" {state.severity or '…'} ")
+        severity.set_classes(f"sev-{state.severity[-1:]}" if state.severity else "")
+        self.query_one("#status", Label).update(state.status or "joining…")
+        self.query_one("#title", Label).update(escape(state.title))
+        elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
+        self.query_one("#elapsed", Label).update(f"T+{span(elapsed)}" if state.declared_at else "")
+        connection = self.query_one("#connection", Label)
+        connection.update(f"● {conn.describe()}" if conn.status == "connected" else f"○ {conn.describe()}")
+        connection.set_classes(f"-{conn.status}")
+
+
+class BroadcastBanner(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Label("", id="broadcast-message")
+        yield Label("", id="broadcast-meta")
+
+    def show(self, broadcast: Broadcast | None, now: datetime) -> None:
+        message = self.query_one("#broadcast-message", Label)
+        meta = self.query_one("#broadcast-meta", Label)
+        if broadcast is None:
+            message.update("No status broadcast yet. /broadcast sends one.")
+            meta.update("")
+            self.set_class(False, "-overdue")
+            return
+        message.update(f"▌ {escape(broadcast.message)}")
+        parts = [f"{broadcast.actor} at {broadcast.ts[11:16]} UTC"]
+        if broadcast.impact:
+            parts.append(f"impact: {escape(broadcast.impact)}")
+        overdue = False
+        if broadcast.next_update_due:
+            left = (parse_time(broadcast.next_update_due) - now).total_seconds()
+            overdue = left < 0
+            parts.append(
+                f"update OVERDUE by {clock_text(left)}" if overdue else f"next update in {clock_text(left)}"
+            )
+        meta.update(" · ".join(parts))
+        self.set_class(overdue, "-overdue")
+
+
+class RolesPanel(Static):
+    _shown: tuple[dict[str, RoleHolder], list[dict[str, Any]], dict[str, str], datetime] | None = None
+
+    def show(
+        self,
+        roles: dict[str, RoleHolder],
+        presence: list[dict[str, Any]],
+        activity: dict[str, str],
+        now: datetime,
+    ) -> None:
+        self._shown = (roles, presence, activity, now)
+        self._draw()
+
+    def on_resize(self) -> None:
+        self._draw()  # the titles shorten when the panel is narrow
+
+    def _draw(self) -> None:
+        if self._shown is None:
+            return
+        roles, presence, activity, now = self._shown
+        lines = []
+        narrow = self.size.width < 36
+        pad = 8 if narrow else 20
+        for role in ROLES:
+            holder = roles.get(role)
+            title = SHORT_TITLES[role] if narrow else ROLE_TITLES[role]
+            if holder is None:
+                style = "$error" if role == "commander" else "$text-muted"
+                lines.append(f"[$role-{role}]{title:<{pad}}[/] [{style}]unassigned[/]")
+            else:
+                held = span((now - parse_time(holder.since)).total_seconds())
+                lines.append(f"[$role-{role}]{title:<{pad}}[/] [b]{escape(holder.name)}[/] [dim]{held}[/]")
+        people = []
+        for name in sorted({m["name"] for m in presence}):
+            last = activity.get(name)
+            idle = last is None or (now - parse_time(last)).total_seconds() > IDLE_AFTER
+            people.append(f"[dim]◌ {escape(name)} idle[/]" if idle else f"[$success]●[/] {escape(name)}")
+        if narrow:
+            lines.append(f"[b]here[/] {', '.join(people)}")
+        else:
+            lines += ["", f"[b]here[/] ({len(people)})", *(f"  {person}" for person in people)]
+        self.update("\n".join(lines))
+        self.set_class("commander" not in roles, "-no-commander")
+
+
+class ChecklistPanel(OptionList):
+    class Toggled(Message):
+        def __init__(self, item: ChecklistItem) -> None:
+            super().__init__()
+            self.item = item
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._items: list[ChecklistItem] = []
+
+    def show(self, items: list[ChecklistItem]) -> None:
+        signature = [(i.id, i.text, i.checked, i.checked_by) for i in items]
+        if signature == [(i.id, i.text, i.checked, i.checked_by) for i in self._items]:
+            return
+        highlighted, scrolled = self.highlighted, self.scroll_y
+        self._items = list(items)
+        self.clear_options()
+        for n, item in enumerate(items, 1):
+            mark = "[$success]✔[/]" if item.checked else "☐"
+            who = (
+                f" [dim]{escape(item.checked_by or '')} {(item.checked_at or '')[11:16]}[/]"
+                if item.checked
+                else ""
+            )
+            self.add_option(Option(f"{n:>2} {mark} {escape(item.text)}{who}", id=str(item.id)))
+        if highlighted is not None and items:
+            self.highlighted = min(highlighted, len(items) - 1)
+        self.scroll_to(y=scrolled, animate=False, immediate=True)  # a rebuild must not move the reader
+        done = sum(i.checked for i in items)
+        self.border_title = f"Runbook {done}/{len(items)}"
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Toggled(self._items[event.option_index]))
+
+
+class AlertFeed(Tree[str]):
+    """Alerts grouped by alertname, firing groups first; a storm stays one line a group."""
+
+    class Acknowledge(Message):
+        def __init__(self, fingerprint: str) -> None:
+            super().__init__()
+            self.fingerprint = fingerprint
+
+    BINDINGS = [("a", "acknowledge", "Ack alert")]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("alerts", **kwargs)
+        self.show_root = False
+        self._signature: tuple[Any, ...] = ()
+        self._groups_seen: set[str] = set()  # a new small group opens; a big one stays one line
+
+    def show(self, alerts: dict[str, Alert], now: datetime) -> None:
+        groups: dict[str, list[Alert]] = {}
+        for alert in alerts.values():
+            groups.setdefault(alert.alertname, []).append(alert)
+        ordered = sorted(groups.items(), key=lambda g: (not any(a.status == "firing" for a in g[1]), g[0]))
+        signature = (
+            *(
+                (a.fingerprint, a.status, a.count, a.acked_by, a.last_seen[:16])
+                for _, group in ordered
+                for a in group
+            ),
+            now.strftime("%H:%M"),
+        )
+        if signature == self._signature:
+            return
+        self._signature = signature
+        expanded = {node.data for node in self.root.children if node.is_expanded}
+        cursor = self.cursor_line
+        self.clear()
+        firing_total = 0
+        for name, group in ordered:
+            group.sort(key=lambda a: (a.status != "firing", a.first_seen))
+            firing = sum(a.status == "firing" for a in group)
+            firing_total += firing
+            label = Text.assemble(
+                ("● " if firing else "○ ", self._colour("error" if firing else "success")),
+                (name, "bold"),
+                (f" · {firing} firing / {len(group)}", "dim"),
+            )
+            key = f"group:{name}"
+            fresh_group = key not in self._groups_seen
+            self._groups_seen.add(key)
+            node = self.root.add(label, data=key, expand=key in expanded or (fresh_group and len(group) <= 5))
+            for alert in group:
+                node.add_leaf(self._alert_label(alert, now), data=alert.fingerprint)
+        self.border_title = f"Alerts {firing_total} firing"
+        if cursor >= 0:
+            self.cursor_line = min(cursor, max(0, self.last_line))
+
+    def _colour(self, variable: str) -> Style:
+        return Style(color=self.app.theme_variables.get(variable))
+
+    def _alert_label(self, alert: Alert, now: datetime) -> Text:
+        keys = [v for k, v in alert.labels.items() if k in ("instance", "pod", "host", "region", "job")][:2]
+        age = span((now - parse_time(alert.starts_at or alert.first_seen)).total_seconds())
+        firing = alert.status == "firing"
+        parts: list[tuple[str, Style | str] | str] = [
+            ("firing " if firing else "resolved ", self._colour("error" if firing else "success")),
+        ]
+        if alert.severity:
+            parts.append((f"{alert.severity} ", "bold"))
+        parts += [" ".join(keys), (f" {age} x{alert.count}", "dim")]
+        if alert.acked_by:
+            parts.append((f" ack {alert.acked_by}", self._colour("accent")))
+        return Text.assemble(*parts)
+
+    @property
+    def selected_fingerprint(self) -> str | None:
+        node = self.cursor_node
+        data = node.data if node is not None else None
+        return None if data is None or data.startswith("group:") else data
+
+    def action_acknowledge(self) -> None:
+        if (fingerprint := self.selected_fingerprint) is not None:
+            self.post_message(self.Acknowledge(fingerprint))

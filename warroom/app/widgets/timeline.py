@@ -1,0 +1,324 @@
+"""The timeline: a line-API ScrollView that stays quick at 100,000 entries.
+
+One entry is one line. Only the lines on screen are rendered, from a small LRU
+cache of strips keyed by everything that changes how an entry looks. Filters
+keep a list of entry ids, never a rebuilt widget. Follow mode keeps the newest
+entry in view until the reader scrolls up; then a "N new" marker counts what
+arrived, and End jumps back.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from warroom.core.events import Command
+from warroom.core.state import Entry
+
+GLYPHS = {"note": "·", "decision": "◆", "action": "▶", "finding": "✱", "system": "○"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    kinds: frozenset[str] = frozenset()
+    author: str | None = None
+    text: str | None = None
+    pinned_only: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.kinds or self.author or self.text or self.pinned_only)
+
+    def admits(self, entry: Entry) -> bool:
+        if self.pinned_only and not entry.pinned:
+            return False
+        if self.kinds and entry.kind not in self.kinds:
+            return False
+        if self.author and entry.author.lower() != self.author.lower():
+            return False
+        return not self.text or self.text.lower() in entry.text.lower()
+
+    @classmethod
+    def parse(cls, query: str, pinned_only: bool = False) -> Filter:
+        """``kind:decision author:alice rollback`` narrows by kind, author and text."""
+        kinds: set[str] = set()
+        author = None
+        words = []
+        for word in query.split():
+            if word.startswith("kind:"):
+                kinds.update(k for k in word[5:].split(",") if k)
+            elif word.startswith("author:") and len(word) > 7:
+                author = word[7:].lstrip("@")
+            else:
+                words.append(word)
+        return cls(frozenset(kinds), author, " ".join(words) or None, pinned_only)
+
+    def describe(self) -> str:
+        parts = []
+        if self.pinned_only:
+            parts.append("pinned")
+        if self.kinds:
+            parts.append("kind:" + ",".join(sorted(self.kinds)))
+        if self.author:
+            parts.append(f"author:{self.author}")
+        if self.text:
+            parts.append(repr(self.text))
+        return " ".join(parts)
+
+
+@dataclass
+class _Palette:
+    base: Style = field(default_factory=Style)
+    dim: Style = field(default_factory=Style)
+    cursor: Style = field(default_factory=Style)
+    kinds: dict[str, Style] = field(default_factory=dict)
+    pending: Style = field(default_factory=Style)
+    mark: Style = field(default_factory=Style)
+
+
+class Timeline(ScrollView, can_focus=True):
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False),
+        Binding("down,j", "cursor(1)", "Down", show=False),
+        Binding("pageup", "cursor(-20)", "Page up", show=False),
+        Binding("pagedown", "cursor(20)", "Page down", show=False),
+        Binding("home", "first", "Oldest", show=False),
+        Binding("end,G", "newest", "Newest"),
+        Binding("enter", "open", "History", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    Timeline { background: $surface; }
+    """
+
+    class Opened(Message):
+        """The reader asked for an entry's full text and history."""
+
+        def __init__(self, entry: Entry) -> None:
+            super().__init__()
+            self.entry = entry
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._entries: dict[int, Entry] = {}
+        self._all: list[int] = []  # entry ids in time order (happened_at, else logged at)
+        self._keys: list[tuple[str, int]] = []  # (time, id) beside _all, for bisecting
+        self._shown: list[int] = []
+        self._pending: list[Command] = []
+        self.filter = Filter()
+        self.cursor = -1  # index into the shown lines; -1 follows the newest
+        self.follow = True
+        self.unseen = 0
+        self.with_dates = False
+        self._cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(4096)
+        self._palette = _Palette()
+
+    # -- data in ---------------------------------------------------------------------
+
+    def show(self, entries: dict[int, Entry], pending: Iterable[Command] = ()) -> None:
+        """Take the room's entries (appended to since last time, or a new state) and pending lines."""
+        fresh: list[int]
+        reset = entries is not self._entries or len(entries) < len(self._all)
+        out_of_order = False
+        if reset:
+            self._entries = entries
+            self._all = sorted(entries, key=lambda i: (entries[i].when, i))
+            self._keys = [(entries[i].when, i) for i in self._all]
+            fresh = self._all
+        else:
+            fresh = list(islice(entries, len(self._all), None))
+            for entry_id in fresh:  # back-dated entries take their place in time
+                key = (entries[entry_id].when, entry_id)
+                at = bisect_right(self._keys, key)
+                out_of_order = out_of_order or at < len(self._keys)
+                self._keys.insert(at, key)
+                self._all.insert(at, entry_id)
+        if reset or out_of_order or self.filter.pinned_only or self.filter.text:
+            # back-dating changes where lines go; pins and edits change which lines show
+            self._shown = self._filtered()
+        else:
+            self._shown.extend(i for i in fresh if self.filter.admits(entries[i]))
+        self._pending = [c for c in pending if c.type == "entry.added"]
+        if self._keys:
+            self.with_dates = self._keys[0][0][:10] != self._keys[-1][0][:10]
+        at_bottom = self.follow
+        self.virtual_size = Size(self.size.width, self.line_count)
+        if at_bottom:
+            self.cursor = -1
+            self.scroll_end(animate=False, immediate=True)
+        else:
+            self.unseen += len(fresh) if fresh is not self._all else 0
+        self._mark_unseen()
+        self.refresh()
+
+    def set_filter(self, new: Filter) -> None:
+        self.filter = new
+        self._shown = self._filtered()
+        self.cursor = -1
+        self.follow = True
+        self.virtual_size = Size(self.size.width, self.line_count)
+        self.scroll_end(animate=False, immediate=True)
+        self.border_title = f"Timeline · {new.describe()}" if new.active else "Timeline"
+        self.refresh()
+
+    def _filtered(self) -> list[int]:
+        if not self.filter.active:
+            return list(self._all)
+        return [i for i in self._all if self.filter.admits(self._entries[i])]
+
+    def toggle_pinned(self) -> None:
+        self.set_filter(replace(self.filter, pinned_only=not self.filter.pinned_only))
+
+    @property
+    def line_count(self) -> int:
+        return len(self._shown) + len(self._pending)
+
+    @property
+    def selected(self) -> Entry | None:
+        index = self.cursor if self.cursor >= 0 else len(self._shown) - 1
+        if 0 <= index < len(self._shown):
+            return self._entries[self._shown[index]]
+        return None
+
+    # -- scrolling and the cursor ----------------------------------------------------
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.follow = new >= self.max_scroll_y
+        if self.follow and self.unseen:
+            self.unseen = 0
+            self._mark_unseen()
+
+    def _mark_unseen(self) -> None:
+        self.border_subtitle = f"{self.unseen} new · End to jump" if self.unseen else ""
+
+    def action_cursor(self, delta: int) -> None:
+        if not self._shown:
+            return
+        current = self.cursor if self.cursor >= 0 else len(self._shown) - 1
+        self.cursor = max(0, min(len(self._shown) - 1, current + delta))
+        if self.cursor < self.scroll_y:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= self.scroll_y + self.size.height:
+            self.scroll_to(y=self.cursor - self.size.height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_first(self) -> None:
+        self.action_cursor(-len(self._shown))
+
+    def action_newest(self) -> None:
+        self.cursor = -1
+        self.unseen = 0
+        self._mark_unseen()
+        self.scroll_end(animate=False, immediate=True)
+        self.follow = True
+        self.refresh()
+
+    def action_open(self) -> None:
+        if (entry := self.selected) is not None:
+            self.post_message(self.Opened(entry))
+
+    # -- drawing ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.border_title = "Timeline"
+        self._restyle()
+        self.app.theme_changed_signal.subscribe(self, lambda _: self._restyle())
+
+    def _restyle(self) -> None:
+        colours = self.app.theme_variables
+        base = self.rich_style
+        self._palette = _Palette(
+            base=base,
+            dim=base + Style(color=colours.get("kind-system"), dim=True),
+            cursor=base + Style(bgcolor=colours.get("panel"), bold=True),
+            kinds={kind: Style(color=colours.get(f"kind-{kind}")) for kind in GLYPHS},
+            pending=base + Style(color=colours.get("pending"), italic=True),
+            mark=Style(color=colours.get("accent"), bold=True),
+        )
+        self._cache.clear()
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, self.line_count)
+        self._cache.clear()
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_offset.y) + y
+        width = self.size.width
+        if index < len(self._shown):
+            is_cursor = index == self.cursor and self.has_focus
+            entry = self._entries[self._shown[index]]
+            key = (
+                entry.id,
+                entry.text,
+                entry.struck_by,
+                entry.pinned,
+                len(entry.history),
+                is_cursor,
+                width,
+                self.with_dates,
+            )
+            strip = self._cache.get(key)
+            if strip is None:
+                strip = self._entry_strip(entry, width, is_cursor)
+                self._cache[key] = strip
+        elif index < self.line_count:
+            strip = self._pending_strip(self._pending[index - len(self._shown)], width)
+        else:
+            strip = Strip.blank(width, self.rich_style)
+        return strip.apply_offsets(0, index)
+
+    @property
+    def compact(self) -> bool:
+        return self.size.width < 70
+
+    def _when(self, stamp: str) -> str:
+        if self.with_dates:
+            return f"{stamp[5:10]} {stamp[11:16]}"
+        return stamp[11:16] if self.compact else stamp[11:19]
+
+    def _entry_strip(self, entry: Entry, width: int, is_cursor: bool) -> Strip:
+        p = self._palette
+        line_style = p.cursor if is_cursor else p.base
+        kind_style = line_style + p.kinds.get(entry.kind, Style())
+        text_style = line_style + (p.dim if entry.kind == "system" else Style())
+        if entry.struck:
+            text_style += Style(strike=True, dim=True)
+        marks = ("⚑" if entry.pinned else " ") + ("✎" if entry.history else " ")
+        segments = [
+            Segment(f"{self._when(entry.when)} ", line_style + Style(dim=True)),
+            Segment(
+                f"{GLYPHS.get(entry.kind, '·')} "
+                if self.compact
+                else f"{GLYPHS.get(entry.kind, '·')} {entry.kind:<8} ",
+                kind_style,
+            ),
+            Segment(marks, line_style + p.mark),
+            Segment(f" {entry.author}: ", line_style + Style(bold=True)),
+            Segment(entry.text.replace("\n", " "), text_style),
+        ]
+        return Strip(segments).crop_extend(0, width, line_style)
+
+    def _pending_strip(self, command: Command, width: int) -> Strip:
+        p = self._palette
+        kind = command.data.get("kind", "note")
+        text = str(command.data.get("text", "")).replace("\n", " ")
+        segments = [
+            Segment("pending  ", p.pending),
+            Segment(f"{GLYPHS.get(kind, '·')} {kind:<8}   ", p.pending),
+            Segment(f"⧗ {text}", p.pending),
+        ]
+        return Strip(segments).crop_extend(0, width, p.base)

@@ -1,0 +1,64 @@
+"""``warroom join`` and ``warroom demo``: the terminal app, on a hub or on an embedded one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import tempfile
+from pathlib import Path
+
+from warroom.app.app import WarroomApp
+from warroom.app.themes import load_themes, shipped_dir
+from warroom.client import HubClient, Outbox
+from warroom.config import ClientSettings, config_dir, data_dir
+
+
+def _themes() -> tuple[Path, Path]:
+    return shipped_dir(), config_dir() / "themes"
+
+
+def outbox_for(settings: ClientSettings) -> Outbox:
+    """A durable outbox per hub and name, so what was typed offline survives a crash."""
+    key = hashlib.sha256(f"{settings.hub}|{settings.name}".encode()).hexdigest()[:16]
+    return Outbox(data_dir() / "outbox" / f"{key}.db")
+
+
+def run_join(settings: ClientSettings, room: str | None, theme: str | None) -> int:
+    client = HubClient(settings.hub, settings.token, settings.name, outbox=outbox_for(settings))
+    app = WarroomApp(client, room, load_themes(*_themes()), theme)
+    app.run()
+    client.outbox.close()
+    return app.return_code or 0
+
+
+def run_demo(name: str, theme: str | None) -> int:
+    return asyncio.run(_demo(name, theme))
+
+
+async def _demo(name: str, theme: str | None) -> int:
+    from server.auth import new_token
+    from server.runner import HubServer
+    from warroom.demo import scenario, seed
+
+    with tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp:
+        token = new_token()
+        server = HubServer(Path(tmp) / "demo.db", token)
+        await server.start()
+        try:
+            room = await seed(server.hub, name)
+            print("warroom demo: a hub on this machine with an example incident.", flush=True)
+            print("Open a second terminal into the same incident with:", flush=True)
+            print(f"  warroom join {room} --hub {server.url} --token {token} --name YOURNAME", flush=True)
+            moving = asyncio.create_task(scenario(server.hub, room))
+            client = HubClient(server.url, token, name)
+            app = WarroomApp(client, room, load_themes(*_themes()), theme)
+            try:
+                await app.run_async()
+            finally:
+                moving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await moving
+        finally:
+            await server.stop()
+    return 0
