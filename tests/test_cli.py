@@ -191,3 +191,10 @@ async def test_serve_generates_a_token_and_prints_how_to_join(env: dict[str, str
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 20) == 0
+
+
+async def test_an_unknown_theme_lists_the_themes(hub: HubServer, env: dict[str, str]) -> None:
+    line = (await warroom(env, "join", "INC-1", *hub_args(hub)[:4], "--theme", "neon")).one_line_error()
+    assert "no theme named 'neon'" in line
+    assert all(name in line for name in ("warroom-dark", "warroom-light", "warroom-high-contrast", "nord"))
+    assert "no theme named 'neon'" in (await warroom(env, "demo", "--theme", "neon")).one_line_error()

@@ -75,3 +75,10 @@ def test_main_screen(snap_compare: Any, demo_hub: ThreadedHub, theme: str, size:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=joined)
+
+
+def test_the_readme_screenshot_is_the_real_screen() -> None:
+    here = Path(__file__).parent
+    shot = here.parent / "docs" / "screenshot.svg"
+    snapshot = here / "__snapshots__" / "test_snapshots" / "test_main_screen[warroom-dark-120x40].svg"
+    assert shot.read_text() == snapshot.read_text(), "copy the dark 120x40 snapshot to docs/screenshot.svg"

@@ -8,14 +8,25 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+from textual.theme import BUILTIN_THEMES
+
 from warroom.app.app import WarroomApp
-from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.themes import LoadedThemes, load_themes, shipped_dir
 from warroom.client import HubClient, Outbox
-from warroom.config import ClientSettings, config_dir, data_dir
+from warroom.config import ClientSettings, ConfigError, config_dir, data_dir
 
 
-def _themes() -> tuple[Path, Path]:
-    return shipped_dir(), config_dir() / "themes"
+class UnknownTheme(ConfigError):
+    """A --theme that names no theme; the message lists the ones there are."""
+
+
+def themes_for(wanted: str | None) -> LoadedThemes:
+    """The shipped and user themes, after checking that ``wanted`` is one of them or Textual's."""
+    loaded = load_themes(shipped_dir(), config_dir() / "themes")
+    if wanted is not None and wanted not in loaded.themes and wanted not in BUILTIN_THEMES:
+        names = ", ".join([*sorted(loaded.themes), *sorted(BUILTIN_THEMES)])
+        raise UnknownTheme(f"no theme named {wanted!r}; choose from: {names}")
+    return loaded
 
 
 def outbox_for(settings: ClientSettings) -> Outbox:
@@ -26,17 +37,17 @@ def outbox_for(settings: ClientSettings) -> Outbox:
 
 def run_join(settings: ClientSettings, room: str | None, theme: str | None) -> int:
     client = HubClient(settings.hub, settings.token, settings.name, outbox=outbox_for(settings))
-    app = WarroomApp(client, room, load_themes(*_themes()), theme)
+    app = WarroomApp(client, room, themes_for(theme), theme)
     app.run()
     client.outbox.close()
     return app.return_code or 0
 
 
 def run_demo(name: str, theme: str | None) -> int:
-    return asyncio.run(_demo(name, theme))
+    return asyncio.run(_demo(name, themes_for(theme), theme))
 
 
-async def _demo(name: str, theme: str | None) -> int:
+async def _demo(name: str, themes: LoadedThemes, theme: str | None) -> int:
     from server.auth import new_token
     from server.runner import HubServer
     from warroom.demo import scenario, seed
@@ -52,7 +63,7 @@ async def _demo(name: str, theme: str | None) -> int:
             print(f"  warroom join {room} --hub {server.url} --token {token} --name YOURNAME", flush=True)
             moving = asyncio.create_task(scenario(server.hub, room))
             client = HubClient(server.url, token, name)
-            app = WarroomApp(client, room, load_themes(*_themes()), theme)
+            app = WarroomApp(client, room, themes, theme)
             try:
                 await app.run_async()
             finally:

@@ -157,7 +157,7 @@ class Timeline(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, self.line_count)
         if at_bottom:
             self.cursor = -1
-            self.scroll_end(animate=False, immediate=True)
+            self.scroll_end(animate=False)
         else:
             self.unseen += len(fresh) if fresh is not self._all else 0
         self._mark_unseen()
@@ -169,7 +169,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = -1
         self.follow = True
         self.virtual_size = Size(self.size.width, self.line_count)
-        self.scroll_end(animate=False, immediate=True)
+        self.scroll_end(animate=False)
         self.border_title = f"Timeline · {new.describe()}" if new.active else "Timeline"
         self.refresh()
 
@@ -222,7 +222,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = -1
         self.unseen = 0
         self._mark_unseen()
-        self.scroll_end(animate=False, immediate=True)
+        self.scroll_end(animate=False)
         self.follow = True
         self.refresh()
 

@@ -1,0 +1,1629 @@
+"""Fan-out benchmark: the warroom hub against a bare websockets broadcast server.
+
+Run from the repository root::
+
+    python bench/fanout.py            # full run, about 3-4 minutes on 2 cores
+    python bench/fanout.py --quick    # a smoke run, well under a minute
+
+Three sections, each printed as a table with its baseline and target:
+
+1. Fan-out. One writer connection sends ``entry.added`` commands to one room at a
+   fixed, paced rate (default 100 events/s) while N subscribers (1, 10, 50, 200)
+   are joined to it. The same load is driven against the hub (a separate
+   ``warroom serve`` process, durable SQLite log in a temp dir) and against a raw
+   ``websockets`` broadcast server with no persistence (this script re-invoked with
+   ``--raw-server``). Latency is **send-to-delivery**: the writer puts
+   ``time.perf_counter_ns()`` (CLOCK_MONOTONIC, shared by every process on the
+   machine) into the entry text just before sending the command, and a subscriber
+   subtracts it from ``perf_counter_ns()`` taken right after the frame holding the
+   event arrives. For the hub that includes validation, group commit (fsync) and
+   the fan-out; for the raw server, only the relay. Subscribers run in separate
+   processes from the writer.
+2. Memory per idle connection: open many hello'd and joined connections and read
+   the server's VmRSS before and after.
+3. Join of a 100,000-event room: pre-fill the log through the hub's own command
+   path, restart the hub, then time ``HubClient.join`` from a fresh client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import contextlib
+import ctypes
+import itertools
+import multiprocessing
+import multiprocessing.connection
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+
+TOKEN = "bench-" + uuid.uuid4().hex
+MS = 1e6  # nanoseconds per millisecond
+TARGET_P99_MS = 25.0
+TARGET_RATIO_P99 = 2.5
+TARGET_KIB_PER_CONN = 32.0
+TARGET_JOIN_S = 1.0
+PHASE_WARMUP, PHASE_MEASURE, PHASE_END = "w", "m", "e"
+
+Pipe = multiprocessing.connection.Connection
+SCRIPT = Path(__file__).resolve()
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so that stdout holds only the result tables."""
+    print(f"[fanout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def packb(frame: dict[str, Any]) -> bytes:
+    return msgpack.packb(frame, use_bin_type=True)
+
+
+def unpackb(raw: bytes | str) -> Any:
+    if isinstance(raw, str):
+        raise ValueError("expected a binary frame")
+    return msgpack.unpackb(raw, raw=False)
+
+
+def raise_nofile() -> int:
+    """Raise the soft file-descriptor limit to the hard one; children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+# -- child processes -------------------------------------------------------------------
+
+
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
+except OSError:  # not Linux: no parent-death signal, the finally blocks still clean up
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM the child if this process dies (even by SIGKILL)."""
+    if _LIBC is not None:
+        with contextlib.suppress(Exception):
+            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+_RECEIVERS: list[multiprocessing.process.BaseProcess] = []
+
+
+def cleanup_children() -> None:
+    """Terminate every child this run started, then kill the ones that linger."""
+    for proc in _RECEIVERS:
+        if proc.is_alive():
+            proc.terminate()
+    for child in _CHILDREN:
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.terminate()
+    deadline = time.monotonic() + 10
+    for child in _CHILDREN:
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            child.wait(5)
+    for proc in _RECEIVERS:
+        proc.join(max(0.1, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+    _CHILDREN.clear()
+    _RECEIVERS.clear()
+
+
+@dataclass
+class ServerProc:
+    label: str
+    proc: subprocess.Popen[bytes]
+    url: str
+    stderr_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def rss_kib(self) -> int:
+        return read_rss_kib(self.pid)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log(f"{self.label} did not stop within {timeout:.0f}s; killing it")
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc in _CHILDREN:
+            _CHILDREN.remove(self.proc)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.stderr_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+
+def spawn(argv: list[str], stderr_path: Path) -> subprocess.Popen[bytes]:
+    """A server in its own session (Ctrl-C reaches only us; we stop it), stderr to a file."""
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    _CHILDREN.append(proc)
+    return proc
+
+
+async def start_server(
+    label: str, argv: list[str], marker: str, workdir: Path, timeout: float = 30.0
+) -> ServerProc:
+    """Start a server process and wait for the line on its stdout that names its ws:// URL."""
+    stderr_path = workdir / f"{label}.stderr.log"
+    proc = spawn(argv, stderr_path)
+    assert proc.stdout is not None
+    stdout: IO[bytes] = proc.stdout
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), max(0.1, left))
+        except TimeoutError:
+            line = b""
+        if not line:
+            server = ServerProc(label, proc, "", stderr_path)
+            server.stop(2)
+            raise RuntimeError(f"{label} did not start:\n{server.stderr_tail()}")
+        text = line.decode(errors="replace")
+        if marker in text:
+            url = text[text.index("ws://") :].split()[0]
+            return ServerProc(label, proc, url, stderr_path)
+
+
+def hub_argv(db: Path) -> list[str]:
+    """``warroom serve`` through the console script installed beside this interpreter."""
+    args = [
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        "--db",
+        str(db),
+        "--token",
+        TOKEN,
+    ]
+    script = Path(sys.executable).with_name("warroom")
+    if script.exists() and os.access(script, os.X_OK):
+        return [str(script), *args]
+    return [sys.executable, "-c", "import sys; from warroom.cli.main import main; sys.exit(main())", *args]
+
+
+async def start_hub(db: Path, workdir: Path, label: str = "hub") -> ServerProc:
+    return await start_server(label, hub_argv(db), "sync  ws://", workdir)
+
+
+async def start_raw(workdir: Path, label: str = "raw") -> ServerProc:
+    argv = [sys.executable, str(SCRIPT), "--raw-server"]
+    return await start_server(label, argv, "raw-server ws://", workdir)
+
+
+# -- /proc readings -------------------------------------------------------------------
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def read_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def read_peak_kib(pid: int) -> int:
+    """VmHWM: the most memory the process has held at once."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def box_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies over all CPUs, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return total - idle, total
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by a set of processes, and by the whole machine, over a window."""
+
+    pids: dict[str, list[int]]
+    start: dict[str, float] = field(default_factory=dict)
+    box_start: tuple[int, int] = (0, 0)
+    wall_start: float = 0.0
+    result: dict[str, float] = field(default_factory=dict)  # name -> % of one core
+
+    def begin(self) -> None:
+        self.wall_start = time.perf_counter()
+        self.start = {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
+        self.box_start = box_ticks()
+
+    def end(self) -> None:
+        wall = max(1e-9, time.perf_counter() - self.wall_start)
+        for name, pids in self.pids.items():
+            used = sum(cpu_seconds(p) for p in pids) - self.start.get(name, 0.0)
+            self.result[name] = 100.0 * used / wall
+        busy, total = box_ticks()
+        dt = max(1, total - self.box_start[1])
+        self.result["box"] = 100.0 * (busy - self.box_start[0]) / dt
+        ours = sum(self.result[name] for name in self.pids)
+        self.result["other"] = max(0.0, self.result["box"] * (os.cpu_count() or 1) - ours)
+
+
+# -- small async helpers ----------------------------------------------------------------
+
+
+async def pipe_recv(conn: Pipe, timeout: float) -> Any:
+    """Receive one object from a multiprocessing pipe without blocking the event loop."""
+    if conn.poll():
+        return conn.recv()
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def readable() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    fd = conn.fileno()
+    loop.add_reader(fd, readable)
+    try:
+        await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(fd)
+    return conn.recv()
+
+
+async def open_client(url: str, name: str, timeout: float = 15.0, token: str = TOKEN) -> ClientConnection:
+    """A raw protocol client: connected, authenticated and hello'd."""
+    ws = await connect(
+        url,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        compression=None,
+        max_size=None,
+        open_timeout=timeout,
+        close_timeout=2,
+        proxy=None,
+    )
+    try:
+        await ws.send(packb({"t": "hello", "v": 1, "name": name}))
+        welcome = unpackb(await asyncio.wait_for(ws.recv(), timeout))
+        if welcome.get("t") != "welcome":
+            raise RuntimeError(f"expected welcome, got {welcome!r:.200}")
+    except BaseException:
+        await ws.close()
+        raise
+    return ws
+
+
+async def close_all(sockets: Sequence[ClientConnection], timeout: float = 15.0) -> None:
+    async def close_one(ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await ws.close()
+
+    for start in range(0, len(sockets), 500):
+        chunk = [close_one(ws) for ws in sockets[start : start + 500]]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*chunk), timeout)
+
+
+def percentile(sorted_values: Sequence[int] | Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence; nan when empty."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 100))))
+    return float(sorted_values[rank - 1])
+
+
+# -- the raw broadcast server (this script with --raw-server) ------------------------------
+
+
+def iso_now() -> str:
+    now = datetime.now(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+async def raw_server_main() -> None:
+    """No persistence, no validation: relay each command as an events frame to the room.
+
+    It speaks just enough of the hub's protocol (hello, join, cmd) that the very same
+    clients drive it, and each relayed frame has the hub's shape and size.
+    """
+    rooms: dict[str, set[ServerConnection]] = {}
+    heads: dict[str, int] = {}
+    numbers = itertools.count(1)
+
+    async def handler(ws: ServerConnection) -> None:
+        name = "?"
+        joined: list[str] = []
+        try:
+            async for message in ws:
+                frame = unpackb(message)
+                kind = frame.get("t")
+                if kind == "cmd":
+                    room = frame.get("room") or f"RAW-{next(numbers)}"
+                    seq = heads[room] = heads.get(room, 0) + 1
+                    event = {
+                        "room": room,
+                        "seq": seq,
+                        "id": frame["id"],
+                        "actor": name,
+                        "ts": iso_now(),
+                        "type": frame["type"],
+                        "data": frame.get("data") or {},
+                    }
+                    members = rooms.get(room)
+                    if members:
+                        broadcast(members, packb({"t": "events", "room": room, "events": [event]}))
+                    await ws.send(
+                        packb(
+                            {
+                                "t": "ack",
+                                "rid": frame.get("rid"),
+                                "id": frame["id"],
+                                "room": room,
+                                "seq": seq,
+                                "duplicate": False,
+                            }
+                        )
+                    )
+                elif kind == "hello":
+                    name = str(frame.get("name", "?"))
+                    await ws.send(
+                        packb({"t": "welcome", "v": 1, "hub": "raw", "time": iso_now(), "max_frame": 65536})
+                    )
+                elif kind == "join":
+                    room = frame["room"]
+                    rooms.setdefault(room, set()).add(ws)
+                    joined.append(room)
+                    head = heads.get(room, 0)
+                    await ws.send(
+                        packb(
+                            {
+                                "t": "joined",
+                                "rid": frame.get("rid"),
+                                "room": room,
+                                "epoch": "raw",
+                                "head": head,
+                                "mode": "replay",
+                            }
+                        )
+                    )
+                    await ws.send(packb({"t": "synced", "room": room, "seq": head}))
+        except ConnectionClosed:
+            pass
+        finally:
+            for room in joined:
+                rooms.get(room, set()).discard(ws)
+
+    raise_nofile()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    # The parent holds our stdin open; EOF means it is gone.
+    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(sys.stdin.fileno(), 4096) else None)
+    async with serve(
+        handler, "127.0.0.1", 0, compression=None, max_size=1 << 20, server_header="raw"
+    ) as server:
+        port = server.sockets[0].getsockname()[1]
+        print(f"raw-server ws://127.0.0.1:{port}", flush=True)
+        await stop.wait()
+
+
+# -- subscribers (separate processes) --------------------------------------------------------
+
+
+@dataclass
+class ReceiverSpec:
+    url: str
+    token: str  # a spawned process imports this module afresh, with a new TOKEN
+    room: str
+    names: list[str]
+    timeout: float
+
+
+@dataclass
+class _Sub:
+    ws: ClientConnection
+    synced: asyncio.Event = field(default_factory=asyncio.Event)
+    measured: int = 0
+    last_seq: int = 0
+    gaps: int = 0
+    done: bool = False
+    closed_code: int | None = None
+
+
+def receiver_entry(conn: Pipe, spec: ReceiverSpec) -> None:
+    """Body of a subscriber process: join, record send-to-delivery latency, report."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up on Ctrl-C
+    raise_nofile()
+    try:
+        asyncio.run(_receiver(conn, spec))
+    except Exception as exc:  # report, do not traceback into the parent's terminal
+        with contextlib.suppress(Exception):
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+async def _receiver(conn: Pipe, spec: ReceiverSpec) -> None:
+    latencies = array.array("q")
+    subs: list[_Sub] = []
+    done_count = 0
+    readers: list[asyncio.Task[None]] = []
+    stopping = False
+
+    def finished_one() -> None:
+        nonlocal done_count
+        done_count += 1
+        if done_count == len(subs):
+            conn.send(("done",))
+
+    async def read(sub: _Sub) -> None:
+        append = latencies.append
+        clock = time.perf_counter_ns
+        try:
+            async for message in sub.ws:
+                now = clock()
+                frame = unpackb(message)
+                kind = frame["t"]
+                if kind == "events":
+                    for event in frame["events"]:
+                        seq = event["seq"]
+                        if sub.last_seq and seq != sub.last_seq + 1:
+                            sub.gaps += 1
+                        sub.last_seq = seq
+                        text = event["data"].get("text")
+                        if not isinstance(text, str) or not text.startswith("fo "):
+                            continue
+                        _, phase, _index, sent = text.split(" ", 3)
+                        if phase == PHASE_MEASURE:
+                            append(now - int(sent))
+                            sub.measured += 1
+                        elif phase == PHASE_END and not sub.done:
+                            sub.done = True
+                            finished_one()
+                elif kind == "synced":
+                    sub.synced.set()
+                elif kind == "error":
+                    raise RuntimeError(f"hub error: {frame!r:.200}")
+        except ConnectionClosed as exc:
+            if not stopping:
+                sub.closed_code = exc.rcvd.code if exc.rcvd is not None else -1
+        finally:
+            if not sub.done and not stopping:
+                sub.done = True
+                finished_one()
+
+    gate = asyncio.Semaphore(50)
+    failures: list[str] = []
+
+    async def join(name: str) -> None:
+        async with gate:
+            try:
+                ws = await open_client(spec.url, name, spec.timeout, spec.token)
+            except Exception as exc:
+                failures.append(f"{name}: {type(exc).__name__}: {exc}")
+                return
+            sub = _Sub(ws)
+            subs.append(sub)
+            readers.append(asyncio.create_task(read(sub)))
+            await ws.send(packb({"t": "join", "rid": 1, "room": spec.room, "after": 0}))
+            try:
+                await asyncio.wait_for(sub.synced.wait(), spec.timeout)
+            except TimeoutError:
+                failures.append(f"{name}: no synced within {spec.timeout:.0f}s")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(join(name) for name in spec.names))
+    join_s = time.perf_counter() - t0
+    conn.send(
+        (
+            "ready",
+            {
+                "ok": len(subs) - len(failures),
+                "failed": len(failures),
+                "join_s": join_s,
+                "errors": failures[:3],
+            },
+        )
+    )
+    while True:
+        command = await pipe_recv(conn, 3600)
+        if command[0] == "stop":
+            break
+    stopping = True
+    await close_all([s.ws for s in subs], timeout=10)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    stats = {
+        "measured": sum(s.measured for s in subs),
+        "gaps": sum(s.gaps for s in subs),
+        "disconnected": sum(1 for s in subs if s.closed_code is not None),
+        "close_codes": sorted({s.closed_code for s in subs if s.closed_code is not None}),
+        "incomplete": sum(1 for s in subs if not s.done),
+    }
+    conn.send(("stats", stats, latencies.tobytes()))
+
+
+# -- section 1: fan-out ----------------------------------------------------------------------
+
+
+@dataclass
+class FanoutResult:
+    server: str
+    clients: int
+    ok: bool = True
+    note: str = ""
+    events_per_s: float = 0.0
+    deliveries_per_s: float = 0.0
+    delivered_pct: float = 0.0
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    p999_ms: float = float("nan")
+    max_ms: float = float("nan")
+    ack_p50_ms: float = float("nan")
+    ack_p99_ms: float = float("nan")
+    writer_lag_p99_ms: float = float("nan")
+    join_s: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+async def run_fanout(server: ServerProc, clients: int, args: argparse.Namespace) -> FanoutResult:
+    result = FanoutResult(server.label, clients)
+    writer = await open_client(server.url, "writer")
+    pending: dict[str, tuple[str, int]] = {}  # command id -> (phase, send time)
+    acks: dict[str, list[int]] = {PHASE_WARMUP: [], PHASE_MEASURE: [], PHASE_END: []}
+    refused: list[str] = []
+    all_acked = asyncio.Event()
+    declared: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def read_acks() -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in writer:
+                now = time.perf_counter_ns()
+                frame = unpackb(message)
+                if frame["t"] == "ack":
+                    if not declared.done():
+                        declared.set_result(frame["room"])
+                        continue
+                    phase, sent = pending.pop(frame["id"], ("?", now))
+                    if phase in acks:
+                        acks[phase].append(now - sent)
+                elif frame["t"] == "error":
+                    refused.append(str(frame.get("message")))
+                    pending.pop(str(frame.get("id")), None)
+                if declared.done() and not pending and acks[PHASE_END]:
+                    all_acked.set()
+
+    ack_task = asyncio.create_task(read_acks())
+    procs: list[multiprocessing.process.BaseProcess] = []
+    pipes: list[Pipe] = []
+    stop_sent = False
+    try:
+        await writer.send(
+            packb(
+                {
+                    "t": "cmd",
+                    "id": str(uuid.uuid4()),
+                    "type": "incident.declared",
+                    "data": {"title": f"fan-out bench N={clients}", "severity": "SEV2"},
+                }
+            )
+        )
+        room = await asyncio.wait_for(declared, 15)
+
+        # Subscribers, split over up to --receiver-procs processes.
+        ctx = multiprocessing.get_context("spawn")
+        nprocs = max(1, min(args.receiver_procs, clients))
+        names = [f"sub-{i}" for i in range(clients)]
+        join_timeout = 30.0 + clients * 0.2
+        for k in range(nprocs):
+            parent_end, child_end = ctx.Pipe()
+            spec = ReceiverSpec(server.url, TOKEN, room, names[k::nprocs], join_timeout)
+            receiver = ctx.Process(
+                target=receiver_entry, args=(child_end, spec), daemon=True, name=f"fanout-receiver-{k}"
+            )
+            receiver.start()
+            child_end.close()
+            _RECEIVERS.append(receiver)
+            procs.append(receiver)
+            pipes.append(parent_end)
+        joined = 0
+        for pipe in pipes:
+            reply = await pipe_recv(pipe, join_timeout + 30)
+            if reply[0] != "ready":
+                raise RuntimeError(f"a receiver failed: {reply[1] if len(reply) > 1 else reply}")
+            info = reply[1]
+            joined += info["ok"]
+            result.join_s = max(result.join_s, info["join_s"])
+            if info["failed"]:
+                result.note += f"{info['failed']} subscribers failed to join ({info['errors'][:1]}); "
+        if joined < clients:
+            raise RuntimeError(f"only {joined}/{clients} subscribers joined: {result.note}")
+
+        meter = CpuMeter(
+            {"server": [server.pid], "recv": [p.pid for p in procs if p.pid], "writer": [os.getpid()]}
+        )
+        interval_ns = int(1e9 / args.rate)
+        warm = int(args.rate * args.warmup)
+        measure = int(args.rate * args.duration)
+        lags: list[int] = []
+        t_first = t_last = 0
+        start = time.perf_counter_ns() + 50_000_000
+        for i in range(warm + measure + 1):
+            phase = PHASE_WARMUP if i < warm else PHASE_MEASURE if i < warm + measure else PHASE_END
+            due = start + i * interval_ns
+            now = time.perf_counter_ns()
+            if due > now:
+                await asyncio.sleep((due - now) / 1e9)
+            if i == warm:
+                meter.begin()
+            sent = time.perf_counter_ns()
+            if phase == PHASE_MEASURE:
+                lags.append(sent - due)
+                t_first = t_first or sent
+                t_last = sent
+            command_id = str(uuid.uuid4())
+            pending[command_id] = (phase, sent)
+            await writer.send(
+                packb(
+                    {
+                        "t": "cmd",
+                        "id": command_id,
+                        "room": room,
+                        "type": "entry.added",
+                        "data": {"text": f"fo {phase} {i} {sent}"},
+                    }
+                )
+            )
+            if i == warm + measure - 1:
+                meter.end()
+        window_s = (t_last - t_first + interval_ns) / 1e9
+
+        # Wait for the tail: every ack, and every subscriber's end marker.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_acked.wait(), 15)
+        for pipe in pipes:
+            with contextlib.suppress(TimeoutError):
+                reply = await pipe_recv(pipe, 15)
+                if reply[0] == "error":
+                    result.note += f"receiver error: {reply[1]}; "
+        stats: list[dict[str, Any]] = []
+        samples = array.array("q")
+        for pipe in pipes:
+            pipe.send(("stop",))
+        stop_sent = True
+        for pipe in pipes:
+            reply = await pipe_recv(pipe, 30)
+            while reply[0] == "done":
+                reply = await pipe_recv(pipe, 30)
+            if reply[0] != "stats":
+                raise RuntimeError(f"a receiver failed: {reply!r:.300}")
+            stats.append(reply[1])
+            samples.frombytes(reply[2])
+
+        accepted = len(acks[PHASE_MEASURE])
+        delivered = sum(s["measured"] for s in stats)
+        result.events_per_s = accepted / window_s
+        result.deliveries_per_s = delivered / window_s
+        result.delivered_pct = 100.0 * delivered / max(1, measure * clients)
+        ordered = sorted(samples)
+        result.p50_ms = percentile(ordered, 50) / MS
+        result.p99_ms = percentile(ordered, 99) / MS
+        result.p999_ms = percentile(ordered, 99.9) / MS
+        result.max_ms = (ordered[-1] / MS) if ordered else float("nan")
+        ack_sorted = sorted(acks[PHASE_MEASURE])
+        result.ack_p50_ms = percentile(ack_sorted, 50) / MS
+        result.ack_p99_ms = percentile(ack_sorted, 99) / MS
+        result.writer_lag_p99_ms = percentile(sorted(lags), 99) / MS
+        result.cpu = meter.result
+        disconnected = sum(s["disconnected"] for s in stats)
+        if disconnected:
+            codes = sorted({c for s in stats for c in s["close_codes"]})
+            result.note += f"{disconnected} subscribers were disconnected (close codes {codes}); "
+        gaps = sum(s["gaps"] for s in stats)
+        if gaps:
+            result.note += f"{gaps} seq gaps; "
+        if refused:
+            result.note += f"{len(refused)} commands refused ({refused[0]}); "
+        if accepted < measure:
+            result.note += f"only {accepted}/{measure} commands acked; "
+        if result.delivered_pct < 99.99 or disconnected or refused:
+            result.ok = False
+    finally:
+        if not stop_sent:  # an error or Ctrl-C: let the subscribers go at once
+            for pipe in pipes:
+                with contextlib.suppress(OSError, ValueError):
+                    pipe.send(("stop",))
+        await close_all([writer], 5)
+        ack_task.cancel()
+        await asyncio.gather(ack_task, return_exceptions=True)
+        for proc in procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+            if proc in _RECEIVERS:
+                _RECEIVERS.remove(proc)
+        for pipe in pipes:
+            pipe.close()
+    return result
+
+
+def fmt(value: float, digits: int = 2) -> str:
+    if value != value:  # nan
+        return "-"
+    return f"{value:,.{digits}f}"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(
+        h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+    )
+    out = [line, "  ".join("-" * w for w in widths)]
+    for row in rows:
+        out.append(
+            "  ".join(
+                c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(out)
+
+
+def print_fanout(results: list[FanoutResult], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"== 1. Fan-out: one writer paced at {args.rate:g} events/s into one room, N subscribers "
+        f"({args.duration:g} s measured after {args.warmup:g} s warm-up, per run) =="
+    )
+    print(
+        "latency = send-to-delivery: perf_counter_ns() taken by the writer just before sending the "
+        "command,\n          subtracted from perf_counter_ns() in the subscriber process when the "
+        "frame arrives"
+    )
+    print("ack = writer send to ack received (hub: validated + committed with fsync; raw: relayed)")
+    print(
+        "CPU = % of one core during the measured window: server process, subscriber processes, "
+        "writer (this process),\n      other = everything else on the machine, box = whole machine "
+        "(100% = all cores)"
+    )
+    print(
+        "join s = time for the N subscribers to connect, hello, join and be synced "
+        "(the hub also broadcasts presence to the room on each join)"
+    )
+    headers = [
+        "server",
+        "N",
+        "events/s",
+        "deliv/s",
+        "deliv%",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "ack p50",
+        "ack p99",
+        "lag p99",
+        "join s",
+        "srv CPU",
+        "sub CPU",
+        "wr CPU",
+        "other",
+        "box CPU",
+    ]
+    rows = []
+    for r in results:
+        rows.append(
+            [
+                r.server,
+                str(r.clients),
+                fmt(r.events_per_s, 1),
+                fmt(r.deliveries_per_s, 0),
+                fmt(r.delivered_pct, 2),
+                fmt(r.p50_ms),
+                fmt(r.p99_ms),
+                fmt(r.p999_ms),
+                fmt(r.max_ms),
+                fmt(r.ack_p50_ms),
+                fmt(r.ack_p99_ms),
+                fmt(r.writer_lag_p99_ms),
+                fmt(r.join_s, 2),
+                fmt(r.cpu.get("server", float("nan")), 0) + "%",
+                fmt(r.cpu.get("recv", float("nan")), 0) + "%",
+                fmt(r.cpu.get("writer", float("nan")), 0) + "%",
+                fmt(r.cpu.get("other", float("nan")), 0) + "%",
+                fmt(r.cpu.get("box", float("nan")), 0) + "%",
+            ]
+        )
+    print(table(headers, rows))
+    notes = [f"  {r.server} N={r.clients}: {r.note}" for r in results if r.note]
+    if notes:
+        print("notes:")
+        print("\n".join(notes))
+
+    by_key = {(r.server, r.clients): r for r in results}
+    ratio_rows = []
+    for n in args.clients:
+        hub, raw = by_key.get(("hub", n)), by_key.get(("raw", n))
+        if hub is None or raw is None:
+            continue
+        ratio_rows.append(
+            [
+                str(n),
+                fmt(hub.p50_ms),
+                fmt(raw.p50_ms),
+                fmt(hub.p50_ms / raw.p50_ms),
+                fmt(hub.p99_ms),
+                fmt(raw.p99_ms),
+                fmt(hub.p99_ms / raw.p99_ms),
+            ]
+        )
+    print()
+    print(table(["N", "hub p50", "raw p50", "p50 hub/raw", "hub p99", "raw p99", "p99 hub/raw"], ratio_rows))
+
+    # Honest flags about the load generator itself.
+    warnings = []
+    for r in results:
+        if r.cpu.get("recv", 0) > 90 * max(1, min(args.receiver_procs, r.clients)):
+            warnings.append(
+                f"{r.server} N={r.clients}: subscriber processes near saturation ({r.cpu['recv']:.0f}% CPU)"
+            )
+        if r.writer_lag_p99_ms > 5:
+            warnings.append(
+                f"{r.server} N={r.clients}: writer fell behind its schedule "
+                f"(p99 lag {r.writer_lag_p99_ms:.1f} ms)"
+            )
+        if r.cpu.get("box", 0) > 90:
+            warnings.append(
+                f"{r.server} N={r.clients}: the machine was CPU-bound "
+                f"({r.cpu['box']:.0f}% of all {os.cpu_count()} cores busy); "
+                "latency includes waiting for a core"
+            )
+        if r.cpu.get("other", 0) > 15:
+            warnings.append(
+                f"{r.server} N={r.clients}: other processes used {r.cpu['other']:.0f}% of a core "
+                "during the run (numbers disturbed)"
+            )
+    print(
+        "load generator: "
+        + (
+            "; ".join(warnings)
+            if warnings
+            else "not saturated (writer on schedule, subscribers below 90% CPU, box below 90%)"
+        )
+    )
+
+    n_top = max(args.clients)
+    hub, raw = by_key.get(("hub", n_top)), by_key.get(("raw", n_top))
+    print()
+    print(f"targets (N={n_top}, {args.rate:g} events/s):")
+    if hub is not None:
+        want = args.rate * n_top
+        print(
+            f"  hub deliveries/s >= {want * 0.99:,.0f} (99% of {want:,.0f}), none lost: "
+            f"{fmt(hub.deliveries_per_s, 0)}/s, {fmt(hub.delivered_pct)}% delivered  "
+            f"{verdict(hub.ok and hub.deliveries_per_s >= 0.99 * want)}"
+        )
+        print(
+            f"  hub p99 <= {TARGET_P99_MS:g} ms: {fmt(hub.p99_ms)} ms  "
+            f"{verdict(hub.ok and hub.p99_ms <= TARGET_P99_MS)}"
+        )
+        if raw is not None:
+            ratio = hub.p99_ms / raw.p99_ms
+            print(
+                f"  hub p99 <= {TARGET_RATIO_P99:g}x raw p99 (same run): {fmt(hub.p99_ms)} / "
+                f"{fmt(raw.p99_ms)} ms = {fmt(ratio)}x  "
+                f"{verdict(hub.ok and raw.ok and ratio <= TARGET_RATIO_P99)}"
+            )
+        print(
+            f"  (raw baseline: {fmt(raw.deliveries_per_s, 0) if raw else '-'} deliveries/s, "
+            f"p99 {fmt(raw.p99_ms) if raw else '-'} ms)"
+        )
+
+
+# -- section 2: memory per idle connection -----------------------------------------------------
+
+
+@dataclass
+class MemoryResult:
+    server: str
+    wanted: int
+    opened: int = 0
+    rooms: int = 0
+    rss_before_kib: int = 0
+    rss_after_kib: int = 0
+    open_s: float = 0.0
+    note: str = ""
+
+    @property
+    def kib_per_conn(self) -> float:
+        return (self.rss_after_kib - self.rss_before_kib) / self.opened if self.opened else float("nan")
+
+
+async def declare_rooms(url: str, count: int, title: str) -> list[str]:
+    ws = await open_client(url, "declarer")
+    try:
+        for _ in range(count):
+            await ws.send(
+                packb(
+                    {
+                        "t": "cmd",
+                        "id": str(uuid.uuid4()),
+                        "type": "incident.declared",
+                        "data": {"title": title, "severity": "SEV3"},
+                    }
+                )
+            )
+        rooms: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(rooms) < count and time.monotonic() < deadline:
+            frame = unpackb(await asyncio.wait_for(ws.recv(), 30))
+            if frame["t"] == "ack":
+                rooms.append(frame["room"])
+            elif frame["t"] == "error":
+                raise RuntimeError(f"declare refused: {frame!r:.200}")
+        return rooms
+    finally:
+        await ws.close()
+
+
+async def open_idle(
+    url: str, rooms: list[str], count: int, room_size: int, deadline: float, prefix: str
+) -> tuple[list[ClientConnection], list[asyncio.Task[None]], list[str]]:
+    """Open ``count`` connections (hello'd, joined, synced); each keeps draining what it is sent."""
+    sockets: list[ClientConnection] = []
+    drains: list[asyncio.Task[None]] = []
+    failures: list[str] = []
+    gate = asyncio.Semaphore(64)
+
+    async def drain(ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for _ in ws:
+                pass
+
+    async def one(i: int) -> None:
+        if time.monotonic() > deadline:
+            failures.append("deadline")
+            return
+        async with gate:
+            try:
+                ws = await open_client(url, f"{prefix}-{i}", 20)
+            except Exception as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                return
+            sockets.append(ws)
+            room = rooms[(i // room_size) % len(rooms)]
+            try:
+                await ws.send(packb({"t": "join", "rid": i, "room": room, "after": 0}))
+                while True:
+                    left = deadline - time.monotonic()
+                    frame = unpackb(await asyncio.wait_for(ws.recv(), max(0.1, min(30.0, left))))
+                    if frame["t"] == "synced":
+                        break
+                    if frame["t"] == "error":
+                        raise RuntimeError(f"join refused: {frame!r:.200}")
+            except Exception as exc:
+                failures.append(f"join: {type(exc).__name__}: {exc}")
+                return
+            drains.append(asyncio.create_task(drain(ws)))
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return sockets, drains, failures
+
+
+async def settle_rss(pid: int, max_wait: float = 8.0) -> int:
+    """VmRSS once it stops moving (two readings 0.5 s apart within 0.5%), or after max_wait."""
+    last = read_rss_kib(pid)
+    end = time.monotonic() + max_wait
+    while time.monotonic() < end:
+        await asyncio.sleep(0.5)
+        now = read_rss_kib(pid)
+        if abs(now - last) <= max(64, last // 200):
+            return now
+        last = now
+    return last
+
+
+async def run_memory(server: ServerProc, count: int, room_size: int, is_hub: bool) -> MemoryResult:
+    result = MemoryResult(server.label, count)
+    nrooms = max(1, -(-count // room_size))
+    if is_hub:
+        rooms = await declare_rooms(server.url, nrooms, "idle bench")
+    else:
+        rooms = [f"RAW-idle-{k}" for k in range(nrooms)]
+    result.rooms = len(rooms)
+    # Warm the server's code paths (imports, first allocations) before the baseline reading.
+    warm, warm_drains, _ = await open_idle(server.url, rooms, 20, room_size, time.monotonic() + 30, "warm")
+    await close_all(warm)
+    for task in warm_drains:
+        task.cancel()
+    await asyncio.sleep(1.0)
+    result.rss_before_kib = await settle_rss(server.pid)
+    t0 = time.perf_counter()
+    sockets, drains, failures = await open_idle(
+        server.url, rooms, count, room_size, time.monotonic() + 150, "idle"
+    )
+    result.open_s = time.perf_counter() - t0
+    result.opened = len(sockets) - sum(1 for f in failures if f.startswith("join"))
+    if failures:
+        result.note = f"{len(failures)} connections failed ({failures[0]})"
+    await asyncio.sleep(1.0)
+    result.rss_after_kib = await settle_rss(server.pid)
+    alive = sum(1 for t in drains if not t.done())
+    if alive < result.opened:
+        result.note += f" {result.opened - alive} connections were closed by the server while idle"
+    await close_all(sockets, 30)
+    for task in drains:
+        task.cancel()
+    await asyncio.gather(*drains, return_exceptions=True)
+    return result
+
+
+def print_memory(results: list[MemoryResult], room_size: int) -> None:
+    print()
+    print(
+        f"== 2. Memory per idle connection (authenticated, hello'd, joined, synced; "
+        f"{room_size} per room; server VmRSS from /proc) =="
+    )
+    headers = [
+        "server",
+        "conns",
+        "rooms",
+        "RSS before MiB",
+        "RSS after MiB",
+        "KiB/conn",
+        "open+join s",
+        "target",
+    ]
+    rows = []
+    for r in results:
+        target = (
+            f"<= {TARGET_KIB_PER_CONN:g} KiB  {verdict(r.kib_per_conn <= TARGET_KIB_PER_CONN)}"
+            if r.server == "hub"
+            else "(baseline)"
+        )
+        rows.append(
+            [
+                r.server,
+                f"{r.opened:,}",
+                str(r.rooms),
+                fmt(r.rss_before_kib / 1024, 1),
+                fmt(r.rss_after_kib / 1024, 1),
+                fmt(r.kib_per_conn, 1),
+                fmt(r.open_s, 2),
+                target,
+            ]
+        )
+    print(table(headers, rows))
+    by = {r.server: r for r in results}
+    if "hub" in by and "raw" in by and by["raw"].kib_per_conn > 0:
+        print(f"hub/raw per connection: {fmt(by['hub'].kib_per_conn / by['raw'].kib_per_conn)}x")
+    print(
+        f"(spread over rooms of {room_size}: on each join the hub sends every member of the room a "
+        "presence list of all members,\n so one room of thousands costs O(N^2) frames and O(N^3) bytes; "
+        "see 'join s' in section 1)"
+    )
+    for r in results:
+        if r.note:
+            print(f"note: {r.server}: {r.note.strip()}")
+
+
+# -- section 3: joining a 100,000-event room ------------------------------------------------------
+
+
+@dataclass
+class JoinResult:
+    events: int
+    prefilled: int = 0
+    prefill_s: float = 0.0
+    refused: int = 0
+    cold_s: float = float("nan")
+    cold_entries: int = 0
+    cold_seq: int = 0
+    warm_s: float = float("nan")
+    warm_entries: int = 0
+    restart_s: float = 0.0
+    db_mib: float = 0.0
+    note: str = ""
+    cold_snapshot_s: float = float("nan")  # when the client had decoded the snapshot
+    warm_snapshot_s: float = float("nan")
+    wire_s: float = float("nan")  # raw-protocol join: frames received, state not decoded
+    wire_mib: float = 0.0
+    stalls: list[tuple[float, int]] = field(default_factory=list)  # (ping RTT s, room size then)
+
+
+async def prefill(
+    url: str, total: int, conns: int, window: int, deadline: float, progress: Callable[[int], None]
+) -> tuple[str, int, int]:
+    """Fill one room with ``total`` events through the hub's command path, pipelined."""
+    ws = await open_client(url, "prefill-declare")
+    try:
+        await ws.send(
+            packb(
+                {
+                    "t": "cmd",
+                    "id": str(uuid.uuid4()),
+                    "type": "incident.declared",
+                    "data": {"title": "a very long incident", "severity": "SEV1"},
+                }
+            )
+        )
+        while True:
+            frame = unpackb(await asyncio.wait_for(ws.recv(), 30))
+            if frame["t"] == "ack":
+                room = str(frame["room"])
+                break
+            if frame["t"] == "error":
+                raise RuntimeError(f"declare refused: {frame!r:.200}")
+    finally:
+        await ws.close()
+    acked = 1
+    refused = 0
+    filler = "rolled back the canary; error rate back under the SLO, watching p99 for ten more minutes"
+
+    async def writer(k: int, indices: range) -> None:
+        nonlocal acked, refused
+        client = await open_client(url, f"prefill-{k}")
+        credit = asyncio.Semaphore(window)
+        outstanding = 0
+        finished = asyncio.Event()
+
+        async def read_acks() -> None:
+            nonlocal acked, refused, outstanding
+            with contextlib.suppress(ConnectionClosed):
+                async for message in client:
+                    frame = unpackb(message)
+                    if frame["t"] in ("ack", "error"):
+                        if frame["t"] == "ack":
+                            acked += 1
+                            progress(acked)
+                        else:
+                            refused += 1
+                        outstanding -= 1
+                        credit.release()
+                        if outstanding == 0 and finished.is_set():
+                            return
+
+        reader = asyncio.create_task(read_acks())
+        try:
+            for i in indices:
+                if time.monotonic() > deadline:
+                    break
+                await credit.acquire()
+                outstanding += 1
+                await client.send(
+                    packb(
+                        {
+                            "t": "cmd",
+                            "id": str(uuid.uuid4()),
+                            "room": room,
+                            "type": "entry.added",
+                            "data": {"text": f"#{i} {filler}", "kind": "note"},
+                        }
+                    )
+                )
+            finished.set()
+            if outstanding:
+                await asyncio.wait_for(reader, max(1.0, deadline - time.monotonic()))
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            await client.close()
+
+    rest = range(2, total + 1)
+    await asyncio.gather(*(writer(k, rest[k::conns]) for k in range(conns)))
+    return room, acked, refused
+
+
+def files_mib(folder: Path, pattern: str) -> float:
+    return sum(p.stat().st_size for p in folder.glob(pattern)) / 2**20
+
+
+async def run_join(workdir: Path, events: int, prefill_conns: int, prefill_timeout: float) -> JoinResult:
+    from warroom.client import HubClient  # the reference client; imported only for this section
+
+    result = JoinResult(events)
+    db = workdir / "bigroom.db"
+    hub = await start_hub(db, workdir, "hub-prefill")
+    try:
+        t0 = time.perf_counter()
+        last_log = [time.monotonic()]
+        current = [0]
+
+        def progress(done: int) -> None:
+            current[0] = done
+            if time.monotonic() - last_log[0] > 10:
+                last_log[0] = time.monotonic()
+                log(f"  prefill {done:,}/{events:,} ({done / (time.perf_counter() - t0):,.0f}/s)")
+
+        stop_probe = asyncio.Event()
+        probe = asyncio.create_task(ping_probe(hub.url, stop_probe, current, result.stalls))
+        try:
+            room, acked, refused = await prefill(
+                hub.url, events, prefill_conns, 200, time.monotonic() + prefill_timeout, progress
+            )
+        finally:
+            stop_probe.set()
+            await asyncio.gather(probe, return_exceptions=True)
+        result.prefill_s = time.perf_counter() - t0
+        result.prefilled, result.refused = acked, refused
+    finally:
+        hub.stop()
+    result.db_mib = files_mib(workdir, "bigroom.db*")
+    if result.prefilled < events:
+        result.note = (
+            f"prefill stopped at {result.prefilled:,} events after {prefill_timeout:.0f}s (--prefill-timeout)"
+        )
+
+    t0 = time.perf_counter()
+    hub = await start_hub(db, workdir, "hub-join")
+    result.restart_s = time.perf_counter() - t0
+    try:
+        for attempt in ("cold", "warm"):
+            client = HubClient(hub.url, TOKEN, f"joiner-{attempt}")
+            await client.connect()
+            first_state: list[float] = []
+
+            def on_change(kind: str, _room: str | None, marks: list[float] = first_state) -> None:
+                if kind == "state" and not marks:
+                    marks.append(time.perf_counter())
+
+            client.listen(on_change)
+            try:
+                t0 = time.perf_counter()
+                view = await client.join(room, timeout=120)
+                elapsed = time.perf_counter() - t0
+            finally:
+                await client.close()
+            snap_s = (first_state[0] - t0) if first_state else float("nan")
+            if attempt == "cold":
+                result.cold_s, result.cold_entries, result.cold_seq = (
+                    elapsed,
+                    len(view.state.entries),
+                    view.state.seq,
+                )
+                result.cold_snapshot_s = snap_s
+            else:
+                result.warm_s, result.warm_entries = elapsed, len(view.state.entries)
+                result.warm_snapshot_s = snap_s
+        result.wire_s, result.wire_mib = await wire_join(hub.url, room)
+    finally:
+        hub.stop()
+    return result
+
+
+async def ping_probe(url: str, stop: asyncio.Event, current: list[int], out: list[tuple[float, int]]) -> None:
+    """Ping the hub every 0.1 s on an idle connection: the RTT shows how long its loop stalls."""
+    ws = await open_client(url, "probe")
+    try:
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            pong = await ws.ping()
+            await asyncio.wait_for(pong, 60)
+            out.append((time.perf_counter() - t0, current[0]))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.1)
+    finally:
+        await ws.close()
+
+
+async def wire_join(url: str, room: str) -> tuple[float, float]:
+    """Join with a raw client that receives every frame up to synced but decodes no state."""
+    ws = await open_client(url, "wire-joiner")
+    try:
+        t0 = time.perf_counter()
+        received = 0
+        await ws.send(packb({"t": "join", "rid": 1, "room": room, "after": 0}))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            message = await asyncio.wait_for(ws.recv(), 60)
+            received += len(message)
+            if len(message) < 256 and unpackb(message).get("t") == "synced":
+                break
+        return time.perf_counter() - t0, received / 2**20
+    finally:
+        await ws.close()
+
+
+def print_join(r: JoinResult, full_size: bool) -> None:
+    print()
+    print(
+        f"== 3. Join a room of {r.events:,} events and hold its full state "
+        "(HubClient.join, from a fresh connected client) =="
+    )
+    rate = r.prefilled / r.prefill_s if r.prefill_s else float("nan")
+    print(
+        f"prefill through the hub's command path: {r.prefilled:,} events in {r.prefill_s:.1f} s "
+        f"({rate:,.0f} events/s, pipelined), {r.refused} refused; log {r.db_mib:.1f} MiB; "
+        f"hub restart {r.restart_s:.2f} s"
+    )
+    complete = r.cold_entries == r.prefilled and r.warm_entries == r.prefilled
+    rows = [
+        [
+            "cold (first join after hub restart)",
+            fmt(r.cold_s, 3),
+            f"{r.cold_entries:,}",
+            f"<= {TARGET_JOIN_S:g} s  {verdict(complete and r.cold_s <= TARGET_JOIN_S)}",
+        ],
+        [
+            "warm (room already live in the hub)",
+            fmt(r.warm_s, 3),
+            f"{r.warm_entries:,}",
+            f"<= {TARGET_JOIN_S:g} s  {verdict(complete and r.warm_s <= TARGET_JOIN_S)}",
+        ],
+    ]
+    rows.append(
+        [
+            "breakdown: raw-protocol join, warm (frames in, no decode)",
+            fmt(r.wire_s, 3),
+            f"{r.wire_mib:.1f} MiB",
+            "(hub + transfer share)",
+        ]
+    )
+    print(table(["join", "seconds", "held / received", "target"], rows))
+    print(
+        f"breakdown: the HubClient had decoded the snapshot at {fmt(r.cold_snapshot_s, 3)} s (cold) / "
+        f"{fmt(r.warm_snapshot_s, 3)} s (warm) after join() was called"
+    )
+    if r.stalls:
+        rtts = sorted(rtt for rtt, _ in r.stalls)
+        worst = sorted(r.stalls, reverse=True)[:3]
+        print(
+            f"hub responsiveness while filling: ping RTT on an idle connection p50 "
+            f"{percentile(rtts, 50) * 1e3:.1f} ms, p99 {percentile(rtts, 99) * 1e3:.1f} ms, "
+            f"max {rtts[-1] * 1e3:.0f} ms; longest stalls at room size "
+            + ", ".join(f"{size:,} ({rtt * 1e3:.0f} ms)" for rtt, size in worst)
+        )
+    if not complete:
+        print(f"note: expected {r.prefilled:,} entries; state seq {r.cold_seq:,}")
+    if not full_size:
+        print("note: reduced room size (--quick or --big-room); the target is for 100,000 events")
+    if r.note:
+        print(f"note: {r.note}")
+
+
+# -- driver -------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs and smaller sizes (a smoke test, not a measurement)"
+    )
+    parser.add_argument("--duration", type=float, help="measured seconds per fan-out run (default 15)")
+    parser.add_argument("--warmup", type=float, help="warm-up seconds per fan-out run (default 2)")
+    parser.add_argument("--rate", type=float, default=100.0, help="events/s from the writer (default 100)")
+    parser.add_argument("--clients", default="1,10,50,200", help="subscriber counts (default 1,10,50,200)")
+    parser.add_argument(
+        "--receiver-procs", type=int, default=2, help="subscriber processes per fan-out run (default 2)"
+    )
+    parser.add_argument("--idle", type=int, help="idle connections for the memory test (default 2000)")
+    parser.add_argument(
+        "--idle-room-size",
+        type=int,
+        default=20,
+        help="idle connections per room in the memory test (default 20)",
+    )
+    parser.add_argument("--big-room", type=int, help="events in the join test's room (default 100000)")
+    parser.add_argument(
+        "--prefill-conns", type=int, default=4, help="pipelined connections filling the big room (default 4)"
+    )
+    parser.add_argument(
+        "--prefill-timeout",
+        type=float,
+        default=150.0,
+        help="give up filling the big room after this many seconds (default 150)",
+    )
+    parser.add_argument(
+        "--sections", default="fanout,memory,join", help="comma-separated subset of fanout,memory,join"
+    )
+    parser.add_argument("--raw-server", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.duration = args.duration if args.duration is not None else (4.0 if quick else 15.0)
+    args.warmup = args.warmup if args.warmup is not None else (1.0 if quick else 2.0)
+    args.idle = args.idle if args.idle is not None else (300 if quick else 2000)
+    args.big_room = args.big_room if args.big_room is not None else (10_000 if quick else 100_000)
+    args.clients = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    args.sections = {s.strip() for s in str(args.sections).split(",") if s.strip()}
+    unknown = args.sections - {"fanout", "memory", "join"}
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if args.rate <= 0 or args.duration <= 0 or min(args.clients, default=0) <= 0:
+        parser.error("--rate, --duration and --clients must be positive")
+    return args
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="warroom-fanout-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+async def guarded(label: str, servers: Sequence[ServerProc], work: Callable[[], Awaitable[None]]) -> None:
+    """Run one section; if it fails, say so with the servers' last log lines and carry on."""
+    try:
+        await work()
+    except Exception as exc:
+        print(f"\n!! section {label} failed: {type(exc).__name__}: {exc}")
+        for server in servers:
+            tail = server.stderr_tail(8)
+            if server.proc.poll() is not None:
+                print(f"!! {server.label} exited with {server.proc.returncode}")
+            if tail:
+                print(f"!! {server.label} stderr tail:\n{tail}")
+
+
+@contextlib.asynccontextmanager
+async def servers(work: Path, tag: str) -> AsyncIterator[tuple[ServerProc, ServerProc]]:
+    """A fresh hub (its own SQLite file) and a fresh raw server, stopped on the way out."""
+    hub = await start_hub(work / f"hub-{tag}.db", work, f"hub-{tag}")
+    try:
+        raw = await start_raw(work, f"raw-{tag}")
+    except BaseException:
+        hub.stop()
+        raise
+    hub.label, raw.label = "hub", "raw"
+    log(f"{tag}: hub pid {hub.pid} at {hub.url}; raw server pid {raw.pid} at {raw.url}")
+    try:
+        yield hub, raw
+    finally:
+        hub.stop()
+        raw.stop()
+
+
+async def bench(args: argparse.Namespace) -> None:
+    nofile = raise_nofile()
+    print(
+        f"warroom fan-out benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"RLIMIT_NOFILE {nofile}, {'QUICK (smoke sizes)' if args.quick else 'full run'}"
+    )
+    with workspace() as work:
+        if "fanout" in args.sections:
+            async with servers(work, "fanout") as (hub, raw):
+                results: list[FanoutResult] = []
+                rss_start = {s.label: s.rss_kib() for s in (hub, raw)}
+
+                async def fanout() -> None:
+                    for n in args.clients:
+                        for server in (raw, hub):  # interleaved, so both see the same conditions
+                            log(f"fan-out: {server.label} with {n} subscribers")
+                            try:
+                                results.append(await run_fanout(server, n, args))
+                            except Exception as exc:
+                                note = f"run failed: {type(exc).__name__}: {exc}"
+                                results.append(FanoutResult(server.label, n, ok=False, note=note))
+                    print_fanout(results, args)
+                    print(
+                        "server memory over the fan-out runs: "
+                        + "; ".join(
+                            f"{s.label} RSS {rss_start[s.label] / 1024:.0f} MiB at start, "
+                            f"{s.rss_kib() / 1024:.0f} MiB after, peak {read_peak_kib(s.pid) / 1024:.0f} MiB"
+                            for s in (hub, raw)
+                        )
+                    )
+
+                await guarded("fan-out", (hub, raw), fanout)
+        if "memory" in args.sections:
+            # Fresh servers: memory the fan-out runs freed would otherwise be reused and hide the cost.
+            async with servers(work, "memory") as (hub, raw):
+                memory: list[MemoryResult] = []
+
+                async def idle() -> None:
+                    if args.idle + 200 > nofile:
+                        log(f"warning: RLIMIT_NOFILE {nofile} is low for {args.idle} connections")
+                    for server, is_hub in ((raw, False), (hub, True)):
+                        log(f"memory: {args.idle} idle connections to {server.label}")
+                        memory.append(await run_memory(server, args.idle, args.idle_room_size, is_hub))
+                    print_memory(memory, args.idle_room_size)
+
+                await guarded("memory", (hub, raw), idle)
+        if "join" in args.sections:
+
+            async def join() -> None:
+                log(f"join: pre-filling a room with {args.big_room:,} events")
+                outcome = await run_join(work, args.big_room, args.prefill_conns, args.prefill_timeout)
+                print_join(outcome, args.big_room >= 100_000)
+
+            await guarded("join", (), join)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.raw_server:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us with SIGTERM
+        asyncio.run(raw_server_main())
+        return 0
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.perf_counter()
+    try:
+        asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping child processes", file=sys.stderr)
+        return 130
+    finally:
+        cleanup_children()
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""The timeline's reading aids: follow mode, the "N new" marker, filters, pins, edits and strikes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from server.runner import HubServer
+from tests.conftest import TOKEN, wait_for
+from warroom.app.app import WarroomApp
+from warroom.app.screens import HistoryScreen, IncidentScreen
+from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.panels import BroadcastBanner, RolesPanel
+from warroom.app.widgets.timeline import Filter, Timeline
+from warroom.client import HubClient
+from warroom.core.events import Command
+from warroom.core.protocol import new_id
+
+
+async def execute(
+    hub: HubServer, type_: str, data: dict[str, Any], room: str | None = None, actor: str = "maria"
+) -> int:
+    ack = await hub.hub.execute(Command(new_id(), type_, data, room), actor)
+    return ack.seq if room else int(ack.room.split("-")[1])
+
+
+async def open_app(hub: HubServer, room: str, clock: Any = None) -> WarroomApp:
+    return WarroomApp(HubClient(hub.url, TOKEN, "tess"), room, load_themes(shipped_dir()), clock=clock)
+
+
+def screen_of(app: WarroomApp) -> IncidentScreen:
+    assert isinstance(app.screen, IncidentScreen)
+    return app.screen
+
+
+async def test_follow_mode_and_the_new_marker(hub: HubServer) -> None:
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    for n in range(80):
+        await execute(hub, "entry.added", {"text": f"line {n}"}, room)
+    app = await open_app(hub, room)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+        await pilot.pause()
+        timeline = screen_of(app).query_one(Timeline)
+        assert (timeline.follow, timeline.scroll_y) == (
+            True,
+            timeline.max_scroll_y,
+        ) and timeline.max_scroll_y > 0
+
+        await execute(hub, "entry.added", {"text": "while following"}, room)
+        await wait_for(lambda: app.client.rooms[room].state.seq == 82, what="the entry")
+        await pilot.pause()
+        assert timeline.scroll_y == timeline.max_scroll_y and timeline.unseen == 0  # it scrolled into view
+
+        await pilot.press("home")  # the reader scrolls up
+        await pilot.pause()
+        assert not timeline.follow
+        for n in range(3):
+            await execute(hub, "entry.added", {"text": f"arrived while reading {n}"}, room)
+        await wait_for(lambda: app.client.rooms[room].state.seq == 85, what="three more")
+        await pilot.pause()
+        assert timeline.unseen == 3 and timeline.border_subtitle == "3 new · End to jump"
+        assert timeline.scroll_y == 0  # the reader's place is kept
+
+        await pilot.press("end")
+        await pilot.pause()
+        assert timeline.follow and timeline.unseen == 0 and timeline.border_subtitle == ""
+        assert timeline.scroll_y == timeline.max_scroll_y
+
+
+async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    decision = await execute(hub, "entry.added", {"text": "roll back", "kind": "decision"}, room, "ann")
+    note = await execute(hub, "entry.added", {"text": "db is slow", "kind": "note"}, room, "bo")
+    await execute(hub, "entry.added", {"text": "cache hit rate fell", "kind": "finding"}, room, "bo")
+    app = await open_app(hub, room)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+        await pilot.pause()
+        timeline = screen_of(app).query_one(Timeline)
+        timeline.set_filter(Filter.parse("kind:decision"))
+        assert timeline._shown == [decision]
+        timeline.set_filter(Filter.parse("author:bo slow"))
+        assert timeline._shown == [note]
+        assert timeline.border_title == "Timeline · author:bo 'slow'"
+
+        await pilot.press("i", *"/filter", "enter")  # the composer clears it
+        await pilot.pause()
+        assert len(timeline._shown) == 4
+
+        timeline.focus()
+        timeline.cursor = timeline._shown.index(note)
+        await pilot.press("p")  # pin the selected entry
+        await wait_for(lambda: app.client.rooms[room].state.entries[note].pinned, what="pin")
+        await pilot.press("P")
+        await pilot.pause()
+        assert timeline._shown == [note]
+        await pilot.press("P")
+
+        await execute(hub, "entry.edited", {"entry": note, "text": "db is slow on the replica"}, room, "bo")
+        await execute(hub, "entry.struck", {"entry": decision, "reason": "superseded"}, room, "ann")
+        await wait_for(lambda: app.client.rooms[room].state.seq == 7, what="edit and strike")
+        await pilot.pause()
+        entries = app.client.rooms[room].state.entries
+        strip = timeline._entry_strip(entries[decision], 100, False)
+        assert any(seg.style is not None and seg.style.strike for seg in strip)  # struck, still shown
+        assert "✎" in timeline._entry_strip(entries[note], 100, False).text  # edited is marked
+
+        timeline.cursor = timeline._shown.index(note)
+        await pilot.press("h")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+        assert "db is slow" in str(app.screen.query_one("Static").render())  # the original text
+        await pilot.press("escape")
+
+
+async def test_overdue_broadcast_and_missing_commander_are_flagged(hub: HubServer) -> None:
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV1"})
+    room = "INC-1"
+    await execute(hub, "status.broadcast", {"message": "EU down", "next_update_in": 15}, room, "priya")
+    later = {"now": datetime.now(UTC)}
+    app = await open_app(hub, room, clock=lambda: later["now"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+        await pilot.pause()
+        banner = screen_of(app).query_one(BroadcastBanner)
+        assert not banner.has_class("-overdue")
+        assert "next update in" in str(banner.query_one("#broadcast-meta").render())
+        assert screen_of(app).query_one(RolesPanel).has_class("-no-commander")
+
+        later["now"] += timedelta(minutes=20)
+        screen_of(app).refresh_state()
+        await pilot.pause()
+        assert banner.has_class("-overdue")
+        assert "OVERDUE by 05:" in str(banner.query_one("#broadcast-meta").render())
+
+        await execute(hub, "role.assigned", {"role": "commander", "name": "maria"}, room)
+        await wait_for(lambda: "commander" in app.client.rooms[room].state.roles, what="commander")
+        await pilot.pause()
+        assert not screen_of(app).query_one(RolesPanel).has_class("-no-commander")
+
+
+async def test_every_action_is_in_the_command_palette(hub: HubServer) -> None:
+    from warroom.app.app import WarroomCommands
+    from warroom.app.screens import ACTS
+
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    app = await open_app(hub, "INC-1")
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        provider = WarroomCommands(app.screen)
+        titles = {title for title, _, _ in provider._commands()}
+        assert {a.title for a in ACTS if a.action != "focus_timeline"} == titles
+        assert {"Claim IC", "Broadcast", "Status: resolved", "Severity: SEV1"} <= titles
+        assert WarroomCommands in app.COMMANDS and len(app.COMMANDS) > 1  # the system commands stay
