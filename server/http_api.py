@@ -15,18 +15,20 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.auth import bearer_ok
 from server.hub import Hub
+from server.status_page import public_view, render_html
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 from warroom.core.events import NAME_MAX, Command
+from warroom.core.policy import assign_or_offer
 from warroom.core.schema import Text, validate
 
 MAX_BODY = 64 * 1024
-PUBLIC_PATHS = {"/healthz"}
+PUBLIC_PATHS = {"/healthz", "/status", "/status.json"}
 
 
 def refused(err: WarroomError) -> JSONResponse:
@@ -128,10 +130,59 @@ def build_api(hub: Hub, token: str) -> Starlette:
         room = request.path_params["incident"]
         data, meta = _split(await read_json(request), _ENTRY_EXTRA)
         actor = meta.get("author") or meta.get("actor") or "api"
-        ack = await hub.execute(Command(command_id(request), "entry.added", data, room), actor)
-        status = 200 if ack.duplicate else 201
+        return await _run(request, "entry.added", data, room, actor)
+
+    async def _run(request: Request, type_: str, data: dict[str, Any], room: str, actor: str) -> Response:
+        ack = await hub.execute(Command(command_id(request), type_, data, room), actor)
         body = {"room": ack.room, "seq": ack.seq, "id": ack.id, "duplicate": ack.duplicate}
-        return JSONResponse(body, status)
+        return JSONResponse(body, 200 if ack.duplicate else 201)
+
+    def event_route(type_: str, path_field: str | None = None) -> Callable[[Request], Awaitable[Response]]:
+        """A route whose JSON body is the event's data, plus who is acting."""
+
+        async def handle(request: Request) -> Response:
+            data, meta = _split(await read_json(request), _DECLARE_EXTRA)
+            if path_field is not None:
+                data[path_field] = request.path_params[path_field]
+            return await _run(request, type_, data, request.path_params["incident"], meta.get("actor", "api"))
+
+        return handle
+
+    async def role(request: Request) -> Response:
+        """``{"name": N}`` gives the role (offered if held), or one of accept, decline, release, take_over."""
+        room, role_name = request.path_params["incident"], request.path_params["role"]
+        body, meta = _split(await read_json(request), _DECLARE_EXTRA)
+        actor = meta.get("actor", "api")
+        verbs = [v for v in ("accept", "decline", "release", "take_over") if body.pop(v, False) is True]
+        if len(verbs) > 1 or (verbs and body):
+            raise WarroomError(
+                Code.INVALID_VALUE, "send a name, or one of accept, decline, release, take_over"
+            )
+        if verbs:
+            type_ = {
+                "accept": "role.accepted",
+                "decline": "role.declined",
+                "release": "role.released",
+                "take_over": "role.taken_over",
+            }[verbs[0]]
+            return await _run(request, type_, {"role": role_name}, room, actor)
+        name = body.pop("name", None)
+        if body:
+            raise WarroomError(
+                Code.UNKNOWN_FIELD, f"body: unknown field {next(iter(body))!r}", next(iter(body))
+            )
+        if not isinstance(name, str):
+            raise WarroomError(Code.MISSING_FIELD, "body: name is required", "name")
+        type_, data = assign_or_offer(await hub.settled_state(room), role_name, name)
+        return await _run(request, type_, data, room, actor)
+
+    async def status_json(request: Request) -> Response:
+        view = public_view(await hub.incidents(), hub._clock())
+        return JSONResponse(view, headers={"Cache-Control": "max-age=15"})
+
+    async def status_html(request: Request) -> Response:
+        view = public_view(await hub.incidents(), hub._clock())
+        return HTMLResponse(render_html(view), headers={"Cache-Control": "max-age=15"})
 
     async def on_warroom_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WarroomError)
@@ -148,6 +199,23 @@ def build_api(hub: Hub, token: str) -> Starlette:
         Route("/api/v1/incidents", declare, methods=["POST"]),
         Route("/api/v1/incidents/{incident}", show, methods=["GET"]),
         Route("/api/v1/incidents/{incident}/entries", add_entry, methods=["POST"]),
+        Route(
+            "/api/v1/incidents/{incident}/status", event_route("incident.status_changed"), methods=["POST"]
+        ),
+        Route(
+            "/api/v1/incidents/{incident}/severity",
+            event_route("incident.severity_changed"),
+            methods=["POST"],
+        ),
+        Route("/api/v1/incidents/{incident}/broadcasts", event_route("status.broadcast"), methods=["POST"]),
+        Route(
+            "/api/v1/incidents/{incident}/milestones/{milestone}",
+            event_route("incident.milestone_corrected", "milestone"),
+            methods=["POST"],
+        ),
+        Route("/api/v1/incidents/{incident}/roles/{role}", role, methods=["POST"]),
+        Route("/status", status_html, methods=["GET"]),
+        Route("/status.json", status_json, methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         WarroomError: on_warroom_error,

@@ -22,9 +22,10 @@ import msgpack
 from server.store import EventStore, StorageError
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
+from warroom.core.policy import Policy, authorize
 from warroom.core.protocol import encode
 from warroom.core.reducer import apply, check, fold
-from warroom.core.schema import format_time
+from warroom.core.schema import format_time, parse_time
 from warroom.core.state import IncidentState
 
 log = logging.getLogger("warroom.hub")
@@ -73,6 +74,7 @@ class _Pending:
     data: dict[str, Any]
     actor: str
     future: asyncio.Future[Ack]
+    internal: bool = False
 
 
 def snapshot_due(seq: int, last: int) -> bool:
@@ -85,8 +87,12 @@ def snapshot_due(seq: int, last: int) -> bool:
 
 
 class Hub:
-    def __init__(self, store: EventStore, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, store: EventStore, *, clock: Callable[[], datetime] | None = None, policy: Policy | None = None
+    ) -> None:
         self.store = store
+        self.policy = policy or Policy()
+        self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
         self.hub_id = uuid.uuid4().hex[:12]
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rooms: dict[str, Room] = {}
@@ -95,12 +101,14 @@ class Hub:
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.closing = False
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
 
     async def start(self) -> None:
         await self.store.open()
         self._writer = asyncio.create_task(self._write_loop(), name="warroom-writer")
+        self._sweeper = asyncio.create_task(self.sweep_forever(), name="warroom-sweeper")
 
     async def drain(self) -> None:
         """Refuse new commands, then wait until everything queued is committed and acked."""
@@ -110,23 +118,27 @@ class Hub:
             await asyncio.sleep(0)
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.drain()
-        if self._writer is not None:
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+        for task in (self._writer, self._sweeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.store.close()
 
     # -- the command path ------------------------------------------------------------
 
-    def submit(self, command: Command, actor: str) -> asyncio.Future[Ack]:
+    def submit(self, command: Command, actor: str, *, internal: bool = False) -> asyncio.Future[Ack]:
         """Validate and queue a command; the future resolves once it is durable.
 
         Raises ``WarroomError`` at once for a command that can never be valid.
+        ``internal`` marks the hub's own events, which skip the role rules.
         """
         if self.closing:
             raise WarroomError(Code.SHUTTING_DOWN, "the hub is shutting down; retry shortly")
-        data = validate_command(command.type, command.data)
+        data = validate_command(command.type, command.data, from_client=not internal)
         if command.room is None and command.type != "incident.declared":
             raise WarroomError(Code.MISSING_FIELD, "room is required", field="room")
         if command.room is not None and not ROOM_ID.match(command.room):
@@ -137,7 +149,7 @@ class Hub:
             if (original.command.type, original.command.room) != (command.type, command.room):
                 raise WarroomError(Code.ID_REUSED, f"id {command.id} is in use for another command", "id")
             return _as_duplicate(original.future, loop)
-        pending = _Pending(command, data, actor, loop.create_future())
+        pending = _Pending(command, data, actor, loop.create_future(), internal)
         self._inflight[command.id] = pending
         self._pending.put_nowait(pending)
         return pending.future
@@ -191,7 +203,10 @@ class Hub:
         for p, event in accepted:
             self._settle(p, Ack(event.id, event.room, event.seq))
         for room in touched.values():
-            self._fan_out(room, [e for e in events if e.room == room.id])
+            room_events = [e for e in events if e.room == room.id]
+            self._fan_out(room, room_events)
+            for listener in self.listeners:
+                listener(room, room_events)
             if snapshot_due(room.state.seq, room.snapshot_seq):
                 await self._snapshot(room)
 
@@ -213,6 +228,13 @@ class Hub:
             assert cmd.room is not None
             room = await self.room(cmd.room)
         check(room.state, cmd.type, p.data)
+        if not p.internal:
+            present = frozenset(m.name for m in room.members)
+            authorize(room.state, p.actor, cmd.type, p.data, self.policy, present)
+        if cmd.type == "status.broadcast" and "next_update_in" not in p.data:
+            cadence = self.policy.cadence.get(room.state.severity)
+            if cadence:  # the severity's cadence sets when the next update is due
+                p.data = {**p.data, "next_update_in": cadence}
         touched[room.id] = room  # from here on its state may run ahead of the log
         now = format_time(self._clock())
         ts = max(now, room.state.updated_at or now)  # never let a room's clock run backwards
@@ -312,6 +334,9 @@ class Hub:
             room = self._rooms.get(record.room)
             summary["people"] = len({m.name for m in room.members}) if room else 0
             out.append(summary)
+        # open incidents first, the newest on top; resolved ones after, still readable
+        out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)
+        out.sort(key=lambda s: s.get("status") == "resolved")
         return out
 
     # -- membership ------------------------------------------------------------------
@@ -319,6 +344,31 @@ class Hub:
     def add_member(self, room: Room, member: Subscriber) -> None:
         room.members[member] = format_time(self._clock())
         self._presence(room)
+        if room.state.declared and member.name not in room.state.responders:
+            self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
+
+    def emit(self, room_id: str, type_: str, data: dict[str, Any], actor: str = "warroom") -> None:
+        """Queue an event of the hub's own; a refusal (already recorded, say) is only logged."""
+        try:
+            future = self.submit(Command(str(uuid.uuid4()), type_, data, room_id), actor, internal=True)
+        except WarroomError as exc:
+            log.info("hub event %s for %s not queued: %s", type_, room_id, exc.message)
+            return
+        future.add_done_callback(_log_refusal)
+
+    def sweep(self) -> None:
+        """Expire role offers nobody answered; the hub runs this every few seconds."""
+        now = self._clock()
+        limit = self.policy.offer_expires_after
+        for room in list(self._rooms.values()):
+            for role, offer in list(room.state.offers.items()):
+                if (now - parse_time(offer.at)).total_seconds() >= limit:
+                    self.emit(room.id, "role.offer_expired", {"role": role})
+
+    async def sweep_forever(self, every: float = 5.0) -> None:
+        while True:
+            await asyncio.sleep(every)  # a periodic job, not a wait for an event
+            self.sweep()
 
     def remove_member(self, room_id: str, member: Subscriber) -> None:
         room = self._rooms.get(room_id)
@@ -329,6 +379,11 @@ class Hub:
         frame = room.presence()
         for member in list(room.members):
             member.send(frame)
+
+
+def _log_refusal(done: asyncio.Future[Ack]) -> None:
+    if not done.cancelled() and (exc := done.exception()) is not None:
+        log.info("hub event refused: %s", exc)
 
 
 def _as_duplicate(original: asyncio.Future[Ack], loop: asyncio.AbstractEventLoop) -> asyncio.Future[Ack]:

@@ -18,8 +18,10 @@ from typing import Any
 
 import uvicorn
 
+from server.config import HubConfig
 from server.http_api import build_api
 from server.hub import Hub
+from server.notify import Notifier
 from server.store import SQLiteStore
 from server.sync import SyncServer
 
@@ -44,9 +46,12 @@ class HubServer:
         port: int = 0,
         http_port: int = 0,
         clock: Any = None,
+        config: HubConfig | None = None,
     ) -> None:
         self.db = Path(db)
-        self.hub = Hub(SQLiteStore(self.db), clock=clock)
+        self.config = config or HubConfig()
+        self.hub = Hub(SQLiteStore(self.db), clock=clock, policy=self.config.policy)
+        self.notifier = Notifier(self.hub, self.config.sinks)
         self.token = token
         self.host = host
         self.sync = SyncServer(self.hub, token, host, port)
@@ -69,6 +74,7 @@ class HubServer:
 
     async def start(self) -> None:
         await self.hub.start()
+        self.notifier.start()
         await self.sync.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -99,6 +105,7 @@ class HubServer:
             self._http.should_exit = True
             await self._http_task
             await self._http.shutdown(sockets=[self._http_socket] if self._http_socket else None)
+        await self.notifier.stop()
         await self.hub.stop()
 
     async def serve_until_signalled(self) -> None:

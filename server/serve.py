@@ -6,19 +6,28 @@ import asyncio
 import logging
 import sqlite3
 import sys
+from pathlib import Path
 
 from server.auth import new_token
+from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
 from server.store import StorageError
 
 
-def run_serve(*, host: str, port: int, http_port: int, db: str, token: str | None) -> int:
+def run_serve(*, host: str, port: int, http_port: int, db: str, token: str | None, config: str | None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+    try:
+        hub_config = load_hub_config(Path(config) if config else None)
+    except HubConfigError as exc:
+        print(f"warroom: {exc}", file=sys.stderr)
+        return 2
     generated = token is None
     token = token or new_token()
-    return asyncio.run(_serve(HubServer(db, token, host=host, port=port, http_port=http_port), generated))
+    return asyncio.run(
+        _serve(HubServer(db, token, host=host, port=port, http_port=http_port, config=hub_config), generated)
+    )
 
 
 async def _serve(server: HubServer, generated: bool) -> int:
@@ -33,5 +42,8 @@ async def _serve(server: HubServer, generated: bool) -> int:
     print("Join from another terminal with:", flush=True)
     print(f"  export WARROOM_HUB={server.url} WARROOM_TOKEN={token}", flush=True)
     print("  warroom incidents", flush=True)
+    sinks = ", ".join(f"{s.name} ({s.kind})" for s in server.config.sinks) or "none"
+    print(f"  one shared token; who acts comes from --as / WARROOM_NAME. sinks: {sinks}", flush=True)
+    print(f"  status page: {server.http_url}/status", flush=True)
     await server.serve_until_signalled()
     return 0

@@ -195,6 +195,7 @@ class Session:
                 "hub": self.hub.hub_id,
                 "time": format_time(self.hub._clock()),
                 "max_frame": MAX_FRAME,
+                "policy": self.hub.policy.to_wire(),
             }
         )
 

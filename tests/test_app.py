@@ -39,6 +39,16 @@ def state_of(app: WarroomApp, room: str) -> Callable[[], IncidentState]:
     return lambda: app.client.rooms[room].state
 
 
+def joined(app: WarroomApp, room: str) -> Callable[[], bool]:
+    """Synced, with this responder's own first join already on the record."""
+
+    def check() -> bool:
+        view = app.client.rooms.get(room)
+        return view is not None and view.synced and app.client.name in view.state.responders
+
+    return check
+
+
 def incident(app: WarroomApp) -> IncidentScreen:
     screen = app.screen
     assert isinstance(screen, IncidentScreen)
@@ -55,6 +65,7 @@ async def seeded(hub: HubServer) -> str:
         return (await hub.hub.execute(Command(new_id(), type_, data, room), actor)).room
 
     room = await do("incident.declared", {"title": "Checkout 502s", "severity": "SEV2"})
+    await do("role.released", {"role": "commander"}, room)  # an open seat, so anyone may act
     for text in ("Confirm impact", "Roll back"):
         await do("checklist.item_added", {"text": text}, room)
     await do(
@@ -76,8 +87,8 @@ async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
     app_a, app_b = make_app(hub.url, "alice", room), make_app(hub.url, "bob", room)
     async with running(app_a) as a, running(app_b) as b:
         state_a, state_b = state_of(app_a, room), state_of(app_b, room)
-        await settle(a, lambda: room in app_a.client.rooms and state_a().seq == 4, "A to join")
-        await settle(b, lambda: room in app_b.client.rooms and state_b().seq == 4, "B to join")
+        await settle(a, joined(app_a, room), "A to join")
+        await settle(b, joined(app_b, room), "B to join")
 
         # An entry typed in A appears in B.
         await a.press("i")
@@ -118,9 +129,7 @@ async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
     room = await seeded(hub)
     app = make_app(hub.url, "carol", room)
     async with running(app) as pilot:
-        await settle(
-            pilot, lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 4, "join"
-        )
+        await settle(pilot, joined(app, room), "join")
         state = app.client.rooms[room].state
         await pilot.press("i")
         await pilot.press(*"/sev 1 spreading to US")
@@ -155,7 +164,7 @@ async def test_reconnect_marks_typed_entries_pending_until_delivered(db_path: Pa
     try:
         async with running(app) as pilot:
             state = state_of(app, room)
-            await settle(pilot, lambda: room in app.client.rooms and state().seq == 4, "join")
+            await settle(pilot, joined(app, room), "join")
             await server.stop()
             header = incident(app).query_one(IncidentHeader)
             await settle(pilot, lambda: app.client.state.status == "reconnecting", "reconnecting")
@@ -172,7 +181,12 @@ async def test_reconnect_marks_typed_entries_pending_until_delivered(db_path: Pa
 
             restarted = HubServer(db_path, TOKEN, port=port)
             await restarted.start()
-            await settle(pilot, lambda: len(app.client.outbox) == 0 and state().seq == 5, "delivery")
+            delivered = "typed while the hub was down"
+            await settle(
+                pilot,
+                lambda: not app.client.outbox and any(e.text == delivered for e in state().entries.values()),
+                "delivery",
+            )
             await settle(pilot, lambda: not timeline._pending, "the pending marker to clear")
             texts = [e.text for e in state().entries.values()]
             assert texts.count("typed while the hub was down") == 1

@@ -82,9 +82,7 @@ async def test_declare_log_list_and_show(hub: HubServer, env: dict[str, str]) ->
     assert [(i["id"], i["title"]) for i in as_json] == [("INC-1", "Checkout 500s")]
 
     shown = await warroom(env, "show", room, *hub_args(hub))
-    assert (
-        shown.code == 0 and "rolled back 4512" in shown.out and "incident commander: unassigned" in shown.out
-    )
+    assert shown.code == 0 and "rolled back 4512" in shown.out and "incident commander: ann" in shown.out
     full = json.loads((await warroom(env, "show", room, "--json", *hub_args(hub))).out)
     assert full == state.to_dict()
 

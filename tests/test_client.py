@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, caught_up, declare, wait_for
+from tests.conftest import TOKEN, ClientFactory, declare, wait_for
 from warroom.client import CommandRejected, ConnectionState, HubClient, Outbox, Unauthorized
 from warroom.client.hub_client import Backoff
 
@@ -46,8 +46,9 @@ async def test_commands_typed_offline_survive_a_client_restart(
 
     revived = await make_client(hub.url, "dana", outbox=Outbox(tmp_path / "outbox.db"))
     view = await revived.join(room)
-    await wait_for(caught_up(view, 3), what="the queued lines to land")
-    assert [e.text for e in view.state.entries.values()][1:] == ["typed on the train", "and a second thought"]
+    await wait_for(lambda: len(revived.outbox) == 0 and view.state.seq == 4, what="the queued lines to land")
+    texts = [e.text for e in view.state.entries.values() if e.kind == "note"]
+    assert texts == ["typed on the train", "and a second thought"]
     assert len(revived.outbox) == 0 and len(Outbox(tmp_path / "outbox.db")) == 0
 
 

@@ -107,7 +107,7 @@ def test_edits_and_strikes_keep_the_original_text() -> None:
 def test_lifecycle_roles_checklist_alerts_and_broadcast() -> None:
     state = run(
         [
-            ("role.assigned", {"role": "commander", "name": "ann"}),
+            ("role.assigned", {"role": "scribe", "name": "ann"}),
             ("incident.severity_changed", {"severity": "SEV1", "reason": "all regions"}),
             ("checklist.item_added", {"text": "Page the DB on-call"}),
             ("checklist.item_checked", {"item": 4}),
@@ -119,7 +119,8 @@ def test_lifecycle_roles_checklist_alerts_and_broadcast() -> None:
             ("incident.status_changed", {"status": "investigating"}),
         ]
     )
-    assert state.roles["commander"].name == "ann"
+    assert state.roles["commander"].name == "ann"  # whoever declares commands
+    assert state.roles["scribe"].name == "ann"
     assert state.severity == "SEV1"
     assert state.checklist[4].checked and state.checklist[4].checked_by == "ann"
     assert state.alerts["f1"].count == 2 and state.alerts["f1"].acked_by == "ann"

@@ -20,6 +20,7 @@ async def test_declare_list_show_and_log_over_http(hub: HubServer, make_client: 
 
         watcher = await make_client(hub.url, "watcher")
         view = await watcher.join(room)
+        await wait_for(lambda: view.state.seq == 2, what="the watcher's join on the record")
 
         logged = await http.post(
             f"/api/v1/incidents/{room}/entries",
@@ -30,9 +31,9 @@ async def test_declare_list_show_and_log_over_http(hub: HubServer, make_client: 
                 "happened_at": "2026-11-28T01:02:03Z",
             },
         )
-        assert logged.status_code == 201 and logged.json()["seq"] == 2
-        await wait_for(lambda: view.state.seq == 2, what="the websocket client to see the HTTP entry")
-        entry = view.state.entries[2]
+        assert logged.status_code == 201 and logged.json()["seq"] == 3
+        await wait_for(lambda: view.state.seq == 3, what="the websocket client to see the HTTP entry")
+        entry = view.state.entries[3]
         assert (entry.author, entry.kind, entry.happened_at) == (
             "ci-pipeline",
             "action",
@@ -40,12 +41,12 @@ async def test_declare_list_show_and_log_over_http(hub: HubServer, make_client: 
         )
 
         listed = (await http.get("/api/v1/incidents")).json()["incidents"]
-        assert [(i["id"], i["title"], i["seq"]) for i in listed] == [(room, "Queue backlog", 2)]
+        assert [(i["id"], i["title"], i["seq"]) for i in listed] == [(room, "Queue backlog", 3)]
 
         state = (await http.get(f"/api/v1/incidents/{room}")).json()
         assert (
             state["declared_by"] == "pagerbot"
-            and state["entries"][1]["text"] == "deploy 2026.11.28-3 started"
+            and state["entries"][2]["text"] == "deploy 2026.11.28-3 started"
         )
         assert state == view.state.to_dict()
 

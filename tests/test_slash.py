@@ -13,6 +13,7 @@ CTX = Context(
     checked=frozenset({4}),
     selected_alert="fp1",
     alerts=(("fp1", "HighErrorRate"), ("fp2", "DiskFull")),
+    holders=(("commander", "maria"),),
 )
 
 
@@ -34,9 +35,14 @@ CTX = Context(
             "/sev SEV3 contained",
             Action("incident.severity_changed", {"severity": "SEV3", "reason": "contained"}),
         ),
-        ("/role ic me", Action("role.assigned", {"role": "commander", "name": "alice"})),
+        ("/role tech me", Action("role.assigned", {"role": "tech", "name": "alice"})),
         ("/role scribe @bob", Action("role.assigned", {"role": "scribe", "name": "bob"})),
         ("/role comms release", Action("role.released", {"role": "comms"})),
+        ("/role ic @bob", Action("role.offered", {"role": "commander", "to": "bob"})),  # held: an offer
+        ("/role ic @maria", Action("role.assigned", {"role": "commander", "name": "maria"})),
+        ("/accept ic", Action("role.accepted", {"role": "commander"})),
+        ("/decline comms", Action("role.declined", {"role": "comms"})),
+        ("/takeover tech gone dark", Action("role.taken_over", {"role": "tech", "reason": "gone dark"})),
         ("/broadcast EU recovering", Action("status.broadcast", {"message": "EU recovering"})),
         (
             "/broadcast 15m EU recovering",
@@ -78,6 +84,9 @@ def test_parses(line: str, action: Action) -> None:
         ("/check 9", "from 1 to 3"),
         ("/check one", "from 1 to 3"),
         ("/ack NoSuchAlert", "no alert named"),
+        ("/accept", "usage: /accept"),
+        ("/role ic me", "maria holds the incident commander: ask them to offer it"),
+        ("/takeover king", "usage: /takeover"),
     ],
 )
 def test_refuses_with_a_message(line: str, message: str) -> None:

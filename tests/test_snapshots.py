@@ -71,6 +71,9 @@ def test_main_screen(snap_compare: Any, demo_hub: ThreadedHub, theme: str, size:
             lambda: demo_hub.room in client.rooms and client.rooms[demo_hub.room].synced, what="join"
         )
         await wait_for(lambda: len(client.rooms[demo_hub.room].presence) == 1, what="presence")
+        await wait_for(
+            lambda: "you" in client.rooms[demo_hub.room].state.responders, what="the join on record"
+        )
         await pilot.pause()
         await pilot.pause()
 

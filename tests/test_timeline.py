@@ -54,7 +54,7 @@ async def test_follow_mode_and_the_new_marker(hub: HubServer) -> None:
         ) and timeline.max_scroll_y > 0
 
         await execute(hub, "entry.added", {"text": "while following"}, room)
-        await wait_for(lambda: app.client.rooms[room].state.seq == 82, what="the entry")
+        await wait_for(lambda: app.client.rooms[room].state.seq == 83, what="the entry")
         await pilot.pause()
         assert timeline.scroll_y == timeline.max_scroll_y and timeline.unseen == 0  # it scrolled into view
 
@@ -63,7 +63,7 @@ async def test_follow_mode_and_the_new_marker(hub: HubServer) -> None:
         assert not following(timeline)
         for n in range(3):
             await execute(hub, "entry.added", {"text": f"arrived while reading {n}"}, room)
-        await wait_for(lambda: app.client.rooms[room].state.seq == 85, what="three more")
+        await wait_for(lambda: app.client.rooms[room].state.seq == 86, what="three more")
         await pilot.pause()
         assert timeline.unseen == 3 and timeline.border_subtitle == "3 new · End to jump"
         assert timeline.scroll_y == 0  # the reader's place is kept
@@ -93,7 +93,7 @@ async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
 
         await pilot.press("i", *"/filter", "enter")  # the composer clears it
         await pilot.pause()
-        assert len(timeline._shown) == 4
+        assert len(timeline._shown) == 5  # three entries, the declaration and tess joining
 
         timeline.focus()
         timeline.cursor = timeline._shown.index(note)
@@ -106,7 +106,7 @@ async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
 
         await execute(hub, "entry.edited", {"entry": note, "text": "db is slow on the replica"}, room, "bo")
         await execute(hub, "entry.struck", {"entry": decision, "reason": "superseded"}, room, "ann")
-        await wait_for(lambda: app.client.rooms[room].state.seq == 7, what="edit and strike")
+        await wait_for(lambda: app.client.rooms[room].state.seq == 8, what="edit and strike")
         await pilot.pause()
         entries = app.client.rooms[room].state.entries
         strip = timeline._entry_strip(entries[decision], 100, False)
@@ -124,6 +124,7 @@ async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
 async def test_overdue_broadcast_and_missing_commander_are_flagged(hub: HubServer) -> None:
     await execute(hub, "incident.declared", {"title": "t", "severity": "SEV1"})
     room = "INC-1"
+    await execute(hub, "role.released", {"role": "commander"}, room)
     await execute(hub, "status.broadcast", {"message": "EU down", "next_update_in": 15}, room, "priya")
     later = {"now": datetime.now(UTC)}
     app = await open_app(hub, room, clock=lambda: later["now"])
@@ -134,12 +135,16 @@ async def test_overdue_broadcast_and_missing_commander_are_flagged(hub: HubServe
         assert not banner.has_class("-overdue")
         assert "next update in" in str(banner.query_one("#broadcast-meta").render())
         assert screen_of(app).query_one(RolesPanel).has_class("-no-commander")
+        assert "No commander" not in str(screen_of(app).query_one(RolesPanel).render())  # not yet late
 
         later["now"] += timedelta(minutes=20)
         screen_of(app).refresh_state()
         await pilot.pause()
         assert banner.has_class("-overdue")
         assert "OVERDUE by 05:" in str(banner.query_one("#broadcast-meta").render())
+
+        within = app.client.policy["commander_within"]["SEV1"]  # 5 minutes by default, and 20 passed
+        assert f"SEV1 needs one in {within}m" in str(screen_of(app).query_one(RolesPanel).render())
 
         await execute(hub, "role.assigned", {"role": "commander", "name": "maria"}, room)
         await wait_for(lambda: "commander" in app.client.rooms[room].state.roles, what="commander")

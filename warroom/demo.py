@@ -54,7 +54,6 @@ async def seed(hub: Hub, me: str, now: datetime | None = None) -> str:
             )
         )["room"]
     )
-    await do("maria", "role.assigned", {"role": "commander", "name": "maria"}, room)
     await do("maria", "role.assigned", {"role": "comms", "name": "priya"}, room)
     await do("maria", "role.assigned", {"role": "scribe", "name": me}, room)
     for text, _ in CHECKLIST:

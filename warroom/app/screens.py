@@ -15,6 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from warroom.app.forms import BroadcastForm, DeclareForm
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.composer import Composer
 from warroom.app.widgets.panels import (
@@ -50,7 +51,8 @@ ACTS: list[Act] = [
     Act("i", "compose('')", "Write", "Focus the composer to log a note"),
     Act("slash", "compose('/')", "Command", "Start a slash command", show=False),
     Act("d", "compose('/decision ')", "Decision", "Log a decision"),
-    Act("b", "compose('/broadcast 30m ')", "Broadcast", "Send a status broadcast"),
+    Act("b", "broadcast", "Broadcast", "Send a status broadcast: what, impact, what we do, next update"),
+    Act("n", "declare", "Declare", "Declare a new incident", show=False),
     Act("p", "pin", "Pin", "Pin or unpin the selected entry"),
     Act("s", "strike", "Strike", "Strike the selected entry through", show=False),
     Act("h", "history", "History", "Open the selected entry and its edits", show=False),
@@ -111,6 +113,8 @@ class IncidentScreen(Screen[None]):
         self.room = room
         self.now = now
         self._scheduled = False
+        self._nudged_due: str | None = None
+        self._nudged_offers: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -161,10 +165,36 @@ class IncidentScreen(Screen[None]):
         self.query_one(BroadcastBanner).show(state.broadcast, now)
         self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room))
         self.query_one(RolesPanel).show(
-            state.roles, view.presence if view else [], view.activity if view else {}, now
+            state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
         )
+        self._nudge(state, now)
         self.query_one(ChecklistPanel).show(list(state.checklist.values()))
         self.query_one(AlertFeed).show(state.alerts, now)
+
+    def _nudge(self, state: IncidentState, now: datetime) -> None:
+        """Tell me, once, when an update I owe is due or a role is offered to me."""
+        me = self.client.name
+        speaks = any(
+            state.roles.get(r) is not None and state.roles[r].name == me for r in ("commander", "comms")
+        )
+        due = state.broadcast.next_update_due if state.broadcast else None
+        if speaks and due and parse_time(due) <= now and due != self._nudged_due:
+            self._nudged_due = due
+            self.app.notify(
+                "A status update is due. Press b to broadcast.",
+                title="update due",
+                severity="warning",
+                timeout=30,
+            )
+        for role, offer in state.offers.items():
+            key = f"{role}@{offer.at}"
+            if offer.to == me and key not in self._nudged_offers:
+                self._nudged_offers.add(key)
+                self.app.notify(
+                    f"{offer.by} offers you the {ROLE_TITLES[role]}: /accept {role} or /decline {role}",
+                    title="role offered",
+                    timeout=60,
+                )
 
     # -- acting ----------------------------------------------------------------------
 
@@ -178,6 +208,17 @@ class IncidentScreen(Screen[None]):
         future.add_done_callback(done)
         self.hub_changed()
 
+    def action_broadcast(self) -> None:
+        cadence = self.client.policy.get("cadence", {}).get(self.state.severity)
+        self.app.push_screen(BroadcastForm(cadence), self._broadcast_done)
+
+    def _broadcast_done(self, data: dict[str, Any] | None) -> None:
+        if data is not None:
+            self.send(Action("status.broadcast", data))
+
+    def action_declare(self) -> None:
+        declare_from(self.app, self.client)
+
     def context(self) -> Context:
         state = self.state
         timeline = self.query_one(Timeline)
@@ -189,6 +230,7 @@ class IncidentScreen(Screen[None]):
             checked=frozenset(i for i, item in state.checklist.items() if item.checked),
             selected_alert=self.query_one(AlertFeed).selected_fingerprint,
             alerts=tuple((a.fingerprint, a.alertname) for a in state.alerts.values()),
+            holders=tuple((role, holder.name) for role, holder in state.roles.items()),
         )
 
     def on_composer_submitted(self, message: Composer.Submitted) -> None:
@@ -271,7 +313,7 @@ class IncidentScreen(Screen[None]):
 class PickerScreen(Screen[None]):
     """Open incidents, to choose one to join; Enter opens it."""
 
-    BINDINGS = [Binding("r", "reload", "Reload")]
+    BINDINGS = [Binding("r", "reload", "Reload"), Binding("n", "declare", "Declare")]
 
     def __init__(self, client: HubClient, now: Callable[[], datetime]) -> None:
         super().__init__()
@@ -323,3 +365,25 @@ class PickerScreen(Screen[None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         app: WarroomApp = self.app  # type: ignore[assignment]
         app.open_incident(self._ids[event.option_index])
+
+    def action_declare(self) -> None:
+        declare_from(self.app, self.client)
+
+
+def declare_from(app: Any, client: HubClient) -> None:
+    """The declare form; on submit, declare and open the new room (its declarer commands it)."""
+
+    def done(data: dict[str, Any] | None) -> None:
+        if data is not None:
+            app.run_worker(_declare(app, client, data), exit_on_error=False)
+
+    app.push_screen(DeclareForm(client.policy.get("meanings")), done)
+
+
+async def _declare(app: Any, client: HubClient, data: dict[str, Any]) -> None:
+    try:
+        ack = await client.send("incident.declared", data)
+    except CommandRejected as exc:
+        app.notify(exc.error.message, title="not declared", severity="error")
+        return
+    app.open_incident(ack["room"])

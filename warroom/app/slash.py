@@ -7,6 +7,7 @@ inline, so it is tested without a terminal.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finding": ("/finding TEXT", "log a finding"),
     "status": ("/status investigating|identified|monitoring|resolved [REASON]", "move the incident on"),
     "sev": ("/sev 1-4 [REASON]", "change the severity"),
-    "role": ("/role ic|comms|tech|scribe me|@NAME|release", "assign or release a role"),
+    "role": (
+        "/role ic|comms|tech|scribe me|@NAME|release",
+        "take a role, give it (an offer if held), release it",
+    ),
+    "accept": ("/accept ROLE", "accept a role offered to you"),
+    "decline": ("/decline ROLE", "turn down a role offered to you"),
+    "takeover": ("/takeover ROLE [REASON]", "take a role whose holder is disconnected"),
     "broadcast": ("/broadcast [30m] MESSAGE", "send a status broadcast, next update due in 30m"),
     "pin": ("/pin [#N]", "pin the selected entry, or entry N"),
     "unpin": ("/unpin [#N]", "unpin the selected entry, or entry N"),
@@ -68,6 +75,7 @@ class Context:
     checked: frozenset[int] = frozenset()
     selected_alert: str | None = None
     alerts: tuple[tuple[str, str], ...] = ()  # (fingerprint, alertname)
+    holders: tuple[tuple[str, str], ...] = ()  # (role, holder's name): held seats are offered
 
 
 def parse(line: str, ctx: Context) -> Action:
@@ -130,11 +138,31 @@ def _role(rest: str, ctx: Context) -> Action:
     role, who = ROLE_ALIASES[parts[0].lower()], parts[1]
     if who == "release":
         return Action("role.released", {"role": role})
-    if who == "me":
-        return Action("role.assigned", {"role": role, "name": ctx.me})
-    if who.startswith("@") and len(who) > 1:
-        return Action("role.assigned", {"role": role, "name": who[1:]})
-    raise SlashError(f"/role {parts[0]} needs me, @NAME or release (the {ROLE_TITLES[role]})")
+    name = ctx.me if who == "me" else who[1:] if who.startswith("@") and len(who) > 1 else None
+    if name is None:
+        raise SlashError(f"/role {parts[0]} needs me, @NAME or release (the {ROLE_TITLES[role]})")
+    holder = dict(ctx.holders).get(role)
+    if holder is not None and holder != name:
+        if name == ctx.me:
+            raise SlashError(
+                f"{holder} holds the {ROLE_TITLES[role]}: ask them to offer it, "
+                f"or /takeover {parts[0]} if they are disconnected"
+            )
+        return Action("role.offered", {"role": role, "to": name})
+    return Action("role.assigned", {"role": role, "name": name})
+
+
+def _role_answer(type_: str, verb: str) -> Callable[[str, Context], Action]:
+    def handle(rest: str, ctx: Context) -> Action:
+        word, _, reason = rest.partition(" ")
+        if word.lower() not in ROLE_ALIASES:
+            raise SlashError(f"usage: /{verb} ic|comms|tech|scribe")
+        data: dict[str, Any] = {"role": ROLE_ALIASES[word.lower()]}
+        if type_ == "role.taken_over" and reason.strip():
+            data["reason"] = reason.strip()
+        return Action(type_, data)
+
+    return handle
 
 
 def _broadcast(rest: str, ctx: Context) -> Action:
@@ -198,7 +226,7 @@ def _ack(rest: str, ctx: Context) -> Action:
     raise SlashError(f"/ack: no alert named {rest!r}")
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[[str, Context], Action]] = {
     "status": _status,
     "sev": _sev,
     "role": _role,
@@ -210,4 +238,7 @@ _HANDLERS = {
     "item": _item,
     "check": _check,
     "ack": _ack,
+    "accept": _role_answer("role.accepted", "accept"),
+    "decline": _role_answer("role.declined", "decline"),
+    "takeover": _role_answer("role.taken_over", "takeover"),
 }

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, NoReturn
@@ -19,7 +20,8 @@ from warroom import __version__
 from warroom.cli.render import render_incidents, render_state
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.config import ConfigError, client_settings, default_db, load_file
-from warroom.core.events import ENTRY_KINDS, SEVERITIES
+from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
+from warroom.core.policy import assign_or_offer
 
 EXIT_USAGE = 2
 
@@ -52,12 +54,49 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=8766, help="HTTP API port")
     serve.add_argument("--db", help=f"SQLite event log (default: {default_db()})")
     serve.add_argument("--token", help="shared token (default: $WARROOM_TOKEN, else generated)")
+    serve.add_argument("--config", help="hub config file (TOML): severities, cadence, roles, sinks")
 
     declare = sub.add_parser("declare", help="declare an incident and print its id")
     declare.add_argument("title")
     declare.add_argument("--severity", default="SEV2", choices=SEVERITIES)
     declare.add_argument("--summary")
+    declare.add_argument("--public", action="store_true", help="show it on the status page")
+    declare.add_argument("--drill", action="store_true", help="a drill: kept off the status page and sinks")
     _hub_options(declare)
+
+    status = sub.add_parser("status", help="move an incident along (commander only)")
+    status.add_argument("incident")
+    status.add_argument("status", choices=STATUSES)
+    status.add_argument("--reason")
+    _hub_options(status)
+
+    severity = sub.add_parser("severity", help="change an incident's severity (commander only)")
+    severity.add_argument("incident")
+    severity.add_argument("severity", choices=SEVERITIES)
+    severity.add_argument("--reason")
+    _hub_options(severity)
+
+    role = sub.add_parser("role", help="give a role (offered if someone holds it), or answer an offer")
+    role.add_argument("incident")
+    role.add_argument("role", choices=ROLES)
+    role.add_argument("person", nargs="?", metavar="NAME", help="who gets the role")
+    answer = role.add_mutually_exclusive_group()
+    for flag, text in (
+        ("--accept", "accept the role offered to you"),
+        ("--decline", "turn the offer down"),
+        ("--release", "leave the role empty"),
+        ("--take-over", "take the role from a holder who is disconnected"),
+    ):
+        answer.add_argument(flag, action="store_true", help=text)
+    _hub_options(role)
+
+    broadcast = sub.add_parser("broadcast", help="send a status broadcast (commander or comms lead)")
+    broadcast.add_argument("incident")
+    broadcast.add_argument("message", help="what is happening")
+    broadcast.add_argument("--impact", help="customer impact")
+    broadcast.add_argument("--doing", help="what we are doing")
+    broadcast.add_argument("--next-update", metavar="30m", type=_minutes, help="when the next update is due")
+    _hub_options(broadcast)
 
     log_ = sub.add_parser("log", help="add a timeline entry; exits 0 once the hub has it")
     log_.add_argument("incident")
@@ -97,11 +136,77 @@ async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awa
         await client.close()
 
 
+def _minutes(text: str) -> int:
+    """``30m``, ``2h`` or ``45`` (minutes)."""
+    match = re.fullmatch(r"(\d+)\s*([mh]?)", text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m or 2h")
+    return int(match.group(1)) * (60 if match.group(2) == "h" else 1)
+
+
+async def _send(args: argparse.Namespace, type_: str, data: dict[str, Any]) -> int:
+    async def work(client: HubClient) -> int:
+        ack = await client.send(type_, data, args.incident)
+        print(f"{ack['room']} #{ack['seq']}")
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _status(args: argparse.Namespace) -> int:
+    data = {"status": args.status, **({"reason": args.reason} if args.reason else {})}
+    return await _send(args, "incident.status_changed", data)
+
+
+async def _severity(args: argparse.Namespace) -> int:
+    data = {"severity": args.severity, **({"reason": args.reason} if args.reason else {})}
+    return await _send(args, "incident.severity_changed", data)
+
+
+async def _broadcast(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {"message": args.message}
+    for key in ("impact", "doing"):
+        if getattr(args, key):
+            data[key] = getattr(args, key)
+    if args.next_update:
+        data["next_update_in"] = args.next_update
+    return await _send(args, "status.broadcast", data)
+
+
+async def _role(args: argparse.Namespace) -> int:
+    answers = {
+        "accept": "role.accepted",
+        "decline": "role.declined",
+        "release": "role.released",
+        "take_over": "role.taken_over",
+    }
+    chosen = [type_ for flag, type_ in answers.items() if getattr(args, flag)]
+    if chosen and args.person:
+        raise UserError(f"give a name or {'/'.join('--' + f.replace('_', '-') for f in answers)}, not both")
+    if chosen:
+        return await _send(args, chosen[0], {"role": args.role})
+    if not args.person:
+        raise UserError("say who gets the role, or answer an offer with --accept or --decline")
+
+    async def work(client: HubClient) -> int:
+        view = await client.join(args.incident)
+        type_, data = assign_or_offer(view.state, args.role, args.person)
+        ack = await client.send(type_, data, args.incident)
+        verb = "offered to" if type_ == "role.offered" else "given to"
+        print(f"{ack['room']} #{ack['seq']}: {args.role} {verb} {args.person}")
+        return 0
+
+    return await _with_client(args, work)
+
+
 async def _declare(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
-        data = {"title": args.title, "severity": args.severity}
+        data: dict[str, Any] = {"title": args.title, "severity": args.severity}
         if args.summary:
             data["summary"] = args.summary
+        for flag in ("public", "drill"):
+            if getattr(args, flag):
+                data[flag] = True
         ack = await client.send("incident.declared", data)
         print(ack["room"])
         return 0
@@ -148,6 +253,7 @@ def _serve(args: argparse.Namespace) -> int:
         http_port=args.http_port,
         db=args.db or str(default_db()),
         token=args.token or os.environ.get("WARROOM_TOKEN"),
+        config=args.config,
     )
 
 
@@ -156,6 +262,10 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "log": _log,
     "incidents": _incidents,
     "show": _show,
+    "status": _status,
+    "severity": _severity,
+    "role": _role,
+    "broadcast": _broadcast,
 }
 
 

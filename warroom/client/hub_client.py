@@ -118,6 +118,7 @@ class HubClient:
         self.rooms: dict[str, RoomView] = {}
         self.state = ConnectionState("offline", queued=len(self.outbox))
         self.hub_id: str | None = None
+        self.policy: dict[str, Any] = {}  # the hub's cadence, commander deadlines and role rules
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
@@ -189,6 +190,7 @@ class HubClient:
                 {"t": "hello", "v": PROTOCOL_VERSION, "name": self.name, "client": "warroom-py"}, key="hello"
             )
             self.hub_id = welcome.get("hub")
+            self.policy = welcome.get("policy") or {}
             for view in self.rooms.values():
                 view.synced = False
                 await self._send(

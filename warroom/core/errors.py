@@ -27,6 +27,7 @@ class Code(StrEnum):
     ROOM_EXISTS = "room_exists"
     NO_CHANGE = "no_change"
     ID_REUSED = "id_reused"
+    FORBIDDEN = "forbidden"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -55,6 +56,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.ROOM_EXISTS: 409,
     Code.NO_CHANGE: 409,
     Code.ID_REUSED: 409,
+    Code.FORBIDDEN: 403,
     Code.UNAUTHORIZED: 401,
     Code.NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,

@@ -25,6 +25,7 @@ ROLE_TITLES = {
     "scribe": "scribe",
 }
 ALERT_STATUSES = ("firing", "resolved")
+MILESTONES = ("detected", "declared", "acknowledged", "mitigated", "resolved")
 
 NAME_MAX = 64
 TITLE_MAX = 200
@@ -60,6 +61,22 @@ define(
     Choice("severity", options=SEVERITIES),
     Choice("status", required=False, default="investigating", options=STATUSES),
     Text("summary", required=False, max_len=TEXT_MAX),
+    Bool("public", required=False, default=False),
+    Bool("drill", required=False, default=False),
+    Text("commander", required=False, max_len=NAME_MAX),
+)
+define(
+    "incident.milestone_corrected",
+    "Sets a milestone's time by hand; the first recorded time stays in the log.",
+    Choice("milestone", options=MILESTONES),
+    Time("at"),
+    Text("reason", required=False, max_len=TEXT_MAX),
+)
+define(
+    "responder.joined",
+    "The first time a person joins the room; it marks the incident acknowledged.",
+    Text("name", max_len=NAME_MAX),
+    from_clients=False,
 )
 define(
     "incident.severity_changed",
@@ -102,6 +119,26 @@ define(
 )
 define("role.released", "Leaves a role empty.", Choice("role", options=ROLES))
 define(
+    "role.offered",
+    "The holder (or the commander) offers a role; the person must accept.",
+    Choice("role", options=ROLES),
+    Text("to", max_len=NAME_MAX),
+)
+define("role.accepted", "The person offered a role takes it.", Choice("role", options=ROLES))
+define("role.declined", "The person offered a role turns it down.", Choice("role", options=ROLES))
+define(
+    "role.offer_expired",
+    "An offer nobody answered in time.",
+    Choice("role", options=ROLES),
+    from_clients=False,
+)
+define(
+    "role.taken_over",
+    "Takes a role whose holder is not connected; the takeover is on the record.",
+    Choice("role", options=ROLES),
+    Text("reason", required=False, max_len=TEXT_MAX),
+)
+define(
     "checklist.item_added",
     "A runbook checklist item.",
     Text("text", max_len=TITLE_MAX * 2),
@@ -143,7 +180,17 @@ define(
     "The commander's word to everyone, with the next update due.",
     Text("message", max_len=TEXT_MAX),
     Text("impact", required=False, max_len=TEXT_MAX),
+    Text("doing", required=False, max_len=TEXT_MAX),
     Int("next_update_in", required=False, minimum=1, maximum=24 * 60),
+)
+define(
+    "notification.failed",
+    "A notification sink refused or timed out; the hub keeps retrying.",
+    Text("sink", max_len=NAME_MAX),
+    Text("error", max_len=TEXT_MAX),
+    Int("attempt", minimum=1),
+    Bool("final", required=False, default=False),
+    from_clients=False,
 )
 
 

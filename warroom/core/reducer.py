@@ -20,6 +20,7 @@ from warroom.core.state import (
     ChecklistItem,
     Entry,
     IncidentState,
+    Offer,
     Revision,
     RoleHolder,
 )
@@ -57,6 +58,18 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
         raise WarroomError(Code.NO_CHANGE, f"status is already {state.status}", "status")
     if type_name == "role.released" and data["role"] not in state.roles:
         raise WarroomError(Code.NO_CHANGE, f"nobody holds {data['role']}", "role")
+    holder = state.roles.get(data.get("role", ""))
+    if type_name == "role.assigned" and holder is not None and holder.name == data["name"]:
+        raise WarroomError(Code.NO_CHANGE, f"{data['name']} already holds {data['role']}", "name")
+    if type_name == "role.offered" and holder is not None and holder.name == data["to"]:
+        raise WarroomError(Code.NO_CHANGE, f"{data['to']} already holds {data['role']}", "to")
+    if (
+        type_name in ("role.accepted", "role.declined", "role.offer_expired")
+        and data["role"] not in state.offers
+    ):
+        raise WarroomError(Code.UNKNOWN_REF, f"no open offer of {data['role']}", "role")
+    if type_name == "responder.joined" and data["name"] in state.responders:
+        raise WarroomError(Code.NO_CHANGE, f"{data['name']} already joined", "name")
 
 
 def apply(state: IncidentState, event: Event) -> IncidentState:
@@ -87,8 +100,16 @@ def _declared(state: IncidentState, event: Event) -> None:
     state.summary = d.get("summary")
     state.declared_by = event.actor
     state.declared_at = event.ts
+    state.public = d.get("public", False)
+    state.drill = d.get("drill", False)
+    state.milestones["declared"] = event.ts
     state.resolved_at = event.ts if state.status == "resolved" else None
-    _system(state, event, f"declared {state.severity}: {state.title}")
+    if state.resolved_at:
+        state.milestones["resolved"] = event.ts
+    drill = "drill " if state.drill else ""
+    _system(state, event, f"declared {drill}{state.severity}: {state.title}")
+    commander = d.get("commander") or event.actor
+    state.roles["commander"] = RoleHolder(name=commander, since=event.ts, assigned_by=event.actor)
 
 
 @handles("incident.severity_changed")
@@ -103,11 +124,14 @@ def _status(state: IncidentState, event: Event) -> None:
     old, state.status = state.status, event.data["status"]
     verb = "status"
     if state.status == "resolved":
-        state.resolved_at = event.ts
+        state.resolved_at = state.milestones["resolved"] = event.ts
     elif old == "resolved":
         state.reopen_count += 1
         state.resolved_at = None
+        state.milestones.pop("resolved", None)
         verb = "reopened:"
+    if state.status in ("monitoring", "resolved"):
+        state.milestones.setdefault("mitigated", event.ts)
     reason = event.data.get("reason")
     text = f"{verb} {old} → {state.status}" + (f": {reason}" if reason else "")
     _system(state, event, text)
@@ -159,7 +183,78 @@ def _entry_unpinned(state: IncidentState, event: Event) -> None:
 def _role_assigned(state: IncidentState, event: Event) -> None:
     role, name = event.data["role"], event.data["name"]
     state.roles[role] = RoleHolder(name=name, since=event.ts, assigned_by=event.actor)
+    state.offers.pop(role, None)
     _system(state, event, f"{name} is {ROLE_TITLES[role]}")
+
+
+@handles("role.offered")
+def _role_offered(state: IncidentState, event: Event) -> None:
+    role, to = event.data["role"], event.data["to"]
+    state.offers[role] = Offer(to=to, by=event.actor, at=event.ts)
+    _system(state, event, f"{event.actor} offered {ROLE_TITLES[role]} to {to}")
+
+
+@handles("role.accepted")
+def _role_accepted(state: IncidentState, event: Event) -> None:
+    role = event.data["role"]
+    offer = state.offers.pop(role)
+    previous = state.roles.get(role)
+    state.roles[role] = RoleHolder(name=event.actor, since=event.ts, assigned_by=offer.by)
+    handover = f" from {previous.name}" if previous else ""
+    _system(state, event, f"{event.actor} accepted {ROLE_TITLES[role]}{handover}")
+
+
+@handles("role.declined")
+def _role_declined(state: IncidentState, event: Event) -> None:
+    role = event.data["role"]
+    state.offers.pop(role)
+    _system(state, event, f"{event.actor} declined {ROLE_TITLES[role]}")
+
+
+@handles("role.offer_expired")
+def _role_offer_expired(state: IncidentState, event: Event) -> None:
+    role = event.data["role"]
+    offer = state.offers.pop(role)
+    _system(state, event, f"offer of {ROLE_TITLES[role]} to {offer.to} expired unanswered")
+
+
+@handles("role.taken_over")
+def _role_taken_over(state: IncidentState, event: Event) -> None:
+    role = event.data["role"]
+    previous = state.roles.get(role)
+    state.roles[role] = RoleHolder(name=event.actor, since=event.ts, assigned_by=event.actor)
+    state.offers.pop(role, None)
+    reason = event.data.get("reason")
+    who = previous.name if previous else "nobody"
+    text = f"{event.actor} took over {ROLE_TITLES[role]} from {who} (disconnected)"
+    _system(state, event, text + (f": {reason}" if reason else ""))
+
+
+@handles("responder.joined")
+def _responder_joined(state: IncidentState, event: Event) -> None:
+    name = event.data["name"]
+    state.responders[name] = event.ts
+    state.milestones.setdefault("acknowledged", event.ts)
+    _system(state, event, f"{name} joined")
+
+
+@handles("incident.milestone_corrected")
+def _milestone_corrected(state: IncidentState, event: Event) -> None:
+    milestone, at = event.data["milestone"], event.data["at"]
+    old = state.milestones.get(milestone)
+    state.milestones[milestone] = at
+    reason = event.data.get("reason")
+    text = f"milestone {milestone} corrected: {old or 'unset'} → {at}" + (f": {reason}" if reason else "")
+    _system(state, event, text)
+
+
+@handles("notification.failed")
+def _notification_failed(state: IncidentState, event: Event) -> None:
+    d = event.data
+    then = "gave up" if d.get("final") else "retrying"
+    _system(
+        state, event, f"notification to {d['sink']} failed: {d['error']}, {then} (attempt {d['attempt']})"
+    )
 
 
 @handles("role.released")
@@ -192,6 +287,9 @@ def _item_checked(state: IncidentState, event: Event) -> None:
 @handles("alert.upserted")
 def _alert_upserted(state: IncidentState, event: Event) -> None:
     d = event.data
+    if d.get("status", "firing") == "firing":  # detection: the earliest firing alert
+        seen = d.get("starts_at") or event.ts
+        state.milestones["detected"] = min(seen, state.milestones.get("detected", seen))
     alert = state.alerts.get(d["fingerprint"])
     if alert is None:
         alert = Alert(
@@ -225,6 +323,7 @@ def _alert_acked(state: IncidentState, event: Event) -> None:
     alert = state.alerts[event.data["fingerprint"]]
     alert.acked_by = event.actor
     alert.acked_at = event.ts
+    state.milestones.setdefault("acknowledged", event.ts)
 
 
 @handles("alert.resolved")
@@ -243,7 +342,12 @@ def _broadcast(state: IncidentState, event: Event) -> None:
         due = format_time(parse_time(event.ts) + timedelta(minutes=d["next_update_in"]))
     state.broadcasts.append(
         Broadcast(
-            message=d["message"], impact=d.get("impact"), actor=event.actor, ts=event.ts, next_update_due=due
+            message=d["message"],
+            impact=d.get("impact"),
+            doing=d.get("doing"),
+            actor=event.actor,
+            ts=event.ts,
+            next_update_due=due,
         )
     )
     _system(state, event, f"broadcast: {d['message']}")

@@ -62,6 +62,15 @@ class RoleHolder:
 
 
 @dataclass(slots=True)
+class Offer:
+    """A role offered to someone who has not answered yet."""
+
+    to: str
+    by: str
+    at: str
+
+
+@dataclass(slots=True)
 class ChecklistItem:
     id: int
     text: str
@@ -98,6 +107,7 @@ class Broadcast:
     actor: str
     ts: str
     impact: str | None = None
+    doing: str | None = None
     next_update_due: str | None = None
 
 
@@ -114,6 +124,12 @@ class IncidentState:
     updated_at: str | None = None
     resolved_at: str | None = None
     reopen_count: int = 0
+    public: bool = False
+    drill: bool = False
+    # detected, declared, acknowledged, mitigated, resolved: the times MTTA and MTTR come from
+    milestones: dict[str, str] = field(default_factory=dict)
+    responders: dict[str, str] = field(default_factory=dict)  # name -> first joined
+    offers: dict[str, Offer] = field(default_factory=dict)  # role -> pending offer
     entries: dict[int, Entry] = field(default_factory=dict)
     roles: dict[str, RoleHolder] = field(default_factory=dict)
     checklist: dict[int, ChecklistItem] = field(default_factory=dict)
@@ -129,7 +145,8 @@ class IncidentState:
         return self.broadcasts[-1] if self.broadcasts else None
 
     def summary_dict(self) -> dict[str, Any]:
-        """The short form used by incident lists."""
+        """The short form used by incident lists and the status page."""
+        latest = self.broadcast
         return {
             "id": self.room,
             "title": self.title,
@@ -138,7 +155,13 @@ class IncidentState:
             "declared_at": self.declared_at,
             "declared_by": self.declared_by,
             "updated_at": self.updated_at,
+            "resolved_at": self.resolved_at,
+            "public": self.public,
+            "drill": self.drill,
             "seq": self.seq,
+            "broadcast": None
+            if latest is None
+            else {"message": latest.message, "impact": latest.impact, "ts": latest.ts},
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,6 +183,7 @@ class IncidentState:
         checklist = {item["id"]: ChecklistItem(**item) for item in raw.pop("checklist")}
         alerts = {item["fingerprint"]: Alert(**item) for item in raw.pop("alerts")}
         roles = {name: RoleHolder(**holder) for name, holder in raw.pop("roles").items()}
+        offers = {role: Offer(**offer) for role, offer in raw.pop("offers").items()}
         broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
         return cls(
             **raw,
@@ -167,5 +191,6 @@ class IncidentState:
             checklist=checklist,
             alerts=alerts,
             roles=roles,
+            offers=offers,
             broadcasts=broadcasts,
         )

@@ -21,7 +21,7 @@ from textual.widgets.option_list import Option
 from warroom.client import ConnectionState
 from warroom.core.events import ROLE_TITLES, ROLES
 from warroom.core.schema import parse_time
-from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState, RoleHolder
+from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState
 
 SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
 IDLE_AFTER = 600  # seconds without an action before a connected responder shows as idle
@@ -99,16 +99,17 @@ class BroadcastBanner(Vertical):
 
 
 class RolesPanel(Static):
-    _shown: tuple[dict[str, RoleHolder], list[dict[str, Any]], dict[str, str], datetime] | None = None
+    _shown: tuple[IncidentState, list[dict[str, Any]], dict[str, str], datetime, dict[str, Any]] | None = None
 
     def show(
         self,
-        roles: dict[str, RoleHolder],
+        state: IncidentState,
         presence: list[dict[str, Any]],
         activity: dict[str, str],
         now: datetime,
+        policy: dict[str, Any],
     ) -> None:
-        self._shown = (roles, presence, activity, now)
+        self._shown = (state, presence, activity, now, policy)
         self._draw()
 
     def on_resize(self) -> None:
@@ -117,12 +118,12 @@ class RolesPanel(Static):
     def _draw(self) -> None:
         if self._shown is None:
             return
-        roles, presence, activity, now = self._shown
+        state, presence, activity, now, policy = self._shown
         lines = []
         narrow = self.size.width < 36
         pad = 8 if narrow else 20
         for role in ROLES:
-            holder = roles.get(role)
+            holder = state.roles.get(role)
             title = SHORT_TITLES[role] if narrow else ROLE_TITLES[role]
             if holder is None:
                 style = "$error" if role == "commander" else "$text-muted"
@@ -130,6 +131,16 @@ class RolesPanel(Static):
             else:
                 held = span((now - parse_time(holder.since)).total_seconds())
                 lines.append(f"[$role-{role}]{title:<{pad}}[/] [b]{escape(holder.name)}[/] [dim]{held}[/]")
+            offer = state.offers.get(role)
+            if offer is not None:
+                lines.append(f"{'':<{pad}} [$accent]→ offered to {escape(offer.to)}[/]")
+        within = policy.get("commander_within", {}).get(state.severity)
+        if "commander" not in state.roles and within and state.declared_at:
+            waited = (now - parse_time(state.declared_at)).total_seconds()
+            if waited > within * 60:
+                lines.append(
+                    f"[$error b]No commander for {span(waited)}: {state.severity} needs one in {within}m[/]"
+                )
         people = []
         for name in sorted({m["name"] for m in presence}):
             last = activity.get(name)
@@ -140,7 +151,7 @@ class RolesPanel(Static):
         else:
             lines += ["", f"[b]here[/] ({len(people)})", *(f"  {person}" for person in people)]
         self.update("\n".join(lines))
-        self.set_class("commander" not in roles, "-no-commander")
+        self.set_class("commander" not in state.roles, "-no-commander")
 
 
 class ChecklistPanel(OptionList):

@@ -1,0 +1,1190 @@
+"""TUI benchmark: the real war room app, headless under Pilot, against a real hub.
+
+Run from the repository root::
+
+    python bench/tui.py            # full run: a 100,000-entry room, about 1-2 minutes on 2 cores
+    python bench/tui.py --quick    # a smoke run with a 10,000-entry room (not a measurement)
+
+What runs where (everything on 127.0.0.1, every file in a fresh temp dir):
+
+* builder (this script with ``--build-room``, a child process): writes the big room
+  through the hub's own command path (``HubServer`` in process, ``hub.submit`` futures
+  pipelined and awaited in chunks so the hub group-commits), then stops. The hub takes
+  its snapshots on the way, as in production.
+* hub: ``python -m warroom serve --port 0 --http-port 0 --db FILE --token T`` in its own
+  process, so the app's RSS is the app's alone.
+* writer (this script with ``--writer``, a child process): a bare ``HubClient`` that joins
+  the room (the no-UI baseline for a join), then on request sends bursts or a paced
+  stream of ``entry.added`` commands and reports when its own copy of the room saw them.
+* this process: ``WarroomApp`` driven by Pilot (``run_test``), measured from outside.
+
+How "shown" is decided. Two read-only probes are installed in this process:
+``Timeline.render_line`` is wrapped to note when the timeline's last line, or its
+cursor line, is rendered; and the app's ``post_display_hook`` (Textual calls it after
+every screen update handed to the driver) evaluates the condition being waited for.
+A time is taken at the first screen update at which the condition holds, i.e. after
+the timeline line was rendered and the screen refreshed. Headless, Textual renders
+every strip but skips encoding them into escape codes for a terminal; that last step
+is not in these figures.
+
+Times across processes use ``time.perf_counter_ns()`` (CLOCK_MONOTONIC on Linux,
+shared by every process on the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import gc
+import json
+import os
+import queue
+import random
+import shutil
+import signal
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import msgpack
+from textual.strip import Strip
+
+from server.runner import HubServer
+from server.store import SQLiteStore
+from warroom.app.app import WarroomApp
+from warroom.app.screens import IncidentScreen
+from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.timeline import Timeline
+from warroom.client import HubClient
+from warroom.core.events import Command, Event
+from warroom.core.protocol import new_id
+from warroom.core.reducer import fold
+from warroom.core.state import IncidentState
+
+SCRIPT = Path(__file__).resolve()
+NS = 1_000_000_000
+MS = 1_000_000
+
+TARGET_SHOW_S = 1.5
+TARGET_APPEND_S = 0.3
+TARGET_KEY_P99_MS = 50.0
+TARGET_RSS_MB = 300.0  # decimal megabytes: 300 * 10**6 bytes
+
+SIZE = (120, 40)
+FULL_ENTRIES = 100_000
+BUILD_CHUNK = 4096  # pipelined submits awaited together; the hub commits them in batches of up to 512
+APPEND_N = 1000
+LIVE_RATE = 100.0  # entries per second while keys are pressed
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr, so stdout holds only the results."""
+    print(f"[tui-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def now_ns() -> int:
+    return time.perf_counter_ns()
+
+
+def read_status_kib(key: str, pid: int | str = "self") -> int:
+    """A ``Vm*`` line of /proc/PID/status, in KiB (0 if it is not there)."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return 0
+    return 0
+
+
+def mb(kib: int | float) -> float:
+    """KiB to decimal megabytes."""
+    return kib * 1024 / 1e6
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence; nan when empty."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), int(-(-q * len(sorted_values) // 100))))
+    return float(sorted_values[rank - 1])
+
+
+# -- what the room holds ---------------------------------------------------------------
+
+AUTHORS = ("maria", "dev", "priya", "tomasz", "sam-oncall")
+PHRASES = (
+    "checked api-{n} logs: 502s from the upstream pool, p99 {ms} ms",
+    "rolled deploy {n} back on eu-west-1; error rate falling",
+    "db replica lag {ms} ms on shard {n}; read traffic moved to primary",
+    "paged the payments on-call, ticket PAY-{n}",
+    "cache hit ratio down to {pct}% after the config push",
+    "customer reports from support: checkout spins for {ms} ms then fails",
+    "scaled the checkout deployment to {n} replicas",
+    "synthetic probe in us-east green again ({ms} ms)",
+)
+
+
+def entry_data(n: int) -> dict[str, Any]:
+    """A realistic timeline entry: 50-90 characters, mostly notes."""
+    kind = "note"
+    if n % 29 == 0:
+        kind = "decision"
+    elif n % 13 == 0:
+        kind = "action"
+    elif n % 7 == 0:
+        kind = "finding"
+    text = PHRASES[n % len(PHRASES)].format(n=n % 997, ms=40 + n % 900, pct=50 + n % 50)
+    return {"kind": kind, "text": text}
+
+
+def author(n: int) -> str:
+    return AUTHORS[n % len(AUTHORS)]
+
+
+# -- child processes -------------------------------------------------------------------------
+
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
+except OSError:  # not Linux: no parent-death signal; the finally blocks still clean up
+    _LIBC = None
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: have Linux SIGTERM the child if this process dies, even by SIGKILL."""
+    if _LIBC is not None:
+        with contextlib.suppress(Exception):
+            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+_CHILD_PIDS: set[int] = set()
+
+
+@dataclass
+class Child:
+    label: str
+    proc: asyncio.subprocess.Process
+    stderr_path: Path | None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def line(self, timeout: float) -> str:
+        """The next line the child prints on stdout; raises if it exits or stays silent."""
+        assert self.proc.stdout is not None
+        try:
+            raw = await asyncio.wait_for(self.proc.stdout.readline(), timeout)
+        except TimeoutError:
+            raise RuntimeError(f"{self.label}: nothing on stdout for {timeout:.0f} s{self.tail()}") from None
+        if not raw:
+            await asyncio.wait_for(self.proc.wait(), 10)
+            raise RuntimeError(f"{self.label} exited with {self.proc.returncode}{self.tail()}")
+        return raw.decode(errors="replace").rstrip("\n")
+
+    async def reply(self, timeout: float) -> dict[str, Any]:
+        """The next JSON line from the child."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = await self.line(max(0.1, deadline - time.monotonic()))
+            if text.startswith("{"):
+                value = json.loads(text)
+                assert isinstance(value, dict)
+                if "error" in value:
+                    raise RuntimeError(f"{self.label}: {value['error']}{self.tail()}")
+                return value
+
+    async def ask(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        await self.tell(request)
+        return await self.reply(timeout)
+
+    async def tell(self, request: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    def tail(self, lines: int = 12) -> str:
+        if self.stderr_path is None:
+            return ""
+        try:
+            text = self.stderr_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return ("\n" + "\n".join(f"  {self.label}: {line}" for line in text)) if text else ""
+
+    async def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it lingers; always reaps."""
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout)
+            except TimeoutError:
+                log(f"{self.label} did not stop within {timeout:.0f} s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await asyncio.wait_for(self.proc.wait(), 10)
+        _CHILD_PIDS.discard(self.pid)
+
+
+def _stderr_file(path: Path | None) -> Any:
+    return open(path, "wb") if path is not None else None  # the caller closes it
+
+
+async def spawn(label: str, argv: list[str], stderr_path: Path | None) -> Child:
+    """A child in its own session (Ctrl-C reaches only us; we stop it); stdout is a pipe."""
+    err = _stderr_file(stderr_path)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+    finally:
+        if err is not None:
+            err.close()
+    _CHILD_PIDS.add(proc.pid)
+    return Child(label, proc, stderr_path)
+
+
+def kill_leftovers() -> None:
+    """Last resort after the event loop is gone: SIGKILL any child still registered."""
+    for pid in list(_CHILD_PIDS):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, 0)
+    _CHILD_PIDS.clear()
+
+
+def emit(value: dict[str, Any]) -> None:
+    """A child's answer to its parent: one JSON line on stdout."""
+    print(json.dumps(value), flush=True)
+
+
+# -- the builder (a child process) --------------------------------------------------------
+
+
+async def build_room(db: Path, token: str, entries: int) -> dict[str, Any]:
+    """Declare an incident and add entries through the hub's command path until it holds ``entries``."""
+    started = time.perf_counter()
+    srv = HubServer(db, token)
+    await srv.start()
+    try:
+        ack = await srv.hub.execute(
+            Command(
+                new_id(), "incident.declared", {"title": "Checkout 502s in EU", "severity": "SEV2"}, None
+            ),
+            "maria",
+        )
+        room = ack.room
+        pending: list[asyncio.Future[Any]] = []
+        last_report = time.monotonic()
+        for n in range(2, entries + 1):  # the declaration is entry 1
+            command = Command(new_id(), "entry.added", entry_data(n), room)
+            pending.append(srv.hub.submit(command, author(n)))
+            if len(pending) >= BUILD_CHUNK or n == entries:
+                await asyncio.wait_for(asyncio.gather(*pending), 120)
+                pending.clear()
+                if time.monotonic() - last_report > 5:
+                    last_report = time.monotonic()
+                    rate = n / (time.perf_counter() - started)
+                    log(f"  building: {n:,}/{entries:,} entries ({rate:,.0f}/s)")
+        state = await srv.hub.settled_state(room)
+        if len(state.entries) != entries:
+            raise RuntimeError(f"the room holds {len(state.entries):,} entries, not {entries:,}")
+        snap = await srv.hub.store.snapshot(room)
+        return {
+            "room": room,
+            "entries": len(state.entries),
+            "seq": state.seq,
+            "snapshot_seq": snap[0] if snap else 0,
+            "seconds": time.perf_counter() - started,
+        }
+    finally:
+        await srv.stop()
+
+
+def builder_main(db: str, token: str, entries: int) -> int:
+    try:
+        result = asyncio.run(build_room(Path(db), token, entries))
+    except Exception as exc:
+        emit({"error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    emit(result)
+    return 0
+
+
+# -- the writer (a child process) ---------------------------------------------------------
+
+
+class Writer:
+    """A bare HubClient in the room: the no-UI baseline, and the source of live entries."""
+
+    def __init__(self, url: str, token: str, room: str) -> None:
+        self.url, self.token, self.room = url, token, room
+        self.client = HubClient(url, token, "bench-writer")
+        self.counter = 10_000_000  # entry numbers for text, apart from the built ones
+        self._watch: tuple[int, asyncio.Future[int]] | None = None
+        self._pace: asyncio.Task[dict[str, Any]] | None = None
+        self._stop_pace = asyncio.Event()
+
+    def _on_change(self, kind: str, room: str | None) -> None:
+        watch = self._watch
+        if watch is None or room != self.room or kind != "state":
+            return
+        target, future = watch
+        view = self.client.rooms.get(self.room)
+        if view is not None and view.state.seq >= target and not future.done():
+            future.set_result(now_ns())
+
+    async def join(self) -> dict[str, Any]:
+        rss0 = read_status_kib("VmRSS")
+        await self.client.connect()
+        self.client.listen(self._on_change)
+        t0 = time.perf_counter()
+        view = await self.client.join(self.room, timeout=120)
+        cold = time.perf_counter() - t0
+        gc.collect()
+        rss1 = read_status_kib("VmRSS")
+        second = HubClient(self.url, self.token, "bench-writer-2")
+        try:
+            await second.connect()
+            t0 = time.perf_counter()
+            view2 = await second.join(self.room, timeout=120)
+            warm = time.perf_counter() - t0
+            warm_entries = len(view2.state.entries)
+        finally:
+            await second.close()
+        return {
+            "cold_s": cold,
+            "warm_s": warm,
+            "entries": len(view.state.entries),
+            "warm_entries": warm_entries,
+            "seq": view.state.seq,
+            "rss_before_kib": rss0,
+            "rss_joined_kib": rss1,
+        }
+
+    def _submit(self) -> asyncio.Future[dict[str, Any]]:
+        self.counter += 1
+        return self.client.submit("entry.added", entry_data(self.counter), self.room)
+
+    async def burst(self, n: int) -> dict[str, Any]:
+        """Send ``n`` entries as fast as the client can queue them; report when they were seen."""
+        view = self.client.rooms[self.room]
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._watch = (view.state.seq + n, seen)
+        first = now_ns()
+        futures = [self._submit() for _ in range(n)]
+        queued = now_ns()
+        outcomes = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 60)
+        acked = now_ns()
+        seen_ns = await asyncio.wait_for(seen, 60)
+        self._watch = None
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
+        return {
+            "first_ns": first,
+            "queued_ns": queued,
+            "acked_ns": acked,
+            "seen_ns": seen_ns,
+            "refused": len(refused),
+            "why": str(refused[0]) if refused else "",
+        }
+
+    async def _paced(self, rate: float, seconds: float) -> dict[str, Any]:
+        futures: list[asyncio.Future[dict[str, Any]]] = []
+        late: list[float] = []
+        start = time.perf_counter()
+        sent = 0
+        while not self._stop_pace.is_set():
+            due = start + sent / rate
+            if due - start > seconds:
+                break
+            delay = due - time.perf_counter()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_pace.wait(), delay)
+                if self._stop_pace.is_set():
+                    break
+            else:
+                late.append(-delay)
+            futures.append(self._submit())
+            sent += 1
+        elapsed = time.perf_counter() - start
+        outcomes = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 60)
+        return {
+            "sent": sent,
+            "seconds": elapsed,
+            "refused": sum(isinstance(o, BaseException) for o in outcomes),
+            "late_max_ms": max(late, default=0.0) * 1e3,
+        }
+
+    def pace(self, rate: float, seconds: float) -> None:
+        self._stop_pace.clear()
+        self._pace = asyncio.create_task(self._paced(rate, seconds))
+
+    async def stop_pace(self) -> dict[str, Any]:
+        self._stop_pace.set()
+        if self._pace is None:
+            return {"sent": 0, "seconds": 0.0, "refused": 0, "late_max_ms": 0.0}
+        result = await self._pace
+        self._pace = None
+        return result
+
+
+async def writer_loop(url: str, token: str, room: str) -> None:
+    writer = Writer(url, token, room)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        emit(await writer.join())
+        while True:
+            line = await reader.readline()
+            if not line:
+                return  # the parent is gone
+            request = json.loads(line)
+            op = request.get("op")
+            if op == "burst":
+                emit(await writer.burst(int(request["n"])))
+            elif op == "pace":
+                writer.pace(float(request["rate"]), float(request["seconds"]))
+                emit({"pacing": True})
+            elif op == "stop_pace":
+                emit(await writer.stop_pace())
+            elif op == "rss":
+                emit({"rss_kib": read_status_kib("VmRSS")})
+            elif op == "quit":
+                emit({"bye": True})
+                return
+    finally:
+        await writer.client.close()
+
+
+def writer_main(url: str, token: str, room: str) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
+    try:
+        asyncio.run(writer_loop(url, token, room))
+    except Exception as exc:
+        emit({"error": f"{type(exc).__name__}: {exc}"})
+        return 1
+    return 0
+
+
+# -- probes in the app's process ------------------------------------------------------------
+
+
+class Probe:
+    """Read-only instrumentation: which timeline lines were rendered, and each screen update."""
+
+    def __init__(self) -> None:
+        self.displays = 0
+        self.painted_total = 0  # Timeline.line_count when its last line was last rendered
+        self.cursor_painted: int | None = None  # the cursor index last rendered as the cursor line
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[int]]] = []
+
+    def on_line(self, timeline: Timeline, y: int) -> None:
+        index = round(timeline.scroll_offset.y) + y
+        total = timeline.line_count
+        if total and index == total - 1:
+            self.painted_total = total
+        if index == timeline.cursor and timeline.has_focus:
+            self.cursor_painted = index
+
+    def on_display(self) -> None:
+        """Called by Textual right after each screen update is handed to the driver."""
+        stamp = now_ns()
+        self.displays += 1
+        if not self._waiters:
+            return
+        keep = []
+        for predicate, future in self._waiters:
+            if future.done():
+                continue
+            try:
+                holds = predicate()
+            except Exception:
+                holds = False
+            if holds:
+                future.set_result(stamp)
+            else:
+                keep.append((predicate, future))
+        self._waiters = keep
+
+    def when(self, predicate: Callable[[], bool]) -> asyncio.Future[int]:
+        """A future for the perf_counter_ns of the first screen update at which ``predicate`` holds."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
+        return future
+
+
+@contextlib.contextmanager
+def line_probe(probe: Probe) -> Any:
+    """Wrap Timeline.render_line (class-wide, for this process only) to report rendered lines."""
+    original = Timeline.render_line
+
+    def render_line(self: Timeline, y: int) -> Strip:
+        strip = original(self, y)
+        probe.on_line(self, y)
+        return strip
+
+    Timeline.render_line = render_line  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Timeline.render_line = original  # type: ignore[method-assign]
+
+
+def timeline_of(app: WarroomApp) -> Timeline:
+    screen = app.screen
+    if not isinstance(screen, IncidentScreen):
+        raise LookupError("the incident screen is not up yet")
+    return screen.query_one(Timeline)
+
+
+def all_shown(timeline: Timeline, probe: Probe, total: int) -> Callable[[], bool]:
+    """The timeline holds ``total`` lines and its last line has been rendered at that size."""
+    return lambda: timeline.line_count >= total and probe.painted_total >= total
+
+
+def cursor_shown(timeline: Timeline, probe: Probe, index: int) -> Callable[[], bool]:
+    """The cursor is on line ``index`` and that line has been rendered as the cursor line."""
+    return lambda: timeline.cursor == index and probe.cursor_painted == index
+
+
+async def until(future: asyncio.Future[int], timeout: float, what: str) -> int:
+    try:
+        return await asyncio.wait_for(future, timeout)
+    except TimeoutError:
+        raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}") from None
+
+
+# -- the measurements ----------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    quick: bool
+    entries: int
+    build: dict[str, Any] = field(default_factory=dict)
+    join: dict[str, Any] = field(default_factory=dict)
+    hub_rss_kib: int = 0
+    hub_rss_after_kib: int = 0
+    writer_rss_kib: int = 0
+    # show
+    show_s: float = float("nan")
+    show_steps: dict[str, float] = field(default_factory=dict)
+    rss_before_kib: int = 0
+    rss_shown_kib: int = 0
+    rss_shown_gc_kib: int = 0
+    rss_end_kib: int = 0
+    peak_kib: int = 0
+    # append
+    append_s: list[float] = field(default_factory=list)
+    append_bare_s: list[float] = field(default_factory=list)
+    append_ack_s: list[float] = field(default_factory=list)
+    append_queue_ms: list[float] = field(default_factory=list)
+    append_snapshots: list[int] = field(default_factory=list)  # rounds during which the hub snapshotted
+    # keys
+    key_idle_ms: list[float] = field(default_factory=list)
+    key_live_ms: list[float] = field(default_factory=list)
+    key_timeouts: int = 0
+    press_live_ms: list[float] = field(default_factory=list)
+    live_arrivals_per_s: float = float("nan")
+    live_sent: dict[str, Any] = field(default_factory=dict)
+    # baselines in this process
+    read_log_s: float = float("nan")
+    fold_s: float = float("nan")
+    fold_events: int = 0
+    snapshot_decode_s: float = float("nan")
+    snapshot_unpack_s: float = float("nan")
+    snapshot_seq: int = 0
+    gc_show: str = ""
+    gc_live: str = ""
+    tracked_objects: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Context:
+    url: str
+    token: str
+    room: str
+    entries: int
+    db: Path
+
+
+class Keyboard:
+    """Presses keys from its own thread, as a terminal driver's input thread does.
+
+    The time of a press is taken on that thread, just before the key event is posted to
+    the app (``App.simulate_key``, which is thread-safe: it hands the event to the loop
+    with ``call_soon_threadsafe``, like Textual's drivers). A press therefore lands at a
+    random moment of whatever the app is doing, and waits for it like a real key would.
+    """
+
+    def __init__(self, app: WarroomApp) -> None:
+        self.app = app
+        self._requests: queue.Queue[tuple[str, float, list[int]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="bench-keyboard", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (request := self._requests.get()) is not None:
+            key, delay, stamp = request
+            time.sleep(delay)  # this thread's own pacing; the app's loop keeps running
+            stamp.append(now_ns())
+            self.app.simulate_key(key)
+
+    def press(self, key: str, delay: float) -> list[int]:
+        """Press ``key`` after ``delay`` seconds; the returned list receives the press time."""
+        stamp: list[int] = []
+        self._requests.put((key, delay, stamp))
+        return stamp
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self._thread.join(5)
+
+
+async def key_samples(
+    app: WarroomApp, probe: Probe, keyboard: Keyboard, count: int, budget_s: float, results: Results
+) -> list[float]:
+    """Alternate down/up between the first two lines; ms from each press to its repaint."""
+    samples: list[float] = []
+    timeline = timeline_of(app)
+    deadline = time.monotonic() + budget_s
+    rng = random.Random(7)
+    while len(samples) < count and time.monotonic() < deadline:
+        key, expected = ("down", 1) if timeline.cursor == 0 else ("up", 0)
+        probe.cursor_painted = None
+        shown = probe.when(cursor_shown(timeline, probe, expected))
+        pressed = keyboard.press(key, rng.uniform(0.005, 0.03))  # a typist's gap, at a random moment
+        try:
+            stamp = await until(shown, 5, f"the cursor to reach {expected} after {key!r}")
+        except RuntimeError:
+            results.key_timeouts += 1
+            if results.key_timeouts > 5:
+                raise
+            continue
+        samples.append((stamp - pressed[0]) / MS)
+    return samples
+
+
+class GcWatch:
+    """Read-only: the pauses of the cyclic garbage collector, by generation, with when they began."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, int, int]] = []  # (start ns, generation, duration ns)
+        self._start = 0
+
+    def __enter__(self) -> GcWatch:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = now_ns()
+        else:
+            self.pauses.append((self._start, info["generation"], now_ns() - self._start))
+
+    def summary(self, start_ns: int, end_ns: int) -> str:
+        full = [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
+        young = [d / MS for t, g, d in self.pauses if g < 2 and start_ns <= t <= end_ns]
+        return (
+            f"{len(full)} full (gen 2) collections, {sum(full):.0f} ms in all, "
+            f"longest {max(full, default=0):.0f} ms; "
+            f"{len(young)} young ones, {sum(young):.0f} ms in all, longest {max(young, default=0):.1f} ms"
+        )
+
+
+def snapshot_seq(db: Path, room: str) -> int:
+    """The seq of the hub's newest snapshot of ``room`` (a read-only look at its SQLite file)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+            row = conn.execute("SELECT seq FROM snapshots WHERE room = ?", (room,)).fetchone()
+    except sqlite3.Error:
+        return -1
+    return int(row[0]) if row else 0
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: WarroomApp) -> AsyncIterator[Any]:
+    async with app.run_test(size=SIZE) as pilot:
+        yield pilot
+
+
+async def measure_app(
+    ctx: Context,
+    writer: Child,
+    hub: Child,
+    args: argparse.Namespace,
+    results: Results,
+) -> None:
+    probe = Probe()
+    room, entries = ctx.room, ctx.entries
+    gc.collect()
+    results.rss_before_kib = read_status_kib("VmRSS")
+    client = HubClient(ctx.url, ctx.token, "bench")
+    steps: dict[str, int] = {}
+
+    def mark(kind: str, which: str | None) -> None:
+        view = client.rooms.get(room)
+        if kind == "connection" and client.connected:
+            steps.setdefault("connected", now_ns())
+        if view is not None and kind == "state":
+            if view.state.seq > 0:
+                steps.setdefault("first state (snapshot decoded)", now_ns())
+            if view.synced:
+                steps.setdefault("synced (all events folded)", now_ns())
+
+    client.listen(mark)
+    app = WarroomApp(client, room, load_themes(shipped_dir()))
+    app.post_display_hook = probe.on_display  # type: ignore[method-assign]
+
+    def full_timeline() -> bool:
+        view = client.rooms.get(room)
+        return (
+            view is not None
+            and view.synced
+            and timeline_of(app).line_count >= entries
+            and probe.painted_total >= entries
+        )
+
+    with line_probe(probe), GcWatch() as gcw:
+        shown = probe.when(full_timeline)
+        t0 = now_ns()
+        async with running_app(app) as pilot:
+            steps["app mounted (run_test entered)"] = now_ns()
+            stamp = await until(shown, 120, f"the timeline to show {entries:,} entries")
+            results.show_s = (stamp - t0) / NS
+            results.show_steps = {k: (v - t0) / NS for k, v in sorted(steps.items(), key=lambda kv: kv[1])}
+            results.show_steps["last line painted, screen refreshed"] = results.show_s
+            results.gc_show = gcw.summary(t0, stamp)
+            log(f"shown {entries:,} entries in {results.show_s:.3f} s")
+            timeline = timeline_of(app)
+
+            await pilot.pause(0.5)
+            results.rss_shown_kib = read_status_kib("VmRSS")
+            gc.collect()
+            results.rss_shown_gc_kib = read_status_kib("VmRSS")
+            results.hub_rss_kib = read_status_kib("VmRSS", hub.pid)
+            results.tracked_objects = len(gc.get_objects())
+
+            # -- bursts of 1,000 live entries (the timeline follows the newest) -----------------
+            for round_ in range(args.append_rounds):
+                target = timeline.line_count + APPEND_N
+                done = probe.when(all_shown(timeline, probe, target))
+                snap_before = snapshot_seq(ctx.db, room)
+                report = await writer.ask({"op": "burst", "n": APPEND_N}, 90)
+                stamp = await until(done, 30, f"{APPEND_N} live entries to show")
+                snap_after = snapshot_seq(ctx.db, room)
+                if report["refused"]:
+                    results.notes.append(
+                        f"append round {round_ + 1}: {report['refused']} refused: {report['why']}"
+                    )
+                results.append_s.append((stamp - report["first_ns"]) / NS)
+                results.append_bare_s.append((report["seen_ns"] - report["first_ns"]) / NS)
+                results.append_ack_s.append((report["acked_ns"] - report["first_ns"]) / NS)
+                results.append_queue_ms.append((report["queued_ns"] - report["first_ns"]) / MS)
+                if snap_after != snap_before:
+                    results.append_snapshots.append(round_ + 1)
+                log(
+                    f"append round {round_ + 1}: app {results.append_s[-1]:.3f} s, "
+                    f"bare client {results.append_bare_s[-1]:.3f} s"
+                    + (
+                        f"; the hub wrote a snapshot (seq {snap_after:,})"
+                        if snap_after != snap_before
+                        else ""
+                    )
+                )
+                await pilot.pause(0.3)
+
+            # -- key presses, idle and then while entries arrive ---------------------------
+            timeline.focus()
+            home = probe.when(lambda: timeline.cursor == 0 and timeline.scroll_y == 0)
+            app.simulate_key("home")
+            await until(home, 10, "home")
+            await pilot.pause(0.2)
+            keyboard = Keyboard(app)
+            try:
+                results.key_idle_ms = await key_samples(app, probe, keyboard, args.idle_keys, 30, results)
+                log(f"idle key presses: {len(results.key_idle_ms)} samples")
+                await writer.ask({"op": "pace", "rate": LIVE_RATE, "seconds": args.live_seconds_max}, 30)
+                try:
+                    await asyncio.sleep(1.0)  # let the stream settle in
+                    lines0, t_live0 = timeline.line_count, now_ns()
+                    results.key_live_ms = await key_samples(
+                        app, probe, keyboard, args.keys, args.live_seconds_max - 5, results
+                    )
+                    lines1, t_live1 = timeline.line_count, now_ns()
+                    results.live_arrivals_per_s = (lines1 - lines0) / ((t_live1 - t_live0) / NS)
+                    results.gc_live = gcw.summary(t_live0, t_live1)
+                    log(f"live key presses: {len(results.key_live_ms)} samples")
+                    # pilot.press, for reference: it returns after its own idle waits, not at the repaint
+                    deadline = time.monotonic() + args.press_seconds
+                    while len(results.press_live_ms) < args.press_samples and time.monotonic() < deadline:
+                        t1 = now_ns()
+                        await pilot.press("down" if timeline.cursor == 0 else "up")
+                        results.press_live_ms.append((now_ns() - t1) / MS)
+                finally:
+                    results.live_sent = await writer.ask({"op": "stop_pace"}, 90)
+            finally:
+                keyboard.close()
+
+            results.rss_end_kib = read_status_kib("VmRSS")
+            results.peak_kib = read_status_kib("VmHWM")
+            results.hub_rss_after_kib = read_status_kib("VmRSS", hub.pid)
+
+
+async def fold_baseline(db: Path, room: str, results: Results) -> None:
+    """The reducer alone on the same events, and decoding the hub's newest snapshot."""
+    store = SQLiteStore(db)
+    await store.open()
+    try:
+        t0 = time.perf_counter()
+        events: list[Event] = []
+        while True:
+            page = await store.read(room, len(events), 5000)
+            events.extend(page)
+            if len(page) < 5000:
+                break
+        results.read_log_s = time.perf_counter() - t0
+        events = events[: results.entries]  # the built room; the live entries came after
+        gc.collect()
+        t0 = time.perf_counter()
+        state = fold(room, events)
+        results.fold_s = time.perf_counter() - t0
+        results.fold_events = len(events)
+        if len(state.entries) != len(events):
+            results.notes.append(f"fold: {len(state.entries):,} entries from {len(events):,} events")
+        snap = await store.snapshot(room)
+        if snap is not None:
+            del state, events
+            gc.collect()
+            t0 = time.perf_counter()
+            raw = msgpack.unpackb(snap[1], raw=False)
+            t1 = time.perf_counter()
+            IncidentState.from_dict(raw)
+            results.snapshot_unpack_s = t1 - t0
+            results.snapshot_decode_s = time.perf_counter() - t1
+            results.snapshot_seq = snap[0]
+    finally:
+        await store.close()
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "-" if value != value else f"{value:,.{digits}f}"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    out = [
+        "  ".join(
+            h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths, strict=True))
+        )
+    ]
+    out.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        out.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(out)
+
+
+def report(r: Results) -> None:
+    n = f"{r.entries:,}"
+    rows: list[list[str]] = []
+    rows.append(
+        [
+            f"time to show an incident of {n} entries",
+            f"{fmt(r.show_s)} s",
+            f"<= {TARGET_SHOW_S:g} s",
+            verdict(r.show_s <= TARGET_SHOW_S),
+        ]
+    )
+    append_med = statistics.median(r.append_s) if r.append_s else float("nan")
+    rows.append(
+        [
+            f"time to append {APPEND_N:,} live entries (median of {len(r.append_s)})",
+            f"{fmt(append_med)} s",
+            f"<= {TARGET_APPEND_S:g} s",
+            verdict(append_med <= TARGET_APPEND_S),
+        ]
+    )
+    live = sorted(r.key_live_ms)
+    p99 = percentile(live, 99) if r.key_timeouts == 0 else float("inf")
+    rows.append(
+        [
+            f"key press -> cursor moved + screen refreshed, p99 of {len(live)}, {LIVE_RATE:g}/s arriving",
+            f"{fmt(p99, 1)} ms",
+            f"<= {TARGET_KEY_P99_MS:g} ms",
+            verdict(p99 <= TARGET_KEY_P99_MS and len(live) >= 200),
+        ]
+    )
+    rows.append(
+        [
+            f"app process RSS with {n} entries (hub in its own process)",
+            f"{mb(r.rss_shown_kib):,.1f} MB",
+            f"<= {TARGET_RSS_MB:g} MB",
+            verdict(mb(r.rss_shown_kib) <= TARGET_RSS_MB),
+        ]
+    )
+    print()
+    print(table(["measure", "result", "target", "verdict"], rows))
+    if r.quick:
+        print(f"QUICK run: a {n}-entry room and few samples; a smoke test, not a measurement of the targets.")
+
+    print()
+    print("details")
+    steps = ", ".join(f"{k} {v:.3f} s" for k, v in r.show_steps.items())
+    print(f"  show, from app start (before run_test): {steps}")
+    print(f"  GC in this process while showing: {r.gc_show}")
+    print(
+        "  append, per round, from the writer's first submit: app painted all "
+        + ", ".join(f"{v:.3f}" for v in r.append_s)
+        + " s; the writer's own bare HubClient saw all "
+        + ", ".join(f"{v:.3f}" for v in r.append_bare_s)
+        + " s; all acked "
+        + ", ".join(f"{v:.3f}" for v in r.append_ack_s)
+        + " s; writer queued the 1,000 in "
+        + ", ".join(f"{v:.0f}" for v in r.append_queue_ms)
+        + " ms"
+    )
+    if r.append_snapshots:
+        rounds = ", ".join(str(n) for n in r.append_snapshots)
+        print(f"  append: the hub wrote a room snapshot during round {rounds} (its loop stalls meanwhile)")
+    print(
+        "  key presses are posted from a separate input thread at random moments (App.simulate_key, as a "
+        "driver does); the time runs from the post until the screen update that shows the moved cursor"
+    )
+    for label, values in (("idle", r.key_idle_ms), (f"{LIVE_RATE:g}/s live", r.key_live_ms)):
+        s = sorted(values)
+        if s:
+            print(
+                f"  key press -> repaint, {label}: n={len(s)} p50 {percentile(s, 50):.1f} ms, "
+                f"p90 {percentile(s, 90):.1f} ms, p99 {percentile(s, 99):.1f} ms, max {s[-1]:.1f} ms"
+            )
+    if r.key_timeouts:
+        print(f"  key presses that never repainted within 5 s: {r.key_timeouts}")
+    if r.gc_live:
+        print(f"  GC in this process while keys were pressed under the live stream: {r.gc_live}")
+    sent = r.live_sent
+    if sent:
+        print(
+            f"  live stream: writer sent {sent.get('sent', 0):,} entries in {sent.get('seconds', 0):.1f} s "
+            f"({sent.get('sent', 0) / max(sent.get('seconds', 0), 1e-9):.0f}/s, "
+            f"{sent.get('refused', 0)} refused); "
+            f"the app's timeline grew {r.live_arrivals_per_s:.0f} lines/s while keys were pressed"
+        )
+    p = sorted(r.press_live_ms)
+    if p:
+        print(
+            "  pilot.press return time while live (reference only; it sleeps in wait_for_idle, "
+            ">= 2 x 20 ms): "
+            f"n={len(p)} p50 {percentile(p, 50):.0f} ms, p99 {percentile(p, 99):.0f} ms"
+        )
+    print(
+        f"  RSS of this process: {mb(r.rss_before_kib):.1f} MB before the app (interpreter, imports); "
+        f"{mb(r.rss_shown_kib):.1f} MB with {n} entries shown "
+        f"({mb(r.rss_shown_gc_kib):.1f} MB after gc.collect); "
+        f"{mb(r.rss_end_kib):.1f} MB at the end; peak (VmHWM) {mb(r.peak_kib):.1f} MB; "
+        f"{r.tracked_objects:,} objects tracked by the GC with the room shown"
+    )
+    print(
+        f"  hub process RSS (separate, not counted): {mb(r.hub_rss_kib):.1f} MB with the room live, "
+        f"{mb(r.hub_rss_after_kib):.1f} MB at the end"
+    )
+
+    print()
+    print("baselines (same run, same machine)")
+    j = r.join
+    if j:
+        print(
+            f"  bare HubClient join of the {n}-entry room (no UI, its own process): cold {j['cold_s']:.3f} s "
+            f"(hub loads the room), warm {j['warm_s']:.3f} s; holds {j['entries']:,} entries; its RSS "
+            f"{mb(j['rss_before_kib']):.1f} -> {mb(j['rss_joined_kib']):.1f} MB "
+            f"(+{mb(j['rss_joined_kib'] - j['rss_before_kib']):.1f} MB for the state)"
+        )
+    print(
+        f"  app show minus warm bare join: {fmt(r.show_s - j.get('warm_s', float('nan')))} s "
+        "(UI start-up, Timeline indexing and painting)"
+    )
+    print(
+        f"  reducer: fold {r.fold_events:,} events {fmt(r.fold_s)} s; "
+        f"reading them from SQLite {fmt(r.read_log_s)} s; "
+        f"decoding the hub's newest snapshot (seq {r.snapshot_seq:,}): msgpack.unpackb "
+        f"{fmt(r.snapshot_unpack_s)} s + IncidentState.from_dict {fmt(r.snapshot_decode_s)} s"
+    )
+    b = r.build
+    if b:
+        print(
+            f"  room built through the hub's command path: {b['entries']:,} entries in {b['seconds']:.1f} s "
+            f"({b['entries'] / b['seconds']:,.0f}/s); "
+            f"newest snapshot at seq {b['snapshot_seq']:,} of {b['seq']:,}"
+        )
+    for note in r.notes:
+        print(f"  note: {note}")
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+async def start_hub(db: Path, token: str, work: Path) -> tuple[Child, str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "warroom",
+        "serve",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        "--db",
+        str(db),
+        "--token",
+        token,
+    ]
+    hub = await spawn("hub", argv, work / "hub.stderr.log")
+    deadline = time.monotonic() + 30
+    while True:
+        line = await hub.line(max(0.1, deadline - time.monotonic()))
+        words = line.split()
+        if len(words) >= 2 and words[0] == "sync" and words[1].startswith("ws://"):
+            return hub, words[1]
+
+
+async def bench(args: argparse.Namespace) -> Results:
+    entries = args.entries
+    results = Results(quick=args.quick, entries=entries)
+    token = "bench-" + uuid.uuid4().hex
+    work = Path(tempfile.mkdtemp(prefix="warroom-tui-bench-"))
+    db = work / "hub.db"
+    children: list[Child] = []
+    try:
+        log(f"building a room of {entries:,} entries through the hub's command path")
+        builder = await spawn(
+            "builder", [sys.executable, str(SCRIPT), "--build-room", str(db), token, str(entries)], None
+        )
+        children.append(builder)
+        results.build = await builder.reply(900)
+        await asyncio.wait_for(builder.proc.wait(), 60)
+        room = str(results.build["room"])
+        log(f"built {room} in {results.build['seconds']:.1f} s")
+
+        hub, url = await start_hub(db, token, work)
+        children.append(hub)
+        log(f"hub pid {hub.pid} at {url}")
+        writer = await spawn(
+            "writer", [sys.executable, str(SCRIPT), "--writer", url, token, room], work / "writer.stderr.log"
+        )
+        children.append(writer)
+        results.join = await writer.reply(300)
+        log(f"bare client joined: cold {results.join['cold_s']:.3f} s, warm {results.join['warm_s']:.3f} s")
+
+        await measure_app(Context(url, token, room, entries, db), writer, hub, args, results)
+        results.writer_rss_kib = int((await writer.ask({"op": "rss"}, 10))["rss_kib"])
+        await writer.ask({"op": "quit"}, 30)
+        await writer.stop()
+        await hub.stop()
+        log("folding the same events with the reducer")
+        await fold_baseline(db, room, results)
+        return results
+    finally:
+        for child in reversed(children):
+            try:
+                await child.stop()
+            except Exception as exc:
+                log(f"stopping {child.label}: {type(exc).__name__}: {exc}")
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="a 10,000-entry room and few samples (smoke test)"
+    )
+    parser.add_argument("--entries", type=int, help=f"entries in the room (default {FULL_ENTRIES:,})")
+    parser.add_argument("--keys", type=int, help="key presses sampled while entries arrive (default 300)")
+    parser.add_argument("--build-room", nargs=3, metavar=("DB", "TOKEN", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--writer", nargs=3, metavar=("URL", "TOKEN", "ROOM"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.entries = args.entries or (10_000 if quick else FULL_ENTRIES)
+    args.keys = args.keys or (60 if quick else 300)
+    args.idle_keys = 30 if quick else 100
+    args.append_rounds = 1 if quick else 3
+    args.live_seconds_max = 30.0 if quick else 60.0
+    args.press_samples = 4 if quick else 8
+    args.press_seconds = 10.0 if quick else 15.0
+    if args.entries < 2 or args.keys < 1:
+        parser.error("--entries must be at least 2 and --keys at least 1")
+    return args
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.build_room:
+        db, token, n = args.build_room
+        return builder_main(db, token, int(n))
+    if args.writer:
+        return writer_main(*args.writer)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.perf_counter()
+    print(
+        f"warroom TUI benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"terminal {SIZE[0]}x{SIZE[1]} headless, {'QUICK' if args.quick else 'full run'}, "
+        f"room of {args.entries:,} entries",
+        flush=True,
+    )
+    try:
+        results = asyncio.run(bench(args))
+    except KeyboardInterrupt:
+        print("\ninterrupted; child processes stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        kill_leftovers()
+    report(results)
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

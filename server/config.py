@@ -1,0 +1,144 @@
+"""The hub's config file: severity meanings, broadcast cadence, role rules and sinks.
+
+TOML, given to ``warroom serve --config``. Everything has a default, so a hub
+runs without one. A bad file stops the hub at start with one line naming the
+file and the field, never halfway through an incident.
+
+    [severities.SEV1]
+    meaning = "Critical: checkout or login down for many customers"
+    cadence = 15            # minutes between status broadcasts
+    commander_within = 5    # minutes until a commander must be named
+
+    [roles]
+    offer_expires_after = 300      # seconds
+
+    [permissions]
+    "status.broadcast" = ["commander", "comms"]
+
+    [[sinks]]
+    name = "#incidents"
+    kind = "slack"                 # or "webhook"
+    url = "https://hooks.slack.com/services/..."
+    secret = "..."                 # webhook only: HMAC-SHA256 signature header
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from warroom.core.events import EVENT_TYPES, ROLES, SEVERITIES
+from warroom.core.policy import (
+    DEFAULT_CADENCE,
+    DEFAULT_COMMANDER_WITHIN,
+    DEFAULT_MEANINGS,
+    DEFAULT_PERMISSIONS,
+    Policy,
+)
+
+SINK_KINDS = ("slack", "webhook")
+
+
+class HubConfigError(Exception):
+    """The hub's config cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Sink:
+    name: str
+    kind: str
+    url: str
+    secret: str | None = None
+    timeout: float = 5.0
+    retries: int = 5
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    policy: Policy = field(default_factory=Policy)
+    sinks: tuple[Sink, ...] = ()
+
+
+def load_hub_config(path: Path | None) -> HubConfig:
+    if path is None:
+        return HubConfig()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HubConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise HubConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_hub_config(raw, str(path))
+
+
+def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
+    def fail(field_name: str, message: str) -> HubConfigError:
+        return HubConfigError(f"{where}: {field_name}: {message}")
+
+    unknown = set(raw) - {"severities", "roles", "permissions", "sinks"}
+    if unknown:
+        raise fail(sorted(unknown)[0], "unknown setting")
+    meanings, cadence, within = dict(DEFAULT_MEANINGS), dict(DEFAULT_CADENCE), dict(DEFAULT_COMMANDER_WITHIN)
+    for severity, table in _table(raw, "severities", fail).items():
+        if severity not in SEVERITIES:
+            raise fail(f"severities.{severity}", f"not one of {', '.join(SEVERITIES)}")
+        if not isinstance(table, dict):
+            raise fail(f"severities.{severity}", "must be a table")
+        for key, value in table.items():
+            name = f"severities.{severity}.{key}"
+            if key == "meaning" and isinstance(value, str):
+                meanings[severity] = value
+            elif key in ("cadence", "commander_within") and isinstance(value, int) and value > 0:
+                (cadence if key == "cadence" else within)[severity] = value
+            else:
+                raise fail(name, "meaning is text; cadence and commander_within are minutes above 0")
+    roles = _table(raw, "roles", fail)
+    expires = roles.get("offer_expires_after", 300)
+    if set(roles) - {"offer_expires_after"} or not isinstance(expires, int) or expires <= 0:
+        raise fail("roles", "takes offer_expires_after, in seconds above 0")
+    permissions = dict(DEFAULT_PERMISSIONS)
+    for type_name, allowed in _table(raw, "permissions", fail).items():
+        if type_name not in EVENT_TYPES:
+            raise fail(f"permissions.{type_name}", "not an event type")
+        if not isinstance(allowed, list) or any(r not in ROLES for r in allowed):
+            raise fail(f"permissions.{type_name}", f"a list of roles from {', '.join(ROLES)} ([] for anyone)")
+        permissions[type_name] = tuple(allowed)
+    policy = Policy(permissions, cadence, within, meanings, expires)
+    sinks = raw.get("sinks", [])
+    if not isinstance(sinks, list):
+        raise fail("sinks", "must be an array of tables ([[sinks]])")
+    return HubConfig(policy, tuple(_sink(item, n, fail) for n, item in enumerate(sinks)))
+
+
+def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise fail(key, "must be a table")
+    return value
+
+
+def _sink(item: Any, n: int, fail: Any) -> Sink:
+    where = f"sinks[{n}]"
+    if not isinstance(item, dict):
+        raise fail(where, "must be a table")
+    unknown = set(item) - {"name", "kind", "url", "secret", "timeout", "retries"}
+    if unknown:
+        raise fail(f"{where}.{sorted(unknown)[0]}", "unknown setting")
+    kind = item.get("kind")
+    if kind not in SINK_KINDS:
+        raise fail(f"{where}.kind", f"must be one of {', '.join(SINK_KINDS)}")
+    url = item.get("url")
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if not isinstance(url, str) or parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        raise fail(f"{where}.url", f"{url!r} is not an http(s) URL")
+    name = item.get("name", parts.netloc)
+    secret = item.get("secret")
+    if not isinstance(name, str) or (secret is not None and not isinstance(secret, str)):
+        raise fail(where, "name and secret are text")
+    timeout, retries = item.get("timeout", 5.0), item.get("retries", 5)
+    if not isinstance(timeout, int | float) or timeout <= 0 or not isinstance(retries, int) or retries < 0:
+        raise fail(where, "timeout is seconds above 0; retries is a count")
+    return Sink(name, kind, url, secret, float(timeout), retries)
