@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import msgpack
-
 from server.store import EventStore, StorageError
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
@@ -27,10 +25,12 @@ from warroom.core.protocol import encode
 from warroom.core.reducer import apply, check, fold
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import IncidentState
+from warroom.snapshots import dump_snapshot, load_snapshot
 
 log = logging.getLogger("warroom.hub")
 
 MAX_BATCH = 512
+PRESENCE_DELAY = 0.05  # joins and leaves within this window share one presence frame
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -52,7 +52,7 @@ class Subscriber(Protocol):
 
     def deliver(self, room: str, first: int, last: int, frame: bytes) -> None: ...
 
-    def send(self, frame: dict[str, Any]) -> None: ...
+    def send_encoded(self, frame: bytes) -> None: ...
 
 
 @dataclass(eq=False)
@@ -62,6 +62,7 @@ class Room:
     state: IncidentState
     snapshot_seq: int = 0
     members: dict[Subscriber, str] = field(default_factory=dict)  # member -> joined at
+    presence_due: bool = False
 
     def presence(self) -> dict[str, Any]:
         people = [{"name": m.name, "since": since} for m, since in self.members.items()]
@@ -279,7 +280,7 @@ class Hub:
         self.stats["deliveries"] += len(events) * len(room.members)
 
     async def _snapshot(self, room: Room) -> None:
-        blob = msgpack.packb(room.state.to_dict(), use_bin_type=True)
+        blob = dump_snapshot(room.state)
         try:
             await self.store.save_snapshot(room.id, room.state.seq, blob)
         except StorageError as exc:  # a missed snapshot costs replay time, not data
@@ -310,7 +311,7 @@ class Hub:
         state, snap_seq = IncidentState(room=room_id), 0
         if snap is not None:
             snap_seq = snap[0]
-            state = IncidentState.from_dict(msgpack.unpackb(snap[1], raw=False))
+            state = load_snapshot(snap[1])
         while True:
             page = await self.store.read(room_id, state.seq, 5000)
             fold(room_id, page, state)
@@ -376,9 +377,18 @@ class Hub:
             self._presence(room)
 
     def _presence(self, room: Room) -> None:
-        frame = room.presence()
-        for member in list(room.members):
-            member.send(frame)
+        """Send the room its member list, once per burst of joins and leaves, encoded once."""
+        if room.presence_due:
+            return
+        room.presence_due = True
+
+        def send() -> None:
+            room.presence_due = False
+            frame = encode(room.presence())
+            for member in list(room.members):
+                member.send_encoded(frame)
+
+        asyncio.get_running_loop().call_later(PRESENCE_DELAY, send)
 
 
 def _log_refusal(done: asyncio.Future[Ack]) -> None:

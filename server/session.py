@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.server import ServerConnection
+from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
 from server.hub import Ack, Hub
@@ -55,6 +55,7 @@ class Session:
         self.since = format_time(hub._clock())
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
         self._queued_bytes = 0
+        self._busy = False  # the send loop is in the middle of an item
         self._subs: dict[str, _Subscription] = {}
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT)
         self._closed = False
@@ -68,8 +69,14 @@ class Session:
     def send(self, frame: dict[str, Any]) -> None:
         self._put(("frame", encode(frame)))
 
+    def send_encoded(self, frame: bytes) -> None:
+        """A frame already encoded once for many members (presence, say)."""
+        self._put(("frame", frame))
+
     def _put(self, item: _Item) -> None:
         if self._closed:
+            return
+        if self._queue.empty() and not self._busy and not self.ws.paused and self._write_now(item):
             return
         size = len(item[-1]) if isinstance(item[-1], bytes) else 0
         if self._queue.full() or self._queued_bytes + size > QUEUE_BYTES:
@@ -115,13 +122,37 @@ class Session:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
 
+    def _write_now(self, item: _Item) -> bool:
+        """The fast path: a caught-up client whose socket keeps up gets the frame written at once.
+
+        This is what ``websockets.broadcast`` does, without a task switch per
+        member. Anything else (a catch-up in progress, a socket past its write
+        limit, frames already queued) takes the queue, so order and the
+        slow-consumer limit are kept.
+        """
+        kind = item[0]
+        if kind == "events":
+            _, room, first, last, _ = item
+            sub = self._subs.get(room)
+            if sub is None or last <= sub.sent:
+                return True  # nothing this client still needs
+            if first != sub.sent + 1:
+                return False
+            sub.sent = last
+        elif kind != "frame":
+            return False
+        broadcast([self.ws], item[-1])
+        return True
+
     async def _send_loop(self) -> None:
         try:
             while True:
                 item = await self._queue.get()
+                self._busy = True
                 try:
                     await self._send_item(item)
                 finally:
+                    self._busy = False
                     self._queued_bytes -= len(item[-1]) if isinstance(item[-1], bytes) else 0
                     self._queue.task_done()
         except ConnectionClosed:

@@ -15,6 +15,7 @@ from warroom.core.events import EVENT_TYPES, Event, validate_command
 from warroom.core.protocol import decode, parse_client_frame
 from warroom.core.reducer import HANDLERS, apply, check, fold
 from warroom.core.state import IncidentState
+from warroom.snapshots import dump_snapshot, load_snapshot
 
 
 def accepted(commands: list[tuple[str, dict[str, Any]]], room: str = "INC-1") -> list[Event]:
@@ -162,7 +163,8 @@ def test_snapshot_then_tail_equals_full_replay(commands: list[tuple[str, dict[st
     events = accepted(commands)
     cut = min(cut, len(events))
     prefix = fold("INC-1", events[:cut])
-    snapshot = IncidentState.from_dict(msgpack.unpackb(msgpack.packb(prefix.to_dict()), raw=False))
+    snapshot = load_snapshot(dump_snapshot(prefix))
+    assert snapshot == prefix
     assert fold("INC-1", events[cut:], snapshot) == fold("INC-1", events)
 
 

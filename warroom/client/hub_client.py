@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -27,6 +26,7 @@ from warroom.core.events import Command, Event
 from warroom.core.protocol import PROTOCOL_VERSION, Close, decode, encode, new_id
 from warroom.core.reducer import apply
 from warroom.core.state import IncidentState
+from warroom.snapshots import load_snapshot
 
 log = logging.getLogger("warroom.client")
 
@@ -387,7 +387,7 @@ class HubClient:
         elif kind == "snapshot":
             view = self.rooms.get(frame["room"])
             if view is not None and frame["state"] is not None:
-                view.state = IncidentState.from_dict(msgpack.unpackb(frame["state"], raw=False))
+                view.state = load_snapshot(frame["state"])
                 self._notify("state", view.room)
         elif kind == "synced":
             view = self.rooms.get(frame["room"])
