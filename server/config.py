@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from server.intake import INBOX, Route
 from warroom.core.events import EVENT_TYPES, ROLES, SEVERITIES
 from warroom.core.policy import (
     DEFAULT_CADENCE,
@@ -60,6 +61,8 @@ class Sink:
 class HubConfig:
     policy: Policy = field(default_factory=Policy)
     sinks: tuple[Sink, ...] = ()
+    routes: tuple[Route, ...] = ()
+    alertmanager: str | None = None
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -78,7 +81,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     def fail(field_name: str, message: str) -> HubConfigError:
         return HubConfigError(f"{where}: {field_name}: {message}")
 
-    unknown = set(raw) - {"severities", "roles", "permissions", "sinks"}
+    unknown = set(raw) - {"severities", "roles", "permissions", "sinks", "routes", "alertmanager"}
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
     meanings, cadence, within = dict(DEFAULT_MEANINGS), dict(DEFAULT_CADENCE), dict(DEFAULT_COMMANDER_WITHIN)
@@ -91,13 +94,13 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
             name = f"severities.{severity}.{key}"
             if key == "meaning" and isinstance(value, str):
                 meanings[severity] = value
-            elif key in ("cadence", "commander_within") and isinstance(value, int) and value > 0:
+            elif key in ("cadence", "commander_within") and _count(value) and 0 < value <= 1440:
                 (cadence if key == "cadence" else within)[severity] = value
             else:
-                raise fail(name, "meaning is text; cadence and commander_within are minutes above 0")
+                raise fail(name, "meaning is text; cadence and commander_within are minutes from 1 to 1440")
     roles = _table(raw, "roles", fail)
     expires = roles.get("offer_expires_after", 300)
-    if set(roles) - {"offer_expires_after"} or not isinstance(expires, int) or expires <= 0:
+    if set(roles) - {"offer_expires_after"} or not _count(expires) or expires <= 0:
         raise fail("roles", "takes offer_expires_after, in seconds above 0")
     permissions = dict(DEFAULT_PERMISSIONS)
     for type_name, allowed in _table(raw, "permissions", fail).items():
@@ -110,7 +113,49 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     sinks = raw.get("sinks", [])
     if not isinstance(sinks, list):
         raise fail("sinks", "must be an array of tables ([[sinks]])")
-    return HubConfig(policy, tuple(_sink(item, n, fail) for n, item in enumerate(sinks)))
+    routes = raw.get("routes", [])
+    if not isinstance(routes, list):
+        raise fail("routes", "must be an array of tables ([[routes]])")
+    alertmanager = raw.get("alertmanager")
+    if alertmanager is not None and not _is_http_url(alertmanager):
+        raise fail("alertmanager", f"{alertmanager!r} is not an http(s) URL")
+    built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
+    names = [s.name for s in built]
+    for n, name in enumerate(names):
+        if name in names[:n]:
+            raise fail(f"sinks[{n}].name", f"{name!r} is used by another sink; give each a name")
+    return HubConfig(
+        policy,
+        built,
+        tuple(_route(item, n, fail) for n, item in enumerate(routes)),
+        alertmanager,
+    )
+
+
+def _count(value: Any) -> bool:
+    """A whole number, and not a boolean (TOML's true is no number of minutes)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_http_url(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _route(item: Any, n: int, fail: Any) -> Route:
+    """``match = {label = value}`` and either ``incident = "INC-42"`` or ``inbox = true``."""
+    where = f"routes[{n}]"
+    if not isinstance(item, dict) or set(item) - {"match", "incident", "inbox"}:
+        raise fail(where, "takes match, and incident or inbox")
+    match = item.get("match")
+    if not isinstance(match, dict) or not match or not all(isinstance(v, str) for v in match.values()):
+        raise fail(f"{where}.match", "a table of label = value")
+    target = INBOX if item.get("inbox") is True else item.get("incident")
+    if not isinstance(target, str) or not target:
+        raise fail(where, 'needs incident = "ID" or inbox = true')
+    return Route(dict(match), target)
 
 
 def _table(raw: dict[str, Any], key: str, fail: Any) -> dict[str, Any]:
@@ -139,6 +184,12 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     if not isinstance(name, str) or (secret is not None and not isinstance(secret, str)):
         raise fail(where, "name and secret are text")
     timeout, retries = item.get("timeout", 5.0), item.get("retries", 5)
-    if not isinstance(timeout, int | float) or timeout <= 0 or not isinstance(retries, int) or retries < 0:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or timeout <= 0
+        or not _count(retries)
+        or retries < 0
+    ):
         raise fail(where, "timeout is seconds above 0; retries is a count")
     return Sink(name, kind, url, secret, float(timeout), retries)

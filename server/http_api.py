@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,8 +20,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.alerts import AlertService
 from server.auth import bearer_ok
 from server.hub import Hub
+from server.intake import AlertIn, parse_alertmanager, parse_generic, parse_pagerduty
 from server.status_page import public_view, render_html
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 from warroom.core.events import NAME_MAX, Command
@@ -28,6 +31,7 @@ from warroom.core.policy import assign_or_offer
 from warroom.core.schema import Text, validate
 
 MAX_BODY = 64 * 1024
+MAX_INTAKE = 1024 * 1024  # an Alertmanager batch of a few thousand alerts
 PUBLIC_PATHS = {"/healthz", "/status", "/status.json"}
 
 
@@ -46,6 +50,10 @@ class BearerAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            if scope["path"].startswith("/api/v1/alerts") and not header:
+                # Alertmanager's webhook config sets headers awkwardly, so intake also takes ?token=
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                header = f"Bearer {query['token'][0]}" if "token" in query else ""
             if not bearer_ok(header, self.token):
                 response = refused(WarroomError(Code.UNAUTHORIZED, "missing or wrong bearer token"))
                 response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
@@ -54,16 +62,16 @@ class BearerAuth:
         await self.app(scope, receive, send)
 
 
-async def read_json(request: Request) -> dict[str, Any]:
-    """The body as a JSON object, refusing more than MAX_BODY bytes without reading them all."""
+async def read_json(request: Request, limit: int = MAX_BODY) -> dict[str, Any]:
+    """The body as a JSON object, refusing more than ``limit`` bytes without reading them all."""
     length = request.headers.get("content-length")
-    too_large = WarroomError(Code.TOO_LARGE, f"the body is over {MAX_BODY} bytes")
-    if length is not None and length.isdigit() and int(length) > MAX_BODY:
+    too_large = WarroomError(Code.TOO_LARGE, f"the body is over {limit} bytes")
+    if length is not None and length.isdigit() and int(length) > limit:
         raise too_large
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_BODY:
+        if len(body) > limit:
             raise too_large
     try:
         parsed = json.loads(body)
@@ -99,7 +107,36 @@ def _split(body: dict[str, Any], extra: tuple[Any, ...]) -> tuple[dict[str, Any]
     return {k: v for k, v in body.items() if k not in names}, meta
 
 
-def build_api(hub: Hub, token: str) -> Starlette:
+def _intake_refusal(err: WarroomError) -> JSONResponse:
+    """Intake answers a bad body with 400 (413 when too large), as senders expect of a webhook."""
+    status = 413 if err.code == Code.TOO_LARGE else 400 if HTTP_STATUS.get(err.code, 400) < 500 else 503
+    return JSONResponse({"error": err.to_dict()}, status_code=status)
+
+
+def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
+    async def intake(request: Request, parse: Callable[[Any], list[AlertIn]], actor: str) -> Response:
+        try:
+            parsed = parse(await read_json(request, MAX_INTAKE))
+            routed = await alerts.ingest(parsed, request.query_params.get("incident"), actor)
+        except WarroomError as err:
+            return _intake_refusal(err)
+        return JSONResponse({"accepted": len(parsed), "routed": routed}, status_code=202)
+
+    async def alertmanager_intake(request: Request) -> Response:
+        return await intake(request, parse_alertmanager, "alertmanager")
+
+    async def generic_intake(request: Request) -> Response:
+        return await intake(request, parse_generic, "webhook")
+
+    async def pagerduty_intake(request: Request) -> Response:
+        try:
+            event = parse_pagerduty(await read_json(request, MAX_INTAKE))
+            await alerts.pagerduty(event, request.query_params.get("incident"))
+        except WarroomError as err:
+            return _intake_refusal(err)
+        body = {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
+        return JSONResponse(body, status_code=202)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
 
@@ -214,6 +251,9 @@ def build_api(hub: Hub, token: str) -> Starlette:
             methods=["POST"],
         ),
         Route("/api/v1/incidents/{incident}/roles/{role}", role, methods=["POST"]),
+        Route("/api/v1/alerts", generic_intake, methods=["POST"]),
+        Route("/api/v1/alerts/alertmanager", alertmanager_intake, methods=["POST"]),
+        Route("/api/v1/alerts/pagerduty", pagerduty_intake, methods=["POST"]),
         Route("/status", status_html, methods=["GET"]),
         Route("/status.json", status_json, methods=["GET"]),
     ]

@@ -12,11 +12,12 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from server.intake import INBOX
 from server.store import EventStore, StorageError
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
@@ -94,6 +95,9 @@ class Hub:
         self.store = store
         self.policy = policy or Policy()
         self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
+        # Work a command type needs before it can be sequenced (reaching Alertmanager, say).
+        self.preparers: dict[str, Callable[[Command, str], Awaitable[Command]]] = {}
+        self.has_alertmanager = False  # whether silences can be made in a real Alertmanager
         self.hub_id = uuid.uuid4().hex[:12]
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rooms: dict[str, Room] = {}
@@ -155,8 +159,16 @@ class Hub:
         self._pending.put_nowait(pending)
         return pending.future
 
+    async def prepare(self, command: Command, actor: str) -> Command:
+        """Run the command type's preparer, if it has one; it may refuse, or fill in data."""
+        preparer = self.preparers.get(command.type)
+        if preparer is None:
+            return command
+        validate_command(command.type, command.data)  # refuse bad input before any outside call
+        return await preparer(command, actor)
+
     async def execute(self, command: Command, actor: str) -> Ack:
-        return await self.submit(command, actor)
+        return await self.submit(await self.prepare(command, actor), actor)
 
     async def _write_loop(self) -> None:
         while True:
@@ -310,8 +322,10 @@ class Hub:
         snap = await self.store.snapshot(room_id)
         state, snap_seq = IncidentState(room=room_id), 0
         if snap is not None:
-            snap_seq = snap[0]
-            state = load_snapshot(snap[1])
+            try:
+                state, snap_seq = load_snapshot(snap[1]), snap[0]
+            except (ValueError, KeyError, TypeError) as exc:  # an older format: the log is the truth
+                log.warning("snapshot of %s unreadable (%s); folding the log from the start", room_id, exc)
         while True:
             page = await self.store.read(room_id, state.seq, 5000)
             fold(room_id, page, state)
@@ -330,6 +344,8 @@ class Hub:
     async def incidents(self) -> list[dict[str, Any]]:
         out = []
         for record in await self.store.rooms():
+            if record.room == INBOX:
+                continue  # the alert inbox is a room, not an incident
             summary = dict(record.summary)
             summary.setdefault("id", record.room)
             room = self._rooms.get(record.room)

@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from server.alerts import AlertService
 from server.config import HubConfig
 from server.http_api import build_api
 from server.hub import Hub
@@ -52,6 +53,7 @@ class HubServer:
         self.config = config or HubConfig()
         self.hub = Hub(SQLiteStore(self.db), clock=clock, policy=self.config.policy)
         self.notifier = Notifier(self.hub, self.config.sinks)
+        self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token
         self.host = host
         self.sync = SyncServer(self.hub, token, host, port)
@@ -75,6 +77,7 @@ class HubServer:
     async def start(self) -> None:
         await self.hub.start()
         self.notifier.start()
+        self.alerts.start()
         await self.sync.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -84,7 +87,7 @@ class HubServer:
         self._http_socket = sock
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            build_api(self.hub, self.token),
+            build_api(self.hub, self.token, self.alerts),
             log_level="warning",
             lifespan="off",
             access_log=False,
@@ -106,6 +109,7 @@ class HubServer:
             await self._http_task
             await self._http.shutdown(sockets=[self._http_socket] if self._http_socket else None)
         await self.notifier.stop()
+        await self.alerts.stop()
         await self.hub.stop()
 
     async def serve_until_signalled(self) -> None:

@@ -227,6 +227,7 @@ class Session:
                 "time": format_time(self.hub._clock()),
                 "max_frame": MAX_FRAME,
                 "policy": self.hub.policy.to_wire(),
+                "alertmanager": "alert.silenced" in self.hub.preparers and self.hub.has_alertmanager,
             }
         )
 
@@ -239,6 +240,8 @@ class Session:
         command = Command(fields["id"], fields["type"], fields.get("data") or {}, fields.get("room"))
         await self._inflight.acquire()
         try:
+            if command.type in self.hub.preparers:  # in line, so this client's commands keep their order
+                command = await self.hub.prepare(command, self.name)
             future = self.hub.submit(command, self.name)
         except WarroomError as err:
             self._inflight.release()

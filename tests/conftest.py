@@ -232,3 +232,16 @@ class HubProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+def require_peer(binary: str) -> str:
+    """The path of a real peer program; skip without it, unless CI demands every peer."""
+    import shutil
+
+    path = shutil.which(binary)
+    if path is None:
+        reason = f"{binary} is not installed (Debian: apt-get install {binary})"
+        if os.environ.get("WARROOM_REQUIRE_PEERS") == "1":
+            pytest.fail(f"WARROOM_REQUIRE_PEERS=1 but {reason}")
+        pytest.skip(reason)
+    return path

@@ -43,6 +43,23 @@ CTX = Context(
         ("/accept ic", Action("role.accepted", {"role": "commander"})),
         ("/decline comms", Action("role.declined", {"role": "comms"})),
         ("/takeover tech gone dark", Action("role.taken_over", {"role": "tech", "reason": "gone dark"})),
+        (
+            "/silence 2h known flake",
+            Action(
+                "alert.silenced",
+                {"fingerprint": "fp1", "minutes": 120, "reason": "known flake", "upstream": False},
+            ),
+        ),
+        (
+            "/silence DiskFull 45m disk swap",
+            Action(
+                "alert.silenced",
+                {"fingerprint": "fp2", "minutes": 45, "reason": "disk swap", "upstream": False},
+            ),
+        ),
+        ("/unsilence", Action("alert.unsilenced", {"fingerprint": "fp1"})),
+        ("/attach INC-7", Action("alert.moved", {"fingerprint": "fp1", "to": "INC-7"})),
+        ("/escalate sev2", Action("escalate", {"fingerprint": "fp1", "severity": "SEV2"})),
         ("/broadcast EU recovering", Action("status.broadcast", {"message": "EU recovering"})),
         (
             "/broadcast 15m EU recovering",
@@ -85,6 +102,8 @@ def test_parses(line: str, action: Action) -> None:
         ("/check one", "from 1 to 3"),
         ("/ack NoSuchAlert", "no alert named"),
         ("/accept", "usage: /accept"),
+        ("/silence forever", "usage: /silence"),
+        ("/attach", "usage: /attach"),
         ("/role ic me", "maria holds the incident commander: ask them to offer it"),
         ("/takeover king", "usage: /takeover"),
     ],
@@ -106,6 +125,7 @@ def test_completions() -> None:
         "/status investigating|identified|monitoring|resolved [REASON]",
         "/sev 1-4 [REASON]",
         "/strike [#N] [REASON]",
+        "/silence [ALERT] 2h REASON",
     ]
     assert completions("/decision x") == []
     assert completions("plain") == []

@@ -171,6 +171,25 @@ class IncidentScreen(Screen[None]):
         self.query_one(ChecklistPanel).show(list(state.checklist.values()))
         self.query_one(AlertFeed).show(state.alerts, now)
 
+    async def _escalate(self, data: dict[str, Any]) -> None:
+        """Declare an incident from an alert: its title, severity and detection time come with it."""
+        alert = self.state.alerts.get(data["fingerprint"])
+        if alert is None:
+            return
+        title = alert.annotations.get("summary") or alert.alertname
+        severity = data.get("severity") or SEVERITY_OF_ALERT.get((alert.severity or "").lower(), "SEV3")
+        try:
+            declared = await self.client.send(
+                "incident.declared", {"title": title[:200], "severity": severity}
+            )
+            await self.client.send(
+                "alert.moved", {"fingerprint": alert.fingerprint, "to": declared["room"]}, self.room
+            )
+        except CommandRejected as exc:
+            self.app.notify(exc.error.message, title="not escalated", severity="error")
+            return
+        self.app.open_incident(declared["room"])  # type: ignore[attr-defined]
+
     def _nudge(self, state: IncidentState, now: datetime) -> None:
         """Tell me, once, when an update I owe is due or a role is offered to me."""
         me = self.client.name
@@ -231,6 +250,7 @@ class IncidentScreen(Screen[None]):
             selected_alert=self.query_one(AlertFeed).selected_fingerprint,
             alerts=tuple((a.fingerprint, a.alertname) for a in state.alerts.values()),
             holders=tuple((role, holder.name) for role, holder in state.roles.items()),
+            alertmanager=self.client.alertmanager,
         )
 
     def on_composer_submitted(self, message: Composer.Submitted) -> None:
@@ -245,7 +265,10 @@ class IncidentScreen(Screen[None]):
         except SlashError as exc:
             composer.hint(str(exc), error=True)
             return
-        self.send(action)
+        if action.type == "escalate":
+            self.app.run_worker(self._escalate(action.data), exit_on_error=False)
+        else:
+            self.send(action)
         composer.clear()
 
     def on_checklist_panel_toggled(self, message: ChecklistPanel.Toggled) -> None:
@@ -310,10 +333,28 @@ class IncidentScreen(Screen[None]):
         self.query_one(AlertFeed).action_acknowledge()
 
 
+SEVERITY_OF_ALERT = {
+    "critical": "SEV1",
+    "page": "SEV1",
+    "error": "SEV2",
+    "high": "SEV2",
+    "warning": "SEV3",
+    "info": "SEV4",
+}
+
+
 class PickerScreen(Screen[None]):
     """Open incidents, to choose one to join; Enter opens it."""
 
-    BINDINGS = [Binding("r", "reload", "Reload"), Binding("n", "declare", "Declare")]
+    BINDINGS = [
+        Binding("r", "reload", "Reload"),
+        Binding("n", "declare", "Declare"),
+        Binding("i", "inbox", "Alert inbox"),
+    ]
+
+    def action_inbox(self) -> None:
+        app: WarroomApp = self.app  # type: ignore[assignment]
+        app.open_incident("inbox")
 
     def __init__(self, client: HubClient, now: Callable[[], datetime]) -> None:
         super().__init__()

@@ -62,6 +62,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "item": ("/item TEXT", "add a runbook checklist item"),
     "check": ("/check N", "check or uncheck checklist item N"),
     "ack": ("/ack [ALERTNAME|FINGERPRINT]", "acknowledge the selected alert, or one by name"),
+    "silence": ("/silence [ALERT] 2h REASON", "silence an alert (in Alertmanager too, when the hub has one)"),
+    "unsilence": ("/unsilence [ALERT]", "end an alert's silence"),
+    "attach": ("/attach [ALERT] INC-N", "move an alert into an incident (from the inbox, say)"),
+    "escalate": ("/escalate [SEV1-4]", "declare a new incident from the selected alert"),
 }
 
 
@@ -76,6 +80,7 @@ class Context:
     selected_alert: str | None = None
     alerts: tuple[tuple[str, str], ...] = ()  # (fingerprint, alertname)
     holders: tuple[tuple[str, str], ...] = ()  # (role, holder's name): held seats are offered
+    alertmanager: bool = False  # the hub can make real silences
 
 
 def parse(line: str, ctx: Context) -> Action:
@@ -226,7 +231,61 @@ def _ack(rest: str, ctx: Context) -> Action:
     raise SlashError(f"/ack: no alert named {rest!r}")
 
 
+def _pick_alert(rest: str, ctx: Context, verb: str) -> tuple[str, str]:
+    """The alert named first in ``rest`` (fingerprint or alertname), else the selected one; and the rest."""
+    word, _, tail = rest.partition(" ")
+    for fingerprint, alertname in ctx.alerts:
+        if word and word in (fingerprint, alertname):
+            return fingerprint, tail.strip()
+    if ctx.selected_alert is None:
+        raise SlashError(f"/{verb}: select an alert first, or name it")
+    return ctx.selected_alert, rest
+
+
+def _silence(rest: str, ctx: Context) -> Action:
+    fingerprint, rest = _pick_alert(rest, ctx, "silence")
+    match = re.fullmatch(r"(\d+)([mh])\s+(.+)", rest)
+    if match is None:
+        raise SlashError("usage: /silence [ALERT] 2h REASON (a duration in m or h, then why)")
+    minutes = int(match.group(1)) * (60 if match.group(2) == "h" else 1)
+    return Action(
+        "alert.silenced",
+        {
+            "fingerprint": fingerprint,
+            "minutes": minutes,
+            "reason": match.group(3),
+            "upstream": ctx.alertmanager,
+        },
+    )
+
+
+def _unsilence(rest: str, ctx: Context) -> Action:
+    return Action("alert.unsilenced", {"fingerprint": _pick_alert(rest, ctx, "unsilence")[0]})
+
+
+def _attach(rest: str, ctx: Context) -> Action:
+    fingerprint, rest = _pick_alert(rest, ctx, "attach")
+    if not rest or " " in rest:
+        raise SlashError("usage: /attach [ALERT] INC-N")
+    return Action("alert.moved", {"fingerprint": fingerprint, "to": rest})
+
+
+def _escalate(rest: str, ctx: Context) -> Action:
+    fingerprint, rest = _pick_alert(rest, ctx, "escalate")
+    match = re.fullmatch(r"(?i)(?:sev)?([1-4])?", rest.strip())
+    if match is None:
+        raise SlashError("usage: /escalate [SEV1-4]")
+    data = {"fingerprint": fingerprint}
+    if match.group(1):
+        data["severity"] = f"SEV{match.group(1)}"
+    return Action("escalate", data)  # the screen declares the incident, then moves the alert into it
+
+
 _HANDLERS: dict[str, Callable[[str, Context], Action]] = {
+    "silence": _silence,
+    "unsilence": _unsilence,
+    "attach": _attach,
+    "escalate": _escalate,
     "status": _status,
     "sev": _sev,
     "role": _role,

@@ -17,11 +17,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, NoReturn
 
 from warroom import __version__
-from warroom.cli.render import render_incidents, render_state
+from warroom.cli.render import render_alerts, render_incidents, render_state
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.config import ConfigError, client_settings, default_db, load_file
 from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
 from warroom.core.policy import assign_or_offer
+from warroom.core.state import IncidentState
 
 EXIT_USAGE = 2
 
@@ -119,6 +120,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--name", "--as", dest="name", metavar="NAME", help="your name in the room")
     demo.add_argument("--theme", help="colour theme (default: warroom-dark)")
 
+    alerts = sub.add_parser("alerts", help="list an incident's alerts, firing first")
+    alerts.add_argument("incident")
+    alerts.add_argument("--json", action="store_true")
+    _hub_options(alerts)
+
+    ack = sub.add_parser("ack", help="acknowledge an alert: I am on it")
+    ack.add_argument("incident")
+    ack.add_argument("fingerprint", help="the alert's fingerprint, a unique prefix of it, or its alertname")
+    _hub_options(ack)
+
+    silence = sub.add_parser("silence", help="silence an alert (in Alertmanager too, when the hub has one)")
+    silence.add_argument("incident")
+    silence.add_argument(
+        "fingerprint", help="the alert's fingerprint, a unique prefix of it, or its alertname"
+    )
+    silence.add_argument("--for", dest="duration", type=_minutes, metavar="2h", help="how long")
+    silence.add_argument("--reason", help="why, for the timeline and the silence's comment")
+    silence.add_argument("--room-only", action="store_true", help="do not touch Alertmanager")
+    silence.add_argument("--expire", action="store_true", help="end the silence now")
+    _hub_options(silence)
+
     show = sub.add_parser("show", help="print an incident's full state")
     show.add_argument("incident")
     show.add_argument("--json", action="store_true")
@@ -199,6 +221,72 @@ async def _role(args: argparse.Namespace) -> int:
     return await _with_client(args, work)
 
 
+def _find_alert(state: IncidentState, wanted: str) -> str:
+    """An alert by fingerprint, unique fingerprint prefix, or unique alertname."""
+    if wanted in state.alerts:
+        return wanted
+    found = [fp for fp, a in state.alerts.items() if fp.startswith(wanted) or a.alertname == wanted]
+    if len(found) != 1:
+        raise UserError(f"{'no' if not found else 'more than one'} alert matches {wanted!r} in {state.room}")
+    return found[0]
+
+
+async def _alerts(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        state = (await client.join(args.incident)).state
+        items = sorted(
+            state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname, a.fingerprint)
+        )
+        if args.json:
+            print(
+                json.dumps(
+                    [state.to_dict()["alerts"][list(state.alerts).index(a.fingerprint)] for a in items],
+                    indent=2,
+                )
+            )
+        else:
+            print(render_alerts(items))
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _ack(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        fingerprint = _find_alert((await client.join(args.incident)).state, args.fingerprint)
+        ack = await client.send("alert.acknowledged", {"fingerprint": fingerprint}, args.incident)
+        print(f"{ack['room']} #{ack['seq']}: {fingerprint} acknowledged")
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _silence(args: argparse.Namespace) -> int:
+    if not args.expire and (not args.duration or not args.reason):
+        raise UserError("say how long and why: --for 2h --reason TEXT (or --expire)")
+
+    async def work(client: HubClient) -> int:
+        fingerprint = _find_alert((await client.join(args.incident)).state, args.fingerprint)
+        if args.expire:
+            ack = await client.send("alert.unsilenced", {"fingerprint": fingerprint}, args.incident)
+            print(f"{ack['room']} #{ack['seq']}: silence on {fingerprint} ended")
+            return 0
+        upstream = client.alertmanager and not args.room_only
+        data = {
+            "fingerprint": fingerprint,
+            "minutes": args.duration,
+            "reason": args.reason,
+            "upstream": upstream,
+        }
+        ack = await client.send("alert.silenced", data, args.incident)
+        silence_id = client.rooms[args.incident].state.alerts[fingerprint].silence_id
+        where = f" and in Alertmanager (silence {silence_id})" if silence_id else " in the room"
+        print(f"{ack['room']} #{ack['seq']}: {fingerprint} silenced for {args.duration}m{where}")
+        return 0
+
+    return await _with_client(args, work)
+
+
 async def _declare(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
         data: dict[str, Any] = {"title": args.title, "severity": args.severity}
@@ -262,6 +350,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "log": _log,
     "incidents": _incidents,
     "show": _show,
+    "alerts": _alerts,
+    "ack": _ack,
+    "silence": _silence,
     "status": _status,
     "severity": _severity,
     "role": _role,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from warroom.core.events import ROLE_TITLES
-from warroom.core.state import IncidentState
+from warroom.core.state import Alert, IncidentState
 
 
 def render_incidents(items: list[dict[str, Any]]) -> str:
@@ -27,6 +27,26 @@ def render_incidents(items: list[dict[str, Any]]) -> str:
         "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
         for row in rows
     )
+
+
+def render_alerts(alerts: list[Alert]) -> str:
+    if not alerts:
+        return "no alerts"
+    lines = []
+    for a in alerts:
+        notes = []
+        if a.acked_by:
+            notes.append(f"ack {a.acked_by}")
+        if a.silenced_until:
+            notes.append(
+                f"silenced until {a.silenced_until[11:16]}" + (" (alertmanager)" if a.silence_id else "")
+            )
+        labels = " ".join(f"{k}={v}" for k, v in a.labels.items() if k not in ("alertname", "severity"))
+        lines.append(
+            f"{a.status:<8} {a.fingerprint:<18} {a.severity or '-':<9} {a.alertname} x{a.count}  "
+            f"{labels}{'  [' + ', '.join(notes) + ']' if notes else ''}"
+        )
+    return "\n".join(lines)
 
 
 def render_state(state: IncidentState) -> str:

@@ -119,6 +119,7 @@ class HubClient:
         self.state = ConnectionState("offline", queued=len(self.outbox))
         self.hub_id: str | None = None
         self.policy: dict[str, Any] = {}  # the hub's cadence, commander deadlines and role rules
+        self.alertmanager = False  # the hub can make real silences
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
@@ -191,6 +192,7 @@ class HubClient:
             )
             self.hub_id = welcome.get("hub")
             self.policy = welcome.get("policy") or {}
+            self.alertmanager = bool(welcome.get("alertmanager"))
             for view in self.rooms.values():
                 view.synced = False
                 await self._send(

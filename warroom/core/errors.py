@@ -28,6 +28,7 @@ class Code(StrEnum):
     NO_CHANGE = "no_change"
     ID_REUSED = "id_reused"
     FORBIDDEN = "forbidden"
+    UPSTREAM_FAILED = "upstream_failed"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -57,6 +58,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.NO_CHANGE: 409,
     Code.ID_REUSED: 409,
     Code.FORBIDDEN: 403,
+    Code.UPSTREAM_FAILED: 502,
     Code.UNAUTHORIZED: 401,
     Code.NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,

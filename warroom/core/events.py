@@ -176,6 +176,26 @@ define(
     Time("ends_at", required=False),
 )
 define(
+    "alert.silenced",
+    "Quiets an alert in the room for a while; with upstream, the hub also silences it in Alertmanager.",
+    Text("fingerprint", max_len=256, ref="alerts"),
+    Int("minutes", minimum=1, maximum=14 * 24 * 60),
+    Text("reason", max_len=TEXT_MAX),
+    Bool("upstream", required=False, default=False),
+    Text("silence_id", required=False, max_len=128),
+)
+define(
+    "alert.unsilenced",
+    "Ends a silence early, in the room and, if it had one, in Alertmanager.",
+    Text("fingerprint", max_len=256, ref="alerts"),
+)
+define(
+    "alert.moved",
+    "Takes an alert out of this room because it now lives in another incident.",
+    Text("fingerprint", max_len=256, ref="alerts"),
+    Text("to", max_len=64),
+)
+define(
     "status.broadcast",
     "The commander's word to everyone, with the next update due.",
     Text("message", max_len=TEXT_MAX),

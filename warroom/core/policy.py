@@ -94,7 +94,10 @@ def authorize(
             or (holder is not None and holder.name == actor)
             or (commander is None and holder is None)
         ):
-            raise _refuse(f"only the {title} or the incident commander can offer it", "role")
+            who = (
+                "the incident commander" if role == "commander" else f"the {title} or the incident commander"
+            )
+            raise _refuse(f"only {who} can offer it", "role")
     elif type_name in ("role.accepted", "role.declined"):
         offer = state.offers.get(role)
         if offer is not None and offer.to != actor:

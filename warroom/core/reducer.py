@@ -68,6 +68,8 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
         and data["role"] not in state.offers
     ):
         raise WarroomError(Code.UNKNOWN_REF, f"no open offer of {data['role']}", "role")
+    if type_name == "alert.unsilenced" and state.alerts[data["fingerprint"]].silenced_until is None:
+        raise WarroomError(Code.NO_CHANGE, "that alert is not silenced", "fingerprint")
     if type_name == "responder.joined" and data["name"] in state.responders:
         raise WarroomError(Code.NO_CHANGE, f"{data['name']} already joined", "name")
 
@@ -106,6 +108,8 @@ def _declared(state: IncidentState, event: Event) -> None:
     state.resolved_at = event.ts if state.status == "resolved" else None
     if state.resolved_at:
         state.milestones["resolved"] = event.ts
+    if state.status in ("monitoring", "resolved"):
+        state.milestones["mitigated"] = event.ts
     drill = "drill " if state.drill else ""
     _system(state, event, f"declared {drill}{state.severity}: {state.title}")
     commander = d.get("commander") or event.actor
@@ -305,6 +309,7 @@ def _alert_upserted(state: IncidentState, event: Event) -> None:
         # A trigger after a resolve is a new occurrence: its acknowledgement starts over.
         alert.acked_by = alert.acked_at = None
         alert.ends_at = None
+        alert.occurrence += 1
     alert.alertname = d["alertname"]
     alert.status = d.get("status", "firing")
     alert.count += 1
@@ -332,6 +337,31 @@ def _alert_resolved(state: IncidentState, event: Event) -> None:
     alert.status = "resolved"
     alert.ends_at = event.data.get("ends_at", event.ts)
     alert.last_seen = event.ts
+
+
+@handles("alert.silenced")
+def _alert_silenced(state: IncidentState, event: Event) -> None:
+    d = event.data
+    alert = state.alerts[d["fingerprint"]]
+    alert.silenced_until = format_time(parse_time(event.ts) + timedelta(minutes=d["minutes"]))
+    alert.silenced_by = event.actor
+    alert.silence_reason = d["reason"]
+    alert.silence_id = d.get("silence_id")
+    where = " and in Alertmanager" if alert.silence_id else ""
+    _system(state, event, f"silenced {alert.alertname} for {d['minutes']}m{where}: {d['reason']}")
+
+
+@handles("alert.unsilenced")
+def _alert_unsilenced(state: IncidentState, event: Event) -> None:
+    alert = state.alerts[event.data["fingerprint"]]
+    alert.silenced_until = alert.silenced_by = alert.silence_reason = alert.silence_id = None
+    _system(state, event, f"silence on {alert.alertname} ended")
+
+
+@handles("alert.moved")
+def _alert_moved(state: IncidentState, event: Event) -> None:
+    alert = state.alerts.pop(event.data["fingerprint"])
+    _system(state, event, f"{alert.alertname} moved to {event.data['to']}")
 
 
 @handles("status.broadcast")

@@ -99,8 +99,13 @@ class Alert:
     source: str | None = None
     url: str | None = None
     count: int = 1
+    occurrence: int = 1  # a trigger after a resolve starts a new occurrence
     acked_by: str | None = None
     acked_at: str | None = None
+    silenced_until: str | None = None
+    silenced_by: str | None = None
+    silence_reason: str | None = None
+    silence_id: str | None = None  # the Alertmanager silence, when there is one
 
 
 @dataclass(slots=True)
@@ -185,9 +190,21 @@ class IncidentState:
         rest["alerts"] = list(rest["alerts"].values())
         del rest["entries"]
         rows = [
-            [e.id, e.kind, e.text, e.author, e.ts, e.happened_at,
-             [[r.text, r.actor, r.ts] for r in e.history] if e.history else None,
-             e.edited_by, e.edited_at, e.struck_by, e.struck_at, e.strike_reason, e.pinned]
+            [
+                e.id,
+                e.kind,
+                e.text,
+                e.author,
+                e.ts,
+                e.happened_at,
+                [[r.text, r.actor, r.ts] for r in e.history] if e.history else None,
+                e.edited_by,
+                e.edited_at,
+                e.struck_by,
+                e.struck_at,
+                e.strike_reason,
+                e.pinned,
+            ]
             for e in self.entries.values()
         ]
         return {"v": SNAPSHOT_VERSION, "state": rest, "entries": rows}

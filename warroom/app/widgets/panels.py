@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 
 from warroom.client import ConnectionState
 from warroom.core.events import ROLE_TITLES, ROLES
-from warroom.core.schema import parse_time
+from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState
 
 SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
@@ -260,6 +260,10 @@ class AlertFeed(Tree[str]):
         parts += [" ".join(keys), (f" {age} x{alert.count}", "dim")]
         if alert.acked_by:
             parts.append((f" ack {alert.acked_by}", self._colour("accent")))
+        if alert.silenced_until and alert.silenced_until > format_time(now):
+            parts.append((f" silenced {alert.silenced_until[11:16]}", "dim italic"))
+        if alert.occurrence > 1:
+            parts.append((f" #{alert.occurrence}", "dim"))
         return Text.assemble(*parts)
 
     @property

@@ -1,0 +1,222 @@
+"""End to end with a real Prometheus Alertmanager on 127.0.0.1: webhooks in, silences out."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server.config import parse_hub_config
+from server.runner import HubServer
+from tests.conftest import TOKEN, ClientFactory, require_peer, wait_for
+from warroom.client import CommandRejected
+from warroom.core.events import Command
+from warroom.core.protocol import new_id
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Alertmanager:
+    def __init__(self, binary: str, workdir: Path, port: int) -> None:
+        self.binary, self.workdir, self.port = binary, workdir, port
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, webhook_url: str) -> None:
+        config = self.workdir / "alertmanager.yml"
+        config.write_text(
+            "route:\n  receiver: warroom\n  group_by: ['alertname']\n"
+            "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
+            "receivers:\n- name: warroom\n  webhook_configs:\n"
+            f"  - url: '{webhook_url}'\n    send_resolved: true\n"
+        )
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                f"--config.file={config}",
+                f"--storage.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "alertmanager.log").open("wb"),
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(20)
+
+
+@pytest.fixture
+def alertmanager_binary() -> str:
+    return require_peer("prometheus-alertmanager")
+
+
+@pytest.fixture
+async def stack(
+    alertmanager_binary: str, tmp_path: Path
+) -> AsyncIterator[tuple[HubServer, Alertmanager, str]]:
+    am = Alertmanager(alertmanager_binary, tmp_path, free_port())
+    server = HubServer(tmp_path / "hub.db", TOKEN, config=parse_hub_config({"alertmanager": am.url}))
+    await server.start()
+    ack = await server.hub.execute(
+        Command(new_id(), "incident.declared", {"title": "Checkout 5xx", "severity": "SEV2"}), "ann"
+    )
+    am.start(f"{server.http_url}/api/v1/alerts/alertmanager?incident={ack.room}&token={TOKEN}")
+    try:
+        async with httpx.AsyncClient(base_url=am.url) as http:
+
+            async def ready() -> bool:
+                try:
+                    return (await http.get("/-/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_until(ready, 20, "alertmanager to be ready")
+        yield server, am, ack.room
+    finally:
+        am.stop()
+        await server.stop()
+
+
+async def wait_until(check: Any, timeout: float, what: str) -> None:
+    """Like wait_for, for a condition that needs an await (an HTTP probe)."""
+    import asyncio
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)  # polling a separate process's HTTP API
+
+
+def alerts(now: datetime, ends: datetime | None = None) -> list[dict[str, Any]]:
+    out = []
+    for instance in ("10.0.0.11:8080", "10.0.0.12:8080"):
+        alert: dict[str, Any] = {
+            "labels": {
+                "alertname": "HighErrorRate",
+                "service": "checkout",
+                "severity": "critical",
+                "instance": instance,
+            },
+            "annotations": {"summary": f"5xx above 5% on {instance}"},
+            "startsAt": iso(now),
+            "generatorURL": "http://prometheus.example.internal:9090/graph",
+        }
+        if ends is not None:
+            alert["endsAt"] = iso(ends)
+        out.append(alert)
+    return out
+
+
+async def test_alerts_flow_from_alertmanager_and_silences_flow_back(
+    stack: tuple[HubServer, Alertmanager, str], make_client: ClientFactory
+) -> None:
+    server, am, room = stack
+    responder = await make_client(server.url, "ann")
+    view = await responder.join(room)
+    assert responder.alertmanager
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(base_url=am.url) as http:
+        assert (await http.post("/api/v2/alerts", json=alerts(now))).status_code == 200
+        await wait_for(lambda: len(view.state.alerts) == 2, timeout=30, what="alerts via the real webhook")
+        assert (await http.post("/api/v2/alerts", json=alerts(now))).status_code == 200  # the same again
+        firing = sorted(view.state.alerts.values(), key=lambda a: a.labels["instance"])
+        assert [a.status for a in firing] == ["firing", "firing"] and len(view.state.alerts) == 2
+        assert firing[0].source == "alertmanager" and firing[0].labels["service"] == "checkout"
+
+        # A real silence, made from the war room, appears in Alertmanager.
+        target = firing[0]
+        await responder.send(
+            "alert.silenced",
+            {
+                "fingerprint": target.fingerprint,
+                "minutes": 120,
+                "reason": "rolling back, expected noise",
+                "upstream": True,
+            },
+            room,
+        )
+        silence_id = view.state.alerts[target.fingerprint].silence_id
+        assert silence_id
+        silences = (await http.get("/api/v2/silences")).json()
+        mine = next(s for s in silences if s["id"] == silence_id)
+        assert mine["status"]["state"] == "active" and mine["createdBy"] == "ann"
+        assert mine["comment"] == "rolling back, expected noise"
+        assert {m["name"]: m["value"] for m in mine["matchers"]} == target.labels
+
+        # Expiring it from the room expires it there too.
+        await responder.send("alert.unsilenced", {"fingerprint": target.fingerprint}, room)
+        assert view.state.alerts[target.fingerprint].silenced_until is None
+        state = (await http.get(f"/api/v2/silence/{silence_id}")).json()["status"]["state"]
+        assert state == "expired"
+
+        # Resolving them in Alertmanager resolves them in the room.
+        past = now + timedelta(seconds=1)
+        assert (await http.post("/api/v2/alerts", json=alerts(now, ends=past))).status_code == 200
+        await wait_for(
+            lambda: all(a.status == "resolved" for a in view.state.alerts.values()),
+            timeout=30,
+            what="the resolved webhook",
+        )
+        assert len(view.state.alerts) == 2
+
+
+async def test_an_unreachable_alertmanager_records_no_silence(
+    db_path: Path, make_client: ClientFactory
+) -> None:
+    server = HubServer(
+        db_path, TOKEN, config=parse_hub_config({"alertmanager": f"http://127.0.0.1:{free_port()}"})
+    )
+    await server.start()
+    try:
+        ann = await make_client(server.url, "ann")
+        room = (await ann.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+        await ann.send(
+            "alert.upserted", {"fingerprint": "f1", "alertname": "Disk", "labels": {"a": "b"}}, room
+        )
+        view = await ann.join(room)
+        with pytest.raises(CommandRejected) as refused:
+            await ann.send(
+                "alert.silenced",
+                {"fingerprint": "f1", "minutes": 30, "reason": "noisy", "upstream": True},
+                room,
+            )
+        assert (
+            refused.value.error.code == "upstream_failed" and "did not answer" in refused.value.error.message
+        )
+        alert = view.state.alerts["f1"]
+        assert alert.silenced_until is None  # nothing recorded as silenced that is not
+        await ann.send("alert.silenced", {"fingerprint": "f1", "minutes": 30, "reason": "room only"}, room)
+        silenced = view.state.alerts["f1"]
+        assert silenced.silenced_until and silenced.silence_id is None
+    finally:
+        await server.stop()
+
+
+def test_the_peer_helper_turns_a_missing_binary_into_a_failure_under_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WARROOM_REQUIRE_PEERS", "1")
+    with pytest.raises(pytest.fail.Exception, match="WARROOM_REQUIRE_PEERS=1"):
+        require_peer("no-such-peer-binary-for-warroom")
+    monkeypatch.setenv("WARROOM_REQUIRE_PEERS", "0")
+    with pytest.raises(pytest.skip.Exception):
+        require_peer("no-such-peer-binary-for-warroom")
