@@ -1169,9 +1169,8 @@ def print_memory(results: list[MemoryResult], room_size: int) -> None:
     if "hub" in by and "raw" in by and by["raw"].kib_per_conn > 0:
         print(f"hub/raw per connection: {fmt(by['hub'].kib_per_conn / by['raw'].kib_per_conn)}x")
     print(
-        f"(spread over rooms of {room_size}: on each join the hub sends every member of the room a "
-        "presence list of all members,\n so one room of thousands costs O(N^2) frames and O(N^3) bytes; "
-        "see 'join s' in section 1)"
+        f"(spread over rooms of {room_size}: each member still receives the whole member list, at most "
+        "once per 50 ms burst of joins;\n see 'join s' in section 1)"
     )
     for r in results:
         if r.note:

@@ -12,7 +12,6 @@ import logging
 import signal
 import socket
 from collections.abc import Generator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +125,3 @@ def _host_for_url(host: str) -> str:
     if host in ("0.0.0.0", "::", ""):
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
-
-
-def now_clock(fixed: datetime) -> Any:
-    """A clock that always says ``fixed``; for deterministic tests and screenshots."""
-    return lambda: fixed
