@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python bench/tui.py            # full run: a 100,000-entry room, about 1-2 minutes on 2 cores
+    python bench/tui.py            # full run: a 100,000-entry room, about a minute on 2 cores
     python bench/tui.py --quick    # a smoke run with a 10,000-entry room (not a measurement)
 
 What runs where (everything on 127.0.0.1, every file in a fresh temp dir):
@@ -57,9 +57,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import msgpack
 from textual.strip import Strip
 
+from server.hub import Hub
 from server.runner import HubServer
 from server.store import SQLiteStore
 from warroom.app.app import WarroomApp
@@ -70,7 +70,6 @@ from warroom.client import HubClient
 from warroom.core.events import Command, Event
 from warroom.core.protocol import new_id
 from warroom.core.reducer import fold
-from warroom.core.state import IncidentState
 
 SCRIPT = Path(__file__).resolve()
 NS = 1_000_000_000
@@ -107,6 +106,21 @@ def read_status_kib(key: str, pid: int | str = "self") -> int:
     except OSError:
         return 0
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_now(hub: Child, writer: Child) -> dict[str, float]:
+    """CPU seconds so far of this process (the app) and of the hub and writer processes."""
+    return {"app": time.process_time(), "hub": cpu_seconds(hub.pid), "writer": cpu_seconds(writer.pid)}
 
 
 def mb(kib: int | float) -> float:
@@ -601,6 +615,7 @@ class Results:
     append_bare_s: list[float] = field(default_factory=list)
     append_ack_s: list[float] = field(default_factory=list)
     append_queue_ms: list[float] = field(default_factory=list)
+    append_gc_ms: list[list[float]] = field(default_factory=list)  # full GC pauses in each round
     append_snapshots: list[int] = field(default_factory=list)  # rounds during which the hub snapshotted
     # keys
     key_idle_ms: list[float] = field(default_factory=list)
@@ -613,12 +628,13 @@ class Results:
     read_log_s: float = float("nan")
     fold_s: float = float("nan")
     fold_events: int = 0
-    snapshot_decode_s: float = float("nan")
-    snapshot_unpack_s: float = float("nan")
+    hub_load_s: float = float("nan")
+    hub_load_seq: int = 0
     snapshot_seq: int = 0
     gc_show: str = ""
     gc_live: str = ""
     tracked_objects: int = 0
+    live_cpu: dict[str, float] = field(default_factory=dict)  # share of one core while keys were pressed
     notes: list[str] = field(default_factory=list)
 
 
@@ -707,6 +723,10 @@ class GcWatch:
             self._start = now_ns()
         else:
             self.pauses.append((self._start, info["generation"], now_ns() - self._start))
+
+    def full(self, start_ns: int, end_ns: int) -> list[float]:
+        """Durations (ms) of the full collections that began in the window."""
+        return [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
 
     def summary(self, start_ns: int, end_ns: int) -> str:
         full = [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
@@ -807,6 +827,7 @@ async def measure_app(
                 results.append_bare_s.append((report["seen_ns"] - report["first_ns"]) / NS)
                 results.append_ack_s.append((report["acked_ns"] - report["first_ns"]) / NS)
                 results.append_queue_ms.append((report["queued_ns"] - report["first_ns"]) / MS)
+                results.append_gc_ms.append(gcw.full(report["first_ns"], stamp))
                 if snap_after != snap_before:
                     results.append_snapshots.append(round_ + 1)
                 log(
@@ -834,10 +855,22 @@ async def measure_app(
                 try:
                     await asyncio.sleep(1.0)  # let the stream settle in
                     lines0, t_live0 = timeline.line_count, now_ns()
+                    cpu0 = {
+                        "app": time.process_time(),
+                        "hub": cpu_seconds(hub.pid),
+                        "writer": cpu_seconds(writer.pid),
+                    }
                     results.key_live_ms = await key_samples(
                         app, probe, keyboard, args.keys, args.live_seconds_max - 5, results
                     )
                     lines1, t_live1 = timeline.line_count, now_ns()
+                    cpu1 = {
+                        "app": time.process_time(),
+                        "hub": cpu_seconds(hub.pid),
+                        "writer": cpu_seconds(writer.pid),
+                    }
+                    wall = (t_live1 - t_live0) / NS
+                    results.live_cpu = {k: (cpu1[k] - cpu0[k]) / wall for k in cpu0}
                     results.live_arrivals_per_s = (lines1 - lines0) / ((t_live1 - t_live0) / NS)
                     results.gc_live = gcw.summary(t_live0, t_live1)
                     log(f"live key presses: {len(results.key_live_ms)} samples")
@@ -858,7 +891,7 @@ async def measure_app(
 
 
 async def fold_baseline(db: Path, room: str, results: Results) -> None:
-    """The reducer alone on the same events, and decoding the hub's newest snapshot."""
+    """The reducer alone on the same events, and the hub's own load of the room (snapshot + tail)."""
     store = SQLiteStore(db)
     await store.open()
     try:
@@ -876,19 +909,12 @@ async def fold_baseline(db: Path, room: str, results: Results) -> None:
         state = fold(room, events)
         results.fold_s = time.perf_counter() - t0
         results.fold_events = len(events)
-        if len(state.entries) != len(events):
-            results.notes.append(f"fold: {len(state.entries):,} entries from {len(events):,} events")
-        snap = await store.snapshot(room)
-        if snap is not None:
-            del state, events
-            gc.collect()
-            t0 = time.perf_counter()
-            raw = msgpack.unpackb(snap[1], raw=False)
-            t1 = time.perf_counter()
-            IncidentState.from_dict(raw)
-            results.snapshot_unpack_s = t1 - t0
-            results.snapshot_decode_s = time.perf_counter() - t1
-            results.snapshot_seq = snap[0]
+        del state, events
+        gc.collect()
+        t0 = time.perf_counter()
+        loaded, snap_seq = await Hub(store).committed_state(room)  # decode the newest snapshot, fold the rest
+        results.hub_load_s = time.perf_counter() - t0
+        results.snapshot_seq, results.hub_load_seq = snap_seq, loaded.seq
     finally:
         await store.close()
 
@@ -980,6 +1006,14 @@ def report(r: Results) -> None:
         + ", ".join(f"{v:.0f}" for v in r.append_queue_ms)
         + " ms"
     )
+    if any(r.append_gc_ms):
+        print(
+            "  append: full GC pauses in this process during each round: "
+            + "; ".join(
+                f"round {n}: " + (", ".join(f"{ms:.0f} ms" for ms in pauses) if pauses else "none")
+                for n, pauses in enumerate(r.append_gc_ms, 1)
+            )
+        )
     if r.append_snapshots:
         rounds = ", ".join(str(n) for n in r.append_snapshots)
         print(f"  append: the hub wrote a room snapshot during round {rounds} (its loop stalls meanwhile)")
@@ -1005,6 +1039,12 @@ def report(r: Results) -> None:
             f"({sent.get('sent', 0) / max(sent.get('seconds', 0), 1e-9):.0f}/s, "
             f"{sent.get('refused', 0)} refused); "
             f"the app's timeline grew {r.live_arrivals_per_s:.0f} lines/s while keys were pressed"
+        )
+    if r.live_cpu:
+        print(
+            "  CPU while keys were pressed under the live stream (share of one core): "
+            + ", ".join(f"{k} {v * 100:.0f}%" for k, v in r.live_cpu.items())
+            + f" ({os.cpu_count()} cores)"
         )
     p = sorted(r.press_live_ms)
     if p:
@@ -1042,8 +1082,8 @@ def report(r: Results) -> None:
     print(
         f"  reducer: fold {r.fold_events:,} events {fmt(r.fold_s)} s; "
         f"reading them from SQLite {fmt(r.read_log_s)} s; "
-        f"decoding the hub's newest snapshot (seq {r.snapshot_seq:,}): msgpack.unpackb "
-        f"{fmt(r.snapshot_unpack_s)} s + IncidentState.from_dict {fmt(r.snapshot_decode_s)} s"
+        f"the hub's own load of the room at seq {r.hub_load_seq:,} (Hub.committed_state: newest snapshot, "
+        f"seq {r.snapshot_seq:,}, decoded, the rest folded) {fmt(r.hub_load_s)} s"
     )
     b = r.build
     if b:
@@ -1065,6 +1105,8 @@ async def start_hub(db: Path, token: str, work: Path) -> tuple[Child, str]:
         "-m",
         "warroom",
         "serve",
+        "--host",
+        "127.0.0.1",
         "--port",
         "0",
         "--http-port",
@@ -1142,7 +1184,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.entries = args.entries or (10_000 if quick else FULL_ENTRIES)
     args.keys = args.keys or (60 if quick else 300)
     args.idle_keys = 30 if quick else 100
-    args.append_rounds = 1 if quick else 3
+    args.append_rounds = 1 if quick else 5
     args.live_seconds_max = 30.0 if quick else 60.0
     args.press_samples = 4 if quick else 8
     args.press_seconds = 10.0 if quick else 15.0

@@ -157,9 +157,8 @@ def _entry_added(state: IncidentState, event: Event) -> None:
 @handles("entry.edited")
 def _entry_edited(state: IncidentState, event: Event) -> None:
     entry = state.entries[event.data["entry"]]
-    entry.history.append(
-        Revision(text=entry.text, actor=entry.edited_by or entry.author, ts=entry.edited_at or entry.ts)
-    )
+    earlier = Revision(text=entry.text, actor=entry.edited_by or entry.author, ts=entry.edited_at or entry.ts)
+    entry.history = (*entry.history, earlier)
     entry.text = event.data["text"]
     entry.edited_by = event.actor
     entry.edited_at = event.ts

@@ -15,7 +15,7 @@ SNAPSHOT_VERSION = 1
 def _plain(obj: Any) -> Any:
     if hasattr(obj, "__dataclass_fields__"):
         return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, list):
+    if isinstance(obj, list | tuple):
         return [_plain(item) for item in obj]
     if isinstance(obj, dict):
         return {key: _plain(item) for key, item in obj.items()}
@@ -39,7 +39,8 @@ class Entry:
     author: str
     ts: str
     happened_at: str | None = None
-    history: list[Revision] = field(default_factory=list)
+    # A tuple, empty for almost every entry: 100,000 empty lists cost memory and GC time.
+    history: tuple[Revision, ...] = ()
     edited_by: str | None = None
     edited_at: str | None = None
     struck_by: str | None = None
@@ -216,7 +217,7 @@ class IncidentState:
         state = cls.from_dict({**raw["state"], "entries": []})
         entries = state.entries
         for row in raw["entries"]:
-            history = [Revision(*rev) for rev in row[6]] if row[6] else []
+            history = tuple(Revision(*rev) for rev in row[6]) if row[6] else ()
             entries[row[0]] = Entry(row[0], row[1], row[2], row[3], row[4], row[5], history, *row[7:])
         return state
 
@@ -226,7 +227,7 @@ class IncidentState:
         entries = {}
         for item in raw.pop("entries"):
             fields_ = {key: value for key, value in item.items() if key != "history"}
-            history = [Revision(**rev) for rev in item["history"]]
+            history = tuple(Revision(**rev) for rev in item["history"])
             entries[item["id"]] = Entry(**fields_, history=history)
         checklist = {item["id"]: ChecklistItem(**item) for item in raw.pop("checklist")}
         alerts = {item["fingerprint"]: Alert(**item) for item in raw.pop("alerts")}

@@ -47,6 +47,23 @@ def clock_text(seconds: float) -> str:
     return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else span(seconds)
 
 
+class _Changes:
+    """Updates a label only when its text or classes change: an update costs a layout."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[str, str]] = {}
+
+    def set(self, label: Label, text: str, classes: str | None = None) -> None:
+        key = id(label)
+        wanted = (text, classes if classes is not None else "")
+        if self._last.get(key) == wanted:
+            return
+        self._last[key] = wanted
+        label.update(text)
+        if classes is not None:
+            label.set_classes(classes)
+
+
 class IncidentHeader(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label("", id="incident-id")
@@ -56,18 +73,19 @@ class IncidentHeader(Horizontal):
         yield Label("", id="elapsed")
         yield Label("", id="connection")
 
+    changes: _Changes | None = None
+
     def show(self, state: IncidentState, conn: ConnectionState, now: datetime) -> None:
-        self.query_one("#incident-id", Label).update(state.room)
-        severity = self.query_one("#severity", Label)
-        severity.update(f" {state.severity or '…'} ")
-        severity.set_classes(f"sev-{state.severity[-1:]}" if state.severity else "")
-        self.query_one("#status", Label).update(state.status or "joining…")
-        self.query_one("#title", Label).update(escape(state.title))
+        put = self.changes = self.changes or _Changes()
+        put.set(self.query_one("#incident-id", Label), state.room)
+        severity_class = f"sev-{state.severity[-1:]}" if state.severity else ""
+        put.set(self.query_one("#severity", Label), f" {state.severity or '…'} ", severity_class)
+        put.set(self.query_one("#status", Label), state.status or "joining…")
+        put.set(self.query_one("#title", Label), escape(state.title))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
-        self.query_one("#elapsed", Label).update(f"T+{span(elapsed)}" if state.declared_at else "")
-        connection = self.query_one("#connection", Label)
-        connection.update(f"● {conn.describe()}" if conn.status == "connected" else f"○ {conn.describe()}")
-        connection.set_classes(f"-{conn.status}")
+        put.set(self.query_one("#elapsed", Label), f"T+{span(elapsed)}" if state.declared_at else "")
+        mark = "●" if conn.status == "connected" else "○"
+        put.set(self.query_one("#connection", Label), f"{mark} {conn.describe()}", f"-{conn.status}")
 
 
 class BroadcastBanner(Vertical):
@@ -75,15 +93,18 @@ class BroadcastBanner(Vertical):
         yield Label("", id="broadcast-message")
         yield Label("", id="broadcast-meta")
 
+    changes: _Changes | None = None
+
     def show(self, broadcast: Broadcast | None, now: datetime) -> None:
+        put = self.changes = self.changes or _Changes()
         message = self.query_one("#broadcast-message", Label)
         meta = self.query_one("#broadcast-meta", Label)
         if broadcast is None:
-            message.update("No status broadcast yet. /broadcast sends one.")
-            meta.update("")
+            put.set(message, "No status broadcast yet. Press b to send one.")
+            put.set(meta, "")
             self.set_class(False, "-overdue")
             return
-        message.update(f"▌ {escape(broadcast.message)}")
+        put.set(message, f"▌ {escape(broadcast.message)}")
         parts = [f"{broadcast.actor} at {broadcast.ts[11:16]} UTC"]
         if broadcast.impact:
             parts.append(f"impact: {escape(broadcast.impact)}")
@@ -94,11 +115,13 @@ class BroadcastBanner(Vertical):
             parts.append(
                 f"update OVERDUE by {clock_text(left)}" if overdue else f"next update in {clock_text(left)}"
             )
-        meta.update(" · ".join(parts))
-        self.set_class(overdue, "-overdue")
+        put.set(meta, " · ".join(parts))
+        if self.has_class("-overdue") != overdue:
+            self.set_class(overdue, "-overdue")
 
 
 class RolesPanel(Static):
+    _text = ""
     _shown: tuple[IncidentState, list[dict[str, Any]], dict[str, str], datetime, dict[str, Any]] | None = None
 
     def show(
@@ -150,8 +173,12 @@ class RolesPanel(Static):
             lines.append(f"[b]here[/] {', '.join(people)}")
         else:
             lines += ["", f"[b]here[/] ({len(people)})", *(f"  {person}" for person in people)]
-        self.update("\n".join(lines))
-        self.set_class("commander" not in state.roles, "-no-commander")
+        text = "\n".join(lines)
+        if text != self._text:
+            self._text = text
+            self.update(text)
+        if self.has_class("-no-commander") != ("commander" not in state.roles):
+            self.set_class("commander" not in state.roles, "-no-commander")
 
 
 class ChecklistPanel(OptionList):

@@ -138,7 +138,8 @@ class Timeline(ScrollView, can_focus=True):
             self._keys = [(entries[i].when, i) for i in self._all]
             fresh = self._all
         else:
-            fresh = list(islice(entries, len(self._all), None))
+            # Entries are only ever appended: take the new ones from the end, not by walking them all.
+            fresh = list(islice(reversed(entries), len(entries) - len(self._all)))[::-1]
             for entry_id in fresh:  # back-dated entries take their place in time
                 key = (entries[entry_id].when, entry_id)
                 at = bisect_right(self._keys, key)
@@ -154,8 +155,9 @@ class Timeline(ScrollView, can_focus=True):
         if self._keys:
             self.with_dates = self._keys[0][0][:10] != self._keys[-1][0][:10]
         at_bottom = self.follow
-        self.virtual_size = Size(self.size.width, self.line_count)
-        if at_bottom:
+        if self.virtual_size.height != self.line_count:
+            self.virtual_size = Size(self.size.width, self.line_count)
+        if at_bottom and (fresh or self._pending):
             self.cursor = -1
             self.scroll_end(animate=False)
         else:
