@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -165,6 +165,29 @@ async def raw_client() -> AsyncIterator[Callable[..., Awaitable[Raw]]]:
 async def declare(client: HubClient, title: str = "Checkout is down", severity: str = "SEV2") -> str:
     ack = await client.send("incident.declared", {"title": title, "severity": severity})
     return str(ack["room"])
+
+
+def log_of(db: Path) -> list[tuple[str, int, str, str]]:
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT room, seq, id, type FROM events ORDER BY room, seq").fetchall()
+
+
+def assert_log_is_whole(db: Path, acked: Iterable[str] = ()) -> None:
+    """After a restart: every room's seqs run 1..head, no command id twice, every acked id present."""
+    from collections import Counter
+
+    rows = log_of(db)
+    rooms: dict[str, list[int]] = {}
+    for room, seq, _, _ in rows:
+        rooms.setdefault(room, []).append(seq)
+    for room, seqs in rooms.items():
+        assert seqs == list(range(1, len(seqs) + 1)), f"{room} has a gap"
+    ids = Counter(id_ for _, _, id_, _ in rows)
+    assert max(ids.values(), default=1) == 1, "a command was applied twice"
+    missing = [a for a in acked if a not in ids]
+    assert not missing, f"acknowledged but lost: {missing}"
 
 
 class HubProcess:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, declare, wait_for
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, declare, wait_for
 from warroom.client import CommandRejected, ConnectionState, HubClient, Outbox, Unauthorized
 from warroom.client.hub_client import Backoff
 
@@ -87,6 +87,8 @@ async def test_the_state_follows_the_connection(db_path: Path, make_client: Clie
     try:
         await client.wait_connected(10)
         assert client.state.describe() == "live"
+        ack = await client.send("incident.declared", {"title": "after the restart", "severity": "SEV4"})
+        assert_log_is_whole(db_path, [ack["id"]])
         assert seen[:2] == ["connecting", "connected"] and "reconnecting" in seen
     finally:
         await client.close()

@@ -12,7 +12,7 @@ import pytest
 from server.config import parse_hub_config
 from server.intake import parse_alertmanager
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, wait_for
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, wait_for
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
@@ -220,6 +220,7 @@ async def test_routing_rules_labels_and_the_inbox(db_path: Path) -> None:
             # Once attached, its later firings follow it there, not back to the inbox.
             again = {"alerts": [{"name": "C", "labels": {"service": "billing"}}]}
             assert (await client.post("/api/v1/alerts", json=again)).json()["routed"] == {checkout: 1}
+        assert_log_is_whole(db_path)  # the restart lost and doubled nothing
     finally:
         await server.stop()
 

@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, HubProcess, caught_up, declare, wait_for
+from tests.conftest import (
+    TOKEN,
+    ClientFactory,
+    HubProcess,
+    assert_log_is_whole,
+    caught_up,
+    declare,
+    log_of,
+    wait_for,
+)
 from warroom.core.protocol import new_id
-
-
-def log_of(db: Path) -> list[tuple[str, int, str, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT room, seq, id, type FROM events ORDER BY room, seq").fetchall()
-
-
-def assert_log_is_whole(db: Path) -> None:
-    """Every room's seqs run 1..head with no gap, and no command id appears twice."""
-    rows = log_of(db)
-    rooms: dict[str, list[int]] = {}
-    for room, seq, _, _ in rows:
-        rooms.setdefault(room, []).append(seq)
-    for room, seqs in rooms.items():
-        assert seqs == list(range(1, len(seqs) + 1)), f"{room} has a gap"
-    assert max(Counter(id_ for _, _, id_, _ in rows).values(), default=1) == 1
 
 
 async def test_a_command_acknowledged_before_a_restart_is_a_duplicate_after_it(
@@ -82,6 +73,7 @@ async def test_a_client_resumes_after_a_graceful_restart(db_path: Path, make_cli
         assert ack["seq"] == 4 and len(client.outbox) == 0  # declared, joined, before, this
         await wait_for(lambda: view.state.seq == 4, what="resume")
         assert view.state == await second.hub.settled_state(room)
+        assert_log_is_whole(db_path, [ack["id"]])
     finally:
         await client.close()
         runner.cancel()
