@@ -23,6 +23,8 @@ from warroom.core.schema import format_time
 
 log = logging.getLogger("warroom.alerts")
 
+INGEST_CHUNK = 256
+
 
 class AlertService:
     def __init__(self, hub: Hub, routes: tuple[Route, ...] = (), alertmanager: str | None = None) -> None:
@@ -72,14 +74,17 @@ class AlertService:
             except WarroomError as exc:
                 where = f"alerts[{n}].{exc.field}"
                 raise WarroomError(exc.code, f"alerts[{n}]: {exc.message}", where) from None
-        futures = []
         routed: dict[str, int] = {}
-        for alert in alerts:
-            room = await self._room_for(alert, hint)
-            routed[room] = routed.get(room, 0) + 1
-            command = Command(new_id(), "alert.upserted", alert.to_event_data(), room)
-            futures.append(self.hub.submit(command, actor, internal=True))
-        await asyncio.gather(*futures)  # group commit takes the storm in a few batches
+        for start in range(0, len(alerts), INGEST_CHUNK):
+            futures = []
+            for alert in alerts[start:start + INGEST_CHUNK]:
+                room = await self._room_for(alert, hint)
+                routed[room] = routed.get(room, 0) + 1
+                command = Command(new_id(), "alert.upserted", alert.to_event_data(), room)
+                futures.append(self.hub.submit(command, actor, internal=True))
+            # One chunk at a time: a line a responder types during a storm waits for one
+            # group commit, not behind all 5,000 alerts.
+            await asyncio.gather(*futures)
         return routed
 
     async def pagerduty(self, event: PagerDutyEvent, hint: str | None) -> str | None:

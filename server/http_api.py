@@ -31,7 +31,7 @@ from warroom.core.policy import assign_or_offer
 from warroom.core.schema import Text, validate
 
 MAX_BODY = 64 * 1024
-MAX_INTAKE = 1024 * 1024  # an Alertmanager batch of a few thousand alerts
+MAX_INTAKE = 16 * 1024 * 1024  # a storm batch: 5,000 real Alertmanager alerts are about 2.7 MB
 PUBLIC_PATHS = {"/healthz", "/status", "/status.json"}
 
 

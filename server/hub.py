@@ -220,8 +220,11 @@ class Hub:
             self._fan_out(room, room_events)
             for listener in self.listeners:
                 listener(room, room_events)
-            if snapshot_due(room.state.seq, room.snapshot_seq):
-                await self._snapshot(room)
+            behind = room.state.seq - room.snapshot_seq
+            if snapshot_due(room.state.seq, room.snapshot_seq) and (
+                self._pending.empty() or behind >= 4 * max(1000, room.state.seq // 10)
+            ):
+                await self._snapshot(room)  # not while commands wait, unless far behind
 
     async def _sequence(
         self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from server.config import parse_hub_config
+from server.http_api import MAX_INTAKE
 from server.intake import parse_alertmanager
 from server.runner import HubServer
 from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, wait_for
@@ -286,7 +287,7 @@ async def test_routing_rules_labels_and_the_inbox(db_path: Path) -> None:
             "payload.severity",
         ),
         ("/api/v1/alerts", {"alerts": [{"labels": {}}]}, 400, "missing_field", "alerts[0].name"),
-        ("/api/v1/alerts", b"x" * (1024 * 1024 + 1), 413, "too_large", None),
+        ("/api/v1/alerts", b"x" * (MAX_INTAKE + 1), 413, "too_large", None),
     ],
 )
 async def test_bad_intake_bodies_are_refused_whole(
