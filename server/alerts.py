@@ -60,7 +60,9 @@ class AlertService:
         if await self.hub.store.room(INBOX) is None:
             data = {"title": "Alert inbox: alerts no rule routed", "severity": "SEV4"}
             try:
-                await self.hub.execute(Command(new_id(), "incident.declared", data, INBOX), "warroom")
+                await self.hub.submit(
+                    Command(new_id(), "incident.declared", data, INBOX), "warroom", internal=True
+                )
             except WarroomError as exc:
                 if exc.code != Code.ROOM_EXISTS:  # another batch made it first
                     raise
@@ -77,7 +79,7 @@ class AlertService:
         routed: dict[str, int] = {}
         for start in range(0, len(alerts), INGEST_CHUNK):
             futures = []
-            for alert in alerts[start:start + INGEST_CHUNK]:
+            for alert in alerts[start : start + INGEST_CHUNK]:
                 room = await self._room_for(alert, hint)
                 routed[room] = routed.get(room, 0) + 1
                 command = Command(new_id(), "alert.upserted", alert.to_event_data(), room)
@@ -103,7 +105,8 @@ class AlertService:
     # -- actions that reach Alertmanager first -----------------------------------------
 
     async def _alert(self, command: Command) -> Any:
-        assert command.room is not None
+        if command.room is None:
+            raise WarroomError(Code.MISSING_FIELD, "room is required", "room")
         state = (await self.hub.room(command.room)).state
         alert = state.alerts.get(command.data.get("fingerprint", ""))
         if alert is None:
@@ -116,9 +119,11 @@ class AlertService:
             return Command(command.id, command.type, data, command.room)
         if self.alertmanager is None:
             raise WarroomError(
-                Code.UPSTREAM_FAILED, "this hub has no Alertmanager configured (--alertmanager)"
+                Code.UPSTREAM_FAILED, "this hub has no Alertmanager (alertmanager = URL in its config)"
             )
         alert = await self._alert(command)
+        if alert.silence_id:  # replacing a silence: expire the old one, or it lingers there
+            await self._call("DELETE", f"/api/v2/silence/{alert.silence_id}", None, ok_missing=True)
         now = self.hub._clock()
         body = {
             "matchers": [
@@ -127,7 +132,7 @@ class AlertService:
             "startsAt": format_time(now),
             "endsAt": format_time(now + timedelta(minutes=int(data["minutes"]))),
             "createdBy": actor,
-            "comment": str(data.get("reason", "")),
+            "comment": str(data.get("reason", "")).strip(),
         }
         response = await self._call("POST", "/api/v2/silences", body)
         data["silence_id"] = response.json()["silenceID"]

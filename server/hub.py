@@ -148,6 +148,8 @@ class Hub:
             raise WarroomError(Code.MISSING_FIELD, "room is required", field="room")
         if command.room is not None and not ROOM_ID.match(command.room):
             raise WarroomError(Code.INVALID_VALUE, "room: not a valid incident id", field="room")
+        if command.room == INBOX and command.type == "incident.declared" and not internal:
+            raise WarroomError(Code.INVALID_VALUE, f"room: {INBOX!r} is reserved for the alert inbox", "room")
         loop = asyncio.get_running_loop()
         original = self._inflight.get(command.id)
         if original is not None:
@@ -160,11 +162,23 @@ class Hub:
         return pending.future
 
     async def prepare(self, command: Command, actor: str) -> Command:
-        """Run the command type's preparer, if it has one; it may refuse, or fill in data."""
+        """Run the command type's preparer, if it has one; it may refuse, or fill in data.
+
+        Everything that can refuse the command runs first, so nothing happens
+        outside the hub (a silence in Alertmanager, say) for a command the
+        room would refuse, or for a resend of one already accepted.
+        """
         preparer = self.preparers.get(command.type)
         if preparer is None:
             return command
-        validate_command(command.type, command.data)  # refuse bad input before any outside call
+        data = validate_command(command.type, command.data)
+        if command.room is None:
+            raise WarroomError(Code.MISSING_FIELD, "room is required", field="room")
+        if command.id in self._inflight or await self.store.lookup(command.id) is not None:
+            return command  # a resend: the command path answers it as a duplicate
+        room = await self.room(command.room)
+        check(room.state, command.type, data)
+        authorize(room.state, actor, command.type, data, self.policy, frozenset(m.name for m in room.members))
         return await preparer(command, actor)
 
     async def execute(self, command: Command, actor: str) -> Ack:

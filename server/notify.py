@@ -22,6 +22,7 @@ import httpx
 
 from server.config import Sink
 from server.hub import Hub, Room
+from server.intake import INBOX
 from warroom.core.events import Event
 
 log = logging.getLogger("warroom.notify")
@@ -115,7 +116,7 @@ class Notifier:
         await self._http.aclose()
 
     def on_events(self, room: Room, events: list[Event]) -> None:
-        if room.state.drill:
+        if room.state.drill or room.id == INBOX:  # drills and the alert inbox never leave the hub
             return
         for event in events:
             if not notable(event):

@@ -144,16 +144,17 @@ async def test_alerts_flow_from_alertmanager_and_silences_flow_back(
 
         # A real silence, made from the war room, appears in Alertmanager.
         target = firing[0]
-        await responder.send(
-            "alert.silenced",
-            {
-                "fingerprint": target.fingerprint,
-                "minutes": 120,
-                "reason": "rolling back, expected noise",
-                "upstream": True,
-            },
-            room,
-        )
+        silence = {
+            "fingerprint": target.fingerprint,
+            "minutes": 120,
+            "reason": "rolling back, expected noise",
+            "upstream": True,
+        }
+        command_id = new_id()
+        await responder.submit("alert.silenced", silence, room, command_id=command_id)
+        resent = await responder.submit("alert.silenced", silence, room, command_id=command_id)
+        assert resent["duplicate"] is True  # a resend makes no second silence there
+        assert len((await http.get("/api/v2/silences")).json()) == 1
         silence_id = view.state.alerts[target.fingerprint].silence_id
         assert silence_id
         silences = (await http.get("/api/v2/silences")).json()

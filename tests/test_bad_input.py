@@ -92,6 +92,8 @@ async def test_refused_commands_by_state(hub: HubServer, raw_client) -> None:
     assert (await raw.command("incident.declared", {"title": "t", "severity": "SEV1"}, room))[
         "code"
     ] == "room_exists"
+    reserved = await raw.command("incident.declared", {"title": "t", "severity": "SEV1"}, "inbox")
+    assert (reserved["code"], reserved["field"]) == ("invalid_value", "room")
 
 
 async def test_a_command_before_hello_is_refused(
