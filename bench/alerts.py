@@ -52,7 +52,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import hashlib
 import json
 import math
@@ -73,6 +72,7 @@ from typing import IO, Any
 
 import httpx
 
+from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -242,51 +242,6 @@ def secs(seconds: float | None) -> str:
 # -- child processes: the hub, the watcher and the pinger ----------------------------------------
 
 
-try:
-    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
-except OSError:
-    _LIBC = None
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGTERM the hub if this process dies, even by SIGKILL."""
-    if _LIBC is not None:
-        with contextlib.suppress(Exception):
-            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-_HUBS: list[subprocess.Popen[bytes]] = []
-_WORKERS: list[multiprocessing.process.BaseProcess] = []
-
-
-def cleanup_children() -> None:
-    """Stop every process this run started that is still running; kill the ones that linger."""
-    for proc in _WORKERS:
-        if proc.is_alive():
-            proc.terminate()
-    for hub in _HUBS:
-        if hub.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                hub.terminate()
-    deadline = time.monotonic() + 20
-    for hub in _HUBS:
-        try:
-            hub.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                hub.kill()
-            hub.wait(5)
-        if hub.stdout is not None:
-            hub.stdout.close()
-    for proc in _WORKERS:
-        proc.join(max(0.1, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
-    _HUBS.clear()
-    _WORKERS.clear()
-
-
 @dataclass
 class Hub:
     proc: subprocess.Popen[bytes]
@@ -328,8 +283,8 @@ class Hub:
                 self.proc.wait(5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
-        if self.proc in _HUBS:
-            _HUBS.remove(self.proc)
+        if self.proc in PROCESSES:
+            PROCESSES.remove(self.proc)
 
 
 def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:
@@ -361,9 +316,9 @@ def spawn(argv: list[str], stderr_path: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.PIPE,
             stderr=err,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
-    _HUBS.append(proc)
+    PROCESSES.append(proc)
     return proc
 
 
@@ -580,8 +535,8 @@ class Worker:
             self.proc.terminate()
             self.proc.join(5)
         self.conn.close()
-        if self.proc in _WORKERS:
-            _WORKERS.remove(self.proc)
+        if self.proc in WORKERS:
+            WORKERS.remove(self.proc)
 
 
 async def start_worker(role: str, hub: Hub, room: str) -> Worker:
@@ -591,7 +546,7 @@ async def start_worker(role: str, hub: Hub, room: str) -> Worker:
         target=worker_entry, args=(child, WorkerSpec(role, hub.ws_url, TOKEN, room)), name=f"bench-{role}"
     )
     proc.start()
-    _WORKERS.append(proc)
+    WORKERS.append(proc)
     child.close()
     worker = Worker(role, proc, parent)
     message = await worker.recv(60)

@@ -31,7 +31,6 @@ import argparse
 import array
 import asyncio
 import contextlib
-import ctypes
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -55,6 +54,8 @@ import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
+
+from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent, serve_argv
 
 TOKEN = "bench-" + uuid.uuid4().hex
 MS = 1e6  # nanoseconds per millisecond
@@ -97,49 +98,6 @@ def raise_nofile() -> int:
 # -- child processes -------------------------------------------------------------------
 
 
-try:
-    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
-except OSError:  # not Linux: no parent-death signal, the finally blocks still clean up
-    _LIBC = None
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGTERM the child if this process dies (even by SIGKILL)."""
-    if _LIBC is not None:
-        with contextlib.suppress(Exception):
-            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-_CHILDREN: list[subprocess.Popen[bytes]] = []
-_RECEIVERS: list[multiprocessing.process.BaseProcess] = []
-
-
-def cleanup_children() -> None:
-    """Terminate every child this run started, then kill the ones that linger."""
-    for proc in _RECEIVERS:
-        if proc.is_alive():
-            proc.terminate()
-    for child in _CHILDREN:
-        if child.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                child.terminate()
-    deadline = time.monotonic() + 10
-    for child in _CHILDREN:
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                child.kill()
-            child.wait(5)
-    for proc in _RECEIVERS:
-        proc.join(max(0.1, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join(5)
-    _CHILDREN.clear()
-    _RECEIVERS.clear()
-
-
 @dataclass
 class ServerProc:
     label: str
@@ -163,8 +121,8 @@ class ServerProc:
                 log(f"{self.label} did not stop within {timeout:.0f}s; killing it")
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc in _CHILDREN:
-            _CHILDREN.remove(self.proc)
+        if self.proc in PROCESSES:
+            PROCESSES.remove(self.proc)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
@@ -185,9 +143,9 @@ def spawn(argv: list[str], stderr_path: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.PIPE,
             stderr=err,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
-    _CHILDREN.append(proc)
+    PROCESSES.append(proc)
     return proc
 
 
@@ -217,24 +175,7 @@ async def start_server(
 
 
 def hub_argv(db: Path) -> list[str]:
-    """``warroom serve`` through the console script installed beside this interpreter."""
-    args = [
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--db",
-        str(db),
-        "--token",
-        TOKEN,
-    ]
-    script = Path(sys.executable).with_name("warroom")
-    if script.exists() and os.access(script, os.X_OK):
-        return [str(script), *args]
-    return [sys.executable, "-c", "import sys; from warroom.cli.main import main; sys.exit(main())", *args]
+    return serve_argv(db, TOKEN)
 
 
 async def start_hub(db: Path, workdir: Path, label: str = "hub") -> ServerProc:
@@ -690,7 +631,7 @@ async def run_fanout(server: ServerProc, clients: int, args: argparse.Namespace)
             )
             receiver.start()
             child_end.close()
-            _RECEIVERS.append(receiver)
+            WORKERS.append(receiver)
             procs.append(receiver)
             pipes.append(parent_end)
         joined = 0
@@ -808,8 +749,8 @@ async def run_fanout(server: ServerProc, clients: int, args: argparse.Namespace)
             if proc.is_alive():
                 proc.terminate()
                 proc.join(5)
-            if proc in _RECEIVERS:
-                _RECEIVERS.remove(proc)
+            if proc in WORKERS:
+                WORKERS.remove(proc)
         for pipe in pipes:
             pipe.close()
     return result

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import gc
 import json
 import os
@@ -59,6 +58,7 @@ from typing import Any
 
 from textual.strip import Strip
 
+from bench.children import die_with_parent, serve_argv
 from server.hub import Hub
 from server.runner import HubServer
 from server.store import SQLiteStore
@@ -170,18 +170,6 @@ def author(n: int) -> str:
 
 # -- child processes -------------------------------------------------------------------------
 
-try:
-    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
-except OSError:  # not Linux: no parent-death signal; the finally blocks still clean up
-    _LIBC = None
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: have Linux SIGTERM the child if this process dies, even by SIGKILL."""
-    if _LIBC is not None:
-        with contextlib.suppress(Exception):
-            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
 
 _CHILD_PIDS: set[int] = set()
 
@@ -267,7 +255,7 @@ async def spawn(label: str, argv: list[str], stderr_path: Path | None) -> Child:
             stdout=asyncio.subprocess.PIPE,
             stderr=err,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
     finally:
@@ -1100,22 +1088,7 @@ def report(r: Results) -> None:
 
 
 async def start_hub(db: Path, token: str, work: Path) -> tuple[Child, str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "warroom",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
-        "--db",
-        str(db),
-        "--token",
-        token,
-    ]
+    argv = serve_argv(db, token)
     hub = await spawn("hub", argv, work / "hub.stderr.log")
     deadline = time.monotonic() + 30
     while True:

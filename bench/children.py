@@ -1,0 +1,76 @@
+"""The child processes a benchmark starts: made to die with it, and stopped on any exit."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing.process
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+try:
+    _LIBC: Any = ctypes.CDLL(None, use_errno=True)
+except OSError:  # not Linux: no parent-death signal; cleanup_children still stops them
+    _LIBC = None
+
+PROCESSES: list[subprocess.Popen[bytes]] = []
+WORKERS: list[multiprocessing.process.BaseProcess] = []
+
+
+def die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGTERM the child if this process dies, even by SIGKILL."""
+    if _LIBC is not None:
+        with contextlib.suppress(Exception):
+            _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def serve_argv(db: Path, token: str) -> list[str]:
+    """``warroom serve`` on loopback, both ports chosen by the OS."""
+    return [
+        sys.executable,
+        "-m",
+        "warroom",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--http-port",
+        "0",
+        "--db",
+        str(db),
+        "--token",
+        token,
+    ]
+
+
+def cleanup_children(grace: float = 20.0) -> None:
+    """Terminate every process and worker this run started; kill the ones that linger."""
+    for worker in WORKERS:
+        if worker.is_alive():
+            worker.terminate()
+    for proc in PROCESSES:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in PROCESSES:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    for worker in WORKERS:
+        worker.join(max(0.1, deadline - time.monotonic()))
+        if worker.is_alive():
+            worker.kill()
+            worker.join(5)
+    PROCESSES.clear()
+    WORKERS.clear()
