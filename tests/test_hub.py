@@ -111,6 +111,8 @@ async def test_a_client_far_behind_gets_a_snapshot_and_the_tail(
     futures = [writer.submit("entry.added", {"text": f"line {n}"}, room) for n in range(REPLAY_LIMIT + 200)]
     for future in futures:
         await future
+    # The snapshot is written once the writer is idle, just after the last ack.
+    await wait_for(lambda: hub.hub._rooms[room].snapshot_seq > 0, what="the room's snapshot")
     assert (await hub.hub.store.snapshot(room)) is not None
     reader = await make_client(hub.url, "late")
     view = await reader.join(room)
