@@ -116,6 +116,7 @@ class IncidentScreen(Screen[None]):
         self._scheduled = False
         self._nudged_due: str | None = None
         self._frozen: IncidentState | None = None
+        self._thresholds: tuple[int, int, int] | None = None  # the GC's own, to put back
         self._nudged_offers: set[str] = set()
 
     def compose(self) -> ComposeResult:
@@ -187,12 +188,20 @@ class IncidentScreen(Screen[None]):
             gc.unfreeze()
         gc.collect()
         gc.freeze()
+        # Live entries then arrive at up to 100/s; rarer young collections keep the full
+        # ones (still a few ms each) from landing under a key press several times a minute.
+        if self._thresholds is None:
+            self._thresholds = gc.get_threshold()
+        gc.set_threshold(20_000, 20, 50)
         self._frozen = state
 
     def on_unmount(self) -> None:
         if self._frozen is not None:
             gc.unfreeze()
             self._frozen = None
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
 
     async def _escalate(self, data: dict[str, Any]) -> None:
         """Declare an incident from an alert: its title, severity and detection time come with it."""
