@@ -1,0 +1,77 @@
+"""When the disk fails, the hub refuses; it never acknowledges what it could not store.
+
+A fault-injecting wrapper around the real SQLite store fails appends the way a
+full disk or a locked database does (the real sqlite3 error, raised as the
+store raises it), then heals.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.runner import HubServer
+from server.store import SQLiteStore, StorageError
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, log_of, wait_for
+
+
+class FailingStore(SQLiteStore):
+    """The real store, whose appends fail while ``failing`` is set."""
+
+    failing: str | None = None
+    refused = 0
+
+    async def append(self, events: Any, new_rooms: Any, summaries: Any) -> None:
+        if self.failing is not None:
+            self.refused += 1
+            raise StorageError(str(sqlite3.OperationalError(self.failing)))
+        await super().append(events, new_rooms, summaries)
+
+
+@pytest.fixture
+async def faulty(db_path: Path) -> Any:
+    server = HubServer(db_path, TOKEN)
+    store = FailingStore(db_path)
+    server.hub.store = store
+    await server.start()
+    yield server, store
+    await server.stop()
+
+
+@pytest.mark.parametrize(
+    "fault", ["database or disk is full", "database is locked", "attempt to write a readonly database"]
+)
+async def test_a_failing_disk_refuses_then_recovers(
+    faulty: Any, make_client: ClientFactory, raw_client: Any, db_path: Path, fault: str
+) -> None:
+    server, store = faulty
+    writer = await make_client(server.url, "ann")
+    room = (await writer.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+    view = await writer.join(room)
+    await writer.send("entry.added", {"text": "before the fault"}, room)
+    stored_before = len(log_of(db_path))
+
+    store.failing = fault
+    raw = await raw_client(server.url)  # a bare protocol client sees the refusal itself
+    await raw.hello("bo")
+    refused = await raw.command("entry.added", {"text": "never acknowledged"}, room)
+    assert (refused["t"], refused["code"]) == ("error", "storage_unavailable") and fault in refused["message"]
+    queued = writer.submit("entry.added", {"text": "typed during the fault"}, room)  # the outbox keeps it
+    await wait_for(lambda: store.refused >= 2, what="the retry to be refused too")
+    assert not queued.done() and len(writer.outbox) == 1
+    assert len(log_of(db_path)) == stored_before  # nothing half-written
+    assert [e.text for e in view.state.entries.values()].count("never acknowledged") == 0
+
+    store.failing = None  # the disk has room again
+    ack = await queued  # the outbox's retry lands, once
+    assert ack["duplicate"] is False
+    state = await server.hub.settled_state(room)
+    texts = [e.text for e in state.entries.values()]
+    assert texts.count("typed during the fault") == 1 and "never acknowledged" not in texts
+    assert_log_is_whole(db_path, [ack["id"]])
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    await wait_for(lambda: view.state.seq == state.seq, what="the room to carry on")
