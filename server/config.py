@@ -63,6 +63,7 @@ class HubConfig:
     sinks: tuple[Sink, ...] = ()
     routes: tuple[Route, ...] = ()
     alertmanager: str | None = None
+    origins: tuple[str, ...] = ()  # browser origins allowed on the sync port
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -81,7 +82,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     def fail(field_name: str, message: str) -> HubConfigError:
         return HubConfigError(f"{where}: {field_name}: {message}")
 
-    unknown = set(raw) - {"severities", "roles", "permissions", "sinks", "routes", "alertmanager"}
+    unknown = set(raw) - {"severities", "roles", "permissions", "sinks", "routes", "alertmanager", "origins"}
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
     meanings, cadence, within = dict(DEFAULT_MEANINGS), dict(DEFAULT_CADENCE), dict(DEFAULT_COMMANDER_WITHIN)
@@ -119,6 +120,9 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     alertmanager = raw.get("alertmanager")
     if alertmanager is not None and not _is_http_url(alertmanager):
         raise fail("alertmanager", f"{alertmanager!r} is not an http(s) URL")
+    origins = raw.get("origins", [])
+    if not isinstance(origins, list) or not all(_is_http_url(o) for o in origins):
+        raise fail("origins", "a list of browser origins like https://status.example.com")
     built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
     names = [s.name for s in built]
     for n, name in enumerate(names):
@@ -129,6 +133,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         built,
         tuple(_route(item, n, fail) for n, item in enumerate(routes)),
         alertmanager,
+        tuple(origins),
     )
 
 

@@ -55,7 +55,7 @@ class HubServer:
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token
         self.host = host
-        self.sync = SyncServer(self.hub, token, host, port)
+        self.sync = SyncServer(self.hub, token, host, port, self.config.origins)
         self.http_port = http_port
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None

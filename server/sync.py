@@ -21,9 +21,12 @@ from warroom.core.protocol import MAX_FRAME
 
 
 class SyncServer:
-    def __init__(self, hub: Hub, token: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, hub: Hub, token: str, host: str = "127.0.0.1", port: int = 0, origins: tuple[str, ...] = ()
+    ) -> None:
         self.hub = hub
         self.token = token
+        self.origins = origins  # browser origins allowed to connect; terminals send none
         self.host = host
         self.port = port
         self.sessions: set[Session] = set()
@@ -48,6 +51,10 @@ class SyncServer:
             return conn.respond(HTTPStatus.OK, "ok\n")
         if self.hub.closing:
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the hub is shutting down\n")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self.origins:
+            # A page in someone's browser must not ride on a responder's token.
+            return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
         if not bearer_ok(request.headers.get("Authorization"), self.token):
             return conn.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -254,3 +255,22 @@ async def test_leaving_a_room_not_joined_and_times_out_of_range(hub: HubServer, 
     ok = await raw.command("entry.added", {"text": "x", "happened_at": "0900-01-01T00:00:00Z"}, room)
     assert ok["t"] == "ack"
     assert (await hub.hub.settled_state(room)).entries[ok["seq"]].happened_at == "0900-01-01T00:00:00.000Z"
+
+
+async def test_a_browser_origin_is_refused_unless_configured(
+    db_path: Path, make_client: ClientFactory
+) -> None:
+    from server.config import parse_hub_config
+
+    server = HubServer(db_path, TOKEN, config=parse_hub_config({"origins": ["https://status.example.com"]}))
+    await server.start()
+    try:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with pytest.raises(InvalidStatus) as refused:  # a page elsewhere, carrying a stolen token
+            await connect(server.url, additional_headers=auth, origin="https://evil.example")  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
+        allowed = await connect(server.url, additional_headers=auth, origin="https://status.example.com")  # type: ignore[arg-type]
+        await allowed.close()
+        await still_serving(server, make_client)  # terminals send no Origin at all
+    finally:
+        await server.stop()
