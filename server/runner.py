@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class HubServer:
         http_port: int = 0,
         clock: Any = None,
         config: HubConfig | None = None,
+        tls: tuple[str | Path, str | Path] | None = None,
     ) -> None:
         self.db = Path(db)
         self.config = config or HubConfig()
@@ -55,7 +57,12 @@ class HubServer:
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token
         self.host = host
-        self.sync = SyncServer(self.hub, token, host, port, self.config.origins)
+        self.tls = tls  # (certificate chain, private key): wss:// and https://
+        ssl_context = None
+        if tls is not None:
+            ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_context.load_cert_chain(str(tls[0]), str(tls[1]))
+        self.sync = SyncServer(self.hub, token, host, port, self.config.origins, ssl_context)
         self.http_port = http_port
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -67,11 +74,11 @@ class HubServer:
 
     @property
     def url(self) -> str:
-        return f"ws://{_host_for_url(self.host)}:{self.port}"
+        return f"{'wss' if self.tls else 'ws'}://{_host_for_url(self.host)}:{self.port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://{_host_for_url(self.host)}:{self.http_port}"
+        return f"{'https' if self.tls else 'http'}://{_host_for_url(self.host)}:{self.http_port}"
 
     async def start(self) -> None:
         await self.hub.start()
@@ -88,6 +95,8 @@ class HubServer:
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
             build_api(self.hub, self.token, self.alerts),
+            ssl_certfile=str(self.tls[0]) if self.tls else None,
+            ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
             lifespan="off",
             access_log=False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import ssl
 import sys
 from pathlib import Path
 
@@ -14,7 +15,16 @@ from server.runner import HubServer
 from server.store import StorageError
 
 
-def run_serve(*, host: str, port: int, http_port: int, db: str, token: str | None, config: str | None) -> int:
+def run_serve(
+    *,
+    host: str,
+    port: int,
+    http_port: int,
+    db: str,
+    token: str | None,
+    config: str | None,
+    tls: tuple[str, str] | None = None,
+) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
@@ -25,9 +35,12 @@ def run_serve(*, host: str, port: int, http_port: int, db: str, token: str | Non
         return 2
     generated = token is None
     token = token or new_token()
-    return asyncio.run(
-        _serve(HubServer(db, token, host=host, port=port, http_port=http_port, config=hub_config), generated)
-    )
+    try:
+        server = HubServer(db, token, host=host, port=port, http_port=http_port, config=hub_config, tls=tls)
+    except (OSError, ssl.SSLError) as exc:
+        print(f"warroom: cannot use --tls-cert/--tls-key: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(server, generated))
 
 
 async def _serve(server: HubServer, generated: bool) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -22,8 +23,15 @@ from warroom.core.protocol import MAX_FRAME
 
 class SyncServer:
     def __init__(
-        self, hub: Hub, token: str, host: str = "127.0.0.1", port: int = 0, origins: tuple[str, ...] = ()
+        self,
+        hub: Hub,
+        token: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        origins: tuple[str, ...] = (),
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.ssl_context = ssl_context
         self.hub = hub
         self.token = token
         self.origins = origins  # browser origins allowed to connect; terminals send none
@@ -43,6 +51,7 @@ class SyncServer:
             max_queue=32,
             close_timeout=5,
             server_header="warroom",
+            ssl=self.ssl_context,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 

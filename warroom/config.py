@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import ssl
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,7 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    for key in ("hub", "token", "name", "theme"):
+    for key in ("hub", "token", "name", "theme", "ca"):
         if key in raw and not isinstance(raw[key], str):
             raise ConfigError(f"{path}: {key} must be a string")
     return raw
@@ -58,9 +59,20 @@ class ClientSettings:
     hub: str
     token: str
     name: str
+    ca: str | None = None  # a private CA to verify a wss:// hub with
+
+    def tls(self) -> ssl.SSLContext | None:
+        if self.ca is None:
+            return None
+        try:
+            return ssl.create_default_context(cafile=self.ca)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"--ca {self.ca}: cannot use it as a CA bundle: {exc}") from None
 
 
-def client_settings(hub: str | None, token: str | None, name: str | None) -> ClientSettings:
+def client_settings(
+    hub: str | None, token: str | None, name: str | None, ca: str | None = None
+) -> ClientSettings:
     file = load_file()
     hub = hub or os.environ.get("WARROOM_HUB") or file.get("hub") or DEFAULT_HUB
     if not hub.startswith(("ws://", "wss://")):
@@ -69,7 +81,8 @@ def client_settings(hub: str | None, token: str | None, name: str | None) -> Cli
     if not token:
         raise ConfigError("no token: pass --token, set WARROOM_TOKEN, or put token in the config file")
     name = name or os.environ.get("WARROOM_NAME") or file.get("name") or _login()
-    return ClientSettings(hub=hub, token=token, name=name)
+    ca = ca or os.environ.get("WARROOM_CA") or file.get("ca")
+    return ClientSettings(hub=hub, token=token, name=name, ca=ca)
 
 
 def _login() -> str:

@@ -40,6 +40,9 @@ def _hub_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hub", help="hub URL, ws://HOST:PORT (default: $WARROOM_HUB)")
     parser.add_argument("--token", help="hub token (default: $WARROOM_TOKEN)")
     parser.add_argument(
+        "--ca", help="CA bundle to verify a wss:// hub (default: $WARROOM_CA, else the system's)"
+    )
+    parser.add_argument(
         "--as", dest="name", metavar="NAME", help="who is acting (default: $WARROOM_NAME, then your login)"
     )
 
@@ -56,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", help=f"SQLite event log (default: {default_db()})")
     serve.add_argument("--token", help="shared token (default: $WARROOM_TOKEN, else generated)")
     serve.add_argument("--config", help="hub config file (TOML): severities, cadence, roles, sinks")
+    serve.add_argument("--tls-cert", help="certificate chain (PEM): serve wss:// and https://")
+    serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
 
     declare = sub.add_parser("declare", help="declare an incident and print its id")
     declare.add_argument("title")
@@ -114,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     join.add_argument("--name", "--as", dest="name", metavar="NAME", help="your name in the room")
     join.add_argument("--hub", help="hub URL, ws://HOST:PORT (default: $WARROOM_HUB)")
     join.add_argument("--token", help="hub token (default: $WARROOM_TOKEN)")
+    join.add_argument("--ca", help="CA bundle to verify a wss:// hub (default: $WARROOM_CA)")
     join.add_argument("--theme", help="colour theme (default: warroom-dark)")
 
     demo = sub.add_parser("demo", help="an embedded hub with a live example incident, and the app on it")
@@ -149,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awaitable[int]]) -> int:
-    settings = client_settings(args.hub, args.token, args.name)
-    client = HubClient(settings.hub, settings.token, settings.name)
+    settings = client_settings(args.hub, args.token, args.name, args.ca)
+    client = HubClient(settings.hub, settings.token, settings.name, ssl_context=settings.tls())
     await client.connect()
     try:
         return await work(client)
@@ -342,7 +348,14 @@ def _serve(args: argparse.Namespace) -> int:
         db=args.db or str(default_db()),
         token=args.token or os.environ.get("WARROOM_TOKEN"),
         config=args.config,
+        tls=_tls_pair(args.tls_cert, args.tls_key),
     )
+
+
+def _tls_pair(cert: str | None, key: str | None) -> tuple[str, str] | None:
+    if (cert is None) != (key is None):
+        raise UserError("give both --tls-cert and --tls-key, or neither")
+    return (cert, key) if cert is not None and key is not None else None
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
@@ -363,7 +376,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
 def _join(args: argparse.Namespace) -> int:
     from warroom.cli.tui import run_join
 
-    settings = client_settings(args.hub, args.token, args.name)
+    settings = client_settings(args.hub, args.token, args.name, args.ca)
     return run_join(settings, args.incident, args.theme or load_file().get("theme"))
 
 

@@ -36,7 +36,9 @@ def outbox_for(settings: ClientSettings) -> Outbox:
 
 
 def run_join(settings: ClientSettings, room: str | None, theme: str | None) -> int:
-    client = HubClient(settings.hub, settings.token, settings.name, outbox=outbox_for(settings))
+    client = HubClient(
+        settings.hub, settings.token, settings.name, outbox=outbox_for(settings), ssl_context=settings.tls()
+    )
     app = WarroomApp(client, room, themes_for(theme), theme)
     app.run()
     client.outbox.close()

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import random
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -108,7 +109,9 @@ class HubClient:
         outbox: Outbox | None = None,
         backoff: Backoff | None = None,
         open_timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.ssl_context = ssl_context  # for wss://: a private CA's context; None trusts the system's
         self.url = url
         self.token = token
         self.name = name
@@ -174,6 +177,7 @@ class HubClient:
                 max_size=None,  # snapshots of big rooms are large; the hub is trusted
                 open_timeout=self.open_timeout,
                 close_timeout=2,
+                **self._tls(),
             )
         except InvalidStatus as exc:
             status = exc.response.status_code
@@ -211,6 +215,12 @@ class HubClient:
             raise HubUnavailable(f"the connection failed during setup: {_reason(exc)}") from None
         self._set_state("connected")
         self._connected.set()
+
+    def _tls(self) -> dict[str, Any]:
+        """A private CA's context for wss://; without one, websockets trusts the system's CAs."""
+        if self.ssl_context is not None and self.url.startswith("wss://"):
+            return {"ssl": self.ssl_context}
+        return {}
 
     async def run(self) -> None:
         """Stay connected until ``close()``: reconnect with backoff, resuming every room."""
