@@ -72,7 +72,7 @@ from typing import IO, Any
 
 import httpx
 
-from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent
+from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent, serve_argv
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -288,8 +288,7 @@ class Hub:
 
 
 def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:
-    serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--db", str(db)]
-    serve += ["--token", TOKEN]
+    serve = serve_argv(db, TOKEN)[3:]  # from "serve" on, with the bulk config
     prefix = [sys.executable]
     if profile is not None:
         prefix += ["-m", "cProfile", "-o", str(profile)]

@@ -28,23 +28,32 @@ def die_with_parent() -> None:
             _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+BULK_CONFIG = """\
+# Benchmarks pipeline far more than a person would: lift the per-person rate limits.
+[limits]
+commands_per_second = 1000000
+command_burst = 10000000
+http_per_second = 1000000
+http_burst = 10000000
+"""
+
+
 def serve_argv(db: Path, token: str) -> list[str]:
-    """``warroom serve`` on loopback, both ports chosen by the OS."""
+    """``warroom serve`` on loopback, both ports chosen by the OS, with rate limits for bulk load."""
+    config = db.with_suffix(".bench.toml")
+    config.write_text(BULK_CONFIG)
+    serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--http-port", "0"]
     return [
         sys.executable,
         "-m",
         "warroom",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--http-port",
-        "0",
+        *serve,
         "--db",
         str(db),
         "--token",
         token,
+        "--config",
+        str(config),
     ]
 
 

@@ -25,12 +25,13 @@ file and the field, never halfway through an incident.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from server.intake import INBOX, Route
+from server.limits import Limits
 from warroom.core.events import EVENT_TYPES, ROLES, SEVERITIES
 from warroom.core.policy import (
     DEFAULT_CADENCE,
@@ -64,6 +65,7 @@ class HubConfig:
     routes: tuple[Route, ...] = ()
     alertmanager: str | None = None
     origins: tuple[str, ...] = ()  # browser origins allowed on the sync port
+    limits: Limits = field(default_factory=Limits)
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -82,7 +84,16 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     def fail(field_name: str, message: str) -> HubConfigError:
         return HubConfigError(f"{where}: {field_name}: {message}")
 
-    unknown = set(raw) - {"severities", "roles", "permissions", "sinks", "routes", "alertmanager", "origins"}
+    unknown = set(raw) - {
+        "severities",
+        "roles",
+        "permissions",
+        "sinks",
+        "routes",
+        "alertmanager",
+        "origins",
+        "limits",
+    }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
     meanings, cadence, within = dict(DEFAULT_MEANINGS), dict(DEFAULT_CADENCE), dict(DEFAULT_COMMANDER_WITHIN)
@@ -134,7 +145,24 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         tuple(_route(item, n, fail) for n, item in enumerate(routes)),
         alertmanager,
         tuple(origins),
+        _limits(_table(raw, "limits", fail), fail),
     )
+
+
+def _limits(table: dict[str, Any], fail: Any) -> Limits:
+    """``[limits]``: any of Limits' fields, each a number above 0."""
+    known = {f.name: f for f in fields(Limits)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise fail(f"limits.{key}", f"unknown limit; known: {', '.join(known)}")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or value <= 0 or (known[key].type == "int" and not isinstance(value, int)):
+            raise fail(
+                f"limits.{key}", "must be a number above 0" + (" (whole)" if known[key].type == "int" else "")
+            )
+        values[key] = value
+    return Limits(**values)
 
 
 def _count(value: Any) -> bool:

@@ -24,6 +24,7 @@ from server.alerts import AlertService
 from server.auth import bearer_ok
 from server.hub import Hub
 from server.intake import AlertIn, parse_alertmanager, parse_generic, parse_pagerduty
+from server.limits import RateLimiter
 from server.status_page import public_view, render_html
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 from warroom.core.events import NAME_MAX, Command
@@ -43,9 +44,10 @@ def refused(err: WarroomError) -> JSONResponse:
 class BearerAuth:
     """Refuses every non-public path without the hub token, before any body is read."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str, rate: RateLimiter) -> None:
         self.app = app
         self.token = token
+        self.rate = rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
@@ -59,6 +61,14 @@ class BearerAuth:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
                 await response(scope, receive, send)
                 return
+            if scope["method"] == "POST":
+                try:
+                    self.rate.check(header)  # per token
+                except WarroomError as err:
+                    response = refused(err)
+                    response.headers["Retry-After"] = str(max(1, round(err.retry_after or 1)))
+                    await response(scope, receive, send)
+                    return
         await self.app(scope, receive, send)
 
 
@@ -263,6 +273,12 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
     }
     return Starlette(
         routes=routes,
-        middleware=[Middleware(BearerAuth, token=token)],
+        middleware=[
+            Middleware(
+                BearerAuth,
+                token=token,
+                rate=RateLimiter(hub.limits.http_per_second, hub.limits.http_burst, "requests on this token"),
+            )
+        ],
         exception_handlers=handlers,
     )

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from server.intake import INBOX
+from server.limits import Limits, RateLimiter
 from server.store import EventStore, StorageError
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
@@ -90,10 +91,19 @@ def snapshot_due(seq: int, last: int) -> bool:
 
 class Hub:
     def __init__(
-        self, store: EventStore, *, clock: Callable[[], datetime] | None = None, policy: Policy | None = None
+        self,
+        store: EventStore,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        policy: Policy | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.policy = policy or Policy()
+        self.limits = limits or Limits()
+        self.command_rate = RateLimiter(
+            self.limits.commands_per_second, self.limits.command_burst, "commands"
+        )
         self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
         # Work a command type needs before it can be sequenced (reaching Alertmanager, say).
         self.preparers: dict[str, Callable[[Command, str], Awaitable[Command]]] = {}
@@ -261,6 +271,10 @@ class Hub:
         if not p.internal:
             present = frozenset(m.name for m in room.members)
             authorize(room.state, p.actor, cmd.type, p.data, self.policy, present)
+        if cmd.type == "checklist.item_added" and len(room.state.checklist) >= self.limits.checklist_items:
+            raise WarroomError(
+                Code.LIMIT_REACHED, f"the runbook holds {self.limits.checklist_items} items at most"
+            )
         if cmd.type == "status.broadcast" and "next_update_in" not in p.data:
             cadence = self.policy.cadence.get(room.state.severity)
             if cadence:  # the severity's cadence sets when the next update is due
@@ -279,6 +293,8 @@ class Hub:
             room_id = wanted
         else:
             room_id = await self.store.reserve_room_id()
+        if len(await self.store.rooms()) + len(new_rooms) >= self.limits.rooms:
+            raise WarroomError(Code.LIMIT_REACHED, f"this hub holds {self.limits.rooms} incidents at most")
         room = Room(room_id, uuid.uuid4().hex, IncidentState(room=room_id))
         self._rooms[room_id] = room
         new_rooms[room_id] = room.epoch

@@ -52,7 +52,9 @@ class HubServer:
     ) -> None:
         self.db = Path(db)
         self.config = config or HubConfig()
-        self.hub = Hub(SQLiteStore(self.db), clock=clock, policy=self.config.policy)
+        self.hub = Hub(
+            SQLiteStore(self.db), clock=clock, policy=self.config.policy, limits=self.config.limits
+        )
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token

@@ -240,6 +240,7 @@ class Session:
         command = Command(fields["id"], fields["type"], fields.get("data") or {}, fields.get("room"))
         await self._inflight.acquire()
         try:
+            self.hub.command_rate.check(self.name)  # one shared token: each person gets a bucket
             if command.type in self.hub.preparers:  # in line, so this client's commands keep their order
                 command = await self.hub.prepare(command, self.name)
             future = self.hub.submit(command, self.name)
@@ -265,6 +266,12 @@ class Session:
 
     async def _join(self, room_id: str, epoch: str | None, after: int, rid: str | int | None) -> None:
         room = await self.hub.room(room_id)  # raises unknown_room
+        if self not in room.members and len(room.members) >= self.hub.limits.members_per_room:
+            raise WarroomError(
+                Code.LIMIT_REACHED,
+                f"{room_id} is full: {self.hub.limits.members_per_room} members",
+                field="room",
+            )
         self._leave(room_id)
         self._subs[room_id] = _Subscription()
         # The catch-up item goes in before any live event can: the sender streams the

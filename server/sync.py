@@ -66,6 +66,11 @@ class SyncServer:
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
         if not bearer_ok(request.headers.get("Authorization"), self.token):
             return conn.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        if len(self.sessions) >= self.hub.limits.connections_per_token:
+            limit = self.hub.limits.connections_per_token
+            return conn.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, f"this token has {limit} connections open already\n"
+            )
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:

@@ -61,6 +61,22 @@ async def hub(db_path: Path) -> AsyncIterator[HubServer]:
         await server.stop()
 
 
+BULK = {"limits": {"commands_per_second": 1e6, "command_burst": 10**7}}  # for tests that pipeline thousands
+
+
+@pytest.fixture
+async def bulk_hub(db_path: Path) -> AsyncIterator[HubServer]:
+    """A hub whose rate limits let one client pipeline thousands of commands."""
+    from server.config import parse_hub_config
+
+    server = HubServer(db_path, TOKEN, config=parse_hub_config(BULK))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 ClientFactory = Callable[..., Awaitable[HubClient]]
 
 

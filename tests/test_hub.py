@@ -104,8 +104,9 @@ async def test_a_wrong_epoch_gets_a_fresh_start(
 
 
 async def test_a_client_far_behind_gets_a_snapshot_and_the_tail(
-    hub: HubServer, make_client: ClientFactory
+    bulk_hub: HubServer, make_client: ClientFactory
 ) -> None:
+    hub = bulk_hub
     writer = await make_client(hub.url)
     room = await declare(writer)
     futures = [writer.submit("entry.added", {"text": f"line {n}"}, room) for n in range(REPLAY_LIMIT + 200)]

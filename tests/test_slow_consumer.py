@@ -10,8 +10,9 @@ from tests.conftest import ClientFactory, declare, record, wait_for
 
 
 async def test_a_client_that_never_reads_is_cut_off_and_others_keep_flowing(
-    hub: HubServer, make_client: ClientFactory, raw_client
+    bulk_hub: HubServer, make_client: ClientFactory, raw_client
 ) -> None:
+    hub = bulk_hub
     writer = await make_client(hub.url, "writer")
     room = await declare(writer)
     reader = await make_client(hub.url, "reader")

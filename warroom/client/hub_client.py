@@ -33,7 +33,7 @@ log = logging.getLogger("warroom.client")
 
 Status = Literal["connecting", "connected", "reconnecting", "offline"]
 # Refusals that say "not now" rather than "never": the command stays queued.
-TRANSIENT = {Code.STORAGE_UNAVAILABLE, Code.SHUTTING_DOWN}
+TRANSIENT = {Code.STORAGE_UNAVAILABLE, Code.SHUTTING_DOWN, Code.RATE_LIMITED}
 
 
 class HubUnavailable(Exception):
@@ -435,13 +435,15 @@ class HubClient:
             Code(frame["code"]) if frame["code"] in Code._value2member_map_ else Code.INTERNAL,
             frame.get("message", ""),
             frame.get("field"),
+            frame.get("retry_after"),
         )
         command_id = frame.get("id")
         if command_id is not None:
             if error.code in TRANSIENT:
                 command = next((c for c in self.outbox.pending() if c.id == command_id), None)
-                if command is not None:  # stays queued, and is tried again shortly
-                    self._background(self._send_quietly(command, self.backoff.delay(3)))
+                if command is not None:  # stays queued, and is tried again when the hub said, or shortly
+                    delay = max(float(error.retry_after or 0), self.backoff.delay(3))
+                    self._background(self._send_quietly(command, delay))
                 return
             self._settle(command_id, error=error)
             return

@@ -29,6 +29,8 @@ class Code(StrEnum):
     ID_REUSED = "id_reused"
     FORBIDDEN = "forbidden"
     UPSTREAM_FAILED = "upstream_failed"
+    RATE_LIMITED = "rate_limited"
+    LIMIT_REACHED = "limit_reached"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
     METHOD_NOT_ALLOWED = "method_not_allowed"
@@ -59,6 +61,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.ID_REUSED: 409,
     Code.FORBIDDEN: 403,
     Code.UPSTREAM_FAILED: 502,
+    Code.RATE_LIMITED: 429,
+    Code.LIMIT_REACHED: 409,
     Code.UNAUTHORIZED: 401,
     Code.NOT_FOUND: 404,
     Code.METHOD_NOT_ALLOWED: 405,
@@ -72,14 +76,19 @@ HTTP_STATUS: dict[Code, int] = {
 class WarroomError(Exception):
     """A refusal with a code, a human message and, where it applies, the field at fault."""
 
-    def __init__(self, code: Code, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, code: Code, message: str, field: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.retry_after = retry_after  # seconds, for refusals that pass with time
 
-    def to_dict(self) -> dict[str, str]:
-        out = {"code": str(self.code), "message": self.message}
+    def to_dict(self) -> dict[str, str | float]:
+        out: dict[str, str | float] = {"code": str(self.code), "message": self.message}
         if self.field is not None:
             out["field"] = self.field
+        if self.retry_after is not None:
+            out["retry_after"] = self.retry_after
         return out

@@ -1,0 +1,66 @@
+"""Limits that keep one client, token or room from taking the hub down with it.
+
+Rates are token buckets: a burst is allowed, then a steady rate. A refusal
+says how long to wait (``retry_after``), and the connection stays open.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from warroom.core.errors import Code, WarroomError
+
+
+@dataclass(frozen=True)
+class Limits:
+    members_per_room: int = 500
+    connections_per_token: int = 1000
+    rooms: int = 10_000
+    checklist_items: int = 500
+    commands_per_second: float = 50.0  # sustained, per person on a token: people and scripts
+    command_burst: int = 500
+    http_per_second: float = 200.0  # HTTP writes and intake, per token
+    http_burst: int = 5000  # a storm of 5,000 single-alert webhooks goes through
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float]) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = float(burst)
+        self.at = clock()
+
+    def take(self) -> float:
+        """0 when allowed; otherwise the seconds until one more would be."""
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+
+class RateLimiter:
+    """One bucket per key, such as (token, person) for commands or a token for HTTP."""
+
+    def __init__(
+        self, rate: float, burst: int, what: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate, self.burst, self.what, self.clock = rate, burst, what, clock
+        self._buckets: dict[object, TokenBucket] = {}
+
+    def check(self, key: object) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) > 100_000:  # forget idle callers rather than grow without bound
+                self._buckets.clear()
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self.clock)
+        wait = bucket.take()
+        if wait:
+            raise WarroomError(
+                Code.RATE_LIMITED,
+                f"too many {self.what}: {self.rate:g}/s, bursts of {self.burst}; retry in {wait:.1f}s",
+                retry_after=round(wait, 3),
+            )
