@@ -72,7 +72,7 @@ from typing import IO, Any
 
 import httpx
 
-from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent, serve_argv
+from bench.children import PROCESSES, WORKERS, cleanup_children, cpu_seconds, serve_argv, spawn
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -250,13 +250,7 @@ class Hub:
     stderr_path: Path
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the hub so far, from /proc (0 where there is none)."""
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stderr_tail(self, lines: int = 15) -> str:
         try:
@@ -306,28 +300,13 @@ def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:
     return [*prefix, "-m", "warroom", *serve]
 
 
-def spawn(argv: list[str], stderr_path: Path) -> subprocess.Popen[bytes]:
-    """The hub in its own session (Ctrl-C reaches only us; we stop it), stderr to a file."""
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-    PROCESSES.append(proc)
-    return proc
-
-
 async def start_hub(
     workdir: Path, label: str, *, lift_limit: bool = False, profile_dir: Path | None = None
 ) -> Hub:
     db = workdir / f"{label}.db"
     stderr_path = workdir / f"{label}.stderr.log"
     profile = profile_dir / f"hub-{label}.prof" if profile_dir is not None else None
-    proc = spawn(hub_argv(db, lift_limit, profile), stderr_path)
+    proc = spawn(hub_argv(db, lift_limit, profile), stderr_path, stdin=subprocess.DEVNULL)
     assert proc.stdout is not None
     stdout: IO[bytes] = proc.stdout
     ws_url = http_url = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import multiprocessing.process
+import os
 import signal
 import subprocess
 import sys
@@ -55,6 +56,31 @@ def serve_argv(db: Path, token: str) -> list[str]:
         "--config",
         str(config),
     ]
+
+
+def spawn(argv: list[str], stderr_path: Path, stdin: int = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """A child in its own session (Ctrl-C reaches only us; we stop it), stderr to a file."""
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen(
+            argv,
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    PROCESSES.append(proc)
+    return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cleanup_children(grace: float = 20.0) -> None:

@@ -55,7 +55,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
-from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent, serve_argv
+from bench.children import (
+    PROCESSES,
+    WORKERS,
+    cleanup_children,
+    cpu_seconds,
+    serve_argv,
+    spawn,
+)
 
 TOKEN = "bench-" + uuid.uuid4().hex
 MS = 1e6  # nanoseconds per millisecond
@@ -134,21 +141,6 @@ class ServerProc:
         return "\n".join(text[-lines:])
 
 
-def spawn(argv: list[str], stderr_path: Path) -> subprocess.Popen[bytes]:
-    """A server in its own session (Ctrl-C reaches only us; we stop it), stderr to a file."""
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-    PROCESSES.append(proc)
-    return proc
-
-
 async def start_server(
     label: str, argv: list[str], marker: str, workdir: Path, timeout: float = 30.0
 ) -> ServerProc:
@@ -208,16 +200,6 @@ def read_peak_kib(pid: int) -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def box_ticks() -> tuple[int, int]:

@@ -58,7 +58,7 @@ from typing import Any
 
 from textual.strip import Strip
 
-from bench.children import die_with_parent, serve_argv
+from bench.children import cpu_seconds, die_with_parent, serve_argv
 from server.hub import Hub
 from server.runner import HubServer
 from server.store import SQLiteStore
@@ -106,16 +106,6 @@ def read_status_kib(key: str, pid: int | str = "self") -> int:
     except OSError:
         return 0
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_now(hub: Child, writer: Child) -> dict[str, float]:
