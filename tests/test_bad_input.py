@@ -11,6 +11,7 @@ import msgpack
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin
 
 from server.http_api import MAX_BODY
 from server.runner import HubServer
@@ -267,9 +268,11 @@ async def test_a_browser_origin_is_refused_unless_configured(
     try:
         auth = {"Authorization": f"Bearer {TOKEN}"}
         with pytest.raises(InvalidStatus) as refused:  # a page elsewhere, carrying a stolen token
-            await connect(server.url, additional_headers=auth, origin="https://evil.example")  # type: ignore[arg-type]
+            await connect(server.url, additional_headers=auth, origin=Origin("https://evil.example"))
         assert refused.value.response.status_code == 403
-        allowed = await connect(server.url, additional_headers=auth, origin="https://status.example.com")  # type: ignore[arg-type]
+        allowed = await connect(
+            server.url, additional_headers=auth, origin=Origin("https://status.example.com")
+        )
         await allowed.close()
         await still_serving(server, make_client)  # terminals send no Origin at all
     finally:
