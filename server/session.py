@@ -38,6 +38,7 @@ QUEUE_BYTES = 4 * 1024 * 1024  # ...or bytes: group commit packs many events int
 MAX_INFLIGHT = 256  # commands from one client awaiting their ack before reading pauses
 PAGE = 500  # events per catch-up frame
 REPLAY_LIMIT = 2000  # further behind than this, a snapshot is cheaper than a replay
+CLOSE_WAIT = 10.0  # seconds a closing client gets to take its close frame before the socket is cut
 
 _Item = tuple[Any, ...]
 
@@ -94,7 +95,14 @@ class Session:
         log.info("closing %s (%s): %d %s", self.name or "?", self.ws.remote_address, code, reason)
         self._leave_all()
         self._discard_queue()
-        self._closer = asyncio.create_task(self.ws.close(code, reason))
+        self._closer = asyncio.create_task(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        """The close frame waits behind unread data; a peer that never reads is cut off."""
+        try:
+            await asyncio.wait_for(self.ws.close(code, reason), CLOSE_WAIT)
+        except TimeoutError:
+            self.ws.transport.abort()
 
     def _discard_queue(self) -> None:
         while not self._queue.empty():

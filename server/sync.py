@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
 from http import HTTPStatus
 
@@ -19,6 +20,8 @@ from server.auth import bearer_ok
 from server.hub import Hub
 from server.session import Session
 from warroom.core.protocol import MAX_FRAME
+
+SEND_BUFFER = 256 * 1024  # bytes of kernel send buffer per connection
 
 
 class SyncServer:
@@ -74,6 +77,11 @@ class SyncServer:
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:
+        sock = ws.transport.get_extra_info("socket")
+        if sock is not None:
+            # A small kernel buffer: a client that stops reading fills the session's own
+            # bounded queue in seconds, instead of first hiding megabytes in the kernel.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         session = Session(self.hub, ws)
         self.sessions.add(session)
         try:
