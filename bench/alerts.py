@@ -73,6 +73,7 @@ from typing import IO, Any
 import httpx
 
 from bench.children import PROCESSES, WORKERS, cleanup_children, cpu_seconds, serve_argv, spawn
+from bench.common import Pipe, pipe_recv, verdict
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -95,8 +96,6 @@ LIFTED_LIMIT = 64 * 1024 * 1024
 STARTS_AT = "2026-11-28T01:00:00Z"
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "webhook-firing-truncated.json"
 ALERTNAMES = ("HighErrorRate", "HighLatency", "PodCrashLooping", "DiskWillFillIn4h", "TargetDown")
-
-Pipe = multiprocessing.connection.Connection
 
 
 def log(message: str) -> None:
@@ -328,25 +327,6 @@ async def start_hub(
         elif len(words) == 2 and words[0] == "http":
             http_url = words[1]
     return Hub(proc, ws_url, http_url, stderr_path)
-
-
-async def pipe_recv(conn: Pipe, timeout: float) -> Any:
-    """One object from a multiprocessing pipe, without blocking the event loop."""
-    if not conn.poll():
-        loop = asyncio.get_running_loop()
-        ready: asyncio.Future[None] = loop.create_future()
-
-        def readable() -> None:
-            if not ready.done():
-                ready.set_result(None)
-
-        fd = conn.fileno()
-        loop.add_reader(fd, readable)
-        try:
-            await asyncio.wait_for(ready, timeout)
-        finally:
-            loop.remove_reader(fd)
-    return conn.recv()
 
 
 @dataclass
@@ -746,10 +726,6 @@ class Row:
     baseline: str
     verdict: str  # PASS, FAIL or "-" (information only)
     note: str = ""
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def ping_rows(label: str, pings: Pings, idle: Pings, refused: bool = False) -> list[Row]:

@@ -35,7 +35,6 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -47,11 +46,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 
-import msgpack
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -63,6 +60,19 @@ from bench.children import (
     serve_argv,
     spawn,
 )
+from bench.common import (
+    Pipe,
+    close_all,
+    open_client,
+    packb,
+    pipe_recv,
+    raise_nofile,
+    settle_rss,
+    status_kib,
+    terminate,
+    unpackb,
+    verdict,
+)
 
 TOKEN = "bench-" + uuid.uuid4().hex
 MS = 1e6  # nanoseconds per millisecond
@@ -72,34 +82,12 @@ TARGET_KIB_PER_CONN = 32.0
 TARGET_JOIN_S = 1.0
 PHASE_WARMUP, PHASE_MEASURE, PHASE_END = "w", "m", "e"
 
-Pipe = multiprocessing.connection.Connection
 SCRIPT = Path(__file__).resolve()
 
 
 def log(message: str) -> None:
     """Progress goes to stderr so that stdout holds only the result tables."""
     print(f"[fanout {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def packb(frame: dict[str, Any]) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
-
-
-def unpackb(raw: bytes | str) -> Any:
-    if isinstance(raw, str):
-        raise ValueError("expected a binary frame")
-    return msgpack.unpackb(raw, raw=False)
-
-
-def raise_nofile() -> int:
-    """Raise the soft file-descriptor limit to the hard one; children inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 # -- child processes -------------------------------------------------------------------
@@ -117,7 +105,7 @@ class ServerProc:
         return self.proc.pid
 
     def rss_kib(self) -> int:
-        return read_rss_kib(self.pid)
+        return status_kib(self.pid, "VmRSS")
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc.poll() is None:
@@ -185,23 +173,6 @@ async def start_raw(workdir: Path, label: str = "raw") -> ServerProc:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def read_rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
-
-
-def read_peak_kib(pid: int) -> int:
-    """VmHWM: the most memory the process has held at once."""
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def box_ticks() -> tuple[int, int]:
     """(busy, total) jiffies over all CPUs, from /proc/stat."""
     with open("/proc/stat") as fh:
@@ -239,59 +210,6 @@ class CpuMeter:
 
 
 # -- small async helpers ----------------------------------------------------------------
-
-
-async def pipe_recv(conn: Pipe, timeout: float) -> Any:
-    """Receive one object from a multiprocessing pipe without blocking the event loop."""
-    if conn.poll():
-        return conn.recv()
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    fd = conn.fileno()
-    loop.add_reader(fd, readable)
-    try:
-        await asyncio.wait_for(ready, timeout)
-    finally:
-        loop.remove_reader(fd)
-    return conn.recv()
-
-
-async def open_client(url: str, name: str, timeout: float = 15.0, token: str = TOKEN) -> ClientConnection:
-    """A raw protocol client: connected, authenticated and hello'd."""
-    ws = await connect(
-        url,
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        max_size=None,
-        open_timeout=timeout,
-        close_timeout=2,
-        proxy=None,
-    )
-    try:
-        await ws.send(packb({"t": "hello", "v": 1, "name": name}))
-        welcome = unpackb(await asyncio.wait_for(ws.recv(), timeout))
-        if welcome.get("t") != "welcome":
-            raise RuntimeError(f"expected welcome, got {welcome!r:.200}")
-    except BaseException:
-        await ws.close()
-        raise
-    return ws
-
-
-async def close_all(sockets: Sequence[ClientConnection], timeout: float = 15.0) -> None:
-    async def close_one(ws: ClientConnection) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close()
-
-    for start in range(0, len(sockets), 500):
-        chunk = [close_one(ws) for ws in sockets[start : start + 500]]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*chunk), timeout)
 
 
 def percentile(sorted_values: Sequence[int] | Sequence[float], q: float) -> float:
@@ -558,7 +476,7 @@ class FanoutResult:
 
 async def run_fanout(server: ServerProc, clients: int, args: argparse.Namespace) -> FanoutResult:
     result = FanoutResult(server.label, clients)
-    writer = await open_client(server.url, "writer")
+    writer = await open_client(server.url, "writer", 15.0, TOKEN)
     pending: dict[str, tuple[str, int]] = {}  # command id -> (phase, send time)
     acks: dict[str, list[int]] = {PHASE_WARMUP: [], PHASE_MEASURE: [], PHASE_END: []}
     refused: list[str] = []
@@ -742,10 +660,6 @@ def fmt(value: float, digits: int = 2) -> str:
     if value != value:  # nan
         return "-"
     return f"{value:,.{digits}f}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -934,7 +848,7 @@ class MemoryResult:
 
 
 async def declare_rooms(url: str, count: int, title: str) -> list[str]:
-    ws = await open_client(url, "declarer")
+    ws = await open_client(url, "declarer", 15.0, TOKEN)
     try:
         for _ in range(count):
             await ws.send(
@@ -980,7 +894,7 @@ async def open_idle(
             return
         async with gate:
             try:
-                ws = await open_client(url, f"{prefix}-{i}", 20)
+                ws = await open_client(url, f"{prefix}-{i}", 20, TOKEN)
             except Exception as exc:
                 failures.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -1002,19 +916,6 @@ async def open_idle(
 
     await asyncio.gather(*(one(i) for i in range(count)))
     return sockets, drains, failures
-
-
-async def settle_rss(pid: int, max_wait: float = 8.0) -> int:
-    """VmRSS once it stops moving (two readings 0.5 s apart within 0.5%), or after max_wait."""
-    last = read_rss_kib(pid)
-    end = time.monotonic() + max_wait
-    while time.monotonic() < end:
-        await asyncio.sleep(0.5)
-        now = read_rss_kib(pid)
-        if abs(now - last) <= max(64, last // 200):
-            return now
-        last = now
-    return last
 
 
 async def run_memory(server: ServerProc, count: int, room_size: int, is_hub: bool) -> MemoryResult:
@@ -1128,7 +1029,7 @@ async def prefill(
     url: str, total: int, conns: int, window: int, deadline: float, progress: Callable[[int], None]
 ) -> tuple[str, int, int]:
     """Fill one room with ``total`` events through the hub's command path, pipelined."""
-    ws = await open_client(url, "prefill-declare")
+    ws = await open_client(url, "prefill-declare", 15.0, TOKEN)
     try:
         await ws.send(
             packb(
@@ -1155,7 +1056,7 @@ async def prefill(
 
     async def writer(k: int, indices: range) -> None:
         nonlocal acked, refused
-        client = await open_client(url, f"prefill-{k}")
+        client = await open_client(url, f"prefill-{k}", 15.0, TOKEN)
         credit = asyncio.Semaphore(window)
         outstanding = 0
         finished = asyncio.Event()
@@ -1292,7 +1193,7 @@ async def run_join(workdir: Path, events: int, prefill_conns: int, prefill_timeo
 
 async def ping_probe(url: str, stop: asyncio.Event, current: list[int], out: list[tuple[float, int]]) -> None:
     """Ping the hub every 0.1 s on an idle connection: the RTT shows how long its loop stalls."""
-    ws = await open_client(url, "probe")
+    ws = await open_client(url, "probe", 15.0, TOKEN)
     try:
         while not stop.is_set():
             t0 = time.perf_counter()
@@ -1307,7 +1208,7 @@ async def ping_probe(url: str, stop: asyncio.Event, current: list[int], out: lis
 
 async def wire_join(url: str, room: str) -> tuple[float, float]:
     """Join with a raw client that receives every frame up to synced but decodes no state."""
-    ws = await open_client(url, "wire-joiner")
+    ws = await open_client(url, "wire-joiner", 15.0, TOKEN)
     try:
         t0 = time.perf_counter()
         received = 0
@@ -1507,7 +1408,8 @@ async def bench(args: argparse.Namespace) -> None:
                         "server memory over the fan-out runs: "
                         + "; ".join(
                             f"{s.label} RSS {rss_start[s.label] / 1024:.0f} MiB at start, "
-                            f"{s.rss_kib() / 1024:.0f} MiB after, peak {read_peak_kib(s.pid) / 1024:.0f} MiB"
+                            f"{s.rss_kib() / 1024:.0f} MiB after, "
+                            f"peak {status_kib(s.pid, 'VmHWM') / 1024:.0f} MiB"
                             for s in (hub, raw)
                         )
                     )
@@ -1537,10 +1439,6 @@ async def bench(args: argparse.Namespace) -> None:
             await guarded("join", join)
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.raw_server:
@@ -1548,7 +1446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(raw_server_main())
         return 0
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     started = time.perf_counter()
     try:
         asyncio.run(bench(args))

@@ -63,7 +63,6 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -76,15 +75,26 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import msgpack
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bench.children import PROCESSES, WORKERS, cleanup_children, die_with_parent, serve_argv
+from bench.children import PROCESSES, WORKERS, cleanup_children, cpu_seconds, die_with_parent, serve_argv
+from bench.common import (
+    Pipe,
+    close_all,
+    open_client,
+    packb,
+    pipe_recv,
+    raise_nofile,
+    settle_rss,
+    status_kib,
+    terminate,
+    unpackb,
+    verdict,
+)
 from warroom.client import HubClient
 
 TOKEN = "soak-" + uuid.uuid4().hex
@@ -109,33 +119,10 @@ FILLER = (
     "replica lag alert that fired at the same time, probably unrelated but worth a look. "
 )
 
-Pipe = multiprocessing.connection.Connection
-
 
 def log(message: str) -> None:
     """Progress goes to stderr, so that stdout holds only the report."""
     print(f"[soak {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def packb(frame: dict[str, Any]) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
-
-
-def unpackb(raw: bytes | str) -> Any:
-    if isinstance(raw, str):
-        raise ValueError("expected a binary frame")
-    return msgpack.unpackb(raw, raw=False)
-
-
-def raise_nofile() -> int:
-    """Raise the soft file-descriptor limit to the hard one; children inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def percentile(sorted_values: Sequence[int], q: float) -> float:
@@ -148,10 +135,6 @@ def percentile(sorted_values: Sequence[int], q: float) -> float:
 
 def fmt(value: float, digits: int = 2) -> str:
     return "-" if value != value else f"{value:,.{digits}f}"
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -167,33 +150,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 # -- /proc readings ----------------------------------------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def read_status_kib(pid: int, key: str) -> int:
-    """A ``kB`` line of /proc/PID/status (VmRSS, VmHWM); 0 if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def read_rss_kib(pid: int) -> int:
-    return read_status_kib(pid, "VmRSS")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def box_ticks() -> tuple[int, int]:
@@ -357,64 +313,6 @@ def hub_closes(log_text: str) -> list[HubClose]:
 # -- small async helpers -----------------------------------------------------------------------
 
 
-async def pipe_recv(conn: Pipe, timeout: float) -> Any:
-    """Receive one object from a multiprocessing pipe without blocking the event loop."""
-    if conn.poll():
-        return conn.recv()
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def readable() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    fd = conn.fileno()
-    loop.add_reader(fd, readable)
-    try:
-        await asyncio.wait_for(ready, timeout)
-    finally:
-        loop.remove_reader(fd)
-    return conn.recv()
-
-
-async def open_client(
-    url: str, token: str, name: str, timeout: float, sock: socket.socket | None = None, **kw: Any
-) -> ClientConnection:
-    """A raw protocol client: connected, authenticated and hello'd."""
-    ws = await connect(
-        url,
-        additional_headers={"Authorization": f"Bearer {token}"},
-        compression=None,
-        max_size=None,
-        open_timeout=timeout,
-        close_timeout=2,
-        proxy=None,
-        sock=sock,
-        **kw,
-    )
-    try:
-        await ws.send(packb({"t": "hello", "v": 1, "name": name}))
-        welcome = unpackb(await asyncio.wait_for(ws.recv(), timeout))
-        if welcome.get("t") != "welcome":
-            raise RuntimeError(f"expected welcome, got {welcome!r:.200}")
-    except BaseException:
-        await ws.close()
-        raise
-    return ws
-
-
-async def close_all(sockets: Sequence[ClientConnection], timeout: float = 15.0) -> None:
-    async def close_one(ws: ClientConnection) -> None:
-        with contextlib.suppress(Exception):
-            await ws.close()
-
-    for start in range(0, len(sockets), 250):
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(close_one(ws) for ws in sockets[start : start + 250])), timeout
-            )
-
-
 # -- well-behaved clients (receiver processes) -------------------------------------------------
 
 
@@ -490,7 +388,7 @@ async def _receiver(conn: Pipe, spec: ReceiverSpec) -> None:
     async def join(name: str, room: str, busy: bool) -> None:
         async with gate:
             try:
-                ws = await open_client(spec.url, spec.token, name, spec.timeout)
+                ws = await open_client(spec.url, name, spec.timeout, spec.token)
             except Exception as exc:
                 failures.append(f"{name}: {type(exc).__name__}: {exc}")
                 return
@@ -610,7 +508,7 @@ async def open_slow(url: str, name: str, rooms: dict[str, int], timeout: float) 
         )
         port = sock.getsockname()[1]
         # max_queue=1: the library itself stops reading the socket once one message waits.
-        ws = await open_client(url, TOKEN, name, timeout, sock=sock, max_queue=1, ping_interval=None)
+        ws = await open_client(url, name, timeout, TOKEN, sock=sock, max_queue=1, ping_interval=None)
     except BaseException:
         sock.close()
         raise
@@ -742,22 +640,9 @@ async def drive(load: Load, phase: Phase, meter: CpuMeter) -> Phase:
     return phase
 
 
-async def settle_rss(pid: int, max_wait: float = 6.0) -> int:
-    """VmRSS once it stops moving (two readings 0.5 s apart within 0.5%), or after max_wait."""
-    last = read_rss_kib(pid)
-    end = time.monotonic() + max_wait
-    while time.monotonic() < end:
-        await asyncio.sleep(0.5)
-        now = read_rss_kib(pid)
-        if abs(now - last) <= max(64, last // 200):
-            return now
-        last = now
-    return last
-
-
 async def sample_rss(pid: int, out: list[int], stop: asyncio.Event, every: float = 0.5) -> None:
     while not stop.is_set():
-        out.append(read_rss_kib(pid))
+        out.append(status_kib(pid, "VmRSS"))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), every)
 
@@ -839,7 +724,7 @@ async def run_on(hub: HubProc, args: argparse.Namespace, out: Outcome) -> None:
             stop_sampling.set()
             await sampler
         out.rss["end"] = await settle_rss(hub.pid)
-        out.peak_kib = read_status_kib(hub.pid, "VmHWM")
+        out.peak_kib = status_kib(hub.pid, "VmHWM")
         slow_ports = {s.port for s in out.slow}
         out.held_at_end = hub_side_sockets(hub.port, slow_ports)
 
@@ -1098,14 +983,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     nofile = raise_nofile()
     print(
         f"warroom soak benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cores, "

@@ -53,12 +53,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from textual.strip import Strip
 
 from bench.children import cpu_seconds, die_with_parent, serve_argv
+from bench.common import status_kib, terminate, verdict
 from server.hub import Hub
 from server.runner import HubServer
 from server.store import SQLiteStore
@@ -94,18 +94,6 @@ def log(message: str) -> None:
 
 def now_ns() -> int:
     return time.perf_counter_ns()
-
-
-def read_status_kib(key: str, pid: int | str = "self") -> int:
-    """A ``Vm*`` line of /proc/PID/status, in KiB (0 if it is not there)."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return 0
-    return 0
 
 
 def cpu_now(hub: Child, writer: Child) -> dict[str, float]:
@@ -347,14 +335,14 @@ class Writer:
             future.set_result(now_ns())
 
     async def join(self) -> dict[str, Any]:
-        rss0 = read_status_kib("VmRSS")
+        rss0 = status_kib("self", "VmRSS")
         await self.client.connect()
         self.client.listen(self._on_change)
         t0 = time.perf_counter()
         view = await self.client.join(self.room, timeout=120)
         cold = time.perf_counter() - t0
         gc.collect()
-        rss1 = read_status_kib("VmRSS")
+        rss1 = status_kib("self", "VmRSS")
         second = HubClient(self.url, self.token, "bench-writer-2")
         try:
             await second.connect()
@@ -462,7 +450,7 @@ async def writer_loop(url: str, token: str, room: str) -> None:
             elif op == "stop_pace":
                 emit(await writer.stop_pace())
             elif op == "rss":
-                emit({"rss_kib": read_status_kib("VmRSS")})
+                emit({"rss_kib": status_kib("self", "VmRSS")})
             elif op == "quit":
                 emit({"bye": True})
                 return
@@ -742,7 +730,7 @@ async def measure_app(
     probe = Probe()
     room, entries = ctx.room, ctx.entries
     gc.collect()
-    results.rss_before_kib = read_status_kib("VmRSS")
+    results.rss_before_kib = status_kib("self", "VmRSS")
     client = HubClient(ctx.url, ctx.token, "bench")
     steps: dict[str, int] = {}
 
@@ -783,10 +771,10 @@ async def measure_app(
             timeline = timeline_of(app)
 
             await pilot.pause(0.5)
-            results.rss_shown_kib = read_status_kib("VmRSS")
+            results.rss_shown_kib = status_kib("self", "VmRSS")
             gc.collect()
-            results.rss_shown_gc_kib = read_status_kib("VmRSS")
-            results.hub_rss_kib = read_status_kib("VmRSS", hub.pid)
+            results.rss_shown_gc_kib = status_kib("self", "VmRSS")
+            results.hub_rss_kib = status_kib(hub.pid, "VmRSS")
             results.tracked_objects = len(gc.get_objects())
 
             # -- bursts of 1,000 live entries (the timeline follows the newest) -----------------
@@ -863,9 +851,9 @@ async def measure_app(
             finally:
                 keyboard.close()
 
-            results.rss_end_kib = read_status_kib("VmRSS")
-            results.peak_kib = read_status_kib("VmHWM")
-            results.hub_rss_after_kib = read_status_kib("VmRSS", hub.pid)
+            results.rss_end_kib = status_kib("self", "VmRSS")
+            results.peak_kib = status_kib("self", "VmHWM")
+            results.hub_rss_after_kib = status_kib(hub.pid, "VmRSS")
 
 
 async def fold_baseline(db: Path, room: str, results: Results) -> None:
@@ -898,10 +886,6 @@ async def fold_baseline(db: Path, room: str, results: Results) -> None:
 
 
 # -- the report ------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -1156,10 +1140,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.build_room:
@@ -1168,7 +1148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.writer:
         return writer_main(*args.writer)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     started = time.perf_counter()
     print(
         f"warroom TUI benchmark: python {sys.version.split()[0]}, {os.cpu_count()} cores, "
