@@ -72,7 +72,7 @@ from typing import IO, Any
 
 import httpx
 
-from bench.children import PROCESSES, WORKERS, cleanup_children, cpu_seconds, serve_argv, spawn
+from bench.children import WORKERS, cleanup_children, cpu_seconds, serve_argv, spawn, stop_child
 from bench.common import Pipe, pipe_recv, verdict
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
@@ -266,18 +266,7 @@ class Hub:
             return 0
 
     def stop(self, timeout: float = 60.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log(f"hub did not stop within {timeout:.0f}s; killing it")
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        if self.proc in PROCESSES:
-            PROCESSES.remove(self.proc)
+        stop_child(self.proc, "hub", timeout)
 
 
 def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:

@@ -73,6 +73,22 @@ def spawn(argv: list[str], stderr_path: Path, stdin: int = subprocess.PIPE) -> s
     return proc
 
 
+def stop_child(proc: subprocess.Popen[bytes], label: str, timeout: float) -> None:
+    """SIGTERM, a grace period, then SIGKILL; and forget it."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print(f"{label} did not stop within {timeout:.0f}s; killing it", file=sys.stderr, flush=True)
+            proc.kill()
+            proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
+    if proc in PROCESSES:
+        PROCESSES.remove(proc)
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), in seconds; 0 if it is gone."""
     try:

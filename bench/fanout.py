@@ -53,12 +53,12 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.children import (
-    PROCESSES,
     WORKERS,
     cleanup_children,
     cpu_seconds,
     serve_argv,
     spawn,
+    stop_child,
 )
 from bench.common import (
     Pipe,
@@ -108,16 +108,7 @@ class ServerProc:
         return status_kib(self.pid, "VmRSS")
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log(f"{self.label} did not stop within {timeout:.0f}s; killing it")
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc in PROCESSES:
-            PROCESSES.remove(self.proc)
+        stop_child(self.proc, self.label, timeout)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 

@@ -81,7 +81,13 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bench.children import PROCESSES, WORKERS, cleanup_children, cpu_seconds, die_with_parent, serve_argv
+from bench.children import (
+    WORKERS,
+    cleanup_children,
+    cpu_seconds,
+    serve_argv,
+    spawn,
+)
 from bench.common import (
     Pipe,
     close_all,
@@ -149,7 +155,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 # -- /proc readings ----------------------------------------------------------------------------
-
 
 
 def box_ticks() -> tuple[int, int]:
@@ -248,18 +253,7 @@ class HubProc:
 
 
 def spawn_hub(db: Path, stderr_path: Path) -> subprocess.Popen[bytes]:
-    """The hub in its own session (Ctrl-C reaches only us; we stop it), its log to a file."""
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen(
-            serve_argv(db, TOKEN),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-    PROCESSES.append(proc)
-    return proc
+    return spawn(serve_argv(db, TOKEN), stderr_path, stdin=subprocess.DEVNULL)
 
 
 async def start_hub(work: Path, timeout: float = 30.0) -> HubProc:
