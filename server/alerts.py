@@ -89,17 +89,19 @@ class AlertService:
             await asyncio.gather(*futures)
         return routed
 
-    async def pagerduty(self, event: PagerDutyEvent, hint: str | None) -> str | None:
+    async def pagerduty(
+        self, event: PagerDutyEvent, hint: str | None, actor: str = "pagerduty"
+    ) -> str | None:
         """Apply a PagerDuty event; returns the room it touched, if any."""
         if event.alert is not None:
-            routed = await self.ingest([event.alert], hint, "pagerduty")
+            routed = await self.ingest([event.alert], hint, actor)
             return next(iter(routed))
         fingerprint = f"pd:{event.dedup_key}"
         room = self.located.get(fingerprint)
         if room is None:
             return None  # PagerDuty answers success for keys it no longer knows; so do we
         type_ = "alert.acknowledged" if event.action == "acknowledge" else "alert.resolved"
-        await self.hub.execute(Command(new_id(), type_, {"fingerprint": fingerprint}, room), "pagerduty")
+        await self.hub.execute(Command(new_id(), type_, {"fingerprint": fingerprint}, room), actor)
         return room
 
     # -- actions that reach Alertmanager first -----------------------------------------

@@ -20,12 +20,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from server.access import EVERY, Access
 from server.alerts import AlertService
-from server.auth import bearer_ok
 from server.hub import Hub
 from server.intake import AlertIn, parse_alertmanager, parse_generic, parse_pagerduty
 from server.limits import RateLimiter
 from server.status_page import public_view, render_html
+from server.tokens import Identity, Level, bearer
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 from warroom.core.events import NAME_MAX, Command
 from warroom.core.policy import assign_or_offer
@@ -41,34 +42,39 @@ def refused(err: WarroomError) -> JSONResponse:
     return JSONResponse({"error": err.to_dict()}, status_code=HTTP_STATUS.get(err.code, 400))
 
 
-class BearerAuth:
-    """Refuses every non-public path without the hub token, before any body is read."""
+class TokenAuth:
+    """Finds who is calling on every non-public path, before any body is read.
 
-    def __init__(self, app: ASGIApp, token: str, rate: RateLimiter) -> None:
+    The identity goes into the request's state for the routes to check scope
+    and level against; writes are rate-limited per token.
+    """
+
+    def __init__(self, app: ASGIApp, access: Access, rate: RateLimiter) -> None:
         self.app = app
-        self.token = token
+        self.access = access
         self.rate = rate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
-            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-            if scope["path"].startswith("/api/v1/alerts") and not header:
+            token = bearer(dict(scope["headers"]).get(b"authorization", b"").decode("latin-1"))
+            if token is None and scope["path"].startswith("/api/v1/alerts"):
                 # Alertmanager's webhook config sets headers awkwardly, so intake also takes ?token=
-                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-                header = f"Bearer {query['token'][0]}" if "token" in query else ""
-            if not bearer_ok(header, self.token):
-                response = refused(WarroomError(Code.UNAUTHORIZED, "missing or wrong bearer token"))
-                response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
+                token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
+            client = scope.get("client")
+            remote = client[0] if client else None
+            try:
+                identity = self.access.authenticate(token, via="http", remote=remote)
+                if scope["method"] == "POST":
+                    self.rate.check(identity.token_id)
+            except WarroomError as err:
+                response = refused(err)
+                if err.code == Code.UNAUTHORIZED:
+                    response.headers["WWW-Authenticate"] = 'Bearer realm="warroom"'
+                if err.retry_after is not None:
+                    response.headers["Retry-After"] = str(max(1, round(err.retry_after)))
                 await response(scope, receive, send)
                 return
-            if scope["method"] == "POST":
-                try:
-                    self.rate.check(header)  # per token
-                except WarroomError as err:
-                    response = refused(err)
-                    response.headers["Retry-After"] = str(max(1, round(err.retry_after or 1)))
-                    await response(scope, receive, send)
-                    return
+            scope.setdefault("state", {})["identity"] = identity
         await self.app(scope, receive, send)
 
 
@@ -123,8 +129,27 @@ def _intake_refusal(err: WarroomError) -> JSONResponse:
     return JSONResponse({"error": err.to_dict()}, status_code=status)
 
 
-def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
+def identity(request: Request) -> Identity:
+    found: Identity = request.state.identity
+    return found
+
+
+def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
+    def allow(request: Request, level: Level, room: str | None = None, doing: str = "") -> Identity:
+        who = identity(request)
+        access.require(who, level, room, doing=doing or f"{request.method} {request.url.path}")
+        return who
+
+    def acting(request: Request, meta: dict[str, Any], default: str) -> str:
+        """Who acts: a personal token's own name; only the hub token's callers may name themselves."""
+        who = identity(request)
+        if who.name is not None:
+            return who.name  # any author or actor in the body is ignored
+        return str(meta.get("author") or meta.get("actor") or default)
+
     async def intake(request: Request, parse: Callable[[Any], list[AlertIn]], actor: str) -> Response:
+        allow(request, Level.RESPONDER, EVERY, "alert intake")
+        actor = acting(request, {}, actor)
         try:
             parsed = parse(await read_json(request, MAX_INTAKE))
             routed = await alerts.ingest(parsed, request.query_params.get("incident"), actor)
@@ -139,9 +164,12 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
         return await intake(request, parse_generic, "webhook")
 
     async def pagerduty_intake(request: Request) -> Response:
+        allow(request, Level.RESPONDER, EVERY, "alert intake")
         try:
             event = parse_pagerduty(await read_json(request, MAX_INTAKE))
-            await alerts.pagerduty(event, request.query_params.get("incident"))
+            await alerts.pagerduty(
+                event, request.query_params.get("incident"), acting(request, {}, "pagerduty")
+            )
         except WarroomError as err:
             return _intake_refusal(err)
         body = {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
@@ -151,16 +179,17 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
         return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
 
     async def list_incidents(request: Request) -> Response:
-        return JSONResponse({"incidents": await hub.incidents()})
+        return JSONResponse({"incidents": access.visible(identity(request), await hub.incidents())})
 
     async def declare(request: Request) -> Response:
+        allow(request, Level.RESPONDER, EVERY, "declaring an incident")
         data, meta = _split(await read_json(request), _DECLARE_EXTRA)
         room = data.pop("id", None)
         if room is not None and not isinstance(room, str):
             raise WarroomError(Code.WRONG_TYPE, "id: expected a string", field="id")
         try:
             ack = await hub.execute(
-                Command(command_id(request), "incident.declared", data, room), meta.get("actor", "api")
+                Command(command_id(request), "incident.declared", data, room), acting(request, meta, "api")
             )
         except WarroomError as err:
             if err.field == "room":  # over HTTP the incident id travels as "id"
@@ -170,16 +199,17 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
         return JSONResponse({"id": ack.room, "seq": ack.seq, "duplicate": ack.duplicate}, status)
 
     async def show(request: Request) -> Response:
+        allow(request, Level.VIEWER, request.path_params["incident"], "reading an incident")
         state = await hub.settled_state(request.path_params["incident"])
         return JSONResponse(state.to_dict())
 
     async def add_entry(request: Request) -> Response:
         room = request.path_params["incident"]
         data, meta = _split(await read_json(request), _ENTRY_EXTRA)
-        actor = meta.get("author") or meta.get("actor") or "api"
-        return await _run(request, "entry.added", data, room, actor)
+        return await _run(request, "entry.added", data, room, acting(request, meta, "api"))
 
     async def _run(request: Request, type_: str, data: dict[str, Any], room: str, actor: str) -> Response:
+        allow(request, Level.RESPONDER, room, type_)
         ack = await hub.execute(Command(command_id(request), type_, data, room), actor)
         body = {"room": ack.room, "seq": ack.seq, "id": ack.id, "duplicate": ack.duplicate}
         return JSONResponse(body, 200 if ack.duplicate else 201)
@@ -191,7 +221,8 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
             data, meta = _split(await read_json(request), _DECLARE_EXTRA)
             if path_field is not None:
                 data[path_field] = request.path_params[path_field]
-            return await _run(request, type_, data, request.path_params["incident"], meta.get("actor", "api"))
+            room = request.path_params["incident"]
+            return await _run(request, type_, data, room, acting(request, meta, "api"))
 
         return handle
 
@@ -199,7 +230,7 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
         """``{"name": N}`` gives the role (offered if held), or one of accept, decline, release, take_over."""
         room, role_name = request.path_params["incident"], request.path_params["role"]
         body, meta = _split(await read_json(request), _DECLARE_EXTRA)
-        actor = meta.get("actor", "api")
+        actor = acting(request, meta, "api")
         verbs = [v for v in ("accept", "decline", "release", "take_over") if body.pop(v, False) is True]
         if len(verbs) > 1 or (verbs and body):
             raise WarroomError(
@@ -220,8 +251,35 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
             )
         if not isinstance(name, str):
             raise WarroomError(Code.MISSING_FIELD, "body: name is required", "name")
+        allow(request, Level.RESPONDER, room, "giving a role")
         type_, data = assign_or_offer(await hub.settled_state(room), role_name, name)
         return await _run(request, type_, data, room, actor)
+
+    async def admin(request: Request, op: str, args: dict[str, Any]) -> Response:
+        who = identity(request)
+        remote = request.client.host if request.client else None
+        data = await access.admin(who, acting(request, {}, "api"), op, args, via="http", remote=remote)
+        return JSONResponse(
+            {"tokens": data} if op == "token.list" else {"audit": data} if op == "audit" else data,
+            status_code=201 if op == "token.create" else 200,
+        )
+
+    async def list_tokens(request: Request) -> Response:
+        return await admin(request, "token.list", {})
+
+    async def create_token(request: Request) -> Response:
+        return await admin(request, "token.create", await read_json(request))
+
+    async def revoke_token(request: Request) -> Response:
+        return await admin(request, "token.revoke", {"id": request.path_params["token"]})
+
+    async def read_audit(request: Request) -> Response:
+        args: dict[str, Any] = dict(request.query_params)
+        if "limit" in args:
+            if not args["limit"].isdigit():
+                raise WarroomError(Code.WRONG_TYPE, "limit: expected an integer", "limit")
+            args["limit"] = int(args["limit"])
+        return await admin(request, "audit", args)
 
     async def status_json(request: Request) -> Response:
         view = public_view(await hub.incidents(), hub._clock())
@@ -233,6 +291,12 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
 
     async def on_warroom_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WarroomError)
+        who = getattr(request.state, "identity", None)
+        if who is not None:
+            remote = request.client.host if request.client else None
+            access.refused(
+                who, who.name, exc, via="http", remote=remote, doing=f"{request.method} {request.url.path}"
+            )
         return refused(exc)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -264,6 +328,10 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
         Route("/api/v1/alerts", generic_intake, methods=["POST"]),
         Route("/api/v1/alerts/alertmanager", alertmanager_intake, methods=["POST"]),
         Route("/api/v1/alerts/pagerduty", pagerduty_intake, methods=["POST"]),
+        Route("/api/v1/tokens", list_tokens, methods=["GET"]),
+        Route("/api/v1/tokens", create_token, methods=["POST"]),
+        Route("/api/v1/tokens/{token}", revoke_token, methods=["DELETE"]),
+        Route("/api/v1/audit", read_audit, methods=["GET"]),
         Route("/status", status_html, methods=["GET"]),
         Route("/status.json", status_json, methods=["GET"]),
     ]
@@ -275,8 +343,8 @@ def build_api(hub: Hub, token: str, alerts: AlertService) -> Starlette:
         routes=routes,
         middleware=[
             Middleware(
-                BearerAuth,
-                token=token,
+                TokenAuth,
+                access=access,
                 rate=RateLimiter(hub.limits.http_per_second, hub.limits.http_burst, "requests on this token"),
             )
         ],

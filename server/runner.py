@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from server.access import Access
 from server.alerts import AlertService
 from server.config import HubConfig
 from server.http_api import build_api
@@ -25,6 +26,7 @@ from server.hub import Hub
 from server.notify import Notifier
 from server.store import SQLiteStore
 from server.sync import SyncServer
+from server.tokens import load_secret
 
 log = logging.getLogger("warroom.serve")
 
@@ -49,12 +51,16 @@ class HubServer:
         clock: Any = None,
         config: HubConfig | None = None,
         tls: tuple[str | Path, str | Path] | None = None,
+        store: SQLiteStore | None = None,
     ) -> None:
+        """Raises ``SecretError`` when the signing secret beside ``db`` cannot be made or used."""
         self.db = Path(db)
         self.config = config or HubConfig()
-        self.hub = Hub(
-            SQLiteStore(self.db), clock=clock, policy=self.config.policy, limits=self.config.limits
-        )
+        store = store or SQLiteStore(self.db)
+        self.hub = Hub(store, clock=clock, policy=self.config.policy, limits=self.config.limits)
+        self.secret_file = self.db.with_name(self.db.name + ".secret")
+        self.db.parent.mkdir(parents=True, exist_ok=True)
+        self.access = Access(store, load_secret(self.secret_file), token, self.hub._clock)
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token
@@ -64,7 +70,7 @@ class HubServer:
         if tls is not None:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(str(tls[0]), str(tls[1]))
-        self.sync = SyncServer(self.hub, token, host, port, self.config.origins, ssl_context)
+        self.sync = SyncServer(self.hub, self.access, host, port, self.config.origins, ssl_context)
         self.http_port = http_port
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -84,6 +90,7 @@ class HubServer:
 
     async def start(self) -> None:
         await self.hub.start()
+        await self.access.start()
         self.notifier.start()
         self.alerts.start()
         await self.sync.start()
@@ -96,7 +103,7 @@ class HubServer:
         self._http_socket = sock
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(
-            build_api(self.hub, self.token, self.alerts),
+            build_api(self.hub, self.access, self.alerts),
             ssl_certfile=str(self.tls[0]) if self.tls else None,
             ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
@@ -121,6 +128,7 @@ class HubServer:
             await self._http.shutdown(sockets=[self._http_socket] if self._http_socket else None)
         await self.notifier.stop()
         await self.alerts.stop()
+        await self.access.stop()
         await self.hub.stop()
 
     async def serve_until_signalled(self) -> None:

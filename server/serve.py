@@ -9,10 +9,10 @@ import ssl
 import sys
 from pathlib import Path
 
-from server.auth import new_token
 from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
 from server.store import StorageError
+from server.tokens import SecretError, new_token
 
 
 def run_serve(
@@ -37,6 +37,9 @@ def run_serve(
     token = token or new_token()
     try:
         server = HubServer(db, token, host=host, port=port, http_port=http_port, config=hub_config, tls=tls)
+    except SecretError as exc:
+        print(f"warroom: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ssl.SSLError) as exc:
         print(f"warroom: cannot use --tls-cert/--tls-key: {exc}", file=sys.stderr)
         return 2
@@ -55,8 +58,14 @@ async def _serve(server: HubServer, generated: bool) -> int:
     print("Join from another terminal with:", flush=True)
     print(f"  export WARROOM_HUB={server.url} WARROOM_TOKEN={token}", flush=True)
     print("  warroom incidents", flush=True)
+    active = [t for t in await server.access.tokens() if t.revoked_at is None]
+    print(
+        f"Access: the hub token is an admin whose callers name themselves (--as / WARROOM_NAME); "
+        f"{len(active)} personal token(s) bind their own names. Signing secret: {server.secret_file}",
+        flush=True,
+    )
     sinks = ", ".join(f"{s.name} ({s.kind})" for s in server.config.sinks) or "none"
-    print(f"  one shared token; who acts comes from --as / WARROOM_NAME. sinks: {sinks}", flush=True)
+    print(f"  sinks: {sinks}", flush=True)
     print(f"  status page: {server.http_url}/status", flush=True)
     await server.serve_until_signalled()
     return 0

@@ -16,7 +16,9 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
+from server.access import EVERY, Access
 from server.hub import Ack, Hub
+from server.tokens import Identity, Level
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command
 from warroom.core.protocol import (
@@ -49,9 +51,19 @@ class _Subscription:
 
 
 class Session:
-    def __init__(self, hub: Hub, ws: ServerConnection, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        ws: ServerConnection,
+        identity: Identity,
+        access: Access,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
         self.hub = hub
         self.ws = ws
+        self.identity = identity
+        self.access = access
+        self.remote = ws.remote_address[0] if ws.remote_address else None
         self.name = ""
         self.since = format_time(hub._clock())
         self._queue: asyncio.Queue[_Item] = asyncio.Queue(maxsize=queue_size)
@@ -188,6 +200,7 @@ class Session:
 
     async def _handle(self, raw: bytes | str) -> None:
         rid: str | int | None = None
+        kind = "?"
         try:
             frame = decode(raw)
             rid = request_id(frame)
@@ -199,6 +212,7 @@ class Session:
             elif kind == "cmd":
                 await self._command(fields, rid)
             elif kind == "join":
+                self.access.require(self.identity, Level.VIEWER, fields["room"], doing="joining a room")
                 await self._join(fields["room"], fields.get("epoch"), fields["after"], rid)
             elif kind == "leave":
                 if fields["room"] not in self._subs:
@@ -206,9 +220,27 @@ class Session:
                 self._leave(fields["room"])
                 self.send({"t": "left", "rid": rid, "room": fields["room"]})
             elif kind == "list":
-                self.send({"t": "incidents", "rid": rid, "incidents": await self.hub.incidents()})
+                listed = self.access.visible(self.identity, await self.hub.incidents())
+                self.send({"t": "incidents", "rid": rid, "incidents": listed})
+            elif kind == "admin":
+                data = await self.access.admin(
+                    self.identity, self.name, fields["op"], fields.get("args"), via="sync", remote=self.remote
+                )
+                self.send({"t": "result", "rid": rid, "op": fields["op"], "data": data})
         except WarroomError as err:
-            self.send(error_frame(err, rid))
+            self._refuse(err, rid, doing=kind)
+
+    def _refuse(
+        self, err: WarroomError, rid: str | int | None, command_id: str | None = None, **detail: Any
+    ) -> None:
+        """Answer with an error frame; a refused permission goes to the audit log too."""
+        self.access.refused(self.identity, self.name or None, err, via="sync", remote=self.remote, **detail)
+        frame = error_frame(err, rid)
+        if command_id is not None:
+            frame["id"] = command_id
+        self.send(frame)
+        if err.code == Code.UNAUTHORIZED:
+            self.close(Close.UNAUTHORIZED, err.message)
 
     def _hello(self, fields: dict[str, Any]) -> None:
         if self.name:
@@ -226,10 +258,12 @@ class Session:
             )
             self._closer = asyncio.create_task(self._close_after_flush(Close.UNSUPPORTED_VERSION))
             return
-        self.name = fields["name"]
+        self.name = self.identity.name or fields["name"]  # a personal token's name, whatever hello says
         self.send(
             {
                 "t": "welcome",
+                "name": self.name,
+                "access": self.identity.describe(),
                 "v": PROTOCOL_VERSION,
                 "hub": self.hub.hub_id,
                 "time": format_time(self.hub._clock()),
@@ -247,28 +281,26 @@ class Session:
     async def _command(self, fields: dict[str, Any], rid: str | int | None) -> None:
         command = Command(fields["id"], fields["type"], fields.get("data") or {}, fields.get("room"))
         await self._inflight.acquire()
+        reach = command.room if command.type != "incident.declared" else EVERY
         try:
-            self.hub.command_rate.check(self.name)  # one shared token: each person gets a bucket
+            self.access.require(self.identity, Level.RESPONDER, reach, doing=command.type)
+            self.hub.command_rate.check((self.identity.token_id, self.name))
             if command.type in self.hub.preparers:  # in line, so this client's commands keep their order
                 command = await self.hub.prepare(command, self.name)
             future = self.hub.submit(command, self.name)
         except WarroomError as err:
             self._inflight.release()
-            err_frame = error_frame(err, rid)
-            err_frame["id"] = command.id
-            self.send(err_frame)
+            self._refuse(err, rid, command.id, doing=command.type, room=command.room)
             return
-        future.add_done_callback(lambda done: self._acked(done, command.id, rid))
+        future.add_done_callback(lambda done: self._acked(done, command, rid))
 
-    def _acked(self, done: asyncio.Future[Ack], command_id: str, rid: str | int | None) -> None:
+    def _acked(self, done: asyncio.Future[Ack], command: Command, rid: str | int | None) -> None:
         self._inflight.release()
         if done.cancelled():
             return
         exc = done.exception()
         if isinstance(exc, WarroomError):
-            frame = error_frame(exc, rid)
-            frame["id"] = command_id
-            self.send(frame)
+            self._refuse(exc, rid, command.id, doing=command.type, room=command.room)
         elif exc is None:
             self.send({"t": "ack", "rid": rid, **done.result().to_wire()})
 

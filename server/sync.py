@@ -1,8 +1,9 @@
 """The sync channel: a websockets server whose handshake checks the token.
 
 ``/healthz`` answers over plain HTTP on the same port so a load balancer can
-probe it. A missing or wrong token is refused with 401 before the upgrade, and
-a draining hub answers 503, which the websockets client treats as retryable.
+probe it. A missing, wrong, expired or revoked token is refused with 401 before
+the upgrade, and a draining hub answers 503, which the websockets client treats
+as retryable. A token revoked or run out while connected is cut off with 4001.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ import asyncio
 import contextlib
 import socket
 import ssl
+from collections import Counter
 from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from server.auth import bearer_ok
+from server.access import Access
 from server.hub import Hub
 from server.session import Session
-from warroom.core.protocol import MAX_FRAME
+from server.tokens import Identity, bearer
+from warroom.core.errors import WarroomError
+from warroom.core.protocol import MAX_FRAME, Close
 
 SEND_BUFFER = 256 * 1024  # bytes of kernel send buffer per connection
 
@@ -28,7 +32,7 @@ class SyncServer:
     def __init__(
         self,
         hub: Hub,
-        token: str,
+        access: Access,
         host: str = "127.0.0.1",
         port: int = 0,
         origins: tuple[str, ...] = (),
@@ -36,11 +40,14 @@ class SyncServer:
     ) -> None:
         self.ssl_context = ssl_context
         self.hub = hub
-        self.token = token
+        self.access = access
+        access.on_change.append(self.cut_lapsed)
         self.origins = origins  # browser origins allowed to connect; terminals send none
         self.host = host
         self.port = port
         self.sessions: set[Session] = set()
+        self._per_token: Counter[str] = Counter()
+        self._admitted: dict[ServerConnection, Identity] = {}  # between the handshake and the handler
         self._server: Server | None = None
 
     async def start(self) -> None:
@@ -67,13 +74,19 @@ class SyncServer:
         if origin is not None and origin not in self.origins:
             # A page in someone's browser must not ride on a responder's token.
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
-        if not bearer_ok(request.headers.get("Authorization"), self.token):
-            return conn.respond(HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
-        if len(self.sessions) >= self.hub.limits.connections_per_token:
-            limit = self.hub.limits.connections_per_token
+        remote = conn.remote_address[0] if conn.remote_address else None
+        try:
+            identity = self.access.authenticate(
+                bearer(request.headers.get("Authorization")), via="sync", remote=remote
+            )
+        except WarroomError as err:
+            return conn.respond(HTTPStatus.UNAUTHORIZED, err.message + "\n")
+        limit = self.hub.limits.connections_per_token
+        if self._per_token[identity.token_id] >= limit:
             return conn.respond(
                 HTTPStatus.TOO_MANY_REQUESTS, f"this token has {limit} connections open already\n"
             )
+        self._admitted[conn] = identity
         return None
 
     async def _handler(self, ws: ServerConnection) -> None:
@@ -82,12 +95,24 @@ class SyncServer:
             # A small kernel buffer: a client that stops reading fills the session's own
             # bounded queue in seconds, instead of first hiding megabytes in the kernel.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        session = Session(self.hub, ws)
+        identity = self._admitted.pop(ws)
+        session = Session(self.hub, ws, identity, self.access)
         self.sessions.add(session)
+        self._per_token[identity.token_id] += 1
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self._per_token[identity.token_id] -= 1
+            if not self._per_token[identity.token_id]:
+                del self._per_token[identity.token_id]
+
+    def cut_lapsed(self) -> None:
+        """Close every connection whose token was revoked or ran out, at once."""
+        for session in list(self.sessions):
+            lapsed = self.access.lapsed(session.identity)
+            if lapsed is not None:
+                session.close(Close.UNAUTHORIZED, f"this token was {lapsed}")
 
     def stop_accepting(self) -> None:
         if self._server is not None:

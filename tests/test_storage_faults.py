@@ -33,9 +33,8 @@ class FailingStore(SQLiteStore):
 
 @pytest.fixture
 async def faulty(db_path: Path) -> Any:
-    server = HubServer(db_path, TOKEN)
     store = FailingStore(db_path)
-    server.hub.store = store
+    server = HubServer(db_path, TOKEN, store=store)
     await server.start()
     yield server, store
     await server.stop()

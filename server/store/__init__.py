@@ -1,6 +1,14 @@
 """Durable event logs. The hub sees only ``EventStore``; SQLite is the default engine."""
 
-from server.store.base import EventStore, RoomRecord, StorageError
+from server.store.base import AccessStore, AuditRecord, EventStore, RoomRecord, StorageError, TokenRecord
 from server.store.sqlite import SQLiteStore
 
-__all__ = ["EventStore", "RoomRecord", "SQLiteStore", "StorageError"]
+__all__ = [
+    "AccessStore",
+    "AuditRecord",
+    "EventStore",
+    "RoomRecord",
+    "SQLiteStore",
+    "StorageError",
+    "TokenRecord",
+]

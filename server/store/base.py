@@ -66,3 +66,79 @@ class EventStore(Protocol):
     async def snapshot(self, room: str) -> tuple[int, bytes] | None:
         """The newest snapshot of a room: its seq and the encoded state."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    """What the store keeps about a personal token: never the token itself."""
+
+    id: str
+    name: str
+    level: str
+    scope: list[str] | None  # None covers every incident
+    created_at: str
+    created_by: str
+    expires_at: str | None = None
+    revoked_at: str | None = None
+    revoked_by: str | None = None
+    last_used_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "level": self.level,
+            "scope": self.scope if self.scope is not None else "all",
+            "created_at": self.created_at,
+            "created_by": self.created_by,
+            "expires_at": self.expires_at,
+            "revoked_at": self.revoked_at,
+            "revoked_by": self.revoked_by,
+            "last_used_at": self.last_used_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One line of the audit log; ``count`` folds repeats within a flush into one row."""
+
+    ts: str
+    kind: str
+    actor: str | None
+    token: str | None
+    via: str
+    remote: str | None
+    detail: dict[str, Any]
+    count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ts": self.ts,
+            "kind": self.kind,
+            "actor": self.actor,
+            "token": self.token,
+            "via": self.via,
+            "remote": self.remote,
+            "detail": self.detail,
+            "count": self.count,
+        }
+
+
+class AccessStore(Protocol):
+    """Tokens and the audit log: kept apart from the event log, in the same store."""
+
+    async def save_token(self, record: TokenRecord) -> None: ...
+
+    async def revoke_token(self, token_id: str, at: str, by: str) -> TokenRecord | None:
+        """Mark a token revoked (the first revocation's time stays); None if unknown."""
+        ...
+
+    async def tokens(self) -> list[TokenRecord]: ...
+
+    async def append_audit(self, records: Sequence[AuditRecord], used: Mapping[str, str]) -> None:
+        """Store audit lines, and each token's last use (token id -> time)."""
+        ...
+
+    async def audit(self, since: str | None, kind: str | None, limit: int) -> list[AuditRecord]:
+        """The newest ``limit`` lines at or after ``since``, oldest first."""
+        ...

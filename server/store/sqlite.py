@@ -9,8 +9,9 @@ batch without waiting for the writer.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import msgpack
 
-from server.store.base import RoomRecord, StorageError
+from server.store.base import AuditRecord, RoomRecord, StorageError, TokenRecord
 from warroom.core.events import Event
 from warroom.core.schema import format_time
 
@@ -47,6 +48,30 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seq INTEGER NOT NULL,
     state BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    level TEXT NOT NULL,
+    scope TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT,
+    revoked_by TEXT,
+    last_used_at TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    n INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    actor TEXT,
+    token TEXT,
+    via TEXT NOT NULL,
+    remote TEXT,
+    detail TEXT NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 """
 SCHEMA_VERSION = "1"
 
@@ -135,29 +160,33 @@ class SQLiteStore:
         head_rows = [
             (heads[room], msgpack.packb(summaries.get(room), use_bin_type=True), room) for room in heads
         ]
-        await self._in_writer(self._append_sync, rows, room_rows, head_rows)
 
-    def _append_sync(
-        self,
-        rows: list[tuple[Any, ...]],
-        room_rows: list[tuple[Any, ...]],
-        head_rows: list[tuple[Any, ...]],
-    ) -> None:
-        conn = self._writer
-        if conn is None:
-            raise StorageError("the store is not open")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        def write(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT INTO rooms (room, num, epoch, created_at) VALUES (?, ?, ?, ?)", room_rows
             )
             conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
             conn.executemany("UPDATE rooms SET head = ?, summary = ? WHERE room = ?", head_rows)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise StorageError(str(exc)) from exc
+
+        await self._transaction(write)
+
+    async def _transaction(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` in one transaction on the writer thread: all of it is stored, or none."""
+
+        def run() -> None:
+            conn = self._writer
+            if conn is None:
+                raise StorageError("the store is not open")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                work(conn)
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise StorageError(str(exc)) from exc
+
+        await self._in_writer(run)
 
     async def read(self, room: str, after: int, limit: int) -> list[Event]:
         rows = self.reader.execute(
@@ -196,6 +225,91 @@ class SQLiteStore:
     async def snapshot(self, room: str) -> tuple[int, bytes] | None:
         row = self.reader.execute("SELECT seq, state FROM snapshots WHERE room = ?", (room,)).fetchone()
         return (int(row[0]), bytes(row[1])) if row else None
+
+    # -- tokens and the audit log ----------------------------------------------------
+
+    async def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, rows)
+
+        await self._transaction(write)
+
+    async def save_token(self, record: TokenRecord) -> None:
+        scope = json.dumps(record.scope) if record.scope is not None else None
+        row = (
+            record.id,
+            record.name,
+            record.level,
+            scope,
+            record.created_at,
+            record.created_by,
+            record.expires_at,
+        )
+        await self._write(
+            "INSERT INTO tokens (id, name, level, scope, created_at, created_by, expires_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [row],
+        )
+
+    async def revoke_token(self, token_id: str, at: str, by: str) -> TokenRecord | None:
+        await self._write(
+            "UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+            [(at, by, token_id)],
+        )
+        return next((t for t in await self.tokens() if t.id == token_id), None)
+
+    async def tokens(self) -> list[TokenRecord]:
+        rows = self.reader.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id").fetchall()
+        return [_token(row) for row in rows]
+
+    async def append_audit(self, records: Sequence[AuditRecord], used: Mapping[str, str]) -> None:
+        lines = [
+            (r.ts, r.kind, r.actor, r.token, r.via, r.remote, json.dumps(r.detail), r.count) for r in records
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO audit (ts, kind, actor, token, via, remote, detail, count) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                lines,
+            )
+            conn.executemany(
+                "UPDATE tokens SET last_used_at = ? WHERE id = ?", [(at, t) for t, at in used.items()]
+            )
+
+        await self._transaction(write)
+
+    async def audit(self, since: str | None, kind: str | None, limit: int) -> list[AuditRecord]:
+        rows = self.reader.execute(
+            "SELECT ts, kind, actor, token, via, remote, detail, count FROM audit "
+            "WHERE ts >= ? AND (? IS NULL OR kind = ?) ORDER BY n DESC LIMIT ?",
+            (since or "", kind, kind, limit),
+        ).fetchall()
+        return [
+            AuditRecord(ts, kind_, actor, token, via, remote, json.loads(detail), count)
+            for ts, kind_, actor, token, via, remote, detail, count in reversed(rows)
+        ]
+
+
+_TOKEN_COLUMNS = (
+    "id, name, level, scope, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at"
+)
+
+
+def _token(row: Sequence[Any]) -> TokenRecord:
+    id_, name, level, scope, created_at, created_by, expires_at, revoked_at, revoked_by, last_used = row
+    return TokenRecord(
+        id=id_,
+        name=name,
+        level=level,
+        scope=json.loads(scope) if scope is not None else None,
+        created_at=created_at,
+        created_by=created_by,
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        revoked_by=revoked_by,
+        last_used_at=last_used,
+    )
 
 
 def _room_number(room: str) -> int | None:

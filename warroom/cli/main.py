@@ -14,10 +14,11 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from warroom import __version__
-from warroom.cli.render import render_alerts, render_incidents, render_state
+from warroom.cli.render import render_alerts, render_audit, render_incidents, render_state, render_tokens
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.config import ConfigError, client_settings, default_db, load_file
 from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
@@ -146,6 +147,41 @@ def build_parser() -> argparse.ArgumentParser:
     silence.add_argument("--room-only", action="store_true", help="do not touch Alertmanager")
     silence.add_argument("--expire", action="store_true", help="end the silence now")
     _hub_options(silence)
+
+    token = sub.add_parser("token", help="personal tokens: create, list, revoke (admin)")
+    token_sub = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
+    create = token_sub.add_parser("create", help="issue a token bound to NAME; prints it once, on stdout")
+    create.add_argument("token_name", metavar="NAME", help="whose token: events it signs carry this name")
+    create.add_argument(
+        "--scope",
+        nargs="+",
+        default=["all"],
+        metavar="INCIDENT",
+        help="incidents it may reach (default: all)",
+    )
+    create.add_argument(
+        "--role",
+        "--level",
+        dest="level",
+        default="responder",
+        choices=("viewer", "responder", "admin"),
+        help="viewer reads; responder acts within the role rules; admin also manages tokens",
+    )
+    create.add_argument("--expires", default="90d", help="30d, 12h, 2w or never (default: 90d)")
+    _hub_options(create)
+    listing = token_sub.add_parser("list", help="every personal token, and whether it still works")
+    listing.add_argument("--json", action="store_true")
+    _hub_options(listing)
+    revoke = token_sub.add_parser("revoke", help="revoke a token now; its open connections close")
+    revoke.add_argument("token_id", metavar="ID")
+    _hub_options(revoke)
+
+    audit = sub.add_parser("audit", help="the audit log: sign-ins, refusals, admin actions (admin)")
+    audit.add_argument("--since", default="24h", help="a duration back (1h, 7d) or a time (default: 24h)")
+    audit.add_argument("--kind", help="only this kind, such as auth.rejected or permission.denied")
+    audit.add_argument("--limit", type=int, default=1000, help="newest lines to show (default: 1000)")
+    audit.add_argument("--json", action="store_true")
+    _hub_options(audit)
 
     show = sub.add_parser("show", help="print an incident's full state")
     show.add_argument("incident")
@@ -338,6 +374,45 @@ async def _show(args: argparse.Namespace) -> int:
     return await _with_client(args, work)
 
 
+async def _token(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        if args.token_command == "create":
+            scope = args.scope if args.scope != ["all"] else None
+            made = await client.admin(
+                "token.create",
+                {"name": args.token_name, "level": args.level, "scope": scope, "expires": args.expires},
+            )
+            reach = "every incident" if made["scope"] == "all" else ", ".join(made["scope"])
+            print(
+                f"token {made['id']} for {made['name']}: {made['level']} on {reach}, "
+                f"expires {made['expires_at'] or 'never'}. Shown once; the hub keeps no copy.",
+                file=sys.stderr,
+            )
+            print(made["token"])
+        elif args.token_command == "list":
+            items = await client.admin("token.list")
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            print(json.dumps(items, indent=2) if args.json else render_tokens(items, now))
+        else:
+            revoked = await client.admin("token.revoke", {"id": args.token_id})
+            print(f"revoked {revoked['id']} ({revoked['name']}); its open connections are closed")
+        return 0
+
+    return await _with_client(args, work)
+
+
+async def _audit(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        query: dict[str, Any] = {"since": args.since, "limit": args.limit}
+        if args.kind:
+            query["kind"] = args.kind
+        items = await client.admin("audit", query)
+        print(json.dumps(items, indent=2) if args.json else render_audit(items))
+        return 0
+
+    return await _with_client(args, work)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
@@ -370,6 +445,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "severity": _severity,
     "role": _role,
     "broadcast": _broadcast,
+    "token": _token,
+    "audit": _audit,
 }
 
 

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from warroom.core.events import ROLE_TITLES
 from warroom.core.state import Alert, IncidentState
+
+
+def table(rows: Sequence[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell; the last one runs free."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        for row in rows
+    )
+
+
+def _when(stamp: str | None) -> str:
+    return (stamp or "")[:16].replace("T", " ")
 
 
 def render_incidents(items: list[dict[str, Any]]) -> str:
@@ -15,18 +29,64 @@ def render_incidents(items: list[dict[str, Any]]) -> str:
     for item in items:
         rows.append(
             (
-                item.get("id", "?"),
-                item.get("severity", ""),
-                item.get("status", ""),
-                (item.get("declared_at") or "")[:16].replace("T", " "),
-                item.get("title", ""),
+                str(item.get("id", "?")),
+                str(item.get("severity", "")),
+                str(item.get("status", "")),
+                _when(item.get("declared_at")),
+                str(item.get("title", "")),
             )
         )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
-        for row in rows
-    )
+    return table(rows)
+
+
+def render_tokens(items: list[dict[str, Any]], now: str) -> str:
+    if not items:
+        return "no personal tokens; make one with: warroom token create NAME"
+    rows = [("ID", "NAME", "LEVEL", "STATE", "EXPIRES", "LAST USED", "SCOPE")]
+    for t in items:
+        state = (
+            "revoked"
+            if t["revoked_at"]
+            else "expired"
+            if t["expires_at"] and t["expires_at"] <= now
+            else "active"
+        )
+        scope = t["scope"] if isinstance(t["scope"], str) else ",".join(t["scope"])
+        rows.append(
+            (
+                t["id"],
+                t["name"],
+                t["level"],
+                state,
+                _when(t["expires_at"]) or "never",
+                _when(t["last_used_at"]) or "-",
+                scope,
+            )
+        )
+    return table(rows)
+
+
+def render_audit(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "nothing in the audit log for that period"
+    rows = [("TIME", "KIND", "WHO", "VIA", "FROM", "COUNT", "DETAIL")]
+    for r in items:
+        detail = " ".join(f"{k}={v}" for k, v in r["detail"].items() if v is not None)
+        who = r["actor"] or "-"
+        if r["token"] and r["token"] != who:
+            who = f"{who} ({r['token']})"
+        rows.append(
+            (
+                r["ts"][:19].replace("T", " "),
+                r["kind"],
+                who,
+                r["via"],
+                r["remote"] or "-",
+                str(r["count"]),
+                detail,
+            )
+        )
+    return table(rows)
 
 
 def render_alerts(alerts: list[Alert]) -> str:

@@ -50,8 +50,8 @@ def run_demo(name: str, theme: str | None) -> int:
 
 
 async def _demo(name: str, themes: LoadedThemes, theme: str | None) -> int:
-    from server.auth import new_token
     from server.runner import HubServer
+    from server.tokens import new_token
     from warroom.demo import scenario, seed
 
     with tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp:

@@ -123,6 +123,7 @@ class HubClient:
         self.hub_id: str | None = None
         self.policy: dict[str, Any] = {}  # the hub's cadence, commander deadlines and role rules
         self.alertmanager = False  # the hub can make real silences
+        self.access: dict[str, Any] = {}  # the token's level, scope and expiry, as the hub sees it
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
@@ -195,6 +196,8 @@ class HubClient:
                 {"t": "hello", "v": PROTOCOL_VERSION, "name": self.name, "client": "warroom-py"}, key="hello"
             )
             self.hub_id = welcome.get("hub")
+            self.name = welcome.get("name") or self.name  # a personal token fixes the name
+            self.access = welcome.get("access") or {}
             self.policy = welcome.get("policy") or {}
             self.alertmanager = bool(welcome.get("alertmanager"))
             for view in self.rooms.values():
@@ -357,6 +360,11 @@ class HubClient:
         if self.rooms.pop(room, None) is not None and self.connected:
             await self._request({"t": "leave", "room": room})
 
+    async def admin(self, op: str, args: dict[str, Any] | None = None) -> Any:
+        """An admin operation (tokens, the audit log); raises CommandRejected when refused."""
+        reply = await self._request({"t": "admin", "op": op, "args": args or {}})
+        return reply["data"]
+
     async def incidents(self) -> list[dict[str, Any]]:
         reply = await self._request({"t": "list"})
         return list(reply["incidents"])
@@ -415,7 +423,7 @@ class HubClient:
             if view is not None:
                 view.presence = frame["members"]
                 self._notify("presence", view.room)
-        elif kind in ("incidents", "left"):
+        elif kind in ("incidents", "left", "result"):
             self._resolve(frame.get("rid"), frame)
 
     def _apply_events(self, room: str, events: list[dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ import msgpack
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import NAME_MAX
-from warroom.core.schema import Field, Int, Text, type_name, validate
+from warroom.core.schema import Choice, Field, Int, Text, type_name, validate
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024  # the largest frame the hub accepts from a client
@@ -29,6 +29,7 @@ class Close(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the hub is shutting down; reconnect later
     TOO_BIG = 1009  # a frame over MAX_FRAME
+    UNAUTHORIZED = 4001  # the token was revoked or ran out; reconnecting will not help
     UNSUPPORTED_VERSION = 4002
     SLOW_CONSUMER = 4008  # the client's send queue overflowed; resume later
 
@@ -68,6 +69,9 @@ def _room(required: bool = True) -> Text:
     return Text("room", required=required, max_len=MAX_ROOM_ID)
 
 
+# What an admin token can do over the sync channel; each op's args are checked by the hub.
+ADMIN_OPS = ("token.create", "token.list", "token.revoke", "audit")
+
 # Frames a client may send, with their fields.
 CLIENT_FRAMES: dict[str, tuple[Field, ...]] = {
     "hello": (
@@ -90,6 +94,7 @@ CLIENT_FRAMES: dict[str, tuple[Field, ...]] = {
         Anything("data", required=False),
     ),
     "list": (Rid("rid", required=False),),
+    "admin": (Rid("rid", required=False), Choice("op", options=ADMIN_OPS), Anything("args", required=False)),
 }
 
 

@@ -118,6 +118,28 @@ class Labels(Field):
         return dict(sorted(out.items()))
 
 
+@dataclass(frozen=True)
+class TextList(Field):
+    """A list of short strings, such as the incident ids a token covers."""
+
+    max_items: int = 100
+    max_len: int = 64
+
+    def check(self, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise self.fail(Code.WRONG_TYPE, f"expected a list of strings, got {type_name(value)}")
+        if not value or len(value) > self.max_items:
+            raise self.fail(Code.INVALID_VALUE, f"give between 1 and {self.max_items} items")
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(Code.WRONG_TYPE, f"expected non-empty strings, got {type_name(item)}")
+            if len(item) > self.max_len:
+                raise self.fail(Code.TOO_LONG, f"the limit is {self.max_len} characters an item")
+        return [item.strip() for item in value]
+
+
 def validate(data: Any, fields: Sequence[Field], *, where: str) -> dict[str, Any]:
     """Check ``data`` against ``fields`` and return a clean copy; unknown keys are refused."""
     if not isinstance(data, Mapping):
