@@ -151,7 +151,8 @@ class Access:
             raise WarroomError(Code.UNAUTHORIZED, f"this token was {lapsed}; ask an admin for a new one")
         if identity.level < level:
             raise WarroomError(
-                Code.FORBIDDEN, f"{doing} needs a {level.label} token; this one is a {identity.level.label}'s"
+                Code.FORBIDDEN,
+                f"{doing} needs {_a(level.label)} token; this one is {_a(identity.level.label)}'s",
             )
         if room is not None and not identity.covers(None if room == EVERY else room):
             covered = ", ".join(sorted(identity.scope or ()))
@@ -301,3 +302,7 @@ def _since(text: str | None, now: datetime) -> str | None:
         raise WarroomError(
             Code.INVALID_VALUE, f"since: {text!r} is neither a time nor a duration like 1h or 7d", "since"
         ) from None
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"

@@ -143,9 +143,9 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
     def acting(request: Request, meta: dict[str, Any], default: str) -> str:
         """Who acts: a personal token's own name; only the hub token's callers may name themselves."""
         who = identity(request)
-        if who.name is not None:
-            return who.name  # any author or actor in the body is ignored
-        return str(meta.get("author") or meta.get("actor") or default)
+        # A personal token's name wins: any author or actor in the body is ignored.
+        request.state.actor = who.name or str(meta.get("author") or meta.get("actor") or default)
+        return str(request.state.actor)
 
     async def intake(request: Request, parse: Callable[[Any], list[AlertIn]], actor: str) -> Response:
         allow(request, Level.RESPONDER, EVERY, "alert intake")
@@ -294,8 +294,9 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
         who = getattr(request.state, "identity", None)
         if who is not None:
             remote = request.client.host if request.client else None
+            actor = getattr(request.state, "actor", who.name)
             access.refused(
-                who, who.name, exc, via="http", remote=remote, doing=f"{request.method} {request.url.path}"
+                who, actor, exc, via="http", remote=remote, doing=f"{request.method} {request.url.path}"
             )
         return refused(exc)
 

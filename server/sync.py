@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
+import weakref
 from collections import Counter
 from http import HTTPStatus
 
@@ -47,7 +48,8 @@ class SyncServer:
         self.port = port
         self.sessions: set[Session] = set()
         self._per_token: Counter[str] = Counter()
-        self._admitted: dict[ServerConnection, Identity] = {}  # between the handshake and the handler
+        # Between the token check and the handler; weak, as a failed upgrade never reaches the handler.
+        self._admitted: weakref.WeakKeyDictionary[ServerConnection, Identity] = weakref.WeakKeyDictionary()
         self._server: Server | None = None
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,27 @@ async def record(server: HubServer, room: str) -> RoomRecord:
     found = await server.hub.store.room(room)
     assert found is not None, f"{room} is not in the store"
     return found
+
+
+class Clock:
+    """A hub clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment for a CLI subprocess: no WARROOM_* from the developer's shell."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
+    return {
+        **clean,
+        "WARROOM_CONFIG_DIR": str(tmp_path / "config"),
+        "WARROOM_DATA_DIR": str(tmp_path / "data"),
+    }
 
 
 @pytest.fixture

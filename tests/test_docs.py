@@ -31,6 +31,7 @@ HUB_FRAMES = (
     "presence",
     "incidents",
     "left",
+    "result",
 )
 HEADING = re.compile(r"^(#+) ", re.MULTILINE)
 # The protocol document without its code blocks, whose "# ..." comment lines are not headings.

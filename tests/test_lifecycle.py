@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,34 +23,16 @@ from starlette.routing import Route
 
 from server.config import HubConfigError, parse_hub_config
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, wait_for
+from tests.conftest import TOKEN, ClientFactory, Clock, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import CommandRejected
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
 
-class Clock:
-    """A hub clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 async def do(server: HubServer, type_: str, data: dict[str, Any], room: str | None, actor: str) -> str:
     ack = await server.hub.execute(Command(new_id(), type_, data, room), actor)
     return ack.room
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    import os
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
-    return {**clean, "WARROOM_CONFIG_DIR": str(tmp_path / "c"), "WARROOM_DATA_DIR": str(tmp_path / "d")}
 
 
 # -- role rules ------------------------------------------------------------------------------

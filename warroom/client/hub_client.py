@@ -184,7 +184,8 @@ class HubClient:
             status = exc.response.status_code
             self._set_state("offline", error=f"hub refused the connection ({status})")
             if status in (401, 403):
-                raise Unauthorized(f"the hub rejected the token (HTTP {status})") from None
+                why = exc.response.body.decode("utf-8", "replace").strip() or f"HTTP {status}"
+                raise Unauthorized(f"the hub refused the connection: {why}") from None
             raise HubUnavailable(f"the hub answered HTTP {status}") from None
         except (OSError, InvalidHandshake, TimeoutError) as exc:
             self._set_state("offline", error=str(exc) or type(exc).__name__)
