@@ -109,6 +109,8 @@ class Access:
         """The identity behind a token, or ``unauthorized``; either way the audit log hears of it."""
         if not token:
             raise self._reject("no token", via, remote)
+        if not token.isascii():
+            raise self._reject("malformed", via, remote)
         if hmac.compare_digest(token.encode(), self._hub_token):
             identity = HUB_IDENTITY
         else:

@@ -391,10 +391,11 @@ class Hub:
 
     # -- membership ------------------------------------------------------------------
 
-    def add_member(self, room: Room, member: Subscriber) -> None:
+    def add_member(self, room: Room, member: Subscriber, responder: bool = True) -> None:
+        """Add a live member; a responder's first join goes on the record, a viewer's does not."""
         room.members[member] = format_time(self._clock())
         self._presence(room)
-        if room.state.declared and member.name not in room.state.responders:
+        if responder and room.state.declared and member.name not in room.state.responders:
             self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
 
     def emit(self, room_id: str, type_: str, data: dict[str, Any], actor: str = "warroom") -> None:

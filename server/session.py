@@ -317,7 +317,7 @@ class Session:
         # The catch-up item goes in before any live event can: the sender streams the
         # log up to wherever it is by then, and skips the live frames it already sent.
         self._put(("catchup", room_id, rid, epoch, after))
-        self.hub.add_member(room, self)
+        self.hub.add_member(room, self, responder=self.identity.level >= Level.RESPONDER)
 
     def _leave(self, room_id: str) -> None:
         if self._subs.pop(room_id, None) is not None:

@@ -130,7 +130,7 @@ class BadToken(Exception):
 def verify(secret: bytes, token: str) -> Identity:
     """The identity a token carries, once its signature checks out. Expiry is the caller's."""
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != PREFIX:
+    if not token.isascii() or len(parts) != 3 or parts[0] != PREFIX:
         raise BadToken("malformed")
     signed = f"{parts[0]}.{parts[1]}"
     if not hmac.compare_digest(_signature(secret, signed), parts[2]):

@@ -205,6 +205,17 @@ async def declare(client: HubClient, title: str = "Checkout is down", severity: 
     return str(ack["room"])
 
 
+async def issue(server: HubServer, name: str, **args: Any) -> str:
+    """A personal token, made by an admin over the sync channel."""
+    admin = HubClient(server.url, TOKEN, "root")
+    await admin.connect()
+    try:
+        made = await admin.admin("token.create", {"name": name, **args})
+    finally:
+        await admin.close()
+    return str(made["token"])
+
+
 def log_of(db: Path) -> list[tuple[str, int, str, str]]:
     import sqlite3
 

@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, wait_for
+from tests.conftest import TOKEN, issue, wait_for
 from warroom.app.app import WarroomApp
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
@@ -24,8 +24,8 @@ from warroom.core.protocol import new_id
 from warroom.core.state import IncidentState
 
 
-def make_app(url: str, name: str, room: str | None) -> WarroomApp:
-    client = HubClient(url, TOKEN, name, backoff=Backoff(base=0.05, cap=0.3))
+def make_app(url: str, name: str, room: str | None, token: str = TOKEN) -> WarroomApp:
+    client = HubClient(url, token, name, backoff=Backoff(base=0.05, cap=0.3))
     return WarroomApp(client, room, load_themes(shipped_dir()))
 
 
@@ -123,6 +123,26 @@ async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
         feed.move_cursor(feed.root.children[0].children[0])
         await b.press("a")
         await settle(a, lambda: state_a().alerts["fp1"].acked_by == "bob", "ack in A")
+
+
+async def test_a_viewer_token_reads_the_room_with_a_read_only_composer(hub: HubServer) -> None:
+    room = await seeded(hub)
+    app = make_app(hub.url, "claims-to-be-maria", room, await issue(hub, "vic", level="viewer"))
+    async with running(app) as pilot:
+        await settle(
+            pilot, lambda: app.client.rooms.get(room) is not None and app.client.rooms[room].synced, "sync"
+        )
+        await settle(
+            pilot, lambda: app.screen.query_one("#composer-input", Input).disabled, "read-only composer"
+        )
+        assert app.client.name == "vic"
+        assert "viewer's token" in app.screen.query_one("#composer-input", Input).placeholder
+        await pilot.press("c")  # claim the open commander's seat: refused here, nothing sent
+        await settle(pilot, lambda: any(n.title == "read-only" for n in app._notifications), "refusal")
+        assert len(app.client.outbox) == 0
+    state = await hub.hub.settled_state(room)
+    assert "vic" not in state.responders and "commander" not in state.roles  # watching is not responding
+    assert all(e.author != "vic" for e in state.entries.values())
 
 
 async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:

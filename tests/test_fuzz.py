@@ -135,6 +135,7 @@ ROUTES = [
     "/api/v1/alerts",
     "/api/v1/alerts/alertmanager",
     "/api/v1/alerts/pagerduty",
+    "/api/v1/tokens",
 ]
 bodies = st.one_of(
     st.binary(max_size=100),

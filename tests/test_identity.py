@@ -20,27 +20,18 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from server.config import parse_hub_config
 from server.runner import HubServer
-from server.tokens import SecretError
-from tests.conftest import TOKEN, ClientFactory, Clock, Raw, declare, wait_for
+from server.tokens import BadToken, Identity, Level, SecretError, sign, verify
+from tests.conftest import TOKEN, ClientFactory, Clock, Raw, declare, issue, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import CommandRejected, HubClient
 from warroom.core.state import IncidentState
-
-
-async def issue(server: HubServer, name: str, **args: Any) -> str:
-    """A personal token, made by an admin over the sync channel."""
-    admin = HubClient(server.url, TOKEN, "root")
-    await admin.connect()
-    try:
-        made = await admin.admin("token.create", {"name": name, **args})
-    finally:
-        await admin.close()
-    return str(made["token"])
 
 
 async def open_raw(server: HubServer, token: str, name: str = "whoever") -> Raw:
@@ -177,6 +168,30 @@ def test_a_secret_others_can_read_is_refused(db_path: Path) -> None:
     os.chmod(secret, 0o644)
     with pytest.raises(SecretError, match="chmod 600"):
         HubServer(db_path, TOKEN)
+
+
+SECRET = bytes(range(32))
+GOOD = sign(SECRET, Identity("t0", "bob", Level.VIEWER), "2026-11-28T03:00:00.000Z")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.text(
+            alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.=", max_size=200
+        ).map(lambda t: "wr1." + t),
+        st.tuples(st.integers(0, len(GOOD) - 1), st.characters()).map(
+            lambda change: GOOD[: change[0]] + change[1] + GOOD[change[0] + 1 :]
+        ),
+    )
+)
+def test_no_token_but_a_signed_one_passes_and_nothing_else_raises(token: str) -> None:
+    try:
+        identity = verify(SECRET, token)
+    except BadToken:
+        return
+    assert token == GOOD and identity.name == "bob"
 
 
 # -- what you may do --------------------------------------------------------------------

@@ -173,6 +173,7 @@ class IncidentScreen(Screen[None]):
         self._nudge(state, now)
         self.query_one(ChecklistPanel).show(list(state.checklist.values()))
         self.query_one(AlertFeed).show(state.alerts, now)
+        self.query_one(Composer).read_only(self._read_only())
         if view is not None and view.synced and self._frozen is not state:
             self._freeze(state)
 
@@ -249,7 +250,16 @@ class IncidentScreen(Screen[None]):
 
     # -- acting ----------------------------------------------------------------------
 
+    def _read_only(self) -> str | None:
+        if self.client.access.get("level") == "viewer":
+            return "Read-only: this is a viewer's token. Ask an admin for a responder token to write."
+        return None
+
     def send(self, action: Action) -> None:
+        why = self._read_only()
+        if why is not None:
+            self.app.notify(why, title="read-only", severity="warning")
+            return
         future = self.client.submit(action.type, action.data, self.room)
 
         def done(result: Any) -> None:

@@ -24,6 +24,9 @@ class SlashSuggester(Suggester):
         return None
 
 
+PLACEHOLDER = "Type a note, or / for commands (Enter sends)"
+
+
 class Composer(Vertical):
     class Submitted(Message):
         def __init__(self, text: str) -> None:
@@ -32,7 +35,7 @@ class Composer(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Input(
-            placeholder="Type a note, or / for commands (Enter sends)",
+            placeholder=PLACEHOLDER,
             id="composer-input",
             suggester=SlashSuggester(use_cache=False),
         )
@@ -43,6 +46,14 @@ class Composer(Vertical):
     @property
     def input(self) -> Input:
         return self.query_one("#composer-input", Input)
+
+    def read_only(self, why: str | None) -> None:
+        """Say plainly when this token cannot write, instead of letting lines be typed and refused."""
+        field = self.input
+        if field.disabled == (why is not None):
+            return
+        field.disabled = why is not None
+        field.placeholder = why or PLACEHOLDER
 
     def start(self, prefix: str = "") -> None:
         self.input.value = prefix
