@@ -34,7 +34,10 @@ class AlertService:
         self.located: dict[str, str] = {}  # fingerprint -> the room it lives in now
         self._http = httpx.AsyncClient(timeout=5.0)
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Learn from the log where each alert lives, then follow every batch from here on."""
+        for event in await self.hub.store.scan(("alert.upserted", "alert.moved")):
+            self._locate(event)
         self.hub.listeners.append(self._track)
         self.hub.preparers["alert.silenced"] = self._prepare_silence
         self.hub.preparers["alert.unsilenced"] = self._prepare_unsilence
@@ -46,10 +49,14 @@ class AlertService:
 
     def _track(self, room: Room, events: list[Event]) -> None:
         for event in events:
-            if event.type == "alert.upserted":
-                self.located[event.data["fingerprint"]] = room.id
-            elif event.type == "alert.moved" and self.located.get(event.data["fingerprint"]) == room.id:
-                self.located[event.data["fingerprint"]] = event.data["to"]
+            self._locate(event)
+
+    def _locate(self, event: Event) -> None:
+        fingerprint = str(event.data["fingerprint"])
+        if event.type == "alert.upserted":
+            self.located[fingerprint] = event.room
+        elif event.type == "alert.moved" and self.located.get(fingerprint) == event.room:
+            self.located[fingerprint] = event.data["to"]
 
     # -- intake ----------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ log = logging.getLogger("warroom.hub")
 
 MAX_BATCH = 512
 PRESENCE_DELAY = 0.05  # joins and leaves within this window share one presence frame
+IDLE_ROOM = 600.0  # seconds a room with nobody in it stays in memory before it is unloaded
 ROOM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -65,6 +66,7 @@ class Room:
     snapshot_seq: int = 0
     members: dict[Subscriber, str] = field(default_factory=dict)  # member -> joined at
     presence_due: bool = False
+    touched: datetime | None = None  # by the hub's clock: the last command, join or leave
 
     def presence(self) -> dict[str, Any]:
         people = [{"name": m.name, "since": since} for m, since in self.members.items()]
@@ -122,6 +124,9 @@ class Hub:
 
     async def start(self) -> None:
         await self.store.open()
+        for record in await self.store.rooms():
+            if record.summary.get("open_offers"):
+                await self.room(record.room)  # loaded, so the sweep expires offers nobody answers
         self._writer = asyncio.create_task(self._write_loop(), name="warroom-writer")
         self._sweeper = asyncio.create_task(self.sweep_forever(), name="warroom-sweeper")
 
@@ -239,7 +244,9 @@ class Hub:
         self.stats["batches"] += 1
         for p, event in accepted:
             self._settle(p, Ack(event.id, event.room, event.seq))
+        now = self._clock()
         for room in touched.values():
+            room.touched = now
             room_events = [e for e in events if e.room == room.id]
             self._fan_out(room, room_events)
             for listener in self.listeners:
@@ -325,13 +332,13 @@ class Hub:
         self.stats["deliveries"] += len(events) * len(room.members)
 
     async def _snapshot(self, room: Room) -> None:
-        blob = dump_snapshot(room.state)
+        seq, blob = room.state.seq, dump_snapshot(room.state)
         try:
-            await self.store.save_snapshot(room.id, room.state.seq, blob)
+            await self.store.save_snapshot(room.id, seq, blob)
         except StorageError as exc:  # a missed snapshot costs replay time, not data
             log.warning("snapshot of %s failed: %s", room.id, exc)
             return
-        room.snapshot_seq = room.state.seq
+        room.snapshot_seq = max(room.snapshot_seq, seq)
 
     # -- rooms and reads -------------------------------------------------------------
 
@@ -346,9 +353,34 @@ class Hub:
         state, snap_seq = await self.committed_state(room_id)
         room = self._rooms.get(room_id)  # another task may have loaded it meanwhile
         if room is None:
-            room = Room(room_id, record.epoch, state, snapshot_seq=snap_seq)
+            room = Room(room_id, record.epoch, state, snapshot_seq=snap_seq, touched=self._clock())
             self._rooms[room_id] = room
         return room
+
+    async def unload_idle(self, idle_for: float = IDLE_ROOM) -> list[str]:
+        """Unload rooms nobody is in and nothing has touched for ``idle_for`` seconds.
+
+        A hub that runs for months would otherwise keep every incident it ever
+        loaded. Each is snapshotted first, so loading it again costs a
+        snapshot read, not a replay. Rooms with open offers stay, for the sweep.
+        """
+        unloaded: list[str] = []
+        for room in list(self._rooms.values()):
+            if room.members or room.state.offers or room.touched is None:
+                continue
+            if (self._clock() - room.touched).total_seconds() < idle_for:
+                continue
+            if not self._idle.is_set() or not self._pending.empty():
+                return unloaded  # the writer is busy; try again on the next sweep
+            seq = room.state.seq
+            if room.snapshot_seq < seq:
+                await self._snapshot(room)
+            # Only what is committed, untouched while the snapshot was written, is let go.
+            settled = room.state.seq == seq == room.snapshot_seq and not room.members
+            if settled and self._idle.is_set() and self._pending.empty():
+                self._rooms.pop(room.id, None)
+                unloaded.append(room.id)
+        return unloaded
 
     async def committed_state(self, room_id: str) -> tuple[IncidentState, int]:
         """Fold the log from its newest snapshot: the state as the store holds it."""
@@ -393,7 +425,8 @@ class Hub:
 
     def add_member(self, room: Room, member: Subscriber, responder: bool = True) -> None:
         """Add a live member; a responder's first join goes on the record, a viewer's does not."""
-        room.members[member] = format_time(self._clock())
+        room.touched = self._clock()
+        room.members[member] = format_time(room.touched)
         self._presence(room)
         if responder and room.state.declared and member.name not in room.state.responders:
             self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
@@ -420,10 +453,12 @@ class Hub:
         while True:
             await asyncio.sleep(every)  # a periodic job, not a wait for an event
             self.sweep()
+            await self.unload_idle()
 
     def remove_member(self, room_id: str, member: Subscriber) -> None:
         room = self._rooms.get(room_id)
         if room is not None and room.members.pop(member, None) is not None:
+            room.touched = self._clock()
             self._presence(room)
 
     def _presence(self, room: Room) -> None:

@@ -92,7 +92,7 @@ class HubServer:
         await self.hub.start()
         await self.access.start()
         self.notifier.start()
-        self.alerts.start()
+        await self.alerts.start()
         await self.sync.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio turn Nagle off, and every answer is not 40 ms late.

@@ -13,7 +13,7 @@ from server.config import parse_hub_config
 from server.http_api import MAX_INTAKE
 from server.intake import parse_alertmanager
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, wait_for
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, log_of, wait_for
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
@@ -224,6 +224,18 @@ async def test_routing_rules_labels_and_the_inbox(db_path: Path) -> None:
         assert_log_is_whole(db_path)  # the restart lost and doubled nothing
     finally:
         await server.stop()
+    head = len(log_of(db_path))
+    server = HubServer(db_path, TOKEN, config=config)  # and across a restart, it still follows it
+    await server.start()
+    try:
+        async with http(server) as client:
+            assert (await client.post("/api/v1/alerts", json=again)).json()["routed"] == {checkout: 1}
+        alert = (await server.hub.settled_state(checkout)).alerts[stray.fingerprint]
+        assert alert.count == 3 and stray.fingerprint not in (await server.hub.settled_state("inbox")).alerts
+    finally:
+        await server.stop()
+    assert len(log_of(db_path)) == head + 1
+    assert_log_is_whole(db_path)
 
 
 @pytest.mark.parametrize(

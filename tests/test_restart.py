@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from server.hub import IDLE_ROOM
 from server.runner import HubServer
 from tests.conftest import (
     TOKEN,
     ClientFactory,
+    Clock,
     HubProcess,
     assert_log_is_whole,
     caught_up,
@@ -17,6 +20,7 @@ from tests.conftest import (
     log_of,
     wait_for,
 )
+from warroom.client import HubClient
 from warroom.core.protocol import new_id
 
 
@@ -148,3 +152,56 @@ async def test_sigterm_drains_and_exits_cleanly(db_path: Path, make_client: Clie
         assert [row[1] for row in log_of(db_path)] == [1, 2]
     finally:
         hub.stop()
+
+
+async def test_idle_rooms_are_unloaded_and_come_back_whole(db_path: Path, make_client: ClientFactory) -> None:
+    clock = Clock()
+    server = HubServer(db_path, TOKEN, clock=clock)
+    await server.start()
+    try:
+        client = await make_client(server.url, "ann")
+        quiet, busy, offered = await declare(client), await declare(client), await declare(client)
+        for n in range(3):
+            await client.send("entry.added", {"text": f"line {n}"}, quiet)
+        await client.send("role.assigned", {"role": "scribe", "name": "ann"}, offered)
+        await client.send("role.offered", {"role": "scribe", "to": "bob"}, offered)
+        before = (await server.hub.settled_state(quiet)).to_dict()
+        view = await client.join(busy)  # someone is in this one
+        await wait_for(caught_up(view, 2))
+        clock.now += timedelta(seconds=IDLE_ROOM - 1)
+        assert await server.hub.unload_idle() == []
+        clock.now += timedelta(seconds=2)
+        assert await server.hub.unload_idle() == [quiet]  # busy has a member; offered has an offer
+        assert set(server.hub._rooms) == {busy, offered}
+        ack = await client.send("entry.added", {"text": "back again"}, quiet)
+        assert ack["seq"] == before["seq"] + 1  # loaded from its snapshot, the sequence carries on
+        after = (await server.hub.settled_state(quiet)).to_dict()
+        assert after["entries"][:-1] == before["entries"] and after["entries"][-1]["text"] == "back again"
+    finally:
+        await server.stop()
+    assert_log_is_whole(db_path)
+
+
+async def test_an_offer_made_before_a_restart_still_expires(db_path: Path) -> None:
+    clock = Clock()
+    first = HubServer(db_path, TOKEN, clock=clock)
+    await first.start()
+    client = HubClient(first.url, TOKEN, "ann")
+    await client.connect()
+    room = await declare(client)
+    await client.send("role.assigned", {"role": "comms", "name": "ann"}, room)
+    await client.send("role.offered", {"role": "comms", "to": "bob"}, room)
+    await client.close()
+    await first.stop()
+
+    second = HubServer(db_path, TOKEN, clock=clock)
+    await second.start()  # nobody has touched the room since the restart
+    try:
+        clock.now += timedelta(seconds=second.hub.policy.offer_expires_after)
+        second.hub.sweep()
+        await wait_for(lambda: not second.hub._rooms[room].state.offers, what="the offer to expire")
+        state = await second.hub.settled_state(room)
+        assert state.roles["comms"].name == "ann" and state.summary_dict()["open_offers"] == 0
+    finally:
+        await second.stop()
+    assert_log_is_whole(db_path)

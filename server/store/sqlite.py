@@ -195,6 +195,14 @@ class SQLiteStore:
         ).fetchall()
         return [_event(row) for row in rows]
 
+    async def scan(self, types: Sequence[str]) -> list[Event]:
+        marks = ", ".join("?" * len(types))
+        rows = self.reader.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE type IN ({marks}) ORDER BY ts, room, seq",
+            tuple(types),
+        ).fetchall()
+        return [_event(row) for row in rows]
+
     async def room(self, room: str) -> RoomRecord | None:
         row = self.reader.execute(
             "SELECT room, epoch, head, created_at, summary FROM rooms WHERE room = ?", (room,)

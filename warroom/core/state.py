@@ -167,6 +167,7 @@ class IncidentState:
             "public": self.public,
             "drill": self.drill,
             "seq": self.seq,
+            "open_offers": len(self.offers),
             "broadcast": None
             if latest is None
             else {"message": latest.message, "impact": latest.impact, "ts": latest.ts},
