@@ -41,6 +41,7 @@ log = logging.getLogger("warroom.access")
 EVERY = "*"  # stands for "every incident" where a request reaches beyond one room
 FLUSH_EVERY = 1.0  # seconds between audit writes; repeats within one are counted, not repeated
 REFRESH_EVERY = 30.0  # seconds between re-reading revocations another hub may have made
+PRUNE_EVERY = 3600.0  # seconds between dropping audit lines past their keep time
 AUDIT_BUFFER = 10_000  # audit lines held while the store refuses writes
 
 ADMIN_ARGS: dict[str, tuple[Field, ...]] = {
@@ -62,9 +63,15 @@ ADMIN_ARGS: dict[str, tuple[Field, ...]] = {
 
 class Access:
     def __init__(
-        self, store: AccessStore, secret: bytes, hub_token: str, clock: Callable[[], datetime]
+        self,
+        store: AccessStore,
+        secret: bytes,
+        hub_token: str,
+        clock: Callable[[], datetime],
+        keep_days: int = 400,
     ) -> None:
         self.store = store
+        self.keep = timedelta(days=keep_days)
         self._secret = secret
         self._hub_token = hub_token.encode()
         self.clock = clock
@@ -93,8 +100,14 @@ class Access:
             if ticks % int(REFRESH_EVERY / FLUSH_EVERY) == 0:
                 with contextlib.suppress(StorageError):
                     await self._refresh()
+            if ticks % int(PRUNE_EVERY / FLUSH_EVERY) == 1:
+                with contextlib.suppress(StorageError):
+                    await self.prune()
             self._changed()  # tokens expire with time
             await self.flush()
+
+    async def prune(self) -> None:
+        await self.store.prune_audit(format_time(self.clock() - self.keep))
 
     async def _refresh(self) -> None:
         self.revoked = {t.id for t in await self.store.tokens() if t.revoked_at is not None}

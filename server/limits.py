@@ -23,6 +23,7 @@ class Limits:
     command_burst: int = 500
     http_per_second: float = 200.0  # HTTP writes and intake, per token
     http_burst: int = 5000  # a storm of 5,000 single-alert webhooks goes through
+    audit_days: int = 400  # how long audit lines are kept: past a yearly access review
 
 
 class TokenBucket:

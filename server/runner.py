@@ -60,7 +60,8 @@ class HubServer:
         self.hub = Hub(store, clock=clock, policy=self.config.policy, limits=self.config.limits)
         self.secret_file = self.db.with_name(self.db.name + ".secret")
         self.db.parent.mkdir(parents=True, exist_ok=True)
-        self.access = Access(store, load_secret(self.secret_file), token, self.hub._clock)
+        secret = load_secret(self.secret_file)
+        self.access = Access(store, secret, token, self.hub._clock, self.config.limits.audit_days)
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token

@@ -455,3 +455,21 @@ async def _declare(server: HubServer, commander: str) -> str:
         return await declare(client)
     finally:
         await client.close()
+
+
+async def test_audit_lines_are_kept_for_the_configured_days(db_path: Path) -> None:
+    clock = Clock()
+    server = HubServer(db_path, TOKEN, clock=clock, config=parse_hub_config({"limits": {"audit_days": 30}}))
+    await server.start()
+    try:
+        assert await refused_handshake(server, "old and wrong") == 401
+        await server.access.flush()  # repeats are folded into one line only within a flush
+        clock.now += timedelta(days=29)
+        assert await refused_handshake(server, "newer and wrong") == 401
+        await server.access.flush()
+        clock.now += timedelta(days=2)
+        await server.access.prune()
+        kept = await audit(server, "auth.rejected")
+        assert [r["ts"][:10] for r in kept] == ["2026-12-27"]
+    finally:
+        await server.stop()

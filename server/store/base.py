@@ -143,6 +143,10 @@ class AccessStore(Protocol):
         """Store audit lines, and each token's last use (token id -> time)."""
         ...
 
+    async def prune_audit(self, before: str) -> None:
+        """Drop audit lines older than ``before``."""
+        ...
+
     async def audit(self, since: str | None, kind: str | None, limit: int) -> list[AuditRecord]:
         """The newest ``limit`` lines at or after ``since``, oldest first."""
         ...

@@ -287,6 +287,9 @@ class SQLiteStore:
 
         await self._transaction(write)
 
+    async def prune_audit(self, before: str) -> None:
+        await self._write("DELETE FROM audit WHERE ts < ?", [(before,)])
+
     async def audit(self, since: str | None, kind: str | None, limit: int) -> list[AuditRecord]:
         rows = self.reader.execute(
             "SELECT ts, kind, actor, token, via, remote, detail, count FROM audit "
