@@ -52,11 +52,10 @@ class AlertService:
             self._locate(event)
 
     def _locate(self, event: Event) -> None:
-        fingerprint = str(event.data["fingerprint"])
         if event.type == "alert.upserted":
-            self.located[fingerprint] = event.room
-        elif event.type == "alert.moved" and self.located.get(fingerprint) == event.room:
-            self.located[fingerprint] = event.data["to"]
+            self.located[event.data["fingerprint"]] = event.room
+        elif event.type == "alert.moved" and self.located.get(event.data["fingerprint"]) == event.room:
+            self.located[event.data["fingerprint"]] = event.data["to"]
 
     # -- intake ----------------------------------------------------------------------
 

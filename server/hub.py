@@ -250,7 +250,10 @@ class Hub:
             room_events = [e for e in events if e.room == room.id]
             self._fan_out(room, room_events)
             for listener in self.listeners:
-                listener(room, room_events)
+                try:
+                    listener(room, room_events)
+                except Exception:  # a listener's bug must not stop the writer: the log is committed
+                    log.exception("listener %r failed on %s", listener, room.id)
             behind = room.state.seq - room.snapshot_seq
             if snapshot_due(room.state.seq, room.snapshot_seq) and (
                 self._pending.empty() or behind >= 4 * max(1000, room.state.seq // 10)

@@ -215,3 +215,20 @@ async def test_shutdown_acks_what_it_took_then_closes_with_1001(db_path: Path, r
     assert acked | refused == set(ids)  # every command got an answer before the close
     assert acked <= stored  # nothing was acknowledged that the log does not hold
     assert not refused & stored  # and nothing refused was stored
+
+
+async def test_a_failing_listener_does_not_stop_the_writer(
+    hub: HubServer, make_client: ClientFactory
+) -> None:
+    told: list[int] = []
+
+    def broken(room: Any, events: list[Any]) -> None:
+        told.append(len(events))
+        raise RuntimeError("a listener's bug")
+
+    hub.hub.listeners.insert(0, broken)
+    client = await make_client(hub.url)
+    room = await declare(client)
+    acks = [await client.send("entry.added", {"text": f"after the bug {n}"}, room) for n in range(3)]
+    assert [a["seq"] for a in acks] == [2, 3, 4] and len(told) == 4
+    assert [seq for seq, _ in stored_events(hub.db, room)] == [1, 2, 3, 4]

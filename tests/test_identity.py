@@ -28,7 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from server.config import parse_hub_config
 from server.runner import HubServer
 from server.tokens import BadToken, Identity, Level, SecretError, sign, verify
-from tests.conftest import TOKEN, ClientFactory, Clock, Raw, declare, issue, wait_for
+from tests.conftest import TOKEN, ClientFactory, Clock, Raw, assert_log_is_whole, declare, issue, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import CommandRejected, HubClient
 from warroom.core.state import IncidentState
@@ -160,6 +160,7 @@ async def test_tokens_and_revocations_survive_a_restart(db_path: Path) -> None:
         assert said(await second.hub.settled_state(room)) == [("kim", "after the restart")]
     finally:
         await second.stop()
+    assert_log_is_whole(db_path)
 
 
 def test_a_secret_others_can_read_is_refused(db_path: Path) -> None:
