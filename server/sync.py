@@ -19,7 +19,7 @@ from http import HTTPStatus
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from server.access import Access
+from server.access import Access, lapse_error
 from server.hub import Hub
 from server.session import Session
 from server.tokens import Identity, bearer
@@ -114,7 +114,7 @@ class SyncServer:
         for session in list(self.sessions):
             lapsed = self.access.lapsed(session.identity)
             if lapsed is not None:
-                session.close(Close.UNAUTHORIZED, f"this token was {lapsed}")
+                session.close(Close.UNAUTHORIZED, lapse_error(lapsed).message)
 
     def stop_accepting(self) -> None:
         if self._server is not None:

@@ -292,6 +292,10 @@ async def test_a_responder_cannot_do_a_commanders_job_or_an_admins(hub: HubServe
         assert (await api.post("/api/v1/tokens", json={"name": "bob2", "level": "admin"})).status_code == 403
         assert (await api.get("/api/v1/audit")).status_code == 403
     assert (await hub.hub.settled_state(room)).severity == "SEV2"
+    local_admin = await issue(hub, "lou", level="admin", scope=[room])  # an admin for one incident only
+    async with http(hub, local_admin) as api:
+        answer = await api.post("/api/v1/tokens", json={"name": "lou2", "level": "admin"})
+        assert answer.status_code == 403 and "every incident" in answer.json()["error"]["message"]
 
 
 async def test_a_scoped_token_reaches_only_its_incidents_on_both_transports(hub: HubServer) -> None:
