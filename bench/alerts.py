@@ -60,7 +60,6 @@ import multiprocessing.connection
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,11 +67,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
-from bench.children import WORKERS, cleanup_children, cpu_seconds, serve_argv, spawn, stop_child
+from bench.children import WORKERS, Child, cleanup_children, serve_argv, start_child
 from bench.common import Pipe, pipe_recv, verdict
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
@@ -241,32 +240,9 @@ def secs(seconds: float | None) -> str:
 # -- child processes: the hub, the watcher and the pinger ----------------------------------------
 
 
-@dataclass
-class Hub:
-    proc: subprocess.Popen[bytes]
-    ws_url: str
-    http_url: str
-    stderr_path: Path
-
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def stderr_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def log_lines(self, needle: str) -> int:
-        try:
-            return sum(
-                1 for line in self.stderr_path.read_text(errors="replace").splitlines() if needle in line
-            )
-        except OSError:
-            return 0
-
-    def stop(self, timeout: float = 60.0) -> None:
-        stop_child(self.proc, "hub", timeout)
+def log_lines(hub: Child, needle: str) -> int:
+    """How many lines of the hub's stderr log hold ``needle``."""
+    return sum(1 for line in hub.stderr_text().splitlines() if needle in line)
 
 
 def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:
@@ -290,32 +266,10 @@ def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:
 
 async def start_hub(
     workdir: Path, label: str, *, lift_limit: bool = False, profile_dir: Path | None = None
-) -> Hub:
+) -> Child:
     db = workdir / f"{label}.db"
-    stderr_path = workdir / f"{label}.stderr.log"
     profile = profile_dir / f"hub-{label}.prof" if profile_dir is not None else None
-    proc = spawn(hub_argv(db, lift_limit, profile), stderr_path, stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    stdout: IO[bytes] = proc.stdout
-    ws_url = http_url = ""
-    deadline = time.monotonic() + 30
-    while not (ws_url and http_url):
-        left = deadline - time.monotonic()
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), max(0.1, left))
-        except TimeoutError:
-            line = b""
-        if not line:
-            hub = Hub(proc, "", "", stderr_path)
-            hub.stop(2)
-            tail = hub.stderr_tail()
-            raise RuntimeError(f"the hub did not start:\n{tail}")
-        words = line.decode(errors="replace").split()
-        if len(words) == 2 and words[0] == "sync":
-            ws_url = words[1]
-        elif len(words) == 2 and words[0] == "http":
-            http_url = words[1]
-    return Hub(proc, ws_url, http_url, stderr_path)
+    return await start_child(hub_argv(db, lift_limit, profile), workdir, f"hub-{label}")
 
 
 @dataclass
@@ -486,7 +440,7 @@ class Worker:
             WORKERS.remove(self.proc)
 
 
-async def start_worker(role: str, hub: Hub, room: str) -> Worker:
+async def start_worker(role: str, hub: Child, room: str) -> Worker:
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(
@@ -505,13 +459,13 @@ async def start_worker(role: str, hub: Hub, room: str) -> Worker:
 # -- HTTP ----------------------------------------------------------------------------------------
 
 
-def http_client(hub: Hub, concurrency: int = CONCURRENCY) -> httpx.AsyncClient:
+def http_client(hub: Child, concurrency: int = CONCURRENCY) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     return httpx.AsyncClient(base_url=hub.http_url, headers=headers, limits=limits, timeout=60.0)
 
 
-async def declare(hub: Hub, title: str) -> str:
+async def declare(hub: Child, title: str) -> str:
     async with http_client(hub, 1) as client:
         response = await client.post("/api/v1/incidents", json={"title": title, "severity": "SEV2"})
         response.raise_for_status()
@@ -605,7 +559,7 @@ class Stream:
     routed: int
 
 
-async def stream(hub: Hub, requests: Sequence[tuple[str, str, bytes]], concurrency: int) -> Stream:
+async def stream(hub: Child, requests: Sequence[tuple[str, str, bytes]], concurrency: int) -> Stream:
     """Send the requests over ``concurrency`` keep-alive connections, so at most that many are in
     flight; bounded by STORM_LIMIT_S."""
     latencies: list[float] = []
@@ -673,7 +627,7 @@ async def idle_pings(pinger: Worker, count: int) -> Pings:
 
 
 async def storm(
-    hub: Hub,
+    hub: Child,
     watcher: Worker,
     pinger: Worker,
     expect: tuple[int, int],
@@ -859,7 +813,7 @@ async def batch_scenarios(
                     "-",
                 )
             )
-        slow = hub.log_lines("slow consumer")
+        slow = log_lines(hub, "slow consumer")
         if slow:
             rows.append(Row(f"{tag}: clients cut off as slow consumers", str(slow), "0", "-", "FAIL"))
         return rows, refused, idle
@@ -867,7 +821,7 @@ async def batch_scenarios(
         for worker in (watcher, pinger):
             if worker is not None:
                 worker.quit()
-        hub.stop()
+        hub.stop(60)
 
 
 async def stream_scenario(workdir: Path, bodies: Bodies, opts: Options, idle: Pings) -> list[Row]:
@@ -946,7 +900,7 @@ async def stream_scenario(workdir: Path, bodies: Bodies, opts: Options, idle: Pi
             )
         )
         rows += ping_rows("3. during webhooks", done.pings, idle)
-        slow = hub.log_lines("slow consumer")
+        slow = log_lines(hub, "slow consumer")
         if slow:
             rows.append(Row("2: clients cut off as slow consumers", str(slow), "0", "-", "FAIL"))
         return rows
@@ -954,7 +908,7 @@ async def stream_scenario(workdir: Path, bodies: Bodies, opts: Options, idle: Pi
         for worker in (watcher, pinger):
             if worker is not None:
                 worker.quit()
-        hub.stop()
+        hub.stop(60)
 
 
 def _counts(counts: dict[int, int]) -> str:

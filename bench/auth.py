@@ -53,7 +53,6 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,13 +62,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bench.children import cleanup_children, cpu_seconds, serve_argv, spawn, stop_child
+from bench.children import Child, cleanup_children, serve_argv, start_child
 from bench.common import close_all, open_client, packb, terminate, unpackb
 
 TOKEN = "bench-" + uuid.uuid4().hex
@@ -92,52 +91,9 @@ def log(message: str) -> None:
 # -- the hub -------------------------------------------------------------------------------------
 
 
-@dataclass
-class Hub:
-    proc: subprocess.Popen[bytes]
-    ws_url: str
-    http_url: str
-    db: Path
-    stderr_path: Path
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid)
-
-    def stderr_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.stderr_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 30.0) -> None:
-        stop_child(self.proc, "hub", timeout)
-
-
-async def start_hub(workdir: Path) -> Hub:
+async def start_hub(workdir: Path, db: Path) -> Child:
     """``warroom serve`` with the bulk-limits config; returns once it names both URLs."""
-    db = workdir / "auth.db"
-    stderr_path = workdir / "hub.stderr.log"
-    proc = spawn(serve_argv(db, TOKEN), stderr_path, stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    stdout: IO[bytes] = proc.stdout
-    ws_url = http_url = ""
-    deadline = time.monotonic() + 30
-    while not (ws_url and http_url):
-        left = deadline - time.monotonic()
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), max(0.1, left))
-        except TimeoutError:
-            line = b""
-        if not line:
-            hub = Hub(proc, "", "", db, stderr_path)
-            hub.stop(2)
-            raise RuntimeError(f"the hub did not start:\n{hub.stderr_tail()}")
-        words = line.decode(errors="replace").split()
-        if len(words) == 2 and words[0] == "sync":
-            ws_url = words[1]
-        elif len(words) == 2 and words[0] == "http":
-            http_url = words[1]
-    return Hub(proc, ws_url, http_url, db, stderr_path)
+    return await start_child(serve_argv(db, TOKEN), workdir, "hub")
 
 
 async def reply_to(ws: ClientConnection, rid: int) -> dict[str, Any]:
@@ -158,7 +114,7 @@ class Setup:
     room: str
 
 
-async def setup(hub: Hub, auths: Counter[tuple[str, str]]) -> Setup:
+async def setup(hub: Child, auths: Counter[tuple[str, str]]) -> Setup:
     """With the hub token: make a personal responder token and declare the incident to write to."""
     ws = await open_client(hub.ws_url, "bench-admin", TIMEOUT, TOKEN)
     auths[HUB, "sync"] += 1
@@ -219,21 +175,21 @@ def order(round_no: int) -> tuple[str, str]:
 class Timed:
     """Adds the wall time and hub CPU of a block to a Sample."""
 
-    def __init__(self, hub: Hub, sample: Sample, ops: int) -> None:
+    def __init__(self, hub: Child, sample: Sample, ops: int) -> None:
         self.hub, self.sample, self.ops = hub, sample, ops
         self.cpu = self.start = 0.0
 
     def __enter__(self) -> None:
-        self.cpu = self.hub.cpu()
+        self.cpu = self.hub.cpu_seconds()
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
         self.sample.wall += time.perf_counter() - self.start
-        self.sample.hub_cpu += self.hub.cpu() - self.cpu
+        self.sample.hub_cpu += self.hub.cpu_seconds() - self.cpu
         self.sample.ops += self.ops
 
 
-async def connections(hub: Hub, token: str, name: str, n: int, into: Sample | None) -> None:
+async def connections(hub: Child, token: str, name: str, n: int, into: Sample | None) -> None:
     """n sequential connect + hello -> welcome + close; the latency is connect to welcome."""
     for _ in range(n):
         start = time.perf_counter()
@@ -244,7 +200,7 @@ async def connections(hub: Hub, token: str, name: str, n: int, into: Sample | No
             into.latencies.append(welcomed - start)
 
 
-def http_clients(hub: Hub, token: str, concurrency: int) -> list[httpx.AsyncClient]:
+def http_clients(hub: Child, token: str, concurrency: int) -> list[httpx.AsyncClient]:
     """One keep-alive ``httpx.AsyncClient`` per request in flight.
 
     Not one client with a pool of ``concurrency`` connections: with 20 that pool costs the
@@ -396,7 +352,7 @@ class Results:
     audit: Audit | None = None
 
 
-async def measure(hub: Hub, opts: Options) -> Results:
+async def measure(hub: Child, opts: Options) -> Results:
     auths: Counter[tuple[str, str]] = Counter()
     made = await setup(hub, auths)
     tokens = {PERSONAL: made.token, HUB: TOKEN}
@@ -594,7 +550,8 @@ async def run(opts: Options) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="warroom-bench-auth-"))
     try:
         log("starting the hub")
-        hub = await start_hub(workdir)
+        db = workdir / "auth.db"
+        hub = await start_hub(workdir, db)
         try:
             results = await measure(hub, opts)
         except BaseException:
@@ -603,7 +560,7 @@ async def run(opts: Options) -> int:
             raise
         log("stopping the hub (a clean stop flushes the audit log)")
         await asyncio.to_thread(hub.stop)
-        results.audit = await asyncio.to_thread(read_audit, hub.db)
+        results.audit = await asyncio.to_thread(read_audit, db)
         return report(results, opts)
     finally:
         cleanup_children()

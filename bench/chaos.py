@@ -14,18 +14,15 @@ import argparse
 import asyncio
 import contextlib
 import random
-import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.children import PROCESSES, cleanup_children, die_with_parent, serve_argv
+from bench.children import Child, cleanup_children, serve_argv, start_child
 from warroom.client import CommandRejected, HubClient
 from warroom.client.hub_client import Backoff
 from warroom.core.events import Event
@@ -49,35 +46,19 @@ class Hub:
     def __init__(self, db: Path) -> None:
         self.db = db
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.child: Child | None = None
         self.url = ""
 
-    def start(self) -> None:
+    async def start(self) -> None:
         argv = serve_argv(self.db, TOKEN)
         argv[argv.index("--port") + 1] = str(self.port)
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
-        )
-        PROCESSES.append(self.proc)
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
-        for raw in self.proc.stdout:
-            found = re.search(rb"sync\s+(ws://\S+)", raw)
-            if found:
-                self.url = found.group(1).decode()
-                self.port = int(self.url.rsplit(":", 1)[1])
-                return
-            if time.monotonic() > deadline:
-                break
-        raise RuntimeError("the hub did not start")
+        self.child = await start_child(argv, self.db.parent, "hub", want=("sync",))
+        self.url = self.child.ws_url
+        self.port = self.child.port
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        PROCESSES.remove(self.proc)
+        assert self.child is not None
+        self.child.kill()
 
 
 async def writer(
@@ -110,7 +91,7 @@ async def run(clients: int, room_count: int, kills: int, seed: int, work: Path) 
     rng = random.Random(seed)
     db = work / "hub.db"
     hub = Hub(db)
-    hub.start()
+    await hub.start()
     tally = Tally()
     admin = HubClient(hub.url, TOKEN, "chaos-admin")
     await admin.connect()
@@ -135,7 +116,7 @@ async def run(clients: int, room_count: int, kills: int, seed: int, work: Path) 
         hub.kill()
         tally.kills += 1
         await asyncio.sleep(rng.uniform(0.05, 0.3))  # the hub stays down a moment
-        await asyncio.to_thread(hub.start)
+        await hub.start()
     stop.set()
     await asyncio.gather(*writers)
 

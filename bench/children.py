@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import multiprocessing.process
@@ -10,8 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import urlsplit
 
 try:
     _LIBC: Any = ctypes.CDLL(None, use_errno=True)
@@ -97,6 +101,90 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Child:
+    """A server started by ``start_child``: its process, the URLs it printed, its stderr file."""
+
+    proc: subprocess.Popen[bytes]
+    urls: dict[str, str]  # word -> URL, from its "<word> <url>" lines: "sync" -> "ws://...", ...
+    stderr_path: Path
+    label: str
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def ws_url(self) -> str:
+        """The first websocket URL it printed (the hub's "sync" line; the raw server's line)."""
+        return next((url for url in self.urls.values() if url.startswith(("ws://", "wss://"))), "")
+
+    @property
+    def http_url(self) -> str:
+        return self.urls.get("http", "")
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.ws_url).port or 0
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.stderr_text().splitlines()[-lines:])
+
+    def stop(self, timeout: float = 30.0) -> None:
+        stop_child(self.proc, self.label, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL, no grace period (a crash); reap it and forget it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        if self.proc in PROCESSES:
+            PROCESSES.remove(self.proc)
+
+
+async def start_child(
+    argv: list[str],
+    workdir: Path,
+    label: str,
+    want: Sequence[str] = ("sync", "http"),
+    timeout: float = 30.0,
+    stdin: int = subprocess.DEVNULL,
+) -> Child:
+    """Start a server (stderr to ``workdir/<label>.stderr.log``) and read its stdout until it has
+    printed a ``<word> <url>`` line for every word in ``want``. If it exits or the deadline passes
+    first, stop it and raise with the end of its stderr."""
+    stderr_path = workdir / f"{label}.stderr.log"
+    proc = spawn(argv, stderr_path, stdin=stdin)
+    child = Child(proc, {}, stderr_path, label)
+    assert proc.stdout is not None
+    stdout: IO[bytes] = proc.stdout
+    deadline = time.monotonic() + timeout
+    while not all(word in child.urls for word in want):
+        left = deadline - time.monotonic()
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), left) if left > 0 else b""
+        except TimeoutError:
+            line = b""
+        if not line:
+            child.stop(2)
+            raise RuntimeError(f"{label} did not start:\n{child.stderr_tail()}")
+        words = line.decode(errors="replace").split()
+        if len(words) == 2 and words[0] in want and "://" in words[1]:
+            child.urls[words[0]] = words[1]
+    return child
 
 
 def cleanup_children(grace: float = 20.0) -> None:

@@ -46,7 +46,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -54,11 +54,11 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.children import (
     WORKERS,
+    Child,
     cleanup_children,
     cpu_seconds,
     serve_argv,
-    spawn,
-    stop_child,
+    start_child,
 )
 from bench.common import (
     Pipe,
@@ -93,69 +93,18 @@ def log(message: str) -> None:
 # -- child processes -------------------------------------------------------------------
 
 
-@dataclass
-class ServerProc:
-    label: str
-    proc: subprocess.Popen[bytes]
-    url: str
-    stderr_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def rss_kib(self) -> int:
-        return status_kib(self.pid, "VmRSS")
-
-    def stop(self, timeout: float = 15.0) -> None:
-        stop_child(self.proc, self.label, timeout)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def stderr_tail(self, lines: int = 15) -> str:
-        try:
-            text = self.stderr_path.read_text(errors="replace").splitlines()
-        except OSError:
-            return ""
-        return "\n".join(text[-lines:])
-
-
-async def start_server(
-    label: str, argv: list[str], marker: str, workdir: Path, timeout: float = 30.0
-) -> ServerProc:
-    """Start a server process and wait for the line on its stdout that names its ws:// URL."""
-    stderr_path = workdir / f"{label}.stderr.log"
-    proc = spawn(argv, stderr_path)
-    assert proc.stdout is not None
-    stdout: IO[bytes] = proc.stdout
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(stdout.readline), max(0.1, left))
-        except TimeoutError:
-            line = b""
-        if not line:
-            server = ServerProc(label, proc, "", stderr_path)
-            server.stop(2)
-            raise RuntimeError(f"{label} did not start:\n{server.stderr_tail()}")
-        text = line.decode(errors="replace")
-        if marker in text:
-            url = text[text.index("ws://") :].split()[0]
-            return ServerProc(label, proc, url, stderr_path)
-
-
 def hub_argv(db: Path) -> list[str]:
     return serve_argv(db, TOKEN)
 
 
-async def start_hub(db: Path, workdir: Path, label: str = "hub") -> ServerProc:
-    return await start_server(label, hub_argv(db), "sync  ws://", workdir)
+async def start_hub(db: Path, workdir: Path, label: str = "hub") -> Child:
+    return await start_child(hub_argv(db), workdir, label, want=("sync",), stdin=subprocess.PIPE)
 
 
-async def start_raw(workdir: Path, label: str = "raw") -> ServerProc:
+async def start_raw(workdir: Path, label: str = "raw") -> Child:
+    """The baseline server: it prints ``raw-server ws://...`` and exits when its stdin closes."""
     argv = [sys.executable, str(SCRIPT), "--raw-server"]
-    return await start_server(label, argv, "raw-server ws://", workdir)
+    return await start_child(argv, workdir, label, want=("raw-server",), stdin=subprocess.PIPE)
 
 
 # -- /proc readings -------------------------------------------------------------------
@@ -465,9 +414,9 @@ class FanoutResult:
     cpu: dict[str, float] = field(default_factory=dict)
 
 
-async def run_fanout(server: ServerProc, clients: int, args: argparse.Namespace) -> FanoutResult:
+async def run_fanout(server: Child, clients: int, args: argparse.Namespace) -> FanoutResult:
     result = FanoutResult(server.label, clients)
-    writer = await open_client(server.url, "writer", 15.0, TOKEN)
+    writer = await open_client(server.ws_url, "writer", 15.0, TOKEN)
     pending: dict[str, tuple[str, int]] = {}  # command id -> (phase, send time)
     acks: dict[str, list[int]] = {PHASE_WARMUP: [], PHASE_MEASURE: [], PHASE_END: []}
     refused: list[str] = []
@@ -516,7 +465,7 @@ async def run_fanout(server: ServerProc, clients: int, args: argparse.Namespace)
         join_timeout = 30.0 + clients * 0.2
         for k in range(nprocs):
             parent_end, child_end = ctx.Pipe()
-            spec = ReceiverSpec(server.url, TOKEN, room, names[k::nprocs], join_timeout)
+            spec = ReceiverSpec(server.ws_url, TOKEN, room, names[k::nprocs], join_timeout)
             receiver = ctx.Process(
                 target=receiver_entry, args=(child_end, spec), daemon=True, name=f"fanout-receiver-{k}"
             )
@@ -909,16 +858,16 @@ async def open_idle(
     return sockets, drains, failures
 
 
-async def run_memory(server: ServerProc, count: int, room_size: int, is_hub: bool) -> MemoryResult:
+async def run_memory(server: Child, count: int, room_size: int, is_hub: bool) -> MemoryResult:
     result = MemoryResult(server.label, count)
     nrooms = max(1, -(-count // room_size))
     if is_hub:
-        rooms = await declare_rooms(server.url, nrooms, "idle bench")
+        rooms = await declare_rooms(server.ws_url, nrooms, "idle bench")
     else:
         rooms = [f"RAW-idle-{k}" for k in range(nrooms)]
     result.rooms = len(rooms)
     # Warm the server's code paths (imports, first allocations) before the baseline reading.
-    warm, warm_drains, _ = await open_idle(server.url, rooms, 20, room_size, time.monotonic() + 30, "warm")
+    warm, warm_drains, _ = await open_idle(server.ws_url, rooms, 20, room_size, time.monotonic() + 30, "warm")
     await close_all(warm)
     for task in warm_drains:
         task.cancel()
@@ -926,7 +875,7 @@ async def run_memory(server: ServerProc, count: int, room_size: int, is_hub: boo
     result.rss_before_kib = await settle_rss(server.pid)
     t0 = time.perf_counter()
     sockets, drains, failures = await open_idle(
-        server.url, rooms, count, room_size, time.monotonic() + 150, "idle"
+        server.ws_url, rooms, count, room_size, time.monotonic() + 150, "idle"
     )
     result.open_s = time.perf_counter() - t0
     result.opened = len(sockets) - sum(1 for f in failures if f.startswith("join"))
@@ -1121,10 +1070,10 @@ async def run_join(workdir: Path, events: int, prefill_conns: int, prefill_timeo
                 log(f"  prefill {done:,}/{events:,} ({done / (time.perf_counter() - t0):,.0f}/s)")
 
         stop_probe = asyncio.Event()
-        probe = asyncio.create_task(ping_probe(hub.url, stop_probe, current, result.stalls))
+        probe = asyncio.create_task(ping_probe(hub.ws_url, stop_probe, current, result.stalls))
         try:
             room, acked, refused = await prefill(
-                hub.url, events, prefill_conns, 200, time.monotonic() + prefill_timeout, progress
+                hub.ws_url, events, prefill_conns, 200, time.monotonic() + prefill_timeout, progress
             )
         finally:
             stop_probe.set()
@@ -1135,7 +1084,7 @@ async def run_join(workdir: Path, events: int, prefill_conns: int, prefill_timeo
         report_servers((hub,))
         raise
     finally:
-        hub.stop()
+        hub.stop(15)
     result.db_mib = files_mib(workdir, "bigroom.db*")
     if result.prefilled < events:
         result.note = (
@@ -1147,7 +1096,7 @@ async def run_join(workdir: Path, events: int, prefill_conns: int, prefill_timeo
     result.restart_s = time.perf_counter() - t0
     try:
         for attempt in ("cold", "warm"):
-            client = HubClient(hub.url, TOKEN, f"joiner-{attempt}")
+            client = HubClient(hub.ws_url, TOKEN, f"joiner-{attempt}")
             await client.connect()
             first_state: list[float] = []
 
@@ -1173,12 +1122,12 @@ async def run_join(workdir: Path, events: int, prefill_conns: int, prefill_timeo
             else:
                 result.warm_s, result.warm_entries = elapsed, len(view.state.entries)
                 result.warm_snapshot_s = snap_s
-        result.wire_s, result.wire_mib = await wire_join(hub.url, room)
+        result.wire_s, result.wire_mib = await wire_join(hub.ws_url, room)
     except Exception:
         report_servers((hub,))
         raise
     finally:
-        hub.stop()
+        hub.stop(15)
     return result
 
 
@@ -1342,7 +1291,7 @@ async def guarded(label: str, work: Callable[[], Awaitable[None]]) -> None:
         print(f"\n!! section {label} failed: {type(exc).__name__}: {exc}", flush=True)
 
 
-def report_servers(procs: Sequence[ServerProc]) -> None:
+def report_servers(procs: Sequence[Child]) -> None:
     """After a failure: how each server ended, and the last lines it logged."""
     for server in procs:
         if server.proc.poll() is not None:
@@ -1353,24 +1302,24 @@ def report_servers(procs: Sequence[ServerProc]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def servers(work: Path, tag: str) -> AsyncIterator[tuple[ServerProc, ServerProc]]:
+async def servers(work: Path, tag: str) -> AsyncIterator[tuple[Child, Child]]:
     """A fresh hub (its own SQLite file) and a fresh raw server, stopped on the way out."""
     hub = await start_hub(work / f"hub-{tag}.db", work, f"hub-{tag}")
     try:
         raw = await start_raw(work, f"raw-{tag}")
     except BaseException:
-        hub.stop()
+        hub.stop(15)
         raise
     hub.label, raw.label = "hub", "raw"
-    log(f"{tag}: hub pid {hub.pid} at {hub.url}; raw server pid {raw.pid} at {raw.url}")
+    log(f"{tag}: hub pid {hub.pid} at {hub.ws_url}; raw server pid {raw.pid} at {raw.ws_url}")
     try:
         yield hub, raw
     except Exception:
         report_servers((hub, raw))
         raise
     finally:
-        hub.stop()
-        raw.stop()
+        hub.stop(15)
+        raw.stop(15)
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -1385,7 +1334,7 @@ async def bench(args: argparse.Namespace) -> None:
             async def fanout() -> None:
                 async with servers(work, "fanout") as (hub, raw):
                     results: list[FanoutResult] = []
-                    rss_start = {s.label: s.rss_kib() for s in (hub, raw)}
+                    rss_start = {s.label: status_kib(s.pid, "VmRSS") for s in (hub, raw)}
                     for n in args.clients:
                         for server in (raw, hub):  # interleaved, so both see the same conditions
                             log(f"fan-out: {server.label} with {n} subscribers")
@@ -1399,7 +1348,7 @@ async def bench(args: argparse.Namespace) -> None:
                         "server memory over the fan-out runs: "
                         + "; ".join(
                             f"{s.label} RSS {rss_start[s.label] / 1024:.0f} MiB at start, "
-                            f"{s.rss_kib() / 1024:.0f} MiB after, "
+                            f"{status_kib(s.pid, 'VmRSS') / 1024:.0f} MiB after, "
                             f"peak {status_kib(s.pid, 'VmHWM') / 1024:.0f} MiB"
                             for s in (hub, raw)
                         )

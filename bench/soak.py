@@ -66,7 +66,6 @@ import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +74,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection
@@ -83,10 +82,11 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.children import (
     WORKERS,
+    Child,
     cleanup_children,
     cpu_seconds,
     serve_argv,
-    spawn,
+    start_child,
 )
 from bench.common import (
     Pipe,
@@ -228,55 +228,9 @@ def hub_side_sockets(hub_port: int, peer_ports: set[int]) -> dict[int, tuple[str
 # -- the hub process ---------------------------------------------------------------------------
 
 
-@dataclass
-class HubProc:
-    proc: subprocess.Popen[bytes]
-    url: str
-    stderr_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.url).port or 0
-
-    def stderr_text(self) -> str:
-        try:
-            return self.stderr_path.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def stderr_tail(self, lines: int = 15) -> str:
-        return "\n".join(self.stderr_text().splitlines()[-lines:])
-
-
-def spawn_hub(db: Path, stderr_path: Path) -> subprocess.Popen[bytes]:
-    return spawn(serve_argv(db, TOKEN), stderr_path, stdin=subprocess.DEVNULL)
-
-
-async def start_hub(work: Path, timeout: float = 30.0) -> HubProc:
+async def start_hub(work: Path) -> Child:
     """Start ``warroom serve`` and wait for the line that names its sync URL."""
-    stderr_path = work / "hub.stderr.log"
-    proc = spawn_hub(work / "hub.db", stderr_path)
-    assert proc.stdout is not None
-    stdout: IO[bytes] = proc.stdout
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = await asyncio.wait_for(
-                asyncio.to_thread(stdout.readline), max(0.1, deadline - time.monotonic())
-            )
-        except TimeoutError:
-            break
-        if not line:
-            break
-        found = re.search(rb"sync\s+(ws://\S+)", line)
-        if found:
-            return HubProc(proc, found.group(1).decode(), stderr_path)
-    hub = HubProc(proc, "", stderr_path)
-    raise RuntimeError(f"the hub did not start:\n{hub.stderr_tail()}")
+    return await start_child(serve_argv(work / "hub.db", TOKEN), work, "hub", want=("sync",))
 
 
 CLOSE_LINE = re.compile(r"^(\S+ \S+) \S+ warroom\.session: closing (\S+) \((.*)\): (\d+) ")
@@ -661,7 +615,7 @@ class Outcome:
 
 async def run(args: argparse.Namespace, work: Path, out: Outcome) -> None:
     hub = await start_hub(work)
-    log(f"hub pid {hub.pid} at {hub.url}")
+    log(f"hub pid {hub.pid} at {hub.ws_url}")
     try:
         await run_on(hub, args, out)
     except Exception:
@@ -673,8 +627,8 @@ async def run(args: argparse.Namespace, work: Path, out: Outcome) -> None:
         out.closes = hub_closes(hub.stderr_text())
 
 
-async def run_on(hub: HubProc, args: argparse.Namespace, out: Outcome) -> None:
-    writer = HubClient(hub.url, TOKEN, "soak-writer")
+async def run_on(hub: Child, args: argparse.Namespace, out: Outcome) -> None:
+    writer = HubClient(hub.ws_url, TOKEN, "soak-writer")
     await writer.connect()
     receivers: Receivers | None = None
     try:
@@ -693,7 +647,7 @@ async def run_on(hub: HubProc, args: argparse.Namespace, out: Outcome) -> None:
 
         log(f"{len(rooms)} rooms declared; opening {args.clients} well-behaved connections")
         join_timeout = 30.0 + args.clients * 0.05
-        receivers = await start_receivers(hub.url, members, args.receiver_procs, join_timeout)
+        receivers = await start_receivers(hub.ws_url, members, args.receiver_procs, join_timeout)
         out.rss["connected"] = await settle_rss(hub.pid)
         meter = CpuMeter({"hub": [hub.pid], "recv": receivers.pids, "writer": [os.getpid()]})
         load = Load(writer, rooms, per_room, room_schedule(weights), args.rate, args.text_bytes)
@@ -706,7 +660,7 @@ async def run_on(hub: HubProc, args: argparse.Namespace, out: Outcome) -> None:
         log(f"{args.slow} slow clients join the {len(busy)} busy rooms, then stop reading")
         for k in range(args.slow):
             resume = {room: load.heads.get(room, 0) for room in busy}
-            out.slow.append(await open_slow(hub.url, f"slow-{k}", resume, 30))
+            out.slow.append(await open_slow(hub.ws_url, f"slow-{k}", resume, 30))
         out.rss["start"] = await settle_rss(hub.pid)
 
         log(f"{PHASE_LABELS[PHASE_SOAK]}: {args.duration:g} s")

@@ -57,7 +57,8 @@ from typing import Any
 
 from textual.strip import Strip
 
-from bench.children import cpu_seconds, die_with_parent, serve_argv
+from bench.children import Child as ServeChild
+from bench.children import cleanup_children, cpu_seconds, die_with_parent, serve_argv, start_child
 from bench.common import status_kib, terminate, verdict
 from server.hub import Hub
 from server.runner import HubServer
@@ -96,7 +97,7 @@ def now_ns() -> int:
     return time.perf_counter_ns()
 
 
-def cpu_now(hub: Child, writer: Child) -> dict[str, float]:
+def cpu_now(hub: ServeChild, writer: Child) -> dict[str, float]:
     """CPU seconds so far of this process (the app) and of the hub and writer processes."""
     return {"app": time.process_time(), "hub": cpu_seconds(hub.pid), "writer": cpu_seconds(writer.pid)}
 
@@ -723,7 +724,7 @@ async def running_app(app: WarroomApp) -> AsyncIterator[Any]:
 async def measure_app(
     ctx: Context,
     writer: Child,
-    hub: Child,
+    hub: ServeChild,
     args: argparse.Namespace,
     results: Results,
 ) -> None:
@@ -1061,17 +1062,6 @@ def report(r: Results) -> None:
 # -- the driver ------------------------------------------------------------------------------
 
 
-async def start_hub(db: Path, token: str, work: Path) -> tuple[Child, str]:
-    argv = serve_argv(db, token)
-    hub = await spawn("hub", argv, work / "hub.stderr.log")
-    deadline = time.monotonic() + 30
-    while True:
-        line = await hub.line(max(0.1, deadline - time.monotonic()))
-        words = line.split()
-        if len(words) >= 2 and words[0] == "sync" and words[1].startswith("ws://"):
-            return hub, words[1]
-
-
 async def bench(args: argparse.Namespace) -> Results:
     entries = args.entries
     results = Results(quick=args.quick, entries=entries)
@@ -1079,6 +1069,7 @@ async def bench(args: argparse.Namespace) -> Results:
     work = Path(tempfile.mkdtemp(prefix="warroom-tui-bench-"))
     db = work / "hub.db"
     children: list[Child] = []
+    hub: ServeChild | None = None
     try:
         log(f"building a room of {entries:,} entries through the hub's command path")
         builder = await spawn(
@@ -1090,8 +1081,8 @@ async def bench(args: argparse.Namespace) -> Results:
         room = str(results.build["room"])
         log(f"built {room} in {results.build['seconds']:.1f} s")
 
-        hub, url = await start_hub(db, token, work)
-        children.append(hub)
+        hub = await start_child(serve_argv(db, token), work, "hub", want=("sync",))
+        url = hub.ws_url
         log(f"hub pid {hub.pid} at {url}")
         writer = await spawn(
             "writer", [sys.executable, str(SCRIPT), "--writer", url, token, room], work / "writer.stderr.log"
@@ -1104,7 +1095,7 @@ async def bench(args: argparse.Namespace) -> Results:
         results.writer_rss_kib = int((await writer.ask({"op": "rss"}, 10))["rss_kib"])
         await writer.ask({"op": "quit"}, 30)
         await writer.stop()
-        await hub.stop()
+        await asyncio.to_thread(hub.stop, 15)
         log("folding the same events with the reducer")
         await fold_baseline(db, room, results)
         return results
@@ -1114,6 +1105,11 @@ async def bench(args: argparse.Namespace) -> Results:
                 await child.stop()
             except Exception as exc:
                 log(f"stopping {child.label}: {type(exc).__name__}: {exc}")
+        if hub is not None:
+            try:
+                await asyncio.to_thread(hub.stop, 15)
+            except Exception as exc:
+                log(f"stopping {hub.label}: {type(exc).__name__}: {exc}")
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -1166,6 +1162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         kill_leftovers()
+        cleanup_children()
     report(results)
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
     return 0
