@@ -34,12 +34,14 @@ def die_with_parent() -> None:
 
 
 BULK_CONFIG = """\
-# Benchmarks pipeline far more than a person would: lift the per-person rate limits.
+# Benchmarks pipeline far more than a person would, and open thousands of connections
+# on one token: lift the per-token rates and the connection cap.
 [limits]
 commands_per_second = 1000000
 command_burst = 10000000
 http_per_second = 1000000
 http_burst = 10000000
+connections_per_token = 100000
 """
 
 
