@@ -13,7 +13,7 @@ import contextlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +53,8 @@ ADMIN_ARGS: dict[str, tuple[Field, ...]] = {
         Text("expires", required=False, default="90d", max_len=16),
     ),
     "token.list": (),
+    "config.show": (),
+    "config.reload": (),
     "token.revoke": (Text("id", max_len=32),),
     "audit": (
         Text("since", required=False, max_len=40),
@@ -82,6 +84,8 @@ class Access:
         self._used: dict[str, str] = {}  # token id -> last use, written with the next flush
         self._loop: asyncio.Task[None] | None = None
         self._verified: dict[str, Identity] = {}  # token -> its checked claims; lapses are checked apart
+        # Admin operations the hub server adds (its config); each takes no arguments.
+        self.extra_ops: dict[str, Callable[[], Awaitable[Any]]] = {}
 
     async def start(self) -> None:
         await self._refresh()
@@ -258,6 +262,13 @@ class Access:
         if fields is None:
             raise WarroomError(Code.INVALID_VALUE, f"op: unknown admin operation {op!r}", "op")
         clean = validate(args or {}, fields, where=op)
+        if op in self.extra_ops:
+            result = await self.extra_ops[op]()
+            if op == "config.reload":
+                self.record(
+                    "config.reloaded", identity, via, remote, {"changed": result["changed"]}, actor=actor
+                )
+            return result
         if op == "token.list":
             return [t.to_dict() for t in await self.store.tokens()]
         if op == "audit":

@@ -29,10 +29,14 @@ INGEST_CHUNK = 256
 class AlertService:
     def __init__(self, hub: Hub, routes: tuple[Route, ...] = (), alertmanager: str | None = None) -> None:
         self.hub = hub
-        self.routes = routes
-        self.alertmanager = alertmanager.rstrip("/") if alertmanager else None
+        self.configure(routes, alertmanager)
         self.located: dict[str, str] = {}  # fingerprint -> the room it lives in now
         self._http = httpx.AsyncClient(timeout=5.0)
+
+    def configure(self, routes: tuple[Route, ...], alertmanager: str | None) -> None:
+        self.routes = routes
+        self.alertmanager = alertmanager.rstrip("/") if alertmanager else None
+        self.hub.has_alertmanager = self.alertmanager is not None
 
     async def start(self) -> None:
         """Learn from the log where each alert lives, then follow every batch from here on."""
@@ -42,7 +46,6 @@ class AlertService:
         self.hub.preparers["alert.silenced"] = self._prepare_silence
         self.hub.preparers["alert.unsilenced"] = self._prepare_unsilence
         self.hub.preparers["alert.moved"] = self._prepare_move
-        self.hub.has_alertmanager = self.alertmanager is not None
 
     async def stop(self) -> None:
         await self._http.aclose()

@@ -273,6 +273,12 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
     async def revoke_token(request: Request) -> Response:
         return await admin(request, "token.revoke", {"id": request.path_params["token"]})
 
+    async def show_config(request: Request) -> Response:
+        return await admin(request, "config.show", {})
+
+    async def reload_config(request: Request) -> Response:
+        return await admin(request, "config.reload", {})
+
     async def read_audit(request: Request) -> Response:
         args: dict[str, Any] = dict(request.query_params)
         if "limit" in args:
@@ -333,6 +339,8 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
         Route("/api/v1/tokens", create_token, methods=["POST"]),
         Route("/api/v1/tokens/{token}", revoke_token, methods=["DELETE"]),
         Route("/api/v1/audit", read_audit, methods=["GET"]),
+        Route("/api/v1/config", show_config, methods=["GET"]),
+        Route("/api/v1/config/reload", reload_config, methods=["POST"]),
         Route("/status", status_html, methods=["GET"]),
         Route("/status.json", status_json, methods=["GET"]),
     ]
@@ -346,7 +354,7 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
             Middleware(
                 TokenAuth,
                 access=access,
-                rate=RateLimiter(hub.limits.http_per_second, hub.limits.http_burst, "requests on this token"),
+                rate=hub.http_rate,
             )
         ],
         exception_handlers=handlers,

@@ -106,6 +106,9 @@ class Hub:
         self.command_rate = RateLimiter(
             self.limits.commands_per_second, self.limits.command_burst, "commands"
         )
+        self.http_rate = RateLimiter(
+            self.limits.http_per_second, self.limits.http_burst, "requests on this token"
+        )
         self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
         # Work a command type needs before it can be sequenced (reaching Alertmanager, say).
         self.preparers: dict[str, Callable[[Command, str], Awaitable[Command]]] = {}
@@ -121,6 +124,12 @@ class Hub:
         self._sweeper: asyncio.Task[None] | None = None
         self.closing = False
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
+
+    def set_rules(self, policy: Policy, limits: Limits) -> None:
+        """New role rules and limits from a reloaded config; they hold from the next command."""
+        self.policy, self.limits = policy, limits
+        self.command_rate.configure(limits.commands_per_second, limits.command_burst)
+        self.http_rate.configure(limits.http_per_second, limits.http_burst)
 
     async def start(self) -> None:
         await self.store.open()

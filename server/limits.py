@@ -52,6 +52,11 @@ class RateLimiter:
         self.rate, self.burst, self.what, self.clock = rate, burst, what, clock
         self._buckets: dict[object, TokenBucket] = {}
 
+    def configure(self, rate: float, burst: int) -> None:
+        """New rates from a reloaded config; every caller starts again with a full bucket."""
+        self.rate, self.burst = rate, burst
+        self._buckets.clear()
+
     def check(self, key: object) -> None:
         bucket = self._buckets.get(key)
         if bucket is None:

@@ -13,20 +13,24 @@ import signal
 import socket
 import ssl
 from collections.abc import Generator
+from dataclasses import asdict
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 
 from server.access import Access
 from server.alerts import AlertService
-from server.config import HubConfig
+from server.config import HubConfig, HubConfigError, load_hub_config
 from server.http_api import build_api
 from server.hub import Hub
 from server.notify import Notifier
 from server.store import SQLiteStore
 from server.sync import SyncServer
 from server.tokens import load_secret
+from warroom.core.errors import Code, WarroomError
 
 log = logging.getLogger("warroom.serve")
 
@@ -52,16 +56,22 @@ class HubServer:
         config: HubConfig | None = None,
         tls: tuple[str | Path, str | Path] | None = None,
         store: SQLiteStore | None = None,
+        config_path: str | Path | None = None,
     ) -> None:
-        """Raises ``SecretError`` when the signing secret beside ``db`` cannot be made or used."""
+        """Raises ``SecretError`` when the signing secret beside ``db`` cannot be made or used.
+
+        ``config_path`` is the file ``config`` came from, read again on a reload.
+        """
         self.db = Path(db)
         self.config = config or HubConfig()
+        self.config_path = Path(config_path) if config_path is not None else None
         store = store or SQLiteStore(self.db)
         self.hub = Hub(store, clock=clock, policy=self.config.policy, limits=self.config.limits)
         self.secret_file = self.db.with_name(self.db.name + ".secret")
         self.db.parent.mkdir(parents=True, exist_ok=True)
         secret = load_secret(self.secret_file)
         self.access = Access(store, secret, token, self.hub._clock, self.config.limits.audit_days)
+        self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
         self.token = token
@@ -132,14 +142,73 @@ class HubServer:
         await self.access.stop()
         await self.hub.stop()
 
-    async def serve_until_signalled(self) -> None:
+    async def config_view(self) -> dict[str, Any]:
+        return describe_config(self.config, self.config_path)
+
+    async def reload_config(self) -> dict[str, Any]:
+        """Read the config file again and apply it, whole or not at all.
+
+        Role rules, severities, cadence, limits, routes, Alertmanager and
+        origins change in place. Sinks own delivery queues, so a change to them
+        is refused and waits for a restart.
+        """
+        if self.config_path is None:
+            raise WarroomError(Code.INVALID_VALUE, "this hub was started without --config: nothing to reload")
+        try:
+            new = load_hub_config(self.config_path)
+        except HubConfigError as exc:
+            raise WarroomError(Code.INVALID_VALUE, f"{exc}; nothing was reloaded", "config") from None
+        if new.sinks != self.config.sinks:
+            raise WarroomError(
+                Code.INVALID_VALUE,
+                "sinks changed: restart the hub to apply them; nothing was reloaded",
+                "sinks",
+            )
+        old = describe_config(self.config, self.config_path)
+        self.hub.set_rules(new.policy, new.limits)
+        self.alerts.configure(new.routes, new.alertmanager)
+        self.sync.origins = new.origins
+        self.access.keep = timedelta(days=new.limits.audit_days)
+        self.config = new
+        view = describe_config(new, self.config_path)
+        log.info("config reloaded from %s", self.config_path)
+        return {"changed": sorted(k for k in view if view[k] != old[k]), "config": view}
+
+    def handle_signals(self) -> asyncio.Event:
+        """SIGHUP reloads the config; SIGTERM and SIGINT set the returned event, to stop.
+
+        Installed before the hub says it is up, so a signal sent on that cue is never missed.
+        """
         done = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self._reload_on_signal()))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, done.set)
-        await done.wait()
-        log.info("shutting down")
-        await self.stop()
+        return done
+
+    async def _reload_on_signal(self) -> None:
+        try:
+            result = await self.reload_config()
+        except WarroomError as err:
+            log.error("SIGHUP: %s", err.message)
+            return
+        log.info("SIGHUP: config reloaded; changed: %s", ", ".join(result["changed"]) or "nothing")
+
+
+def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
+    """The config in force, for admins: sink URLs and secrets are not shown, only where they go."""
+    return {
+        "file": str(path) if path is not None else None,
+        "policy": config.policy.to_wire(),
+        "limits": asdict(config.limits),
+        "routes": [{"match": r.match, "incident": r.incident} for r in config.routes],
+        "alertmanager": config.alertmanager,
+        "origins": list(config.origins),
+        "sinks": [
+            {"name": s.name, "kind": s.kind, "host": urlsplit(s.url).netloc, "signed": s.secret is not None}
+            for s in config.sinks
+        ],
+    }
 
 
 def _host_for_url(host: str) -> str:

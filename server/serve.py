@@ -36,7 +36,16 @@ def run_serve(
     generated = token is None
     token = token or new_token()
     try:
-        server = HubServer(db, token, host=host, port=port, http_port=http_port, config=hub_config, tls=tls)
+        server = HubServer(
+            db,
+            token,
+            host=host,
+            port=port,
+            http_port=http_port,
+            config=hub_config,
+            tls=tls,
+            config_path=config,
+        )
     except SecretError as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return 2
@@ -52,6 +61,7 @@ async def _serve(server: HubServer, generated: bool) -> int:
     except (OSError, sqlite3.Error, StorageError) as exc:
         print(f"warroom: cannot start the hub: {exc}", file=sys.stderr)
         return 2
+    stop = server.handle_signals()
     print(f"warroom hub {server.hub.hub_id} is up", flush=True)
     print(f"  sync  {server.url}\n  http  {server.http_url}\n  log   {server.db}", flush=True)
     token = server.token if generated else "<the token you gave>"
@@ -67,5 +77,7 @@ async def _serve(server: HubServer, generated: bool) -> int:
     sinks = ", ".join(f"{s.name} ({s.kind})" for s in server.config.sinks) or "none"
     print(f"  sinks: {sinks}", flush=True)
     print(f"  status page: {server.http_url}/status", flush=True)
-    await server.serve_until_signalled()
+    await stop.wait()
+    logging.getLogger("warroom.serve").info("shutting down")
+    await server.stop()
     return 0

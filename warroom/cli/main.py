@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from warroom import __version__
-from warroom.cli.render import render_alerts, render_audit, render_incidents, render_state, render_tokens
+from warroom.cli.render import (
+    render_alerts,
+    render_audit,
+    render_config,
+    render_incidents,
+    render_state,
+    render_tokens,
+)
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.config import ConfigError, client_settings, default_db, load_file
 from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
@@ -182,6 +189,14 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--limit", type=int, default=1000, help="newest lines to show (default: 1000)")
     audit.add_argument("--json", action="store_true")
     _hub_options(audit)
+
+    config = sub.add_parser("config", help="the hub's config: show it, or reload its file (admin)")
+    config_sub = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    shown = config_sub.add_parser("show", help="the config in force: rules, limits, routes, sinks")
+    shown.add_argument("--json", action="store_true")
+    _hub_options(shown)
+    reload = config_sub.add_parser("reload", help="read the hub's config file again and apply it")
+    _hub_options(reload)
 
     show = sub.add_parser("show", help="print an incident's full state")
     show.add_argument("incident")
@@ -413,6 +428,20 @@ async def _audit(args: argparse.Namespace) -> int:
     return await _with_client(args, work)
 
 
+async def _config(args: argparse.Namespace) -> int:
+    async def work(client: HubClient) -> int:
+        if args.config_command == "reload":
+            result = await client.admin("config.reload")
+            changed = ", ".join(result["changed"]) or "nothing"
+            print(f"reloaded {result['config']['file']}; changed: {changed}")
+        else:
+            view = await client.admin("config.show")
+            print(json.dumps(view, indent=2) if args.json else render_config(view))
+        return 0
+
+    return await _with_client(args, work)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
@@ -447,6 +476,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "broadcast": _broadcast,
     "token": _token,
     "audit": _audit,
+    "config": _config,
 }
 
 

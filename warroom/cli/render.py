@@ -145,3 +145,28 @@ def render_state(state: IncidentState) -> str:
             f"{entry.author}: {entry.text}{struck}{edited}{pin}"
         )
     return "\n".join(lines)
+
+
+def render_config(view: dict[str, Any]) -> str:
+    policy, limits = view["policy"], view["limits"]
+    lines = [f"file          {view['file'] or '(none: built-in defaults)'}"]
+    for sev, meaning in policy["meanings"].items():
+        cadence, within = policy["cadence"].get(sev), policy["commander_within"].get(sev)
+        lines.append(
+            f"{sev:<13} updates every {cadence or '-'} min, commander within {within or '-'} min: {meaning}"
+        )
+    held = {t: r for t, r in policy["permissions"].items() if r}
+    lines.append(
+        "needs a role  " + ("; ".join(f"{t} ({', '.join(r)})" for t, r in sorted(held.items())) or "none")
+    )
+    lines.append(f"offers expire after {policy['offer_expires_after']} s")
+    lines.append("limits        " + ", ".join(f"{k} {v:g}" for k, v in limits.items()))
+    for r in view["routes"]:
+        match = ", ".join(f"{k}={v}" for k, v in r["match"].items())
+        lines.append(f"route         {match} -> {r['incident']}")
+    lines.append(f"alertmanager  {view['alertmanager'] or 'none'}")
+    lines.append(f"origins       {', '.join(view['origins']) or 'none'}")
+    for sink in view["sinks"]:
+        signed = ", signed" if sink["signed"] else ""
+        lines.append(f"sink          {sink['name']} ({sink['kind']}) to {sink['host']}{signed}")
+    return "\n".join(lines)

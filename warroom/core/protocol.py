@@ -69,8 +69,8 @@ def _room(required: bool = True) -> Text:
     return Text("room", required=required, max_len=MAX_ROOM_ID)
 
 
-# What an admin token can do over the sync channel; each op's args are checked by the hub.
-ADMIN_OPS = ("token.create", "token.list", "token.revoke", "audit")
+# What an admin token can do over the sync channel: tokens, the audit log and the hub's config.
+ADMIN_OPS = ("token.create", "token.list", "token.revoke", "audit", "config.show", "config.reload")
 
 # Frames a client may send, with their fields.
 CLIENT_FRAMES: dict[str, tuple[Field, ...]] = {
