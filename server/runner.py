@@ -166,6 +166,8 @@ class HubServer:
             )
         old = describe_config(self.config, self.config_path)
         self.hub.set_rules(new.policy, new.limits)
+        if new.policy != self.config.policy:
+            self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
         self.alerts.configure(new.routes, new.alertmanager)
         self.sync.origins = new.origins
         self.access.keep = timedelta(days=new.limits.audit_days)

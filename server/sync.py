@@ -15,6 +15,7 @@ import ssl
 import weakref
 from collections import Counter
 from http import HTTPStatus
+from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
@@ -24,7 +25,7 @@ from server.hub import Hub
 from server.session import Session
 from server.tokens import Identity, bearer
 from warroom.core.errors import WarroomError
-from warroom.core.protocol import MAX_FRAME, Close
+from warroom.core.protocol import MAX_FRAME, Close, encode
 
 SEND_BUFFER = 256 * 1024  # bytes of kernel send buffer per connection
 
@@ -108,6 +109,12 @@ class SyncServer:
             self._per_token[identity.token_id] -= 1
             if not self._per_token[identity.token_id]:
                 del self._per_token[identity.token_id]
+
+    def send_all(self, frame: dict[str, Any]) -> None:
+        """One frame to every connection, encoded once."""
+        encoded = encode(frame)
+        for session in list(self.sessions):
+            session.send_encoded(encoded)
 
     def cut_lapsed(self) -> None:
         """Close every connection whose token was revoked or ran out, at once."""

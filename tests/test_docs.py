@@ -32,6 +32,7 @@ HUB_FRAMES = (
     "incidents",
     "left",
     "result",
+    "policy",
 )
 HEADING = re.compile(r"^(#+) ", re.MULTILINE)
 # The protocol document without its code blocks, whose "# ..." comment lines are not headings.

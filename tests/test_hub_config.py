@@ -17,7 +17,7 @@ import pytest
 
 from server.config import load_hub_config
 from server.runner import HubServer
-from tests.conftest import TOKEN, declare, issue
+from tests.conftest import TOKEN, declare, issue, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import HubClient
 
@@ -60,15 +60,18 @@ async def test_reload_applies_a_changed_file_and_refuses_a_broken_one(
     server, path = configured
     room = await _declare(server)
     assert await broadcast_due_in(server, room) == 30
+    watching = HubClient(server.url, TOKEN, "cat")
+    await watching.connect()
+    assert watching.policy["cadence"]["SEV2"] == 30
     path.write_text(SECOND)
     reloaded = await warroom(env, "config", "reload", *hub_args(server), "--as", "root")
     assert reloaded.code == 0, reloaded.err
     assert reloaded.out.strip() == f"reloaded {path}; changed: origins, policy"
     assert await broadcast_due_in(server, room) == 10  # the new cadence holds from the next command
-    fresh = HubClient(server.url, TOKEN, "bob")
-    await fresh.connect()
-    assert fresh.policy["cadence"]["SEV2"] == 10
-    await fresh.close()
+    await wait_for(
+        lambda: watching.policy["cadence"]["SEV2"] == 10, what="the new policy on a connected client"
+    )
+    await watching.close()
 
     path.write_text(SECOND.replace("cadence = 10", "cadence = 0"))
     broken = (await warroom(env, "config", "reload", *hub_args(server))).one_line_error()
@@ -79,9 +82,7 @@ async def test_reload_applies_a_changed_file_and_refuses_a_broken_one(
 
     shown = json.loads((await warroom(env, "config", "show", "--json", *hub_args(server))).out)
     assert shown["policy"]["cadence"]["SEV2"] == 10 and shown["origins"] == ["https://status.example.com"]
-    assert shown["sinks"] == [
-        {"name": "#incidents", "kind": "slack", "host": "127.0.0.1:9", "signed": False}
-    ]
+    assert shown["sinks"] == [{"name": "#incidents", "kind": "slack", "host": "127.0.0.1:9", "signed": False}]
     text = (await warroom(env, "config", "show", *hub_args(server))).out
     assert "SEV2" in text and "updates every 10 min" in text and "secret" not in text
     audit = await warroom(env, "audit", "--kind", "config.reloaded", "--json", *hub_args(server))

@@ -424,6 +424,9 @@ class HubClient:
             if view is not None:
                 view.presence = frame["members"]
                 self._notify("presence", view.room)
+        elif kind == "policy":  # the hub's config was reloaded
+            self.policy = frame["policy"]
+            self._notify("connection")
         elif kind in ("incidents", "left", "result"):
             self._resolve(frame.get("rid"), frame)
 
