@@ -7,7 +7,8 @@ import contextlib
 import multiprocessing.connection
 import resource
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from types import FrameType
 from typing import Any
 
@@ -115,6 +116,17 @@ def status_kib(pid: int | str, key: str) -> int:
     except OSError:
         pass
     return 0
+
+
+async def poll_until(check: Callable[[], Awaitable[bool]], timeout: float, every: float = 0.02) -> bool:
+    """Await a condition that lives in another process (counters, /proc): True once it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(every)  # the pace of polling, not a wait for an event
 
 
 async def settle_rss(pid: int, max_wait: float = 8.0) -> int:

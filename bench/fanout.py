@@ -871,8 +871,7 @@ async def run_memory(server: Child, count: int, room_size: int, is_hub: bool) ->
     await close_all(warm)
     for task in warm_drains:
         task.cancel()
-    await asyncio.sleep(1.0)
-    result.rss_before_kib = await settle_rss(server.pid)
+    result.rss_before_kib = await settle_rss(server.pid)  # waits until the reading stops moving
     t0 = time.perf_counter()
     sockets, drains, failures = await open_idle(
         server.ws_url, rooms, count, room_size, time.monotonic() + 150, "idle"
@@ -881,7 +880,6 @@ async def run_memory(server: Child, count: int, room_size: int, is_hub: bool) ->
     result.opened = len(sockets) - sum(1 for f in failures if f.startswith("join"))
     if failures:
         result.note = f"{len(failures)} connections failed ({failures[0]})"
-    await asyncio.sleep(1.0)
     result.rss_after_kib = await settle_rss(server.pid)
     alive = sum(1 for t in drains if not t.done())
     if alive < result.opened:

@@ -94,6 +94,7 @@ from bench.common import (
     open_client,
     packb,
     pipe_recv,
+    poll_until,
     raise_nofile,
     settle_rss,
     status_kib,
@@ -353,9 +354,14 @@ async def _receiver(conn: Pipe, spec: ReceiverSpec) -> None:
     conn.send(
         ("ready", {"ok": len(members) - len(failures), "failed": len(failures), "errors": failures[:3]})
     )
-    command = await pipe_recv(conn, 3600)  # the parent says stop (or dies: EOF raises)
-    if command[0] != "stop":
-        raise RuntimeError(f"unexpected command {command!r:.100}")
+    while True:
+        command = await pipe_recv(conn, 3600)  # the parent asks, or says stop (or dies: EOF raises)
+        if command[0] == "count":  # deliveries so far of one phase's entries
+            conn.send(("count", sum(len(latencies.get(command[1] + side, ())) for side in "bq")))
+        elif command[0] == "stop":
+            break
+        else:
+            raise RuntimeError(f"unexpected command {command!r:.100}")
     stopping = True
     await close_all([m.ws for m in members], timeout=10)
     for task in readers:
@@ -405,6 +411,19 @@ async def start_receivers(
     if joined < len(members):
         raise RuntimeError(f"only {joined}/{len(members)} well-behaved clients joined")
     return receivers
+
+
+async def delivered(receivers: Receivers, phase: str, owed: int, timeout: float = 30.0) -> bool:
+    """Whether the receivers came to hold every delivery of ``phase`` the acks owed them."""
+
+    async def all_in() -> bool:
+        got = 0
+        for pipe in receivers.pipes:
+            pipe.send(("count", phase))
+            got += int((await pipe_recv(pipe, timeout))[1])
+        return got >= owed
+
+    return await poll_until(all_in, timeout)
 
 
 async def stop_receivers(receivers: Receivers) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
@@ -537,6 +556,7 @@ class Load:
     schedule: Iterator[int]
     rate: float
     text_bytes: int
+    receivers: Receivers
     heads: dict[str, int] = field(default_factory=dict)  # room -> highest seq acked to the writer
 
 
@@ -584,7 +604,7 @@ async def drive(load: Load, phase: Phase, meter: CpuMeter) -> Phase:
     if futures:
         _, pending = await asyncio.wait(futures, timeout=30)
         phase.unacked = len(pending)
-    await asyncio.sleep(0.5)  # the last fan-out reaches the clients
+    await delivered(load.receivers, phase.key, phase.expected)  # the phase's last fan-out has landed
     return phase
 
 
@@ -650,7 +670,7 @@ async def run_on(hub: Child, args: argparse.Namespace, out: Outcome) -> None:
         receivers = await start_receivers(hub.ws_url, members, args.receiver_procs, join_timeout)
         out.rss["connected"] = await settle_rss(hub.pid)
         meter = CpuMeter({"hub": [hub.pid], "recv": receivers.pids, "writer": [os.getpid()]})
-        load = Load(writer, rooms, per_room, room_schedule(weights), args.rate, args.text_bytes)
+        load = Load(writer, rooms, per_room, room_schedule(weights), args.rate, args.text_bytes, receivers)
 
         for key, seconds in ((PHASE_WARMUP, args.warmup), (PHASE_BEFORE, args.baseline)):
             log(f"{PHASE_LABELS[key]}: {seconds:g} s at {args.rate:g} events/s")
@@ -678,7 +698,11 @@ async def run_on(hub: Child, args: argparse.Namespace, out: Outcome) -> None:
 
         log("draining the slow clients to read how the hub closed them")
         await asyncio.gather(*(drain_slow(s) for s in out.slow))
-        await asyncio.sleep(1.0)  # the hub's side of each closing handshake
+
+        async def hub_closed_them() -> bool:  # the hub's side of each closing handshake
+            return not hub_side_sockets(hub.port, slow_ports)
+
+        await poll_until(hub_closed_them, 5.0, 0.05)
         out.held_after_drain = hub_side_sockets(hub.port, slow_ports)
 
         log(f"{PHASE_LABELS[PHASE_AFTER]}: {args.baseline:g} s")

@@ -820,7 +820,7 @@ async def measure_app(
                 log(f"idle key presses: {len(results.key_idle_ms)} samples")
                 await writer.ask({"op": "pace", "rate": LIVE_RATE, "seconds": args.live_seconds_max}, 30)
                 try:
-                    await asyncio.sleep(1.0)  # let the stream settle in
+                    await asyncio.sleep(1.0)  # a warm-up second of the live stream, not measured
                     lines0, t_live0 = timeline.line_count, now_ns()
                     cpu0 = {
                         "app": time.process_time(),
