@@ -32,8 +32,6 @@ import array
 import asyncio
 import contextlib
 import itertools
-import multiprocessing
-import multiprocessing.connection
 import os
 import shutil
 import signal
@@ -53,7 +51,6 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
 from bench.children import (
-    WORKERS,
     Child,
     cleanup_children,
     cpu_seconds,
@@ -73,6 +70,7 @@ from bench.common import (
     unpackb,
     verdict,
 )
+from bench.receivers import Member, Receivers, ReceiverSpec, Tally, release, start_receivers, stop_receivers
 
 TOKEN = "bench-" + uuid.uuid4().hex
 MS = 1e6  # nanoseconds per millisecond
@@ -259,136 +257,30 @@ async def raw_server_main() -> None:
 # -- subscribers (separate processes) --------------------------------------------------------
 
 
-@dataclass
-class ReceiverSpec:
-    url: str
-    token: str  # a spawned process imports this module afresh, with a new TOKEN
-    room: str
-    names: list[str]
-    timeout: float
+class FanoutTally(Tally):
+    """Times the measured phase; says ``done`` once every member has seen the end marker (or left)."""
 
+    def __init__(self, conn: Pipe, members: list[Member]) -> None:
+        super().__init__(conn, members)
+        self.latencies = array.array("q")
+        self.finished = 0
 
-@dataclass
-class _Sub:
-    ws: ClientConnection
-    synced: asyncio.Event = field(default_factory=asyncio.Event)
-    measured: int = 0
-    last_seq: int = 0
-    gaps: int = 0
-    done: bool = False
-    closed_code: int | None = None
+    def entry(self, member: Member, phase: str, latency_ns: int) -> None:
+        if phase == PHASE_MEASURE:
+            self.latencies.append(latency_ns)
+        elif phase == PHASE_END:
+            self.ended(member)
 
+    def ended(self, member: Member) -> None:
+        if not member.done:
+            member.done = True
+            self.finished += 1
+            if self.finished == len(self.members):
+                self.conn.send(("done",))
 
-def receiver_entry(conn: Pipe, spec: ReceiverSpec) -> None:
-    """Body of a subscriber process: join, record send-to-delivery latency, report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up on Ctrl-C
-    raise_nofile()
-    try:
-        asyncio.run(_receiver(conn, spec))
-    except Exception as exc:  # report, do not traceback into the parent's terminal
-        with contextlib.suppress(Exception):
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-async def _receiver(conn: Pipe, spec: ReceiverSpec) -> None:
-    latencies = array.array("q")
-    subs: list[_Sub] = []
-    done_count = 0
-    readers: list[asyncio.Task[None]] = []
-    stopping = False
-
-    def finished_one() -> None:
-        nonlocal done_count
-        done_count += 1
-        if done_count == len(subs):
-            conn.send(("done",))
-
-    async def read(sub: _Sub) -> None:
-        append = latencies.append
-        clock = time.perf_counter_ns
-        try:
-            async for message in sub.ws:
-                now = clock()
-                frame = unpackb(message)
-                kind = frame["t"]
-                if kind == "events":
-                    for event in frame["events"]:
-                        seq = event["seq"]
-                        if sub.last_seq and seq != sub.last_seq + 1:
-                            sub.gaps += 1
-                        sub.last_seq = seq
-                        text = event["data"].get("text")
-                        if not isinstance(text, str) or not text.startswith("fo "):
-                            continue
-                        _, phase, _index, sent = text.split(" ", 3)
-                        if phase == PHASE_MEASURE:
-                            append(now - int(sent))
-                            sub.measured += 1
-                        elif phase == PHASE_END and not sub.done:
-                            sub.done = True
-                            finished_one()
-                elif kind == "synced":
-                    sub.synced.set()
-                elif kind == "error":
-                    raise RuntimeError(f"hub error: {frame!r:.200}")
-        except ConnectionClosed as exc:
-            if not stopping:
-                sub.closed_code = exc.rcvd.code if exc.rcvd is not None else -1
-        finally:
-            if not sub.done and not stopping:
-                sub.done = True
-                finished_one()
-
-    gate = asyncio.Semaphore(50)
-    failures: list[str] = []
-
-    async def join(name: str) -> None:
-        async with gate:
-            try:
-                ws = await open_client(spec.url, name, spec.timeout, spec.token)
-            except Exception as exc:
-                failures.append(f"{name}: {type(exc).__name__}: {exc}")
-                return
-            sub = _Sub(ws)
-            subs.append(sub)
-            readers.append(asyncio.create_task(read(sub)))
-            await ws.send(packb({"t": "join", "rid": 1, "room": spec.room, "after": 0}))
-            try:
-                await asyncio.wait_for(sub.synced.wait(), spec.timeout)
-            except TimeoutError:
-                failures.append(f"{name}: no synced within {spec.timeout:.0f}s")
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(join(name) for name in spec.names))
-    join_s = time.perf_counter() - t0
-    conn.send(
-        (
-            "ready",
-            {
-                "ok": len(subs) - len(failures),
-                "failed": len(failures),
-                "join_s": join_s,
-                "errors": failures[:3],
-            },
-        )
-    )
-    while True:
-        command = await pipe_recv(conn, 3600)
-        if command[0] == "stop":
-            break
-    stopping = True
-    await close_all([s.ws for s in subs], timeout=10)
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    stats = {
-        "measured": sum(s.measured for s in subs),
-        "gaps": sum(s.gaps for s in subs),
-        "disconnected": sum(1 for s in subs if s.closed_code is not None),
-        "close_codes": sorted({s.closed_code for s in subs if s.closed_code is not None}),
-        "incomplete": sum(1 for s in subs if not s.done),
-    }
-    conn.send(("stats", stats, latencies.tobytes()))
+    def report(self) -> tuple[dict[str, Any], Any]:
+        own = {"measured": len(self.latencies), "incomplete": sum(1 for m in self.members if not m.done)}
+        return own, self.latencies.tobytes()
 
 
 # -- section 1: fan-out ----------------------------------------------------------------------
@@ -442,9 +334,7 @@ async def run_fanout(server: Child, clients: int, args: argparse.Namespace) -> F
                     all_acked.set()
 
     ack_task = asyncio.create_task(read_acks())
-    procs: list[multiprocessing.process.BaseProcess] = []
-    pipes: list[Pipe] = []
-    stop_sent = False
+    receivers: Receivers | None = None
     try:
         await writer.send(
             packb(
@@ -459,27 +349,15 @@ async def run_fanout(server: Child, clients: int, args: argparse.Namespace) -> F
         room = await asyncio.wait_for(declared, 15)
 
         # Subscribers, split over up to --receiver-procs processes.
-        ctx = multiprocessing.get_context("spawn")
         nprocs = max(1, min(args.receiver_procs, clients))
-        names = [f"sub-{i}" for i in range(clients)]
+        members = [(f"sub-{i}", room, False) for i in range(clients)]
         join_timeout = 30.0 + clients * 0.2
-        for k in range(nprocs):
-            parent_end, child_end = ctx.Pipe()
-            spec = ReceiverSpec(server.ws_url, TOKEN, room, names[k::nprocs], join_timeout)
-            receiver = ctx.Process(
-                target=receiver_entry, args=(child_end, spec), daemon=True, name=f"fanout-receiver-{k}"
-            )
-            receiver.start()
-            child_end.close()
-            WORKERS.append(receiver)
-            procs.append(receiver)
-            pipes.append(parent_end)
+        specs = [
+            ReceiverSpec(server.ws_url, TOKEN, members[k::nprocs], join_timeout, "fo") for k in range(nprocs)
+        ]
+        receivers, reports = await start_receivers(specs, FanoutTally, "fanout-receiver", join_timeout + 30)
         joined = 0
-        for pipe in pipes:
-            reply = await pipe_recv(pipe, join_timeout + 30)
-            if reply[0] != "ready":
-                raise RuntimeError(f"a receiver failed: {reply[1] if len(reply) > 1 else reply}")
-            info = reply[1]
+        for info in reports:
             joined += info["ok"]
             result.join_s = max(result.join_s, info["join_s"])
             if info["failed"]:
@@ -487,9 +365,7 @@ async def run_fanout(server: Child, clients: int, args: argparse.Namespace) -> F
         if joined < clients:
             raise RuntimeError(f"only {joined}/{clients} subscribers joined: {result.note}")
 
-        meter = CpuMeter(
-            {"server": [server.pid], "recv": [p.pid for p in procs if p.pid], "writer": [os.getpid()]}
-        )
+        meter = CpuMeter({"server": [server.pid], "recv": receivers.pids, "writer": [os.getpid()]})
         interval_ns = int(1e9 / args.rate)
         warm = int(args.rate * args.warmup)
         measure = int(args.rate * args.duration)
@@ -529,24 +405,16 @@ async def run_fanout(server: Child, clients: int, args: argparse.Namespace) -> F
         # Wait for the tail: every ack, and every subscriber's end marker.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(all_acked.wait(), 15)
-        for pipe in pipes:
+        for pipe in receivers.pipes:
             with contextlib.suppress(TimeoutError):
                 reply = await pipe_recv(pipe, 15)
                 if reply[0] == "error":
                     result.note += f"receiver error: {reply[1]}; "
         stats: list[dict[str, Any]] = []
         samples = array.array("q")
-        for pipe in pipes:
-            pipe.send(("stop",))
-        stop_sent = True
-        for pipe in pipes:
-            reply = await pipe_recv(pipe, 30)
-            while reply[0] == "done":
-                reply = await pipe_recv(pipe, 30)
-            if reply[0] != "stats":
-                raise RuntimeError(f"a receiver failed: {reply!r:.300}")
-            stats.append(reply[1])
-            samples.frombytes(reply[2])
+        for stat, raw in await stop_receivers(receivers, 30):
+            stats.append(stat)
+            samples.frombytes(raw)
 
         accepted = len(acks[PHASE_MEASURE])
         delivered = sum(s["measured"] for s in stats)
@@ -577,22 +445,11 @@ async def run_fanout(server: Child, clients: int, args: argparse.Namespace) -> F
         if result.delivered_pct < 99.99 or disconnected or refused:
             result.ok = False
     finally:
-        if not stop_sent:  # an error or Ctrl-C: let the subscribers go at once
-            for pipe in pipes:
-                with contextlib.suppress(OSError, ValueError):
-                    pipe.send(("stop",))
+        if receivers is not None:
+            release(receivers)
         await close_all([writer], 5)
         ack_task.cancel()
         await asyncio.gather(ack_task, return_exceptions=True)
-        for proc in procs:
-            proc.join(5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-            if proc in WORKERS:
-                WORKERS.remove(proc)
-        for pipe in pipes:
-            pipe.close()
     return result
 
 

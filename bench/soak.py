@@ -59,8 +59,6 @@ import asyncio
 import contextlib
 import functools
 import itertools
-import multiprocessing
-import multiprocessing.connection
 import os
 import re
 import shutil
@@ -81,7 +79,6 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench.children import (
-    WORKERS,
     Child,
     cleanup_children,
     cpu_seconds,
@@ -102,6 +99,7 @@ from bench.common import (
     unpackb,
     verdict,
 )
+from bench.receivers import Member, Receivers, ReceiverSpec, Tally, release, start_receivers, stop_receivers
 from warroom.client import HubClient
 
 TOKEN = "soak-" + uuid.uuid4().hex
@@ -265,149 +263,40 @@ def hub_closes(log_text: str) -> list[HubClose]:
 # -- well-behaved clients (receiver processes) -------------------------------------------------
 
 
-@dataclass
-class ReceiverSpec:
-    url: str
-    token: str  # a spawned process imports this module afresh, with a new TOKEN
-    members: list[tuple[str, str, bool]]  # (name, room, busy room?)
-    timeout: float
+class SoakTally(Tally):
+    """Send-to-delivery times by phase and by room kind ("<phase>b" busy, "<phase>q" quiet)."""
+
+    def __init__(self, conn: Pipe, members: list[Member]) -> None:
+        super().__init__(conn, members)
+        self.latencies: dict[str, array.array[int]] = {}
+
+    def entry(self, member: Member, phase: str, latency_ns: int) -> None:
+        key = phase + ("b" if member.flag else "q")
+        bucket = self.latencies.get(key)
+        if bucket is None:
+            bucket = self.latencies[key] = array.array("q")
+        bucket.append(latency_ns)
+
+    def answer(self, command: tuple[Any, ...]) -> tuple[Any, ...]:
+        if command[0] != "count":  # deliveries so far of one phase's entries
+            return super().answer(command)
+        return ("count", sum(len(self.latencies.get(command[1] + side, ())) for side in "bq"))
+
+    def report(self) -> tuple[dict[str, Any], Any]:
+        return {}, {key: values.tobytes() for key, values in self.latencies.items()}
 
 
-@dataclass
-class _Member:
-    ws: ClientConnection
-    busy: bool
-    synced: asyncio.Event = field(default_factory=asyncio.Event)
-    last_seq: int = 0
-    gaps: int = 0
-    closed_code: int | None = None
-
-
-def receiver_entry(conn: Pipe, spec: ReceiverSpec) -> None:
-    """Body of a receiver process: join, record send-to-delivery latency per phase, report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent cleans up on Ctrl-C
-    raise_nofile()
-    try:
-        asyncio.run(_receiver(conn, spec))
-    except Exception as exc:  # report, do not traceback into the parent's terminal
-        with contextlib.suppress(Exception):
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
-
-
-async def _receiver(conn: Pipe, spec: ReceiverSpec) -> None:
-    latencies: dict[str, array.array[int]] = {}  # "<phase><b|q>" -> nanoseconds
-    members: list[_Member] = []
-    readers: list[asyncio.Task[None]] = []
-    stopping = False
-    errors: list[str] = []
-
-    async def read(m: _Member) -> None:
-        clock = time.perf_counter_ns
-        try:
-            async for message in m.ws:
-                now = clock()
-                frame = unpackb(message)
-                kind = frame.get("t")
-                if kind == "events":
-                    for event in frame["events"]:
-                        seq = event["seq"]
-                        if m.last_seq and seq != m.last_seq + 1:
-                            m.gaps += 1
-                        m.last_seq = seq
-                        text = event["data"].get("text")
-                        if not isinstance(text, str) or not text.startswith("sk "):
-                            continue
-                        _, phase, _index, sent, _ = text.split(" ", 4)
-                        key = phase + ("b" if m.busy else "q")
-                        bucket = latencies.get(key)
-                        if bucket is None:
-                            bucket = latencies[key] = array.array("q")
-                        bucket.append(now - int(sent))
-                elif kind == "synced":
-                    m.synced.set()
-                elif kind == "error" and len(errors) < 3:
-                    errors.append(f"hub error: {frame!r:.200}")
-        except ConnectionClosed as exc:
-            if not stopping:
-                m.closed_code = exc.rcvd.code if exc.rcvd is not None else 1006
-
-    gate = asyncio.Semaphore(50)
-    failures: list[str] = []
-
-    async def join(name: str, room: str, busy: bool) -> None:
-        async with gate:
-            try:
-                ws = await open_client(spec.url, name, spec.timeout, spec.token)
-            except Exception as exc:
-                failures.append(f"{name}: {type(exc).__name__}: {exc}")
-                return
-            m = _Member(ws, busy)
-            members.append(m)
-            readers.append(asyncio.create_task(read(m)))
-            await ws.send(packb({"t": "join", "rid": 1, "room": room, "after": 0}))
-            try:
-                await asyncio.wait_for(m.synced.wait(), spec.timeout)
-            except TimeoutError:
-                failures.append(f"{name}: no synced within {spec.timeout:.0f}s")
-
-    await asyncio.gather(*(join(*member) for member in spec.members))
-    conn.send(
-        ("ready", {"ok": len(members) - len(failures), "failed": len(failures), "errors": failures[:3]})
-    )
-    while True:
-        command = await pipe_recv(conn, 3600)  # the parent asks, or says stop (or dies: EOF raises)
-        if command[0] == "count":  # deliveries so far of one phase's entries
-            conn.send(("count", sum(len(latencies.get(command[1] + side, ())) for side in "bq")))
-        elif command[0] == "stop":
-            break
-        else:
-            raise RuntimeError(f"unexpected command {command!r:.100}")
-    stopping = True
-    await close_all([m.ws for m in members], timeout=10)
-    for task in readers:
-        task.cancel()
-    await asyncio.gather(*readers, return_exceptions=True)
-    stats = {
-        "gaps": sum(m.gaps for m in members),
-        "disconnected": sum(1 for m in members if m.closed_code is not None),
-        "close_codes": sorted({m.closed_code for m in members if m.closed_code is not None}),
-        "errors": errors,
-    }
-    conn.send(("stats", stats, {key: values.tobytes() for key, values in latencies.items()}))
-
-
-@dataclass
-class Receivers:
-    procs: list[multiprocessing.process.BaseProcess]
-    pipes: list[Pipe]
-
-    @property
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.pid is not None]
-
-
-async def start_receivers(
+async def start_soak_receivers(
     url: str, members: list[tuple[str, str, bool]], nprocs: int, timeout: float
 ) -> Receivers:
-    ctx = multiprocessing.get_context("spawn")
-    receivers = Receivers([], [])
-    for k in range(nprocs):
-        parent_end, child_end = ctx.Pipe()
-        spec = ReceiverSpec(url, TOKEN, members[k::nprocs], timeout)
-        proc = ctx.Process(target=receiver_entry, args=(child_end, spec), daemon=True, name=f"soak-recv-{k}")
-        proc.start()
-        child_end.close()
-        WORKERS.append(proc)
-        receivers.procs.append(proc)
-        receivers.pipes.append(parent_end)
-    joined = 0
-    for pipe in receivers.pipes:
-        reply = await pipe_recv(pipe, timeout + 60)
-        if reply[0] != "ready":
-            raise RuntimeError(f"a receiver failed: {reply[1] if len(reply) > 1 else reply}")
-        joined += reply[1]["ok"]
-        if reply[1]["failed"]:
-            raise RuntimeError(f"{reply[1]['failed']} clients failed to join: {reply[1]['errors']}")
+    specs = [ReceiverSpec(url, TOKEN, members[k::nprocs], timeout, "sk") for k in range(nprocs)]
+    receivers, reports = await start_receivers(specs, SoakTally, "soak-recv", timeout + 60)
+    failed = [info for info in reports if info["failed"]]
+    if failed:
+        raise RuntimeError(
+            f"{sum(i['failed'] for i in failed)} clients failed to join: {failed[0]['errors']}"
+        )
+    joined = sum(info["ok"] for info in reports)
     if joined < len(members):
         raise RuntimeError(f"only {joined}/{len(members)} well-behaved clients joined")
     return receivers
@@ -426,23 +315,14 @@ async def delivered(receivers: Receivers, phase: str, owed: int, timeout: float 
     return await poll_until(all_in, timeout)
 
 
-async def stop_receivers(receivers: Receivers) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
-    """Tell each receiver to stop; gather its stats and latencies (nanoseconds, by phase key)."""
-    for pipe in receivers.pipes:
-        pipe.send(("stop",))
+async def stop_soak_receivers(receivers: Receivers) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """Stats from each receiver, and every latency (nanoseconds) by phase key."""
     stats: list[dict[str, Any]] = []
     samples: dict[str, array.array[int]] = {}
-    for pipe in receivers.pipes:
-        reply = await pipe_recv(pipe, 60)
-        if reply[0] != "stats":
-            raise RuntimeError(f"a receiver failed: {reply!r:.300}")
-        stats.append(reply[1])
-        for key, raw in reply[2].items():
-            samples.setdefault(key, array.array("q")).frombytes(raw)
-    for proc in receivers.procs:
-        proc.join(10)
-        if proc in WORKERS and not proc.is_alive():
-            WORKERS.remove(proc)
+    for stat, raw in await stop_receivers(receivers):
+        stats.append(stat)
+        for key, values in raw.items():
+            samples.setdefault(key, array.array("q")).frombytes(values)
     return stats, {key: sorted(values) for key, values in samples.items()}
 
 
@@ -667,7 +547,7 @@ async def run_on(hub: Child, args: argparse.Namespace, out: Outcome) -> None:
 
         log(f"{len(rooms)} rooms declared; opening {args.clients} well-behaved connections")
         join_timeout = 30.0 + args.clients * 0.05
-        receivers = await start_receivers(hub.ws_url, members, args.receiver_procs, join_timeout)
+        receivers = await start_soak_receivers(hub.ws_url, members, args.receiver_procs, join_timeout)
         out.rss["connected"] = await settle_rss(hub.pid)
         meter = CpuMeter({"hub": [hub.pid], "recv": receivers.pids, "writer": [os.getpid()]})
         load = Load(writer, rooms, per_room, room_schedule(weights), args.rate, args.text_bytes, receivers)
@@ -708,13 +588,10 @@ async def run_on(hub: Child, args: argparse.Namespace, out: Outcome) -> None:
         log(f"{PHASE_LABELS[PHASE_AFTER]}: {args.baseline:g} s")
         out.phases[PHASE_AFTER] = await drive(load, Phase(PHASE_AFTER, args.baseline), meter)
 
-        out.receiver_stats, out.samples = await stop_receivers(receivers)
-        receivers = None
+        out.receiver_stats, out.samples = await stop_soak_receivers(receivers)
     finally:
         if receivers is not None:
-            for pipe in receivers.pipes:
-                with contextlib.suppress(OSError, ValueError):
-                    pipe.send(("stop",))
+            release(receivers)
         await close_all([s.ws for s in out.slow], 5)
         await writer.close()
 
