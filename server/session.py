@@ -213,7 +213,7 @@ class Session:
                 await self._command(fields, rid)
             elif kind == "join":
                 self.access.require(self.identity, Level.VIEWER, fields["room"], doing="joining a room")
-                await self._join(fields["room"], fields.get("epoch"), fields["after"], rid)
+                await self._join(fields["room"], fields.get("epoch"), fields["after"], rid, fields["observe"])
             elif kind == "leave":
                 if fields["room"] not in self._subs:
                     raise WarroomError(Code.NOT_JOINED, f"not in {fields['room']}", field="room")
@@ -304,7 +304,10 @@ class Session:
         elif exc is None:
             self.send({"t": "ack", "rid": rid, **done.result().to_wire()})
 
-    async def _join(self, room_id: str, epoch: str | None, after: int, rid: str | int | None) -> None:
+    async def _join(
+        self, room_id: str, epoch: str | None, after: int, rid: str | int | None, observe: bool = False
+    ) -> None:
+        """Join a room; an observer (a CLI reading it) is sent everything and recorded nowhere."""
         room = await self.hub.room(room_id)  # raises unknown_room
         if self not in room.members and len(room.members) >= self.hub.limits.members_per_room:
             raise WarroomError(
@@ -317,7 +320,7 @@ class Session:
         # The catch-up item goes in before any live event can: the sender streams the
         # log up to wherever it is by then, and skips the live frames it already sent.
         self._put(("catchup", room_id, rid, epoch, after))
-        self.hub.add_member(room, self, responder=self.identity.level >= Level.RESPONDER)
+        self.hub.add_member(room, self, responder=self.identity.level >= Level.RESPONDER and not observe)
 
     def _leave(self, room_id: str) -> None:
         if self._subs.pop(room_id, None) is not None:

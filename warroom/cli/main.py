@@ -268,7 +268,7 @@ async def _role(args: argparse.Namespace) -> int:
         raise UserError("say who gets the role, or answer an offer with --accept or --decline")
 
     async def work(client: HubClient) -> int:
-        view = await client.join(args.incident)
+        view = await client.join(args.incident, observe=True)
         type_, data = assign_or_offer(view.state, args.role, args.person)
         ack = await client.send(type_, data, args.incident)
         verb = "offered to" if type_ == "role.offered" else "given to"
@@ -290,7 +290,7 @@ def _find_alert(state: IncidentState, wanted: str) -> str:
 
 async def _alerts(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
-        state = (await client.join(args.incident)).state
+        state = (await client.join(args.incident, observe=True)).state
         items = sorted(
             state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname, a.fingerprint)
         )
@@ -310,7 +310,7 @@ async def _alerts(args: argparse.Namespace) -> int:
 
 async def _ack(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
-        fingerprint = _find_alert((await client.join(args.incident)).state, args.fingerprint)
+        fingerprint = _find_alert((await client.join(args.incident, observe=True)).state, args.fingerprint)
         ack = await client.send("alert.acknowledged", {"fingerprint": fingerprint}, args.incident)
         print(f"{ack['room']} #{ack['seq']}: {fingerprint} acknowledged")
         return 0
@@ -323,7 +323,7 @@ async def _silence(args: argparse.Namespace) -> int:
         raise UserError("say how long and why: --for 2h --reason TEXT (or --expire)")
 
     async def work(client: HubClient) -> int:
-        fingerprint = _find_alert((await client.join(args.incident)).state, args.fingerprint)
+        fingerprint = _find_alert((await client.join(args.incident, observe=True)).state, args.fingerprint)
         if args.expire:
             ack = await client.send("alert.unsilenced", {"fingerprint": fingerprint}, args.incident)
             print(f"{ack['room']} #{ack['seq']}: silence on {fingerprint} ended")
@@ -379,7 +379,7 @@ async def _incidents(args: argparse.Namespace) -> int:
 
 async def _show(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
-        view = await client.join(args.incident)
+        view = await client.join(args.incident, observe=True)
         if args.json:
             print(json.dumps(view.state.to_dict(), indent=2))
         else:

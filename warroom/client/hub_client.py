@@ -88,12 +88,18 @@ class RoomView:
     epoch: str | None = None
     state: IncidentState = field(init=False)
     synced: bool = False
+    observe: bool = False  # joined to read only: the hub records no join
     presence: list[dict[str, Any]] = field(default_factory=list)
     activity: dict[str, str] = field(default_factory=dict)  # actor -> time of their last event
     waiters: list[asyncio.Future[None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = IncidentState(room=self.room)
+
+    def join_frame(self) -> dict[str, Any]:
+        """The join that resumes this room where its state stands."""
+        frame = {"t": "join", "room": self.room, "epoch": self.epoch, "after": self.state.seq}
+        return {**frame, "observe": True} if self.observe else frame
 
 
 Listener = Callable[[str, str | None], None]
@@ -203,15 +209,7 @@ class HubClient:
             self.alertmanager = bool(welcome.get("alertmanager"))
             for view in self.rooms.values():
                 view.synced = False
-                await self._send(
-                    {
-                        "t": "join",
-                        "rid": next(self._rid),
-                        "room": view.room,
-                        "epoch": view.epoch,
-                        "after": view.state.seq,
-                    }
-                )
+                await self._send({**view.join_frame(), "rid": next(self._rid)})
             for command in self.outbox.pending():
                 await self._send_command(command)
         except (ConnectionClosed, HubUnavailable, OSError) as exc:
@@ -341,16 +339,19 @@ class HubClient:
         """Submit and wait for the hub's acknowledgement."""
         return await self.submit(type_, data, room)
 
-    async def join(self, room: str, timeout: float | None = 30.0) -> RoomView:
-        """Join a room and return once its state has caught up with the hub (None: however long)."""
+    async def join(self, room: str, timeout: float | None = 30.0, *, observe: bool = False) -> RoomView:
+        """Join a room and return once its state has caught up with the hub (None: however long).
+
+        ``observe`` reads without taking part: the hub records no join (a CLI reading a room).
+        """
         view = self.rooms.get(room)
         if view is None:
-            view = self.rooms[room] = RoomView(room)
+            view = self.rooms[room] = RoomView(room, observe=observe)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         view.waiters.append(waiter)
         if self.connected:
             try:
-                await self._request({"t": "join", "room": room, "epoch": view.epoch, "after": view.state.seq})
+                await self._request(view.join_frame())
             except CommandRejected as exc:
                 self.rooms.pop(room, None)
                 raise exc from None

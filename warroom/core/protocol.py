@@ -16,7 +16,7 @@ import msgpack
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import NAME_MAX
-from warroom.core.schema import Choice, Field, Int, Text, type_name, validate
+from warroom.core.schema import Bool, Choice, Field, Int, Text, type_name, validate
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024  # the largest frame the hub accepts from a client
@@ -84,6 +84,7 @@ CLIENT_FRAMES: dict[str, tuple[Field, ...]] = {
         _room(),
         Text("epoch", required=False, max_len=64),
         Int("after", required=False, default=0),
+        Bool("observe", required=False, default=False),
     ),
     "leave": (Rid("rid", required=False), _room()),
     "cmd": (
