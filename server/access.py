@@ -32,8 +32,8 @@ from server.tokens import (
     sign,
     verify,
 )
-from warroom.core.errors import Code, WarroomError
-from warroom.core.events import NAME_MAX
+from warroom.core.errors import Code, WarroomError, unknown_room
+from warroom.core.events import NAME_MAX, Command
 from warroom.core.schema import Choice, Field, Int, Text, TextList, format_time, parse_time, validate
 
 log = logging.getLogger("warroom.access")
@@ -62,6 +62,14 @@ ADMIN_ARGS: dict[str, tuple[Field, ...]] = {
         Int("limit", required=False, default=1000, minimum=1, maximum=10_000),
     ),
 }
+
+
+class OutOfScope(WarroomError):
+    """A room outside the token's scope, answered as if it did not exist; the audit log hears why."""
+
+    def __init__(self, code: Code, message: str, field: str | None, *, why: str) -> None:
+        super().__init__(code, message, field)
+        self.why = why
 
 
 class Access:
@@ -169,11 +177,21 @@ class Access:
             return "expired"
         return None
 
-    def require(self, identity: Identity, level: Level, room: str | None = None, *, doing: str) -> None:
+    def require(
+        self,
+        identity: Identity,
+        level: Level,
+        room: str | None = None,
+        *,
+        doing: str,
+        field: str | None = None,
+    ) -> None:
         """Refuse what this token may not do: ``unauthorized`` once lapsed, else ``forbidden``.
 
         ``room`` is the incident reached, or ``EVERY`` for requests beyond one
-        incident (declaring, alert intake).
+        incident (declaring, alert intake). A room outside the token's scope
+        gets the same answer whether it exists or not, so a scoped token never
+        learns which incidents there are.
         """
         lapsed = self.lapsed(identity)
         if lapsed is not None:
@@ -185,8 +203,27 @@ class Access:
             )
         if room is not None and not identity.covers(None if room == EVERY else room):
             covered = ", ".join(sorted(identity.scope or ()))
-            target = "every incident" if room == EVERY else room
-            raise WarroomError(Code.FORBIDDEN, f"{doing} reaches {target}; this token covers {covered} only")
+            if room == EVERY:
+                raise WarroomError(
+                    Code.FORBIDDEN, f"{doing} reaches every incident; this token covers {covered} only"
+                )
+            hidden = unknown_room(room, field or "room")
+            raise OutOfScope(
+                hidden.code,
+                hidden.message,
+                hidden.field,
+                why=f"{doing} reaches {room}; the token covers {covered} only",
+            )
+
+    def require_command(self, identity: Identity, command: Command) -> None:
+        """A command needs a responder token covering every room it reaches: moving an alert, both."""
+        if command.type == "incident.declared":
+            self.require(identity, Level.RESPONDER, EVERY, doing=command.type)
+            return
+        self.require(identity, Level.RESPONDER, command.room, doing=command.type, field="room")
+        target = command.data.get("to") if isinstance(command.data, dict) else None
+        if command.type == "alert.moved" and isinstance(target, str):
+            self.require(identity, Level.RESPONDER, target, doing=command.type, field="to")
 
     def visible(self, identity: Identity, incidents: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         return [i for i in incidents if identity.covers(i.get("id"))]
@@ -202,10 +239,9 @@ class Access:
         **detail: Any,
     ) -> None:
         """Note a permission refusal, wherever it was decided (a level, a scope, a role rule)."""
-        if err.code == Code.FORBIDDEN:
-            self.record(
-                "permission.denied", identity, via, remote, {**detail, "why": err.message}, actor=actor
-            )
+        if err.code == Code.FORBIDDEN or isinstance(err, OutOfScope):
+            why = err.why if isinstance(err, OutOfScope) else err.message
+            self.record("permission.denied", identity, via, remote, {**detail, "why": why}, actor=actor)
 
     # -- the audit log ---------------------------------------------------------------
 

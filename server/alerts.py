@@ -16,8 +16,9 @@ import httpx
 
 from server.hub import Hub, Room
 from server.intake import INBOX, AlertIn, PagerDutyEvent, Route, route
-from warroom.core.errors import Code, WarroomError
+from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import Command, Event, validate_command
+from warroom.core.policy import check_upstream_silence
 from warroom.core.protocol import new_id
 from warroom.core.schema import format_time
 
@@ -55,6 +56,7 @@ class AlertService:
             self._locate(event)
 
     def _locate(self, event: Event) -> None:
+        """Where a fingerprint lives: where intake routed it, or where someone with both rooms moved it."""
         if event.type == "alert.upserted":
             self.located[event.data["fingerprint"]] = event.room
         elif event.type == "alert.moved" and self.located.get(event.data["fingerprint"]) == event.room:
@@ -110,7 +112,9 @@ class AlertService:
         if room is None:
             return None  # PagerDuty answers success for keys it no longer knows; so do we
         type_ = "alert.acknowledged" if event.action == "acknowledge" else "alert.resolved"
-        await self.hub.execute(Command(new_id(), type_, {"fingerprint": fingerprint}, room), actor)
+        await self.hub.execute(
+            Command(new_id(), type_, {"fingerprint": fingerprint}, room), actor, internal=True
+        )
         return room
 
     # -- actions that reach Alertmanager first -----------------------------------------
@@ -124,7 +128,12 @@ class AlertService:
             raise WarroomError(Code.UNKNOWN_REF, "no such alert in this room", "fingerprint")
         return alert
 
-    async def _prepare_silence(self, command: Command, actor: str) -> Command:
+    async def _prepare_silence(self, command: Command, actor: str, admin: bool) -> Command:
+        """Make the silence in Alertmanager, matching the labels intake received for the alert.
+
+        No client can set those labels (only intake sends alerts), and the hub's
+        bounds on length and on the labels named hold for all but admins.
+        """
         data = {k: v for k, v in command.data.items() if k != "silence_id"}  # only the hub sets it
         if not data.get("upstream"):
             return Command(command.id, command.type, data, command.room)
@@ -133,6 +142,8 @@ class AlertService:
                 Code.UPSTREAM_FAILED, "this hub has no Alertmanager (alertmanager = URL in its config)"
             )
         alert = await self._alert(command)
+        if not admin:
+            check_upstream_silence(self.hub.policy, int(data["minutes"]), alert.labels)
         if alert.silence_id:  # replacing a silence: expire the old one, or it lingers there
             await self._call("DELETE", f"/api/v2/silence/{alert.silence_id}", None, ok_missing=True)
         now = self.hub._clock()
@@ -149,7 +160,7 @@ class AlertService:
         data["silence_id"] = response.json()["silenceID"]
         return Command(command.id, command.type, data, command.room)
 
-    async def _prepare_unsilence(self, command: Command, actor: str) -> Command:
+    async def _prepare_unsilence(self, command: Command, actor: str, admin: bool) -> Command:
         alert = await self._alert(command)
         if alert.silence_id:
             if self.alertmanager is None:
@@ -175,12 +186,18 @@ class AlertService:
             f"Alertmanager refused: {response.status_code} {response.text.strip()[:200]}",
         )
 
-    async def _prepare_move(self, command: Command, actor: str) -> Command:
-        """Copy the alert into its new incident first; the move is recorded only once that holds."""
+    async def _prepare_move(self, command: Command, actor: str, admin: bool) -> Command:
+        """Copy the alert into its new incident first; the move is recorded only once that holds.
+
+        The sync channel has checked that the mover's token covers both rooms.
+        The copy is the hub's own upsert, carrying what intake received.
+        """
         alert = await self._alert(command)
         target = str(command.data.get("to", ""))
-        if target == command.room or await self.hub.store.room(target) is None:
-            raise WarroomError(Code.UNKNOWN_ROOM, f"no incident {target!r} to move it to", "to")
+        if target == command.room:
+            raise WarroomError(Code.INVALID_VALUE, "to: the alert is in that incident already", "to")
+        if await self.hub.store.room(target) is None:
+            raise unknown_room(target, "to")
         data = {
             "fingerprint": alert.fingerprint,
             "alertname": alert.alertname,
@@ -192,5 +209,5 @@ class AlertService:
         for key in ("severity", "starts_at", "ends_at", "url"):
             if getattr(alert, key) is not None:
                 data[key] = getattr(alert, key)
-        await self.hub.execute(Command(new_id(), "alert.upserted", data, target), actor)
+        await self.hub.execute(Command(new_id(), "alert.upserted", data, target), actor, internal=True)
         return command

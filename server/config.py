@@ -11,6 +11,11 @@ file and the field, never halfway through an incident.
 
     [roles]
     offer_expires_after = 300      # seconds
+    takeover_after = 120           # seconds a holder must be gone before their role can be taken
+
+    [silences]                     # silences the hub makes in Alertmanager (admins may go beyond)
+    max_minutes = 1440
+    must_match = ["alertname"]     # labels every such silence must match
 
     [permissions]
     "status.broadcast" = ["commander", "comms"]
@@ -93,6 +98,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         "alertmanager",
         "origins",
         "limits",
+        "silences",
     }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
@@ -112,8 +118,16 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
                 raise fail(name, "meaning is text; cadence and commander_within are minutes from 1 to 1440")
     roles = _table(raw, "roles", fail)
     expires = roles.get("offer_expires_after", 300)
-    if set(roles) - {"offer_expires_after"} or not _count(expires) or expires <= 0:
-        raise fail("roles", "takes offer_expires_after, in seconds above 0")
+    takeover = roles.get("takeover_after", 120)
+    known_roles = {"offer_expires_after", "takeover_after"}
+    if (
+        set(roles) - known_roles
+        or not _count(expires)
+        or expires <= 0
+        or not _count(takeover)
+        or takeover < 0
+    ):
+        raise fail("roles", "takes offer_expires_after (seconds above 0) and takeover_after (seconds)")
     permissions = dict(DEFAULT_PERMISSIONS)
     for type_name, allowed in _table(raw, "permissions", fail).items():
         if type_name not in EVENT_TYPES:
@@ -121,7 +135,8 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         if not isinstance(allowed, list) or any(r not in ROLES for r in allowed):
             raise fail(f"permissions.{type_name}", f"a list of roles from {', '.join(ROLES)} ([] for anyone)")
         permissions[type_name] = tuple(allowed)
-    policy = Policy(permissions, cadence, within, meanings, expires)
+    longest, must_match = _silences(_table(raw, "silences", fail), fail)
+    policy = Policy(permissions, cadence, within, meanings, expires, takeover, longest, must_match)
     sinks = raw.get("sinks", [])
     if not isinstance(sinks, list):
         raise fail("sinks", "must be an array of tables ([[sinks]])")
@@ -147,6 +162,20 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         tuple(origins),
         _limits(_table(raw, "limits", fail), fail),
     )
+
+
+def _silences(table: dict[str, Any], fail: Any) -> tuple[int, tuple[str, ...]]:
+    """``[silences]``: max_minutes (1 to 14 days) and must_match (label names)."""
+    unknown = set(table) - {"max_minutes", "must_match"}
+    if unknown:
+        raise fail(f"silences.{sorted(unknown)[0]}", "unknown setting")
+    longest = table.get("max_minutes", Policy.silence_max_minutes)
+    if not _count(longest) or not 0 < longest <= 14 * 24 * 60:
+        raise fail("silences.max_minutes", "minutes from 1 to 20160 (14 days)")
+    labels = table.get("must_match", list(Policy.silence_must_match))
+    if not isinstance(labels, list) or not all(isinstance(name, str) and name for name in labels):
+        raise fail("silences.must_match", "a list of label names")
+    return longest, tuple(labels)
 
 
 def _limits(table: dict[str, Any], fail: Any) -> Limits:

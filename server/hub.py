@@ -20,9 +20,9 @@ from typing import Any, Protocol
 from server.intake import INBOX
 from server.limits import Limits, RateLimiter
 from server.store import EventStore, StorageError
-from warroom.core.errors import Code, WarroomError
+from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import Command, Event, validate_command
-from warroom.core.policy import Policy, authorize
+from warroom.core.policy import Absence, Policy, authorize
 from warroom.core.protocol import encode
 from warroom.core.reducer import apply, check, fold
 from warroom.core.schema import format_time, parse_time
@@ -58,18 +58,43 @@ class Subscriber(Protocol):
     def send_encoded(self, frame: bytes) -> None: ...
 
 
+RESPONDER, VIEWER, OBSERVER = "responder", "viewer", "observer"
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """How one connection is in a room.
+
+    A responder counts against the room's member limit; a viewer is listed but
+    not counted; an observer (a CLI reading the room) is neither, and does not
+    make its name present for takeovers either.
+    """
+
+    since: str
+    kind: str  # RESPONDER, VIEWER or OBSERVER
+    key: tuple[str, str]  # (token id, name): whose connections these are, for the per-room cap
+
+
 @dataclass(eq=False)
 class Room:
     id: str
     epoch: str
     state: IncidentState
     snapshot_seq: int = 0
-    members: dict[Subscriber, str] = field(default_factory=dict)  # member -> joined at
+    members: dict[Subscriber, Membership] = field(default_factory=dict)
     presence_due: bool = False
     touched: datetime | None = None  # by the hub's clock: the last command, join or leave
+    loaded: datetime | None = None  # by the hub's clock: nobody's absence is known from before this
+    left: dict[str, datetime] = field(default_factory=dict)  # name -> when their last connection left
+
+    def present(self) -> set[str]:
+        """Who is in the room, observers aside."""
+        return {m.name for m, how in self.members.items() if how.kind != OBSERVER}
 
     def presence(self) -> dict[str, Any]:
-        people = [{"name": m.name, "since": since} for m, since in self.members.items()]
+        people = [
+            {"name": m.name, "since": how.since} for m, how in self.members.items() if how.kind != OBSERVER
+        ]
         return {"t": "presence", "room": self.id, "members": people}
 
 
@@ -80,6 +105,7 @@ class _Pending:
     actor: str
     future: asyncio.Future[Ack]
     internal: bool = False
+    digest: str = ""  # of the command as sent, to tell a resend from an id reused for something else
 
 
 def snapshot_due(seq: int, last: int) -> bool:
@@ -110,8 +136,9 @@ class Hub:
             self.limits.http_per_second, self.limits.http_burst, "requests on this token"
         )
         self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
-        # Work a command type needs before it can be sequenced (reaching Alertmanager, say).
-        self.preparers: dict[str, Callable[[Command, str], Awaitable[Command]]] = {}
+        # Work a command type needs before it can be sequenced (reaching Alertmanager, say):
+        # called with the command, the actor, and whether they are an admin (beyond the hub's bounds).
+        self.preparers: dict[str, Callable[[Command, str, bool], Awaitable[Command]]] = {}
         self.has_alertmanager = False  # whether silences can be made in a real Alertmanager
         self.hub_id = uuid.uuid4().hex[:12]
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -159,15 +186,20 @@ class Hub:
 
     # -- the command path ------------------------------------------------------------
 
-    def submit(self, command: Command, actor: str, *, internal: bool = False) -> asyncio.Future[Ack]:
+    def submit(
+        self, command: Command, actor: str, *, internal: bool = False, digest: str | None = None
+    ) -> asyncio.Future[Ack]:
         """Validate and queue a command; the future resolves once it is durable.
 
         Raises ``WarroomError`` at once for a command that can never be valid.
-        ``internal`` marks the hub's own events, which skip the role rules.
+        ``internal`` marks the hub's own events and alert intake's, which skip
+        the role rules and may be of types clients cannot send. ``digest`` is
+        that of the command as the client sent it, when a preparer changed it.
         """
         if self.closing:
             raise WarroomError(Code.SHUTTING_DOWN, "the hub is shutting down; retry shortly")
         data = validate_command(command.type, command.data, from_client=not internal)
+        digest = digest or command.digest()
         if command.room is None and command.type != "incident.declared":
             raise WarroomError(Code.MISSING_FIELD, "room is required", field="room")
         if command.room is not None and not ROOM_ID.match(command.room):
@@ -177,20 +209,21 @@ class Hub:
         loop = asyncio.get_running_loop()
         original = self._inflight.get(command.id)
         if original is not None:
-            if (original.command.type, original.command.room) != (command.type, command.room):
-                raise WarroomError(Code.ID_REUSED, f"id {command.id} is in use for another command", "id")
+            if original.digest != digest:
+                raise id_reused(command.id)
             return _as_duplicate(original.future, loop)
-        pending = _Pending(command, data, actor, loop.create_future(), internal)
+        pending = _Pending(command, data, actor, loop.create_future(), internal, digest)
         self._inflight[command.id] = pending
         self._pending.put_nowait(pending)
         return pending.future
 
-    async def prepare(self, command: Command, actor: str) -> Command:
+    async def prepare(self, command: Command, actor: str, *, admin: bool = False) -> Command:
         """Run the command type's preparer, if it has one; it may refuse, or fill in data.
 
         Everything that can refuse the command runs first, so nothing happens
         outside the hub (a silence in Alertmanager, say) for a command the
-        room would refuse, or for a resend of one already accepted.
+        room would refuse, or for a resend of one already accepted. ``admin``
+        lets the preparer go beyond the hub's bounds (a longer silence, say).
         """
         preparer = self.preparers.get(command.type)
         if preparer is None:
@@ -202,11 +235,27 @@ class Hub:
             return command  # a resend: the command path answers it as a duplicate
         room = await self.room(command.room)
         check(room.state, command.type, data)
-        authorize(room.state, actor, command.type, data, self.policy, frozenset(m.name for m in room.members))
-        return await preparer(command, actor)
+        authorize(room.state, actor, command.type, data, self.policy, self.absence(room))
+        return await preparer(command, actor, admin)
 
-    async def execute(self, command: Command, actor: str) -> Ack:
-        return await self.submit(await self.prepare(command, actor), actor)
+    async def dispatch(
+        self, command: Command, actor: str, *, internal: bool = False, admin: bool = False
+    ) -> asyncio.Future[Ack]:
+        """Prepare a command and queue it; the future resolves once it is durable.
+
+        The digest is taken before any preparer fills data in, so a resend of
+        the command as sent is recognised, and an id reused for another is not.
+        """
+        validate_command(command.type, command.data, from_client=not internal)
+        digest = command.digest()
+        if command.type in self.preparers:
+            command = await self.prepare(command, actor, admin=admin)
+        return self.submit(command, actor, internal=internal, digest=digest)
+
+    async def execute(
+        self, command: Command, actor: str, *, internal: bool = False, admin: bool = False
+    ) -> Ack:
+        return await (await self.dispatch(command, actor, internal=internal, admin=admin))
 
     async def _write_loop(self) -> None:
         while True:
@@ -275,10 +324,12 @@ class Hub:
         cmd = p.command
         earlier = await self.store.lookup(cmd.id)
         if earlier is not None:
-            if earlier.type != cmd.type or cmd.room not in (None, earlier.room):
-                raise WarroomError(
-                    Code.ID_REUSED, f"id {cmd.id} was already used for {earlier.type} in {earlier.room}", "id"
-                )
+            if earlier.digest is not None:
+                reused = earlier.digest != p.digest
+            else:  # logged before digests were kept: compare what the log holds
+                reused = earlier.type != cmd.type or cmd.room not in (None, earlier.room)
+            if reused:
+                raise id_reused(cmd.id)
             self._settle(p, Ack(earlier.id, earlier.room, earlier.seq, duplicate=True))
             return None
         if cmd.type == "incident.declared":
@@ -288,8 +339,7 @@ class Hub:
             room = await self.room(cmd.room)
         check(room.state, cmd.type, p.data)
         if not p.internal:
-            present = frozenset(m.name for m in room.members)
-            authorize(room.state, p.actor, cmd.type, p.data, self.policy, present)
+            authorize(room.state, p.actor, cmd.type, p.data, self.policy, self.absence(room))
         if cmd.type == "checklist.item_added" and len(room.state.checklist) >= self.limits.checklist_items:
             raise WarroomError(
                 Code.LIMIT_REACHED, f"the runbook holds {self.limits.checklist_items} items at most"
@@ -298,10 +348,13 @@ class Hub:
             cadence = self.policy.cadence.get(room.state.severity)
             if cadence:  # the severity's cadence sets when the next update is due
                 p.data = {**p.data, "next_update_in": cadence}
+        holder = room.state.roles.get(p.data.get("role", ""))
+        if cmd.type == "role.taken_over" and holder is not None:  # on the record: how long they were gone
+            p.data = {**p.data, "absent_for": int(self.absence(room)(holder.name) or 0)}
         touched[room.id] = room  # from here on its state may run ahead of the log
         now = format_time(self._clock())
         ts = max(now, room.state.updated_at or now)  # never let a room's clock run backwards
-        event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data)
+        event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data, p.digest)
         apply(room.state, event)
         return event
 
@@ -314,7 +367,7 @@ class Hub:
             room_id = await self.store.reserve_room_id()
         if len(await self.store.rooms()) + len(new_rooms) >= self.limits.rooms:
             raise WarroomError(Code.LIMIT_REACHED, f"this hub holds {self.limits.rooms} incidents at most")
-        room = Room(room_id, uuid.uuid4().hex, IncidentState(room=room_id))
+        room = Room(room_id, uuid.uuid4().hex, IncidentState(room=room_id), loaded=self._clock())
         self._rooms[room_id] = room
         new_rooms[room_id] = room.epoch
         return room
@@ -361,11 +414,12 @@ class Hub:
             return room
         record = await self.store.room(room_id)
         if record is None:
-            raise WarroomError(Code.UNKNOWN_ROOM, f"no incident {room_id!r}", field="room")
+            raise unknown_room(room_id)
         state, snap_seq = await self.committed_state(room_id)
         room = self._rooms.get(room_id)  # another task may have loaded it meanwhile
         if room is None:
-            room = Room(room_id, record.epoch, state, snapshot_seq=snap_seq, touched=self._clock())
+            now = self._clock()
+            room = Room(room_id, record.epoch, state, snapshot_seq=snap_seq, touched=now, loaded=now)
             self._rooms[room_id] = room
         return room
 
@@ -426,7 +480,7 @@ class Hub:
             summary = dict(record.summary)
             summary.setdefault("id", record.room)
             room = self._rooms.get(record.room)
-            summary["people"] = len({m.name for m in room.members}) if room else 0
+            summary["people"] = len(room.present()) if room else 0
             out.append(summary)
         # open incidents first, the newest on top; resolved ones after, still readable
         out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)
@@ -435,13 +489,61 @@ class Hub:
 
     # -- membership ------------------------------------------------------------------
 
-    def add_member(self, room: Room, member: Subscriber, responder: bool = True) -> None:
+    def admit(self, room: Room, member: Subscriber, kind: str, key: tuple[str, str]) -> None:
+        """Refuse a join past the room's limits; a role holder always gets into their own room.
+
+        Only responders count against ``members_per_room``, so nobody can fill a
+        room by watching it; every kind counts against the per-token cap, so no
+        one token can flood it either.
+        """
+        if member in room.members or any(h.name == member.name for h in room.state.roles.values()):
+            return
+        limits = self.limits
+        if kind == RESPONDER:
+            counted = sum(1 for how in room.members.values() if how.kind == RESPONDER)
+            if counted >= limits.members_per_room:
+                raise WarroomError(
+                    Code.LIMIT_REACHED, f"{room.id} is full: {limits.members_per_room} members", "room"
+                )
+        mine = sum(1 for how in room.members.values() if how.key == key)
+        if mine >= limits.connections_per_token_per_room:
+            raise WarroomError(
+                Code.LIMIT_REACHED,
+                f"this token has {limits.connections_per_token_per_room} connections in {room.id} already",
+                "room",
+            )
+
+    def add_member(
+        self, room: Room, member: Subscriber, kind: str = RESPONDER, key: tuple[str, str] | None = None
+    ) -> None:
         """Add a live member; a responder's first join goes on the record, a viewer's does not."""
         room.touched = self._clock()
-        room.members[member] = format_time(room.touched)
-        self._presence(room)
-        if responder and room.state.declared and member.name not in room.state.responders:
+        room.members[member] = Membership(format_time(room.touched), kind, key or ("", member.name))
+        if kind != OBSERVER:
+            room.left.pop(member.name, None)
+            self._presence(room)
+        if kind == RESPONDER and room.state.declared and member.name not in room.state.responders:
             self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
+
+    def absence(self, room: Room) -> Absence:
+        """Seconds each person has been out of the room, by the hub's clock; None while in it.
+
+        Someone never seen since the room was loaded counts as gone from then,
+        and a role is never counted as abandoned from before it was given.
+        """
+        present = room.present()
+        now = self._clock()
+
+        def absent_for(name: str) -> float | None:
+            if name in present:
+                return None
+            since = room.left.get(name) or room.loaded or now
+            holder = next((h for h in room.state.roles.values() if h.name == name), None)
+            if holder is not None:
+                since = max(since, parse_time(holder.since))
+            return max(0.0, (now - since).total_seconds())
+
+        return absent_for
 
     def emit(self, room_id: str, type_: str, data: dict[str, Any], actor: str = "warroom") -> None:
         """Queue an event of the hub's own; a refusal (already recorded, say) is only logged."""
@@ -469,8 +571,15 @@ class Hub:
 
     def remove_member(self, room_id: str, member: Subscriber) -> None:
         room = self._rooms.get(room_id)
-        if room is not None and room.members.pop(member, None) is not None:
-            room.touched = self._clock()
+        if room is None:
+            return
+        how = room.members.pop(member, None)
+        if how is None:
+            return
+        room.touched = self._clock()
+        if how.kind != OBSERVER:
+            if member.name not in room.present():
+                room.left[member.name] = room.touched
             self._presence(room)
 
     def _presence(self, room: Room) -> None:
@@ -482,10 +591,15 @@ class Hub:
         def send() -> None:
             room.presence_due = False
             frame = encode(room.presence())
-            for member in list(room.members):
+            for member in list(room.members):  # observers are told too; they are only not listed
                 member.send_encoded(frame)
 
         asyncio.get_running_loop().call_later(PRESENCE_DELAY, send)
+
+
+def id_reused(command_id: str) -> WarroomError:
+    """The answer to an id used before for other content; it names no incident, in scope or not."""
+    return WarroomError(Code.ID_REUSED, f"id {command_id} was already used for a different command", "id")
 
 
 def _log_refusal(done: asyncio.Future[Ack]) -> None:

@@ -15,8 +15,9 @@ from warroom.core.errors import Code, WarroomError
 
 @dataclass(frozen=True)
 class Limits:
-    members_per_room: int = 500
+    members_per_room: int = 500  # responders' connections; viewers and observers do not count
     connections_per_token: int = 1000
+    connections_per_token_per_room: int = 20  # per token, and per name on the shared hub token
     rooms: int = 10_000
     checklist_items: int = 500
     commands_per_second: float = 50.0  # sustained, per person on a token: people and scripts

@@ -16,8 +16,8 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
-from server.access import EVERY, Access
-from server.hub import Ack, Hub
+from server.access import Access
+from server.hub import OBSERVER, RESPONDER, VIEWER, Ack, Hub
 from server.tokens import Identity, Level
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command
@@ -281,13 +281,12 @@ class Session:
     async def _command(self, fields: dict[str, Any], rid: str | int | None) -> None:
         command = Command(fields["id"], fields["type"], fields.get("data") or {}, fields.get("room"))
         await self._inflight.acquire()
-        reach = command.room if command.type != "incident.declared" else EVERY
         try:
-            self.access.require(self.identity, Level.RESPONDER, reach, doing=command.type)
+            self.access.require_command(self.identity, command)
             self.hub.command_rate.check((self.identity.token_id, self.name))
-            if command.type in self.hub.preparers:  # in line, so this client's commands keep their order
-                command = await self.hub.prepare(command, self.name)
-            future = self.hub.submit(command, self.name)
+            # Prepared in line (a silence reaching Alertmanager), so this client's commands keep their order.
+            admin = self.identity.level >= Level.ADMIN
+            future = await self.hub.dispatch(command, self.name, admin=admin)
         except WarroomError as err:
             self._inflight.release()
             self._refuse(err, rid, command.id, doing=command.type, room=command.room)
@@ -309,18 +308,15 @@ class Session:
     ) -> None:
         """Join a room; an observer (a CLI reading it) is sent everything and recorded nowhere."""
         room = await self.hub.room(room_id)  # raises unknown_room
-        if self not in room.members and len(room.members) >= self.hub.limits.members_per_room:
-            raise WarroomError(
-                Code.LIMIT_REACHED,
-                f"{room_id} is full: {self.hub.limits.members_per_room} members",
-                field="room",
-            )
+        kind = OBSERVER if observe else RESPONDER if self.identity.level >= Level.RESPONDER else VIEWER
+        key = (self.identity.token_id, self.name)
+        self.hub.admit(room, self, kind, key)  # raises limit_reached
         self._leave(room_id)
         self._subs[room_id] = _Subscription()
         # The catch-up item goes in before any live event can: the sender streams the
         # log up to wherever it is by then, and skips the live frames it already sent.
         self._put(("catchup", room_id, rid, epoch, after))
-        self.hub.add_member(room, self, responder=self.identity.level >= Level.RESPONDER and not observe)
+        self.hub.add_member(room, self, kind, key)
 
     def _leave(self, room_id: str) -> None:
         if self._subs.pop(room_id, None) is not None:

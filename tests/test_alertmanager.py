@@ -20,6 +20,9 @@ from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
 
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -190,10 +193,11 @@ async def test_an_unreachable_alertmanager_records_no_silence(
     try:
         ann = await make_client(server.url, "ann")
         room = (await ann.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
-        await ann.send(
-            "alert.upserted", {"fingerprint": "f1", "alertname": "Disk", "labels": {"a": "b"}}, room
-        )
         view = await ann.join(room)
+        async with httpx.AsyncClient(base_url=server.http_url, headers=BEARER) as http:
+            body = {"alerts": [{"name": "Disk", "fingerprint": "f1", "labels": {"a": "b"}}]}
+            assert (await http.post(f"/api/v1/alerts?incident={room}", json=body)).status_code == 202
+        await wait_for(lambda: "f1" in view.state.alerts, what="the alert from intake")
         with pytest.raises(CommandRejected) as refused:
             await ann.send(
                 "alert.silenced",

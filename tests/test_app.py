@@ -62,7 +62,8 @@ async def settle(pilot: Pilot[None], condition: Callable[[], bool], what: str) -
 
 async def seeded(hub: HubServer) -> str:
     async def do(type_: str, data: dict[str, Any], room: str | None = None, actor: str = "maria") -> str:
-        return (await hub.hub.execute(Command(new_id(), type_, data, room), actor)).room
+        internal = type_ == "alert.upserted"  # alerts come from intake, never from a client
+        return (await hub.hub.execute(Command(new_id(), type_, data, room), actor, internal=internal)).room
 
     room = await do("incident.declared", {"title": "Checkout 502s", "severity": "SEV2"})
     await do("role.released", {"role": "commander"}, room)  # an open seat, so anyone may act

@@ -305,11 +305,12 @@ async def test_a_scoped_token_reaches_only_its_incidents_on_both_transports(hub:
     await raw.send({"t": "list", "rid": "l"})
     listed, _ = await raw.recv_until("incidents")
     assert [i["id"] for i in listed["incidents"]] == [mine]
-    await raw.send({"t": "join", "rid": "j", "room": other})
-    assert (await raw.recv_until("error"))[0]["code"] == "forbidden"
-    await raw.send({"t": "join", "rid": "x", "room": "INC-999"})  # existence is not revealed either
-    assert (await raw.recv_until("error"))[0]["code"] == "forbidden"
-    assert (await raw.command("entry.added", {"text": "no"}, other))["code"] == "forbidden"
+    # A room outside the scope is answered as a missing one is: existence is not revealed.
+    for room in (other, "INC-999"):
+        await raw.send({"t": "join", "rid": "j", "room": room})
+        refusal = (await raw.recv_until("error"))[0]
+        assert (refusal["code"], refusal["message"]) == ("unknown_room", f"no incident {room!r}")
+    assert (await raw.command("entry.added", {"text": "no"}, other))["code"] == "unknown_room"
     assert (await raw.command("incident.declared", {"title": "t", "severity": "SEV3"}))["code"] == "forbidden"
     assert (await raw.command("entry.added", {"text": "yes"}, mine))["t"] == "ack"
     async with http(hub, token) as api:
@@ -319,6 +320,9 @@ async def test_a_scoped_token_reaches_only_its_incidents_on_both_transports(hub:
             await api.get(f"/api/v1/incidents/{other}"),
             await api.post(f"/api/v1/incidents/{other}/entries", json={"text": "no"}),
             await api.post(f"/api/v1/incidents/{other}/roles/scribe", json={"name": "sam"}),
+        ):
+            assert answer.status_code == 404 and answer.json()["error"]["code"] == "unknown_room", answer.text
+        for answer in (
             await api.post("/api/v1/incidents", json={"title": "t", "severity": "SEV3"}),
             await api.post("/api/v1/alerts/alertmanager", json={"alerts": []}),
         ):

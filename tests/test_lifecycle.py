@@ -31,7 +31,8 @@ from warroom.core.protocol import new_id
 
 
 async def do(server: HubServer, type_: str, data: dict[str, Any], room: str | None, actor: str) -> str:
-    ack = await server.hub.execute(Command(new_id(), type_, data, room), actor)
+    internal = type_ == "alert.upserted"  # as alert intake sends it: clients cannot
+    ack = await server.hub.execute(Command(new_id(), type_, data, room), actor, internal=internal)
     return ack.room
 
 
@@ -134,7 +135,7 @@ async def test_handover_is_a_handshake_and_an_offer_expires(
         late = await warroom(env, "role", room, "comms", "--accept", *hub_args(server), "--as", "dee")
         assert "no open offer" in late.one_line_error()
 
-        # A role whose holder is connected cannot be taken; once they are gone, it can.
+        # A role whose holder is connected cannot be taken; nor until they have been gone a while.
         cy = await make_client(server.url, "cy")
         await cy.join(room)
         dee = await make_client(server.url, "dee")
@@ -142,14 +143,20 @@ async def test_handover_is_a_handshake_and_an_offer_expires(
             await dee.send("role.taken_over", {"role": "comms"}, room)
         assert "cy is connected" in refused.value.error.message
         await cy.close()
-        await wait_for(
-            lambda: not any(m.name == "cy" for m in server.hub._rooms[room].members), what="cy gone"
-        )
+        await wait_for(lambda: "cy" not in server.hub._rooms[room].present(), what="cy gone")
+        clock.now += timedelta(seconds=server.hub.policy.takeover_after - 1)
+        with pytest.raises(CommandRejected) as refused:
+            await dee.send("role.taken_over", {"role": "comms"}, room)
+        assert refused.value.error.code == "forbidden" and "in 1s" in refused.value.error.message
+        clock.now += timedelta(seconds=31)
+        with pytest.raises(CommandRejected) as refused:  # the hub fills the absence in, not the client
+            await dee.send("role.taken_over", {"role": "comms", "absent_for": 9999}, room)
+        assert (refused.value.error.code, refused.value.error.field) == ("invalid_value", "absent_for")
         await dee.send("role.taken_over", {"role": "comms", "reason": "cy dropped off the VPN"}, room)
         state = await server.hub.settled_state(room)
         assert state.roles["comms"].name == "dee"
         assert any(
-            "dee took over communications lead from cy (disconnected)" in e.text
+            "dee took over communications lead from cy (not seen for 150 s): cy dropped off the VPN" == e.text
             for e in state.entries.values()
         )
     finally:

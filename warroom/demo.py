@@ -117,7 +117,7 @@ async def _alert(
         "starts_at": starts_at,
         "source": "alertmanager",
     }
-    await hub.execute(Command(new_id(), "alert.upserted", data, room), "alertmanager")
+    await hub.execute(Command(new_id(), "alert.upserted", data, room), "alertmanager", internal=True)
 
 
 async def scenario(hub: Hub, room: str, rng: random.Random | None = None) -> None:

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS events (
     ts TEXT NOT NULL,
     type TEXT NOT NULL,
     data BLOB NOT NULL,
+    digest TEXT,
     PRIMARY KEY (room, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
@@ -73,7 +74,13 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 """
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Each step takes a database from the version before it; the log itself is never rewritten.
+MIGRATIONS = {
+    # 2: the digest of the command that made each event, so a reused id with other content is
+    # refused. Events logged before it have none; the hub compares their type and room instead.
+    "2": "ALTER TABLE events ADD COLUMN digest TEXT",
+}
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -85,11 +92,11 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _event(row: Sequence[Any]) -> Event:
-    room, seq, id_, actor, ts, type_, data = row
-    return Event(room, seq, id_, actor, ts, type_, msgpack.unpackb(data, raw=False))
+    room, seq, id_, actor, ts, type_, data, digest = row
+    return Event(room, seq, id_, actor, ts, type_, msgpack.unpackb(data, raw=False), digest)
 
 
-_EVENT_COLUMNS = "room, seq, id, actor, ts, type, data"
+_EVENT_COLUMNS = "room, seq, id, actor, ts, type, data, digest"
 
 
 class SQLiteStore:
@@ -107,12 +114,34 @@ class SQLiteStore:
 
     def _open_writer(self) -> None:
         self._writer = _connect(self.path)
+        self._migrate(self._writer)
         self._writer.executescript(SCHEMA)
         self._writer.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
         )
         row = self._writer.execute("SELECT COALESCE(MAX(num), 0) FROM rooms").fetchone()
         self._next_num = int(row[0]) + 1
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Bring a database made by an older hub up to this schema, one step per transaction."""
+        if conn.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
+            return  # a new database: the schema script makes it whole
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 1
+        for step in range(version + 1, int(SCHEMA_VERSION) + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(MIGRATIONS[str(step)])
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(step),),
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
 
     async def close(self) -> None:
         def shut() -> None:
@@ -149,7 +178,7 @@ class SQLiteStore:
         summaries: Mapping[str, dict[str, Any]],
     ) -> None:
         rows = [
-            (e.room, e.seq, e.id, e.actor, e.ts, e.type, msgpack.packb(e.data, use_bin_type=True))
+            (e.room, e.seq, e.id, e.actor, e.ts, e.type, msgpack.packb(e.data, use_bin_type=True), e.digest)
             for e in events
         ]
         heads: dict[str, int] = {}
@@ -165,7 +194,7 @@ class SQLiteStore:
             conn.executemany(
                 "INSERT INTO rooms (room, num, epoch, created_at) VALUES (?, ?, ?, ?)", room_rows
             )
-            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?)", rows)
+            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
             conn.executemany("UPDATE rooms SET head = ?, summary = ? WHERE room = ?", head_rows)
 
         await self._transaction(write)

@@ -92,3 +92,12 @@ class WarroomError(Exception):
         if self.retry_after is not None:
             out["retry_after"] = self.retry_after
         return out
+
+
+def unknown_room(room: object, field: str = "room") -> WarroomError:
+    """The one answer for an incident that is not there, or not there for this caller's token.
+
+    A scoped token is told the same about a room outside its scope, so its
+    errors never reveal which incidents exist.
+    """
+    return WarroomError(Code.UNKNOWN_ROOM, f"no incident {room!r}", field=field)

@@ -7,6 +7,8 @@ Every event, whatever its type, records who acted (``actor``) and when (``ts``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,15 +39,19 @@ class EventType:
     name: str
     fields: tuple[Field, ...]
     doc: str
-    # False for types only the hub emits (a client may not send them as commands).
+    # False for types only the hub emits, or only alert intake sends (a client may not send them).
     from_clients: bool = True
+    # Fields the hub fills in as it sequences the event; a client may not supply them.
+    hub_fills: tuple[str, ...] = ()
 
 
 EVENT_TYPES: dict[str, EventType] = {}
 
 
-def define(name: str, doc: str, *fields: Field, from_clients: bool = True) -> EventType:
-    kind = EventType(name, tuple(fields), doc, from_clients)
+def define(
+    name: str, doc: str, *fields: Field, from_clients: bool = True, hub_fills: tuple[str, ...] = ()
+) -> EventType:
+    kind = EventType(name, tuple(fields), doc, from_clients, hub_fills)
     EVENT_TYPES[name] = kind
     return kind
 
@@ -134,9 +140,11 @@ define(
 )
 define(
     "role.taken_over",
-    "Takes a role whose holder is not connected; the takeover is on the record.",
+    "Takes a role whose holder has been gone for the grace period; the absence is on the record.",
     Choice("role", options=ROLES),
     Text("reason", required=False, max_len=TEXT_MAX),
+    Int("absent_for", required=False, minimum=0),  # seconds the holder was not seen, by the hub's clock
+    hub_fills=("absent_for",),
 )
 define(
     "checklist.item_added",
@@ -152,7 +160,7 @@ define(
 )
 define(
     "alert.upserted",
-    "Creates or refreshes an alert, deduplicated by fingerprint.",
+    "Creates or refreshes an alert, deduplicated by fingerprint; only alert intake sends it.",
     Text("fingerprint", max_len=256),
     Text("alertname", max_len=TITLE_MAX),
     Choice("status", required=False, default="firing", options=ALERT_STATUSES),
@@ -163,6 +171,7 @@ define(
     Time("ends_at", required=False),
     Text("source", required=False, max_len=64),
     Text("url", required=False, max_len=2048),
+    from_clients=False,
 )
 define(
     "alert.acknowledged",
@@ -171,9 +180,10 @@ define(
 )
 define(
     "alert.resolved",
-    "The alert stopped firing.",
+    "The alert stopped firing; only alert intake sends it.",
     Text("fingerprint", max_len=256, ref="alerts"),
     Time("ends_at", required=False),
+    from_clients=False,
 )
 define(
     "alert.silenced",
@@ -223,6 +233,14 @@ class Command:
     data: dict[str, Any]
     room: str | None = None
 
+    def digest(self) -> str:
+        """A hash of the command as sent (type, room, data), to tell a resend from a reused id.
+
+        Only for data that passed validation: it is then JSON with string keys.
+        """
+        body = json.dumps([self.type, self.room, self.data], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(body.encode()).hexdigest()
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -235,6 +253,8 @@ class Event:
     ts: str
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+    # The digest of the command that made it; kept by the store, never sent to clients.
+    digest: str | None = field(default=None, compare=False, repr=False)
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -267,4 +287,8 @@ def validate_command(type_name: Any, data: Any, *, from_client: bool = True) -> 
     kind = EVENT_TYPES.get(type_name)
     if kind is None or (from_client and not kind.from_clients):
         raise WarroomError(Code.UNKNOWN_TYPE, f"unknown event type {type_name!r}", field="type")
+    if from_client and isinstance(data, Mapping):
+        for name in kind.hub_fills:
+            if name in data:
+                raise WarroomError(Code.INVALID_VALUE, f"{name}: filled in by the hub, not sent", field=name)
     return validate({} if data is None else data, kind.fields, where=type_name)

@@ -7,7 +7,7 @@ room whose commander stepped away is never locked.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,10 @@ class Policy:
     commander_within: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_COMMANDER_WITHIN))
     meanings: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_MEANINGS))
     offer_expires_after: int = 300  # seconds an unanswered role offer stays open
+    takeover_after: int = 120  # seconds a role's holder must have been gone before it can be taken
+    # Silences made in Alertmanager quiet alerts organisation-wide: how long, and which labels they name.
+    silence_max_minutes: int = 24 * 60
+    silence_must_match: tuple[str, ...] = ("alertname",)
 
     def to_wire(self) -> dict[str, Any]:
         """What clients need to show countdowns, warnings and severity meanings."""
@@ -47,7 +51,17 @@ class Policy:
             "commander_within": dict(self.commander_within),
             "meanings": {s: self.meanings.get(s, "") for s in SEVERITIES},
             "offer_expires_after": self.offer_expires_after,
+            "takeover_after": self.takeover_after,
+            "silences": {
+                "max_minutes": self.silence_max_minutes,
+                "must_match": list(self.silence_must_match),
+            },
         }
+
+
+# Seconds a person has been gone from the room, or None while they are in it.
+Absence = Callable[[str], float | None]
+EDITORS = ("commander", "scribe")  # who may edit or strike anyone's entry, besides its author
 
 
 def _holds(state: IncidentState, actor: str, role: str) -> bool:
@@ -65,9 +79,15 @@ def authorize(
     type_name: str,
     data: Mapping[str, Any],
     policy: Policy,
-    present: frozenset[str] = frozenset(),
+    absent_for: Absence = lambda name: float("inf"),
 ) -> None:
-    """Refuse with ``forbidden`` (naming the role it needs) what ``actor`` may not do."""
+    """Refuse with ``forbidden`` (naming the role it needs) what ``actor`` may not do.
+
+    ``absent_for`` tells how long a person has been out of the room (the hub
+    knows; a takeover needs the holder gone for ``policy.takeover_after``).
+    """
+    if type_name in ("entry.edited", "entry.struck"):
+        _may_rewrite(state, actor, type_name, data)
     allowed = policy.permissions.get(type_name, ())
     held = [r for r in allowed if r in state.roles]
     if held and not any(_holds(state, actor, r) for r in allowed):
@@ -105,8 +125,37 @@ def authorize(
     elif type_name == "role.taken_over":
         if holder is None:
             raise _refuse(f"nobody holds the {title}; claim it instead", "role")
-        if holder.name in present:
+        gone = absent_for(holder.name)
+        if gone is None:
             raise _refuse(f"{holder.name} is connected: ask them to offer the {title}", "role")
+        if gone < policy.takeover_after:
+            wait = policy.takeover_after - gone
+            raise WarroomError(
+                Code.FORBIDDEN,
+                f"{holder.name} was here {int(gone)}s ago: the {title} can be taken over after "
+                f"{policy.takeover_after}s away, in {wait:.0f}s",
+                "role",
+                retry_after=round(wait, 3),
+            )
+
+
+def _may_rewrite(state: IncidentState, actor: str, type_name: str, data: Mapping[str, Any]) -> None:
+    """An entry is edited or struck by its author, the commander or the scribe; the hub's lines by nobody.
+
+    Striking marks a line as wrong on the record, as much a rewrite as an edit,
+    so both follow one rule. The hub's own lines record changes of state; a
+    wrong one is answered by a new change, not by rewriting the old.
+    """
+    entry = state.entries.get(data.get("entry", 0))
+    if entry is None:
+        return  # the reducer's check names the missing entry
+    verb = "edit" if type_name == "entry.edited" else "strike"
+    if entry.kind == "system":
+        raise _refuse(f"the hub's own lines record what happened: nobody may {verb} them", "entry")
+    if entry.author != actor and not any(_holds(state, actor, r) for r in EDITORS):
+        raise _refuse(
+            f"only {entry.author} (its author), the incident commander or the scribe may {verb} it", "entry"
+        )
 
 
 def assign_or_offer(state: IncidentState, role: str, name: str) -> tuple[str, dict[str, Any]]:
@@ -115,3 +164,24 @@ def assign_or_offer(state: IncidentState, role: str, name: str) -> tuple[str, di
     if holder is None or holder.name == name:
         return "role.assigned", {"role": role, "name": name}
     return "role.offered", {"role": role, "to": name}
+
+
+def check_upstream_silence(policy: Policy, minutes: int, labels: Mapping[str, str]) -> None:
+    """Refuse a silence in Alertmanager beyond the hub's bounds (admins are not asked).
+
+    Its matchers are the alert's labels as intake received them; a silence that
+    names too little, or lasts too long, would quiet far more than this alert.
+    """
+    if minutes > policy.silence_max_minutes:
+        raise _refuse(
+            f"an Alertmanager silence lasts {policy.silence_max_minutes} minutes at most on this hub; "
+            "ask an admin for longer",
+            "minutes",
+        )
+    missing = [name for name in policy.silence_must_match if not labels.get(name)]
+    if missing:
+        raise _refuse(
+            f"this alert has no {', '.join(missing)} label, which every Alertmanager silence must match "
+            "on this hub; ask an admin",
+            "fingerprint",
+        )

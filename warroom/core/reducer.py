@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from warroom.core.errors import Code, WarroomError
+from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import EVENT_TYPES, ROLE_TITLES, Event
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import (
@@ -44,7 +44,7 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
             raise WarroomError(Code.ROOM_EXISTS, f"{state.room} is already declared")
         return
     if not state.declared:
-        raise WarroomError(Code.UNKNOWN_ROOM, f"no incident {state.room!r}", field="room")
+        raise unknown_room(state.room)
     for f in EVENT_TYPES[type_name].fields:
         if f.ref is not None and f.name in data:
             collection: dict[Any, Any] = getattr(state, f.ref)
@@ -229,7 +229,9 @@ def _role_taken_over(state: IncidentState, event: Event) -> None:
     state.offers.pop(role, None)
     reason = event.data.get("reason")
     who = previous.name if previous else "nobody"
-    text = f"{event.actor} took over {ROLE_TITLES[role]} from {who} (disconnected)"
+    absent = event.data.get("absent_for")  # logs from before the hub filled it in lack it
+    gone = f"not seen for {absent} s" if absent is not None else "disconnected"
+    text = f"{event.actor} took over {ROLE_TITLES[role]} from {who} ({gone})"
     _system(state, event, text + (f": {reason}" if reason else ""))
 
 
