@@ -14,13 +14,13 @@ import pytest
 
 from server.config import parse_hub_config
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, require_peer, wait_for
-from warroom.client import CommandRejected
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, issue, require_peer, wait_for
+from warroom.client import CommandRejected, HubClient
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
-
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+CRITICAL = {"severity": "critical"}
 
 
 def free_port() -> int:
@@ -225,3 +225,50 @@ def test_the_peer_helper_turns_a_missing_binary_into_a_failure_under_ci(
     monkeypatch.setenv("WARROOM_REQUIRE_PEERS", "0")
     with pytest.raises(pytest.skip.Exception):
         require_peer("no-such-peer-binary-for-warroom")
+
+
+async def test_a_scoped_responder_cannot_silence_a_whole_class_of_pages(
+    stack: tuple[HubServer, Alertmanager, str], make_client: ClientFactory
+) -> None:
+    """The attack: an alert made up with one label, then a 14-day silence matching only that label."""
+    server, am, room = stack
+    sam = HubClient(server.url, await issue(server, "sam", scope=[room]), "sam")
+    await sam.connect()
+    try:
+        view = await sam.join(room)
+        with pytest.raises(CommandRejected) as refused:
+            await sam.send("alert.upserted", {"fingerprint": "x", "alertname": "x", "labels": CRITICAL}, room)
+        assert refused.value.error.code == "unknown_type"  # alerts come from intake only
+
+        disk = {"alertname": "DiskFull", "instance": "db-1:9100", "severity": "critical"}
+        now = datetime.now(UTC)
+        async with httpx.AsyncClient(base_url=am.url) as http:
+            fired = [{"labels": disk, "startsAt": iso(now)}, {"labels": CRITICAL, "startsAt": iso(now)}]
+            assert (await http.post("/api/v2/alerts", json=fired)).status_code == 200
+            await wait_for(lambda: len(view.state.alerts) == 2, timeout=30, what="alerts via the webhook")
+            named = next(a for a in view.state.alerts.values() if a.labels == disk)
+            bare = next(a for a in view.state.alerts.values() if a.labels == CRITICAL)
+
+            def silence(alert: Any, minutes: int) -> dict[str, Any]:
+                return {"fingerprint": alert.fingerprint, "minutes": minutes, "reason": "r", "upstream": True}
+
+            for alert, minutes, field in ((bare, 60, "fingerprint"), (named, 14 * 24 * 60, "minutes")):
+                with pytest.raises(CommandRejected) as refused:
+                    await sam.send("alert.silenced", silence(alert, minutes), room)
+                assert (refused.value.error.code, refused.value.error.field) == ("forbidden", field)
+            assert (await http.get("/api/v2/silences")).json() == []  # nothing reached Alertmanager
+
+            await sam.send("alert.silenced", silence(named, 60), room)
+            made = (await http.get("/api/v2/silences")).json()
+            assert len(made) == 1 and made[0]["createdBy"] == "sam"
+            assert {m["name"]: m["value"] for m in made[0]["matchers"]} == disk  # as intake received them
+            length = datetime.fromisoformat(made[0]["endsAt"]) - datetime.fromisoformat(made[0]["startsAt"])
+            assert timedelta(minutes=59) < length <= timedelta(minutes=60)
+
+            # An admin may go beyond the bounds, on the record as themselves.
+            ann = await make_client(server.url, "ann")
+            await ann.send("alert.silenced", silence(bare, 14 * 24 * 60), room)
+            assert len((await http.get("/api/v2/silences")).json()) == 2
+    finally:
+        await sam.close()
+    assert_log_is_whole(server.db)

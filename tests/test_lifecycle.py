@@ -156,7 +156,7 @@ async def test_handover_is_a_handshake_and_an_offer_expires(
         state = await server.hub.settled_state(room)
         assert state.roles["comms"].name == "dee"
         assert any(
-            "dee took over communications lead from cy (not seen for 150 s): cy dropped off the VPN" == e.text
+            e.text == "dee took over communications lead from cy (not seen for 150 s): cy dropped off the VPN"
             for e in state.entries.values()
         )
     finally:
