@@ -19,7 +19,7 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from server.config import parse_hub_config
+from server.config import HubConfigError, parse_hub_config
 from server.runner import HubServer
 from tests.conftest import BULK, TOKEN, Clock, Raw, assert_log_is_whole, issue, wait_for
 from warroom.client import HubClient
@@ -369,3 +369,33 @@ def test_clients_may_not_fill_in_what_the_hub_records() -> None:
         validate_command("role.taken_over", {"role": "tech", "absent_for": 600})
     assert (caught.value.code, caught.value.field) == ("invalid_value", "absent_for")
     assert validate_command("role.taken_over", {"role": "tech", "absent_for": 600}, from_client=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        ({"roles": {"takeover_after": "2m"}}, "roles"),
+        ({"roles": {"takeover_after": True}}, "roles"),
+        ({"silences": {"max_minutes": 0}}, "silences.max_minutes"),
+        ({"silences": {"max_minutes": 14 * 24 * 60 + 1}}, "silences.max_minutes"),
+        ({"silences": {"must_match": "alertname"}}, "silences.must_match"),
+        ({"silences": {"matchers": []}}, "silences.matchers"),
+        ({"limits": {"connections_per_token_per_room": 0}}, "limits.connections_per_token_per_room"),
+    ],
+)
+def test_the_new_bounds_are_checked_when_the_config_is_read(raw: dict[str, Any], names: str) -> None:
+    with pytest.raises(HubConfigError, match=f"config: {names}: "):
+        parse_hub_config(raw)
+
+
+def test_the_new_bounds_reach_the_policy_clients_are_sent() -> None:
+    config = parse_hub_config(
+        {"roles": {"takeover_after": 300}, "silences": {"max_minutes": 60, "must_match": ["service"]}}
+    )
+    wire = config.policy.to_wire()
+    assert wire["takeover_after"] == 300
+    assert wire["silences"] == {"max_minutes": 60, "must_match": ["service"]}
+    assert parse_hub_config({}).policy.to_wire()["silences"] == {
+        "max_minutes": 1440,
+        "must_match": ["alertname"],
+    }
