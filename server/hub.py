@@ -246,9 +246,10 @@ class Hub:
         The digest is taken before any preparer fills data in, so a resend of
         the command as sent is recognised, and an id reused for another is not.
         """
-        validate_command(command.type, command.data, from_client=not internal)
-        digest = command.digest()
+        digest = None
         if command.type in self.preparers:
+            validate_command(command.type, command.data, from_client=not internal)
+            digest = command.digest()
             command = await self.prepare(command, actor, admin=admin)
         return self.submit(command, actor, internal=internal, digest=digest)
 
@@ -521,7 +522,7 @@ class Hub:
         room.members[member] = Membership(format_time(room.touched), kind, key or ("", member.name))
         if kind != OBSERVER:
             room.left.pop(member.name, None)
-            self._presence(room)
+        self._presence(room)  # an observer is not listed, but is sent the list
         if kind == RESPONDER and room.state.declared and member.name not in room.state.responders:
             self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
 
@@ -531,11 +532,10 @@ class Hub:
         Someone never seen since the room was loaded counts as gone from then,
         and a role is never counted as abandoned from before it was given.
         """
-        present = room.present()
         now = self._clock()
 
-        def absent_for(name: str) -> float | None:
-            if name in present:
+        def absent_for(name: str) -> float | None:  # asked only for takeovers: no cost per command
+            if name in room.present():
                 return None
             since = room.left.get(name) or room.loaded or now
             holder = next((h for h in room.state.roles.values() if h.name == name), None)

@@ -238,7 +238,7 @@ class Command:
 
         Only for data that passed validation: it is then JSON with string keys.
         """
-        body = json.dumps([self.type, self.room, self.data], sort_keys=True, ensure_ascii=False)
+        body = json.dumps([self.type, self.room, self.data], sort_keys=True)
         return hashlib.sha256(body.encode()).hexdigest()
 
 
