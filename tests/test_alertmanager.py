@@ -265,7 +265,15 @@ async def test_a_scoped_responder_cannot_silence_a_whole_class_of_pages(
             length = datetime.fromisoformat(made[0]["endsAt"]) - datetime.fromisoformat(made[0]["startsAt"])
             assert timedelta(minutes=59) < length <= timedelta(minutes=60)
 
-            # An admin may go beyond the bounds, on the record as themselves.
+            # An admin of every incident may go beyond the bounds; an admin of one incident may not.
+            lou = HubClient(server.url, await issue(server, "lou", level="admin", scope=[room]), "lou")
+            await lou.connect()
+            try:
+                with pytest.raises(CommandRejected) as refused:
+                    await lou.send("alert.silenced", silence(named, 14 * 24 * 60), room)
+                assert (refused.value.error.code, refused.value.error.field) == ("forbidden", "minutes")
+            finally:
+                await lou.close()
             ann = await make_client(server.url, "ann")
             await ann.send("alert.silenced", silence(bare, 14 * 24 * 60), room)
             assert len((await http.get("/api/v2/silences")).json()) == 2
