@@ -41,7 +41,7 @@ from warroom.core.text import visible
 
 EXIT_USAGE = 2
 MIN_HUB_TOKEN = 16  # characters; a generated token has 32
-MAKE_TOKEN = "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 
 
 class UserError(Exception):
@@ -53,9 +53,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {visible(message)}\n")  # it may quote the arguments
 
 
-def _say(text: str, *, err: bool = False) -> None:
-    """Print what people read: every control character in it made visible."""
-    print(visible(text, multiline=True), file=sys.stderr if err else sys.stdout)
+def _say(line: str, *, err: bool = False) -> None:
+    """Print one line for people: every control character in it made visible, a newline too."""
+    print(visible(line), file=sys.stderr if err else sys.stdout)
+
+
+def _print_block(rendered: str) -> None:
+    """Print a rendered table or incident (its fields were made visible one by one)."""
+    print(visible(rendered, multiline=True))
 
 
 def _json(value: Any) -> None:
@@ -271,13 +276,12 @@ async def _unless_dropped(client: HubClient, work: Awaitable[int]) -> int:
     return task.result()
 
 
-def _checked(type_: str, data: dict[str, Any]) -> dict[str, Any]:
+def _checked(type_: str, data: dict[str, Any]) -> None:
     """Refuse what the hub would refuse (too long, control characters) before connecting."""
     try:
         validate_command(type_, data)
     except WarroomError as err:
         raise UserError(err.message) from None
-    return data
 
 
 def _minutes(text: str) -> int:
@@ -364,7 +368,7 @@ async def _alerts(args: argparse.Namespace) -> int:
         if args.json:
             _json([state.to_dict()["alerts"][list(state.alerts).index(a.fingerprint)] for a in items])
         else:
-            _say(render_alerts(items))
+            _print_block(render_alerts(items))
         return 0
 
     return await _with_client(args, work)
@@ -433,7 +437,7 @@ async def _incidents(args: argparse.Namespace) -> int:
         if args.json:
             _json(items)
         else:
-            _say(render_incidents(items))
+            _print_block(render_incidents(items))
         return 0
 
     return await _with_client(args, work)
@@ -445,7 +449,7 @@ async def _show(args: argparse.Namespace) -> int:
         if args.json:
             _json(view.state.to_dict())
         else:
-            _say(render_state(view.state))
+            _print_block(render_state(view.state))
         return 0
 
     return await _with_client(args, work)
@@ -472,7 +476,7 @@ async def _token(args: argparse.Namespace) -> int:
             if args.json:
                 _json(items)
             else:
-                _say(render_tokens(items, now))
+                _print_block(render_tokens(items, now))
         else:
             revoked = await client.admin("token.revoke", {"id": args.token_id})
             _say(f"revoked {revoked['id']} ({revoked['name']}); its open connections are closed")
@@ -490,7 +494,7 @@ async def _audit(args: argparse.Namespace) -> int:
         if args.json:
             _json(items)
         else:
-            _say(render_audit(items))
+            _print_block(render_audit(items))
         return 0
 
     return await _with_client(args, work)
@@ -507,7 +511,7 @@ async def _config(args: argparse.Namespace) -> int:
             if args.json:
                 _json(view)
             else:
-                _say(render_config(view))
+                _print_block(render_config(view))
         return 0
 
     return await _with_client(args, work)
