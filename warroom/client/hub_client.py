@@ -41,7 +41,7 @@ class HubUnavailable(Exception):
 
 
 class Unauthorized(HubUnavailable):
-    """The hub refused the token; retrying will not help."""
+    """The hub refused the token, or the hello (a name it does not take); retrying will not help."""
 
 
 class CommandRejected(Exception):
