@@ -615,6 +615,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _fail(str(exc))
     except CommandRejected as exc:
         return _fail(exc.error.message)
+    except WarroomError as exc:  # refused here, before anything was sent
+        return _fail(exc.message)
     except TimeoutError:
         return _fail("the hub did not answer in time")
     except KeyboardInterrupt:
