@@ -8,6 +8,7 @@ until its keys say which file it is for. Failures name the block's line.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import os
@@ -37,6 +38,14 @@ NOT_RUN = {
     "pip install -e '.[test]' && pytest": "installs the package and runs the whole suite, this test included",
     "pip install -e '.[fuzz]'": "installs the fuzzing extra and fuzzes for a minute",
     "/etc/warroom/hub.env": "writes to /etc on the deployment host",
+}
+
+
+# Fenced blocks that are neither TOML nor shell, and what is done with them.
+OTHER_LANGUAGES = {
+    "": "output shown for a command above it; the error transcript is run below",
+    "yaml": "Alertmanager's own config (tests/test_alertmanager.py runs a real Alertmanager with a receiver)",
+    "ini": "a systemd unit: parsed below, not installed",
 }
 
 
@@ -121,6 +130,16 @@ def test_every_shell_block_is_run_or_says_why_not() -> None:
         assert any(phrase in b.text for b in of("sh")), (
             f"NOT_RUN lists {phrase!r}, which README no longer has"
         )
+
+
+def test_every_block_language_is_one_this_test_handles() -> None:
+    for block in blocks():
+        assert block.lang in {"toml", "sh", *OTHER_LANGUAGES}, f"{block.where()}: check or run it here"
+    for block in of("ini"):
+        unit = configparser.ConfigParser(interpolation=None, strict=True)
+        unit.optionxform = str  # type: ignore[assignment,method-assign]
+        unit.read_string(block.text, source=block.where())
+        assert unit["Service"]["ExecStart"].split()[1] == "serve", block.where()
 
 
 def test_every_command_in_the_commands_table_exists_with_its_options() -> None:
