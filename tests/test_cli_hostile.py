@@ -175,7 +175,7 @@ async def test_every_printing_command_shows_hostile_text_safely(
         shown(result, args)
     show, alerts, incidents, audit, tokens, config = (r.out for r in results)
     assert "note ␛]0;pwned␇ after" in show and "file⁅bidi⁆gnp.exe" in show  # made visible, not dropped
-    assert "a forged⏎" in show and "#99" not in show.replace("a forged⏎  #99", "")  # no forged row
+    assert "a forged⏎" in show and not any(line.lstrip().startswith("#99") for line in show.splitlines())
     assert "c1 \ufffd2J csi" in alerts and "fp␛]0;pwned␇" in alerts
     assert "note ␛]0;pwned␇ after" in incidents and "note ␛]0;pwned␇ after" in tokens
     assert "before ␛[2J␛[H after" in audit and "note ␛]0;pwned␇ after" in config
@@ -202,16 +202,14 @@ async def test_every_printing_command_shows_hostile_text_safely(
     assert "fp␛]0;pwned␇ acknowledged" in (await warroom(env, "ack", ROOM, "fp", *hub)).out
 
     refused = [
-        ("log", ROOM, HOSTILE["osc-title"]),
-        ("show", ROOM, HOSTILE["clear-screen"]),  # argparse quotes the stray argument
-        ("ack", ROOM, HOSTILE["csi-colour"]),
-        ("show", HOSTILE["osc-title"][:60]),
-        ("role", ROOM, "tech", HOSTILE["bell"]),
-        ("incidents", "--hub", "ws://127.0.0.1:1/" + HOSTILE["osc-title"]),
+        ("log", ROOM, HOSTILE["osc-title"], *hub),
+        ("show", ROOM, HOSTILE["clear-screen"], *hub),  # argparse quotes the stray argument
+        ("ack", ROOM, HOSTILE["csi-colour"], *hub),
+        ("show", HOSTILE["osc-title"][:60], *hub),
+        ("role", ROOM, "tech", HOSTILE["bell"], *hub),
+        ("incidents", "--hub", "ws://127.0.0.1:1/" + HOSTILE["osc-title"], "--token", TOKEN),
     ]
     for args in refused:
-        result = (
-            await warroom(env, *args, *hub[2:]) if args[-2] == "--hub" else await warroom(env, *args, *hub)
-        )
-        assert result.code == 2, (args, result.out, result.err)
+        result = await warroom(env, *args)
+        result.one_line_error()
         shown(result, args)
