@@ -28,7 +28,7 @@ from warroom.client.hub_client import Backoff
 from warroom.core.events import Event
 from warroom.core.reducer import fold
 
-TOKEN = "chaos-token"
+TOKEN = "chaos-token-0123456789"  # as long as `warroom serve` requires
 
 
 @dataclass

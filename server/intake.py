@@ -5,6 +5,10 @@ of 5,000 refuses the batch with the field named (``alerts[3].labels``) rather
 than applying half of it. Alerts are deduplicated by fingerprint (Alertmanager)
 or dedup key (PagerDuty), routed to an incident by label rules, an ``incident``
 label or query parameter, or else to the hub-wide inbox.
+
+Monitoring text is kept, not refused: every string is passed through
+``visible`` before it is checked, so an escape sequence in a label arrives as
+placeholders (``␛]0;…``) and the alert is still stored.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.schema import format_time, parse_time
+from warroom.core.text import visible
 
 INBOX = "inbox"
 AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not ended yet"
@@ -67,8 +72,15 @@ def _obj(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def _str(
-    obj: Mapping[str, Any], key: str, where: str, *, required: bool = False, limit: int = 2048
+    obj: Mapping[str, Any],
+    key: str,
+    where: str,
+    *,
+    required: bool = False,
+    limit: int = 2048,
+    multiline: bool = False,
 ) -> str | None:
+    """A string field, made visible; its limit applies to what will be stored."""
     value = obj.get(key)
     if value is None:
         if required:
@@ -76,6 +88,7 @@ def _str(
         return None
     if not isinstance(value, str):
         raise _fail(Code.WRONG_TYPE, f"{where}.{key}", "expected a string")
+    value = visible(value, multiline=multiline)
     if required and not value.strip():
         raise _fail(Code.INVALID_VALUE, f"{where}.{key}", "must not be empty")
     if len(value) > limit:
@@ -91,7 +104,9 @@ def _labels(
     required: bool = False,
     max_keys: int = 32,
     limit: int = 256,
+    multiline: bool = False,
 ) -> dict[str, str]:
+    """A string map, made visible: names on one line, values multi-line for annotations."""
     value = obj.get(key)
     if value is None:
         if required:
@@ -105,6 +120,7 @@ def _labels(
     for name, item in value.items():
         if not isinstance(name, str) or not isinstance(item, str):
             raise _fail(Code.WRONG_TYPE, f"{where}.{key}", "keys and values must be strings")
+        name, item = visible(name), visible(item, multiline=multiline)
         if len(name) > limit or len(item) > limit:
             raise _fail(Code.TOO_LONG, f"{where}.{key}.{name[:40]}", f"over {limit} characters")
         out[name] = item
@@ -137,7 +153,7 @@ def _one_alert(raw: Any, where: str, source: str) -> AlertIn:
         alertname=labels.get("alertname") or "unnamed alert",
         status=status,
         labels=labels,
-        annotations=_labels(obj, "annotations", where, max_keys=16, limit=2048),
+        annotations=_labels(obj, "annotations", where, max_keys=16, limit=2048, multiline=True),
         severity=labels.get("severity"),
         starts_at=_time(obj, "startsAt", where),
         ends_at=_time(obj, "endsAt", where),
@@ -180,8 +196,8 @@ def parse_generic(body: Any) -> list[AlertIn]:
         severity = _str(item, "severity", where, limit=32)
         if severity:
             labels["severity"] = severity
-        annotations = _labels(item, "annotations", where, max_keys=16, limit=2048)
-        if summary := _str(item, "summary", where, limit=2048):
+        annotations = _labels(item, "annotations", where, max_keys=16, limit=2048, multiline=True)
+        if summary := _str(item, "summary", where, limit=2048, multiline=True):
             annotations["summary"] = summary
         out.append(
             AlertIn(
@@ -225,13 +241,13 @@ def parse_pagerduty(body: Any) -> PagerDutyEvent:
     if payload is None:
         raise _fail(Code.MISSING_FIELD, "payload", "is required to trigger")
     p = _obj(payload, "payload")
-    summary = _str(p, "summary", "payload", required=True, limit=1024)
+    summary = _str(p, "summary", "payload", required=True, limit=1024, multiline=True)
     source = _str(p, "source", "payload", required=True, limit=255)
     severity = _str(p, "severity", "payload", required=True, limit=16)
     if severity not in PD_SEVERITIES:
         raise _fail(Code.INVALID_VALUE, "payload.severity", f"must be one of {', '.join(PD_SEVERITIES)}")
     labels = {
-        "alertname": str(p.get("class") or summary)[:200],
+        "alertname": visible(str(p.get("class") or summary))[:200],
         "source": str(source),
         "severity": str(severity),
     }
@@ -247,7 +263,7 @@ def parse_pagerduty(body: Any) -> PagerDutyEvent:
         raise _fail(Code.WRONG_TYPE, "links", "expected a list")
     url = next(
         (
-            link.get("href")
+            visible(link["href"])
             for link in links or []
             if isinstance(link, Mapping) and isinstance(link.get("href"), str)
         ),

@@ -200,10 +200,13 @@ class Session:
 
     async def _handle(self, raw: bytes | str) -> None:
         rid: str | int | None = None
+        command_id: str | None = None
         kind = "?"
         try:
             frame = decode(raw)
             rid = request_id(frame)
+            if frame["t"] == "cmd" and isinstance(frame.get("id"), str) and len(frame["id"]) <= 64:
+                command_id = frame["id"]  # so even a refused frame settles the command it carries
             kind, fields = parse_client_frame(frame)
             if kind == "hello":
                 self._hello(fields)
@@ -228,7 +231,7 @@ class Session:
                 )
                 self.send({"t": "result", "rid": rid, "op": fields["op"], "data": data})
         except WarroomError as err:
-            self._refuse(err, rid, doing=kind)
+            self._refuse(err, rid, command_id, doing=kind)
 
     def _refuse(
         self, err: WarroomError, rid: str | int | None, command_id: str | None = None, **detail: Any

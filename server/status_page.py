@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from warroom.core.schema import parse_time
+from warroom.core.text import visible
 
 RESOLVED_WINDOW = timedelta(days=7)
 
@@ -52,19 +53,24 @@ def public_view(incidents: list[dict[str, Any]], now: datetime) -> dict[str, Any
     }
 
 
+def _html(value: Any, multiline: bool = False) -> str:
+    """Incident text for the page: never markup, and no control or bidi character."""
+    return escape(visible(str(value), multiline=multiline))
+
+
 def _card(item: dict[str, Any]) -> str:
     update = item["update"]
     body = ""
     if update is not None:
-        impact = f"<p class=impact>Impact: {escape(update['impact'])}</p>" if update.get("impact") else ""
-        at = f"<p class=at>Updated {escape(update['at'][:16])} UTC</p>"
-        body = f"<p>{escape(update['message'])}</p>{impact}{at}"
+        impact = f"<p class=said>Impact: {_html(update['impact'], True)}</p>" if update.get("impact") else ""
+        at = f"<p class=at>Updated {_html(update['at'][:16])} UTC</p>"
+        body = f"<p class=said>{_html(update['message'], True)}</p>{impact}{at}"
     when = f"since {item['declared_at'][:16]} UTC"
     if item["resolved_at"]:
         when = f"resolved {item['resolved_at'][:16]} UTC"
     return (
-        f"<article class={escape(item['severity'].lower())}><h2>{escape(item['title'])}</h2>"
-        f"<p class=meta>{escape(item['severity'])} · {escape(item['status'])} · {escape(when)}</p>"
+        f'<article class="{_html(item["severity"].lower())}"><h2>{_html(item["title"])}</h2>'
+        f"<p class=meta>{_html(item['severity'])} · {_html(item['status'])} · {_html(when)}</p>"
         f"{body}</article>"
     )
 
@@ -83,12 +89,12 @@ body{{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:0 auto;padding:1
 h1{{font-size:1.4rem}} h2{{font-size:1.1rem;margin:.2rem 0}}
 article{{border-left:.4rem solid #9a6700;padding:.2rem .8rem;margin:1rem 0;background:#f6f8fa}}
 article.sev1{{border-color:#cf222e}} article.sev2{{border-color:#bc4c00}} article.sev4{{border-color:#1a7f37}}
-.meta,.at{{color:#57606a;font-size:.9rem}}
+.meta,.at{{color:#57606a;font-size:.9rem}} .said{{white-space:pre-line}}
 </style></head><body>
-<h1>{escape(headline)}</h1>
+<h1>{_html(headline)}</h1>
 {current}
 <h2>Past 7 days</h2>
 {recent}
-<p class=at>This page refreshes every 30 seconds. Generated {escape(view["generated_at"])}.</p>
+<p class=at>This page refreshes every 30 seconds. Generated {_html(view["generated_at"])}.</p>
 </body></html>
 """

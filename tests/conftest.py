@@ -24,7 +24,7 @@ from warroom.client import HubClient
 from warroom.client.hub_client import Backoff, RoomView
 from warroom.core.protocol import PROTOCOL_VERSION, new_id
 
-TOKEN = "test-token"
+TOKEN = "test-token-0123456789"  # as long as `warroom serve` requires
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:

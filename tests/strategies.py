@@ -7,8 +7,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
+from warroom.core.text import visible
 
-texts = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40).filter(str.strip)
+# Any text a person could mean; the hub refuses control characters, so they arrive made visible.
+texts = (
+    st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=40).map(visible).filter(str.strip)
+)
 
 
 def command(refs: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import sys
@@ -13,6 +14,8 @@ import pytest
 
 from server.runner import HubServer
 from tests.conftest import TOKEN
+from warroom.core.events import TEXT_MAX, Command
+from warroom.core.protocol import new_id
 
 
 class Result:
@@ -185,3 +188,131 @@ async def test_an_unknown_theme_lists_the_themes(hub: HubServer, env: dict[str, 
     assert "no theme named 'neon'" in line
     assert all(name in line for name in ("warroom-dark", "warroom-light", "warroom-high-contrast", "nord"))
     assert "no theme named 'neon'" in (await warroom(env, "demo", "--theme", "neon")).one_line_error()
+
+
+async def test_every_refusal_ends_in_one_line_at_once(hub: HubServer, env: dict[str, str]) -> None:
+    """Whatever frame carries the refusal, the command ends: it never waits for an answer that came."""
+    await hub.hub.execute(Command(new_id(), "incident.declared", {"title": "t", "severity": "SEV3"}), "ann")
+    cases = [
+        (["log", "", "x"], "warroom: room: must not be empty"),
+        (["show", ""], "warroom: room: must not be empty"),
+        (["log", "bad id!", "x"], "warroom: room: not a valid incident id"),
+        (["show", "bad id!"], "warroom: no incident 'bad id!'"),
+        (["log", "INC-9", "x"], "warroom: no incident 'INC-9'"),
+        (["alerts", "INC-9"], "warroom: no incident 'INC-9'"),
+        (["log", "INC-1", "x", "--as", "bo\x1b[2J"], "warroom: the hub refused hello: name: ESC (U+001B)"),
+        (["log", "INC-1", "a\x07b"], "warroom: text: BEL (U+0007) at position 1 is not allowed"),
+        (["declare", "two\nlines"], "warroom: title: newline (U+000A) at position 3 is not allowed"),
+        (["broadcast", "INC-1", "x" * 70_000], "warroom: message: 70000 characters, the limit is 4000"),
+        # A frame over the hub's limit is answered by closing the connection (1009).
+        (
+            ["role", "INC-1", "tech", "x" * 70_000],
+            "warroom: the hub closed the connection before it answered",
+        ),
+    ]
+    loop = asyncio.get_running_loop()
+    for args, line in cases:
+        started = loop.time()
+        result = await warroom(env, *args, *hub_args(hub))
+        assert result.one_line_error().startswith(line), (args, result.err)
+        assert loop.time() - started < 5, args
+
+
+async def test_oversize_text_is_refused_before_connecting(env: dict[str, str]) -> None:
+    nobody = ["--hub", f"ws://127.0.0.1:{free_port()}", "--token", TOKEN]  # nothing listens there
+    line = (await warroom(env, "log", "INC-1", "x" * 70_000, *nobody)).one_line_error()
+    assert line == f"warroom: text: 70000 characters, the limit is {TEXT_MAX}"
+
+
+async def test_an_empty_token_is_an_error_not_a_fallback(hub: HubServer, env: dict[str, str]) -> None:
+    fallback = {**env, "WARROOM_TOKEN": TOKEN}
+    empty = await warroom(fallback, "incidents", "--hub", hub.url, "--token", "")
+    assert empty.one_line_error() == "warroom: --token is empty"
+    unset = await warroom({**env, "WARROOM_TOKEN": ""}, "incidents", "--hub", hub.url)
+    assert unset.one_line_error() == "warroom: WARROOM_TOKEN is empty"
+
+
+async def populated(hub: HubServer) -> str:
+    """An incident with more output than a pipe holds, an alert and an audit log."""
+    ack = await hub.hub.execute(
+        Command(new_id(), "incident.declared", {"title": "Piped", "severity": "SEV2"}), "ann"
+    )
+    for n in range(300):
+        text = f"entry {n}: " + "padding " * 30
+        await hub.hub.execute(Command(new_id(), "entry.added", {"text": text}, ack.room), "ann")
+    data = {"fingerprint": "f1", "alertname": "Busy", "labels": {"service": "checkout"}}
+    await hub.hub.execute(Command(new_id(), "alert.upserted", data, ack.room), "am")
+    return ack.room
+
+
+async def test_a_closed_pipe_ends_quietly(hub: HubServer, env: dict[str, str]) -> None:
+    room = await populated(hub)
+    for args in (["show", room], ["incidents"], ["alerts", room], ["audit"], ["show", room, "--json"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader has gone before anything is written: every write fails
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "warroom",
+            *args,
+            *hub_args(hub),
+            env=env,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        os.close(write_end)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert (proc.returncode, err.decode()) == (0, ""), args
+    show = f"{sys.executable} -m warroom show {room} {' '.join(hub_args(hub))}"
+    shell = f"{show} | head -1; exit ${{PIPESTATUS[0]}}"  # the issue's own command line
+    proc = await asyncio.create_subprocess_exec(
+        "bash", "-c", shell, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert (proc.returncode, out.decode(), err.decode()) == (0, f"{room}  SEV2  investigating  Piped\n", "")
+
+
+async def test_reading_commands_record_nothing(hub: HubServer, env: dict[str, str]) -> None:
+    room = await populated(hub)
+    head = (await hub.hub.settled_state(room)).seq
+    for args in (["show", room], ["alerts", room], ["incidents"], ["show", room, "--json"]):
+        assert (await warroom(env, *args, *hub_args(hub), "--as", "reader")).code == 0, args
+    state = await hub.hub.settled_state(room)
+    assert state.seq == head and "reader" not in state.responders
+    events = await hub.hub.store.read(room, 0, 1000)
+    assert not [e for e in events if e.type == "responder.joined" and e.data.get("name") == "reader"]
+
+
+async def test_serve_refuses_a_short_hub_token(env: dict[str, str], tmp_path: Path) -> None:
+    args = ["serve", "--port", "0", "--http-port", "0", "--db", str(tmp_path / "h.db")]
+    line = (await warroom(env, *args, "--token", "s3cret")).one_line_error()
+    assert "--token is 6 characters; a hub token needs 16 or more" in line and "token_urlsafe" in line
+    assert (
+        "WARROOM_TOKEN is 8" in (await warroom({**env, "WARROOM_TOKEN": "change-m"}, *args)).one_line_error()
+    )
+    assert "--token is empty" in (await warroom(env, *args, "--token", "")).one_line_error()
+    assert not (tmp_path / "h.db").exists()  # refused before anything was made
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "warroom",
+        *args,
+        "--token",
+        "s3cret",
+        "--insecure-token",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    try:
+        url = ""
+        while not url:
+            line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+            assert line, "serve exited early"
+            if found := re.search(r"sync\s+(ws://\S+)", line):
+                url = found.group(1)
+        assert (await warroom(env, "declare", "Short token", "--hub", url, "--token", "s3cret")).code == 0
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)

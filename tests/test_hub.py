@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.runner import HubServer
 from server.session import REPLAY_LIMIT
-from tests.conftest import ClientFactory, declare, record, wait_for
+from tests.conftest import TOKEN, ClientFactory, declare, record, wait_for
 from warroom.core.protocol import new_id
 
 
@@ -188,7 +188,7 @@ async def test_healthz_on_the_sync_port_needs_no_token(hub: HubServer) -> None:
 
 
 async def test_shutdown_acks_what_it_took_then_closes_with_1001(db_path: Path, raw_client) -> None:
-    server = HubServer(db_path, "test-token")
+    server = HubServer(db_path, TOKEN)
     await server.start()
     raw = await raw_client(server.url)
     await raw.hello()

@@ -420,3 +420,64 @@ async def test_alert_commands_on_the_cli(hub: HubServer, tmp_path: Path) -> None
     assert (
         "--for 2h --reason" in (await warroom(env, "silence", room, "3f55", *hub_args(hub))).one_line_error()
     )
+
+
+async def test_hostile_alert_text_is_kept_and_made_visible(hub: HubServer) -> None:
+    """Escapes in labels and annotations arrive as placeholders; no alert of the batch is lost."""
+    from tests.hostile import HOSTILE, assert_safe
+
+    room = await declare(hub)
+    batch = [
+        {
+            "status": "firing",
+            "labels": {"alertname": f"Hostile {name}", "service": text[:200], "severity": "critical"},
+            "annotations": {"summary": text, "description": f"line one\n{text}\r\nline three"},
+            "startsAt": "2026-11-28T00:11:53Z",
+            "generatorURL": f"http://prometheus.example/graph?g0={name}",
+        }
+        for name, text in HOSTILE.items()
+    ]
+    body = {**FIRING, "alerts": batch}
+    async with http(hub) as client:
+        response = await client.post(f"/api/v1/alerts/alertmanager?incident={room}", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": len(HOSTILE), "routed": {room: len(HOSTILE)}}
+    state = await hub.hub.settled_state(room)
+    assert len(state.alerts) == len(HOSTILE)
+    by_name = {a.alertname: a for a in state.alerts.values()}
+    title = by_name["Hostile osc-title"]
+    assert title.labels["service"] == "note ␛]0;pwned␇ after"
+    assert title.annotations["description"] == "line one\nnote ␛]0;pwned␇ after\nline three"
+    assert by_name["Hostile bidi-override"].annotations["summary"] == "file⁅bidi⁆gnp.exe"
+    assert by_name["Hostile rich-markup"].labels["service"] == HOSTILE["rich-markup"]  # markup is just text
+    for alert in state.alerts.values():
+        for key, value in [*alert.labels.items(), (alert.alertname, alert.fingerprint)]:
+            assert_safe(key + value, alert.alertname)
+        for value in alert.annotations.values():
+            assert_safe(value.replace("\n", " "), alert.alertname)
+
+
+async def test_hostile_text_from_the_generic_and_pagerduty_senders(hub: HubServer) -> None:
+    room = await declare(hub)
+    async with http(hub) as client:
+        generic = await client.post(
+            f"/api/v1/alerts?incident={room}",
+            json={"alerts": [{"name": "disk \x1b[2J full", "summary": "df\r\n\x9b2J", "source": "cron\x07"}]},
+        )
+        assert generic.status_code == 202, generic.text
+        paged = await client.post(
+            f"/api/v1/alerts/pagerduty?incident={room}",
+            json={
+                "routing_key": "k",
+                "event_action": "trigger",
+                "dedup_key": "pd\x1b]0;x\x07",
+                "payload": {"summary": "CPU\x1b[31m hot", "source": "db\u202e1", "severity": "critical"},
+            },
+        )
+        assert paged.status_code == 202, paged.text
+    alerts = {a.alertname: a for a in (await hub.hub.settled_state(room)).alerts.values()}
+    assert set(alerts) == {"disk ␛[2J full", "CPU␛[31m hot"}
+    assert alerts["disk ␛[2J full"].annotations["summary"] == "df\n\ufffd2J"
+    assert alerts["disk ␛[2J full"].source == "cron␇"
+    assert alerts["CPU␛[31m hot"].fingerprint == "pd:pd␛]0;x␇"
+    assert alerts["CPU␛[31m hot"].labels["source"] == "db⁅bidi⁆1"

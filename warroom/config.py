@@ -77,12 +77,24 @@ def client_settings(
     hub = hub or os.environ.get("WARROOM_HUB") or file.get("hub") or DEFAULT_HUB
     if not hub.startswith(("ws://", "wss://")):
         raise ConfigError(f"--hub must be a ws:// or wss:// URL, got {hub!r}")
-    token = token or os.environ.get("WARROOM_TOKEN") or file.get("token")
-    if not token:
-        raise ConfigError("no token: pass --token, set WARROOM_TOKEN, or put token in the config file")
+    token = _token(token, file)
     name = name or os.environ.get("WARROOM_NAME") or file.get("name") or _login()
     ca = ca or os.environ.get("WARROOM_CA") or file.get("ca")
     return ClientSettings(hub=hub, token=token, name=name, ca=ca)
+
+
+def _token(given: str | None, file: dict[str, Any]) -> str:
+    """The first token set; one set but empty is a mistake, not a reason to try the next."""
+    for where, token in (
+        ("--token", given),
+        ("WARROOM_TOKEN", os.environ.get("WARROOM_TOKEN")),
+        ("token in the config file", file.get("token")),
+    ):
+        if token is not None:
+            if not token.strip():
+                raise ConfigError(f"{where} is empty")
+            return token
+    raise ConfigError("no token: pass --token, set WARROOM_TOKEN, or put token in the config file")
 
 
 def _login() -> str:

@@ -1,13 +1,18 @@
 """The ``warroom`` command.
 
 Every failure a user can cause (an unreachable hub, a bad token, an unknown
-incident, a bad argument) ends in one line on stderr and exit status 2.
+incident, a bad argument) ends in one line on stderr and exit status 2. What
+it prints for people passes through ``visible``: incidents, names, alerts and
+the hub's own messages are data, never terminal control. ``--json`` keeps the
+exact strings (JSON escapes them). A reader that goes away (``| head``) ends
+the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -28,11 +33,15 @@ from warroom.cli.render import (
 )
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.config import ConfigError, client_settings, default_db, load_file
-from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
+from warroom.core.errors import WarroomError
+from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES, validate_command
 from warroom.core.policy import assign_or_offer
 from warroom.core.state import IncidentState
+from warroom.core.text import visible
 
 EXIT_USAGE = 2
+MIN_HUB_TOKEN = 16  # characters; a generated token has 32
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 
 
 class UserError(Exception):
@@ -41,7 +50,29 @@ class UserError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: {visible(message)}\n")  # it may quote the arguments
+
+
+def _say(line: str, *, err: bool = False) -> None:
+    """Print one line for people: every control character in it made visible, a newline too."""
+    print(visible(line), file=sys.stderr if err else sys.stdout)
+
+
+def _print_block(rendered: str) -> None:
+    """Print a rendered table or incident (its fields were made visible one by one)."""
+    print(visible(rendered, multiline=True))
+
+
+def _json(value: Any) -> None:
+    """Print exact data for scripts; JSON's escapes keep control characters off the terminal."""
+    print(json.dumps(value, indent=2))
+
+
+class _VisibleFormatter(logging.Formatter):
+    """Log lines quote the hub and the network: they obey the same rule as output."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return visible(super().format(record), multiline=True)
 
 
 def _hub_options(parser: argparse.ArgumentParser) -> None:
@@ -66,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http-port", type=int, default=8766, help="HTTP API port")
     serve.add_argument("--db", help=f"SQLite event log (default: {default_db()})")
     serve.add_argument("--token", help="shared token (default: $WARROOM_TOKEN, else generated)")
+    serve.add_argument(
+        "--insecure-token",
+        action="store_true",
+        help=f"accept a hub token under {MIN_HUB_TOKEN} characters (tests and demos only)",
+    )
     serve.add_argument("--config", help="hub config file (TOML): severities, cadence, roles, sinks")
     serve.add_argument("--tls-cert", help="certificate chain (PEM): serve wss:// and https://")
     serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
@@ -210,9 +246,42 @@ async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awa
     client = HubClient(settings.hub, settings.token, settings.name, ssl_context=settings.tls())
     await client.connect()
     try:
-        return await work(client)
+        return await _unless_dropped(client, work(client))
     finally:
         await client.close()
+
+
+async def _unless_dropped(client: HubClient, work: Awaitable[int]) -> int:
+    """``work``'s result, or HubUnavailable as soon as the hub closes the connection.
+
+    The client keeps a command queued to resend it after a reconnect; a
+    command-line run does not reconnect, so it must not wait for that.
+    """
+    dropped = asyncio.Event()
+
+    def on_change(kind: str, _room: str | None) -> None:
+        if kind == "connection" and client.state.status == "reconnecting":
+            dropped.set()
+
+    client.listen(on_change)
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(dropped.wait())
+    await asyncio.wait((task, watch), return_when=asyncio.FIRST_COMPLETED)
+    watch.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        raise HubUnavailable("the hub closed the connection before it answered")
+    return task.result()
+
+
+def _checked(type_: str, data: dict[str, Any]) -> None:
+    """Refuse what the hub would refuse (too long, control characters) before connecting."""
+    try:
+        validate_command(type_, data)
+    except WarroomError as err:
+        raise UserError(err.message) from None
 
 
 def _minutes(text: str) -> int:
@@ -224,9 +293,11 @@ def _minutes(text: str) -> int:
 
 
 async def _send(args: argparse.Namespace, type_: str, data: dict[str, Any]) -> int:
+    _checked(type_, data)
+
     async def work(client: HubClient) -> int:
         ack = await client.send(type_, data, args.incident)
-        print(f"{ack['room']} #{ack['seq']}")
+        _say(f"{ack['room']} #{ack['seq']}")
         return 0
 
     return await _with_client(args, work)
@@ -272,7 +343,7 @@ async def _role(args: argparse.Namespace) -> int:
         type_, data = assign_or_offer(view.state, args.role, args.person)
         ack = await client.send(type_, data, args.incident)
         verb = "offered to" if type_ == "role.offered" else "given to"
-        print(f"{ack['room']} #{ack['seq']}: {args.role} {verb} {args.person}")
+        _say(f"{ack['room']} #{ack['seq']}: {args.role} {verb} {args.person}")
         return 0
 
     return await _with_client(args, work)
@@ -295,14 +366,9 @@ async def _alerts(args: argparse.Namespace) -> int:
             state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname, a.fingerprint)
         )
         if args.json:
-            print(
-                json.dumps(
-                    [state.to_dict()["alerts"][list(state.alerts).index(a.fingerprint)] for a in items],
-                    indent=2,
-                )
-            )
+            _json([state.to_dict()["alerts"][list(state.alerts).index(a.fingerprint)] for a in items])
         else:
-            print(render_alerts(items))
+            _print_block(render_alerts(items))
         return 0
 
     return await _with_client(args, work)
@@ -312,7 +378,7 @@ async def _ack(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
         fingerprint = _find_alert((await client.join(args.incident, observe=True)).state, args.fingerprint)
         ack = await client.send("alert.acknowledged", {"fingerprint": fingerprint}, args.incident)
-        print(f"{ack['room']} #{ack['seq']}: {fingerprint} acknowledged")
+        _say(f"{ack['room']} #{ack['seq']}: {fingerprint} acknowledged")
         return 0
 
     return await _with_client(args, work)
@@ -326,7 +392,7 @@ async def _silence(args: argparse.Namespace) -> int:
         fingerprint = _find_alert((await client.join(args.incident, observe=True)).state, args.fingerprint)
         if args.expire:
             ack = await client.send("alert.unsilenced", {"fingerprint": fingerprint}, args.incident)
-            print(f"{ack['room']} #{ack['seq']}: silence on {fingerprint} ended")
+            _say(f"{ack['room']} #{ack['seq']}: silence on {fingerprint} ended")
             return 0
         upstream = client.alertmanager and not args.room_only
         data = {
@@ -338,40 +404,40 @@ async def _silence(args: argparse.Namespace) -> int:
         ack = await client.send("alert.silenced", data, args.incident)
         silence_id = client.rooms[args.incident].state.alerts[fingerprint].silence_id
         where = f" and in Alertmanager (silence {silence_id})" if silence_id else " in the room"
-        print(f"{ack['room']} #{ack['seq']}: {fingerprint} silenced for {args.duration}m{where}")
+        _say(f"{ack['room']} #{ack['seq']}: {fingerprint} silenced for {args.duration}m{where}")
         return 0
 
     return await _with_client(args, work)
 
 
 async def _declare(args: argparse.Namespace) -> int:
+    data: dict[str, Any] = {"title": args.title, "severity": args.severity}
+    if args.summary:
+        data["summary"] = args.summary
+    for flag in ("public", "drill"):
+        if getattr(args, flag):
+            data[flag] = True
+    _checked("incident.declared", data)
+
     async def work(client: HubClient) -> int:
-        data: dict[str, Any] = {"title": args.title, "severity": args.severity}
-        if args.summary:
-            data["summary"] = args.summary
-        for flag in ("public", "drill"):
-            if getattr(args, flag):
-                data[flag] = True
         ack = await client.send("incident.declared", data)
-        print(ack["room"])
+        _say(ack["room"])
         return 0
 
     return await _with_client(args, work)
 
 
 async def _log(args: argparse.Namespace) -> int:
-    async def work(client: HubClient) -> int:
-        ack = await client.send("entry.added", {"text": args.text, "kind": args.kind}, args.incident)
-        print(f"{ack['room']} #{ack['seq']}")
-        return 0
-
-    return await _with_client(args, work)
+    return await _send(args, "entry.added", {"text": args.text, "kind": args.kind})
 
 
 async def _incidents(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
         items = await client.incidents()
-        print(json.dumps(items, indent=2) if args.json else render_incidents(items))
+        if args.json:
+            _json(items)
+        else:
+            _print_block(render_incidents(items))
         return 0
 
     return await _with_client(args, work)
@@ -381,9 +447,9 @@ async def _show(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
         view = await client.join(args.incident, observe=True)
         if args.json:
-            print(json.dumps(view.state.to_dict(), indent=2))
+            _json(view.state.to_dict())
         else:
-            print(render_state(view.state))
+            _print_block(render_state(view.state))
         return 0
 
     return await _with_client(args, work)
@@ -398,19 +464,22 @@ async def _token(args: argparse.Namespace) -> int:
                 {"name": args.token_name, "level": args.level, "scope": scope, "expires": args.expires},
             )
             reach = "every incident" if made["scope"] == "all" else ", ".join(made["scope"])
-            print(
+            _say(
                 f"token {made['id']} for {made['name']}: {made['level']} on {reach}, "
                 f"expires {made['expires_at'] or 'never'}. Shown once; the hub keeps no copy.",
-                file=sys.stderr,
+                err=True,
             )
-            print(made["token"])
+            _say(made["token"])
         elif args.token_command == "list":
             items = await client.admin("token.list")
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            print(json.dumps(items, indent=2) if args.json else render_tokens(items, now))
+            if args.json:
+                _json(items)
+            else:
+                _print_block(render_tokens(items, now))
         else:
             revoked = await client.admin("token.revoke", {"id": args.token_id})
-            print(f"revoked {revoked['id']} ({revoked['name']}); its open connections are closed")
+            _say(f"revoked {revoked['id']} ({revoked['name']}); its open connections are closed")
         return 0
 
     return await _with_client(args, work)
@@ -422,7 +491,10 @@ async def _audit(args: argparse.Namespace) -> int:
         if args.kind:
             query["kind"] = args.kind
         items = await client.admin("audit", query)
-        print(json.dumps(items, indent=2) if args.json else render_audit(items))
+        if args.json:
+            _json(items)
+        else:
+            _print_block(render_audit(items))
         return 0
 
     return await _with_client(args, work)
@@ -433,10 +505,13 @@ async def _config(args: argparse.Namespace) -> int:
         if args.config_command == "reload":
             result = await client.admin("config.reload")
             changed = ", ".join(result["changed"]) or "nothing"
-            print(f"reloaded {result['config']['file']}; changed: {changed}")
+            _say(f"reloaded {result['config']['file']}; changed: {changed}")
         else:
             view = await client.admin("config.show")
-            print(json.dumps(view, indent=2) if args.json else render_config(view))
+            if args.json:
+                _json(view)
+            else:
+                _print_block(render_config(view))
         return 0
 
     return await _with_client(args, work)
@@ -450,10 +525,27 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         http_port=args.http_port,
         db=args.db or str(default_db()),
-        token=args.token or os.environ.get("WARROOM_TOKEN"),
+        token=_hub_token(args.token, args.insecure_token),
         config=args.config,
         tls=_tls_pair(args.tls_cert, args.tls_key),
     )
+
+
+def _hub_token(given: str | None, insecure: bool) -> str | None:
+    """The hub token from --token or $WARROOM_TOKEN (None: the hub makes one); a guessable one is refused."""
+    where, token = ("--token", given)
+    if given is None:
+        where, token = ("WARROOM_TOKEN", os.environ.get("WARROOM_TOKEN"))
+    if token is None:
+        return None
+    if not token.strip():
+        raise UserError(f"{where} is empty; leave it unset and the hub makes a token")
+    if len(token) < MIN_HUB_TOKEN and not insecure:
+        raise UserError(
+            f"{where} is {len(token)} characters; a hub token needs {MIN_HUB_TOKEN} or more "
+            f"(make one with {MAKE_TOKEN}), or pass --insecure-token"
+        )
+    return token
 
 
 def _tls_pair(cert: str | None, key: str | None) -> tuple[str, str] | None:
@@ -495,8 +587,22 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): what it wanted it has. Later writes,
+        # and the interpreter's flush at exit, go nowhere instead of failing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_VisibleFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         if args.command == "serve":
             return _serve(args)
@@ -509,6 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except CommandRejected as exc:
         return _fail(exc.error.message)
+    except WarroomError as exc:  # refused here, before anything was sent
+        return _fail(exc.message)
     except TimeoutError:
         return _fail("the hub did not answer in time")
     except KeyboardInterrupt:
@@ -516,5 +624,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"warroom: {message}", file=sys.stderr)
+    print(f"warroom: {visible(message)}", file=sys.stderr)
     return EXIT_USAGE

@@ -1,4 +1,9 @@
-"""Plain-text forms of incidents for the terminal, outside the TUI."""
+"""Plain-text forms of incidents for the terminal, outside the TUI.
+
+Every string that came from a person, a script, monitoring or the hub goes
+through ``visible`` on its own, on one line: a newline in an entry cannot
+forge a row, and no byte of it can steer the terminal.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,17 @@ from typing import Any
 
 from warroom.core.events import ROLE_TITLES
 from warroom.core.state import Alert, IncidentState
+from warroom.core.text import visible
+
+
+def _v(value: Any) -> str:
+    """One untrusted value as one visible line."""
+    return visible(str(value))
 
 
 def table(rows: Sequence[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell; the last one runs free."""
+    rows = [tuple(_v(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
@@ -96,14 +108,16 @@ def render_alerts(alerts: list[Alert]) -> str:
     for a in alerts:
         notes = []
         if a.acked_by:
-            notes.append(f"ack {a.acked_by}")
+            notes.append(f"ack {_v(a.acked_by)}")
         if a.silenced_until:
             notes.append(
-                f"silenced until {a.silenced_until[11:16]}" + (" (alertmanager)" if a.silence_id else "")
+                f"silenced until {_v(a.silenced_until[11:16])}" + (" (alertmanager)" if a.silence_id else "")
             )
-        labels = " ".join(f"{k}={v}" for k, v in a.labels.items() if k not in ("alertname", "severity"))
+        labels = " ".join(
+            f"{_v(k)}={_v(v)}" for k, v in a.labels.items() if k not in ("alertname", "severity")
+        )
         lines.append(
-            f"{a.status:<8} {a.fingerprint:<18} {a.severity or '-':<9} {a.alertname} x{a.count}  "
+            f"{a.status:<8} {_v(a.fingerprint):<18} {_v(a.severity or '-'):<9} {_v(a.alertname)} x{a.count}  "
             f"{labels}{'  [' + ', '.join(notes) + ']' if notes else ''}"
         )
     return "\n".join(lines)
@@ -111,30 +125,30 @@ def render_alerts(alerts: list[Alert]) -> str:
 
 def render_state(state: IncidentState) -> str:
     lines = [
-        f"{state.room}  {state.severity}  {state.status}  {state.title}",
-        f"declared {state.declared_at} by {state.declared_by}",
+        f"{_v(state.room)}  {state.severity}  {state.status}  {_v(state.title)}",
+        f"declared {state.declared_at} by {_v(state.declared_by)}",
     ]
     if state.summary:
-        lines.append(state.summary)
+        lines.append(_v(state.summary))
     lines.append("")
     for role, title in ROLE_TITLES.items():
         holder = state.roles.get(role)
-        lines.append(f"{title:>20}: {holder.name if holder else 'unassigned'}")
+        lines.append(f"{title:>20}: {_v(holder.name) if holder else 'unassigned'}")
     if state.broadcast is not None:
         b = state.broadcast
         due = f" (next update {b.next_update_due})" if b.next_update_due else ""
-        lines += ["", f"status ({b.actor}, {b.ts}): {b.message}{due}"]
+        lines += ["", f"status ({_v(b.actor)}, {b.ts}): {_v(b.message)}{due}"]
     if state.checklist:
         done = sum(item.checked for item in state.checklist.values())
         lines += ["", f"checklist {done}/{len(state.checklist)}"]
         for item in state.checklist.values():
             mark = "x" if item.checked else " "
-            who = f"  ({item.checked_by})" if item.checked_by else ""
-            lines.append(f"  [{mark}] {item.text}{who}")
+            who = f"  ({_v(item.checked_by)})" if item.checked_by else ""
+            lines.append(f"  [{mark}] {_v(item.text)}{who}")
     if state.alerts:
         lines += ["", "alerts"]
         for alert in sorted(state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname)):
-            lines.append(f"  {alert.status:<8} {alert.alertname} x{alert.count}")
+            lines.append(f"  {alert.status:<8} {_v(alert.alertname)} x{alert.count}")
     lines += ["", "timeline"]
     for entry in state.entries.values():
         struck = " [struck]" if entry.struck else ""
@@ -142,31 +156,32 @@ def render_state(state: IncidentState) -> str:
         pin = " [pinned]" if entry.pinned else ""
         lines.append(
             f"  #{entry.id:<5} {entry.when[:19].replace('T', ' ')}  {entry.kind:<8} "
-            f"{entry.author}: {entry.text}{struck}{edited}{pin}"
+            f"{_v(entry.author)}: {_v(entry.text)}{struck}{edited}{pin}"
         )
     return "\n".join(lines)
 
 
 def render_config(view: dict[str, Any]) -> str:
     policy, limits = view["policy"], view["limits"]
-    lines = [f"file          {view['file'] or '(none: built-in defaults)'}"]
+    lines = [f"file          {_v(view['file'] or '(none: built-in defaults)')}"]
     for sev, meaning in policy["meanings"].items():
         cadence, within = policy["cadence"].get(sev), policy["commander_within"].get(sev)
         lines.append(
-            f"{sev:<13} updates every {cadence or '-'} min, commander within {within or '-'} min: {meaning}"
+            f"{_v(sev):<13} updates every {cadence or '-'} min, commander within {within or '-'} min: "
+            f"{_v(meaning)}"
         )
     held = {t: r for t, r in policy["permissions"].items() if r}
     lines.append(
-        "needs a role  " + ("; ".join(f"{t} ({', '.join(r)})" for t, r in sorted(held.items())) or "none")
+        "needs a role  " + ("; ".join(_v(f"{t} ({', '.join(r)})") for t, r in sorted(held.items())) or "none")
     )
     lines.append(f"offers expire after {policy['offer_expires_after']} s")
     lines.append("limits        " + ", ".join(f"{k} {v:g}" for k, v in limits.items()))
     for r in view["routes"]:
-        match = ", ".join(f"{k}={v}" for k, v in r["match"].items())
-        lines.append(f"route         {match} -> {r['incident']}")
-    lines.append(f"alertmanager  {view['alertmanager'] or 'none'}")
-    lines.append(f"origins       {', '.join(view['origins']) or 'none'}")
+        match = ", ".join(f"{_v(k)}={_v(v)}" for k, v in r["match"].items())
+        lines.append(f"route         {match} -> {_v(r['incident'])}")
+    lines.append(f"alertmanager  {_v(view['alertmanager'] or 'none')}")
+    lines.append(f"origins       {_v(', '.join(view['origins']) or 'none')}")
     for sink in view["sinks"]:
         signed = ", signed" if sink["signed"] else ""
-        lines.append(f"sink          {sink['name']} ({sink['kind']}) to {sink['host']}{signed}")
+        lines.append(f"sink          {_v(sink['name'])} ({_v(sink['kind'])}) to {_v(sink['host'])}{signed}")
     return "\n".join(lines)

@@ -41,7 +41,7 @@ class HubUnavailable(Exception):
 
 
 class Unauthorized(HubUnavailable):
-    """The hub refused the token; retrying will not help."""
+    """The hub refused the token, or the hello (a name it does not take); retrying will not help."""
 
 
 class CommandRejected(Exception):
@@ -212,6 +212,9 @@ class HubClient:
                 await self._send({**view.join_frame(), "rid": next(self._rid)})
             for command in self.outbox.pending():
                 await self._send_command(command)
+        except CommandRejected as exc:  # the hub refused hello itself (a bad name): retrying will not help
+            await self._drop()
+            raise Unauthorized(f"the hub refused hello: {exc.error.message}") from None
         except (ConnectionClosed, HubUnavailable, OSError) as exc:
             await self._drop()
             raise HubUnavailable(f"the connection failed during setup: {_reason(exc)}") from None
@@ -461,6 +464,8 @@ class HubClient:
             self._settle(command_id, error=error)
             return
         rid = frame.get("rid")
+        if rid is None and "hello" in self._requests:
+            rid = "hello"  # before its welcome, a client has sent only hello: this refuses it
         future = self._requests.pop(rid, None) if rid is not None else None
         if future is not None and not future.done():
             future.set_exception(CommandRejected(error))

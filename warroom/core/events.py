@@ -66,7 +66,7 @@ define(
     Text("title", max_len=TITLE_MAX),
     Choice("severity", options=SEVERITIES),
     Choice("status", required=False, default="investigating", options=STATUSES),
-    Text("summary", required=False, max_len=TEXT_MAX),
+    Text("summary", required=False, max_len=TEXT_MAX, multiline=True),
     Bool("public", required=False, default=False),
     Bool("drill", required=False, default=False),
     Text("commander", required=False, max_len=NAME_MAX),
@@ -76,7 +76,7 @@ define(
     "Sets a milestone's time by hand; the first recorded time stays in the log.",
     Choice("milestone", options=MILESTONES),
     Time("at"),
-    Text("reason", required=False, max_len=TEXT_MAX),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
 )
 define(
     "responder.joined",
@@ -88,32 +88,32 @@ define(
     "incident.severity_changed",
     "A new severity, with an optional reason.",
     Choice("severity", options=SEVERITIES),
-    Text("reason", required=False, max_len=TEXT_MAX),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
 )
 define(
     "incident.status_changed",
     "A move along investigating, identified, monitoring, resolved; leaving resolved reopens.",
     Choice("status", options=STATUSES),
-    Text("reason", required=False, max_len=TEXT_MAX),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
 )
 define(
     "entry.added",
     "A timeline entry; happened_at back-dates it.",
     Choice("kind", required=False, default="note", options=ENTRY_KINDS),
-    Text("text", max_len=TEXT_MAX),
+    Text("text", max_len=TEXT_MAX, multiline=True),
     Time("happened_at", required=False),
 )
 define(
     "entry.edited",
     "New text for an entry; the old text stays in the log and in history.",
     _entry_ref(),
-    Text("text", max_len=TEXT_MAX),
+    Text("text", max_len=TEXT_MAX, multiline=True),
 )
 define(
     "entry.struck",
     "Strikes an entry through; it is never deleted.",
     _entry_ref(),
-    Text("reason", required=False, max_len=TEXT_MAX),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
 )
 define("entry.pinned", "Pins an entry.", _entry_ref())
 define("entry.unpinned", "Unpins an entry.", _entry_ref())
@@ -142,7 +142,7 @@ define(
     "role.taken_over",
     "Takes a role whose holder has been gone for the grace period; the absence is on the record.",
     Choice("role", options=ROLES),
-    Text("reason", required=False, max_len=TEXT_MAX),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
     Int("absent_for", required=False, minimum=0),  # seconds the holder was not seen, by the hub's clock
     hub_fills=("absent_for",),
 )
@@ -166,7 +166,8 @@ define(
     Choice("status", required=False, default="firing", options=ALERT_STATUSES),
     Text("severity", required=False, max_len=32),
     Labels("labels", required=False, max_keys=32, max_len=256),  # 16 KiB at most
-    Labels("annotations", required=False, max_keys=16, max_len=2048),  # so an alert fits one frame
+    # 2 KiB a value, so an alert fits one frame; a description runs over lines.
+    Labels("annotations", required=False, max_keys=16, max_len=2048, multiline=True),
     Time("starts_at", required=False),
     Time("ends_at", required=False),
     Text("source", required=False, max_len=64),
@@ -190,7 +191,7 @@ define(
     "Quiets an alert in the room for a while; with upstream, the hub also silences it in Alertmanager.",
     Text("fingerprint", max_len=256, ref="alerts"),
     Int("minutes", minimum=1, maximum=14 * 24 * 60),
-    Text("reason", max_len=TEXT_MAX),
+    Text("reason", max_len=TEXT_MAX, multiline=True),
     Bool("upstream", required=False, default=False),
     Text("silence_id", required=False, max_len=128),
 )
@@ -208,16 +209,16 @@ define(
 define(
     "status.broadcast",
     "The commander's word to everyone, with the next update due.",
-    Text("message", max_len=TEXT_MAX),
-    Text("impact", required=False, max_len=TEXT_MAX),
-    Text("doing", required=False, max_len=TEXT_MAX),
+    Text("message", max_len=TEXT_MAX, multiline=True),
+    Text("impact", required=False, max_len=TEXT_MAX, multiline=True),
+    Text("doing", required=False, max_len=TEXT_MAX, multiline=True),
     Int("next_update_in", required=False, minimum=1, maximum=24 * 60),
 )
 define(
     "notification.failed",
     "A notification sink refused or timed out; the hub keeps retrying.",
     Text("sink", max_len=NAME_MAX),
-    Text("error", max_len=TEXT_MAX),
+    Text("error", max_len=TEXT_MAX, multiline=True),
     Int("attempt", minimum=1),
     Bool("final", required=False, default=False),
     from_clients=False,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warroom.core.errors import Code, WarroomError
+from warroom.core.text import describe_char, find_control
 
 _MISSING: Any = object()
 
@@ -35,19 +36,39 @@ class Field:
 
 @dataclass(frozen=True)
 class Text(Field):
+    """What a person types: no control characters, so nobody can steer another's terminal.
+
+    ``multiline`` text (an entry, a broadcast, a reason) may hold newlines and
+    tabs; ``\\r\\n`` is taken as a newline. Everything else is one line.
+    """
+
     max_len: int = 4000
     min_len: int = 1
     strip: bool = True
+    multiline: bool = False
 
     def check(self, value: Any) -> str:
         if not isinstance(value, str):
             raise self.fail(Code.WRONG_TYPE, f"expected a string, got {type_name(value)}")
         text: str = value.strip() if self.strip else value
+        if self.multiline:
+            text = text.replace("\r\n", "\n")
         if len(text) < self.min_len:
             raise self.fail(Code.INVALID_VALUE, "must not be empty")
         if len(text) > self.max_len:
             raise self.fail(Code.TOO_LONG, f"{len(text)} characters, the limit is {self.max_len}")
+        if self.ref is None:  # a reference only names what is already stored (an old alert's fingerprint)
+            refuse_controls(self, text, self.multiline)
         return text
+
+
+def refuse_controls(f: Field, text: str, multiline: bool = False, where: str = "") -> None:
+    """Refuse the first control character in ``text``, naming it and where it is."""
+    found = find_control(text, multiline=multiline)
+    if found is not None:
+        position, char = found
+        message = f"{where}{describe_char(char)} at position {position} is not allowed"
+        raise f.fail(Code.INVALID_VALUE, message)
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,7 @@ class Labels(Field):
 
     max_keys: int = 64
     max_len: int = 1024
+    multiline: bool = False  # values may hold newlines and tabs (annotations); keys never
 
     def check(self, value: Any) -> dict[str, str]:
         if not isinstance(value, Mapping):
@@ -114,6 +136,8 @@ class Labels(Field):
                 raise self.fail(Code.WRONG_TYPE, "keys and values must be strings")
             if len(key) > self.max_len or len(item) > self.max_len:
                 raise self.fail(Code.TOO_LONG, f"{key[:40]!r} is over {self.max_len} characters")
+            refuse_controls(self, key, where="a key: ")
+            refuse_controls(self, item, self.multiline, where=f"{key[:40]!r}: ")
             out[key] = item
         return dict(sorted(out.items()))
 
@@ -137,6 +161,7 @@ class TextList(Field):
                 raise self.fail(Code.WRONG_TYPE, f"expected non-empty strings, got {type_name(item)}")
             if len(item) > self.max_len:
                 raise self.fail(Code.TOO_LONG, f"the limit is {self.max_len} characters an item")
+            refuse_controls(self, item)
         return [item.strip() for item in value]
 
 
