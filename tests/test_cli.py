@@ -241,7 +241,7 @@ async def populated(hub: HubServer) -> str:
         text = f"entry {n}: " + "padding " * 30
         await hub.hub.execute(Command(new_id(), "entry.added", {"text": text}, ack.room), "ann")
     data = {"fingerprint": "f1", "alertname": "Busy", "labels": {"service": "checkout"}}
-    await hub.hub.execute(Command(new_id(), "alert.upserted", data, ack.room), "am")
+    await hub.hub.execute(Command(new_id(), "alert.upserted", data, ack.room), "am", internal=True)
     return ack.room
 
 
