@@ -110,7 +110,7 @@ class Timeline(ScrollView, can_focus=True):
     ]
 
     DEFAULT_CSS = """
-    Timeline { background: $surface; }
+    Timeline { background: $surface; overflow-x: hidden; }
     """
 
     class Opened(Message):
@@ -179,7 +179,7 @@ class Timeline(ScrollView, can_focus=True):
         self._pending = [c for c in pending if c.type == "entry.added"]
         at_bottom = self.follow
         if self.virtual_size.height != self.line_count:
-            self.virtual_size = Size(self.size.width, self.line_count)
+            self.virtual_size = Size(self._width, self.line_count)
         if at_bottom and (fresh or self._pending):
             self.cursor = -1
             self.scroll_end(animate=False)
@@ -194,7 +194,7 @@ class Timeline(ScrollView, can_focus=True):
         self._measure()
         self.cursor = -1
         self.follow = True
-        self.virtual_size = Size(self.size.width, self.line_count)
+        self.virtual_size = Size(self._width, self.line_count)
         self.scroll_end(animate=False)
         self._title()
         self.refresh()
@@ -212,7 +212,7 @@ class Timeline(ScrollView, can_focus=True):
         keep = self.selected if self.cursor >= 0 else None
         self.wrap = not self.wrap
         self._measure()
-        self.virtual_size = Size(self.size.width, self.line_count)
+        self.virtual_size = Size(self._width, self.line_count)
         self._title()
         if keep is not None or not self.follow:
             self.action_cursor(0)
@@ -239,10 +239,10 @@ class Timeline(ScrollView, can_focus=True):
         text = entry.text
         if (
             "\n" not in text
-            and self._prefix_width + 2 * (len(entry.author) + len(text)) + 2 <= self.size.width
+            and self._prefix_width + 2 * (len(entry.author) + len(text)) + 2 <= self._width
         ):
             return 1  # fits for sure, even if every character were double width
-        return len(self._strips(entry, self.size.width, False))
+        return len(self._strips(entry, self._width, False))
 
     def _refit(self, at: int, height: int) -> None:
         """An entry drawn took another number of lines than measured (an edit): move what follows."""
@@ -251,7 +251,7 @@ class Timeline(ScrollView, can_focus=True):
         self.call_later(self._resize_virtual)
 
     def _resize_virtual(self) -> None:
-        self.virtual_size = Size(self.size.width, self.line_count)
+        self.virtual_size = Size(self._width, self.line_count)
         self.refresh()
 
     def _first_line(self, at: int) -> int:
@@ -349,11 +349,11 @@ class Timeline(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._cache.clear()
         self._measure()
-        self.virtual_size = Size(self.size.width, self.line_count)
+        self.virtual_size = Size(self._width, self.line_count)
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
-        width = self.size.width
+        width = self._width
         entry_lines = self._entry_lines
         if index < entry_lines:
             at = bisect_right(self._starts, index) - 1 if self.wrap else index
@@ -386,6 +386,11 @@ class Timeline(ScrollView, can_focus=True):
             strips = self._entry_strips(entry, width, is_cursor)
             self._cache[key] = strips
         return strips
+
+    @property
+    def _width(self) -> int:
+        """The cells a line has: the scrollbar's are not the text's."""
+        return self.scrollable_content_region.width
 
     @property
     def compact(self) -> bool:
