@@ -33,6 +33,10 @@ def following(timeline: Timeline) -> bool:
     return timeline.follow
 
 
+def wrapping(timeline: Timeline) -> bool:
+    return timeline.wrap
+
+
 def screen_of(app: WarroomApp) -> IncidentScreen:
     assert isinstance(app.screen, IncidentScreen)
     return app.screen
@@ -222,5 +226,5 @@ async def test_long_entries_are_cut_with_an_ellipsis_and_wrap_on_ctrl_w(hub: Hub
         assert timeline.scroll_y <= first
         await pilot.press("ctrl+w")
         await pilot.pause()
-        assert not timeline.wrap and timeline.line_count == lines_before
+        assert not wrapping(timeline) and timeline.line_count == lines_before
         assert timeline.border_title == "Timeline"
