@@ -49,27 +49,37 @@ def clock_text(seconds: float) -> str:
     return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else span(seconds)
 
 
-Piece = str | Content | tuple[str, str]  # plain text, or (text, style); a style never comes from data
+Piece = str | tuple[str, str]  # plain text, or (text, style); a style never comes from data
+Line = tuple[Piece, ...]
 
 
-def line(*pieces: Piece) -> Content:
+def line(*pieces: Piece) -> Line:
+    """The pieces of one line: compared as they are, assembled into Content only to show."""
+    return pieces
+
+
+def lines_content(lines: list[Line]) -> Content:
     """Content assembled from plain pieces: data in it is never parsed as markup."""
-    return Content.assemble(*pieces)
+    return Content("\n").join(Content.assemble(*pieces) for pieces in lines)
 
 
 class _Changes:
-    """Updates a label only when what it shows changes: an update costs a layout."""
+    """Updates a label only when what it shows changes: an update costs a layout.
+
+    It compares the plain pieces, which are cheap to make every second, and
+    builds the Content only for a change.
+    """
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[object, ...]] = {}
 
-    def set(self, label: Label, content: Content, classes: str | None = None) -> None:
+    def set(self, label: Label, pieces: Line, classes: str | None = None) -> None:
         key = id(label)
-        wanted = (content.plain, *content.spans, classes if classes is not None else "")
+        wanted = (pieces, classes if classes is not None else "")
         if self._last.get(key) == wanted:
             return
         self._last[key] = wanted
-        label.update(content)
+        label.update(Content.assemble(*pieces))
         if classes is not None:
             label.set_classes(classes)
 
@@ -140,7 +150,7 @@ class RolesPanel(Static):
     """Who holds each role, open offers, and who is here; one line a role when narrow."""
 
     _shown: tuple[IncidentState, list[dict[str, Any]], dict[str, str], datetime, dict[str, Any]] | None = None
-    _drawn: tuple[object, ...] = ()
+    _drawn: list[Line] | None = None
 
     def show(
         self,
@@ -160,7 +170,7 @@ class RolesPanel(Static):
         if self._shown is None:
             return
         state, presence, activity, now, policy = self._shown
-        lines: list[Content] = []
+        lines: list[Line] = []
         narrow = self.size.width < 36
         pad = 7 if narrow else 20
         for role in ROLES:
@@ -175,22 +185,16 @@ class RolesPanel(Static):
             offer = state.offers.get(role)
             if offer is not None and narrow:
                 row.append((f" → {visible(offer.to)}?", "$accent"))
-            lines.append(line(*row))
+            lines.append(tuple(row))
             if offer is not None and not narrow:
                 lines.append(line(" " * pad, (f" → offered to {visible(offer.to)}", "$accent")))
         within = policy.get("commander_within", {}).get(state.severity)
         if "commander" not in state.roles and within and state.declared_at:
             waited = (now - parse_time(state.declared_at)).total_seconds()
             if waited > within * 60:
-                lines.append(
-                    line(
-                        (
-                            f"No commander for {span(waited)}: {state.severity} needs one in {within}m",
-                            "$error b",
-                        )
-                    )
-                )
-        people: list[Content] = []
+                warning = f"No commander for {span(waited)}: {state.severity} needs one in {within}m"
+                lines.append(line((warning, "$error b")))
+        people: list[Line] = []
         for name in sorted({str(m["name"]) for m in presence}):
             last = activity.get(name)
             idle = last is None or (now - parse_time(last)).total_seconds() > IDLE_AFTER
@@ -200,18 +204,19 @@ class RolesPanel(Static):
                 else line(("●", "$success"), f" {visible(name)}")
             )
         if narrow:
-            lines.append(line(("here ", "bold"), Content(", ").join(people)))
+            here: list[Piece] = [("here ", "bold")]
+            for n, person in enumerate(people):
+                here += [", ", *person] if n else person
+            lines.append(tuple(here))
         else:
             lines += [
-                Content(""),
+                line(),
                 line(("here", "bold"), f" ({len(people)})"),
-                *(line("  ", p) for p in people),
+                *(line("  ", *person) for person in people),
             ]
-        text = Content("\n").join(lines)
-        drawn = (text.plain, *text.spans)
-        if drawn != self._drawn:
-            self._drawn = drawn
-            self.update(text)
+        if lines != self._drawn:
+            self._drawn = lines
+            self.update(lines_content(lines))
         if self.has_class("-no-commander") != ("commander" not in state.roles):
             self.set_class("commander" not in state.roles, "-no-commander")
 
@@ -248,12 +253,12 @@ class ChecklistPanel(OptionList):
             ]
             if item.checked:
                 row.append((f" {visible(item.checked_by or '')} {(item.checked_at or '')[11:16]}", "dim"))
-            self.add_option(Option(line(*row), id=str(item.id)))
+            self.add_option(Option(Content.assemble(*row), id=str(item.id)))
         if highlighted is not None and items:
             self.highlighted = min(highlighted, len(items) - 1)
         self.scroll_to(y=scrolled, animate=False, immediate=True)  # a rebuild must not move the reader
         done = sum(i.checked for i in items)
-        self.border_title = line(f"Runbook {done}/{len(items)}")
+        self.border_title = Content(f"Runbook {done}/{len(items)}")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

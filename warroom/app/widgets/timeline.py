@@ -131,6 +131,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = -1  # index into the shown lines; -1 follows the newest
         self.follow = True
         self.unseen = 0
+        self._unseen_mark = ""
         self.with_dates = False
         self.wrap = False
         self._starts: list[int] = []  # when wrapping: the first line of each shown entry
@@ -295,7 +296,10 @@ class Timeline(ScrollView, can_focus=True):
             self._mark_unseen()
 
     def _mark_unseen(self) -> None:
-        self.border_subtitle = f"{self.unseen} new · End to jump" if self.unseen else ""
+        mark = f"{self.unseen} new · End to jump" if self.unseen else ""
+        if mark != self._unseen_mark:  # setting a border title costs a refresh of the whole widget
+            self._unseen_mark = mark
+            self.border_subtitle = mark
 
     def action_cursor(self, delta: int) -> None:
         if not self._shown:
