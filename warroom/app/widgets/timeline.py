@@ -238,10 +238,7 @@ class Timeline(ScrollView, can_focus=True):
 
     def _height(self, entry: Entry) -> int:
         text = entry.text
-        if (
-            "\n" not in text
-            and self._prefix_width + 2 * (len(entry.author) + len(text)) + 2 <= self._width
-        ):
+        if "\n" not in text and self._prefix_width + 2 * (len(entry.author) + len(text)) + 2 <= self._width:
             return 1  # fits for sure, even if every character were double width
         return len(self._strips(entry, self._width, False))
 
