@@ -228,3 +228,29 @@ async def test_long_entries_are_cut_with_an_ellipsis_and_wrap_on_ctrl_w(hub: Hub
         await pilot.pause()
         assert not wrapping(timeline) and timeline.line_count == lines_before
         assert timeline.border_title == "Timeline"
+
+
+async def test_wrapping_keeps_the_reader_at_the_entry_they_were_reading(hub: HubServer) -> None:
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    for n in range(60):
+        await execute(hub, "entry.added", {"text": f"entry {n} " + "long words " * (n % 3) * 12}, room)
+    app = await open_app(hub, room)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+        await pilot.pause()
+        timeline = screen_of(app).query_one(Timeline)
+        timeline.focus()
+        timeline.scroll_to(y=20, animate=False, immediate=True)
+        await pilot.pause()
+        assert not following(timeline) and timeline.cursor == -1
+        reading = timeline._shown[20]
+        for wrapped in (True, False):
+            await pilot.press("ctrl+w")
+            await pilot.pause()
+            assert wrapping(timeline) is wrapped
+            top = round(timeline.scroll_y)
+            assert timeline._shown[timeline._entry_at(top) or 0] == reading
+            assert timeline.render_line(0).text.startswith(
+                timeline._entry_strip(timeline._entries[reading], timeline.size.width, False).text[:20]
+            )

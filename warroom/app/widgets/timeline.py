@@ -209,17 +209,30 @@ class Timeline(ScrollView, can_focus=True):
         self.border_title = Content(" · ".join(parts))  # a typed filter is data, not markup
 
     def action_toggle_wrap(self) -> None:
-        """Long and multi-line entries in full (several lines each), or cut to one line."""
-        keep = self.selected if self.cursor >= 0 else None
+        """Long and multi-line entries in full (several lines each), or cut to one line.
+
+        The reader keeps their place: the newest line if following, else the
+        cursor's entry, else the entry at the top of the view.
+        """
+        top = self._entry_at(round(self.scroll_y))
         self.wrap = not self.wrap
         self._measure()
         self.virtual_size = Size(self._width, self.line_count)
         self._title()
-        if keep is not None or not self.follow:
-            self.action_cursor(0)
-        else:
+        if self.follow:
             self.scroll_end(animate=False)
+        elif self.cursor >= 0:
+            self.action_cursor(0)
+        elif top is not None:
+            self.scroll_to(y=self._first_line(top), animate=False, immediate=True)
         self.refresh()
+
+    def _entry_at(self, line: int) -> int | None:
+        """The index (into the shown entries) of the entry drawn on ``line``."""
+        if not self._shown:
+            return None
+        at = bisect_right(self._starts, line) - 1 if self.wrap else line
+        return max(0, min(at, len(self._shown) - 1))
 
     # -- lines when wrapping -----------------------------------------------------------
 
