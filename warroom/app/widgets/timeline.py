@@ -134,6 +134,8 @@ class Timeline(ScrollView, can_focus=True):
         self._unseen_mark = ""
         self.with_dates = False
         self.wrap = False
+        self._width_key: tuple[Size, bool] | None = None
+        self._width_cells = 0
         self._starts: list[int] = []  # when wrapping: the first line of each shown entry
         self._heights: list[int] = []  # when wrapping: the lines each shown entry takes
         self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(4096)
@@ -403,8 +405,16 @@ class Timeline(ScrollView, can_focus=True):
 
     @property
     def _width(self) -> int:
-        """The cells a line has: the scrollbar's are not the text's."""
-        return self.scrollable_content_region.width
+        """The cells a line has: the scrollbar's are not the text's.
+
+        Asked for every line drawn, and the region behind it costs a lookup of
+        the widget on its screen; so it is kept until the size or scrollbar change.
+        """
+        key = (self._size, self.show_vertical_scrollbar)
+        if key != self._width_key:
+            self._width_key = key
+            self._width_cells = self.scrollable_content_region.width
+        return self._width_cells
 
     @property
     def compact(self) -> bool:
