@@ -11,6 +11,7 @@ from tests.conftest import TOKEN, wait_for
 from warroom.app.app import WarroomApp
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.panels import RolesPanel
 from warroom.client import HubClient
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
@@ -84,3 +85,10 @@ async def test_a_late_joiner_sees_the_key_facts_without_scrolling(
             assert fact in shown, f"{fact!r} is not on the {size[0]}x{size[1]} screen:\n{shown}"
         # newest pinned first
         assert shown.index("8% of EU card payments fail") < shown.index("Roll back checkout")
+        # the theme's colours still apply to text built from plain pieces
+        roles = screen.query_one(RolesPanel)
+        segments = [seg for strip in roles.render_lines(roles.region.reset_offset) for seg in strip]
+        title = next(seg for seg in segments if seg.text.strip() in ("IC", "incident commander"))
+        assert title.style is not None and title.style.color is not None
+        assert title.style.color.triplet is not None
+        assert title.style.color.triplet.hex.upper() == app.theme_variables["role-commander"].upper()
