@@ -138,6 +138,7 @@ def fold_raw(app: WarroomApp, room: str) -> None:
     fold("tess", "role.assigned", {"role": "scribe", "name": HOSTILE["c1-osc"]})
     fold("tess", "role.offered", {"role": "tech", "to": HOSTILE["bidi-override"]})
     state.title = HOSTILE["osc-title"]
+    state.severity, state.status = HOSTILE["csi-colour"], HOSTILE["unbalanced"]
     view.presence = [*view.presence, *({"name": text} for text in HOSTILE.values())]
 
 
@@ -211,6 +212,7 @@ async def test_every_screen_shows_the_hostile_corpus_as_data(
         await pilot.pause()
         shown = screen_text(app, "raw")
         assert "note ␛]0;pwned␇ after" in shown and "Pinned 2" in shown
+        assert "␛[31mred␛[0m" in shown.splitlines()[0]  # the severity, in the header
         every_widget(app, "raw")
         timeline = screen.query_one(Timeline)
         for wrap in (False, True):

@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
 
 from warroom.client import ConnectionState
-from warroom.core.events import ROLE_TITLES, ROLES
+from warroom.core.events import ROLE_TITLES, ROLES, SEVERITIES
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState
 from warroom.core.text import visible
@@ -98,7 +98,7 @@ class IncidentHeader(Horizontal):
     def show(self, state: IncidentState, conn: ConnectionState, now: datetime) -> None:
         put = self.changes = self.changes or _Changes()
         put.set(self.query_one("#incident-id", Label), line(visible(state.room)))
-        severity_class = f"sev-{state.severity[-1:]}" if state.severity else ""
+        severity_class = f"sev-{state.severity[-1:]}" if state.severity in SEVERITIES else ""
         put.set(
             self.query_one("#severity", Label), line(f" {visible(state.severity) or '…'} "), severity_class
         )
