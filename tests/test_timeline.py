@@ -237,9 +237,12 @@ async def test_wrapping_keeps_the_reader_at_the_entry_they_were_reading(hub: Hub
         await execute(hub, "entry.added", {"text": f"entry {n} " + "long words " * (n % 3) * 12}, room)
     app = await open_app(hub, room)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+        await wait_for(
+            lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 62, what="join"
+        )
         await pilot.pause()
         timeline = screen_of(app).query_one(Timeline)
+        await wait_for(lambda: timeline.line_count == 62 and timeline.max_scroll_y > 20, what="the lines")
         timeline.focus()
         timeline.scroll_to(y=20, animate=False, immediate=True)
         await pilot.pause()

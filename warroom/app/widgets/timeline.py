@@ -178,7 +178,7 @@ class Timeline(ScrollView, can_focus=True):
             added = [i for i in fresh if self.filter.admits(entries[i])]
             self._shown.extend(added)
             if self.wrap:
-                self._grow([self._height(entries[i]) for i in added])
+                self._grow(self._heights_of([entries[i] for i in added]))
         self._pending = [c for c in pending if c.type == "entry.added"]
         at_bottom = self.follow
         if self.virtual_size.height != self.line_count:
@@ -242,7 +242,7 @@ class Timeline(ScrollView, can_focus=True):
         """Every shown entry's height, when wrapping: on a new list, width or mode only."""
         self._heights, self._starts = [], []
         if self.wrap:
-            self._grow([self._height(self._entries[i]) for i in self._shown])
+            self._grow(self._heights_of([self._entries[i] for i in self._shown]))
 
     def _grow(self, heights: list[int]) -> None:
         start = self._starts[-1] + self._heights[-1] if self._starts else 0
@@ -251,11 +251,16 @@ class Timeline(ScrollView, can_focus=True):
             start += height
         self._heights.extend(heights)
 
-    def _height(self, entry: Entry) -> int:
-        text = entry.text
-        if "\n" not in text and self._prefix_width + 2 * (len(entry.author) + len(text)) + 2 <= self._width:
-            return 1  # fits for sure, even if every character were double width
-        return len(self._strips(entry, self._width, False))
+    def _heights_of(self, entries: list[Entry]) -> list[int]:
+        """The lines each entry takes when wrapped; most fit one line, found without wrapping them."""
+        width = self._width
+        room = width - self._prefix_width - 2  # after the author's ": "
+        return [
+            1
+            if "\n" not in e.text and 2 * (len(e.author) + len(e.text)) <= room  # even if all double width
+            else len(self._strips(e, width, False))
+            for e in entries
+        ]
 
     def _refit(self, at: int, height: int) -> None:
         """An entry drawn took another number of lines than measured (an edit): move what follows."""
