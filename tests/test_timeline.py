@@ -198,12 +198,14 @@ async def test_long_entries_are_cut_with_an_ellipsis_and_wrap_on_ctrl_w(hub: Hub
         await pilot.pause()
         assert timeline.wrap and timeline.border_title == "Timeline · wrapped"
         at = timeline._shown.index(long_id)
-        height = timeline._heights[at]
-        assert height > 1 and timeline._heights[timeline._shown.index(multi_id)] == 3
-        assert timeline.line_count == lines_before + height - 1 + 2
         timeline.scroll_to(y=0, animate=False, immediate=True)
         await pilot.pause()
-        drawn = [timeline.render_line(y).text for y in range(timeline.line_count)]
+        for _ in range(2):  # heights are estimated; drawn, they are what the wrapped lines take
+            drawn = [timeline.render_line(y).text for y in range(timeline.line_count)]
+        height = timeline._heights[at]
+        assert height == len(timeline._strips(entries[long_id], timeline._width, False)) > 1
+        assert timeline._heights[timeline._shown.index(multi_id)] == 3
+        assert timeline.line_count == lines_before + height - 1 + 2
         first = timeline._starts[at]
         words = " ".join(line.strip() for line in drawn[first : first + height]).split()
         assert words[-60:] == long.split()  # every word, in order, on the entry's lines

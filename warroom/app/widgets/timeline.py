@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from itertools import accumulate, islice
 from typing import Any
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
@@ -252,13 +253,19 @@ class Timeline(ScrollView, can_focus=True):
         self._heights.extend(heights)
 
     def _heights_of(self, entries: list[Entry]) -> list[int]:
-        """The lines each entry takes when wrapped; most fit one line, found without wrapping them."""
-        width = self._width
-        room = width - self._prefix_width - 2  # after the author's ": "
+        """The lines each entry takes when wrapped, estimated without wrapping it.
+
+        Its cells over the width (per line of it) is exact for a line cut
+        anywhere and at most a little short for one cut between words; an
+        entry drawn taller moves the ones after it (``_refit``). Wrapping
+        100,000 entries to measure them would take seconds.
+        """
+        room = max(8, self._width - self._prefix_width)
         return [
-            1
-            if "\n" not in e.text and 2 * (len(e.author) + len(e.text)) <= room  # even if all double width
-            else len(self._strips(e, width, False))
+            sum(
+                -(-max(1, cell_len(line)) // room)
+                for line in f"{visible(e.author)}: {visible(e.text, multiline=True)}".split("\n")
+            )
             for e in entries
         ]
 
@@ -270,6 +277,8 @@ class Timeline(ScrollView, can_focus=True):
 
     def _resize_virtual(self) -> None:
         self.virtual_size = Size(self._width, self.line_count)
+        if self.follow:
+            self.scroll_end(animate=False)  # the newest line stays in view as lines above grow
         self.refresh()
 
     def _first_line(self, at: int) -> int:
