@@ -461,7 +461,7 @@ class PickerScreen(Screen[None]):
                         " ",
                         (visible(severity), f"$sev-{severity[-1]}" if severity in SEVERITIES else ""),
                         f" {visible(str(item.get('status', ''))):<13} {age:>7}",
-                        f"  {item.get('people', 0)} here  ",
+                        f"  {visible(str(item.get('people', 0)))} here  ",
                         visible(str(item.get("title", ""))),
                     )
                 )
