@@ -11,6 +11,7 @@ click on a runbook item written as markup only checks the item.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,8 @@ async def test_every_screen_shows_the_hostile_corpus_as_data(
     hub: HubServer, make_client: ClientFactory
 ) -> None:
     room, _people = await seed(hub, make_client)
-    screenshot = Path("/tmp/x.svg")
+    name, folder = re.findall(r"'([^']*)'", HOSTILE["click-screenshot"])  # where the action would write
+    screenshot = Path(folder) / name
     shot_before = screenshot.stat().st_mtime if screenshot.exists() else None
     app = WarroomApp(HubClient(hub.url, TOKEN, "tess"), None, load_themes(shipped_dir()))
     async with app.run_test(size=SIZE) as pilot:
