@@ -33,6 +33,10 @@ def following(timeline: Timeline) -> bool:
     return timeline.follow
 
 
+def wrapping(timeline: Timeline) -> bool:
+    return timeline.wrap
+
+
 def screen_of(app: WarroomApp) -> IncidentScreen:
     assert isinstance(app.screen, IncidentScreen)
     return app.screen
@@ -168,3 +172,90 @@ async def test_every_action_is_in_the_command_palette(hub: HubServer) -> None:
         assert {a.title for a in ACTS if a.action != "focus_timeline"} == titles
         assert {"Claim IC", "Broadcast", "Status: resolved", "Severity: SEV1"} <= titles
         assert WarroomCommands in app.COMMANDS and len(app.COMMANDS) > 1  # the system commands stay
+
+
+async def test_long_entries_are_cut_with_an_ellipsis_and_wrap_on_ctrl_w(hub: HubServer) -> None:
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    long = " ".join(f"word{n}" for n in range(60))
+    long_id = await execute(hub, "entry.added", {"text": long}, room)
+    multi_id = await execute(hub, "entry.added", {"text": "first line\nsecond\nthird"}, room)
+    app = await open_app(hub, room)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+        await pilot.pause()
+        timeline = screen_of(app).query_one(Timeline)
+        entries = app.client.rooms[room].state.entries
+        width = timeline.size.width
+        cut = timeline._entry_strip(entries[long_id], width, False)
+        assert cut.text.endswith("…") and cut.cell_length == width
+        assert "first line ⏎ +2 lines" in timeline._entry_strip(entries[multi_id], width, False).text
+        lines_before = timeline.line_count
+        assert lines_before == len(timeline._shown)  # one line an entry
+
+        timeline.focus()
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        assert timeline.wrap and timeline.border_title == "Timeline · wrapped"
+        at = timeline._shown.index(long_id)
+        timeline.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        for _ in range(2):  # heights are estimated; drawn, they are what the wrapped lines take
+            drawn = [timeline.render_line(y).text for y in range(timeline.line_count)]
+        height = timeline._heights[at]
+        assert height == len(timeline._strips(entries[long_id], timeline._width, False)) > 1
+        assert timeline._heights[timeline._shown.index(multi_id)] == 3
+        assert timeline.line_count == lines_before + height - 1 + 2
+        first = timeline._starts[at]
+        words = " ".join(line.strip() for line in drawn[first : first + height]).split()
+        assert words[-60:] == long.split()  # every word, in order, on the entry's lines
+        assert [line.strip() for line in drawn[timeline._starts[at + 1] :][1:3]] == ["second", "third"]
+
+        # An edit that makes an entry taller moves every line after it down once it is drawn.
+        await execute(hub, "entry.edited", {"entry": long_id, "text": long + "\n" + long}, room)
+        await wait_for(lambda: entries[long_id].text.count("word0") == 2, what="the edit")
+        await pilot.pause()
+        timeline.render_line(first - round(timeline.scroll_offset.y))
+        await pilot.pause()
+        assert (
+            timeline._heights[at] == 2 * height and timeline.line_count == lines_before + 2 * height - 1 + 2
+        )
+        assert timeline._starts[at + 1] == first + 2 * height
+
+        # The cursor keeps a wrapped entry whole on screen; ctrl+w again is one line an entry.
+        timeline.cursor = at
+        timeline.action_cursor(0)
+        assert timeline.scroll_y <= first
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        assert not wrapping(timeline) and timeline.line_count == lines_before
+        assert timeline.border_title == "Timeline"
+
+
+async def test_wrapping_keeps_the_reader_at_the_entry_they_were_reading(hub: HubServer) -> None:
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    for n in range(60):
+        await execute(hub, "entry.added", {"text": f"entry {n} " + "long words " * (n % 3) * 12}, room)
+    app = await open_app(hub, room)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(
+            lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 62, what="join"
+        )
+        await pilot.pause()
+        timeline = screen_of(app).query_one(Timeline)
+        await wait_for(lambda: timeline.line_count == 62 and timeline.max_scroll_y > 20, what="the lines")
+        timeline.focus()
+        timeline.scroll_to(y=20, animate=False, immediate=True)
+        await pilot.pause()
+        assert not following(timeline) and timeline.cursor == -1
+        reading = timeline._shown[20]
+        for wrapped in (True, False):
+            await pilot.press("ctrl+w")
+            await pilot.pause()
+            assert wrapping(timeline) is wrapped
+            top = round(timeline.scroll_y)
+            assert timeline._shown[timeline._entry_at(top) or 0] == reading
+            assert timeline.render_line(0).text.startswith(
+                timeline._entry_strip(timeline._entries[reading], timeline.size.width, False).text[:20]
+            )

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -19,6 +19,7 @@ from textual.widgets.option_list import Option
 from warroom.app.forms import BroadcastForm, DeclareForm
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.composer import Composer
+from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import (
     AlertFeed,
     BroadcastBanner,
@@ -32,6 +33,7 @@ from warroom.client import CommandRejected, HubClient
 from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES
 from warroom.core.schema import parse_time
 from warroom.core.state import Entry, IncidentState
+from warroom.core.text import visible
 
 if TYPE_CHECKING:
     from warroom.app.app import WarroomApp
@@ -85,6 +87,8 @@ ACTS: list[Act] = [
 
 
 class HistoryScreen(ModalScreen[None]):
+    """One entry in full (every line of it), who struck it and why, and its earlier versions."""
+
     BINDINGS = [Binding("escape,q,h,enter", "dismiss", "Close")]
 
     def __init__(self, entry: Entry) -> None:
@@ -93,16 +97,32 @@ class HistoryScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         e = self.entry
-        lines = [f"[b]#{e.id} {e.kind}[/] by [b]{escape(e.author)}[/] at {e.when}", "", escape(e.text)]
+        lines = [
+            Content.assemble(
+                (f"#{e.id} {visible(e.kind)}", "bold"),
+                " by ",
+                (visible(e.author), "bold"),
+                f" at {visible(e.when)}",
+            ),
+            Content(""),
+            Content(visible(e.text, multiline=True)),
+        ]
         if e.struck_by:
-            reason = f": {escape(e.strike_reason)}" if e.strike_reason else ""
-            lines += ["", f"[$error]struck by {escape(e.struck_by)} at {e.struck_at}{reason}[/]"]
+            reason = f": {visible(e.strike_reason, multiline=True)}" if e.strike_reason else ""
+            lines += [
+                Content(""),
+                Content.styled(f"struck by {visible(e.struck_by)} at {e.struck_at}{reason}", "$error"),
+            ]
         if e.history:
-            lines += ["", "[b]earlier versions[/]"]
+            lines += [Content(""), Content.styled("earlier versions", "bold")]
             for rev in reversed(e.history):
-                lines.append(f"[dim]{rev.ts} {escape(rev.actor)}:[/] {escape(rev.text)}")
+                lines.append(
+                    Content.assemble(
+                        (f"{rev.ts} {visible(rev.actor)}:", "dim"), " ", visible(rev.text, multiline=True)
+                    )
+                )
         with Vertical():
-            yield VerticalScroll(Static("\n".join(lines)))
+            yield VerticalScroll(Static(Content("\n").join(lines)))
 
 
 class IncidentScreen(Screen[None]):
@@ -123,7 +143,9 @@ class IncidentScreen(Screen[None]):
         yield IncidentHeader()
         yield BroadcastBanner()
         with Horizontal(id="main"):
-            yield Timeline(id="timeline")
+            with Vertical(id="story"):
+                yield KeyFacts(id="keyfacts")
+                yield Timeline(id="timeline")
             with Vertical(id="side"):
                 yield RolesPanel(id="roles")
                 yield ChecklistPanel(id="checklist")
@@ -167,6 +189,7 @@ class IncidentScreen(Screen[None]):
         self.query_one(IncidentHeader).show(state, self.client.state, now)
         self.query_one(BroadcastBanner).show(state.broadcast, now)
         self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room))
+        self.query_one(KeyFacts).show(state)
         self.query_one(RolesPanel).show(
             state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
         )
@@ -430,11 +453,17 @@ class PickerScreen(Screen[None]):
                 if item.get("declared_at")
                 else "?"
             )
-            severity = item.get("severity", "SEV4")
+            severity = str(item.get("severity", "SEV4"))
             options.add_option(
                 Option(
-                    f"[b]{item['id']:<8}[/] [$sev-{severity[-1]}]{severity}[/] {item.get('status', ''):<13} "
-                    f"{age:>7}  {item.get('people', 0)} here  {escape(item.get('title', ''))}"
+                    Content.assemble(
+                        (f"{visible(str(item['id'])):<8}", "bold"),
+                        " ",
+                        (visible(severity), f"$sev-{severity[-1]}" if severity in SEVERITIES else ""),
+                        f" {visible(str(item.get('status', ''))):<13} {age:>7}",
+                        f"  {visible(str(item.get('people', 0)))} here  ",
+                        visible(str(item.get("title", ""))),
+                    )
                 )
             )
         if items:

@@ -9,19 +9,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rich.markup import escape
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Label, OptionList, Static, Tree
 from textual.widgets.option_list import Option
+from textual.widgets.tree import TreeNode
 
 from warroom.client import ConnectionState
-from warroom.core.events import ROLE_TITLES, ROLES
+from warroom.core.events import ROLE_TITLES, ROLES, SEVERITIES
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState
+from warroom.core.text import visible
 
 SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
 IDLE_AFTER = 600  # seconds without an action before a connected responder shows as idle
@@ -47,19 +49,37 @@ def clock_text(seconds: float) -> str:
     return f"{seconds // 60:02d}:{seconds % 60:02d}" if seconds < 3600 else span(seconds)
 
 
+Piece = str | tuple[str, str]  # plain text, or (text, style); a style never comes from data
+Line = tuple[Piece, ...]
+
+
+def line(*pieces: Piece) -> Line:
+    """The pieces of one line: compared as they are, assembled into Content only to show."""
+    return pieces
+
+
+def lines_content(lines: list[Line]) -> Content:
+    """Content assembled from plain pieces: data in it is never parsed as markup."""
+    return Content("\n").join(Content.assemble(*pieces) for pieces in lines)
+
+
 class _Changes:
-    """Updates a label only when its text or classes change: an update costs a layout."""
+    """Updates a label only when what it shows changes: an update costs a layout.
+
+    It compares the plain pieces, which are cheap to make every second, and
+    builds the Content only for a change.
+    """
 
     def __init__(self) -> None:
-        self._last: dict[int, tuple[str, str]] = {}
+        self._last: dict[int, tuple[object, ...]] = {}
 
-    def set(self, label: Label, text: str, classes: str | None = None) -> None:
+    def set(self, label: Label, pieces: Line, classes: str | None = None) -> None:
         key = id(label)
-        wanted = (text, classes if classes is not None else "")
+        wanted = (pieces, classes if classes is not None else "")
         if self._last.get(key) == wanted:
             return
         self._last[key] = wanted
-        label.update(text)
+        label.update(Content.assemble(*pieces))
         if classes is not None:
             label.set_classes(classes)
 
@@ -77,15 +97,21 @@ class IncidentHeader(Horizontal):
 
     def show(self, state: IncidentState, conn: ConnectionState, now: datetime) -> None:
         put = self.changes = self.changes or _Changes()
-        put.set(self.query_one("#incident-id", Label), state.room)
-        severity_class = f"sev-{state.severity[-1:]}" if state.severity else ""
-        put.set(self.query_one("#severity", Label), f" {state.severity or '…'} ", severity_class)
-        put.set(self.query_one("#status", Label), state.status or "joining…")
-        put.set(self.query_one("#title", Label), escape(state.title))
+        put.set(self.query_one("#incident-id", Label), line(visible(state.room)))
+        severity_class = f"sev-{state.severity[-1:]}" if state.severity in SEVERITIES else ""
+        put.set(
+            self.query_one("#severity", Label), line(f" {visible(state.severity) or '…'} "), severity_class
+        )
+        put.set(self.query_one("#status", Label), line(visible(state.status) or "joining…"))
+        put.set(self.query_one("#title", Label), line(visible(state.title)))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
-        put.set(self.query_one("#elapsed", Label), f"T+{span(elapsed)}" if state.declared_at else "")
+        put.set(self.query_one("#elapsed", Label), line(f"T+{span(elapsed)}" if state.declared_at else ""))
         mark = "●" if conn.status == "connected" else "○"
-        put.set(self.query_one("#connection", Label), f"{mark} {conn.describe()}", f"-{conn.status}")
+        put.set(
+            self.query_one("#connection", Label),
+            line(f"{mark} {visible(conn.describe())}"),
+            f"-{conn.status}",
+        )
 
 
 class BroadcastBanner(Vertical):
@@ -100,14 +126,14 @@ class BroadcastBanner(Vertical):
         message = self.query_one("#broadcast-message", Label)
         meta = self.query_one("#broadcast-meta", Label)
         if broadcast is None:
-            put.set(message, "No status broadcast yet. Press b to send one.")
-            put.set(meta, "")
+            put.set(message, line("No status broadcast yet. Press b to send one."))
+            put.set(meta, line(""))
             self.set_class(False, "-overdue")
             return
-        put.set(message, f"▌ {escape(broadcast.message)}")
-        parts = [f"{broadcast.actor} at {broadcast.ts[11:16]} UTC"]
+        put.set(message, line("▌ ", visible(broadcast.message)))
+        parts = [f"{visible(broadcast.actor)} at {visible(broadcast.ts[11:16])} UTC"]
         if broadcast.impact:
-            parts.append(f"impact: {escape(broadcast.impact)}")
+            parts.append(f"impact: {visible(broadcast.impact)}")
         overdue = False
         if broadcast.next_update_due:
             left = (parse_time(broadcast.next_update_due) - now).total_seconds()
@@ -115,14 +141,16 @@ class BroadcastBanner(Vertical):
             parts.append(
                 f"update OVERDUE by {clock_text(left)}" if overdue else f"next update in {clock_text(left)}"
             )
-        put.set(meta, " · ".join(parts))
+        put.set(meta, line(" · ".join(parts)))
         if self.has_class("-overdue") != overdue:
             self.set_class(overdue, "-overdue")
 
 
 class RolesPanel(Static):
-    _text = ""
+    """Who holds each role, open offers, and who is here; one line a role when narrow."""
+
     _shown: tuple[IncidentState, list[dict[str, Any]], dict[str, str], datetime, dict[str, Any]] | None = None
+    _drawn: list[Line] | None = None
 
     def show(
         self,
@@ -142,41 +170,53 @@ class RolesPanel(Static):
         if self._shown is None:
             return
         state, presence, activity, now, policy = self._shown
-        lines = []
+        lines: list[Line] = []
         narrow = self.size.width < 36
-        pad = 8 if narrow else 20
+        pad = 7 if narrow else 20
         for role in ROLES:
             holder = state.roles.get(role)
             title = SHORT_TITLES[role] if narrow else ROLE_TITLES[role]
+            row: list[Piece] = [(f"{title:<{pad}}", f"$role-{role}"), " "]
             if holder is None:
-                style = "$error" if role == "commander" else "$text-muted"
-                lines.append(f"[$role-{role}]{title:<{pad}}[/] [{style}]unassigned[/]")
+                row.append(("unassigned", "$error" if role == "commander" else "$text-muted"))
             else:
                 held = span((now - parse_time(holder.since)).total_seconds())
-                lines.append(f"[$role-{role}]{title:<{pad}}[/] [b]{escape(holder.name)}[/] [dim]{held}[/]")
+                row += [(visible(holder.name), "bold"), (f" {held}", "dim")]
             offer = state.offers.get(role)
-            if offer is not None:
-                lines.append(f"{'':<{pad}} [$accent]→ offered to {escape(offer.to)}[/]")
+            if offer is not None and narrow:
+                row.append((f" → {visible(offer.to)}?", "$accent"))
+            lines.append(tuple(row))
+            if offer is not None and not narrow:
+                lines.append(line(" " * pad, (f" → offered to {visible(offer.to)}", "$accent")))
         within = policy.get("commander_within", {}).get(state.severity)
         if "commander" not in state.roles and within and state.declared_at:
             waited = (now - parse_time(state.declared_at)).total_seconds()
             if waited > within * 60:
-                lines.append(
-                    f"[$error b]No commander for {span(waited)}: {state.severity} needs one in {within}m[/]"
-                )
-        people = []
-        for name in sorted({m["name"] for m in presence}):
+                warning = f"No commander for {span(waited)}: {state.severity} needs one in {within}m"
+                lines.append(line((warning, "$error b")))
+        people: list[Line] = []
+        for name in sorted({str(m["name"]) for m in presence}):
             last = activity.get(name)
             idle = last is None or (now - parse_time(last)).total_seconds() > IDLE_AFTER
-            people.append(f"[dim]◌ {escape(name)} idle[/]" if idle else f"[$success]●[/] {escape(name)}")
+            people.append(
+                line((f"◌ {visible(name)} idle", "dim"))
+                if idle
+                else line(("●", "$success"), f" {visible(name)}")
+            )
         if narrow:
-            lines.append(f"[b]here[/] {', '.join(people)}")
+            here: list[Piece] = [("here ", "bold")]
+            for n, person in enumerate(people):
+                here += [", ", *person] if n else person
+            lines.append(tuple(here))
         else:
-            lines += ["", f"[b]here[/] ({len(people)})", *(f"  {person}" for person in people)]
-        text = "\n".join(lines)
-        if text != self._text:
-            self._text = text
-            self.update(text)
+            lines += [
+                line(),
+                line(("here", "bold"), f" ({len(people)})"),
+                *(line("  ", *person) for person in people),
+            ]
+        if lines != self._drawn:
+            self._drawn = lines
+            self.update(lines_content(lines))
         if self.has_class("-no-commander") != ("commander" not in state.roles):
             self.set_class("commander" not in state.roles, "-no-commander")
 
@@ -190,35 +230,50 @@ class ChecklistPanel(OptionList):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._items: list[ChecklistItem] = []
+        # What the panel last drew, as values: the reducer changes items in place, so
+        # comparing against the items themselves would always find "no change".
+        self._signature: list[tuple[object, ...]] | None = None
 
     def show(self, items: list[ChecklistItem]) -> None:
-        signature = [(i.id, i.text, i.checked, i.checked_by) for i in items]
-        if signature == [(i.id, i.text, i.checked, i.checked_by) for i in self._items]:
+        signature: list[tuple[object, ...]] = [
+            (i.id, i.text, i.checked, i.checked_by, i.checked_at) for i in items
+        ]
+        if signature == self._signature:
             return
+        self._signature = signature
         highlighted, scrolled = self.highlighted, self.scroll_y
         self._items = list(items)
         self.clear_options()
         for n, item in enumerate(items, 1):
-            mark = "[$success]✔[/]" if item.checked else "☐"
-            who = (
-                f" [dim]{escape(item.checked_by or '')} {(item.checked_at or '')[11:16]}[/]"
-                if item.checked
-                else ""
-            )
-            self.add_option(Option(f"{n:>2} {mark} {escape(item.text)}{who}", id=str(item.id)))
+            row: list[Piece] = [
+                f"{n:>2} ",
+                ("✔", "$success") if item.checked else "☐",
+                " ",
+                visible(item.text),
+            ]
+            if item.checked:
+                row.append((f" {visible(item.checked_by or '')} {(item.checked_at or '')[11:16]}", "dim"))
+            self.add_option(Option(Content.assemble(*row), id=str(item.id)))
         if highlighted is not None and items:
             self.highlighted = min(highlighted, len(items) - 1)
         self.scroll_to(y=scrolled, animate=False, immediate=True)  # a rebuild must not move the reader
         done = sum(i.checked for i in items)
-        self.border_title = f"Runbook {done}/{len(items)}"
+        self.border_title = Content(f"Runbook {done}/{len(items)}")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.post_message(self.Toggled(self._items[event.option_index]))
 
 
+KEY_LABELS = ("instance", "pod", "host", "region", "job")
+
+
 class AlertFeed(Tree[str]):
-    """Alerts grouped by alertname, firing groups first; a storm stays one line a group."""
+    """Alerts grouped by alertname, firing groups first; a storm stays one line a group.
+
+    A row leads with what people did (status, ack, silence) and ends with the
+    labels, so a narrow panel cuts labels, never the ack.
+    """
 
     class Acknowledge(Message):
         def __init__(self, fingerprint: str) -> None:
@@ -238,13 +293,11 @@ class AlertFeed(Tree[str]):
         for alert in alerts.values():
             groups.setdefault(alert.alertname, []).append(alert)
         ordered = sorted(groups.items(), key=lambda g: (not any(a.status == "firing" for a in g[1]), g[0]))
+        # Values, not the alerts: the reducer changes an alert in place (ack, silence, count).
         signature = (
-            *(
-                (a.fingerprint, a.status, a.count, a.acked_by, a.last_seen[:16])
-                for _, group in ordered
-                for a in group
-            ),
+            *(_alert_signature(a) for _, group in ordered for a in group),
             now.strftime("%H:%M"),
+            self.app.theme,
         )
         if signature == self._signature:
             return
@@ -259,7 +312,7 @@ class AlertFeed(Tree[str]):
             firing_total += firing
             label = Text.assemble(
                 ("● " if firing else "○ ", self._colour("error" if firing else "success")),
-                (name, "bold"),
+                (visible(name), "bold"),
                 (f" · {firing} firing / {len(group)}", "dim"),
             )
             key = f"group:{name}"
@@ -268,7 +321,7 @@ class AlertFeed(Tree[str]):
             node = self.root.add(label, data=key, expand=key in expanded or (fresh_group and len(group) <= 5))
             for alert in group:
                 node.add_leaf(self._alert_label(alert, now), data=alert.fingerprint)
-        self.border_title = f"Alerts {firing_total} firing"
+        self.border_title = Content(f"Alerts {firing_total} firing")
         if cursor >= 0:
             self.cursor_line = min(cursor, max(0, self.last_line))
 
@@ -276,22 +329,38 @@ class AlertFeed(Tree[str]):
         return Style(color=self.app.theme_variables.get(variable))
 
     def _alert_label(self, alert: Alert, now: datetime) -> Text:
-        keys = [v for k, v in alert.labels.items() if k in ("instance", "pod", "host", "region", "job")][:2]
+        keys = [visible(v) for k, v in alert.labels.items() if k in KEY_LABELS][:2]
         age = span((now - parse_time(alert.starts_at or alert.first_seen)).total_seconds())
         firing = alert.status == "firing"
         parts: list[tuple[str, Style | str] | str] = [
-            ("firing " if firing else "resolved ", self._colour("error" if firing else "success")),
+            ("firing" if firing else "resolved", self._colour("error" if firing else "success")),
         ]
-        if alert.severity:
-            parts.append((f"{alert.severity} ", "bold"))
-        parts += [" ".join(keys), (f" {age} x{alert.count}", "dim")]
         if alert.acked_by:
-            parts.append((f" ack {alert.acked_by}", self._colour("accent")))
+            parts.append((f" ✓ack {visible(alert.acked_by)}", self._colour("accent")))
         if alert.silenced_until and alert.silenced_until > format_time(now):
-            parts.append((f" silenced {alert.silenced_until[11:16]}", "dim italic"))
+            parts.append((f" ⏸silenced {alert.silenced_until[11:16]}", "italic"))
+        if alert.severity:
+            parts.append((f" {visible(alert.severity)}", "bold"))
+        if keys:
+            parts.append(" " + " ".join(keys))
+        parts.append((f" {age} x{alert.count}", "dim"))
         if alert.occurrence > 1:
             parts.append((f" #{alert.occurrence}", "dim"))
+        if summary := alert.annotations.get("summary"):
+            parts.append((f" {visible(summary)}", "dim"))
         return Text.assemble(*parts)
+
+    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
+        """The label, ended with … where the panel cuts it."""
+        label = super().render_label(node, base_style, style)
+        depth, parent = 0, node.parent
+        while parent is not None and parent is not self.root:
+            depth, parent = depth + 1, parent.parent
+        room = self.scrollable_content_region.width - self.guide_depth * depth
+        if room > 1 and label.cell_len > room:
+            label.truncate(room - 1)
+            label.append("…")
+        return label
 
     @property
     def selected_fingerprint(self) -> str | None:
@@ -302,3 +371,19 @@ class AlertFeed(Tree[str]):
     def action_acknowledge(self) -> None:
         if (fingerprint := self.selected_fingerprint) is not None:
             self.post_message(self.Acknowledge(fingerprint))
+
+
+def _alert_signature(alert: Alert) -> tuple[object, ...]:
+    return (
+        alert.fingerprint,
+        alert.alertname,
+        alert.status,
+        alert.severity,
+        tuple(sorted(alert.labels.items())),
+        alert.annotations.get("summary"),
+        alert.starts_at or alert.first_seen,
+        alert.count,
+        alert.occurrence,
+        alert.acked_by,
+        alert.silenced_until,
+    )

@@ -1,10 +1,17 @@
 """The timeline: a line-API ScrollView that stays quick at 100,000 entries.
 
-One entry is one line. Only the lines on screen are rendered, from a small LRU
-cache of strips keyed by everything that changes how an entry looks. Filters
-keep a list of entry ids, never a rebuilt widget. Follow mode keeps the newest
-entry in view until the reader scrolls up; then a "N new" marker counts what
-arrived, and End jumps back.
+One entry is one line, cut with "…" at the edge; a multi-line entry shows its
+first line and how many more it has. Ctrl+W wraps entries instead: each then
+takes as many lines as it needs, and a list of first lines (extended on append,
+corrected when a line drawn turns out taller or shorter) maps screen lines to
+entries. Only the lines on screen are rendered, from a small LRU cache of
+strips keyed by everything that changes how an entry looks. Filters keep a list
+of entry ids, never a rebuilt widget. Follow mode keeps the newest entry in
+view until the reader scrolls up; then a "N new" marker counts what arrived,
+and End jumps back.
+
+Every piece of an entry goes through ``visible``: strips reach the terminal as
+they are, so a control character in them would steer it.
 """
 
 from __future__ import annotations
@@ -12,13 +19,15 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
+from textual.content import Content
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -26,6 +35,7 @@ from textual.strip import Strip
 
 from warroom.core.events import Command
 from warroom.core.state import Entry
+from warroom.core.text import visible
 
 GLYPHS = {"note": "·", "decision": "◆", "action": "▶", "finding": "✱", "system": "○"}
 
@@ -97,10 +107,11 @@ class Timeline(ScrollView, can_focus=True):
         Binding("home", "first", "Oldest", show=False),
         Binding("end,G", "newest", "Newest"),
         Binding("enter", "open", "History", show=False),
+        Binding("ctrl+w", "toggle_wrap", "Wrap"),
     ]
 
     DEFAULT_CSS = """
-    Timeline { background: $surface; }
+    Timeline { background: $surface; overflow-x: hidden; }
     """
 
     class Opened(Message):
@@ -121,8 +132,14 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = -1  # index into the shown lines; -1 follows the newest
         self.follow = True
         self.unseen = 0
+        self._unseen_mark = ""
         self.with_dates = False
-        self._cache: LRUCache[tuple[Any, ...], Strip] = LRUCache(4096)
+        self.wrap = False
+        self._width_key: tuple[Size, bool] | None = None
+        self._width_cells = 0
+        self._starts: list[int] = []  # when wrapping: the first line of each shown entry
+        self._heights: list[int] = []  # when wrapping: the lines each shown entry takes
+        self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(4096)
         self._palette = _Palette()
 
     # -- data in ---------------------------------------------------------------------
@@ -146,17 +163,27 @@ class Timeline(ScrollView, can_focus=True):
                 out_of_order = out_of_order or at < len(self._keys)
                 self._keys.insert(at, key)
                 self._all.insert(at, entry_id)
-        if reset or out_of_order or self.filter.pinned_only or self.filter.text:
+        with_dates = bool(self._keys) and self._keys[0][0][:10] != self._keys[-1][0][:10]
+        if (
+            reset
+            or out_of_order
+            or self.filter.pinned_only
+            or self.filter.text
+            or with_dates != self.with_dates
+        ):
             # back-dating changes where lines go; pins and edits change which lines show
+            self.with_dates = with_dates
             self._shown = self._filtered()
+            self._measure()
         else:
-            self._shown.extend(i for i in fresh if self.filter.admits(entries[i]))
+            added = [i for i in fresh if self.filter.admits(entries[i])]
+            self._shown.extend(added)
+            if self.wrap:
+                self._grow(self._heights_of([entries[i] for i in added]))
         self._pending = [c for c in pending if c.type == "entry.added"]
-        if self._keys:
-            self.with_dates = self._keys[0][0][:10] != self._keys[-1][0][:10]
         at_bottom = self.follow
         if self.virtual_size.height != self.line_count:
-            self.virtual_size = Size(self.size.width, self.line_count)
+            self.virtual_size = Size(self._width, self.line_count)
         if at_bottom and (fresh or self._pending):
             self.cursor = -1
             self.scroll_end(animate=False)
@@ -168,12 +195,103 @@ class Timeline(ScrollView, can_focus=True):
     def set_filter(self, new: Filter) -> None:
         self.filter = new
         self._shown = self._filtered()
+        self._measure()
         self.cursor = -1
         self.follow = True
-        self.virtual_size = Size(self.size.width, self.line_count)
+        self.virtual_size = Size(self._width, self.line_count)
         self.scroll_end(animate=False)
-        self.border_title = f"Timeline · {new.describe()}" if new.active else "Timeline"
+        self._title()
         self.refresh()
+
+    def _title(self) -> None:
+        parts = ["Timeline"]
+        if self.filter.active:
+            parts.append(visible(self.filter.describe()))
+        if self.wrap:
+            parts.append("wrapped")
+        self.border_title = Content(" · ".join(parts))  # a typed filter is data, not markup
+
+    def action_toggle_wrap(self) -> None:
+        """Long and multi-line entries in full (several lines each), or cut to one line.
+
+        The reader keeps their place: the newest line if following, else the
+        cursor's entry, else the entry at the top of the view.
+        """
+        top = self._entry_at(round(self.scroll_y))
+        self.wrap = not self.wrap
+        self._measure()
+        self.virtual_size = Size(self._width, self.line_count)
+        self._title()
+        if self.follow:
+            self.scroll_end(animate=False)
+        elif self.cursor >= 0:
+            self.action_cursor(0)
+        elif top is not None:
+            self.scroll_to(y=self._first_line(top), animate=False, immediate=True)
+        self.refresh()
+
+    def _entry_at(self, line: int) -> int | None:
+        """The index (into the shown entries) of the entry drawn on ``line``."""
+        if not self._shown:
+            return None
+        at = bisect_right(self._starts, line) - 1 if self.wrap else line
+        return max(0, min(at, len(self._shown) - 1))
+
+    # -- lines when wrapping -----------------------------------------------------------
+
+    def _measure(self) -> None:
+        """Every shown entry's height, when wrapping: on a new list, width or mode only."""
+        self._heights, self._starts = [], []
+        if self.wrap:
+            self._grow(self._heights_of([self._entries[i] for i in self._shown]))
+
+    def _grow(self, heights: list[int]) -> None:
+        start = self._starts[-1] + self._heights[-1] if self._starts else 0
+        for height in heights:
+            self._starts.append(start)
+            start += height
+        self._heights.extend(heights)
+
+    def _heights_of(self, entries: list[Entry]) -> list[int]:
+        """The lines each entry takes when wrapped, estimated without wrapping it.
+
+        Its cells over the width (per line of it) is exact for a line cut
+        anywhere and at most a little short for one cut between words; an
+        entry drawn taller moves the ones after it (``_refit``). Wrapping
+        100,000 entries to measure them would take seconds.
+        """
+        room = max(8, self._width - self._prefix_width)
+        return [
+            sum(
+                -(-max(1, cell_len(line)) // room)
+                for line in f"{visible(e.author)}: {visible(e.text, multiline=True)}".split("\n")
+            )
+            for e in entries
+        ]
+
+    def _refit(self, at: int, height: int) -> None:
+        """An entry drawn took another number of lines than measured (an edit): move what follows."""
+        self._heights[at] = height
+        self._starts[at + 1 :] = list(accumulate(self._heights[at:-1], initial=self._starts[at]))[1:]
+        self.call_later(self._resize_virtual)
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self._width, self.line_count)
+        if self.follow:
+            self.scroll_end(animate=False)  # the newest line stays in view as lines above grow
+        self.refresh()
+
+    def _first_line(self, at: int) -> int:
+        return self._starts[at] if self.wrap else at
+
+    def _entry_height(self, at: int) -> int:
+        return self._heights[at] if self.wrap else 1
+
+    @property
+    def _entry_lines(self) -> int:
+        if not self.wrap:
+            return len(self._shown)
+        return self._starts[-1] + self._heights[-1] if self._starts else 0
 
     def _filtered(self) -> list[int]:
         if not self.filter.active:
@@ -185,7 +303,7 @@ class Timeline(ScrollView, can_focus=True):
 
     @property
     def line_count(self) -> int:
-        return len(self._shown) + len(self._pending)
+        return self._entry_lines + len(self._pending)
 
     @property
     def selected(self) -> Entry | None:
@@ -204,17 +322,22 @@ class Timeline(ScrollView, can_focus=True):
             self._mark_unseen()
 
     def _mark_unseen(self) -> None:
-        self.border_subtitle = f"{self.unseen} new · End to jump" if self.unseen else ""
+        mark = f"{self.unseen} new · End to jump" if self.unseen else ""
+        if mark != self._unseen_mark:  # setting a border title costs a refresh of the whole widget
+            self._unseen_mark = mark
+            self.border_subtitle = mark
 
     def action_cursor(self, delta: int) -> None:
         if not self._shown:
             return
         current = self.cursor if self.cursor >= 0 else len(self._shown) - 1
         self.cursor = max(0, min(len(self._shown) - 1, current + delta))
-        if self.cursor < self.scroll_y:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= self.scroll_y + self.size.height:
-            self.scroll_to(y=self.cursor - self.size.height + 1, animate=False, immediate=True)
+        top = self._first_line(self.cursor)
+        bottom = top + self._entry_height(self.cursor) - 1
+        if top < self.scroll_y:
+            self.scroll_to(y=top, animate=False, immediate=True)
+        elif bottom >= self.scroll_y + self.size.height:
+            self.scroll_to(y=min(top, bottom - self.size.height + 1), animate=False, immediate=True)
         self.refresh()
 
     def action_first(self) -> None:
@@ -235,7 +358,7 @@ class Timeline(ScrollView, can_focus=True):
     # -- drawing ---------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.border_title = "Timeline"
+        self._title()
         self._restyle()
         self.app.theme_changed_signal.subscribe(self, lambda _: self._restyle())
 
@@ -254,34 +377,58 @@ class Timeline(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, self.line_count)
         self._cache.clear()
+        self._measure()
+        self.virtual_size = Size(self._width, self.line_count)
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
-        width = self.size.width
-        if index < len(self._shown):
-            is_cursor = index == self.cursor and self.has_focus
-            entry = self._entries[self._shown[index]]
-            key = (
-                entry.id,
-                entry.text,
-                entry.struck_by,
-                entry.pinned,
-                len(entry.history),
-                is_cursor,
-                width,
-                self.with_dates,
-            )
-            strip = self._cache.get(key)
-            if strip is None:
-                strip = self._entry_strip(entry, width, is_cursor)
-                self._cache[key] = strip
+        width = self._width
+        entry_lines = self._entry_lines
+        if index < entry_lines:
+            at = bisect_right(self._starts, index) - 1 if self.wrap else index
+            strips = self._strips(self._entries[self._shown[at]], width, at == self.cursor and self.has_focus)
+            if self.wrap and len(strips) != self._heights[at]:
+                self._refit(at, len(strips))
+            below = index - self._first_line(at)
+            strip = strips[below] if below < len(strips) else Strip.blank(width, self.rich_style)
         elif index < self.line_count:
-            strip = self._pending_strip(self._pending[index - len(self._shown)], width)
+            strip = self._pending_strip(self._pending[index - entry_lines], width)
         else:
             strip = Strip.blank(width, self.rich_style)
         return strip.apply_offsets(0, index)
+
+    def _strips(self, entry: Entry, width: int, is_cursor: bool) -> list[Strip]:
+        key = (
+            entry.id,
+            entry.text,
+            entry.author,
+            entry.struck_by,
+            entry.pinned,
+            len(entry.history),
+            is_cursor,
+            width,
+            self.with_dates,
+            self.wrap,
+        )
+        strips = self._cache.get(key)
+        if strips is None:
+            strips = self._entry_strips(entry, width, is_cursor)
+            self._cache[key] = strips
+        return strips
+
+    @property
+    def _width(self) -> int:
+        """The cells a line has: the scrollbar's are not the text's.
+
+        Asked for every line drawn, and the region behind it costs a lookup of
+        the widget on its screen; so it is kept until the size or scrollbar change.
+        """
+        key = (self._size, self.show_vertical_scrollbar)
+        if key != self._width_key:
+            self._width_key = key
+            self._width_cells = self.scrollable_content_region.width
+        return self._width_cells
 
     @property
     def compact(self) -> bool:
@@ -292,35 +439,92 @@ class Timeline(ScrollView, can_focus=True):
             return f"{stamp[5:10]} {stamp[11:16]}"
         return stamp[11:16] if self.compact else stamp[11:19]
 
-    def _entry_strip(self, entry: Entry, width: int, is_cursor: bool) -> Strip:
+    @property
+    def _prefix_width(self) -> int:
+        """Cells before an entry's author: its time, kind and marks."""
+        return len(self._when("2000-01-01T00:00:00")) + (3 if self.compact else 12) + 3
+
+    def _entry_strips(self, entry: Entry, width: int, is_cursor: bool) -> list[Strip]:
+        if self.wrap:
+            return self._wrapped(entry, width, is_cursor)
+        return [self._entry_strip(entry, width, is_cursor)]
+
+    def _styles(self, entry: Entry, is_cursor: bool) -> tuple[Style, Style, Style]:
         p = self._palette
         line_style = p.cursor if is_cursor else p.base
-        kind_style = line_style + p.kinds.get(entry.kind, Style())
         text_style = line_style + (p.dim if entry.kind == "system" else Style())
         if entry.struck:
             text_style += Style(strike=True, dim=True)
+        return line_style, line_style + p.kinds.get(entry.kind, Style()), text_style
+
+    def _prefix(self, entry: Entry, line_style: Style, kind_style: Style) -> list[Segment]:
+        kind = visible(entry.kind)
         marks = ("⚑" if entry.pinned else " ") + ("✎" if entry.history else " ")
-        segments = [
+        return [
             Segment(f"{self._when(entry.when)} ", line_style + Style(dim=True)),
             Segment(
-                f"{GLYPHS.get(entry.kind, '·')} "
-                if self.compact
-                else f"{GLYPHS.get(entry.kind, '·')} {entry.kind:<8} ",
+                f"{GLYPHS.get(kind, '·')} " if self.compact else f"{GLYPHS.get(kind, '·')} {kind:<8} ",
                 kind_style,
             ),
-            Segment(marks, line_style + p.mark),
-            Segment(f" {entry.author}: ", line_style + Style(bold=True)),
-            Segment(entry.text.replace("\n", " "), text_style),
+            Segment(marks, line_style + self._palette.mark),
+            Segment(" ", line_style),
         ]
-        return Strip(segments).crop_extend(0, width, line_style)
+
+    def _entry_strip(self, entry: Entry, width: int, is_cursor: bool) -> Strip:
+        """The entry's one line, as the timeline shows it when not wrapping."""
+        line_style, kind_style, text_style = self._styles(entry, is_cursor)
+        first, *more = entry.text.split("\n")
+        segments = [
+            *self._prefix(entry, line_style, kind_style),
+            Segment(f"{visible(entry.author)}: ", line_style + Style(bold=True)),
+            Segment(visible(first), text_style),
+        ]
+        if more:
+            segments.append(
+                Segment(
+                    f" ⏎ +{len(more)} line{'s' if len(more) > 1 else ''}", line_style + self._palette.mark
+                )
+            )
+        return _fit(Strip(segments), width, line_style)
+
+    def _wrapped(self, entry: Entry, width: int, is_cursor: bool) -> list[Strip]:
+        line_style, kind_style, text_style = self._styles(entry, is_cursor)
+        prefix = self._prefix(entry, line_style, kind_style)
+        indent = Segment(" " * self._prefix_width, line_style)
+        room = max(8, width - self._prefix_width)
+        author = f"{visible(entry.author)}: "
+        body = author + visible(entry.text, multiline=True)
+        lines = [
+            part.plain for text in body.split("\n") for part in Content(text).wrap(room) or [Content("")]
+        ]
+        strips = []
+        for n, text in enumerate(lines):
+            if n == 0:
+                bold = min(len(author), len(text))
+                segments = [
+                    *prefix,
+                    Segment(text[:bold], line_style + Style(bold=True)),
+                    Segment(text[bold:], text_style),
+                ]
+            else:
+                segments = [indent, Segment(text, text_style)]
+            strips.append(_fit(Strip(segments), width, line_style))
+        return strips
 
     def _pending_strip(self, command: Command, width: int) -> Strip:
         p = self._palette
-        kind = command.data.get("kind", "note")
-        text = str(command.data.get("text", "")).replace("\n", " ")
+        kind = visible(str(command.data.get("kind", "note")))
+        text = visible(str(command.data.get("text", "")))
         segments = [
             Segment("pending  ", p.pending),
             Segment(f"{GLYPHS.get(kind, '·')} {kind:<8}   ", p.pending),
             Segment(f"⧗ {text}", p.pending),
         ]
-        return Strip(segments).crop_extend(0, width, p.base)
+        return _fit(Strip(segments), width, p.base)
+
+
+def _fit(strip: Strip, width: int, style: Style) -> Strip:
+    """The strip cut to ``width`` with "…" where it was cut, or padded out to it."""
+    if strip.cell_length <= width or width < 2:
+        return strip.crop_extend(0, width, style)
+    return Strip([*strip.crop(0, width - 1), Segment("…", style)], width)
