@@ -98,7 +98,7 @@ async def seed(hub: HubServer, make_client: ClientFactory) -> tuple[str, list[Hu
         ack = await person.send("entry.added", {"text": f"{text}\nsecond line {text}"}, room)
         people.append(person)
     await run("entry.pinned", {"entry": ack["seq"]}, room)
-    await run("entry.struck", {"entry": ack["seq"], "reason": TYPED["closing-tag"]}, room)
+    await run("entry.struck", {"entry": ack["seq"], "reason": TYPED["closing-tag"]}, room, "tess")
     alerts = [
         {
             "name": (text or "x")[:200],
