@@ -259,3 +259,30 @@ async def test_picker_lists_open_incidents_and_joins(hub: HubServer) -> None:
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident to open")
         await settle(pilot, lambda: room in app.client.rooms and app.client.rooms[room].synced, "join")
+
+
+async def test_a_saved_command_the_hub_refuses_is_shown_as_not_sent(hub: HubServer, tmp_path: Path) -> None:
+    """Typed before a restart, refused after it: the app says so, and the next line still goes."""
+    from warroom.client import Outbox
+
+    room = await seeded(hub)
+    saved = Outbox(tmp_path / "outbox.db")
+    saved.add(Command(new_id(), "entry.struck", {"entry": 404}, room))
+    saved.close()
+    client = HubClient(hub.url, TOKEN, "gus", outbox=Outbox(tmp_path / "outbox.db"))
+    app = WarroomApp(client, room, load_themes(shipped_dir()))
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        await settle(
+            pilot,
+            lambda: any(n.title == "not sent" and "entry.struck" in n.message for n in app._notifications),
+            "the notice",
+        )
+        assert len(client.outbox) == 0
+        await pilot.press(*"still here", "enter")
+        await settle(
+            pilot,
+            lambda: any(e.text == "still here" for e in app.client.rooms[room].state.entries.values()),
+            "note",
+        )
+    client.outbox.close()

@@ -168,6 +168,7 @@ class HubClient:
         self.open_timeout = open_timeout
         self.rooms: dict[str, RoomView] = {}
         self.max_frame = MAX_FRAME  # until the hub's welcome says otherwise
+        self._closed_over: int | None = None  # the smallest frame the hub closed the socket over (1009)
         self.dropped: list[Dropped] = []  # commands that left the outbox unsent; the app shows them
         self._sent_sizes: dict[str, int] = {}  # command id -> frame size, on the current connection
         self.hub_id: str | None = None
@@ -255,6 +256,8 @@ class HubClient:
             self.policy = welcome.get("policy") or {}
             self.alertmanager = bool(welcome.get("alertmanager"))
             self.max_frame = int(welcome.get("max_frame") or MAX_FRAME)
+            if self._closed_over is not None:  # what the socket did outweighs what the welcome says
+                self.max_frame = min(self.max_frame, self._closed_over - 1)
             self._purge(None)
             for view in self.rooms.values():
                 view.synced = False
@@ -474,6 +477,7 @@ class HubClient:
             return
         size, command_id = max(sent)
         command = next(c for c in self.outbox.pending() if c.id == command_id)
+        self._closed_over = min(self._closed_over or size, size)
         self.max_frame = min(self.max_frame, size - 1)
         error = WarroomError(
             Code.TOO_LARGE, f"the hub closed the connection over this {size:,}-byte command (1009)"
