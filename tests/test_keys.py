@@ -168,7 +168,6 @@ async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_p
     app = make_app(hub.url, "alice", room)
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
-        timeline = incident(app).query_one(Timeline)
         await select_entry(pilot, app, entry)
         before = len(log_of(db_path))
 

@@ -100,7 +100,7 @@ class BroadcastBanner(Vertical):
         message = self.query_one("#broadcast-message", Label)
         meta = self.query_one("#broadcast-meta", Label)
         if broadcast is None:
-            put.set(message, "No status broadcast yet. Press b to send one.")
+            put.set(message, "No status broadcast yet. Press ctrl+r to send one.")
             put.set(meta, "")
             self.set_class(False, "-overdue")
             return
