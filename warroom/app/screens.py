@@ -279,11 +279,10 @@ class IncidentScreen(Screen[None]):
         focused = self.focused
         if isinstance(focused, Input):
             return
-        panel = focused if isinstance(focused, Timeline | ChecklistPanel | AlertFeed) else None
         if event.key == "delete" and not isinstance(focused, Timeline):
             event.stop()  # strike acts on the timeline's selection: only from the timeline
             return
-        if panel is None or not event.is_printable or event.character is None:
+        if not event.is_printable or event.character is None:
             return
         key = event.key
         composer = self.query_one(Composer)
@@ -294,12 +293,13 @@ class IncidentScreen(Screen[None]):
             if key in PREFIXES or key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
-                if not isinstance(panel, Timeline):  # the timeline binds j and k itself
+                if isinstance(focused, ChecklistPanel | AlertFeed):  # the timeline binds j and k itself
                     event.stop()
-                    getattr(panel, "action_cursor_down" if key == "j" else "action_cursor_up")()
-                return
-            if key in PANEL_VERBS.get(type(panel), set()):
-                if key == "a" and isinstance(panel, AlertFeed):
+                    getattr(focused, "action_cursor_down" if key == "j" else "action_cursor_up")()
+                if isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
+                    return
+            elif key in PANEL_VERBS.get(type(focused), set()):
+                if key == "a":
                     event.stop()
                     self.action_ack()
                 return
