@@ -154,11 +154,12 @@ async def test_saved_commands_that_can_never_be_sent_leave_the_outbox_with_a_not
         new_id(), "alert.upserted", {"fingerprint": "f", "alertname": "A", "annotations": annotations}, room
     )
     invalid = Command(new_id(), "entry.added", {"text": "x" * 100_000}, room)  # over the text limit
+    bad_id = Command("not-a-uuid", "entry.added", {"text": "the hub could not even name it"}, room)
     good = Command(new_id(), "entry.added", {"text": "typed before the restart"}, room)
-    saved_outbox(path, big, invalid, good)
+    saved_outbox(path, big, invalid, bad_id, good)
 
     client = await make_client(hub.url, "dana", outbox=Outbox(path), connect_now=False)
-    assert [d.command.id for d in client.dropped] == [big.id, invalid.id]
+    assert [d.command.id for d in client.dropped] == [big.id, invalid.id, bad_id.id]
     assert client.dropped[0].error.code == Code.TOO_LARGE
     assert client.dropped[1].error.code == Code.TOO_LONG
     assert client.dropped[1].describe().startswith("not sent: entry.added 'xxx")

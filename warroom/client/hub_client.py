@@ -24,7 +24,15 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from warroom.client.outbox import Outbox
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
-from warroom.core.protocol import MAX_FRAME, PROTOCOL_VERSION, Close, decode, encode, new_id
+from warroom.core.protocol import (
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    Close,
+    decode,
+    encode,
+    new_id,
+    parse_client_frame,
+)
 from warroom.core.reducer import apply
 from warroom.core.state import IncidentState
 from warroom.snapshots import load_snapshot
@@ -81,8 +89,13 @@ def too_large(command: Command, max_frame: int) -> WarroomError | None:
 
 
 def unsendable(command: Command, max_frame: int) -> WarroomError | None:
-    """Why a saved command can never be delivered (too large, or invalid), or None."""
+    """Why a saved command can never be delivered (too large, or invalid), or None.
+
+    A frame the hub finds malformed is refused without the command's id, so the
+    command would never be settled: it too is caught here, before it is sent.
+    """
     try:
+        parse_client_frame(frame_of(command))
         validate_command(command.type, command.data)
     except WarroomError as exc:
         return exc
