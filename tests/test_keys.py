@@ -375,3 +375,19 @@ async def test_help_lists_the_keys(hub: HubServer) -> None:
         await pilot.press("escape")
         await pilot.press("question_mark")
         await settle(pilot, lambda: isinstance(app.screen, HelpScreen), "help by ?")
+
+
+async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, db_path: Path) -> None:
+    """A fast typist (or a terminal without bracketed paste) sends keys before the composer has the focus."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    sentence = "so fine, I pin it: d/f/i are text here"
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        before = log_of(db_path)
+        for char in sentence:  # all queued at once: none waits for the previous one's effect
+            app.post_message(events.Key(_character_to_key(char), char))
+        await settle(pilot, lambda: composer_of(app).value == sentence, "the whole sentence in the composer")
+        assert len(app.screen_stack) == 2 and log_of(db_path) == before
