@@ -246,3 +246,43 @@ def test_the_outbox_file_is_private(tmp_path: Path) -> None:
     path.chmod(0o644)  # as an older version left it
     Outbox(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_a_saved_frame_the_hub_closes_the_connection_over_is_not_resent_on_every_reconnect(
+    db_path: Path, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The 1009 comes while the outbox is resent at connect: the loop the issue saw, cut after one round."""
+    import server.sync
+
+    monkeypatch.setattr(server.sync, "MAX_FRAME", 8 * 1024)
+    server_ = HubServer(db_path, TOKEN)
+    await server_.start()
+    try:
+        writer = await make_client(server_.url)
+        room = await declare(writer)
+        path = tmp_path / "outbox.db"
+        big = Command(
+            new_id(), "entry.added", {"text": "€" * TEXT_MAX}, room
+        )  # 12 KB: under the welcome's limit
+        after = Command(new_id(), "entry.added", {"text": "the line after it"}, room)
+        saved_outbox(path, big, after)
+        client = await make_client(server_.url, "dana", outbox=Outbox(path), connect_now=False)
+        made = connections(client)
+        runner = asyncio.create_task(client.run())
+        try:
+            await wait_for(lambda: len(client.outbox) == 0, what="the outbox to empty")
+            state = await server_.hub.settled_state(room)
+            assert [e.text for e in state.entries.values() if e.kind == "note"] == ["the line after it"]
+            assert [d.command.id for d in client.dropped] == [big.id] and "1009" in client.dropped[
+                0
+            ].describe()
+            await client.wait_connected(10)
+            # The close lands during the setup or just after it: one round either way, then it stays.
+            assert made[0] <= 2 and client.connected
+            await client.send("entry.added", {"text": "and the next"}, room)
+            assert made[0] <= 2
+        finally:
+            await client.close()
+            runner.cancel()
+    finally:
+        await server_.stop()

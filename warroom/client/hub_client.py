@@ -279,6 +279,8 @@ class HubClient:
                 await self._send_command(command)
         except (ConnectionClosed, HubUnavailable, OSError) as exc:
             await self._drop()
+            if ws.close_code == Close.TOO_BIG:  # over a resent command: it must not be resent again
+                self._drop_too_big()
             raise HubUnavailable(f"the connection failed during setup: {_reason(exc)}") from None
         self._set_state("connected")
         self._connected.set()
