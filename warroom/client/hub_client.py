@@ -205,7 +205,8 @@ class HubClient:
     def listen(self, listener: Listener) -> None:
         """``listener(kind, room)`` is called on each change.
 
-        Kinds: "connection", "outbox", "state" and "presence" (the last two name a room).
+        Kinds: "connection", "outbox", "state" and "presence" (the last two name a room),
+        and "dropped": a queued command left the outbox unsent (see ``dropped``).
         """
         self._listeners.append(listener)
 
