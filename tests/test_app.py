@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from textual.widgets import Input, OptionList
 from server.runner import HubServer
 from tests.conftest import TOKEN, issue, wait_for
 from warroom.app.app import WarroomApp
+from warroom.app.dialogs import ConfirmScreen
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
 from warroom.app.widgets.panels import AlertFeed, ChecklistPanel, IncidentHeader, RolesPanel
@@ -24,9 +26,11 @@ from warroom.core.protocol import new_id
 from warroom.core.state import IncidentState
 
 
-def make_app(url: str, name: str, room: str | None, token: str = TOKEN) -> WarroomApp:
+def make_app(
+    url: str, name: str, room: str | None, token: str = TOKEN, clock: Callable[[], datetime] | None = None
+) -> WarroomApp:
     client = HubClient(url, token, name, backoff=Backoff(base=0.05, cap=0.3))
-    return WarroomApp(client, room, load_themes(shipped_dir()))
+    return WarroomApp(client, room, load_themes(shipped_dir()), clock=clock)
 
 
 @asynccontextmanager
@@ -102,7 +106,7 @@ async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
         assert timeline_b.selected is not None and timeline_b.selected.text == "rolled back 4512"
 
         # A role claimed in B shows in A.
-        await b.press("c")
+        await b.press("slash", *"role ic me", "enter")
         await settle(a, lambda: "commander" in state_a().roles, "role in A")
         assert state_a().roles["commander"].name == "bob"
         roles_text = str(incident(app_a).query_one(RolesPanel).render())
@@ -138,7 +142,8 @@ async def test_a_viewer_token_reads_the_room_with_a_read_only_composer(hub: HubS
         )
         assert app.client.name == "vic"
         assert "viewer's token" in app.screen.query_one("#composer-input", Input).placeholder
-        await pilot.press("c")  # claim the open commander's seat: refused here, nothing sent
+        await pilot.press("c")  # a letter on the timeline: with nothing to type into, nothing happens
+        await incident(app).run_action("claim('commander')")  # the palette's Claim IC: refused here
         await settle(pilot, lambda: any(n.title == "read-only" for n in app._notifications), "refusal")
         assert len(app.client.outbox) == 0
     state = await hub.hub.settled_state(room)
@@ -155,6 +160,8 @@ async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
         await pilot.press("i")
         await pilot.press(*"/sev 1 spreading to US")
         await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
         await settle(pilot, lambda: state.severity == "SEV1", "severity change")
         header = incident(app).query_one(IncidentHeader)
         assert "sev-1" in header.query_one("#severity").classes
@@ -180,7 +187,8 @@ async def test_reconnect_marks_typed_entries_pending_until_delivered(db_path: Pa
     await server.start()
     port = server.port
     room = await seeded(server)
-    app = make_app(server.url, "dora", room)
+    typed_at = datetime(2026, 11, 28, 3, 4, 5, tzinfo=UTC)  # the app's clock: the moment of typing
+    app = make_app(server.url, "dora", room, clock=lambda: typed_at)
     restarted: HubServer | None = None
     try:
         async with running(app) as pilot:
@@ -199,6 +207,7 @@ async def test_reconnect_marks_typed_entries_pending_until_delivered(db_path: Pa
             timeline = incident(app).query_one(Timeline)
             assert [c.data["text"] for c in timeline._pending] == ["typed while the hub was down"]
             assert len(app.client.outbox) == 1
+            await settle(pilot, lambda: "1 queued" in str(header.query_one("#connection").render()), "count")
 
             restarted = HubServer(db_path, TOKEN, port=port)
             await restarted.start()
@@ -214,6 +223,10 @@ async def test_reconnect_marks_typed_entries_pending_until_delivered(db_path: Pa
             assert "live" in str(header.query_one("#connection").render())
             hub_state = await restarted.hub.settled_state(room)
             assert [e.text for e in hub_state.entries.values()].count("typed while the hub was down") == 1
+            typed = next(e for e in hub_state.entries.values() if e.text == delivered)
+            assert typed.happened_at == "2026-11-28T03:04:05.000Z"  # when typed, not when it arrived
+            assert typed.ts != typed.happened_at
+            assert "queued" not in str(header.query_one("#connection").render())
     finally:
         if restarted is not None:
             await restarted.stop()
@@ -247,3 +260,30 @@ async def test_picker_lists_open_incidents_and_joins(hub: HubServer) -> None:
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident to open")
         await settle(pilot, lambda: room in app.client.rooms and app.client.rooms[room].synced, "join")
+
+
+async def test_a_saved_command_the_hub_refuses_is_shown_as_not_sent(hub: HubServer, tmp_path: Path) -> None:
+    """Typed before a restart, refused after it: the app says so, and the next line still goes."""
+    from warroom.client import Outbox
+
+    room = await seeded(hub)
+    saved = Outbox(tmp_path / "outbox.db")
+    saved.add(Command(new_id(), "entry.struck", {"entry": 404}, room))
+    saved.close()
+    client = HubClient(hub.url, TOKEN, "gus", outbox=Outbox(tmp_path / "outbox.db"))
+    app = WarroomApp(client, room, load_themes(shipped_dir()))
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        await settle(
+            pilot,
+            lambda: any(n.title == "not sent" and "entry.struck" in n.message for n in app._notifications),
+            "the notice",
+        )
+        assert len(client.outbox) == 0
+        await pilot.press(*"still here", "enter")
+        await settle(
+            pilot,
+            lambda: any(e.text == "still here" for e in app.client.rooms[room].state.entries.values()),
+            "note",
+        )
+    client.outbox.close()

@@ -98,3 +98,31 @@ async def test_the_demo_opens_and_a_second_terminal_joins_it(demo) -> None:
         await second.close()
     os.write(main, b"\x11")  # ctrl+q
     assert await asyncio.to_thread(drain_until_exit) == 0
+
+
+async def test_the_demo_shows_its_join_command_inside_the_app(tmp_path: Path) -> None:
+    """The app covers what the demo printed, so the command is in a notification and on the help screen."""
+    from server.runner import HubServer
+    from warroom.app.app import WarroomApp
+    from warroom.app.dialogs import HelpScreen
+    from warroom.app.themes import load_themes, shipped_dir
+    from warroom.cli.tui import join_command
+    from warroom.demo import seed
+
+    server = HubServer(tmp_path / "demo.db", "demo-token")
+    await server.start()
+    try:
+        room = await seed(server.hub, "alex")
+        join = join_command(room, server.url, "demo-token")
+        app = WarroomApp(
+            HubClient(server.url, "demo-token", "alex"), room, load_themes(shipped_dir()), join_hint=join
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
+            assert any(join in n.message for n in app._notifications)
+            await pilot.press("f1")
+            await wait_for(lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+            await pilot.pause()
+            assert join in str(app.screen.query_one("#help-join").render()).replace("\n", " ")
+    finally:
+        await server.stop()

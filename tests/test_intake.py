@@ -332,6 +332,7 @@ async def test_intake_needs_the_token(hub: HubServer) -> None:
 async def test_inbox_actions_from_the_app(hub: HubServer) -> None:
     """Silence and escalate from the terminal: the inbox alert becomes an incident of its own."""
     from tests.test_app import make_app
+    from warroom.app.dialogs import ConfirmScreen
     from warroom.app.screens import IncidentScreen
     from warroom.app.widgets.panels import AlertFeed
 
@@ -370,6 +371,8 @@ async def test_inbox_actions_from_the_app(hub: HubServer) -> None:
             what="the silence",
         )
         await pilot.press(*"/escalate", "enter")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")  # escalating declares an incident: it asks first
         await wait_for(
             lambda: isinstance(app.screen, IncidentScreen) and app.screen.room != "inbox",
             what="the new incident to open",

@@ -454,6 +454,7 @@ async def test_declaring_from_the_app_and_a_handover_offer(hub: HubServer) -> No
     from textual.widgets import Checkbox, Input
 
     from tests.test_app import make_app
+    from warroom.app.dialogs import ConfirmScreen
     from warroom.app.forms import DeclareForm
     from warroom.app.screens import IncidentScreen
 
@@ -466,6 +467,8 @@ async def test_declaring_from_the_app_and_a_handover_offer(hub: HubServer) -> No
         app.screen.query_one("#title", Input).value = "Search is timing out"
         app.screen.query_one("#public", Checkbox).value = True
         await pilot.click("#submit")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")  # declaring asks first
         await wait_for(lambda: isinstance(app.screen, IncidentScreen), what="the new room to open")
         opened = app.screen
         assert isinstance(opened, IncidentScreen)
@@ -509,7 +512,7 @@ async def test_the_broadcast_form_and_the_due_nudge(db_path: Path) -> None:
         app.now = lambda: clock.now
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(lambda: room in app.client.rooms and app.client.rooms[room].synced, what="join")
-            await pilot.press("b")
+            await pilot.press("ctrl+r")
             await pilot.pause()
             assert isinstance(app.screen, BroadcastForm)
             assert app.screen.query_one("#next", Input).value == "15"  # SEV1's cadence

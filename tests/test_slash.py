@@ -129,3 +129,20 @@ def test_completions() -> None:
     ]
     assert completions("/decision x") == []
     assert completions("plain") == []
+
+
+def test_a_name_several_alerts_share_is_refused_not_guessed() -> None:
+    """Like the CLI: acting on one arbitrary alert of 25 with that name would be a guess."""
+    storm = Context(
+        me="alice",
+        selected_alert="fp3",
+        alerts=(*((f"fp{n}", "HighErrorRate") for n in range(25)), ("fpd", "DiskFull")),
+    )
+    for line in ("/ack HighErrorRate", "/silence HighErrorRate 2h flake", "/attach HighErrorRate INC-2"):
+        with pytest.raises(
+            SlashError, match="more than one alert matches 'HighErrorRate' \\(25\\); select one"
+        ):
+            parse(line, storm)
+    assert parse("/ack fp7", storm) == Action("alert.acknowledged", {"fingerprint": "fp7"})
+    assert parse("/ack DiskFull", storm) == Action("alert.acknowledged", {"fingerprint": "fpd"})
+    assert parse("/ack", storm) == Action("alert.acknowledged", {"fingerprint": "fp3"})  # the selected one

@@ -104,12 +104,12 @@ async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
 
         timeline.focus()
         timeline.cursor = timeline._shown.index(note)
-        await pilot.press("p")  # pin the selected entry
+        await pilot.press("ctrl+t")  # pin the selected entry
         await wait_for(lambda: app.client.rooms[room].state.entries[note].pinned, what="pin")
-        await pilot.press("P")
+        await pilot.press("ctrl+o")  # pinned entries only
         await pilot.pause()
         assert timeline._shown == [note]
-        await pilot.press("P")
+        await pilot.press("ctrl+o")
 
         await execute(hub, "entry.edited", {"entry": note, "text": "db is slow on the replica"}, room, "bo")
         await execute(hub, "entry.struck", {"entry": decision, "reason": "superseded"}, room, "ann")
@@ -121,7 +121,7 @@ async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
         assert "✎" in timeline._entry_strip(entries[note], 100, False).text  # edited is marked
 
         timeline.cursor = timeline._shown.index(note)
-        await pilot.press("h")
+        await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, HistoryScreen)
         assert "db is slow" in str(app.screen.query_one("Static").render())  # the original text

@@ -63,9 +63,11 @@ class WarroomApp(App[None]):
         themes: LoadedThemes,
         theme: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        join_hint: str | None = None,
     ) -> None:
         super().__init__()
         self.client = client
+        self.join_hint = join_hint  # how a second terminal joins (the demo's hub): shown in the app
         self.room = room
         self._themes = themes
         self._wanted_theme = theme or DEFAULT_THEME
@@ -84,7 +86,15 @@ class WarroomApp(App[None]):
         else:
             self.notify(f"no theme named {self._wanted_theme!r}; using {DEFAULT_THEME}", severity="warning")
             self.theme = DEFAULT_THEME
+        if self.join_hint:
+            self.notify(
+                f"Open a second terminal into this incident with:\n{self.join_hint}\n(F1 shows it again)",
+                title="demo",
+                timeout=60,
+                markup=False,
+            )
         self.client.listen(self._relay)
+        self._show_dropped()
         self.run_worker(self._stay_connected(), name="hub", exit_on_error=False)
         if self.room:
             self.open_incident(self.room)
@@ -105,7 +115,15 @@ class WarroomApp(App[None]):
     def open_incident(self, room: str) -> None:
         self.push_screen(IncidentScreen(self.client, room, self.now))
 
+    def _show_dropped(self) -> None:
+        """Each command that left the outbox unsent, said once: what was typed is never lost silently."""
+        dropped, self.client.dropped = self.client.dropped, []
+        for item in dropped:
+            self.notify(item.describe(), title="not sent", severity="error", timeout=30, markup=False)
+
     def on_hub_changed(self, message: HubChanged) -> None:
+        if message.kind == "dropped":
+            self._show_dropped()
         screen = self.screen
         if isinstance(screen, IncidentScreen | PickerScreen):
             screen.hub_changed()

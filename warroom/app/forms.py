@@ -5,18 +5,22 @@ Each returns the event data on submit (or None on escape); the screen sends it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select
+from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
-from warroom.core.events import SEVERITIES
+from warroom.core.events import SEVERITIES, TEXT_MAX
+
+R = TypeVar("R")
 
 
-class _Form(ModalScreen[dict[str, Any] | None]):
+class _Form(ModalScreen[R | None]):
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Send")]
     DEFAULT_CSS = """
     _Form, DeclareForm, BroadcastForm { align: center middle; }
@@ -49,13 +53,13 @@ class _Form(ModalScreen[dict[str, Any] | None]):
         return self.query_one(f"#{widget_id}", Input).value.strip()
 
     def refuse(self, message: str) -> None:
-        self.query_one("#form-error", Label).update(message)
+        self.query_one("#form-error", Label).update(Content(message))
 
     def action_submit(self) -> None:
         raise NotImplementedError
 
 
-class DeclareForm(_Form):
+class DeclareForm(_Form[dict[str, Any]]):
     """Title, severity and summary: enough to open the room; the rest follows in it."""
 
     def __init__(self, meanings: dict[str, str] | None = None) -> None:
@@ -90,7 +94,7 @@ class DeclareForm(_Form):
         self.dismiss(data)
 
 
-class BroadcastForm(_Form):
+class BroadcastForm(_Form[dict[str, Any]]):
     """The status update's four parts, so no broadcast goes out missing one."""
 
     def __init__(self, cadence: int | None) -> None:
@@ -126,3 +130,52 @@ class BroadcastForm(_Form):
                 return
             data["next_update_in"] = int(minutes)
         self.dismiss(data)
+
+
+class LongEntryForm(_Form[str]):
+    """A multi-line paste, shown whole before it is sent as one entry: never cut to its first line.
+
+    ``check`` says what is wrong with the text (too long, a bad command), or None;
+    the form stays open with the text until it is fixed or cancelled.
+    """
+
+    DEFAULT_CSS = """
+    LongEntryForm { align: center middle; }
+    LongEntryForm TextArea { height: 16; }
+    LongEntryForm #long-count { color: $text-muted; }
+    LongEntryForm #long-count.-over { color: $error; text-style: bold; }
+    """
+
+    def __init__(self, text: str, check: Callable[[str], str | None]) -> None:
+        super().__init__()
+        self.text_in = text
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        lines = self.text_in.count("\n") + 1
+        with Vertical(id="form"):
+            yield Label(Content(f"Send these {lines} lines as one entry?"), id="long-question")
+            yield TextArea(self.text_in, id="long-text", soft_wrap=True, tab_behavior="focus")
+            yield Label("", id="long-count")
+            yield from self.buttons("Send as one entry (ctrl+s)")
+
+    def on_mount(self) -> None:
+        self._count(self.text_in)
+        self.query_one(TextArea).focus()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._count(event.text_area.text)
+
+    def _count(self, text: str) -> None:
+        label = self.query_one("#long-count", Label)
+        count, lines = len(text.strip()), text.count("\n") + 1
+        label.update(Content(f"{count:,}/{TEXT_MAX:,} characters, {lines} lines"))
+        label.set_class(count > TEXT_MAX, "-over")
+
+    def action_submit(self) -> None:
+        text = self.query_one(TextArea).text
+        problem = self.check(text)
+        if problem is not None:
+            self.refuse(problem)
+            return
+        self.dismiss(text)

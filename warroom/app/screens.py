@@ -8,17 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Label, OptionList, Static
+from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from warroom.app.forms import BroadcastForm, DeclareForm
+from warroom.app.dialogs import ConfirmScreen, HelpScreen
+from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
 from warroom.app.slash import Action, Context, SlashError, parse
-from warroom.app.widgets.composer import Composer
+from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import (
     AlertFeed,
@@ -30,8 +32,9 @@ from warroom.app.widgets.panels import (
 )
 from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import CommandRejected, HubClient
-from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES
-from warroom.core.schema import parse_time
+from warroom.core.errors import WarroomError
+from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, validate_command
+from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Entry, IncidentState
 from warroom.core.text import visible
 
@@ -50,40 +53,71 @@ class Act:
     show: bool = True
 
 
+# Printable keys on the timeline are only navigation and these prefixes, which open the
+# composer with the cursor after the prefix. Anything that changes the shared record or
+# opens a form is on a key that cannot be typed by accident, and asks first or can be undone.
 ACTS: list[Act] = [
-    Act("i", "compose('')", "Write", "Focus the composer to log a note"),
+    Act("i", "compose('')", "Write", "Write a note in the composer (Enter sends)", show=False),
     Act("slash", "compose('/')", "Command", "Start a slash command", show=False),
-    Act("d", "compose('/decision ')", "Decision", "Log a decision"),
-    Act("b", "broadcast", "Broadcast", "Send a status broadcast: what, impact, what we do, next update"),
-    Act("n", "declare", "Declare", "Declare a new incident", show=False),
-    Act("p", "pin", "Pin", "Pin or unpin the selected entry"),
-    Act("s", "strike", "Strike", "Strike the selected entry through", show=False),
-    Act("h", "history", "History", "Open the selected entry and its edits", show=False),
-    Act("f", "compose('/filter ')", "Filter", "Filter the timeline: kind:decision author:NAME words"),
-    Act("P", "pinned", "Pinned", "Show pinned entries only, or everything again"),
-    Act("c", "claim('commander')", "Claim IC", "Become the incident commander"),
-    Act("x", "check", "Check", "Check or uncheck the selected runbook item", show=False),
-    Act("a", "ack", "Ack", "Acknowledge the selected alert", show=False),
+    Act("d", "compose('/decision ')", "Decision", "Log a decision: the composer opens with /decision"),
+    Act("f", "compose('/filter ')", "Filter", "Filter the timeline: pinned kind:decision author:NAME words"),
+    Act("ctrl+r", "broadcast", "Broadcast", "Send a status broadcast: what, impact, what we do, next update"),
+    Act("ctrl+n", "declare", "Declare", "Declare a new incident (asks before it is declared)"),
+    Act("ctrl+t", "pin", "Pin", "Pin or unpin the selected entry; ctrl+t again undoes it"),
+    Act("delete", "strike", "Strike", "Strike the selected entry through (asks first)"),
+    Act(None, "history", "History", "Open the selected entry and its edits (enter on the timeline)"),
+    Act("ctrl+o", "pinned", "Pinned", "Show pinned entries only, or everything again"),
+    Act("x,space", "check", "Check", "Check or uncheck the selected runbook item", show=False),
+    Act(None, "ack", "Ack", "Acknowledge the selected alert (a in the alert panel)"),
+    Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
-        Act(None, f"claim('{role}')", f"Claim {title}", f"Become the {title}")
-        for role, title in ROLE_TITLES.items()
-        if role != "commander"
+        Act(None, f"claim('{role}')", f"Claim {short}", f"Become the {title}")
+        for (role, title), short in zip(ROLE_TITLES.items(), ("IC", "Comms", "Tech", "Scribe"), strict=True)
     ],
     *[
         Act(None, f"release('{role}')", f"Release {title}", f"Leave the {title} role empty")
         for role, title in ROLE_TITLES.items()
     ],
     *[
-        Act(None, f"send_status('{status}')", f"Status: {status}", f"Mark the incident {status}")
+        Act(None, f"send_status('{status}')", f"Status: {status}", f"Mark the incident {status} (asks first)")
         for status in STATUSES
     ],
     *[
-        Act(None, f"send_severity('{sev}')", f"Severity: {sev}", f"Change the severity to {sev}")
+        Act(None, f"send_severity('{sev}')", f"Severity: {sev}", f"Change the severity to {sev} (asks first)")
         for sev in SEVERITIES
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False),
 ]
+
+KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "f1": "F1"}
+PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
+NAVIGATION = {"j", "k"}
+HELP_KEYS = {"question_mark"}
+# The verbs of the side panels: the rest of the printable keys start a note there too.
+PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "space"}}
+CONFIRMED = {"entry.struck", "incident.status_changed", "incident.severity_changed"}
+
+
+def key_label(keys: str) -> str:
+    return ", ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
+
+
+def help_rows() -> list[tuple[str, str]]:
+    """What the help screen lists: the keys above, and those the panels and Textual give."""
+    return [
+        ("any letter", "starts a note in the composer; nothing is sent until Enter"),
+        *[(key_label(a.key), a.help) for a in ACTS if a.key and a.action != "focus_timeline"],
+        ("j, k, up, down", "move through the timeline, or the focused panel"),
+        ("home, end", "the oldest entry, the newest (end follows new entries again)"),
+        ("enter", "on the timeline: open the selected entry with its earlier versions"),
+        ("x, space, enter", "in the runbook: check or uncheck the item (again to undo)"),
+        ("a", "in the alert panel: acknowledge the alert; on a group, all of it (asks first)"),
+        ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
+        ("escape", "back to the timeline"),
+        ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
+        ("ctrl+q", "quit (the hub sees a clean goodbye)"),
+    ]
 
 
 class HistoryScreen(ModalScreen[None]):
@@ -138,6 +172,7 @@ class IncidentScreen(Screen[None]):
         self._frozen: IncidentState | None = None
         self._thresholds: tuple[int, int, int] | None = None  # the GC's own, to put back
         self._nudged_offers: set[str] = set()
+        self._redirecting = False  # typed keys go to the composer until it has the focus
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -164,7 +199,7 @@ class IncidentScreen(Screen[None]):
         try:
             await self.client.join(self.room, timeout=None)
         except CommandRejected as exc:
-            self.app.notify(exc.error.message, severity="error", timeout=15)
+            self.app.notify(exc.error.message, severity="error", timeout=15, markup=False)
             self.client.rooms.pop(self.room, None)
             self.dismiss()
 
@@ -227,25 +262,6 @@ class IncidentScreen(Screen[None]):
             gc.set_threshold(*self._thresholds)
             self._thresholds = None
 
-    async def _escalate(self, data: dict[str, Any]) -> None:
-        """Declare an incident from an alert: its title, severity and detection time come with it."""
-        alert = self.state.alerts.get(data["fingerprint"])
-        if alert is None:
-            return
-        title = alert.annotations.get("summary") or alert.alertname
-        severity = data.get("severity") or SEVERITY_OF_ALERT.get((alert.severity or "").lower(), "SEV3")
-        try:
-            declared = await self.client.send(
-                "incident.declared", {"title": title[:200], "severity": severity}
-            )
-            await self.client.send(
-                "alert.moved", {"fingerprint": alert.fingerprint, "to": declared["room"]}, self.room
-            )
-        except CommandRejected as exc:
-            self.app.notify(exc.error.message, title="not escalated", severity="error")
-            return
-        self.app.open_incident(declared["room"])  # type: ignore[attr-defined]
-
     def _nudge(self, state: IncidentState, now: datetime) -> None:
         """Tell me, once, when an update I owe is due or a role is offered to me."""
         me = self.client.name
@@ -256,7 +272,7 @@ class IncidentScreen(Screen[None]):
         if speaks and due and parse_time(due) <= now and due != self._nudged_due:
             self._nudged_due = due
             self.app.notify(
-                "A status update is due. Press b to broadcast.",
+                "A status update is due. Press ctrl+r to broadcast.",
                 title="update due",
                 severity="warning",
                 timeout=30,
@@ -266,10 +282,82 @@ class IncidentScreen(Screen[None]):
             if offer.to == me and key not in self._nudged_offers:
                 self._nudged_offers.add(key)
                 self.app.notify(
-                    f"{offer.by} offers you the {ROLE_TITLES[role]}: /accept {role} or /decline {role}",
+                    f"{visible(offer.by)} offers you the {ROLE_TITLES[role]}: "
+                    f"/accept {role} or /decline {role}",
                     title="role offered",
                     timeout=60,
+                    markup=False,
                 )
+
+    # -- keys ------------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        """A printable key a panel does not use starts a note; it never acts on the record.
+
+        Runs before any binding (Textual checks bindings once the key has bubbled up
+        to the app), so stopping the key here is what keeps ``s`` or ``P`` typed at
+        the timeline from doing anything but being text.
+        """
+        focused = self.focused
+        if isinstance(focused, Input):
+            return
+        if event.key == "delete" and not isinstance(focused, Timeline):
+            event.stop()  # strike acts on the timeline's selection: only from the timeline
+            return
+        if not event.is_printable or event.character is None:
+            return
+        key = event.key
+        composer = self.query_one(Composer)
+        if composer.input.disabled and key not in PREFIXES | NAVIGATION | HELP_KEYS:
+            event.stop()  # a viewer's keys: nothing to type into, and nothing to do
+            return
+        if not self._redirecting:
+            if key in PREFIXES or key in HELP_KEYS:
+                return  # the screen's bindings
+            if key in NAVIGATION:
+                if isinstance(focused, ChecklistPanel | AlertFeed):  # the timeline binds j and k itself
+                    event.stop()
+                    getattr(focused, "action_cursor_down" if key == "j" else "action_cursor_up")()
+                if isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
+                    return
+            elif key in PANEL_VERBS.get(type(focused), set()):
+                if key == "a":
+                    event.stop()
+                    self.action_ack()
+                return
+        event.stop()
+        event.prevent_default()
+        self._redirecting = True
+        composer.type(event.character)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._redirecting = False
+        widget = event.widget
+        if isinstance(widget, ChecklistPanel) and widget.highlighted is None and widget.option_count:
+            state = self.state
+            unchecked = [n for n, item in enumerate(state.checklist.values()) if not item.checked]
+            widget.highlighted = unchecked[0] if unchecked else 0
+        elif isinstance(widget, AlertFeed) and widget.cursor_line < 0:
+            self._point_at_first_alert(widget)
+
+    def _point_at_first_alert(self, feed: AlertFeed) -> None:
+        """The alert panel opens on the first firing alert nobody acknowledged, not on a group."""
+        alerts = self.state.alerts
+        for group in feed.root.children:
+            if not group.is_expanded:
+                continue
+            for node in group.children:
+                alert = alerts.get(str(node.data))
+                if alert is not None and alert.status == "firing" and not alert.acked_by:
+                    feed.move_cursor(node)
+                    return
+
+    def on_paste(self, event: events.Paste) -> None:
+        """A paste that lands on a panel is text for the composer, never a string of keys."""
+        event.stop()
+        composer = self.query_one(Composer)
+        composer.paste(event.text)
+        composer.input.focus()
 
     # -- acting ----------------------------------------------------------------------
 
@@ -278,16 +366,78 @@ class IncidentScreen(Screen[None]):
             return "Read-only: this is a viewer's token. Ask an admin for a responder token to write."
         return None
 
-    def send(self, action: Action) -> None:
+    def send(
+        self,
+        action: Action,
+        *,
+        sent: Callable[[], None] | None = None,
+        refused: Callable[[str], None] | None = None,
+    ) -> None:
+        """Send a command, asking first when it is a strike, a status or a severity change."""
         why = self._read_only()
         if why is not None:
             self.app.notify(why, title="read-only", severity="warning")
             return
-        future = self.client.submit(action.type, action.data, self.room)
+        question = self._question(action)
+        if question is None:
+            self._submit(action, sent, refused)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._submit(action, sent, refused)
+
+        self.app.push_screen(ConfirmScreen(*question), answered)
+
+    def _question(self, action: Action) -> tuple[str, str, str] | None:
+        """(question, detail, yes) for a change the whole room sees and that cannot be undone."""
+        if action.type not in CONFIRMED:
+            return None
+        state, data = self.state, action.data
+        reason = f"reason: {visible(data['reason'])}" if data.get("reason") else ""
+        if action.type == "entry.struck":
+            entry = state.entries.get(data["entry"])
+            what = f"{visible(entry.author)}: {visible(entry.text)[:300]}" if entry else ""
+            return (
+                f"Strike entry #{data['entry']} through?",
+                "\n".join(filter(None, [what, reason])),
+                "Strike",
+            )
+        if action.type == "incident.status_changed":
+            return (
+                f"Mark {self.room} {data['status']}? It is {state.status or 'unknown'} now.",
+                reason,
+                f"Mark {data['status']}",
+            )
+        return (
+            f"Change {self.room} from {state.severity or '?'} to {data['severity']}?",
+            reason,
+            f"Make it {data['severity']}",
+        )
+
+    def _submit(
+        self, action: Action, sent: Callable[[], None] | None, refused: Callable[[str], None] | None
+    ) -> None:
+        data = action.data
+        if action.type == "entry.added" and not self.client.connected and "happened_at" not in data:
+            # Queued offline: the entry keeps the time it was typed, not the time it reaches the hub.
+            data = {**data, "happened_at": format_time(self.now())}
+        try:
+            validate_command(action.type, data)
+            future = self.client.submit(action.type, data, self.room)
+        except (WarroomError, CommandRejected) as exc:
+            message = exc.error.message if isinstance(exc, CommandRejected) else exc.message
+            if refused is not None:
+                refused(message)
+            else:
+                self.app.notify(message, title="not sent", severity="error", markup=False)
+            return
+        if sent is not None:
+            sent()
 
         def done(result: Any) -> None:
             if not result.cancelled() and isinstance(result.exception(), CommandRejected):
-                self.app.notify(str(result.exception()), title="refused", severity="error")
+                self.app.notify(str(result.exception()), title="refused", severity="error", markup=False)
 
         future.add_done_callback(done)
         self.hub_changed()
@@ -302,6 +452,9 @@ class IncidentScreen(Screen[None]):
 
     def action_declare(self) -> None:
         declare_from(self.app, self.client)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(help_rows(), getattr(self.app, "join_hint", None)))
 
     def context(self) -> Context:
         state = self.state
@@ -319,11 +472,42 @@ class IncidentScreen(Screen[None]):
         )
 
     def on_composer_submitted(self, message: Composer.Submitted) -> None:
+        self._send_text(message.text)
+
+    def on_composer_multiline(self, message: Composer.Multiline) -> None:
+        def done(text: str | None) -> None:
+            if text is not None:
+                self._send_text(text)
+
+        self.app.push_screen(LongEntryForm(message.text, self.problem), done)
+
+    def problem(self, text: str) -> str | None:
+        """What keeps ``text`` from being sent as it is, or None (the long-entry form asks this)."""
+        if (why := text_problem(text)) is not None:
+            return why
+        if _filter_query(text) is not None:
+            return None
+        try:
+            action = parse(text, self.context())
+            if action.type != "escalate":
+                validate_command(action.type, action.data)
+        except SlashError as exc:
+            return str(exc)
+        except WarroomError as exc:
+            return exc.message
+        return None
+
+    def _send_text(self, text: str) -> None:
         composer = self.query_one(Composer)
-        text = message.text.strip()
-        if text.startswith("/filter"):
-            self.query_one(Timeline).set_filter(Filter.parse(text[len("/filter") :]))
+        query = _filter_query(text)
+        if query is not None:
+            words = query.split()
+            pinned = any(w in ("pinned", "is:pinned") for w in words)
+            rest = " ".join(w for w in words if w not in ("pinned", "is:pinned"))
+            timeline = self.query_one(Timeline)
+            timeline.set_filter(Filter.parse(rest, pinned_only=pinned))
             composer.clear()
+            timeline.focus()  # a filter is for reading: back to the timeline
             return
         try:
             action = parse(text, self.context())
@@ -331,15 +515,24 @@ class IncidentScreen(Screen[None]):
             composer.hint(str(exc), error=True)
             return
         if action.type == "escalate":
-            self.app.run_worker(self._escalate(action.data), exit_on_error=False)
-        else:
-            self.send(action)
-        composer.clear()
+            self._ask_escalate(action.data)
+            composer.clear()
+            return
+        self.send(action, sent=composer.clear, refused=lambda why: composer.hint(why, error=True))
 
     def on_checklist_panel_toggled(self, message: ChecklistPanel.Toggled) -> None:
-        self.send(
-            Action("checklist.item_checked", {"item": message.item.id, "checked": not message.item.checked})
-        )
+        item = message.item
+        checked = not item.checked
+        number = list(self.state.checklist).index(item.id) + 1 if item.id in self.state.checklist else 0
+
+        def sent() -> None:
+            self.app.notify(
+                f"{'checked' if checked else 'unchecked'} {number} {visible(item.text)[:60]} "
+                "- x again to undo",
+                markup=False,
+            )
+
+        self.send(Action("checklist.item_checked", {"item": item.id, "checked": checked}), sent=sent)
 
     def on_alert_feed_acknowledge(self, message: AlertFeed.Acknowledge) -> None:
         self.send(Action("alert.acknowledged", {"fingerprint": message.fingerprint}))
@@ -354,16 +547,26 @@ class IncidentScreen(Screen[None]):
         self.query_one(Composer).clear()
         self.query_one(Timeline).focus()
 
-    def _slash(self, line: str) -> None:
+    def _slash(self, line: str, sent: Callable[[], None] | None = None) -> None:
         try:
-            self.send(parse(line, self.context()))
+            action = parse(line, self.context())
         except SlashError as exc:
-            self.app.notify(str(exc), severity="warning")
+            self.app.notify(str(exc), severity="warning", markup=False)
+            return
+        self.send(action, sent=sent)
 
     def action_pin(self) -> None:
+        """An undoable toggle: the same key takes the pin off again, and the room sees both."""
         selected = self.query_one(Timeline).selected
-        if selected is not None:
-            self._slash(f"/{'unpin' if selected.pinned else 'pin'} #{selected.id}")
+        if selected is None:
+            self.app.notify("select an entry first", severity="warning")
+            return
+        verb = "unpin" if selected.pinned else "pin"
+        undo = "pin" if selected.pinned else "unpin"
+        self._slash(
+            f"/{verb} #{selected.id}",
+            sent=lambda: self.app.notify(f"{verb}ned #{selected.id} - ctrl+t again to {undo}"),
+        )
 
     def action_strike(self) -> None:
         self._slash("/strike")
@@ -378,7 +581,7 @@ class IncidentScreen(Screen[None]):
         self.query_one(Timeline).set_filter(Filter())
 
     def action_claim(self, role: str) -> None:
-        self.send(Action("role.assigned", {"role": role, "name": self.client.name}))
+        self._slash(f"/role {role} me")
 
     def action_release(self, role: str) -> None:
         self.send(Action("role.released", {"role": role}))
@@ -395,7 +598,75 @@ class IncidentScreen(Screen[None]):
             checklist.action_select()
 
     def action_ack(self) -> None:
-        self.query_one(AlertFeed).action_acknowledge()
+        """The selected alert; on a group's row, the whole group after a yes."""
+        feed = self.query_one(AlertFeed)
+        node = feed.cursor_node
+        if node is None:
+            return
+        if feed.selected_fingerprint is not None:
+            feed.action_acknowledge()
+            return
+        alerts = self.state.alerts
+        open_ = [
+            str(child.data)
+            for child in node.children
+            if (alert := alerts.get(str(child.data))) is not None and not alert.acked_by
+        ]
+        if not open_:
+            self.app.notify("every alert in this group is acknowledged already")
+            return
+        name = alerts[open_[0]].alertname
+
+        def answered(yes: bool | None) -> None:
+            for fingerprint in open_ if yes else []:
+                self.send(Action("alert.acknowledged", {"fingerprint": fingerprint}))
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Acknowledge all {len(open_)} open {visible(name)} alerts?", "", "Acknowledge all"
+            ),
+            answered,
+        )
+
+    # -- escalating an alert ---------------------------------------------------------
+
+    def _ask_escalate(self, data: dict[str, Any]) -> None:
+        alert = self.state.alerts.get(data["fingerprint"])
+        if alert is None:
+            return
+        severity = data.get("severity") or SEVERITY_OF_ALERT.get((alert.severity or "").lower(), "SEV3")
+        title = alert.annotations.get("summary") or alert.alertname
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.app.run_worker(self._escalate(alert.fingerprint, title, severity), exit_on_error=False)
+
+        self.app.push_screen(
+            ConfirmScreen(f"Declare a {severity} incident from this alert?", visible(title), "Declare"),
+            answered,
+        )
+
+    async def _escalate(self, fingerprint: str, title: str, severity: str) -> None:
+        """Declare an incident from an alert: its title, severity and detection time come with it."""
+        try:
+            declared = await self.client.send(
+                "incident.declared", {"title": title[:200], "severity": severity}
+            )
+            await self.client.send(
+                "alert.moved", {"fingerprint": fingerprint, "to": declared["room"]}, self.room
+            )
+        except CommandRejected as exc:
+            self.app.notify(exc.error.message, title="not escalated", severity="error", markup=False)
+            return
+        self.app.open_incident(declared["room"])  # type: ignore[attr-defined]
+
+
+def _filter_query(text: str) -> str | None:
+    """The query of a ``/filter`` line, or None for any other line."""
+    text = text.strip()
+    if text == "/filter" or text.startswith("/filter "):
+        return text[len("/filter") :]
+    return None
 
 
 SEVERITY_OF_ALERT = {
@@ -483,19 +754,28 @@ class PickerScreen(Screen[None]):
 
 
 def declare_from(app: Any, client: HubClient) -> None:
-    """The declare form; on submit, declare and open the new room (its declarer commands it)."""
+    """The declare form, then a yes; on yes, declare and open the new room (its declarer commands it)."""
 
-    def done(data: dict[str, Any] | None) -> None:
-        if data is not None:
-            app.run_worker(_declare(app, client, data), exit_on_error=False)
+    def filled(data: dict[str, Any] | None) -> None:
+        if data is None:
+            return
 
-    app.push_screen(DeclareForm(client.policy.get("meanings")), done)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                app.run_worker(_declare(app, client, data), exit_on_error=False)
+
+        app.push_screen(
+            ConfirmScreen(f"Declare a {data['severity']} incident?", visible(data["title"]), "Declare"),
+            answered,
+        )
+
+    app.push_screen(DeclareForm(client.policy.get("meanings")), filled)
 
 
 async def _declare(app: Any, client: HubClient, data: dict[str, Any]) -> None:
     try:
         ack = await client.send("incident.declared", data)
     except CommandRejected as exc:
-        app.notify(exc.error.message, title="not declared", severity="error")
+        app.notify(exc.error.message, title="not declared", severity="error", markup=False)
         return
     app.open_incident(ack["room"])

@@ -61,11 +61,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edit": ("/edit #N TEXT", "replace an entry's text (the old text is kept)"),
     "item": ("/item TEXT", "add a runbook checklist item"),
     "check": ("/check N", "check or uncheck checklist item N"),
-    "ack": ("/ack [ALERTNAME|FINGERPRINT]", "acknowledge the selected alert, or one by name"),
+    "ack": ("/ack [ALERTNAME|FINGERPRINT]", "acknowledge the selected alert, or the one alert of that name"),
     "silence": ("/silence [ALERT] 2h REASON", "silence an alert (in Alertmanager too, when the hub has one)"),
     "unsilence": ("/unsilence [ALERT]", "end an alert's silence"),
     "attach": ("/attach [ALERT] INC-N", "move an alert into an incident (from the inbox, say)"),
     "escalate": ("/escalate [SEV1-4]", "declare a new incident from the selected alert"),
+    "filter": ("/filter [pinned] [kind:K] [author:NAME] [WORDS]", "filter the timeline; alone, clear it"),
+    "help": ("/help", "list the slash commands"),
 }
 
 
@@ -220,23 +222,37 @@ def _check(rest: str, ctx: Context) -> Action:
     return Action("checklist.item_checked", {"item": item, "checked": item not in ctx.checked})
 
 
+def _named_alert(word: str, ctx: Context, verb: str) -> str | None:
+    """The one alert whose fingerprint or alertname is ``word``; several of one name is refused.
+
+    Acting on an arbitrary one of 25 alerts that share a name would be a guess.
+    """
+    if any(word == fingerprint for fingerprint, _ in ctx.alerts):
+        return word
+    named = [fingerprint for fingerprint, alertname in ctx.alerts if alertname == word]
+    if len(named) > 1:
+        raise SlashError(
+            f"/{verb}: more than one alert matches {word!r} ({len(named)}); select one in the alert panel"
+        )
+    return named[0] if named else None
+
+
 def _ack(rest: str, ctx: Context) -> Action:
     if not rest:
         if ctx.selected_alert is None:
             raise SlashError("/ack: select an alert first, or name it")
         return Action("alert.acknowledged", {"fingerprint": ctx.selected_alert})
-    for fingerprint, alertname in ctx.alerts:
-        if rest in (fingerprint, alertname):
-            return Action("alert.acknowledged", {"fingerprint": fingerprint})
-    raise SlashError(f"/ack: no alert named {rest!r}")
+    fingerprint = _named_alert(rest, ctx, "ack")
+    if fingerprint is None:
+        raise SlashError(f"/ack: no alert named {rest!r}")
+    return Action("alert.acknowledged", {"fingerprint": fingerprint})
 
 
 def _pick_alert(rest: str, ctx: Context, verb: str) -> tuple[str, str]:
     """The alert named first in ``rest`` (fingerprint or alertname), else the selected one; and the rest."""
     word, _, tail = rest.partition(" ")
-    for fingerprint, alertname in ctx.alerts:
-        if word and word in (fingerprint, alertname):
-            return fingerprint, tail.strip()
+    if word and (fingerprint := _named_alert(word, ctx, verb)) is not None:
+        return fingerprint, tail.strip()
     if ctx.selected_alert is None:
         raise SlashError(f"/{verb}: select an alert first, or name it")
     return ctx.selected_alert, rest

@@ -45,6 +45,11 @@ def run_join(settings: ClientSettings, room: str | None, theme: str | None) -> i
     return app.return_code or 0
 
 
+def join_command(room: str, url: str, token: str) -> str:
+    """The line that opens a second terminal into the demo's incident."""
+    return f"warroom join {room} --hub {url} --token {token} --name YOURNAME"
+
+
 def run_demo(name: str, theme: str | None) -> int:
     return asyncio.run(_demo(name, themes_for(theme), theme))
 
@@ -60,12 +65,14 @@ async def _demo(name: str, themes: LoadedThemes, theme: str | None) -> int:
         await server.start()
         try:
             room = await seed(server.hub, name)
+            join = join_command(room, server.url, token)
+            # Printed for a terminal that keeps it, and shown inside the app, which covers this
+            # screen: a notification at the start and the help screen (F1) for as long as it runs.
             print("warroom demo: a hub on this machine with an example incident.", flush=True)
-            print("Open a second terminal into the same incident with:", flush=True)
-            print(f"  warroom join {room} --hub {server.url} --token {token} --name YOURNAME", flush=True)
+            print(f"Open a second terminal into the same incident with:\n  {join}", flush=True)
             moving = asyncio.create_task(scenario(server.hub, room))
             client = HubClient(server.url, token, name)
-            app = WarroomApp(client, room, themes, theme)
+            app = WarroomApp(client, room, themes, theme, join_hint=join)
             try:
                 await app.run_async()
             finally:

@@ -23,8 +23,16 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from warroom.client.outbox import Outbox
 from warroom.core.errors import Code, WarroomError
-from warroom.core.events import Command, Event
-from warroom.core.protocol import PROTOCOL_VERSION, Close, decode, encode, new_id
+from warroom.core.events import Command, Event, validate_command
+from warroom.core.protocol import (
+    MAX_FRAME,
+    PROTOCOL_VERSION,
+    Close,
+    decode,
+    encode,
+    new_id,
+    parse_client_frame,
+)
 from warroom.core.reducer import apply
 from warroom.core.state import IncidentState
 from warroom.snapshots import load_snapshot
@@ -51,6 +59,50 @@ class CommandRejected(Exception):
 
 
 @dataclass(frozen=True)
+class Dropped:
+    """A queued command that left the outbox unsent, and why: shown to the person who typed it."""
+
+    command: Command
+    error: WarroomError
+
+    def describe(self) -> str:
+        text = self.command.data.get("text") or self.command.data.get("message")
+        what = f"{self.command.type} {str(text)[:40]!r}" if text else self.command.type
+        return f"not sent: {what}: {self.error.message}"
+
+
+def frame_of(command: Command) -> dict[str, Any]:
+    frame: dict[str, Any] = {"t": "cmd", "id": command.id, "type": command.type, "data": command.data}
+    if command.room is not None:
+        frame["room"] = command.room
+    return frame
+
+
+def too_large(command: Command, max_frame: int) -> WarroomError | None:
+    """Why the hub could never take this command's frame, or None: it closes the socket on one."""
+    size = len(encode(frame_of(command)))
+    if size <= max_frame:
+        return None
+    return WarroomError(
+        Code.TOO_LARGE, f"the command is {size:,} bytes; the hub takes at most {max_frame:,} in one frame"
+    )
+
+
+def unsendable(command: Command, max_frame: int) -> WarroomError | None:
+    """Why a saved command can never be delivered (too large, or invalid), or None.
+
+    A frame the hub finds malformed is refused without the command's id, so the
+    command would never be settled: it too is caught here, before it is sent.
+    """
+    try:
+        parse_client_frame(frame_of(command))
+        validate_command(command.type, command.data)
+    except WarroomError as exc:
+        return exc
+    return too_large(command, max_frame)
+
+
+@dataclass(frozen=True)
 class ConnectionState:
     status: Status
     attempt: int = 0
@@ -59,13 +111,16 @@ class ConnectionState:
     error: str | None = None
 
     def describe(self) -> str:
-        if self.status == "connected":
-            return "live"
-        if self.status == "reconnecting":
-            return f"reconnecting (attempt {self.attempt}, next try in {self.retry_in or 0:.0f}s)"
+        """What the header says; the queued count shows whenever anything waits to be sent."""
         if self.status == "offline":
             return f"offline, {self.queued} action{'s' if self.queued != 1 else ''} queued"
-        return "connecting"
+        if self.status == "connected":
+            text = "live"
+        elif self.status == "reconnecting":
+            text = f"reconnecting (attempt {self.attempt}, next try in {self.retry_in or 0:.0f}s)"
+        else:
+            text = "connecting"
+        return f"{text} · {self.queued} queued" if self.queued else text
 
 
 @dataclass
@@ -125,7 +180,10 @@ class HubClient:
         self.backoff = backoff or Backoff()
         self.open_timeout = open_timeout
         self.rooms: dict[str, RoomView] = {}
-        self.state = ConnectionState("offline", queued=len(self.outbox))
+        self.max_frame = MAX_FRAME  # until the hub's welcome says otherwise
+        self._closed_over: int | None = None  # the smallest frame the hub closed the socket over (1009)
+        self.dropped: list[Dropped] = []  # commands that left the outbox unsent; the app shows them
+        self._sent_sizes: dict[str, int] = {}  # command id -> frame size, on the current connection
         self.hub_id: str | None = None
         self.policy: dict[str, Any] = {}  # the hub's cadence, commander deadlines and role rules
         self.alertmanager = False  # the hub can make real silences
@@ -139,13 +197,16 @@ class HubClient:
         self._closing = False
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._purge(None)
+        self.state = ConnectionState("offline", queued=len(self.outbox))
 
     # -- observing -------------------------------------------------------------------
 
     def listen(self, listener: Listener) -> None:
         """``listener(kind, room)`` is called on each change.
 
-        Kinds: "connection", "outbox", "state" and "presence" (the last two name a room).
+        Kinds: "connection", "outbox", "state" and "presence" (the last two name a room),
+        and "dropped": a queued command left the outbox unsent (see ``dropped``).
         """
         self._listeners.append(listener)
 
@@ -197,6 +258,7 @@ class HubClient:
             self._set_state("offline", error=str(exc) or type(exc).__name__)
             raise HubUnavailable(f"cannot reach the hub at {self.url}: {_reason(exc)}") from None
         self._ws = ws
+        self._sent_sizes.clear()
         self._reader = asyncio.create_task(self._read_loop(ws), name="warroom-client-reader")
         try:
             welcome = await self._request(
@@ -207,6 +269,10 @@ class HubClient:
             self.access = welcome.get("access") or {}
             self.policy = welcome.get("policy") or {}
             self.alertmanager = bool(welcome.get("alertmanager"))
+            self.max_frame = int(welcome.get("max_frame") or MAX_FRAME)
+            if self._closed_over is not None:  # what the socket did outweighs what the welcome says
+                self.max_frame = min(self.max_frame, self._closed_over - 1)
+            self._purge(None)
             for view in self.rooms.values():
                 view.synced = False
                 await self._send({**view.join_frame(), "rid": next(self._rid)})
@@ -217,6 +283,8 @@ class HubClient:
             raise Unauthorized(f"the hub refused hello: {exc.error.message}") from None
         except (ConnectionClosed, HubUnavailable, OSError) as exc:
             await self._drop()
+            if ws.close_code == Close.TOO_BIG:  # over a resent command: it must not be resent again
+                self._drop_too_big()
             raise HubUnavailable(f"the connection failed during setup: {_reason(exc)}") from None
         self._set_state("connected")
         self._connected.set()
@@ -300,19 +368,24 @@ class HubClient:
         return await asyncio.wait_for(future, self.open_timeout * 2)
 
     async def _send_command(self, command: Command) -> None:
-        frame: dict[str, Any] = {"t": "cmd", "id": command.id, "type": command.type, "data": command.data}
-        if command.room is not None:
-            frame["room"] = command.room
-        await self._send(frame)
+        frame = encode(frame_of(command))
+        if self._ws is None:
+            raise HubUnavailable("not connected")
+        self._sent_sizes[command.id] = len(frame)
+        await self._ws.send(frame)
 
     def submit(
         self, type_: str, data: dict[str, Any], room: str | None = None, command_id: str | None = None
     ) -> asyncio.Future[dict[str, Any]]:
         """Queue a command; it is sent now if connected, else on reconnect.
 
-        The future resolves with the ack, or raises ``CommandRejected``.
+        The future resolves with the ack, or raises ``CommandRejected``. A command
+        whose frame the hub could never take raises ``CommandRejected`` (too_large)
+        here, before it is queued: queued, it would close the connection on every resend.
         """
         command = Command(command_id or new_id(), type_, data, room)
+        if (error := too_large(command, self.max_frame)) is not None:
+            raise CommandRejected(error)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._futures[command.id] = future
         self.outbox.add(command)
@@ -333,6 +406,23 @@ class HubClient:
                 return
         with contextlib.suppress(ConnectionClosed, HubUnavailable):
             await self._send_command(command)
+
+    def _purge(self, room: str | None) -> None:
+        """Take out of the outbox what can never be sent (a file saved by an older client, say)."""
+        for command in self.outbox.pending(room):
+            if (error := unsendable(command, self.max_frame)) is not None:
+                self._drop_command(command, error)
+
+    def _drop_command(self, command: Command, error: WarroomError) -> None:
+        """The command leaves the outbox unsent; whoever waits on it is told, or the app is."""
+        self.outbox.remove(command.id)
+        self._sent_sizes.pop(command.id, None)
+        future = self._futures.pop(command.id, None)
+        if future is not None and not future.done():
+            future.set_exception(CommandRejected(error))
+        else:
+            self.dropped.append(Dropped(command, error))
+            self._notify("dropped", command.room)
 
     def _queued_changed(self) -> None:
         self.state = replace(self.state, queued=len(self.outbox))
@@ -385,12 +475,34 @@ class HubClient:
         except WarroomError as exc:  # the hub sent something we cannot read
             log.error("bad frame from hub: %s", exc)
         finally:
+            if ws.close_code == Close.TOO_BIG:
+                self._drop_too_big()
             if self._ws is ws:
                 self._ws = None
                 self._connected.clear()
                 self._fail_requests(HubUnavailable("the connection to the hub was lost"))
                 if not self._closing:
                     self._set_state("reconnecting", attempt=0, retry_in=0)
+
+    def _drop_too_big(self) -> None:
+        """The hub closed the connection over a frame too big for it: drop that command, not resend it.
+
+        It is the largest unacknowledged command sent on the connection; the
+        local limit drops below it, so nothing as large is queued again.
+        """
+        sent = [(size, cid) for cid, size in self._sent_sizes.items() if cid in self.outbox]
+        self._sent_sizes.clear()
+        if not sent:
+            return
+        size, command_id = max(sent)
+        command = next(c for c in self.outbox.pending() if c.id == command_id)
+        self._closed_over = min(self._closed_over or size, size)
+        self.max_frame = min(self.max_frame, size - 1)
+        error = WarroomError(
+            Code.TOO_LARGE, f"the hub closed the connection over this {size:,}-byte command (1009)"
+        )
+        self._drop_command(command, error)
+        self._queued_changed()
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
         kind = frame["t"]
@@ -473,13 +585,18 @@ class HubClient:
             log.warning("hub error: %s %s", error.code, error.message)
 
     def _settle(self, command_id: str, *, result: Any = None, error: WarroomError | None = None) -> None:
-        self.outbox.remove(command_id)
+        self._sent_sizes.pop(command_id, None)
+        command = self.outbox.remove(command_id)
         future = self._futures.pop(command_id, None)
         if future is not None and not future.done():
             if error is not None:
                 future.set_exception(CommandRejected(error))
             else:
                 future.set_result(result)
+        elif error is not None and command is not None:
+            # Nobody waits for it (typed before a restart): the refusal must still be seen.
+            self.dropped.append(Dropped(command, error))
+            self._notify("dropped", command.room)
         self._queued_changed()
 
     def _resolve(self, rid: Any, frame: dict[str, Any]) -> None:

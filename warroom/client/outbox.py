@@ -1,11 +1,15 @@
 """Commands the hub has not acknowledged yet, kept in order under their original ids.
 
 With a path, the outbox lives in a small SQLite file, so a line typed while the
-hub was unreachable survives even a crash of the terminal it was typed in.
+hub was unreachable survives even a crash of the terminal it was typed in. What
+people typed is private: the file (and SQLite's -wal and -shm beside it, which
+SQLite creates with the database file's mode) is readable by its owner only.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -19,7 +23,12 @@ class Outbox:
         self._items: dict[str, Command] = {}
         self._db: sqlite3.Connection | None = None
         if path is not None:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(path)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            for part in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                with contextlib.suppress(FileNotFoundError):
+                    part.chmod(0o600)  # one saved by an older version, with the umask's mode
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(

@@ -1,16 +1,27 @@
-"""Where responders type: plain text is a note, and slash commands complete as they are typed."""
+"""Where responders type: plain text is a note, and slash commands complete as they are typed.
+
+The composer refuses what the hub would refuse before anything is queued: text
+over the hub's limit (a count shows as the limit nears) and control characters.
+A paste keeps every line: a multi-line one is shown whole, to be sent as one entry.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
 from warroom.app.slash import COMMANDS, completions
+from warroom.core.events import TEXT_MAX
+from warroom.core.text import describe_char, find_control
+
+COUNT_FROM = TEXT_MAX - 1000  # the count shows from here on
 
 
 class SlashSuggester(Suggester):
@@ -27,17 +38,72 @@ class SlashSuggester(Suggester):
 PLACEHOLDER = "Type a note, or / for commands (Enter sends)"
 
 
+def body(value: str) -> str:
+    """The text an entry would hold: a note's whole line, or what follows a slash command."""
+    value = value.strip()
+    return value.partition(" ")[2].strip() if value.startswith("/") else value
+
+
+def text_problem(value: str) -> str | None:
+    """Why the hub would refuse this text, said before it is queued; None if it would not."""
+    length = len(body(value))
+    if length > TEXT_MAX:
+        return (
+            f"too long: {length:,} characters, and an entry holds at most {TEXT_MAX:,}. "
+            "Shorten it, or split it into several entries."
+        )
+    found = find_control(value.replace("\r\n", "\n"), multiline=True)
+    if found is not None:
+        at, char = found
+        return f"the text holds a {describe_char(char)} at character {at + 1}: remove it"
+    return None
+
+
+def without_controls(text: str) -> tuple[str, int]:
+    """``text`` without the characters people may not type (newline and tab stay), and how many went."""
+    kept: list[str] = []
+    removed = 0
+    while (found := find_control(text, multiline=True)) is not None:
+        at, _ = found
+        kept.append(text[:at])
+        text = text[at + 1 :]
+        removed += 1
+    kept.append(text)
+    return "".join(kept), removed
+
+
+class ComposerInput(Input):
+    """The composer's line; a paste goes through the composer, so no line of it is dropped."""
+
+    def _on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        event.prevent_default()  # Input's own handler keeps the first line only
+        composer = self.parent
+        if isinstance(composer, Composer):
+            composer.paste(event.text)
+
+
 class Composer(Vertical):
     class Submitted(Message):
         def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
 
+    class Multiline(Message):
+        """A paste of several lines, with what was typed around it: to be shown whole before sending."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    _note = ""  # said once, after the change a paste makes
+
     def compose(self) -> ComposeResult:
-        yield Input(
+        yield ComposerInput(
             placeholder=PLACEHOLDER,
             id="composer-input",
             suggester=SlashSuggester(use_cache=False),
+            select_on_focus=False,  # a prefix put in by a key must not be replaced by the next one
         )
         hint = Label("", id="composer-hint")
         hint.display = False
@@ -56,25 +122,66 @@ class Composer(Vertical):
         field.placeholder = why or PLACEHOLDER
 
     def start(self, prefix: str = "") -> None:
-        self.input.value = prefix
-        self.input.cursor_position = len(prefix)
-        self.input.focus()
+        """Focus with ``prefix`` typed and the cursor after it; a draft already there is kept."""
+        field = self.input
+        if not field.value:
+            field.value = prefix
+        field.cursor_position = len(field.value)
+        field.focus()
+
+    def type(self, character: str) -> None:
+        """A key typed while another panel had the focus: it lands here, as if typed here."""
+        field = self.input
+        if field.disabled:
+            return
+        field.insert_text_at_cursor(character)
+        field.focus()
+
+    def paste(self, text: str) -> None:
+        field = self.input
+        if field.disabled:
+            return
+        text, removed = without_controls(text.replace("\r\n", "\n").replace("\r", "\n"))
+        note = f"removed {removed} control character{'s' if removed != 1 else ''} from the paste"
+        text = text.rstrip("\n")
+        if "\n" in text:
+            at = field.cursor_position
+            self.post_message(self.Multiline(field.value[:at] + text + field.value[at:]))
+        elif text:
+            self._note = note if removed else ""
+            field.insert_text_at_cursor(text.replace("\t", " "))
+        if removed:
+            self.hint(note)
 
     def hint(self, text: str, error: bool = False) -> None:
         label = self.query_one("#composer-hint", Label)
-        label.update(text)
+        label.update(Content(text))
         label.set_class(error, "-error")
         label.display = bool(text)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        matches = completions(event.value.split(" ")[0]) if event.value.startswith("/") else []
-        self.hint("   ".join(matches[:4]))
+        if self._note:
+            self._note = ""
+            return
+        value = event.value
+        if value.startswith("/") and " " not in value:
+            self.hint("   ".join(completions(value)[:4]))
+            return
+        count = len(body(value))
+        if count >= COUNT_FROM:
+            self.hint(f"{count:,}/{TEXT_MAX:,}", error=count > TEXT_MAX)
+        else:
+            self.hint("")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.value.strip() == "/help":
             self.hint("   ".join(f"{usage}" for usage, _ in COMMANDS.values()))
             self.input.value = ""
+            return
+        problem = text_problem(event.value)
+        if problem is not None:
+            self.hint(problem, error=True)  # the text stays, to be fixed
             return
         self.post_message(self.Submitted(event.value))
 

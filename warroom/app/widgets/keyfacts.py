@@ -48,4 +48,4 @@ class KeyFacts(Static):
         self.update(Content("\n").join(lines))
         more = len(self._pinned) - SHOWN
         self.border_title = Content(f"Pinned {len(self._pinned)}")
-        self.border_subtitle = Content(f"+{more} more · P lists them") if more > 0 else None
+        self.border_subtitle = Content(f"+{more} more · ctrl+o lists them") if more > 0 else None

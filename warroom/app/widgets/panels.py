@@ -126,7 +126,7 @@ class BroadcastBanner(Vertical):
         message = self.query_one("#broadcast-message", Label)
         meta = self.query_one("#broadcast-meta", Label)
         if broadcast is None:
-            put.set(message, line("No status broadcast yet. Press b to send one."))
+            put.set(message, line("No status broadcast yet. Press ctrl+r to send one."))
             put.set(meta, line(""))
             self.set_class(False, "-overdue")
             return
