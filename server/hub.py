@@ -109,6 +109,8 @@ class Hub:
         self.http_rate = RateLimiter(
             self.limits.http_per_second, self.limits.http_burst, "requests on this token"
         )
+        self.join_rate = RateLimiter(self.limits.joins_per_second, self.limits.join_burst, "joins and lists")
+        self.catch_ups = asyncio.Semaphore(self.limits.catch_ups)  # log replays at once, hub-wide
         self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
         # Work a command type needs before it can be sequenced (reaching Alertmanager, say).
         self.preparers: dict[str, Callable[[Command, str], Awaitable[Command]]] = {}
@@ -116,6 +118,11 @@ class Hub:
         self.hub_id = uuid.uuid4().hex[:12]
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rooms: dict[str, Room] = {}
+        # Every room's listing as committed, kept as batches commit: listing incidents, the
+        # status page and counting rooms read this, never every row of the store.
+        self._summaries: dict[str, dict[str, Any]] = {}
+        self._listing: list[dict[str, Any]] | None = None  # sorted; rebuilt after a change
+        self.listing_version = 0  # bumped whenever an incident's listing changes
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._inflight: dict[str, _Pending] = {}  # by command id, until settled
         self._idle = asyncio.Event()
@@ -130,10 +137,12 @@ class Hub:
         self.policy, self.limits = policy, limits
         self.command_rate.configure(limits.commands_per_second, limits.command_burst)
         self.http_rate.configure(limits.http_per_second, limits.http_burst)
+        self.join_rate.configure(limits.joins_per_second, limits.join_burst)
 
     async def start(self) -> None:
         await self.store.open()
         for record in await self.store.rooms():
+            self._summaries[record.room] = record.summary
             if record.summary.get("open_offers"):
                 await self.room(record.room)  # loaded, so the sweep expires offers nobody answers
         self._writer = asyncio.create_task(self._write_loop(), name="warroom-writer")
@@ -249,6 +258,9 @@ class Hub:
                 self._settle(p, refusal)
             return
         events = [event for _, event in accepted]
+        self._summaries.update(summaries)
+        self._listing = None
+        self.listing_version += 1
         self.stats["events"] += len(events)
         self.stats["batches"] += 1
         for p, event in accepted:
@@ -290,6 +302,12 @@ class Hub:
         if not p.internal:
             present = frozenset(m.name for m in room.members)
             authorize(room.state, p.actor, cmd.type, p.data, self.policy, present)
+        alerts = room.state.alerts
+        full = len(alerts) >= self.limits.alerts_per_room
+        if full and cmd.type == "alert.upserted" and p.data["fingerprint"] not in alerts:
+            raise WarroomError(
+                Code.LIMIT_REACHED, f"this incident holds {self.limits.alerts_per_room} alerts at most"
+            )
         if cmd.type == "checklist.item_added" and len(room.state.checklist) >= self.limits.checklist_items:
             raise WarroomError(
                 Code.LIMIT_REACHED, f"the runbook holds {self.limits.checklist_items} items at most"
@@ -312,7 +330,7 @@ class Hub:
             room_id = wanted
         else:
             room_id = await self.store.reserve_room_id()
-        if len(await self.store.rooms()) + len(new_rooms) >= self.limits.rooms:
+        if len(self._summaries) + len(new_rooms) >= self.limits.rooms:
             raise WarroomError(Code.LIMIT_REACHED, f"this hub holds {self.limits.rooms} incidents at most")
         room = Room(room_id, uuid.uuid4().hex, IncidentState(room=room_id))
         self._rooms[room_id] = room
@@ -419,19 +437,24 @@ class Hub:
         return room.state
 
     async def incidents(self) -> list[dict[str, Any]]:
-        out = []
-        for record in await self.store.rooms():
-            if record.room == INBOX:
-                continue  # the alert inbox is a room, not an incident
-            summary = dict(record.summary)
-            summary.setdefault("id", record.room)
-            room = self._rooms.get(record.room)
-            summary["people"] = len({m.name for m in room.members}) if room else 0
-            out.append(summary)
-        # open incidents first, the newest on top; resolved ones after, still readable
-        out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)
-        out.sort(key=lambda s: s.get("status") == "resolved")
-        return out
+        """Every incident's listing, from memory: sorted once per change, not once per request."""
+        if self._listing is None:
+            out = []
+            for room_id, summary in self._summaries.items():
+                if room_id == INBOX:
+                    continue  # the alert inbox is a room, not an incident
+                out.append({**summary, "id": summary.get("id", room_id), "people": 0})
+            # open incidents first, the newest on top; resolved ones after, still readable
+            out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)
+            out.sort(key=lambda s: s.get("status") == "resolved")
+            self._listing = out
+        listing = []
+        for item in self._listing:
+            room = self._rooms.get(item["id"])
+            if room is not None and room.members:  # only rooms people are in: few, whatever the total
+                item = {**item, "people": len({m.name for m in room.members})}
+            listing.append(item)
+        return listing
 
     # -- membership ------------------------------------------------------------------
 

@@ -14,17 +14,16 @@ import socket
 import ssl
 from collections.abc import Generator
 from dataclasses import asdict
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import uvicorn
 
 from server.access import Access
 from server.alerts import AlertService
-from server.config import HubConfig, HubConfigError, load_hub_config
+from server.config import HubConfig, HubConfigError, load_hub_config, sink_host
 from server.http_api import build_api
+from server.http_guard import guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
 from server.store import SQLiteStore
@@ -33,6 +32,9 @@ from server.tokens import load_secret
 from warroom.core.errors import Code, WarroomError
 
 log = logging.getLogger("warroom.serve")
+# httpx logs every request's full URL at INFO: a Slack webhook's URL is its secret.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -70,7 +72,7 @@ class HubServer:
         self.secret_file = self.db.with_name(self.db.name + ".secret")
         self.db.parent.mkdir(parents=True, exist_ok=True)
         secret = load_secret(self.secret_file)
-        self.access = Access(store, secret, token, self.hub._clock, self.config.limits.audit_days)
+        self.access = Access(store, secret, token, self.hub._clock, self.config.limits)
         self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
@@ -82,6 +84,7 @@ class HubServer:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(str(tls[0]), str(tls[1]))
         self.sync = SyncServer(self.hub, self.access, host, port, self.config.origins, ssl_context)
+        self.nofile = 0  # the soft file-descriptor limit, once started
         self.http_port = http_port
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -100,6 +103,7 @@ class HubServer:
         return f"{'https' if self.tls else 'http'}://{_host_for_url(self.host)}:{self.http_port}"
 
     async def start(self) -> None:
+        self.nofile = raise_nofile()
         await self.hub.start()
         await self.access.start()
         self.notifier.start()
@@ -113,8 +117,12 @@ class HubServer:
         sock.setblocking(False)
         self._http_socket = sock
         self.http_port = sock.getsockname()[1]
+        limits = self.config.limits
         config = uvicorn.Config(
             build_api(self.hub, self.access, self.alerts),
+            http=guarded(limits.header_timeout, limits.body_timeout, limits.connections),
+            ws="none",
+            limit_concurrency=limits.connections,
             ssl_certfile=str(self.tls[0]) if self.tls else None,
             ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
@@ -170,7 +178,7 @@ class HubServer:
             self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
         self.alerts.configure(new.routes, new.alertmanager)
         self.sync.origins = new.origins
-        self.access.keep = timedelta(days=new.limits.audit_days)
+        self.access.configure(new.limits)
         self.config = new
         view = describe_config(new, self.config_path)
         log.info("config reloaded from %s", self.config_path)
@@ -207,7 +215,7 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
         "alertmanager": config.alertmanager,
         "origins": list(config.origins),
         "sinks": [
-            {"name": s.name, "kind": s.kind, "host": urlsplit(s.url).netloc, "signed": s.secret is not None}
+            {"name": s.name, "kind": s.kind, "host": sink_host(s.url), "signed": s.secret is not None}
             for s in config.sinks
         ],
     }
