@@ -332,8 +332,10 @@ async def run_attack(name: str, args: dict[str, Any], timeout: float) -> str:
         outcome = await pipe_recv(parent, timeout)
     except (TimeoutError, EOFError):
         outcome = "no answer: stopped"
-    worker.terminate()
     worker.join(5)
+    if worker.is_alive():
+        worker.terminate()
+        worker.join(5)
     return str(outcome)
 
 
@@ -401,6 +403,8 @@ async def run_on(hub: Child, args: argparse.Namespace) -> list[Row]:
     try:
         await asyncio.sleep(2.0)  # warm-up: connections made, rooms loaded
         for label, name, attack_args in attacks:
+            if args.only and name not in args.only:
+                continue
             row = Row(label)
             probe.take()
             await asyncio.sleep(args.baseline)  # the baseline window
@@ -448,6 +452,12 @@ def report(rows: Sequence[Row]) -> bool:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: smaller attacks, short windows")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=("slowloris", "joins", "alerts", "bad_tokens", "status"),
+        help="run only this attack (repeatable)",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     args.window = 4.0 if quick else 12.0  # seconds the slowloris and /status attacks last

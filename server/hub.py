@@ -128,6 +128,8 @@ class Hub:
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
+        self._snapshotting: dict[str, asyncio.Task[None]] = {}  # room -> its snapshot being made
+        self._snapshot_slot = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
         self.closing = False
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
@@ -164,6 +166,7 @@ class Hub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await asyncio.gather(*self._snapshotting.values(), return_exceptions=True)
         await self.store.close()
 
     # -- the command path ------------------------------------------------------------
@@ -275,17 +278,19 @@ class Hub:
                     listener(room, room_events)
                 except Exception:  # a listener's bug must not stop the writer: the log is committed
                     log.exception("listener %r failed on %s", listener, room.id)
+            # A snapshot costs in proportion to what the room holds: with thousands of alerts,
+            # one every 1,000 events would cost more than the replays it saves.
             behind = room.state.seq - room.snapshot_seq
-            if snapshot_due(room.state.seq, room.snapshot_seq) and (
-                self._pending.empty() or behind >= 4 * max(1000, room.state.seq // 10)
-            ):
-                await self._snapshot(room)  # not while commands wait, unless far behind
+            if snapshot_due(room.state.seq, room.snapshot_seq) and behind >= len(room.state.alerts) // 2:
+                self._snapshot_soon(room)
 
     async def _sequence(
         self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]
     ) -> Event | None:
         cmd = p.command
-        earlier = await self.store.lookup(cmd.id)
+        # The hub's own commands carry ids it has just minted: no earlier use to look up
+        # (an alert storm would otherwise make one query per alert).
+        earlier = None if p.internal else await self.store.lookup(cmd.id)
         if earlier is not None:
             if earlier.type != cmd.type or cmd.room not in (None, earlier.room):
                 raise WarroomError(
@@ -360,6 +365,46 @@ class Hub:
         for member in list(room.members):
             member.deliver(room.id, first, last, frame)
         self.stats["deliveries"] += len(events) * len(room.members)
+
+    def _snapshot_soon(self, room: Room) -> None:
+        """Start a snapshot of what the log holds for ``room``, unless one is being made."""
+        if room.id not in self._snapshotting:
+            task = asyncio.create_task(self._snapshot_from_log(room, room.state.seq))
+            self._snapshotting[room.id] = task
+            task.add_done_callback(lambda _: self._snapshotting.pop(room.id, None))
+
+    async def _snapshot_from_log(self, room: Room, seq: int) -> None:
+        """The room's state at ``seq``, folded in threads from its last snapshot and the log.
+
+        The live state is never read while the writer changes it, and neither the
+        writer nor the event loop waits: a room holding 20,000 alerts takes most of
+        a second to encode, which on the loop stalled every caller each 1,000 events.
+        """
+        async with self._snapshot_slot:  # one at a time: each holds a copy of its room's state
+            await self._build_snapshot(room, seq)
+
+    async def _build_snapshot(self, room: Room, seq: int) -> None:
+        try:
+            snap = await self.store.snapshot(room.id)
+            state = IncidentState(room=room.id)
+            if snap is not None:
+                try:
+                    state = await asyncio.to_thread(load_snapshot, snap[1])
+                except (ValueError, KeyError, TypeError):  # an older format: fold the log from the start
+                    state = IncidentState(room=room.id)
+            while state.seq < seq:
+                before = state.seq
+                await self.store.read_then(
+                    room.id, state.seq, min(5000, seq - state.seq), lambda page: fold(room.id, page, state)
+                )
+                if state.seq == before:
+                    return  # the log holds less than it should: leave snapshots to a later batch
+            blob = await asyncio.to_thread(dump_snapshot, state)
+            await self.store.save_snapshot(room.id, state.seq, blob)
+        except StorageError as exc:  # a missed snapshot costs replay time, not data
+            log.warning("snapshot of %s failed: %s", room.id, exc)
+            return
+        room.snapshot_seq = max(room.snapshot_seq, state.seq)
 
     async def _snapshot(self, room: Room) -> None:
         seq, blob = room.state.seq, dump_snapshot(room.state)

@@ -28,7 +28,7 @@ class Limits:
     auth_failures_per_second: float = 1.0
     auth_failure_burst: int = 30
     joins_per_second: float = 10.0  # join and list frames, per person on a token
-    join_burst: int = 200  # a terminal rejoining every room it had open after a reconnect
+    join_burst: int = 50  # a terminal rejoining every room it had open after a reconnect
     catch_ups: int = 4  # catch-ups (log replays) running at once across the hub
     alerts_per_room: int = 20_000  # alerts one incident holds; a batch that would pass it is refused
     connections: int = 4000  # open connections per port; past it, new ones are refused at once

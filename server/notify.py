@@ -159,6 +159,7 @@ class Notifier:
                 headers = {"Content-Type": "application/json", "User-Agent": "warroom-hub"}
                 if sink.kind == "webhook":
                     headers["X-Warroom-Event"] = event.type
+                    headers["X-Warroom-Delivery"] = event.id
                     headers["webhook-id"] = event.id  # the same on every retry: receivers dedupe on it
                 queue = self._queues[sink.name]
                 if queue.qsize() >= QUEUE_LIMIT:

@@ -12,6 +12,7 @@ import logging
 import signal
 import socket
 import ssl
+import sys
 from collections.abc import Generator
 from dataclasses import asdict
 from pathlib import Path
@@ -32,6 +33,7 @@ from server.tokens import load_secret
 from warroom.core.errors import Code, WarroomError
 
 log = logging.getLogger("warroom.serve")
+SWITCH_INTERVAL = 0.0005  # seconds
 # httpx logs every request's full URL at INFO: a Slack webhook's URL is its secret.
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -104,6 +106,10 @@ class HubServer:
 
     async def start(self) -> None:
         self.nofile = raise_nofile()
+        # Catch-up pages, intake parsing and snapshots run in threads. With Python's default
+        # 5 ms switch interval, each SQLite call the loop makes meanwhile can wait that long
+        # for the GIL back; a shorter interval keeps the loop's latency in milliseconds.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         await self.hub.start()
         await self.access.start()
         self.notifier.start()
@@ -122,7 +128,7 @@ class HubServer:
             build_api(self.hub, self.access, self.alerts),
             http=guarded(limits.header_timeout, limits.body_timeout, limits.connections),
             ws="none",
-            limit_concurrency=limits.connections,
+            limit_concurrency=limits.connections + 1,  # our own cap answers first, in JSON
             ssl_certfile=str(self.tls[0]) if self.tls else None,
             ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
