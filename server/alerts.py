@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
@@ -46,7 +45,8 @@ class AlertService:
         self.configure(routes, alertmanager)
         # fingerprint -> the room it lives in now. Bounded: past LOCATED_MAX the alert seen
         # longest ago is forgotten, and if it fires again the routes place it afresh.
-        self.located: OrderedDict[str, str] = OrderedDict()
+        # A plain dict kept in order of last sight: half the memory of an OrderedDict.
+        self.located: dict[str, str] = {}
         self._http = httpx.AsyncClient(timeout=5.0)
 
     def configure(self, routes: tuple[Route, ...], alertmanager: str | None) -> None:
@@ -73,14 +73,15 @@ class AlertService:
     def _locate(self, event: Event) -> None:
         fingerprint = str(event.data.get("fingerprint"))
         if event.type == "alert.upserted":
-            self.located[fingerprint] = event.room
+            room = event.room
         elif event.type == "alert.moved" and self.located.get(fingerprint) == event.room:
-            self.located[fingerprint] = event.data["to"]
+            room = event.data["to"]
         else:
             return
-        self.located.move_to_end(fingerprint)
+        self.located.pop(fingerprint, None)  # re-inserted last: the most recently seen
+        self.located[fingerprint] = room
         while len(self.located) > LOCATED_MAX:
-            self.located.popitem(last=False)
+            del self.located[next(iter(self.located))]
 
     # -- intake ----------------------------------------------------------------------
 
