@@ -194,37 +194,40 @@ async def prober(http_url: str, probe: Probe, stop: asyncio.Event) -> None:
 
 async def slowloris(ws_url: str, http_url: str, count: int, hold: float) -> str:
     """``count`` connections per port that send one header line every 2 s and never finish."""
-    targets = [urlsplit(http_url), urlsplit(ws_url)]
-    conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-    refused = 0
-    for target in targets:
+    outcome = []
+    for label, url in (("http", http_url), ("sync", ws_url)):
+        target = urlsplit(url)
+        conns = []
         for _ in range(count):
-            try:
+            with contextlib.suppress(OSError):
                 conns.append(await asyncio.open_connection(target.hostname, target.port))
-            except OSError:
-                refused += 1
-    for _, w in conns:
-        w.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        for _, w in conns:
+            w.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        outcome.append((label, conns))
     deadline = time.monotonic() + hold
     n = 0
     while time.monotonic() < deadline:
         n += 1
-        for _, w in conns:
-            if not w.is_closing():
-                with contextlib.suppress(OSError):
-                    w.write(f"X-Slow-{n}: y\r\n".encode())
+        for _, conns in outcome:
+            for _, w in conns:
+                if not w.is_closing():
+                    with contextlib.suppress(OSError):
+                        w.write(f"X-Slow-{n}: y\r\n".encode())
         await asyncio.sleep(2.0)  # the attack's own pace
-    cut = 0
-    for r, w in conns:
-        try:
-            if await asyncio.wait_for(r.read(1 << 16), 0.01) == b"" or r.at_eof():
+    said = []
+    for label, conns in outcome:
+        cut = 0
+        for r, w in conns:
+            try:
+                await asyncio.wait_for(r.read(1 << 16), 0.05)
+                cut += r.at_eof()
+            except TimeoutError:  # before OSError, which it is a kind of
+                pass  # still open: the hub is waiting for the rest of the headers
+            except OSError:
                 cut += 1
-        except OSError:
-            cut += 1
-        except TimeoutError:
-            pass
-        w.close()
-    return f"{len(conns)} held, {cut} cut by the hub, {refused} refused"
+            w.close()
+        said.append(f"{label}: {len(conns)} opened, {cut} cut by the hub")
+    return "; ".join(said)
 
 
 async def joins(ws_url: str, token: str, count: int) -> str:

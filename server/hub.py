@@ -140,6 +140,7 @@ class Hub:
         self.command_rate.configure(limits.commands_per_second, limits.command_burst)
         self.http_rate.configure(limits.http_per_second, limits.http_burst)
         self.join_rate.configure(limits.joins_per_second, limits.join_burst)
+        self.catch_ups = asyncio.Semaphore(limits.catch_ups)  # running catch-ups finish on the old one
 
     async def start(self) -> None:
         await self.store.open()

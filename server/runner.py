@@ -24,7 +24,7 @@ from server.access import Access
 from server.alerts import AlertService
 from server.config import HubConfig, HubConfigError, load_hub_config, sink_host
 from server.http_api import build_api
-from server.http_guard import guarded, raise_nofile
+from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
 from server.store import SQLiteStore
@@ -91,6 +91,7 @@ class HubServer:
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_socket: socket.socket | None = None
+        self._http_protocol: type[GuardedH11] | None = None
 
     @property
     def port(self) -> int:
@@ -124,9 +125,10 @@ class HubServer:
         self._http_socket = sock
         self.http_port = sock.getsockname()[1]
         limits = self.config.limits
+        self._http_protocol = guarded(limits.header_timeout, limits.body_timeout, limits.connections)
         config = uvicorn.Config(
             build_api(self.hub, self.access, self.alerts),
-            http=guarded(limits.header_timeout, limits.body_timeout, limits.connections),
+            http=self._http_protocol,
             ws="none",
             limit_concurrency=limits.connections + 1,  # our own cap answers first, in JSON
             ssl_certfile=str(self.tls[0]) if self.tls else None,
@@ -163,8 +165,9 @@ class HubServer:
         """Read the config file again and apply it, whole or not at all.
 
         Role rules, severities, cadence, limits, routes, Alertmanager and
-        origins change in place. Sinks own delivery queues, so a change to them
-        is refused and waits for a restart.
+        origins change in place (but for the sync port's handshake deadline,
+        which is set when its server starts). Sinks own delivery queues, so a
+        change to them is refused and waits for a restart.
         """
         if self.config_path is None:
             raise WarroomError(Code.INVALID_VALUE, "this hub was started without --config: nothing to reload")
@@ -185,6 +188,10 @@ class HubServer:
         self.alerts.configure(new.routes, new.alertmanager)
         self.sync.origins = new.origins
         self.access.configure(new.limits)
+        if self._http_protocol is not None:  # new connections get the new deadlines and cap
+            self._http_protocol.header_timeout = new.limits.header_timeout
+            self._http_protocol.body_timeout = new.limits.body_timeout
+            self._http_protocol.max_connections = new.limits.connections
         self.config = new
         view = describe_config(new, self.config_path)
         log.info("config reloaded from %s", self.config_path)
