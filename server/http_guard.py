@@ -41,7 +41,7 @@ class GuardedH11(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
-        self._reading_body = False
+        self._timing: object = None  # what the deadline is for: None (headers), or a request's cycle
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -54,20 +54,28 @@ class GuardedH11(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete:
-            return  # still waiting for a request's headers: the deadline stands, data or not
-        if cycle.more_body and not self._reading_body:
-            self._reading_body = True
-            self._arm(self.body_timeout)
-        elif not cycle.more_body:
-            self._disarm()  # the whole request is in; the app's own time is not limited here
+        self._track()
 
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._reading_body = False
+        super().on_response_complete()  # may start a pipelined request
         if not self.transport.is_closing():
-            self._arm(self.header_timeout)  # the next request's headers, on a kept-alive connection
+            self._track()
+
+    def _track(self) -> None:
+        """Move the deadline along with the request: headers, then body, then none."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            if self._timing is not None or self._deadline is None:
+                # The next request's headers, counted from here; more data does not extend it.
+                self._timing = None
+                self._arm(self.header_timeout)
+        elif cycle.more_body:
+            if self._timing is not cycle:
+                self._timing = cycle
+                self._arm(self.body_timeout)
+        else:
+            self._timing = cycle
+            self._disarm()  # the whole request is in; the app's own time is not limited here
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -91,7 +99,7 @@ class GuardedH11(H11Protocol):
     def _expired(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
-            if self.cycle is None or self.cycle.response_complete:
+            if self._timing is None:
                 err = WarroomError(Code.BAD_FRAME, "the request's headers took too long")
                 self.transport.write(error_response(408, "Request Timeout", err))
             self.transport.close()  # mid-body: the app sees the client as gone

@@ -84,6 +84,21 @@ async def test_a_slowloris_is_cut_off_on_both_ports_and_the_hub_keeps_answering(
             assert (await http.get(f"{hub.http_url}/healthz")).status_code == 200
 
 
+async def test_a_kept_alive_connection_gets_a_new_header_deadline_per_request(db_path: Path) -> None:
+    async with running(db_path, limits={"header_timeout": 0.5}) as hub:
+        reader, writer = await asyncio.open_connection("127.0.0.1", hub.http_port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = await reader.readuntil(b"}")  # the whole JSON answer
+        assert first.startswith(b"HTTP/1.1 200")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # the next request, never finished
+        task = asyncio.create_task(trickle(writer, b"X-Slow: y\r\n"))
+        started = time.monotonic()
+        assert (await read_to_eof(reader, 5.0)).startswith(b"HTTP/1.1 408")
+        assert time.monotonic() - started < 5.0
+        task.cancel()
+        writer.close()
+
+
 async def test_a_body_sent_too_slowly_is_cut_off(db_path: Path) -> None:
     async with running(db_path, limits={"body_timeout": 0.5}) as hub:
         reader, writer = await asyncio.open_connection("127.0.0.1", hub.http_port)
