@@ -29,6 +29,25 @@ from warroom.core.errors import Code, WarroomError
 from warroom.core.protocol import MAX_FRAME, Close, encode
 
 SEND_BUFFER = 256 * 1024  # bytes of kernel send buffer per connection
+FULL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 38\r\nConnection: close\r\n\r\n"
+    b"the hub has too many open connections\n"
+)
+
+
+class _CappedConnection(ServerConnection):
+    """Past ``cap`` connections (handshaking or open), a new one is answered 503 and closed
+    at once, before its handshake holds anything; ``SyncServer`` sets the cap."""
+
+    cap = 4000
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        full = len(self.server.handler_tasks) >= self.cap
+        super().connection_made(transport)
+        if full:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(FULL)
+            transport.close()
 
 
 class SyncServer:
@@ -55,6 +74,7 @@ class SyncServer:
         self._server: Server | None = None
 
     async def start(self) -> None:
+        capped = type("Capped", (_CappedConnection,), {"cap": self.hub.limits.connections})
         self._server = await serve(
             self._handler,
             self.host,
@@ -68,6 +88,7 @@ class SyncServer:
             open_timeout=self.hub.limits.header_timeout,
             server_header="warroom",
             ssl=self.ssl_context,
+            create_connection=capped,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -84,8 +105,6 @@ class SyncServer:
         if origin is not None and origin not in self.origins:
             # A page in someone's browser must not ride on a responder's token.
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
-        if len(self.sessions) >= self.hub.limits.connections:
-            return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the hub has too many open connections\n")
         remote = conn.remote_address[0] if conn.remote_address else None
         try:
             identity = self.access.authenticate(bearer(header), via="sync", remote=remote)

@@ -114,14 +114,17 @@ async def test_a_body_sent_too_slowly_is_cut_off(db_path: Path) -> None:
             assert (await http.get(f"{hub.http_url}/api/v1/incidents", headers=AUTH)).status_code == 200
 
 
-async def test_connections_past_the_cap_are_refused_at_once(db_path: Path) -> None:
+async def test_connections_past_the_cap_are_refused_at_once_on_both_ports(db_path: Path) -> None:
     async with running(db_path, limits={"connections": 3}) as hub:
         idle = [await asyncio.open_connection("127.0.0.1", hub.http_port) for _ in range(3)]
-        reader, writer = await asyncio.open_connection("127.0.0.1", hub.http_port)
-        answer = await read_to_eof(reader, 5.0)
-        assert answer.startswith(b"HTTP/1.1 503")
-        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "shutting_down"
-        writer.close()
+        idle += [await asyncio.open_connection("127.0.0.1", hub.port) for _ in range(3)]
+        for port in (hub.http_port, hub.port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            answer = await read_to_eof(reader, 5.0)
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+            writer.close()
+            if port == hub.http_port:
+                assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "shutting_down"
         for _, w in idle:
             w.close()
         async with httpx.AsyncClient() as http:  # once they are gone, callers get in again
