@@ -51,7 +51,17 @@ from urllib.parse import urlsplit
 import httpx
 
 from bench.children import WORKERS, Child, cleanup_children, serve_argv, start_child
-from bench.common import close_all, open_client, packb, pipe_recv, settle_rss, terminate, unpackb, verdict
+from bench.common import (
+    close_all,
+    open_client,
+    packb,
+    pipe_recv,
+    poll_until,
+    settle_rss,
+    terminate,
+    unpackb,
+    verdict,
+)
 from server.store import SQLiteStore
 from warroom.core.events import Event, validate_command
 from warroom.core.reducer import apply
@@ -170,6 +180,11 @@ async def writer(url: str, probe: Probe, stop: asyncio.Event) -> None:
             next_at += 0.1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(0.0, next_at - time.perf_counter()))
+
+        async def answered() -> bool:
+            return not sent
+
+        await poll_until(answered, 5.0)  # the last commands' acks, before counting any as lost
         probe.lost += len(sent)
     finally:
         reader.cancel()
