@@ -35,7 +35,7 @@ class GuardedH11(H11Protocol):
     """uvicorn's h11 protocol with header and body deadlines and a cap on open connections."""
 
     header_timeout = 10.0
-    body_timeout = 30.0
+    body_timeout = 60.0
     max_connections = 4000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -33,7 +33,7 @@ class Limits:
     alerts_per_room: int = 20_000  # alerts one incident holds; a batch that would pass it is refused
     connections: int = 4000  # open connections per port; past it, new ones are refused at once
     header_timeout: float = 10.0  # seconds a caller has to send a request's headers (or handshake)
-    body_timeout: float = 30.0  # seconds a caller has to send a request's body, once its headers are in
+    body_timeout: float = 60.0  # seconds to send a body once its headers are in: 16 MiB on a slow link
 
 
 class TokenBucket:

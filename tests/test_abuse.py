@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 import server.access
 import server.alerts
-from server.config import parse_hub_config
+from server.config import load_hub_config, parse_hub_config
 from server.notify import signature
 from server.runner import HubServer
 from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, issue, wait_for
@@ -328,3 +328,20 @@ async def test_malformed_requests_get_a_4xx_on_both_ports(db_path: Path) -> None
         writer.close()
         plain = await http.get(f"{hub.url.replace('ws://', 'http://')}/")  # no upgrade on the sync port
         assert 400 <= plain.status_code < 500
+
+
+async def test_a_reload_moves_the_http_deadlines_for_new_connections(tmp_path: Path, db_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text("[limits]\nheader_timeout = 30\n")
+    hub = HubServer(db_path, TOKEN, config=load_hub_config(config), config_path=config)
+    await hub.start()
+    try:
+        config.write_text("[limits]\nheader_timeout = 0.3\n")
+        assert "limits" in (await hub.reload_config())["changed"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", hub.http_port)
+        writer.write(b"GET /healthz HTTP/1.1\r\n")
+        assert (await read_to_eof(reader, 5.0)).startswith(b"HTTP/1.1 408")
+        writer.close()
+    finally:
+        await hub.stop()
+    assert_log_is_whole(db_path)
