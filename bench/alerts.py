@@ -39,7 +39,7 @@ Scenarios, each beside its target and a baseline measured in the same run:
 
 If the hub refuses the batch outright (its intake body limit, say), the refusal is the
 result; the bench then repeats (1) and (4) once more on a hub whose limit it lifts in that
-process (``server.http_api.MAX_INTAKE``, patched before ``warroom serve`` starts). Those
+process (``server.api_common.MAX_INTAKE``, patched before ``warroom serve`` starts). Those
 rows are marked "diagnostic": they show what the rest of the path costs, not a verdict.
 
 Times across processes use ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, shared by
@@ -252,7 +252,7 @@ def hub_argv(db: Path, lift_limit: bool, profile: Path | None) -> list[str]:
         prefix += ["-m", "cProfile", "-o", str(profile)]
     if lift_limit:
         code = (
-            "import sys, server.http_api as api; "
+            "import sys, server.api_common as api; "
             f"api.MAX_INTAKE = {LIFTED_LIMIT}; "
             "from warroom.cli.main import main; sys.exit(main(sys.argv[1:]))"
         )
@@ -971,7 +971,7 @@ async def run(opts: Options) -> int:
             header.append("QUICK RUN: smaller load, figures are a smoke test, not a measurement")
         if any(r.label.startswith(("1d", "3d", "4d")) for r in rows):
             header.append(
-                "rows 1d/3d/4d: diagnostic rerun with server.http_api.MAX_INTAKE lifted to"
+                "rows 1d/3d/4d: diagnostic rerun with server.api_common.MAX_INTAKE lifted to"
                 f" {LIFTED_LIMIT // (1024 * 1024)} MiB in the hub process; their results are in parentheses"
                 " and are not verdicts"
             )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing.connection
-import resource
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +13,8 @@ from typing import Any
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
+
+from server.http_guard import raise_nofile as raise_nofile  # the hub's own, re-exported
 
 Pipe = multiprocessing.connection.Connection
 
@@ -26,17 +27,6 @@ def unpackb(raw: bytes | str) -> Any:
     if isinstance(raw, str):
         raise ValueError("expected a binary frame")
     return msgpack.unpackb(raw, raw=False)
-
-
-def raise_nofile() -> int:
-    """Raise the soft file-descriptor limit to the hard one; children inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def verdict(ok: bool) -> str:

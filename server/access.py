@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.hub import ROOM_ID
+from server.limits import FailureLimiter, Limits
 from server.store import AccessStore, AuditRecord, StorageError, TokenRecord
 from server.tokens import (
     HUB_IDENTITY,
@@ -79,21 +80,29 @@ class Access:
         secret: bytes,
         hub_token: str,
         clock: Callable[[], datetime],
-        keep_days: int = 400,
+        limits: Limits | None = None,
     ) -> None:
         self.store = store
-        self.keep = timedelta(days=keep_days)
+        limits = limits or Limits()
+        self.keep = timedelta(days=limits.audit_days)
+        self.failures = FailureLimiter(limits.auth_failures_per_second, limits.auth_failure_burst)
         self._secret = secret
         self._hub_token = hub_token.encode()
         self.clock = clock
         self.revoked: set[str] = set()
         self.on_change: list[Callable[[], None]] = []  # told when an open identity may have lapsed
         self._lines: dict[tuple[Any, ...], AuditRecord] = {}
+        self._dropped: dict[str, int] = {}  # kind -> lines the full buffer could not hold
         self._used: dict[str, str] = {}  # token id -> last use, written with the next flush
         self._loop: asyncio.Task[None] | None = None
         self._verified: dict[str, Identity] = {}  # token -> its checked claims; lapses are checked apart
         # Admin operations the hub server adds (its config); each takes no arguments.
         self.extra_ops: dict[str, Callable[[], Awaitable[Any]]] = {}
+
+    def configure(self, limits: Limits) -> None:
+        """New limits from a reloaded config."""
+        self.keep = timedelta(days=limits.audit_days)
+        self.failures.configure(limits.auth_failures_per_second, limits.auth_failure_burst)
 
     async def start(self) -> None:
         await self._refresh()
@@ -136,11 +145,24 @@ class Access:
     # -- who is calling --------------------------------------------------------------
 
     def authenticate(self, token: str | None, *, via: str, remote: str | None) -> Identity:
-        """The identity behind a token, or ``unauthorized``; either way the audit log hears of it."""
+        """The identity behind a token, or ``unauthorized``; either way the audit log hears of it.
+
+        An address past its allowance of failed attempts is answered ``rate_limited``
+        without the token being checked, unless it is one already proven good here:
+        guessing stops, and people behind the same proxy keep working.
+        """
         if not token:
             raise self._reject("no token", via, remote)
         if not token.isascii():
             raise self._reject("malformed", via, remote)
+        wait = self.failures.wait(remote)
+        if wait and token not in self._verified and not hmac.compare_digest(token.encode(), self._hub_token):
+            self.record("auth.throttled", None, via, remote, coalesce=True)
+            raise WarroomError(
+                Code.RATE_LIMITED,
+                f"too many failed authentications from this address; retry in {wait:.0f}s",
+                retry_after=round(wait, 3),
+            )
         if hmac.compare_digest(token.encode(), self._hub_token):
             identity = HUB_IDENTITY
         elif token in self._verified:
@@ -165,6 +187,7 @@ class Access:
         self, reason: str, via: str, remote: str | None, identity: Identity | None = None
     ) -> WarroomError:
         self.record("auth.rejected", identity, via, remote, {"reason": reason}, coalesce=True)
+        self.failures.failed(remote)
         if reason in ("revoked", "expired"):
             return lapse_error(reason)
         return WarroomError(Code.UNAUTHORIZED, "missing or wrong token")
@@ -238,10 +261,21 @@ class Access:
         remote: str | None,
         **detail: Any,
     ) -> None:
-        """Note a permission refusal, wherever it was decided (a level, a scope, a role rule)."""
+        """Note a permission refusal, wherever it was decided (a level, a scope, a role rule).
+
+        Repeats within one flush fold into one line with a count, like failed logins.
+        """
         if err.code == Code.FORBIDDEN or isinstance(err, OutOfScope):
             why = err.why if isinstance(err, OutOfScope) else err.message
-            self.record("permission.denied", identity, via, remote, {**detail, "why": why}, actor=actor)
+            self.record(
+                "permission.denied",
+                identity,
+                via,
+                remote,
+                {**detail, "why": why},
+                actor=actor,
+                coalesce=True,
+            )
 
     # -- the audit log ---------------------------------------------------------------
 
@@ -268,12 +302,20 @@ class Access:
             self._lines[key] = replace(line, count=line.count + 1)
         elif len(self._lines) < AUDIT_BUFFER:
             self._lines[key] = AuditRecord(format_time(self.clock()), kind, actor, token, via, remote, detail)
-        else:
-            log.warning("audit buffer full: %s from %s not recorded", kind, remote)
+        else:  # counted, and written as one audit.dropped line with the next flush
+            if not self._dropped:
+                log.warning("audit buffer full: counting what it cannot hold")
+            self._dropped[kind] = self._dropped.get(kind, 0) + 1
 
     async def flush(self) -> None:
-        if not self._lines and not self._used:
+        if not self._lines and not self._used and not self._dropped:
             return
+        if self._dropped:
+            dropped, self._dropped = self._dropped, {}
+            line = AuditRecord(
+                format_time(self.clock()), "audit.dropped", None, None, "hub", None, {"kinds": dropped}
+            )
+            self._lines[("audit.dropped", object())] = replace(line, count=sum(dropped.values()))
         lines, self._lines = self._lines, {}
         used, self._used = self._used, {}
         try:

@@ -8,6 +8,7 @@ and nothing is recorded as silenced that is not.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from datetime import timedelta
 from typing import Any
@@ -25,13 +26,29 @@ from warroom.core.schema import format_time
 log = logging.getLogger("warroom.alerts")
 
 INGEST_CHUNK = 256
+LOCATED_MAX = 100_000  # fingerprints whose room is remembered; the least recently seen go first
+
+
+def checked(alerts: list[AlertIn]) -> list[dict[str, Any]]:
+    """Each alert's event data, validated; pure work, so a big batch runs it in a thread."""
+    out = []
+    for n, alert in enumerate(alerts):
+        try:
+            out.append(validate_command("alert.upserted", alert.to_event_data(), from_client=False))
+        except WarroomError as exc:
+            where = f"alerts[{n}].{exc.field}"
+            raise WarroomError(exc.code, f"alerts[{n}]: {exc.message}", where) from None
+    return out
 
 
 class AlertService:
     def __init__(self, hub: Hub, routes: tuple[Route, ...] = (), alertmanager: str | None = None) -> None:
         self.hub = hub
         self.configure(routes, alertmanager)
-        self.located: dict[str, str] = {}  # fingerprint -> the room it lives in now
+        # fingerprint -> the room it lives in now. Bounded: past LOCATED_MAX the alert seen
+        # longest ago is forgotten, and if it fires again the routes place it afresh.
+        # A plain dict kept in order of last sight: half the memory of an OrderedDict.
+        self.located: dict[str, str] = {}
         self._http = httpx.AsyncClient(timeout=5.0)
 
     def configure(self, routes: tuple[Route, ...], alertmanager: str | None) -> None:
@@ -57,17 +74,28 @@ class AlertService:
 
     def _locate(self, event: Event) -> None:
         """Where a fingerprint lives: where intake routed it, or where someone with both rooms moved it."""
+        fingerprint = str(event.data.get("fingerprint"))
         if event.type == "alert.upserted":
-            self.located[event.data["fingerprint"]] = event.room
-        elif event.type == "alert.moved" and self.located.get(event.data["fingerprint"]) == event.room:
-            self.located[event.data["fingerprint"]] = event.data["to"]
+            room = event.room
+        elif event.type == "alert.moved" and self.located.get(fingerprint) == event.room:
+            room = event.data["to"]
+        else:
+            return
+        self.located.pop(fingerprint, None)  # re-inserted last: the most recently seen
+        self.located[fingerprint] = room
+        while len(self.located) > LOCATED_MAX:
+            del self.located[next(iter(self.located))]
 
     # -- intake ----------------------------------------------------------------------
 
-    async def _room_for(self, alert: AlertIn, hint: str | None) -> str:
+    async def _room_for(self, alert: AlertIn, hint: str | None, known: dict[str, bool]) -> str:
+        """The room an alert goes to; ``known`` remembers, for one batch, which rooms exist."""
         target = self.located.get(alert.fingerprint) or route(alert, self.routes, hint)
-        if target != INBOX and await self.hub.store.room(target) is not None:
-            return target
+        if target != INBOX:
+            if target not in known:
+                known[target] = await self.hub.store.room(target) is not None
+            if known[target]:
+                return target
         if await self.hub.store.room(INBOX) is None:
             data = {"title": "Alert inbox: alerts no rule routed", "severity": "SEV4"}
             try:
@@ -79,26 +107,83 @@ class AlertService:
                     raise
         return INBOX
 
-    async def ingest(self, alerts: list[AlertIn], hint: str | None, actor: str) -> dict[str, int]:
-        """Store every alert in its room; returns how many went where. All are checked first."""
-        for n, alert in enumerate(alerts):
-            try:
-                validate_command("alert.upserted", alert.to_event_data(), from_client=False)
-            except WarroomError as exc:
-                where = f"alerts[{n}].{exc.field}"
-                raise WarroomError(exc.code, f"alerts[{n}]: {exc.message}", where) from None
+    async def ingest(
+        self,
+        alerts: list[AlertIn],
+        hint: str | None,
+        actor: str,
+        data: list[dict[str, Any]] | None = None,
+    ) -> dict[str, int]:
+        """Store every alert in its room; returns how many went where.
+
+        All are checked first (``data``: what ``checked`` made of them, in a thread),
+        and a batch that would take a room past ``limits.alerts_per_room`` is refused
+        whole, before anything is stored.
+        """
+        data = checked(alerts) if data is None else data
+        known: dict[str, bool] = {}
+        rooms = []
+        for n, alert in enumerate(alerts, 1):
+            rooms.append(await self._room_for(alert, hint, known))
+            if n % INGEST_CHUNK == 0:
+                await asyncio.sleep(0)  # let the loop serve others between chunks of a big batch
+        await self._check_room_caps(alerts, rooms)
         routed: dict[str, int] = {}
+        if len(alerts) <= INGEST_CHUNK:
+            await self._store_in_chunks(alerts, rooms, data, actor, routed)
+            return routed
+        try:
+            await self._store_in_chunks(alerts, rooms, data, actor, routed, freeze=True)
+        finally:
+            gc.unfreeze()  # what the chunks froze is the collector's again
+        return routed
+
+    async def _store_in_chunks(
+        self,
+        alerts: list[AlertIn],
+        rooms: list[str],
+        data: list[dict[str, Any]],
+        actor: str,
+        routed: dict[str, int],
+        freeze: bool = False,
+    ) -> None:
         for start in range(0, len(alerts), INGEST_CHUNK):
             futures = []
-            for alert in alerts[start : start + INGEST_CHUNK]:
-                room = await self._room_for(alert, hint)
+            for room, item in zip(
+                rooms[start : start + INGEST_CHUNK], data[start : start + INGEST_CHUNK], strict=True
+            ):
                 routed[room] = routed.get(room, 0) + 1
-                command = Command(new_id(), "alert.upserted", alert.to_event_data(), room)
-                futures.append(self.hub.submit(command, actor, internal=True))
-            # One chunk at a time: a line a responder types during a storm waits for one
-            # group commit, not behind all 5,000 alerts.
+                futures.append(
+                    self.hub.submit(Command(new_id(), "alert.upserted", item, room), actor, internal=True)
+                )
+            # One chunk at a time, awaiting its commit: a line a responder types during a
+            # storm waits for one group commit, not behind all 50,000 alerts.
             await asyncio.gather(*futures)
-        return routed
+            if freeze:
+                # Every alert stored grows what a full garbage collection walks: during a
+                # storm of 50,000 that is ten pauses of up to a quarter second, each finding
+                # nothing. Frozen objects are skipped by the collector (reference counting
+                # still frees them); the ingest unfreezes them all when it ends.
+                gc.freeze()
+
+    async def _check_room_caps(self, alerts: list[AlertIn], rooms: list[str]) -> None:
+        new: dict[str, set[str]] = {}
+        for alert, room in zip(alerts, rooms, strict=True):
+            new.setdefault(room, set()).add(alert.fingerprint)
+        cap = self.hub.limits.alerts_per_room
+        for room_id, fingerprints in new.items():
+            if room_id == INBOX and await self.hub.store.room(INBOX) is None:
+                held: set[str] | dict[str, Any] = set()
+            else:
+                held = (await self.hub.room(room_id)).state.alerts
+            total = len(held) + sum(1 for f in fingerprints if f not in held)
+            if total > cap:
+                raise WarroomError(
+                    Code.LIMIT_REACHED,
+                    f"{room_id} would hold {total} alerts, past this hub's limit of {cap} "
+                    "(limits.alerts_per_room); nothing from this batch was stored",
+                    "alerts",
+                )
 
     async def pagerduty(
         self, event: PagerDutyEvent, hint: str | None, actor: str = "pagerduty"

@@ -24,11 +24,12 @@ file and the field, never halfway through an incident.
     name = "#incidents"
     kind = "slack"                 # or "webhook"
     url = "https://hooks.slack.com/services/..."
-    secret = "..."                 # webhook only: HMAC-SHA256 signature header
+    secret = "..."                 # webhook only: Standard Webhooks signature (docs/api.md)
 """
 
 from __future__ import annotations
 
+import base64
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -206,6 +207,18 @@ def _is_http_url(value: Any) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
+def sink_host(url: str) -> str:
+    """Where a sink posts, without the user and password a URL may carry: safe to show anyone."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port is not None else host
+
+
 def _route(item: Any, n: int, fail: Any) -> Route:
     """``match = {label = value}`` and either ``incident = "INC-42"`` or ``inbox = true``."""
     where = f"routes[{n}]"
@@ -241,10 +254,15 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     parts = urlsplit(url) if isinstance(url, str) else None
     if not isinstance(url, str) or parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         raise fail(f"{where}.url", f"{url!r} is not an http(s) URL")
-    name = item.get("name", parts.netloc)
+    name = item.get("name", sink_host(url))
     secret = item.get("secret")
     if not isinstance(name, str) or (secret is not None and not isinstance(secret, str)):
         raise fail(where, "name and secret are text")
+    if isinstance(secret, str) and secret.startswith("whsec_"):
+        try:
+            base64.b64decode(secret[len("whsec_") :], validate=True)
+        except ValueError:
+            raise fail(f"{where}.secret", "a whsec_ secret is base64 after its prefix") from None
     timeout, retries = item.get("timeout", 5.0), item.get("retries", 5)
     if (
         isinstance(timeout, bool)

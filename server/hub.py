@@ -135,6 +135,8 @@ class Hub:
         self.http_rate = RateLimiter(
             self.limits.http_per_second, self.limits.http_burst, "requests on this token"
         )
+        self.join_rate = RateLimiter(self.limits.joins_per_second, self.limits.join_burst, "joins and lists")
+        self.catch_ups = asyncio.Semaphore(self.limits.catch_ups)  # log replays at once, hub-wide
         self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
         # Work a command type needs before it can be sequenced (reaching Alertmanager, say):
         # called with the command, the actor, and whether they are an admin (beyond the hub's bounds).
@@ -143,11 +145,18 @@ class Hub:
         self.hub_id = uuid.uuid4().hex[:12]
         self._clock = clock or (lambda: datetime.now(UTC))
         self._rooms: dict[str, Room] = {}
+        # Every room's listing as committed, kept as batches commit: listing incidents, the
+        # status page and counting rooms read this, never every row of the store.
+        self._summaries: dict[str, dict[str, Any]] = {}
+        self._listing: list[dict[str, Any]] | None = None  # sorted; rebuilt after a change
+        self.listing_version = 0  # bumped whenever an incident's listing changes
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._inflight: dict[str, _Pending] = {}  # by command id, until settled
         self._idle = asyncio.Event()
         self._idle.set()
         self._writer: asyncio.Task[None] | None = None
+        self._snapshotting: dict[str, asyncio.Task[None]] = {}  # room -> its snapshot being made
+        self._snapshot_slot = asyncio.Lock()
         self._sweeper: asyncio.Task[None] | None = None
         self.closing = False
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
@@ -157,10 +166,13 @@ class Hub:
         self.policy, self.limits = policy, limits
         self.command_rate.configure(limits.commands_per_second, limits.command_burst)
         self.http_rate.configure(limits.http_per_second, limits.http_burst)
+        self.join_rate.configure(limits.joins_per_second, limits.join_burst)
+        self.catch_ups = asyncio.Semaphore(limits.catch_ups)  # running catch-ups finish on the old one
 
     async def start(self) -> None:
         await self.store.open()
         for record in await self.store.rooms():
+            self._summaries[record.room] = record.summary
             if record.summary.get("open_offers"):
                 await self.room(record.room)  # loaded, so the sweep expires offers nobody answers
         self._writer = asyncio.create_task(self._write_loop(), name="warroom-writer")
@@ -182,6 +194,7 @@ class Hub:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await asyncio.gather(*self._snapshotting.values(), return_exceptions=True)
         await self.store.close()
 
     # -- the command path ------------------------------------------------------------
@@ -299,6 +312,9 @@ class Hub:
                 self._settle(p, refusal)
             return
         events = [event for _, event in accepted]
+        self._summaries.update(summaries)
+        self._listing = None
+        self.listing_version += 1
         self.stats["events"] += len(events)
         self.stats["batches"] += 1
         for p, event in accepted:
@@ -313,17 +329,19 @@ class Hub:
                     listener(room, room_events)
                 except Exception:  # a listener's bug must not stop the writer: the log is committed
                     log.exception("listener %r failed on %s", listener, room.id)
+            # A snapshot costs in proportion to what the room holds: with thousands of alerts,
+            # one every 1,000 events would cost more than the replays it saves.
             behind = room.state.seq - room.snapshot_seq
-            if snapshot_due(room.state.seq, room.snapshot_seq) and (
-                self._pending.empty() or behind >= 4 * max(1000, room.state.seq // 10)
-            ):
-                await self._snapshot(room)  # not while commands wait, unless far behind
+            if snapshot_due(room.state.seq, room.snapshot_seq) and behind >= len(room.state.alerts) // 2:
+                self._snapshot_soon(room)
 
     async def _sequence(
         self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]
     ) -> Event | None:
         cmd = p.command
-        earlier = await self.store.lookup(cmd.id)
+        # The hub's own commands carry ids it has just minted: no earlier use to look up
+        # (an alert storm would otherwise make one query per alert).
+        earlier = None if p.internal else await self.store.lookup(cmd.id)
         if earlier is not None:
             if earlier.digest is not None:
                 reused = earlier.digest != p.digest
@@ -341,6 +359,12 @@ class Hub:
         check(room.state, cmd.type, p.data)
         if not p.internal:
             authorize(room.state, p.actor, cmd.type, p.data, self.policy, self.absence(room))
+        alerts = room.state.alerts
+        full = len(alerts) >= self.limits.alerts_per_room
+        if full and cmd.type == "alert.upserted" and p.data["fingerprint"] not in alerts:
+            raise WarroomError(
+                Code.LIMIT_REACHED, f"this incident holds {self.limits.alerts_per_room} alerts at most"
+            )
         if cmd.type == "checklist.item_added" and len(room.state.checklist) >= self.limits.checklist_items:
             raise WarroomError(
                 Code.LIMIT_REACHED, f"the runbook holds {self.limits.checklist_items} items at most"
@@ -366,7 +390,7 @@ class Hub:
             room_id = wanted
         else:
             room_id = await self.store.reserve_room_id()
-        if len(await self.store.rooms()) + len(new_rooms) >= self.limits.rooms:
+        if len(self._summaries) + len(new_rooms) >= self.limits.rooms:
             raise WarroomError(Code.LIMIT_REACHED, f"this hub holds {self.limits.rooms} incidents at most")
         room = Room(room_id, uuid.uuid4().hex, IncidentState(room=room_id), loaded=self._clock())
         self._rooms[room_id] = room
@@ -396,6 +420,46 @@ class Hub:
         for member in list(room.members):
             member.deliver(room.id, first, last, frame)
         self.stats["deliveries"] += len(events) * len(room.members)
+
+    def _snapshot_soon(self, room: Room) -> None:
+        """Start a snapshot of what the log holds for ``room``, unless one is being made."""
+        if room.id not in self._snapshotting:
+            task = asyncio.create_task(self._snapshot_from_log(room, room.state.seq))
+            self._snapshotting[room.id] = task
+            task.add_done_callback(lambda _: self._snapshotting.pop(room.id, None))
+
+    async def _snapshot_from_log(self, room: Room, seq: int) -> None:
+        """The room's state at ``seq``, folded in threads from its last snapshot and the log.
+
+        The live state is never read while the writer changes it, and neither the
+        writer nor the event loop waits: a room holding 20,000 alerts takes most of
+        a second to encode, which on the loop stalled every caller each 1,000 events.
+        """
+        async with self._snapshot_slot:  # one at a time: each holds a copy of its room's state
+            await self._build_snapshot(room, seq)
+
+    async def _build_snapshot(self, room: Room, seq: int) -> None:
+        try:
+            snap = await self.store.snapshot(room.id)
+            state = IncidentState(room=room.id)
+            if snap is not None:
+                try:
+                    state = await asyncio.to_thread(load_snapshot, snap[1])
+                except (ValueError, KeyError, TypeError):  # an older format: fold the log from the start
+                    state = IncidentState(room=room.id)
+            while state.seq < seq:
+                before = state.seq
+                await self.store.read_then(
+                    room.id, state.seq, min(5000, seq - state.seq), lambda page: fold(room.id, page, state)
+                )
+                if state.seq == before:
+                    return  # the log holds less than it should: leave snapshots to a later batch
+            blob = await asyncio.to_thread(dump_snapshot, state)
+            await self.store.save_snapshot(room.id, state.seq, blob)
+        except StorageError as exc:  # a missed snapshot costs replay time, not data
+            log.warning("snapshot of %s failed: %s", room.id, exc)
+            return
+        room.snapshot_seq = max(room.snapshot_seq, state.seq)
 
     async def _snapshot(self, room: Room) -> None:
         seq, blob = room.state.seq, dump_snapshot(room.state)
@@ -474,19 +538,24 @@ class Hub:
         return room.state
 
     async def incidents(self) -> list[dict[str, Any]]:
-        out = []
-        for record in await self.store.rooms():
-            if record.room == INBOX:
-                continue  # the alert inbox is a room, not an incident
-            summary = dict(record.summary)
-            summary.setdefault("id", record.room)
-            room = self._rooms.get(record.room)
-            summary["people"] = len(room.present()) if room else 0
-            out.append(summary)
-        # open incidents first, the newest on top; resolved ones after, still readable
-        out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)
-        out.sort(key=lambda s: s.get("status") == "resolved")
-        return out
+        """Every incident's listing, from memory: sorted once per change, not once per request."""
+        if self._listing is None:
+            out = []
+            for room_id, summary in self._summaries.items():
+                if room_id == INBOX:
+                    continue  # the alert inbox is a room, not an incident
+                out.append({**summary, "id": summary.get("id", room_id), "people": 0})
+            # open incidents first, the newest on top; resolved ones after, still readable
+            out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)
+            out.sort(key=lambda s: s.get("status") == "resolved")
+            self._listing = out
+        listing = []
+        for item in self._listing:
+            room = self._rooms.get(item["id"])
+            if room is not None and room.members:  # only rooms people are in: few, whatever the total
+                item = {**item, "people": len(room.present())}
+            listing.append(item)
+        return listing
 
     # -- membership ------------------------------------------------------------------
 

@@ -25,6 +25,16 @@ class Limits:
     http_per_second: float = 200.0  # HTTP writes and intake, per token
     http_burst: int = 5000  # a storm of 5,000 single-alert webhooks goes through
     audit_days: int = 400  # how long audit lines are kept: past a yearly access review
+    # Failed authentications per address (both ports); past the burst, answers are 429 for a while.
+    auth_failures_per_second: float = 1.0
+    auth_failure_burst: int = 30
+    joins_per_second: float = 10.0  # join and list frames, per person on a token
+    join_burst: int = 50  # a terminal rejoining every room it had open after a reconnect
+    catch_ups: int = 4  # catch-ups (log replays) running at once across the hub
+    alerts_per_room: int = 20_000  # alerts one incident holds; a batch that would pass it is refused
+    connections: int = 4000  # open connections per port; past it, new ones are refused at once
+    header_timeout: float = 10.0  # seconds a caller has to send a request's headers (or handshake)
+    body_timeout: float = 60.0  # seconds to send a body once its headers are in: 16 MiB on a slow link
 
 
 class TokenBucket:
@@ -42,6 +52,41 @@ class TokenBucket:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / self.rate
+
+
+class FailureLimiter:
+    """Counts failures per key (an address); past the burst the key is refused until it refills.
+
+    Only failures take from the bucket, so a caller that gets it right is never slowed.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._buckets: dict[object, TokenBucket] = {}
+
+    def configure(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets.clear()
+
+    def wait(self, key: object) -> float:
+        """0 if ``key`` may try again now; otherwise the seconds until it may."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        bucket.tokens = min(bucket.burst, bucket.tokens + (self.clock() - bucket.at) * bucket.rate)
+        bucket.at = self.clock()
+        if bucket.tokens >= bucket.burst:
+            del self._buckets[key]  # fully refilled: forget it
+            return 0.0
+        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / bucket.rate
+
+    def failed(self, key: object) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) > 100_000:  # forget old callers rather than grow without bound
+                self._buckets.clear()
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self.clock)
+        bucket.take()
 
 
 class RateLimiter:

@@ -8,6 +8,7 @@ is written to the incident's timeline. Drills never leave the building.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -17,13 +18,15 @@ import random
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
-from server.config import Sink
+from server.config import Sink, sink_host
 from server.hub import Hub, Room
 from server.intake import INBOX
 from warroom.core.events import Event
+from warroom.core.text import visible
 
 log = logging.getLogger("warroom.notify")
 
@@ -45,23 +48,35 @@ def headline(room: Room, event: Event) -> str:
     return f"[{state.room} {state.severity}] {state.title}: {what}"
 
 
+def slack_text(text: str, multiline: bool = False) -> str:
+    """People's text as Slack shows it, never as Slack markup: ``<!channel>`` in a title pings
+    nobody. Controls and invisible characters are made visible first (the one rule, in
+    warroom.core.text); then ``&``, ``<`` and ``>`` are escaped, as Slack's formatting docs ask."""
+    shown = visible(text, multiline=multiline)
+    return shown.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(room: Room, event: Event) -> dict[str, Any]:
     """Slack's incoming-webhook shape (Mattermost takes the same): text, plus blocks."""
     state = room.state
-    lines = [headline(room, event)]
+    lines = [slack_text(headline(room, event))]
     if event.type == "status.broadcast":
         d = event.data
-        lines = [f"*{state.room} {state.severity} · {state.status}*: {state.title}", d["message"]]
+        title = slack_text(state.title)
+        lines = [f"*{state.room} {state.severity} · {state.status}*: {title}", slack_text(d["message"], True)]
         for label, key in (("Customer impact", "impact"), ("What we are doing", "doing")):
             if d.get(key):
-                lines.append(f"*{label}:* {d[key]}")
+                lines.append(f"*{label}:* {slack_text(d[key], True)}")
         if state.broadcast is not None and state.broadcast.next_update_due:
             lines.append(f"_Next update by {state.broadcast.next_update_due[11:16]} UTC_")
     return {
         "text": lines[0] if event.type != "status.broadcast" else "\n".join(lines[:2]),
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"{event.actor} · {event.ts}"}]},
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"{slack_text(event.actor)} · {event.ts}"}],
+            },
         ],
     }
 
@@ -85,9 +100,26 @@ def webhook_payload(room: Room, event: Event) -> dict[str, Any]:
     }
 
 
-def signature(secret: str, body: bytes) -> str:
-    """``sha256=<hex>``: HMAC-SHA256 of the exact body bytes, as GitHub-style receivers check it."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signing_key(secret: str) -> bytes:
+    """A Standard Webhooks secret (``whsec_`` + base64) is its decoded bytes; any other is its text."""
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret[len("whsec_") :], validate=True)
+    return secret.encode()
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64>``: HMAC-SHA256 of ``id.timestamp.body``, as Standard Webhooks receivers check it.
+
+    The timestamp is signed, so a receiver that refuses old ones cannot be replayed to.
+    """
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(signing_key(secret), signed, hashlib.sha256).digest()).decode()
+
+
+def redact(text: str, url: str) -> str:
+    """An error as people may read it (timeline, log): the sink's URL and its user info taken out."""
+    netloc = urlsplit(url).netloc
+    return text.replace(url, sink_host(url)).replace(netloc, sink_host(url)) if netloc else text
 
 
 class Notifier:
@@ -128,8 +160,7 @@ class Notifier:
                 if sink.kind == "webhook":
                     headers["X-Warroom-Event"] = event.type
                     headers["X-Warroom-Delivery"] = event.id
-                    if sink.secret:
-                        headers["X-Warroom-Signature"] = signature(sink.secret, body)
+                    headers["webhook-id"] = event.id  # the same on every retry: receivers dedupe on it
                 queue = self._queues[sink.name]
                 if queue.qsize() >= QUEUE_LIMIT:
                     dropped = queue.get_nowait()
@@ -150,6 +181,11 @@ class Notifier:
     async def _deliver(self, sink: Sink, room_id: str, body: bytes, headers: dict[str, str]) -> None:
         for attempt in range(1, sink.retries + 2):
             started = time.monotonic()
+            if sink.kind == "webhook":  # signed at each attempt: a retry carries a fresh timestamp
+                now = int(time.time())
+                headers["webhook-timestamp"] = str(now)
+                if sink.secret:
+                    headers["webhook-signature"] = signature(sink.secret, headers["webhook-id"], now, body)
             try:
                 response = await self._http.post(
                     sink.url, content=body, headers=headers, timeout=sink.timeout
@@ -157,7 +193,7 @@ class Notifier:
             except httpx.TimeoutException:
                 error = f"timed out after {sink.timeout:g}s"
             except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:200]
+                error = redact(f"{type(exc).__name__}: {exc}", sink.url)[:200]
             else:
                 if response.is_success:
                     self.delivered += 1
@@ -171,7 +207,8 @@ class Notifier:
             self.hub.emit(
                 room_id,
                 "notification.failed",
-                {"sink": sink.name, "error": error, "attempt": attempt, "final": final},
+                # What a remote server answered is untrusted text: made visible, never refused for it.
+                {"sink": visible(sink.name), "error": visible(error), "attempt": attempt, "final": final},
             )
             if final:
                 return

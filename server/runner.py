@@ -12,19 +12,19 @@ import logging
 import signal
 import socket
 import ssl
+import sys
 from collections.abc import Generator
 from dataclasses import asdict
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import uvicorn
 
 from server.access import Access
 from server.alerts import AlertService
-from server.config import HubConfig, HubConfigError, load_hub_config
+from server.config import HubConfig, HubConfigError, load_hub_config, sink_host
 from server.http_api import build_api
+from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
 from server.store import SQLiteStore
@@ -33,6 +33,10 @@ from server.tokens import load_secret
 from warroom.core.errors import Code, WarroomError
 
 log = logging.getLogger("warroom.serve")
+SWITCH_INTERVAL = 0.0005  # seconds
+# httpx logs every request's full URL at INFO: a Slack webhook's URL is its secret.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -70,7 +74,7 @@ class HubServer:
         self.secret_file = self.db.with_name(self.db.name + ".secret")
         self.db.parent.mkdir(parents=True, exist_ok=True)
         secret = load_secret(self.secret_file)
-        self.access = Access(store, secret, token, self.hub._clock, self.config.limits.audit_days)
+        self.access = Access(store, secret, token, self.hub._clock, self.config.limits)
         self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
@@ -82,10 +86,12 @@ class HubServer:
             ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_context.load_cert_chain(str(tls[0]), str(tls[1]))
         self.sync = SyncServer(self.hub, self.access, host, port, self.config.origins, ssl_context)
+        self.nofile = 0  # the soft file-descriptor limit, once started
         self.http_port = http_port
         self._http: _EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._http_socket: socket.socket | None = None
+        self._http_protocol: type[GuardedH11] | None = None
 
     @property
     def port(self) -> int:
@@ -100,6 +106,11 @@ class HubServer:
         return f"{'https' if self.tls else 'http'}://{_host_for_url(self.host)}:{self.http_port}"
 
     async def start(self) -> None:
+        self.nofile = raise_nofile()
+        # Catch-up pages, intake parsing and snapshots run in threads. With Python's default
+        # 5 ms switch interval, each SQLite call the loop makes meanwhile can wait that long
+        # for the GIL back; a shorter interval keeps the loop's latency in milliseconds.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         await self.hub.start()
         await self.access.start()
         self.notifier.start()
@@ -113,8 +124,13 @@ class HubServer:
         sock.setblocking(False)
         self._http_socket = sock
         self.http_port = sock.getsockname()[1]
+        limits = self.config.limits
+        self._http_protocol = guarded(limits.header_timeout, limits.body_timeout, limits.connections)
         config = uvicorn.Config(
             build_api(self.hub, self.access, self.alerts),
+            http=self._http_protocol,
+            ws="none",
+            limit_concurrency=limits.connections + 1,  # our own cap answers first, in JSON
             ssl_certfile=str(self.tls[0]) if self.tls else None,
             ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
@@ -149,8 +165,9 @@ class HubServer:
         """Read the config file again and apply it, whole or not at all.
 
         Role rules, severities, cadence, limits, routes, Alertmanager and
-        origins change in place. Sinks own delivery queues, so a change to them
-        is refused and waits for a restart.
+        origins change in place (but for the sync port's handshake deadline,
+        which is set when its server starts). Sinks own delivery queues, so a
+        change to them is refused and waits for a restart.
         """
         if self.config_path is None:
             raise WarroomError(Code.INVALID_VALUE, "this hub was started without --config: nothing to reload")
@@ -170,7 +187,11 @@ class HubServer:
             self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
         self.alerts.configure(new.routes, new.alertmanager)
         self.sync.origins = new.origins
-        self.access.keep = timedelta(days=new.limits.audit_days)
+        self.access.configure(new.limits)
+        if self._http_protocol is not None:  # new connections get the new deadlines and cap
+            self._http_protocol.header_timeout = new.limits.header_timeout
+            self._http_protocol.body_timeout = new.limits.body_timeout
+            self._http_protocol.max_connections = new.limits.connections
         self.config = new
         view = describe_config(new, self.config_path)
         log.info("config reloaded from %s", self.config_path)
@@ -207,7 +228,7 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
         "alertmanager": config.alertmanager,
         "origins": list(config.origins),
         "sinks": [
-            {"name": s.name, "kind": s.kind, "host": urlsplit(s.url).netloc, "signed": s.secret is not None}
+            {"name": s.name, "kind": s.kind, "host": sink_host(s.url), "signed": s.secret is not None}
             for s in config.sinks
         ],
     }

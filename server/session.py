@@ -20,7 +20,7 @@ from server.access import Access
 from server.hub import OBSERVER, RESPONDER, VIEWER, Ack, Hub
 from server.tokens import Identity, Level
 from warroom.core.errors import Code, WarroomError
-from warroom.core.events import Command
+from warroom.core.events import Command, Event
 from warroom.core.protocol import (
     MAX_FRAME,
     PROTOCOL_VERSION,
@@ -215,6 +215,7 @@ class Session:
             elif kind == "cmd":
                 await self._command(fields, rid)
             elif kind == "join":
+                self.hub.join_rate.check((self.identity.token_id, self.name))
                 self.access.require(self.identity, Level.VIEWER, fields["room"], doing="joining a room")
                 await self._join(fields["room"], fields.get("epoch"), fields["after"], rid, fields["observe"])
             elif kind == "leave":
@@ -223,6 +224,7 @@ class Session:
                 self._leave(fields["room"])
                 self.send({"t": "left", "rid": rid, "room": fields["room"]})
             elif kind == "list":
+                self.hub.join_rate.check((self.identity.token_id, self.name))
                 listed = self.access.visible(self.identity, await self.hub.incidents())
                 self.send({"t": "incidents", "rid": rid, "incidents": listed})
             elif kind == "admin":
@@ -376,11 +378,28 @@ class Session:
         await self.ws.send(encode({"t": "synced", "room": room_id, "seq": sub.sent}))
 
     async def _replay(self, room_id: str, sub: _Subscription) -> None:
+        """Page through the log; each page is read and encoded in a store thread, off the loop.
+
+        Catch-ups run one at a time per connection (the send loop takes them in turn),
+        and at most ``limits.catch_ups`` pages are being read at once across the hub, so
+        joins cannot crowd out live traffic. The slot is not held while a page is sent:
+        a client that stops reading holds up only itself.
+        """
         while True:
-            events = await self.hub.store.read(room_id, sub.sent, PAGE)
-            if events:
-                frame = {"t": "events", "room": room_id, "events": [e.to_wire() for e in events]}
-                await self.ws.send(encode(frame))
-                sub.sent = events[-1].seq
-            if len(events) < PAGE:
+            async with self.hub.catch_ups:
+                count, last, frame = await self.hub.store.read_then(
+                    room_id, sub.sent, PAGE, lambda events: _page(room_id, events)
+                )
+            if count:
+                await self.ws.send(frame)
+                sub.sent = last
+            if count < PAGE:
                 return
+
+
+def _page(room_id: str, events: list[Event]) -> tuple[int, int, bytes]:
+    """One catch-up frame: how many events, the last seq, and the encoded frame."""
+    if not events:
+        return 0, 0, b""
+    frame = encode({"t": "events", "room": room_id, "events": [e.to_wire() for e in events]})
+    return len(events), events[-1].seq, frame

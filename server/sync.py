@@ -18,16 +18,36 @@ from http import HTTPStatus
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import MultipleValuesError
 from websockets.http11 import Request, Response
 
 from server.access import Access, lapse_error
 from server.hub import Hub
 from server.session import Session
 from server.tokens import Identity, bearer
-from warroom.core.errors import WarroomError
+from warroom.core.errors import Code, WarroomError
 from warroom.core.protocol import MAX_FRAME, Close, encode
 
 SEND_BUFFER = 256 * 1024  # bytes of kernel send buffer per connection
+FULL = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 38\r\nConnection: close\r\n\r\n"
+    b"the hub has too many open connections\n"
+)
+
+
+class _CappedConnection(ServerConnection):
+    """Past ``cap`` connections (handshaking or open), a new one is answered 503 and closed
+    at once, before its handshake holds anything; ``SyncServer`` sets the cap."""
+
+    cap = 4000
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        full = len(self.server.handler_tasks) >= self.cap
+        super().connection_made(transport)
+        if full:
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(FULL)
+            transport.close()
 
 
 class SyncServer:
@@ -54,6 +74,7 @@ class SyncServer:
         self._server: Server | None = None
 
     async def start(self) -> None:
+        capped = type("Capped", (_CappedConnection,), {"cap": self.hub.limits.connections})
         self._server = await serve(
             self._handler,
             self.host,
@@ -63,8 +84,11 @@ class SyncServer:
             max_size=MAX_FRAME,
             max_queue=32,
             close_timeout=5,
+            # A handshake that takes longer (slowloris: a header line now and then) is cut off.
+            open_timeout=self.hub.limits.header_timeout,
             server_header="warroom",
             ssl=self.ssl_context,
+            create_connection=capped,
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -73,17 +97,23 @@ class SyncServer:
             return conn.respond(HTTPStatus.OK, "ok\n")
         if self.hub.closing:
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the hub is shutting down\n")
-        origin = request.headers.get("Origin")
+        try:
+            origin = request.headers.get("Origin")
+            header = request.headers.get("Authorization")
+        except MultipleValuesError as exc:
+            return conn.respond(HTTPStatus.BAD_REQUEST, f"send one {exc} header, not several\n")
         if origin is not None and origin not in self.origins:
             # A page in someone's browser must not ride on a responder's token.
             return conn.respond(HTTPStatus.FORBIDDEN, f"origin {origin} is not allowed\n")
         remote = conn.remote_address[0] if conn.remote_address else None
         try:
-            identity = self.access.authenticate(
-                bearer(request.headers.get("Authorization")), via="sync", remote=remote
-            )
+            identity = self.access.authenticate(bearer(header), via="sync", remote=remote)
         except WarroomError as err:
-            return conn.respond(HTTPStatus.UNAUTHORIZED, err.message + "\n")
+            if err.code != Code.RATE_LIMITED:
+                return conn.respond(HTTPStatus.UNAUTHORIZED, err.message + "\n")
+            response = conn.respond(HTTPStatus.TOO_MANY_REQUESTS, err.message + "\n")
+            response.headers["Retry-After"] = str(max(1, round(err.retry_after or 1)))
+            return response
         limit = self.hub.limits.connections_per_token
         if self._per_token[identity.token_id] >= limit:
             return conn.respond(

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.config import load_hub_config
+from server.config import HubConfigError, load_hub_config, parse_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN, declare, issue, wait_for
 from tests.test_cli import hub_args, warroom
@@ -158,3 +158,15 @@ async def _declare(server: HubServer) -> str:
         return await declare(client)
     finally:
         await client.close()
+
+
+def test_a_sink_is_named_after_its_host_without_user_info_and_a_whsec_secret_must_be_base64() -> None:
+    sinks = [
+        {"kind": "webhook", "url": "https://bot:s3cret@hooks.example.com:8443/path?key=k"},
+        {"kind": "slack", "url": "https://[::1]/x"},
+        {"kind": "webhook", "url": "https://h.example/", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    ]
+    config = parse_hub_config({"sinks": sinks})
+    assert [s.name for s in config.sinks] == ["hooks.example.com:8443", "[::1]", "h.example"]
+    with pytest.raises(HubConfigError, match=r"sinks\[0\]\.secret: a whsec_ secret is base64"):
+        parse_hub_config({"sinks": [{"kind": "webhook", "url": "https://h/", "secret": "whsec_not base64!"}]})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
@@ -288,10 +289,9 @@ async def test_sinks_get_slack_and_signed_webhooks_and_failures_are_recorded(
         slack = next(json.loads(b) for p, _, b in receiver.got if p == "/slack")
         assert "Checkout 502s" in slack["text"] and slack["blocks"][0]["type"] == "section"
         _, headers, body = next(g for g in receiver.got if g[0] == "/hook")
-        assert (
-            headers["x-warroom-signature"]
-            == "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-        )
+        signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+        mac = base64.b64encode(hmac.new(b"s3cret", signed, hashlib.sha256).digest()).decode()
+        assert headers["webhook-signature"] == f"v1,{mac}"  # Standard Webhooks: id and time are signed
         hook = json.loads(body)
         assert (hook["event"], hook["incident"]["id"], hook["actor"]) == ("incident.declared", room, "ann")
 

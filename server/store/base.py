@@ -7,11 +7,13 @@ even where SQLite answers at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from warroom.core.events import Event
+
+T = TypeVar("T")
 
 
 class StorageError(Exception):
@@ -51,6 +53,11 @@ class EventStore(Protocol):
 
     async def read(self, room: str, after: int, limit: int) -> list[Event]:
         """Events with seq > ``after``, in order, at most ``limit`` of them."""
+        ...
+
+    async def read_then(self, room: str, after: int, limit: int, then: Callable[[list[Event]], T]) -> T:
+        """``then(read(room, after, limit))``, both off the event loop: a catch-up's reading and
+        encoding never hold up live traffic."""
         ...
 
     async def scan(self, types: Sequence[str]) -> list[Event]:

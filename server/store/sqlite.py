@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgpack
 
@@ -81,6 +83,26 @@ MIGRATIONS = {
     # refused. Events logged before it have none; the hub compares their type and room instead.
     "2": "ALTER TABLE events ADD COLUMN digest TEXT",
 }
+READERS = 2  # threads that read (and encode) catch-ups off the event loop
+T = TypeVar("T")
+
+
+def _private(path: Path) -> None:
+    """The log and its WAL and shared-memory files readable by the hub's user only.
+
+    SQLite gives the -wal and -shm files the database file's mode, so the
+    database is made 0600 before SQLite first opens it; files an older hub
+    made wider are narrowed.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        part = path.with_name(path.name + suffix)
+        try:
+            if part.stat().st_mode & 0o077:
+                part.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -105,10 +127,14 @@ class SQLiteStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warroom-store")
+        self._read_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="warroom-read")
+        self._local = threading.local()  # each read thread's own connection
+        self._read_conns: list[sqlite3.Connection] = []
         self._next_num = 1
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private(self.path)
         await self._in_writer(self._open_writer)
         self._reader = _connect(self.path)
 
@@ -153,6 +179,10 @@ class SQLiteStore:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        self._read_pool.shutdown(wait=True)
+        for conn in self._read_conns:
+            conn.close()
+        self._read_conns.clear()
         self._pool.shutdown(wait=True)
 
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
@@ -223,6 +253,23 @@ class SQLiteStore:
             (room, after, limit),
         ).fetchall()
         return [_event(row) for row in rows]
+
+    async def read_then(self, room: str, after: int, limit: int, then: Callable[[list[Event]], T]) -> T:
+        if self._reader is None:
+            raise StorageError("the store is not open")
+
+        def work() -> T:
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._local.conn = _connect(self.path)
+                self._read_conns.append(conn)
+            rows = conn.execute(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (room, after, limit),
+            ).fetchall()
+            return then([_event(row) for row in rows])
+
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, work)
 
     async def scan(self, types: Sequence[str]) -> list[Event]:
         marks = ", ".join("?" * len(types))
