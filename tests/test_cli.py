@@ -204,11 +204,8 @@ async def test_every_refusal_ends_in_one_line_at_once(hub: HubServer, env: dict[
         (["log", "INC-1", "a\x07b"], "warroom: text: BEL (U+0007) at position 1 is not allowed"),
         (["declare", "two\nlines"], "warroom: title: newline (U+000A) at position 3 is not allowed"),
         (["broadcast", "INC-1", "x" * 70_000], "warroom: message: 70000 characters, the limit is 4000"),
-        # A frame over the hub's limit is answered by closing the connection (1009).
-        (
-            ["role", "INC-1", "tech", "x" * 70_000],
-            "warroom: the hub closed the connection before it answered",
-        ),
+        # A frame over the hub's limit (from its welcome) is refused before it is sent.
+        (["role", "INC-1", "tech", "x" * 70_000], "warroom: the command is 70,104 bytes; the hub takes"),
     ]
     loop = asyncio.get_running_loop()
     for args, line in cases:
