@@ -36,10 +36,8 @@ import json
 import multiprocessing
 import os
 import resource
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Sequence
@@ -50,7 +48,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.children import WORKERS, Child, cleanup_children, serve_argv, start_child
+from bench.children import WORKERS, Child, run_guarded, serve_argv, start_child
 from bench.common import (
     close_all,
     open_client,
@@ -502,23 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'QUICK (smoke sizes)' if args.quick else 'full run'}",
         flush=True,
     )
-    started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="warroom-abuse-"))
-    try:
-        rows = asyncio.run(run(args, work))
-        ok = report(rows)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping child processes", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        print(f"\n!! abuse failed: {type(exc).__name__}: {exc}", flush=True)
-        return 1
-    finally:
-        cleanup_children()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
-    return 0 if ok else 1
-
+    return run_guarded("abuse", lambda work: report(asyncio.run(run(args, work))))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,11 +7,13 @@ import contextlib
 import ctypes
 import multiprocessing.process
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -215,3 +217,26 @@ def cleanup_children(grace: float = 20.0) -> None:
             worker.join(5)
     PROCESSES.clear()
     WORKERS.clear()
+
+
+def run_guarded(name: str, work: Callable[[Path], bool]) -> int:
+    """Run one benchmark in a scratch folder; whatever happens, its children stop and the folder goes.
+
+    Exit status: 0 when ``work`` says every target passed, 1 when one failed or
+    the run broke, 130 on Ctrl-C.
+    """
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix=f"warroom-{name}-"))
+    try:
+        ok = work(folder)
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping child processes", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"\n!! {name} failed: {type(exc).__name__}: {exc}", flush=True)
+        return 1
+    finally:
+        cleanup_children()
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+    return 0 if ok else 1

@@ -61,11 +61,9 @@ import functools
 import itertools
 import os
 import re
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -78,13 +76,7 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from bench.children import (
-    Child,
-    cleanup_children,
-    cpu_seconds,
-    serve_argv,
-    start_child,
-)
+from bench.children import Child, cpu_seconds, run_guarded, serve_argv, start_child
 from bench.common import (
     Pipe,
     close_all,
@@ -844,24 +836,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.clients + args.slow + 100 > nofile:
         log(f"warning: RLIMIT_NOFILE {nofile} is low for {args.clients + args.slow} connections")
-    started = time.perf_counter()
-    work = Path(tempfile.mkdtemp(prefix="warroom-soak-"))
     out = Outcome()
-    ok = False
-    try:
-        asyncio.run(run(args, work, out))
-        ok = report(args, out)
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping child processes", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        print(f"\n!! soak failed: {type(exc).__name__}: {exc}", flush=True)
-        return 1
-    finally:
-        cleanup_children()
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
-    return 0 if ok else 1
+
+    def work(folder: Path) -> bool:
+        asyncio.run(run(args, folder, out))
+        return report(args, out)
+
+    return run_guarded("soak", work)
 
 
 if __name__ == "__main__":
