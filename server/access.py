@@ -18,8 +18,8 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from server.hub import ROOM_ID
 from server.limits import FailureLimiter, Limits
+from server.room import ROOM_ID
 from server.store import AccessStore, AuditRecord, StorageError, TokenRecord
 from server.tokens import (
     HUB_IDENTITY,

@@ -15,8 +15,9 @@ from typing import Any
 
 import httpx
 
-from server.hub import Hub, Room
+from server.hub import Hub
 from server.intake import INBOX, AlertIn, PagerDutyEvent, Route, route
+from server.room import Room
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import Command, Event, validate_command
 from warroom.core.policy import check_upstream_silence

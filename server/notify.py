@@ -23,8 +23,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from server.config import Sink, sink_host
-from server.hub import Hub, Room
+from server.hub import Hub
 from server.intake import INBOX
+from server.room import Room
 from warroom.core.events import Event
 from warroom.core.text import visible
 

@@ -17,8 +17,10 @@ from websockets.asyncio.server import ServerConnection, broadcast
 from websockets.exceptions import ConnectionClosed
 
 from server.access import Access
-from server.hub import OBSERVER, RESPONDER, VIEWER, Ack, Hub
+from server.hub import Hub
+from server.room import OBSERVER, RESPONDER, VIEWER
 from server.tokens import Identity, Level
+from server.writer import Ack
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
 from warroom.core.protocol import (

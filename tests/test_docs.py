@@ -19,7 +19,8 @@ ROOT = Path(__file__).parent.parent
 PROTOCOL = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 API = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 
-# Frames the hub sends; the code has no table of them (see server/session.py and server/hub.py).
+# Frames the hub sends; the code has no table of them
+# (see server/session.py, server/writer.py and server/room.py).
 HUB_FRAMES = (
     "welcome",
     "error",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from server.hub import IDLE_ROOM
+from server.rooms import IDLE_ROOM
 from server.runner import HubServer
 from tests.conftest import (
     TOKEN,

@@ -1,0 +1,267 @@
+"""The single writer: commands queued, sequenced in batches, committed, then acknowledged and fanned out.
+
+Nothing is told before the log has it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from server.limits import Limits
+from server.members import absence
+from server.room import Room
+from server.rooms import Rooms
+from server.snapshotting import Snapshots, snapshot_due
+from server.store import EventStore, StorageError
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import Command, Event
+from warroom.core.policy import Policy, authorize
+from warroom.core.protocol import encode
+from warroom.core.reducer import apply, check
+from warroom.core.schema import format_time
+
+log = logging.getLogger("warroom.hub")
+
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    id: str
+    room: str
+    seq: int
+    duplicate: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id, "room": self.room, "seq": self.seq, "duplicate": self.duplicate}
+
+
+class Rules(Protocol):
+    """The role rules and limits in force; a reload replaces them between commands."""
+
+    policy: Policy
+    limits: Limits
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: Command
+    data: dict[str, Any]
+    actor: str
+    future: asyncio.Future[Ack]
+    internal: bool = False
+    digest: str = ""  # of the command as sent, to tell a resend from an id reused for something else
+
+
+class Writer:
+    """The queue and the one task that turns it into committed, acknowledged events."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        rooms: Rooms,
+        snapshots: Snapshots,
+        rules: Rules,
+        clock: Callable[[], datetime],
+        listeners: list[Callable[[Room, list[Event]], None]],
+        stats: dict[str, int],
+    ) -> None:
+        self.store = store
+        self.rooms = rooms
+        self.snapshots = snapshots
+        self.rules = rules
+        self._clock = clock
+        self.listeners = listeners  # told of each committed batch
+        self.stats = stats
+        self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._inflight: dict[str, _Pending] = {}  # by command id, until settled
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def queue(
+        self, command: Command, data: dict[str, Any], actor: str, internal: bool, digest: str
+    ) -> asyncio.Future[Ack]:
+        """Queue a validated command; a resend of one in flight waits for the first."""
+        loop = asyncio.get_running_loop()
+        original = self._inflight.get(command.id)
+        if original is not None:
+            if original.digest != digest:
+                raise id_reused(command.id)
+            return _as_duplicate(original.future, loop)
+        pending = _Pending(command, data, actor, loop.create_future(), internal, digest)
+        self._inflight[command.id] = pending
+        self._pending.put_nowait(pending)
+        return pending.future
+
+    def in_flight(self, command_id: str) -> bool:
+        return command_id in self._inflight
+
+    def quiet(self) -> bool:
+        """Nothing queued and no batch in flight."""
+        return self._idle.is_set() and self._pending.empty()
+
+    async def settled(self) -> None:
+        """Wait until no batch is in flight, so room states hold only committed events."""
+        while not self._idle.is_set():
+            await self._idle.wait()
+
+    async def drain(self) -> None:
+        """Wait until everything queued is committed and acked."""
+        while not self._pending.empty() or not self._idle.is_set():
+            await self._idle.wait()
+            await asyncio.sleep(0)
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._pending.get()]
+            while len(batch) < MAX_BATCH and not self._pending.empty():
+                batch.append(self._pending.get_nowait())
+            self._idle.clear()
+            try:
+                await self._commit(batch)
+            finally:
+                self._idle.set()
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        accepted: list[tuple[_Pending, Event]] = []
+        new_rooms: dict[str, str] = {}
+        touched: dict[str, Room] = {}
+        try:
+            for p in batch:
+                try:
+                    event = await self._sequence(p, new_rooms, touched)
+                except WarroomError as err:
+                    self._settle(p, err)
+                    continue
+                if event is not None:
+                    accepted.append((p, event))
+            if not accepted:
+                return
+            summaries = {r: room.state.summary_dict() for r, room in touched.items()}
+            await self.store.append([event for _, event in accepted], new_rooms, summaries)
+        except Exception as exc:  # the writer outlives any one batch; the log stays the truth
+            if isinstance(exc, StorageError):
+                self.stats["storage_errors"] += 1
+                log.error("store refused a batch of %d commands: %s", len(batch), exc)
+                refusal = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log refused the write: {exc}")
+            else:
+                log.exception("writer failed on a batch")
+                refusal = WarroomError(Code.INTERNAL, "the hub failed on this command")
+            await self.rooms.rewind(touched.values(), new_rooms)
+            for p in batch:
+                self._settle(p, refusal)
+            return
+        events = [event for _, event in accepted]
+        self.rooms.committed(summaries)
+        self.stats["events"] += len(events)
+        self.stats["batches"] += 1
+        for p, event in accepted:
+            self._settle(p, Ack(event.id, event.room, event.seq))
+        now = self._clock()
+        for room in touched.values():
+            room.touched = now
+            room_events = [e for e in events if e.room == room.id]
+            self._fan_out(room, room_events)
+            for listener in self.listeners:
+                try:
+                    listener(room, room_events)
+                except Exception:  # a listener's bug must not stop the writer: the log is committed
+                    log.exception("listener %r failed on %s", listener, room.id)
+            # A snapshot costs in proportion to what the room holds: with thousands of alerts,
+            # one every 1,000 events would cost more than the replays it saves.
+            behind = room.state.seq - room.snapshot_seq
+            if snapshot_due(room.state.seq, room.snapshot_seq) and behind >= len(room.state.alerts) // 2:
+                self.snapshots.soon(room)
+
+    async def _sequence(
+        self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]
+    ) -> Event | None:
+        cmd = p.command
+        # The hub's own commands carry ids it has just minted: no earlier use to look up
+        # (an alert storm would otherwise make one query per alert).
+        earlier = None if p.internal else await self.store.lookup(cmd.id)
+        if earlier is not None:
+            if earlier.digest is not None:
+                reused = earlier.digest != p.digest
+            else:  # logged before digests were kept: compare what the log holds
+                reused = earlier.type != cmd.type or cmd.room not in (None, earlier.room)
+            if reused:
+                raise id_reused(cmd.id)
+            self._settle(p, Ack(earlier.id, earlier.room, earlier.seq, duplicate=True))
+            return None
+        if cmd.type == "incident.declared":
+            room = await self.rooms.create(cmd.room, new_rooms, self.rules.limits.rooms)
+        else:
+            assert cmd.room is not None
+            room = await self.rooms.get(cmd.room)
+        check(room.state, cmd.type, p.data)
+        policy, limits = self.rules.policy, self.rules.limits
+        if not p.internal:
+            authorize(room.state, p.actor, cmd.type, p.data, policy, absence(room, self._clock()))
+        alerts = room.state.alerts
+        full = len(alerts) >= limits.alerts_per_room
+        if full and cmd.type == "alert.upserted" and p.data["fingerprint"] not in alerts:
+            raise WarroomError(
+                Code.LIMIT_REACHED, f"this incident holds {limits.alerts_per_room} alerts at most"
+            )
+        if cmd.type == "checklist.item_added" and len(room.state.checklist) >= limits.checklist_items:
+            raise WarroomError(
+                Code.LIMIT_REACHED, f"the runbook holds {limits.checklist_items} items at most"
+            )
+        if cmd.type == "status.broadcast" and "next_update_in" not in p.data:
+            cadence = policy.cadence.get(room.state.severity)
+            if cadence:  # the severity's cadence sets when the next update is due
+                p.data = {**p.data, "next_update_in": cadence}
+        holder = room.state.roles.get(p.data.get("role", ""))
+        if cmd.type == "role.taken_over" and holder is not None:  # on the record: how long they were gone
+            p.data = {**p.data, "absent_for": int(absence(room, self._clock())(holder.name) or 0)}
+        touched[room.id] = room  # from here on its state may run ahead of the log
+        now = format_time(self._clock())
+        ts = max(now, room.state.updated_at or now)  # never let a room's clock run backwards
+        event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data, p.digest)
+        apply(room.state, event)
+        return event
+
+    def _settle(self, p: _Pending, outcome: Ack | WarroomError) -> None:
+        self._inflight.pop(p.command.id, None)
+        if p.future.done():
+            return
+        if isinstance(outcome, Ack):
+            p.future.set_result(outcome)
+        else:
+            p.future.set_exception(outcome)
+
+    def _fan_out(self, room: Room, events: list[Event]) -> None:
+        frame = encode({"t": "events", "room": room.id, "events": [e.to_wire() for e in events]})
+        first, last = events[0].seq, events[-1].seq
+        for member in list(room.members):
+            member.deliver(room.id, first, last, frame)
+        self.stats["deliveries"] += len(events) * len(room.members)
+
+
+def id_reused(command_id: str) -> WarroomError:
+    """The answer to an id used before for other content; it names no incident, in scope or not."""
+    return WarroomError(Code.ID_REUSED, f"id {command_id} was already used for a different command", "id")
+
+
+def _as_duplicate(original: asyncio.Future[Ack], loop: asyncio.AbstractEventLoop) -> asyncio.Future[Ack]:
+    """A second submission of an in-flight id waits for the first and is marked duplicate."""
+    future: asyncio.Future[Ack] = loop.create_future()
+
+    def copy(done: asyncio.Future[Ack]) -> None:
+        if future.done():
+            return
+        if done.cancelled():
+            future.cancel()
+        elif (exc := done.exception()) is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(replace(done.result(), duplicate=True))
+
+    original.add_done_callback(copy)
+    return future
