@@ -71,3 +71,18 @@ async def test_a_user_theme_is_offered_and_a_broken_one_falls_back(hub: HubServe
         await pilot.pause()
         assert app.theme_variables["sev-1"] == APP_VARIABLES["sev-1"]  # defaults fill the gaps
         await wait_for(lambda: app.client.connected, what="connect")
+
+
+async def test_a_theme_name_and_a_theme_file_are_text_not_markup(hub: HubServer, tmp_path: Path) -> None:
+    """A notification quoting a theme name or a file's problem must not parse it (or crash on it)."""
+    user = tmp_path / "themes"
+    user.mkdir()
+    (user / "x[ @click=app.quit]y.toml").write_text('name = "x[ @click=\\"]"\n[colors]\nprimary = 12\n')
+    themes = load_themes(shipped_dir(), user)
+    app = WarroomApp(HubClient(hub.url, TOKEN, "gus"), None, themes, theme='x[ @click="]\x1b]0;pwned\x07')
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.is_running and app.theme == DEFAULT_THEME
+        shown = [str(n.message) for n in app._notifications]
+        assert any("x[ @click=\"]␛]0;pwned␇" in text for text in shown), shown
+        assert any("x[ @click=app.quit]y.toml" in text for text in shown), shown

@@ -13,6 +13,7 @@ from textual.message import Message
 from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
 from warroom.app.themes import APP_VARIABLES, DEFAULT_THEME, LoadedThemes
 from warroom.client import HubClient, Unauthorized
+from warroom.core.text import visible
 
 
 class HubChanged(Message):
@@ -80,11 +81,12 @@ class WarroomApp(App[None]):
         for theme in self._themes.themes.values():
             self.register_theme(theme)
         for problem in self._themes.problems:
-            self.notify(problem, title="theme skipped", severity="warning", timeout=15)
+            self.notify(visible(problem), title="theme skipped", severity="warning", timeout=15, markup=False)
         if self._wanted_theme in self.available_themes:
             self.theme = self._wanted_theme
         else:
-            self.notify(f"no theme named {self._wanted_theme!r}; using {DEFAULT_THEME}", severity="warning")
+            wanted = visible(self._wanted_theme)
+            self.notify(f"no theme named {wanted!r}; using {DEFAULT_THEME}", severity="warning", markup=False)
             self.theme = DEFAULT_THEME
         if self.join_hint:
             self.notify(
@@ -108,8 +110,12 @@ class WarroomApp(App[None]):
         try:
             await self.client.run()
         except Unauthorized as exc:
-            self.notify(
-                f"{exc}. Check --token or WARROOM_TOKEN.", title="not connected", severity="error", timeout=60
+            self.notify(  # the hub's answer is quoted: text, never markup
+                f"{visible(str(exc))}. Check --token or WARROOM_TOKEN.",
+                title="not connected",
+                severity="error",
+                timeout=60,
+                markup=False,
             )
 
     def open_incident(self, room: str) -> None:
