@@ -234,3 +234,28 @@ async def test_every_screen_shows_the_hostile_corpus_as_data(
         assert "␛]0;pwned␇" in shown
         every_widget(app, "history")
         await pilot.press("escape")
+
+
+async def test_severity_meanings_from_the_hub_are_text_in_the_declare_form() -> None:
+    """The declare form lists the hub config's meanings: text, even when they look like markup."""
+    from textual.app import App
+    from textual.widgets import Select
+
+    from warroom.app.forms import DeclareForm
+
+    meanings = {"SEV1": HOSTILE["unbalanced"] + HOSTILE["clear-screen"], "SEV2": HOSTILE["click-action"]}
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(DeclareForm(meanings))
+
+    app = Host()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, DeclareForm)
+        await pilot.click(Select)  # the list of severities opens
+        await pilot.pause()
+        shown = check_strips(app.screen._compositor.render_strips(), "the declare form")
+        assert HOSTILE["click-action"] in shown and "x[ @click=\"]before ␛[2J" in shown
+        assert app.is_running

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
 from warroom.core.events import SEVERITIES, TEXT_MAX
+from warroom.core.text import visible
 
 R = TypeVar("R")
 
@@ -72,7 +73,8 @@ class DeclareForm(_Form[dict[str, Any]]):
             yield Label("Title")
             yield Input(placeholder="Checkout API returning 502s", id="title")
             yield Label("Severity")
-            options = [(f"{s}  {self.meanings.get(s, '')}".rstrip(), s) for s in SEVERITIES]
+            # A meaning comes from the hub's config: shown as text, never parsed as markup.
+            options = [(Content(visible(f"{s}  {self.meanings.get(s, '')}".rstrip())), s) for s in SEVERITIES]
             yield Select(options, value="SEV2", allow_blank=False, id="severity")
             yield Label("Summary (optional)")
             yield Input(placeholder="What we know so far", id="summary")
