@@ -19,7 +19,7 @@ from textual.widgets import Input, Label
 
 from warroom.app.slash import COMMANDS, completions
 from warroom.core.events import TEXT_MAX
-from warroom.core.text import describe_char, find_control
+from warroom.core.text import describe_char, find_control, visible
 
 COUNT_FROM = TEXT_MAX - 1000  # the count shows from here on
 
@@ -155,7 +155,7 @@ class Composer(Vertical):
 
     def hint(self, text: str, error: bool = False) -> None:
         label = self.query_one("#composer-hint", Label)
-        label.update(Content(text))
+        label.update(Content(visible(text)))  # refusals quote what was typed or sent: text only
         label.set_class(error, "-error")
         label.display = bool(text)
 
