@@ -12,12 +12,12 @@ Run alone with ``python bench/tui.py --actions``.
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import poll_until
 from server.runner import HubServer
 from warroom.app.app import WarroomApp
 from warroom.app.themes import load_themes, shipped_dir
@@ -138,19 +138,21 @@ async def count_keys(size: tuple[int, int], timeout: float = 10.0) -> list[Count
 
 async def _until(condition: Callable[[], bool], timeout: float) -> None:
     """Poll the app's state (it has no event to await) until ``condition`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError
-        await asyncio.sleep(0.01)
+
+    async def check() -> bool:
+        return condition()
+
+    if not await poll_until(check, timeout, every=0.01):
+        raise TimeoutError
 
 
 async def _until_hub(
     server: HubServer, room: str, done: Callable[[IncidentState], bool], timeout: float
 ) -> None:
     """Poll the hub's settled state until ``done`` holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not done(await server.hub.settled_state(room)):
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError
-        await asyncio.sleep(0.02)
+
+    async def check() -> bool:
+        return done(await server.hub.settled_state(room))
+
+    if not await poll_until(check, timeout):
+        raise TimeoutError

@@ -6,16 +6,23 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from websockets.asyncio.client import ClientConnection, connect
 
 from server.runner import HubServer
@@ -317,3 +324,43 @@ def require_peer(binary: str) -> str:
             pytest.fail(f"WARROOM_REQUIRE_PEERS=1 but {reason}")
         pytest.skip(reason)
     return path
+
+
+# -- a webhook receiver, for the hub's sinks -------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records what the hub posts, and fails on request."""
+
+    url: str = ""
+    got: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
+    answers: dict[str, list[int]] = field(default_factory=dict)  # per path: statuses in turn, then 200
+    hang: asyncio.Event = field(default_factory=asyncio.Event)  # set to release hung requests
+    hang_next: dict[str, int] = field(default_factory=dict)  # per path: requests to hold open
+
+    async def handle(self, request: Request) -> Response:
+        body = await request.body()
+        path = request.url.path
+        self.got.append((path, dict(request.headers), body))
+        if self.hang_next.get(path):
+            self.hang_next[path] -= 1
+            await self.hang.wait()  # held open past the hub's timeout: a sink that stopped answering
+        queued = self.answers.get(path) or []
+        return JSONResponse({}, status_code=queued.pop(0) if queued else 200)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = Starlette(routes=[Route("/{path:path}", rec.handle, methods=["POST"])])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    rec.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    await wait_for(lambda: server.started, what="the receiver")
+    yield rec
+    rec.hang.set()
+    server.should_exit = True
+    await task

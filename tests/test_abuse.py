@@ -27,8 +27,7 @@ import server.alerts
 from server.config import load_hub_config, parse_hub_config
 from server.notify import signature
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, issue, wait_for
-from tests.test_lifecycle import Receiver, receiver  # noqa: F401 - the receiver fixture
+from tests.conftest import TOKEN, ClientFactory, Receiver, assert_log_is_whole, issue, wait_for
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -292,7 +291,7 @@ def test_webhook_signatures_follow_standard_webhooks() -> None:
     assert signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body) == expected
 
 
-async def test_slack_text_is_escaped(db_path: Path, receiver: Receiver, make_client: ClientFactory) -> None:  # noqa: F811
+async def test_slack_text_is_escaped(db_path: Path, receiver: Receiver, make_client: ClientFactory) -> None:
     sink = {"name": "#ops", "kind": "slack", "url": f"{receiver.url}/slack"}
     async with running(db_path, sinks=[sink]) as hub:
         client = await make_client(hub.url, "ann")
