@@ -215,7 +215,9 @@ async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_p
         await settle(
             pilot, lambda: isinstance(app.screen, IncidentScreen) and app.screen.room != room, "the new room"
         )
-        assert (await hub.hub.settled_state(app.screen.room)).title == "Search is down"  # type: ignore[attr-defined]
+        opened = app.screen
+        assert isinstance(opened, IncidentScreen)
+        assert (await hub.hub.settled_state(opened.room)).title == "Search is down"
 
 
 async def test_pin_is_a_toggle_the_same_key_undoes(hub: HubServer, db_path: Path) -> None:
