@@ -21,8 +21,6 @@ from tests.conftest import TOKEN, wait_for
 from warroom.app.app import WarroomApp
 from warroom.app.themes import load_themes, shipped_dir
 from warroom.client import HubClient
-from warroom.core.events import Command
-from warroom.core.protocol import new_id
 from warroom.demo import seed
 
 DECLARED = datetime(2026, 11, 28, 3, 12, 0, tzinfo=UTC)
@@ -43,17 +41,8 @@ class ThreadedHub:
     def __enter__(self) -> ThreadedHub:
         self.thread.start()
         self.call(self.server.start())
-        self.room = self.call(seed(self.server.hub, "you", now=DECLARED))
-        self.call(self.pin("Roll back checkout", "Deploy 2026.11.28-2"))  # the key facts above the timeline
+        self.room = self.call(seed(self.server.hub, "you", now=DECLARED))  # two entries pinned
         return self
-
-    async def pin(self, *starts: str) -> None:
-        state = await self.server.hub.settled_state(self.room)
-        for start in starts:
-            entry = next(e for e in state.entries.values() if e.text.startswith(start))
-            await self.server.hub.execute(
-                Command(new_id(), "entry.pinned", {"entry": entry.id}, self.room), "maria"
-            )
 
     def __exit__(self, *exc: object) -> None:
         self.call(self.server.stop())

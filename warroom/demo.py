@@ -70,8 +70,11 @@ async def seed(hub: Hub, me: str, now: datetime | None = None) -> str:
         ("deploy-bot", "action", 14, "Rollback of checkout-api to 2026.11.28-1 started"),
         ("priya", "note", 16, "Support reports ~40 tickets about failed payments, all EU"),
     ]
+    key_facts = ("Roll back checkout", "Deploy 2026.11.28-2")  # pinned: the room's key facts
     for actor, kind, minute, text in story:
-        await do(actor, "entry.added", {"kind": kind, "text": text, "happened_at": at(minute)}, room)
+        added = await do(actor, "entry.added", {"kind": kind, "text": text, "happened_at": at(minute)}, room)
+        if text.startswith(key_facts):
+            await do("maria", "entry.pinned", {"entry": added["seq"]}, room)
     state = await hub.settled_state(room)
     for item_id, (_, done) in zip(state.checklist, CHECKLIST, strict=True):
         if done:
