@@ -23,6 +23,7 @@ from warroom.core.events import Command, Event, validate_command
 from warroom.core.policy import check_upstream_silence
 from warroom.core.protocol import new_id
 from warroom.core.schema import format_time
+from warroom.core.text import visible
 
 log = logging.getLogger("warroom.alerts")
 
@@ -159,7 +160,10 @@ class AlertService:
                 )
             # One chunk at a time, awaiting its commit: a line a responder types during a
             # storm waits for one group commit, not behind all 50,000 alerts.
-            await asyncio.gather(*futures)
+            outcomes = await asyncio.gather(*futures, return_exceptions=True)
+            refused = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if refused is not None:  # every outcome is retrieved; the first refusal answers the batch
+                raise refused
             if freeze:
                 # Every alert stored grows what a full garbage collection walks: during a
                 # storm of 50,000 that is ten pauses of up to a quarter second, each finding
@@ -243,7 +247,13 @@ class AlertService:
             "comment": str(data.get("reason", "")).strip(),
         }
         response = await self._call("POST", "/api/v2/silences", body)
-        data["silence_id"] = response.json()["silenceID"]
+        try:
+            silence_id = response.json()["silenceID"]
+        except (ValueError, KeyError, TypeError):  # a 2xx that is not Alertmanager's (a proxy's page, say)
+            raise WarroomError(
+                Code.UPSTREAM_FAILED, f"Alertmanager named no silence: {visible(response.text[:200])}"
+            ) from None
+        data["silence_id"] = str(silence_id)
         return Command(command.id, command.type, data, command.room)
 
     async def _prepare_unsilence(self, command: Command, actor: str, admin: bool) -> Command:
@@ -269,7 +279,7 @@ class AlertService:
             return response
         raise WarroomError(
             Code.UPSTREAM_FAILED,
-            f"Alertmanager refused: {response.status_code} {response.text.strip()[:200]}",
+            f"Alertmanager refused: {response.status_code} {visible(response.text.strip()[:200])}",
         )
 
     async def _prepare_move(self, command: Command, actor: str, admin: bool) -> Command:

@@ -21,7 +21,7 @@ from server.room import RESPONDER, Room, Subscriber, check_room
 from server.rooms import IDLE_ROOM, Rooms
 from server.snapshotting import Snapshots
 from server.store import EventStore
-from server.writer import Ack, Writer
+from server.writer import Ack, Writer, id_reused
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
 from warroom.core.policy import Policy, authorize
@@ -69,6 +69,8 @@ class Hub:
         self._writing: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.closing = False
+        # Commands whose preparer runs now, by id: the digest as sent, and the prepared command.
+        self._preparing: dict[str, tuple[str, asyncio.Future[Command]]] = {}
 
     @property
     def _rooms(self) -> dict[str, Room]:
@@ -166,8 +168,36 @@ class Hub:
         if command.type in self.preparers:
             validate_command(command.type, command.data, from_client=not internal)
             digest = command.digest()
-            command = await self.prepare(command, actor, admin=admin)
+            command = await self._prepare_once(command, digest, actor, admin)
         return self.submit(command, actor, internal=internal, digest=digest)
+
+    async def _prepare_once(self, command: Command, digest: str, actor: str, admin: bool) -> Command:
+        """Prepare a command once, however often it is resent meanwhile.
+
+        A client that reconnects resends what was not acked; while the first
+        copy still waits on Alertmanager, the resend waits for it too, rather
+        than making a second silence that nothing would ever expire.
+        """
+        earlier = self._preparing.get(command.id)
+        if earlier is not None:
+            if earlier[0] != digest:
+                raise id_reused(command.id)
+            return await asyncio.shield(earlier[1])
+        preparing: asyncio.Future[Command] = asyncio.get_running_loop().create_future()
+        self._preparing[command.id] = (digest, preparing)
+        try:
+            prepared = await self.prepare(command, actor, admin=admin)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # cancelled: a resend waiting on it is refused, not cancelled
+                exc = WarroomError(Code.SHUTTING_DOWN, "the first copy of this command was cut off; resend")
+            preparing.set_exception(exc)
+            preparing.exception()  # retrieved here: a refusal nobody else waited for is not an error
+            raise
+        else:
+            preparing.set_result(prepared)
+            return prepared
+        finally:
+            del self._preparing[command.id]
 
     async def execute(
         self, command: Command, actor: str, *, internal: bool = False, admin: bool = False
@@ -238,8 +268,11 @@ class Hub:
     async def sweep_forever(self, every: float = 5.0) -> None:
         while True:
             await asyncio.sleep(every)  # a periodic job, not a wait for an event
-            self.sweep()
-            await self.unload_idle()
+            try:
+                self.sweep()
+                await self.unload_idle()
+            except Exception:  # offers must keep expiring: the sweep outlives a failing store or a bug
+                log.exception("sweep failed; trying again in %g s", every)
 
 
 def _log_refusal(done: asyncio.Future[Ack]) -> None:

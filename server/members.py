@@ -26,7 +26,10 @@ def admit(room: Room, member: Subscriber, kind: str, key: tuple[str, str], limit
     room by watching it; every kind counts against the per-token cap, so no
     one token can flood it either.
     """
-    if member in room.members or any(h.name == member.name for h in room.state.roles.values()):
+    held = room.members.get(member)
+    if held is not None and held.kind == kind:
+        return  # already counted as this kind (an observer joining again as a responder is counted anew)
+    if any(h.name == member.name for h in room.state.roles.values()):
         return
     if kind == RESPONDER:
         counted = sum(1 for how in room.members.values() if how.kind == RESPONDER)

@@ -24,6 +24,8 @@ class Subscriber(Protocol):
 
     def send_encoded(self, frame: bytes) -> None: ...
 
+    def close(self, code: int, reason: str) -> None: ...
+
 
 RESPONDER, VIEWER, OBSERVER = "responder", "viewer", "observer"
 

@@ -173,6 +173,11 @@ class Session:
                 self._busy = True
                 try:
                     await self._send_item(item)
+                except ConnectionClosed:
+                    raise
+                except Exception:  # a catch-up that cannot be read: the client resumes on a new connection
+                    log.exception("sending %s to %s failed", item[0], self.name or "?")
+                    self.close(Close.GOING_AWAY, "the hub could not send this room; resume shortly")
                 finally:
                     self._busy = False
                     self._queued_bytes -= len(item[-1]) if isinstance(item[-1], bytes) else 0
@@ -236,6 +241,9 @@ class Session:
                 self.send({"t": "result", "rid": rid, "op": fields["op"], "data": data})
         except WarroomError as err:
             self._refuse(err, rid, command_id, doing=kind)
+        except Exception:  # a bug answers the frame, and the connection and the hub go on
+            log.exception("%s frame from %s failed", kind, self.name or "?")
+            self._refuse(WarroomError(Code.INTERNAL, f"the hub failed on this {kind} frame"), rid, command_id)
 
     def _refuse(
         self, err: WarroomError, rid: str | int | None, command_id: str | None = None, **detail: Any
@@ -295,9 +303,13 @@ class Session:
             # Going beyond the hub's bounds reaches the whole organisation: an admin of every incident only.
             admin = self.identity.level >= Level.ADMIN and self.identity.scope is None
             future = await self.hub.dispatch(command, self.name, admin=admin)
-        except WarroomError as err:
+        except Exception as exc:
             self._inflight.release()
-            self._refuse(err, rid, command.id, doing=command.type, room=command.room)
+            failed = WarroomError(Code.INTERNAL, "the hub failed on this command")
+            refusal = exc if isinstance(exc, WarroomError) else failed
+            if refusal is failed:  # a bug still answers the command, and frees its slot
+                log.exception("%s from %s failed", command.type, self.name)
+            self._refuse(refusal, rid, command.id, doing=command.type, room=command.room)
             return
         future.add_done_callback(lambda done: self._acked(done, command, rid))
 

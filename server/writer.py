@@ -21,7 +21,7 @@ from server.store import EventStore, StorageError
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
 from warroom.core.policy import Policy, authorize
-from warroom.core.protocol import encode
+from warroom.core.protocol import Close, encode
 from warroom.core.reducer import apply, check
 from warroom.core.schema import format_time
 
@@ -124,6 +124,10 @@ class Writer:
             self._idle.clear()
             try:
                 await self._commit(batch)
+            except Exception:  # the writer outlives any bug; whatever is still unanswered is refused
+                log.exception("writer failed on a batch")
+                for p in batch:
+                    self._settle(p, WarroomError(Code.INTERNAL, "the hub failed on this command"))
             finally:
                 self._idle.set()
 
@@ -152,9 +156,9 @@ class Writer:
             else:
                 log.exception("writer failed on a batch")
                 refusal = WarroomError(Code.INTERNAL, "the hub failed on this command")
-            await self.rooms.rewind(touched.values(), new_rooms)
             for p in batch:
                 self._settle(p, refusal)
+            await self._rewind(touched, new_rooms)
             return
         events = [event for _, event in accepted]
         self.rooms.committed(summaries)
@@ -226,6 +230,22 @@ class Writer:
         event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data, p.digest)
         apply(room.state, event)
         return event
+
+    async def _rewind(self, touched: dict[str, Room], new_rooms: dict[str, str]) -> None:
+        """Put the batch's rooms back to what the log holds, or let them go.
+
+        A room whose log cannot be read back may be ahead of it, so it must not
+        be written to again: it is unloaded, and its members are closed to
+        resume (from the log, loaded afresh) once the store answers again.
+        """
+        try:
+            await self.rooms.rewind(touched.values(), new_rooms)
+        except Exception:
+            log.exception("the log could not be read back after a refused batch; unloading %s", list(touched))
+            for room in touched.values():
+                self.rooms.loaded.pop(room.id, None)
+                for member in list(room.members):
+                    member.close(Close.GOING_AWAY, "the event log is unavailable; resume shortly")
 
     def _settle(self, p: _Pending, outcome: Ack | WarroomError) -> None:
         self._inflight.pop(p.command.id, None)

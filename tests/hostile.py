@@ -24,6 +24,7 @@ HOSTILE: dict[str, str] = {
     "bidi-override": "file\u202egnp.exe",
     "bidi-isolate": "a\u2066b\u2069c",
     "zero-width": "pass\u200bword",
+    "soft-hyphen-and-tags": "ok\u00ad\U000e0069\U000e0067\U000e006e\u2062end",
     "rich-markup": "[bold red]loud[/] [link=http://evil.example]x[/link]",
     "click-action": "[@click=app.quit]quit[/]",
     "click-action-space": "[ @click=screen.send_status('resolved')]Check dashboards[/]",
@@ -37,7 +38,9 @@ HOSTILE: dict[str, str] = {
 }
 
 # Bytes that must never reach a terminal from untrusted text (escape, C1, CR, BS, BEL, bidi).
-UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b\u200e\u200f\u202a-\u202e\u2061-\u2069\U000e0000-\U000e007f]"
+)
 
 
 def assert_safe(shown: str, where: str = "") -> None:

@@ -7,6 +7,7 @@ store raises it), then heals.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,47 @@ async def test_a_failing_disk_refuses_then_recovers(
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     await wait_for(lambda: view.state.seq == state.seq, what="the room to carry on")
+
+
+class UnreadableStore(FailingStore):
+    """The real store, whose appends and reads of the log both fail while ``failing`` is set."""
+
+    async def read(self, room: str, after: int, limit: int) -> Any:
+        if self.failing is not None:
+            raise StorageError(str(sqlite3.OperationalError(self.failing)))
+        return await super().read(room, after, limit)
+
+
+async def test_a_log_that_cannot_be_read_back_unloads_the_room_and_the_writer_goes_on(
+    db_path: Path, make_client: ClientFactory, raw_client: Any
+) -> None:
+    """After a refused write the hub reads the log back; if that fails too, nothing hangs or gaps."""
+    store = UnreadableStore(db_path)
+    server = HubServer(db_path, TOKEN, store=store)
+    await server.start()
+    try:
+        watcher = await raw_client(server.url)
+        await watcher.hello("ann")
+        room = (await watcher.command("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+        await watcher.send({"t": "join", "rid": "j", "room": room, "after": 0})
+        await watcher.recv_until("synced")
+
+        store.failing = "disk I/O error"
+        raw = await raw_client(server.url)
+        await raw.hello("bo")
+        refused = await raw.command("entry.added", {"text": "never acknowledged"}, room)
+        assert (refused["t"], refused["code"]) == ("error", "storage_unavailable")  # answered, not hung
+        # The room's state may be ahead of its log: it is let go, and its members resume afresh.
+        await asyncio.wait_for(watcher.ws.wait_closed(), 5)
+        assert watcher.ws.close_code == 1001
+
+        store.failing = None
+        client = await make_client(server.url, "ann")
+        view = await client.join(room)
+        ack = await client.send("entry.added", {"text": "after the fault"}, room)  # the writer still runs
+        await wait_for(lambda: view.state.seq == ack["seq"], what="the entry to reach the room")
+        texts = [e.text for e in (await server.hub.settled_state(room)).entries.values()]
+        assert "never acknowledged" not in texts and texts.count("after the fault") == 1
+    finally:
+        await server.stop()  # drains: a dead writer would hang here
+    assert_log_is_whole(db_path, [ack["id"]])

@@ -9,11 +9,12 @@ batch without waiting for the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +86,21 @@ MIGRATIONS = {
 }
 READERS = 2  # threads that read (and encode) catch-ups off the event loop
 T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _storage_errors() -> Iterator[None]:
+    """A failing disk or database is a StorageError, whichever call meets it first.
+
+    Every caller (the writer, catch-ups, snapshots, the audit log) refuses or
+    postpones on a StorageError; a raw sqlite3 error would escape them.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise StorageError(str(exc)) from exc
+    except RuntimeError as exc:  # a thread pool already shut down: the store is closing
+        raise StorageError(f"the store is closing: {exc}") from exc
 
 
 def _private(path: Path) -> None:
@@ -194,6 +210,15 @@ class SQLiteStore:
             raise StorageError("the store is not open")
         return self._reader
 
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """A read on the event loop's own connection."""
+        with _storage_errors():
+            return self.reader.execute(sql, args).fetchall()
+
+    def _row(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
     async def reserve_room_id(self) -> str:
         while True:
             room = f"INC-{self._next_num}"
@@ -248,10 +273,10 @@ class SQLiteStore:
         await self._in_writer(run)
 
     async def read(self, room: str, after: int, limit: int) -> list[Event]:
-        rows = self.reader.execute(
+        rows = self._rows(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE room = ? AND seq > ? ORDER BY seq LIMIT ?",
             (room, after, limit),
-        ).fetchall()
+        )
         return [_event(row) for row in rows]
 
     async def read_then(self, room: str, after: int, limit: int, then: Callable[[list[Event]], T]) -> T:
@@ -269,45 +294,44 @@ class SQLiteStore:
             ).fetchall()
             return then([_event(row) for row in rows])
 
-        return await asyncio.get_running_loop().run_in_executor(self._read_pool, work)
+        with _storage_errors():
+            return await asyncio.get_running_loop().run_in_executor(self._read_pool, work)
 
     async def scan(self, types: Sequence[str]) -> list[Event]:
         marks = ", ".join("?" * len(types))
-        rows = self.reader.execute(
+        rows = self._rows(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE type IN ({marks}) ORDER BY ts, room, seq",
             tuple(types),
-        ).fetchall()
+        )
         return [_event(row) for row in rows]
 
     async def room(self, room: str) -> RoomRecord | None:
-        row = self.reader.execute(
-            "SELECT room, epoch, head, created_at, summary FROM rooms WHERE room = ?", (room,)
-        ).fetchone()
+        row = self._row("SELECT room, epoch, head, created_at, summary FROM rooms WHERE room = ?", (room,))
         return _record(row) if row else None
 
     async def rooms(self) -> list[RoomRecord]:
-        rows = self.reader.execute(
-            "SELECT room, epoch, head, created_at, summary FROM rooms ORDER BY created_at, num"
-        ).fetchall()
+        rows = self._rows("SELECT room, epoch, head, created_at, summary FROM rooms ORDER BY created_at, num")
         return [_record(row) for row in rows]
 
     async def lookup(self, event_id: str) -> Event | None:
-        row = self.reader.execute(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
+        row = self._row(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
         return _event(row) if row else None
 
     async def save_snapshot(self, room: str, seq: int, state: bytes) -> None:
         def save() -> None:
-            assert self._writer is not None
+            if self._writer is None:
+                raise StorageError("the store is not open")
             self._writer.execute(
                 "INSERT INTO snapshots (room, seq, state) VALUES (?, ?, ?) "
                 "ON CONFLICT (room) DO UPDATE SET seq = excluded.seq, state = excluded.state",
                 (room, seq, state),
             )
 
-        await self._in_writer(save)
+        with _storage_errors():
+            await self._in_writer(save)
 
     async def snapshot(self, room: str) -> tuple[int, bytes] | None:
-        row = self.reader.execute("SELECT seq, state FROM snapshots WHERE room = ?", (room,)).fetchone()
+        row = self._row("SELECT seq, state FROM snapshots WHERE room = ?", (room,))
         return (int(row[0]), bytes(row[1])) if row else None
 
     # -- tokens and the audit log ----------------------------------------------------
@@ -343,7 +367,7 @@ class SQLiteStore:
         return next((t for t in await self.tokens() if t.id == token_id), None)
 
     async def tokens(self) -> list[TokenRecord]:
-        rows = self.reader.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id").fetchall()
+        rows = self._rows(f"SELECT {_TOKEN_COLUMNS} FROM tokens ORDER BY created_at, id")
         return [_token(row) for row in rows]
 
     async def append_audit(self, records: Sequence[AuditRecord], used: Mapping[str, str]) -> None:
@@ -367,11 +391,11 @@ class SQLiteStore:
         await self._write("DELETE FROM audit WHERE ts < ?", [(before,)])
 
     async def audit(self, since: str | None, kind: str | None, limit: int) -> list[AuditRecord]:
-        rows = self.reader.execute(
+        rows = self._rows(
             "SELECT ts, kind, actor, token, via, remote, detail, count FROM audit "
             "WHERE ts >= ? AND (? IS NULL OR kind = ?) ORDER BY n DESC LIMIT ?",
             (since or "", kind, kind, limit),
-        ).fetchall()
+        )
         return [
             AuditRecord(ts, kind_, actor, token, via, remote, json.loads(detail), count)
             for ts, kind_, actor, token, via, remote, detail, count in reversed(rows)

@@ -20,7 +20,10 @@ _OTHER = {
     # Bidi embeddings, overrides and isolates reorder what surrounds them on screen.
     **{ch: "⁅bidi⁆" for ch in "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"},
     # Invisible characters that hide text or split words where nobody can see it.
-    **{ch: "⁅zw⁆" for ch in "\u200b\u200c\u200d\u2060\ufeff"},
+    **{ch: "⁅zw⁆" for ch in "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"},
+    **{chr(c): "⁅zw⁆" for c in (*range(0x206A, 0x2070), *range(0xFFF9, 0xFFFC))},
+    # Tag characters: invisible text that some programs read (and some models obey).
+    **{chr(c): "⁅tag⁆" for c in range(0xE0000, 0xE0080)},
     "\u2028": "␤",  # line separator
     "\u2029": "¶",  # paragraph separator
 }
@@ -66,4 +69,5 @@ def find_control(text: str, *, multiline: bool = False) -> tuple[int, str] | Non
 def describe_char(ch: str) -> str:
     """A control character as an error message names it: ``ESC (U+001B)``."""
     names = {"\x1b": "ESC", "\r": "carriage return", "\n": "newline", "\t": "tab", "\x07": "BEL"}
-    return f"{names.get(ch, 'control character')} (U+{ord(ch):04X})"
+    kind = "control character" if ch in _C0 or ch in _C1 or ch == "\x7f" else "invisible character"
+    return f"{names.get(ch, kind)} (U+{ord(ch):04X})"
