@@ -192,12 +192,13 @@ class HubClient:
         self._reader: asyncio.Task[None] | None = None
         self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
         self._requests: dict[str | int, asyncio.Future[Any]] = {}  # rid -> reply future
+        self._rejoins: dict[int, str] = {}  # rid -> room, for the joins connect() resends
         self._rid = itertools.count(1)
         self._listeners: list[Listener] = []
         self._closing = False
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._purge(None)
+        self._purge()
         self.state = ConnectionState("offline", queued=len(self.outbox))
 
     # -- observing -------------------------------------------------------------------
@@ -272,12 +273,18 @@ class HubClient:
             self.max_frame = int(welcome.get("max_frame") or MAX_FRAME)
             if self._closed_over is not None:  # what the socket did outweighs what the welcome says
                 self.max_frame = min(self.max_frame, self._closed_over - 1)
-            self._purge(None)
-            for view in self.rooms.values():
-                view.synced = False
-                await self._send({**view.join_frame(), "rid": next(self._rid)})
-            for command in self.outbox.pending():
-                await self._send_command(command)
+            self._purge()
+            self._rejoins.clear()
+            for view in list(self.rooms.values()):  # a join or leave may change rooms meanwhile
+                if self.rooms.get(view.room) is view:
+                    await self._send_rejoin(view)
+            # A command submitted during these awaits was not sent (not connected yet): send it too.
+            sent: set[str] = set()
+            while unsent := [c for c in self.outbox.pending() if c.id not in sent]:
+                for command in unsent:
+                    sent.add(command.id)
+                    if command.id in self.outbox:
+                        await self._send_command(command)
         except CommandRejected as exc:  # the hub refused hello itself (a bad name): retrying will not help
             await self._drop()
             raise Unauthorized(f"the hub refused hello: {exc.error.message}") from None
@@ -288,6 +295,36 @@ class HubClient:
             raise HubUnavailable(f"the connection failed during setup: {_reason(exc)}") from None
         self._set_state("connected")
         self._connected.set()
+
+    async def _send_rejoin(self, view: RoomView) -> None:
+        """Resume a room; its rid is kept, so a refusal reaches the room's waiters."""
+        view.synced = False
+        rid = next(self._rid)
+        self._rejoins[rid] = view.room
+        await self._send({**view.join_frame(), "rid": rid})
+
+    async def _retry_rejoin(self, room: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # a transient refusal: give the hub a moment
+        view = self.rooms.get(room)
+        if view is None or not self.connected:
+            return  # left meanwhile, or the next connection rejoins it
+        with contextlib.suppress(ConnectionClosed, HubUnavailable):
+            await self._send_rejoin(view)
+
+    def _rejoin_refused(self, rid: int, error: WarroomError) -> None:
+        """A resent join was refused: "not now" tries again; anything else fails the room's waiters."""
+        room = self._rejoins.pop(rid)
+        if error.code in TRANSIENT:
+            delay = max(float(error.retry_after or 0), self.backoff.delay(3))
+            self._background(self._retry_rejoin(room, delay))
+            return
+        view = self.rooms.pop(room, None)
+        if view is None:
+            return
+        waiters, view.waiters = view.waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(CommandRejected(error))
 
     def _tls(self) -> dict[str, Any]:
         """A private CA's context for wss://; without one, websockets trusts the system's CAs."""
@@ -407,9 +444,9 @@ class HubClient:
         with contextlib.suppress(ConnectionClosed, HubUnavailable):
             await self._send_command(command)
 
-    def _purge(self, room: str | None) -> None:
+    def _purge(self) -> None:
         """Take out of the outbox what can never be sent (a file saved by an older client, say)."""
-        for command in self.outbox.pending(room):
+        for command in self.outbox.pending():
             if (error := unsendable(command, self.max_frame)) is not None:
                 self._drop_command(command, error)
 
@@ -520,7 +557,9 @@ class HubClient:
                 if frame["mode"] == "snapshot" or view.epoch not in (None, frame["epoch"]):
                     view.state = IncidentState(room=view.room)
                 view.epoch = frame["epoch"]
-            self._resolve(frame.get("rid"), frame)
+            if isinstance(rid := frame.get("rid"), int):
+                self._rejoins.pop(rid, None)
+            self._resolve(rid, frame)
         elif kind == "snapshot":
             view = self.rooms.get(frame["room"])
             if view is not None and frame["state"] is not None:
@@ -576,6 +615,9 @@ class HubClient:
             self._settle(command_id, error=error)
             return
         rid = frame.get("rid")
+        if isinstance(rid, int) and rid in self._rejoins:
+            self._rejoin_refused(rid, error)
+            return
         if rid is None and "hello" in self._requests:
             rid = "hello"  # before its welcome, a client has sent only hello: this refuses it
         future = self._requests.pop(rid, None) if rid is not None else None
