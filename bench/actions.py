@@ -5,7 +5,8 @@ real ``WarroomApp`` against a real hub (in this process, on 127.0.0.1:0) holding
 the demo's incident. A recipe counts only if the hub then holds its effect, so a
 recipe that stops working (a key moved, a form grew a step) fails here instead
 of reporting a number it no longer reaches. Every recipe starts on the timeline
-with an empty composer (Escape, not counted), as a responder's hands would.
+(Escape, not counted) with an empty composer (each recipe sends what it types),
+as a responder's hands would.
 
 Run alone with ``python bench/tui.py --actions``.
 """
@@ -81,7 +82,10 @@ RECIPES = [
         ("ctrl+r", Text("EU checkout recovering"), "enter"),
         lambda s: s.broadcast is not None and s.broadcast.message == "EU checkout recovering",
     ),
-    Recipe("ack an alert", ("tab", "tab", "a"), lambda s: any(a.acked_by == ME for a in s.alerts.values())),
+    # enter acknowledges the selected alert at once; a (a letter, typed into notes) asks first.
+    Recipe(
+        "ack an alert", ("tab", "tab", "enter"), lambda s: any(a.acked_by == ME for a in s.alerts.values())
+    ),
     Recipe(
         "check an item",
         ("tab", "x"),

@@ -126,7 +126,7 @@ async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
         await b.pause()
         feed.select_node(feed.root.children[0].children[0])
         feed.move_cursor(feed.root.children[0].children[0])
-        await b.press("a")
+        await b.press("enter")
         await settle(a, lambda: state_a().alerts["fp1"].acked_by == "bob", "ack in A")
 
 
@@ -143,6 +143,9 @@ async def test_a_viewer_token_reads_the_room_with_a_read_only_composer(hub: HubS
         assert app.client.name == "vic"
         assert "viewer's token" in app.screen.query_one("#composer-input", Input).placeholder
         await pilot.press("c")  # a letter on the timeline: with nothing to type into, nothing happens
+        await pilot.press("d", "slash")  # nor does a prefix key write its prefix into the read-only line
+        await pilot.pause()
+        assert app.screen.query_one("#composer-input", Input).value == ""
         await incident(app).run_action("claim('commander')")  # the palette's Claim IC: refused here
         await settle(pilot, lambda: any(n.title == "read-only" for n in app._notifications), "refusal")
         assert len(app.client.outbox) == 0

@@ -64,6 +64,8 @@ async def select_entry(pilot: Pilot[None], app: WarroomApp, entry: int) -> None:
 
 
 async def on_timeline(pilot: Pilot[None], app: WarroomApp) -> Timeline:
+    """Back on the timeline with an empty composer (escape keeps a draft, so it is emptied here)."""
+    composer_of(app).value = ""
     await pilot.press("escape")
     timeline = incident(app).query_one(Timeline)
     await settle(pilot, lambda: timeline.has_focus, "the timeline to have the focus")
@@ -276,15 +278,27 @@ async def test_runbook_and_alert_keys(hub: HubServer) -> None:
         assert "more than one alert matches 'HighErrorRate'" in hint_of(app)
         assert not any(a.acked_by for a in state.alerts.values())
 
-        # tab to the alerts: the cursor is on the first open alert; a acknowledges it.
+        # tab to the alerts: the cursor is on the first open alert; enter acknowledges it.
         await on_timeline(pilot, app)
         await pilot.press("tab", "tab")
         feed = incident(app).query_one(AlertFeed)
         await settle(pilot, lambda: feed.has_focus, "the alerts")
         first_alert = feed.selected_fingerprint
         assert first_alert is not None
-        await pilot.press("a")
+        await pilot.press("enter")
         await settle(pilot, lambda: state.alerts[first_alert].acked_by == "alice", "one ack")
+        # a (the first letter of "all EU back") only asks; no leaves the alert open.
+        await pilot.press("j")
+        second = feed.selected_fingerprint
+        assert second is not None and second != first_alert
+        await pilot.press("a")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "a asks first")
+        await answer(pilot, app, "n")
+        assert not state.alerts[second].acked_by
+        await pilot.press("a")
+        await answer(pilot, app, "y")
+        await settle(pilot, lambda: state.alerts[second].acked_by == "alice", "acked after a yes")
+        await pilot.press("k")
         # On the group's row, a asks, then acknowledges the rest of the group.
         await pilot.press("k")
         await pilot.pause()
@@ -363,6 +377,21 @@ async def test_a_multi_line_paste_is_one_entry_never_cut(hub: HubServer) -> None
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, IncidentScreen) and composer_of(app).value == ""
+
+
+async def test_escape_keeps_the_draft(hub: HubServer) -> None:
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        await pilot.press(*"half a thought")
+        await pilot.press("escape")
+        timeline = incident(app).query_one(Timeline)
+        await settle(pilot, lambda: timeline.has_focus, "the timeline")
+        assert composer_of(app).value == "half a thought"
+        await pilot.press("i")
+        await settle(pilot, lambda: composer_of(app).has_focus, "the composer")
+        assert composer_of(app).value == "half a thought"
 
 
 async def test_help_lists_the_keys(hub: HubServer) -> None:

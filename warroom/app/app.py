@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -11,9 +12,12 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 
 from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
+from warroom.app.tell import tell
 from warroom.app.themes import APP_VARIABLES, DEFAULT_THEME, LoadedThemes
 from warroom.client import HubClient, Unauthorized
 from warroom.core.text import visible
+
+log = logging.getLogger("warroom.app")
 
 
 class HubChanged(Message):
@@ -32,11 +36,7 @@ class WarroomCommands(Provider):
         screen = self.screen
         if not isinstance(screen, IncidentScreen):
             return []
-        return [
-            (a.title, a.help, partial(screen.run_action, a.action))
-            for a in ACTS
-            if a.action != "focus_timeline"
-        ]
+        return [(a.title, a.help, partial(screen.run_action, a.action)) for a in ACTS if a.listed]
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():
@@ -81,12 +81,12 @@ class WarroomApp(App[None]):
         for theme in self._themes.themes.values():
             self.register_theme(theme)
         for problem in self._themes.problems:
-            self.notify(visible(problem), title="theme skipped", severity="warning", timeout=15, markup=False)
+            tell(self, problem, title="theme skipped", severity="warning", timeout=15)
         if self._wanted_theme in self.available_themes:
             self.theme = self._wanted_theme
         else:
-            wanted = visible(self._wanted_theme)
-            self.notify(f"no theme named {wanted!r}; using {DEFAULT_THEME}", severity="warning", markup=False)
+            wanted = visible(self._wanted_theme)  # shown as ␛, not quoted away as \x1b
+            tell(self, f"no theme named {wanted!r}; using {DEFAULT_THEME}", severity="warning")
             self.theme = DEFAULT_THEME
         if self.join_hint:
             self.notify(
@@ -110,12 +110,22 @@ class WarroomApp(App[None]):
         try:
             await self.client.run()
         except Unauthorized as exc:
-            self.notify(  # the hub's answer is quoted: text, never markup
-                f"{visible(str(exc))}. Check --token or WARROOM_TOKEN.",
+            tell(  # the hub's answer is quoted: text, never markup
+                self,
+                f"{exc}. Check --token or WARROOM_TOKEN.",
                 title="not connected",
                 severity="error",
                 timeout=60,
-                markup=False,
+            )
+        except Exception as exc:  # a bug, not the network: said, not left to a header that says "live"
+            log.exception("the hub connection failed")
+            await self.client.close()
+            tell(
+                self,
+                f"the connection to the hub stopped: {exc!r}. Restart warroom to reconnect.",
+                title="not connected",
+                severity="error",
+                timeout=60,
             )
 
     def open_incident(self, room: str) -> None:
@@ -125,7 +135,7 @@ class WarroomApp(App[None]):
         """Each command that left the outbox unsent, said once: what was typed is never lost silently."""
         dropped, self.client.dropped = self.client.dropped, []
         for item in dropped:
-            self.notify(item.describe(), title="not sent", severity="error", timeout=30, markup=False)
+            tell(self, item.describe(), title="not sent", severity="error", timeout=30)
 
     def on_hub_changed(self, message: HubChanged) -> None:
         if message.kind == "dropped":

@@ -15,6 +15,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, TextArea
 
+from warroom.app.widgets.composer import body
 from warroom.core.events import SEVERITIES, TEXT_MAX
 from warroom.core.text import visible
 
@@ -170,7 +171,7 @@ class LongEntryForm(_Form[str]):
 
     def _count(self, text: str) -> None:
         label = self.query_one("#long-count", Label)
-        count, lines = len(text.strip()), text.count("\n") + 1
+        count, lines = len(body(text)), text.count("\n") + 1  # the count the composer refuses by
         label.update(Content(f"{count:,}/{TEXT_MAX:,} characters, {lines} lines"))
         label.set_class(count > TEXT_MAX, "-over")
 

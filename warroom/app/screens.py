@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 from warroom.app.dialogs import ConfirmScreen, HelpScreen
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
 from warroom.app.slash import Action, Context, SlashError, parse
+from warroom.app.tell import tell
 from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import (
@@ -31,7 +32,7 @@ from warroom.app.widgets.panels import (
     span,
 )
 from warroom.app.widgets.timeline import Filter, Timeline
-from warroom.client import CommandRejected, HubClient
+from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.core.errors import WarroomError
 from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, validate_command
 from warroom.core.schema import format_time, parse_time
@@ -51,6 +52,7 @@ class Act:
     title: str
     help: str
     show: bool = True
+    listed: bool = True  # in the help and the command palette
 
 
 # Printable keys on the timeline are only navigation and these prefixes, which open the
@@ -67,8 +69,14 @@ ACTS: list[Act] = [
     Act("delete", "strike", "Strike", "Strike the selected entry through (asks first)"),
     Act(None, "history", "History", "Open the selected entry and its edits (enter on the timeline)"),
     Act("ctrl+o", "pinned", "Pinned", "Show pinned entries only, or everything again"),
-    Act("x,space", "check", "Check", "Check or uncheck the selected runbook item", show=False),
-    Act(None, "ack", "Ack", "Acknowledge the selected alert (a in the alert panel)"),
+    Act(
+        "x,space",
+        "check",
+        "Check",
+        "In the runbook (enter too): check or uncheck the item; again undoes it",
+        show=False,
+    ),
+    Act(None, "ack", "Ack", "Acknowledge the selected alert, or its group (asks first)"),
     Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
         Act(None, f"claim('{role}')", f"Claim {short}", f"Become the {title}")
@@ -87,15 +95,16 @@ ACTS: list[Act] = [
         for sev in SEVERITIES
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
-    Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False),
+    Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
 ]
 
-KEY_NAMES = {"slash": "/", "question_mark": "?", "space": "space", "f1": "F1"}
+KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
 PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
 PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "space"}}
+RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {"entry.struck", "incident.status_changed", "incident.severity_changed"}
 
 
@@ -107,14 +116,14 @@ def help_rows() -> list[tuple[str, str]]:
     """What the help screen lists: the keys above, and those the panels and Textual give."""
     return [
         ("any letter", "starts a note in the composer; nothing is sent until Enter"),
-        *[(key_label(a.key), a.help) for a in ACTS if a.key and a.action != "focus_timeline"],
+        *[(key_label(a.key), a.help) for a in ACTS if a.key and a.listed],
         ("j, k, up, down", "move through the timeline, or the focused panel"),
         ("home, end", "the oldest entry, the newest (end follows new entries again)"),
         ("enter", "on the timeline: open the selected entry with its earlier versions"),
-        ("x, space, enter", "in the runbook: check or uncheck the item (again to undo)"),
-        ("a", "in the alert panel: acknowledge the alert; on a group, all of it (asks first)"),
+        ("enter", "in the alert panel: acknowledge the alert; on a group, open or close it"),
+        ("a", "in the alert panel: acknowledge the alert, or all of a group, after a yes"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
-        ("escape", "back to the timeline"),
+        ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
         ("ctrl+q", "quit (the hub sees a clean goodbye)"),
     ]
@@ -199,9 +208,25 @@ class IncidentScreen(Screen[None]):
         try:
             await self.client.join(self.room, timeout=None)
         except CommandRejected as exc:
-            self.app.notify(exc.error.message, severity="error", timeout=15, markup=False)
+            tell(
+                self.app,
+                f"{self.room}: {exc.error.message}",
+                title="not joined",
+                severity="error",
+                timeout=15,
+            )
             self.client.rooms.pop(self.room, None)
-            self.dismiss()
+            self._leave()
+
+    def _leave(self) -> None:
+        """Back to what was open before; the picker when this was the only screen (not a blank one)."""
+        app: WarroomApp = self.app  # type: ignore[assignment]
+        if app.screen is not self:
+            return  # a dialog is open over it: what was shown stays until it closes
+        if len(app.screen_stack) > 2:
+            app.pop_screen()
+        else:
+            app.switch_screen(PickerScreen(self.client, self.now))
 
     @property
     def state(self) -> IncidentState:
@@ -282,12 +307,11 @@ class IncidentScreen(Screen[None]):
             key = f"{role}@{offer.at}"
             if offer.to == me and key not in self._nudged_offers:
                 self._nudged_offers.add(key)
-                self.app.notify(
-                    f"{visible(offer.by)} offers you the {ROLE_TITLES[role]}: "
-                    f"/accept {role} or /decline {role}",
+                tell(
+                    self.app,
+                    f"{offer.by} offers you the {ROLE_TITLES[role]}: /accept {role} or /decline {role}",
                     title="role offered",
                     timeout=60,
-                    markup=False,
                 )
 
     # -- keys ------------------------------------------------------------------------
@@ -431,14 +455,14 @@ class IncidentScreen(Screen[None]):
             if refused is not None:
                 refused(message)
             else:
-                self.app.notify(message, title="not sent", severity="error", markup=False)
+                tell(self.app, message, title="not sent", severity="error")
             return
         if sent is not None:
             sent()
 
         def done(result: Any) -> None:
             if not result.cancelled() and isinstance(result.exception(), CommandRejected):
-                self.app.notify(str(result.exception()), title="refused", severity="error", markup=False)
+                tell(self.app, str(result.exception()), title="refused", severity="error")
 
         future.add_done_callback(done)
         self.hub_changed()
@@ -527,11 +551,8 @@ class IncidentScreen(Screen[None]):
         number = list(self.state.checklist).index(item.id) + 1 if item.id in self.state.checklist else 0
 
         def sent() -> None:
-            self.app.notify(
-                f"{'checked' if checked else 'unchecked'} {number} {visible(item.text)[:60]} "
-                "- x again to undo",
-                markup=False,
-            )
+            what = "checked" if checked else "unchecked"
+            tell(self.app, f"{what} {number} {visible(item.text)[:60]} - x again to undo")
 
         self.send(Action("checklist.item_checked", {"item": item.id, "checked": checked}), sent=sent)
 
@@ -545,14 +566,14 @@ class IncidentScreen(Screen[None]):
         self.query_one(Composer).start(prefix)
 
     def action_focus_timeline(self) -> None:
-        self.query_one(Composer).clear()
+        """Only the focus moves: a half-typed draft is still there when the composer is opened again."""
         self.query_one(Timeline).focus()
 
     def _slash(self, line: str, sent: Callable[[], None] | None = None) -> None:
         try:
             action = parse(line, self.context())
         except SlashError as exc:
-            self.app.notify(str(exc), severity="warning", markup=False)
+            tell(self.app, str(exc), severity="warning")
             return
         self.send(action, sent=sent)
 
@@ -599,15 +620,33 @@ class IncidentScreen(Screen[None]):
             checklist.action_select()
 
     def action_ack(self) -> None:
-        """The selected alert; on a group's row, the whole group after a yes."""
+        """The selected alert, or on a group's row the whole group, after a yes.
+
+        ``a`` is a letter: the first one of a note typed with the alert panel focused
+        must not acknowledge a real alert. Enter on an alert's row acks without asking.
+        """
         feed = self.query_one(AlertFeed)
         node = feed.cursor_node
         if node is None:
             return
-        if feed.selected_fingerprint is not None:
-            feed.action_acknowledge()
-            return
         alerts = self.state.alerts
+        if (fingerprint := feed.selected_fingerprint) is not None:
+            alert = alerts.get(fingerprint)
+            if alert is None:
+                return
+            if alert.acked_by:
+                tell(self.app, f"acknowledged already, by {alert.acked_by}")
+                return
+
+            def ack_one(yes: bool | None) -> None:
+                if yes:
+                    self.send(Action("alert.acknowledged", {"fingerprint": fingerprint}))
+
+            labels = " ".join(visible(v) for v in list(alert.labels.values())[:3])
+            self.app.push_screen(
+                ConfirmScreen(f"Acknowledge {visible(alert.alertname)}?", labels, "Acknowledge"), ack_one
+            )
+            return
         open_ = [
             str(child.data)
             for child in node.children
@@ -640,26 +679,16 @@ class IncidentScreen(Screen[None]):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.app.run_worker(self._escalate(alert.fingerprint, title, severity), exit_on_error=False)
+                data = {"title": title[:200], "severity": severity}
+                self.app.run_worker(
+                    declare_and_open(self.app, self.client, data, alert.fingerprint, self.room),
+                    exit_on_error=False,
+                )
 
         self.app.push_screen(
             ConfirmScreen(f"Declare a {severity} incident from this alert?", visible(title), "Declare"),
             answered,
         )
-
-    async def _escalate(self, fingerprint: str, title: str, severity: str) -> None:
-        """Declare an incident from an alert: its title, severity and detection time come with it."""
-        try:
-            declared = await self.client.send(
-                "incident.declared", {"title": title[:200], "severity": severity}
-            )
-            await self.client.send(
-                "alert.moved", {"fingerprint": fingerprint, "to": declared["room"]}, self.room
-            )
-        except CommandRejected as exc:
-            self.app.notify(exc.error.message, title="not escalated", severity="error", markup=False)
-            return
-        self.app.open_incident(declared["room"])  # type: ignore[attr-defined]
 
 
 def _filter_query(text: str) -> str | None:
@@ -706,14 +735,28 @@ class PickerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(OptionList).border_title = "Open incidents"
-        self.run_worker(self.action_reload(), exit_on_error=False)
+        self.run_worker(self._reload(None), exclusive=True, exit_on_error=False)
 
     def hub_changed(self) -> None:
         return None
 
-    async def action_reload(self) -> None:
-        await self.client.wait_connected()
-        items = [i for i in await self.client.incidents() if i.get("status") != "resolved"]
+    def action_reload(self) -> None:
+        """In a worker: waiting for an offline hub inside key dispatch froze every key."""
+        self.run_worker(self._reload(RELOAD_WAIT), exclusive=True, exit_on_error=False)
+
+    async def _reload(self, wait: float | None) -> None:
+        try:
+            await self.client.wait_connected(wait)
+            listed = await self.client.incidents()
+        except (HubUnavailable, TimeoutError, CommandRejected) as exc:
+            why = (
+                exc.error.message
+                if isinstance(exc, CommandRejected)
+                else str(exc) or "the hub is not reachable"
+            )
+            tell(self.app, f"{why}; r tries again", title="not reloaded", severity="warning")
+            return
+        items = [i for i in listed if i.get("status") != "resolved"]
         items.sort(key=lambda i: (i.get("severity", "SEV9"), i.get("declared_at") or ""))
         options = self.query_one(OptionList)
         options.clear_options()
@@ -763,7 +806,7 @@ def declare_from(app: Any, client: HubClient) -> None:
 
         def answered(yes: bool | None) -> None:
             if yes:
-                app.run_worker(_declare(app, client, data), exit_on_error=False)
+                app.run_worker(declare_and_open(app, client, data), exit_on_error=False)
 
         app.push_screen(
             ConfirmScreen(f"Declare a {data['severity']} incident?", visible(data["title"]), "Declare"),
@@ -773,10 +816,16 @@ def declare_from(app: Any, client: HubClient) -> None:
     app.push_screen(DeclareForm(client.policy.get("meanings")), filled)
 
 
-async def _declare(app: Any, client: HubClient, data: dict[str, Any]) -> None:
+async def declare_and_open(
+    app: Any, client: HubClient, data: dict[str, Any], alert: str | None = None, from_room: str | None = None
+) -> None:
+    """Declare, move the alert it came from (an escalation) into the new room, and open it."""
     try:
         ack = await client.send("incident.declared", data)
+        if alert is not None:
+            await client.send("alert.moved", {"fingerprint": alert, "to": ack["room"]}, from_room)
     except CommandRejected as exc:
-        app.notify(exc.error.message, title="not declared", severity="error", markup=False)
+        what = "not escalated" if alert is not None else "not declared"
+        tell(app, exc.error.message, title=what, severity="error")
         return
     app.open_incident(ack["room"])

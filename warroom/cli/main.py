@@ -366,7 +366,8 @@ async def _alerts(args: argparse.Namespace) -> int:
             state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname, a.fingerprint)
         )
         if args.json:
-            _json([state.to_dict()["alerts"][list(state.alerts).index(a.fingerprint)] for a in items])
+            shown = {a["fingerprint"]: a for a in state.to_dict()["alerts"]}  # once: a storm is thousands
+            _json([shown[a.fingerprint] for a in items])
         else:
             _print_block(render_alerts(items))
         return 0

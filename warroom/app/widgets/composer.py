@@ -7,8 +7,6 @@ A paste keeps every line: a multi-line one is shown whole, to be sent as one ent
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -124,6 +122,8 @@ class Composer(Vertical):
     def start(self, prefix: str = "") -> None:
         """Focus with ``prefix`` typed and the cursor after it; a draft already there is kept."""
         field = self.input
+        if field.disabled:
+            return  # a viewer's composer: nothing may be written into it
         if not field.value:
             field.value = prefix
         field.cursor_position = len(field.value)
@@ -185,6 +185,6 @@ class Composer(Vertical):
             return
         self.post_message(self.Submitted(event.value))
 
-    def clear(self, **_: Any) -> None:
+    def clear(self) -> None:
         self.input.value = ""
         self.hint("")

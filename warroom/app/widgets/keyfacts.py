@@ -12,7 +12,7 @@ from textual.widgets import Static
 from warroom.core.state import Entry, IncidentState
 from warroom.core.text import visible
 
-SHOWN = 3  # pinned entries on screen; the rest are one key away (P shows every pinned entry)
+SHOWN = 3  # pinned entries on screen; the rest are one key away (ctrl+o shows every pinned entry)
 
 
 class KeyFacts(Static):

@@ -12,6 +12,7 @@ from typing import Any
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
@@ -84,7 +85,19 @@ class _Changes:
             label.set_classes(classes)
 
 
-class IncidentHeader(Horizontal):
+class _Changing:
+    """A panel whose labels update through one ``_Changes``, made on first use."""
+
+    _changes: _Changes | None = None
+
+    @property
+    def changes(self) -> _Changes:
+        if self._changes is None:
+            self._changes = _Changes()
+        return self._changes
+
+
+class IncidentHeader(_Changing, Horizontal):
     def compose(self) -> ComposeResult:
         yield Label("", id="incident-id")
         yield Label("", id="severity")
@@ -93,10 +106,8 @@ class IncidentHeader(Horizontal):
         yield Label("", id="elapsed")
         yield Label("", id="connection")
 
-    changes: _Changes | None = None
-
     def show(self, state: IncidentState, conn: ConnectionState, now: datetime) -> None:
-        put = self.changes = self.changes or _Changes()
+        put = self.changes
         put.set(self.query_one("#incident-id", Label), line(visible(state.room)))
         severity_class = f"sev-{state.severity[-1:]}" if state.severity in SEVERITIES else ""
         put.set(
@@ -114,15 +125,13 @@ class IncidentHeader(Horizontal):
         )
 
 
-class BroadcastBanner(Vertical):
+class BroadcastBanner(_Changing, Vertical):
     def compose(self) -> ComposeResult:
         yield Label("", id="broadcast-message")
         yield Label("", id="broadcast-meta")
 
-    changes: _Changes | None = None
-
     def show(self, broadcast: Broadcast | None, now: datetime) -> None:
-        put = self.changes = self.changes or _Changes()
+        put = self.changes
         message = self.query_one("#broadcast-message", Label)
         meta = self.query_one("#broadcast-meta", Label)
         if broadcast is None:
@@ -280,7 +289,8 @@ class AlertFeed(Tree[str]):
             super().__init__()
             self.fingerprint = fingerprint
 
-    BINDINGS = [("a", "acknowledge", "Ack alert")]
+    # Enter, not a letter: a letter typed here starts a note (``a`` asks first, on the screen).
+    BINDINGS = [Binding("enter", "acknowledge", "Ack alert")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("alerts", **kwargs)
@@ -369,8 +379,11 @@ class AlertFeed(Tree[str]):
         return None if data is None or data.startswith("group:") else data
 
     def action_acknowledge(self) -> None:
+        """On an alert's row, acknowledge it; on a group's row, open or close the group."""
         if (fingerprint := self.selected_fingerprint) is not None:
             self.post_message(self.Acknowledge(fingerprint))
+        else:
+            self.action_select_cursor()
 
 
 def _alert_signature(alert: Alert) -> tuple[object, ...]:

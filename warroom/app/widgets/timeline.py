@@ -105,7 +105,7 @@ class Timeline(ScrollView, can_focus=True):
         Binding("pageup", "cursor(-20)", "Page up", show=False),
         Binding("pagedown", "cursor(20)", "Page down", show=False),
         Binding("home", "first", "Oldest", show=False),
-        Binding("end,G", "newest", "Newest"),
+        Binding("end", "newest", "Newest"),
         Binding("enter", "open", "History", show=False),
         Binding("ctrl+w", "toggle_wrap", "Wrap"),
     ]
@@ -261,13 +261,7 @@ class Timeline(ScrollView, can_focus=True):
         100,000 entries to measure them would take seconds.
         """
         room = max(8, self._width - self._prefix_width)
-        return [
-            sum(
-                -(-max(1, cell_len(line)) // room)
-                for line in f"{visible(e.author)}: {visible(e.text, multiline=True)}".split("\n")
-            )
-            for e in entries
-        ]
+        return [sum(-(-max(1, cell_len(line)) // room) for line in _body(e).split("\n")) for e in entries]
 
     def _refit(self, at: int, height: int) -> None:
         """An entry drawn took another number of lines than measured (an edit): move what follows."""
@@ -493,7 +487,7 @@ class Timeline(ScrollView, can_focus=True):
         indent = Segment(" " * self._prefix_width, line_style)
         room = max(8, width - self._prefix_width)
         author = f"{visible(entry.author)}: "
-        body = author + visible(entry.text, multiline=True)
+        body = _body(entry)
         lines = [
             part.plain for text in body.split("\n") for part in Content(text).wrap(room) or [Content("")]
         ]
@@ -528,3 +522,8 @@ def _fit(strip: Strip, width: int, style: Style) -> Strip:
     if strip.cell_length <= width or width < 2:
         return strip.crop_extend(0, width, style)
     return Strip([*strip.crop(0, width - 1), Segment("…", style)], width)
+
+
+def _body(entry: Entry) -> str:
+    """What an entry shows after its prefix; measured and drawn from the same text, so they agree."""
+    return f"{visible(entry.author)}: {visible(entry.text, multiline=True)}"
