@@ -401,7 +401,13 @@ class HubClient:
             frame["rid"] = rid
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._requests[rid] = future
-        await self._send(frame)
+        try:
+            await self._send(frame)
+        except BaseException:
+            if self._requests.get(rid) is future:  # never sent: nobody will answer it, nor wait for it
+                del self._requests[rid]
+            future.cancel()
+            raise
         return await asyncio.wait_for(future, self.open_timeout * 2)
 
     async def _send_command(self, command: Command) -> None:
