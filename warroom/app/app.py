@@ -140,6 +140,8 @@ class WarroomApp(App[None]):
     def on_hub_changed(self, message: HubChanged) -> None:
         if message.kind == "dropped":
             self._show_dropped()
+        if not self.screen_stack:
+            return  # the app is closing: a change that arrives now has nothing to show it on
         screen = self.screen
         if isinstance(screen, IncidentScreen | PickerScreen):
             screen.hub_changed()
