@@ -417,7 +417,10 @@ async def run_on(hub: Child, args: argparse.Namespace) -> list[Row]:
     ]
     rows = []
     try:
-        await asyncio.sleep(2.0)  # warm-up: connections made, rooms loaded
+        async def warm() -> bool:  # both streams live: connections made, rooms loaded
+            return len(probe.acks) >= 10 and len(probe.healthz) >= 10
+
+        await poll_until(warm, 30.0)
         for label, name, attack_args in attacks:
             if args.only and name not in args.only:
                 continue

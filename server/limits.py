@@ -43,59 +43,26 @@ class TokenBucket:
         self.tokens = float(burst)
         self.at = clock()
 
-    def take(self) -> float:
-        """0 when allowed; otherwise the seconds until one more would be."""
+    def refill(self) -> float:
+        """Tokens now, after what the time since the last look has put back."""
         now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
         self.at = now
-        if self.tokens >= 1:
+        return self.tokens
+
+    def take(self) -> float:
+        """0 when allowed; otherwise the seconds until one more would be."""
+        if self.refill() >= 1:
             self.tokens -= 1
             return 0.0
         return (1 - self.tokens) / self.rate
 
 
-class FailureLimiter:
-    """Counts failures per key (an address); past the burst the key is refused until it refills.
-
-    Only failures take from the bucket, so a caller that gets it right is never slowed.
-    """
+class Buckets:
+    """One bucket per key; reconfigured whole, and forgotten rather than grown without bound."""
 
     def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate, self.burst, self.clock = rate, burst, clock
-        self._buckets: dict[object, TokenBucket] = {}
-
-    def configure(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets.clear()
-
-    def wait(self, key: object) -> float:
-        """0 if ``key`` may try again now; otherwise the seconds until it may."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            return 0.0
-        bucket.tokens = min(bucket.burst, bucket.tokens + (self.clock() - bucket.at) * bucket.rate)
-        bucket.at = self.clock()
-        if bucket.tokens >= bucket.burst:
-            del self._buckets[key]  # fully refilled: forget it
-            return 0.0
-        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / bucket.rate
-
-    def failed(self, key: object) -> None:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) > 100_000:  # forget old callers rather than grow without bound
-                self._buckets.clear()
-            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self.clock)
-        bucket.take()
-
-
-class RateLimiter:
-    """One bucket per key, such as (token, person) for commands or a token for HTTP."""
-
-    def __init__(
-        self, rate: float, burst: int, what: str, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.rate, self.burst, self.what, self.clock = rate, burst, what, clock
         self._buckets: dict[object, TokenBucket] = {}
 
     def configure(self, rate: float, burst: int) -> None:
@@ -103,13 +70,47 @@ class RateLimiter:
         self.rate, self.burst = rate, burst
         self._buckets.clear()
 
-    def check(self, key: object) -> None:
+    def bucket(self, key: object) -> TokenBucket:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) > 100_000:  # forget idle callers rather than grow without bound
                 self._buckets.clear()
             bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, self.clock)
-        wait = bucket.take()
+        return bucket
+
+
+class FailureLimiter(Buckets):
+    """Counts failures per key (an address); past the burst the key is refused until it refills.
+
+    Only failures take from the bucket, so a caller that gets it right is never slowed.
+    """
+
+    def wait(self, key: object) -> float:
+        """0 if ``key`` may try again now; otherwise the seconds until it may."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = bucket.refill()
+        if tokens >= bucket.burst:
+            del self._buckets[key]  # fully refilled: forget it
+            return 0.0
+        return 0.0 if tokens >= 1 else (1 - tokens) / bucket.rate
+
+    def failed(self, key: object) -> None:
+        self.bucket(key).take()
+
+
+class RateLimiter(Buckets):
+    """One bucket per key, such as (token, person) for commands or a token for HTTP."""
+
+    def __init__(
+        self, rate: float, burst: int, what: str, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__(rate, burst, clock)
+        self.what = what
+
+    def check(self, key: object) -> None:
+        wait = self.bucket(key).take()
         if wait:
             raise WarroomError(
                 Code.RATE_LIMITED,

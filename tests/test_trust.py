@@ -418,7 +418,7 @@ async def test_an_observer_joining_again_as_a_responder_takes_a_seat(
 
 
 async def test_a_command_resent_while_its_preparer_runs_is_prepared_once(
-    db_path: Path, raw_client: OpenRaw
+    db_path: Path, raw_client: OpenRaw, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A reconnecting client resends an unacked silence while Alertmanager still answers the first."""
     async with clocked_hub(db_path, {}) as (server, _):
@@ -426,31 +426,27 @@ async def test_a_command_resent_while_its_preparer_runs_is_prepared_once(
         await fire(server, room, "fp1")
         calls: list[Command] = []
         release = asyncio.Event()
-        real = server.hub.preparers["alert.silenced"]
 
         async def slow(command: Command, actor: str, admin: bool) -> Command:
             calls.append(command)
             await release.wait()  # Alertmanager is slow to answer
             return command
 
-        server.hub.preparers["alert.silenced"] = slow
-        try:
-            first = await person(raw_client, server, TOKEN, "maria")
-            second = await person(raw_client, server, TOKEN, "maria")
-            same = new_id()
-            data = {"fingerprint": "fp1", "minutes": 30, "reason": "known"}
-            frame = {"t": "cmd", "rid": "c", "id": same, "type": "alert.silenced", "data": data, "room": room}
-            await first.send(frame)
-            await wait_for(lambda: len(calls) == 1, what="the first copy to reach the preparer")
-            await second.send(frame)  # the resend, on a new connection
-            third = await person(raw_client, server, TOKEN, "maria")
-            await third.send({**frame, "data": {**data, "minutes": 60}})  # the same id for something else
-            refused, _ = await third.recv_until("error")
-            assert refused["code"] == "id_reused"
-            release.set()
-            acks = [(await raw.recv_until_reply(same))[0] for raw in (first, second)]
-        finally:
-            server.hub.preparers["alert.silenced"] = real
+        monkeypatch.setitem(server.hub.preparers, "alert.silenced", slow)
+        first = await person(raw_client, server, TOKEN, "maria")
+        second = await person(raw_client, server, TOKEN, "maria")
+        same = new_id()
+        data = {"fingerprint": "fp1", "minutes": 30, "reason": "known"}
+        frame = {"t": "cmd", "rid": "c", "id": same, "type": "alert.silenced", "data": data, "room": room}
+        await first.send(frame)
+        await wait_for(lambda: len(calls) == 1, what="the first copy to reach the preparer")
+        await second.send(frame)  # the resend, on a new connection
+        third = await person(raw_client, server, TOKEN, "maria")
+        await third.send({**frame, "data": {**data, "minutes": 60}})  # the same id for something else
+        refused, _ = await third.recv_until("error")
+        assert refused["code"] == "id_reused"
+        release.set()
+        acks = [(await raw.recv_until_reply(same))[0] for raw in (first, second)]
         assert len(calls) == 1  # one silence, not two
         assert [a["t"] for a in acks] == ["ack", "ack"] and acks[0]["seq"] == acks[1]["seq"]
         assert sorted(a["duplicate"] for a in acks) == [False, True]
@@ -458,25 +454,21 @@ async def test_a_command_resent_while_its_preparer_runs_is_prepared_once(
 
 
 async def test_a_bug_behind_a_command_answers_it_and_the_connection_goes_on(
-    db_path: Path, raw_client: OpenRaw
+    db_path: Path, raw_client: OpenRaw, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unexpected error behind a command is an answer (code internal), not a hang."""
     async with clocked_hub(db_path, {}) as (server, _):
         room = await declare(server, "maria")
         await fire(server, room, "fp1")
-        real = server.hub.preparers["alert.silenced"]
 
         async def broken(command: Command, actor: str, admin: bool) -> Command:
             raise RuntimeError("a bug")
 
-        server.hub.preparers["alert.silenced"] = broken
-        try:
-            raw = await person(raw_client, server, TOKEN, "maria")
-            data = {"fingerprint": "fp1", "minutes": 30, "reason": "known"}
-            failed = await raw.command("alert.silenced", data, room)
-            assert (failed["t"], failed["code"]) == ("error", "internal"), failed
-        finally:
-            server.hub.preparers["alert.silenced"] = real
+        monkeypatch.setitem(server.hub.preparers, "alert.silenced", broken)
+        raw = await person(raw_client, server, TOKEN, "maria")
+        data = {"fingerprint": "fp1", "minutes": 30, "reason": "known"}
+        failed = await raw.command("alert.silenced", data, room)
+        assert (failed["t"], failed["code"]) == ("error", "internal"), failed
         fine = await raw.command("entry.added", {"text": "still here"}, room)  # the same connection
         assert fine["t"] == "ack"
     assert_log_is_whole(db_path)

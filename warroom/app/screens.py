@@ -220,7 +220,7 @@ class IncidentScreen(Screen[None]):
 
     def _leave(self) -> None:
         """Back to what was open before; the picker when this was the only screen (not a blank one)."""
-        app: WarroomApp = self.app  # type: ignore[assignment]
+        app = self.app
         if app.screen is not self:
             return  # a dialog is open over it: what was shown stays until it closes
         if len(app.screen_stack) > 2:
