@@ -20,6 +20,7 @@ from server.intake import INBOX, AlertIn, PagerDutyEvent, Route, route
 from server.room import Room
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import Command, Event, validate_command
+from warroom.core.matchers import Matcher
 from warroom.core.policy import check_upstream_silence
 from warroom.core.protocol import new_id
 from warroom.core.schema import format_time
@@ -224,7 +225,7 @@ class AlertService:
         No client can set those labels (only intake sends alerts), and the hub's
         bounds on length and on the labels named hold for all but admins.
         """
-        data = {k: v for k, v in command.data.items() if k != "silence_id"}  # only the hub sets it
+        data = dict(command.data)
         if not data.get("upstream"):
             return Command(command.id, command.type, data, command.room)
         if self.alertmanager is None:
@@ -233,7 +234,8 @@ class AlertService:
             )
         alert = await self._alert(command)
         if not admin:
-            check_upstream_silence(self.hub.policy, int(data["minutes"]), alert.labels)
+            matchers = [Matcher(k, "=", v) for k, v in alert.labels.items()]
+            check_upstream_silence(self.hub.policy, int(data["minutes"]), matchers, "fingerprint")
         if alert.silence_id:  # replacing a silence: expire the old one, or it lingers there
             await self._call("DELETE", f"/api/v2/silence/{alert.silence_id}", None, ok_missing=True)
         now = self.hub._clock()

@@ -119,18 +119,25 @@ class Hub:
     # -- the command path ------------------------------------------------------------
 
     def submit(
-        self, command: Command, actor: str, *, internal: bool = False, digest: str | None = None
+        self,
+        command: Command,
+        actor: str,
+        *,
+        internal: bool = False,
+        digest: str | None = None,
+        prepared: bool = False,
     ) -> asyncio.Future[Ack]:
         """Validate and queue a command; the future resolves once it is durable.
 
         Raises ``WarroomError`` at once for a command that can never be valid.
         ``internal`` marks the hub's own events and alert intake's, which skip
         the role rules and may be of types clients cannot send. ``digest`` is
-        that of the command as the client sent it, when a preparer changed it.
+        that of the command as the client sent it, when a preparer changed it
+        (``prepared``: and filled in the fields only the hub may set).
         """
         if self.closing:
             raise WarroomError(Code.SHUTTING_DOWN, "the hub is shutting down; retry shortly")
-        data = validate_command(command.type, command.data, from_client=not internal)
+        data = validate_command(command.type, command.data, from_client=not internal, filled=prepared)
         digest = digest or command.digest()
         check_room(command, internal)
         return self.writer.queue(command, data, actor, internal, digest)
@@ -169,7 +176,7 @@ class Hub:
             validate_command(command.type, command.data, from_client=not internal)
             digest = command.digest()
             command = await self._prepare_once(command, digest, actor, admin)
-        return self.submit(command, actor, internal=internal, digest=digest)
+        return self.submit(command, actor, internal=internal, digest=digest, prepared=digest is not None)
 
     async def _prepare_once(self, command: Command, digest: str, actor: str, admin: bool) -> Command:
         """Prepare a command once, however often it is resent meanwhile.

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warroom.core.errors import Code, WarroomError
-from warroom.core.schema import Bool, Choice, Field, Int, Labels, Text, Time, validate
+from warroom.core.matchers import MAX_MATCHER_LEN, MAX_MATCHERS
+from warroom.core.schema import Bool, Choice, Field, Int, Labels, Text, TextList, Time, validate
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
@@ -172,6 +173,11 @@ define(
     Time("ends_at", required=False),
     Text("source", required=False, max_len=64),
     Text("url", required=False, max_len=2048),
+    Text("origin", required=False, max_len=NAME_MAX),
+    Text("runbook_url", required=False, max_len=2048),
+    Labels("links", required=False, max_keys=8, max_len=2048),
+    Labels("values", required=False, max_keys=16, max_len=64),
+    Text("value", required=False, max_len=2048, multiline=True),
     from_clients=False,
 )
 define(
@@ -181,10 +187,23 @@ define(
 )
 define(
     "alert.resolved",
-    "The alert stopped firing; only alert intake sends it.",
+    "The alert stopped firing; only alert intake and reconciliation send it.",
     Text("fingerprint", max_len=256, ref="alerts"),
     Time("ends_at", required=False),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
     from_clients=False,
+)
+define(
+    "alert.stale",
+    "The alert's source no longer lists it; it resolves after the source's resolve_timeout.",
+    Text("fingerprint", max_len=256, ref="alerts"),
+    Text("reason", max_len=TEXT_MAX, multiline=True),
+    from_clients=False,
+)
+define(
+    "alerts.acknowledged",
+    "Someone is on every firing, unacknowledged alert of this room the matchers cover (a group, say).",
+    TextList("matchers", max_items=MAX_MATCHERS, max_len=MAX_MATCHER_LEN),
 )
 define(
     "alert.silenced",
@@ -194,6 +213,38 @@ define(
     Text("reason", max_len=TEXT_MAX, multiline=True),
     Bool("upstream", required=False, default=False),
     Text("silence_id", required=False, max_len=128),
+    Text("origin", required=False, max_len=NAME_MAX),
+    hub_fills=("silence_id", "origin"),
+)
+define(
+    "alerts.silenced",
+    "Quiets every alert of this room the matchers cover; with upstream, also where each came from.",
+    TextList("matchers", max_items=MAX_MATCHERS, max_len=MAX_MATCHER_LEN),
+    Int("minutes", minimum=1, maximum=14 * 24 * 60),
+    Text("reason", max_len=TEXT_MAX, multiline=True),
+    Bool("upstream", required=False, default=False),
+    # origin (an Alertmanager's name, or grafana) -> the id of the silence made there
+    Labels("silences", required=False, max_keys=16, max_len=128),
+    hub_fills=("silences",),
+)
+define(
+    "silence.synced",
+    "A silence as its Alertmanager has it now: made, changed or expired there.",
+    Text("id", max_len=128),
+    Text("origin", max_len=NAME_MAX),
+    Choice("state", options=("active", "pending", "expired")),
+    TextList("matchers", max_items=MAX_MATCHERS * 4, max_len=MAX_MATCHER_LEN),
+    Time("ends_at"),
+    Text("created_by", required=False, default="", max_len=TITLE_MAX),
+    Text("comment", required=False, default="", max_len=TEXT_MAX, multiline=True),
+    from_clients=False,
+)
+define(
+    "source.checked",
+    "Whether reconciliation reached an alert source; written when that changes.",
+    Text("origin", max_len=NAME_MAX),
+    Text("error", required=False, max_len=TEXT_MAX, multiline=True),
+    from_clients=False,
 )
 define(
     "alert.unsilenced",
@@ -281,14 +332,19 @@ class Event:
         )
 
 
-def validate_command(type_name: Any, data: Any, *, from_client: bool = True) -> dict[str, Any]:
-    """Check a command's type and data against its schema; return the cleaned data."""
+def validate_command(
+    type_name: Any, data: Any, *, from_client: bool = True, filled: bool = False
+) -> dict[str, Any]:
+    """Check a command's type and data against its schema; return the cleaned data.
+
+    ``filled``: the hub's preparer has filled its fields in (a silence's id), so they may be there.
+    """
     if not isinstance(type_name, str):
         raise WarroomError(Code.WRONG_TYPE, "type: expected a string", field="type")
     kind = EVENT_TYPES.get(type_name)
     if kind is None or (from_client and not kind.from_clients):
         raise WarroomError(Code.UNKNOWN_TYPE, f"unknown event type {type_name!r}", field="type")
-    if from_client and isinstance(data, Mapping):
+    if from_client and not filled and isinstance(data, Mapping):
         for name in kind.hub_fills:
             if name in data:
                 raise WarroomError(Code.INVALID_VALUE, f"{name}: filled in by the hub, not sent", field=name)

@@ -7,12 +7,13 @@ room whose commander stepped away is never locked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import ROLE_TITLES, SEVERITIES
+from warroom.core.matchers import Matcher
 from warroom.core.state import IncidentState
 
 DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -166,22 +167,24 @@ def assign_or_offer(state: IncidentState, role: str, name: str) -> tuple[str, di
     return "role.offered", {"role": role, "to": name}
 
 
-def check_upstream_silence(policy: Policy, minutes: int, labels: Mapping[str, str]) -> None:
-    """Refuse a silence in Alertmanager beyond the hub's bounds (admins are not asked).
+def check_upstream_silence(policy: Policy, minutes: int, matchers: Sequence[Matcher], field: str) -> None:
+    """Refuse a silence upstream beyond the hub's bounds (admins are not asked).
 
-    Its matchers are the alert's labels as intake received them; a silence that
-    names too little, or lasts too long, would quiet far more than this alert.
+    A silence that names too little, or lasts too long, would quiet far more
+    than the alerts in view: each label in ``must_match`` needs a matcher of
+    the form ``name=value`` with a value.
     """
     if minutes > policy.silence_max_minutes:
         raise _refuse(
-            f"an Alertmanager silence lasts {policy.silence_max_minutes} minutes at most on this hub; "
+            f"an upstream silence lasts {policy.silence_max_minutes} minutes at most on this hub; "
             "ask an admin for longer",
             "minutes",
         )
-    missing = [name for name in policy.silence_must_match if not labels.get(name)]
+    named = {m.name for m in matchers if m.op == "=" and m.value}
+    missing = [name for name in policy.silence_must_match if name not in named]
     if missing:
         raise _refuse(
-            f"this alert has no {', '.join(missing)} label, which every Alertmanager silence must match "
-            "on this hub; ask an admin",
-            "fingerprint",
+            f"every upstream silence must match {', '.join(missing)} exactly (name=value) on this hub; "
+            "ask an admin",
+            field,
         )

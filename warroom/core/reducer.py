@@ -13,6 +13,7 @@ from typing import Any
 
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import EVENT_TYPES, ROLE_TITLES, Event
+from warroom.core.matchers import Matcher, matches_all, parse_matchers
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import (
     Alert,
@@ -23,6 +24,8 @@ from warroom.core.state import (
     Offer,
     Revision,
     RoleHolder,
+    Silence,
+    origin_title,
 )
 
 Handler = Callable[[IncidentState, Event], None]
@@ -70,6 +73,13 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
         raise WarroomError(Code.UNKNOWN_REF, f"no open offer of {data['role']}", "role")
     if type_name == "alert.unsilenced" and state.alerts[data["fingerprint"]].silenced_until is None:
         raise WarroomError(Code.NO_CHANGE, "that alert is not silenced", "fingerprint")
+    if type_name in ("alerts.acknowledged", "alerts.silenced"):
+        ackable = type_name == "alerts.acknowledged"
+        if not covered(state, parse_matchers(data["matchers"]), ackable=ackable):
+            what = "firing, unacknowledged alert" if ackable else "alert"
+            raise WarroomError(
+                Code.NO_CHANGE, f"the matchers cover no {what} in this room: nothing done", "matchers"
+            )
     if type_name == "responder.joined" and data["name"] in state.responders:
         raise WarroomError(Code.NO_CHANGE, f"{data['name']} already joined", "name")
 
@@ -289,6 +299,33 @@ def _item_checked(state: IncidentState, event: Event) -> None:
     item.checked_at = event.ts if item.checked else None
 
 
+def covered(state: IncidentState, matchers: tuple[Matcher, ...], ackable: bool = False) -> list[Alert]:
+    """The room's alerts the matchers cover; ``ackable``: only those firing and not yet acknowledged."""
+    return [
+        alert
+        for alert in state.alerts.values()
+        if (not ackable or (alert.status == "firing" and alert.acked_by is None))
+        and matches_all(matchers, alert.labels)
+    ]
+
+
+def _silence_alert(alert: Alert, silence: Silence) -> None:
+    alert.silenced_until = silence.ends_at
+    alert.silenced_by = silence.created_by
+    alert.silence_reason = silence.comment
+    alert.silence_id = silence.id
+    alert.silence_origin = silence.origin
+
+
+def _unsilence_alert(alert: Alert) -> None:
+    alert.silenced_until = alert.silenced_by = alert.silence_reason = None
+    alert.silence_id = alert.silence_origin = None
+
+
+def _alerts(count: int) -> str:
+    return "1 alert" if count == 1 else f"{count} alerts"
+
+
 @handles("alert.upserted")
 def _alert_upserted(state: IncidentState, event: Event) -> None:
     d = event.data
@@ -306,6 +343,8 @@ def _alert_upserted(state: IncidentState, event: Event) -> None:
             count=0,
         )
         state.alerts[alert.fingerprint] = alert
+        if "labels" in d:
+            _silence_if_covered(state, alert, d["labels"], d.get("origin"), event.ts)
     elif alert.status == "resolved" and d.get("status", "firing") == "firing":
         # A trigger after a resolve is a new occurrence: its acknowledgement starts over.
         alert.acked_by = alert.acked_at = None
@@ -315,13 +354,28 @@ def _alert_upserted(state: IncidentState, event: Event) -> None:
     alert.status = d.get("status", "firing")
     alert.count += 1
     alert.last_seen = event.ts
-    for key in ("severity", "starts_at", "ends_at", "source", "url"):
+    alert.stale_since = None
+    for key in ("severity", "starts_at", "ends_at", "source", "url", "origin", "runbook_url", "value"):
         if key in d:
             setattr(alert, key, d[key])
-    if "labels" in d:
-        alert.labels = d["labels"]
-    if "annotations" in d:
-        alert.annotations = d["annotations"]
+    for key in ("labels", "annotations", "links", "values"):
+        if key in d:
+            setattr(alert, key, d[key])
+
+
+def _silence_if_covered(
+    state: IncidentState, alert: Alert, labels: dict[str, str], origin: str | None, now: str
+) -> None:
+    """A new alert under a silence the room knows of is silenced from its first sight."""
+    for silence in state.silences.values():
+        if (
+            silence.state == "active"
+            and silence.ends_at > now
+            and silence.origin in (None, origin)
+            and matches_all(parse_matchers(silence.matchers), labels)
+        ):
+            _silence_alert(alert, silence)
+            return
 
 
 @handles("alert.acknowledged")
@@ -332,37 +386,150 @@ def _alert_acked(state: IncidentState, event: Event) -> None:
     state.milestones.setdefault("acknowledged", event.ts)
 
 
+@handles("alerts.acknowledged")
+def _alerts_acked(state: IncidentState, event: Event) -> None:
+    matchers = event.data["matchers"]
+    alerts = covered(state, parse_matchers(matchers), ackable=True)
+    for alert in alerts:
+        alert.acked_by = event.actor
+        alert.acked_at = event.ts
+    state.milestones.setdefault("acknowledged", event.ts)
+    _system(state, event, f"acknowledged {_alerts(len(alerts))} matching {', '.join(matchers)}")
+
+
 @handles("alert.resolved")
 def _alert_resolved(state: IncidentState, event: Event) -> None:
     alert = state.alerts[event.data["fingerprint"]]
     alert.status = "resolved"
     alert.ends_at = event.data.get("ends_at", event.ts)
     alert.last_seen = event.ts
+    alert.stale_since = None
+    if reason := event.data.get("reason"):
+        _system(state, event, f"{alert.label} resolved: {reason}")
+
+
+@handles("alert.stale")
+def _alert_stale(state: IncidentState, event: Event) -> None:
+    alert = state.alerts[event.data["fingerprint"]]
+    alert.stale_since = event.ts
+    _system(state, event, f"{alert.label} is stale: {event.data['reason']}")
+
+
+def _until(ends_at: str) -> str:
+    return f"{ends_at[:10]} {ends_at[11:16]}"
 
 
 @handles("alert.silenced")
 def _alert_silenced(state: IncidentState, event: Event) -> None:
     d = event.data
     alert = state.alerts[d["fingerprint"]]
-    alert.silenced_until = format_time(parse_time(event.ts) + timedelta(minutes=d["minutes"]))
-    alert.silenced_by = event.actor
-    alert.silence_reason = d["reason"]
-    alert.silence_id = d.get("silence_id")
-    where = " and in Alertmanager" if alert.silence_id else ""
-    _system(state, event, f"silenced {alert.alertname} for {d['minutes']}m{where}: {d['reason']}")
+    ends_at = format_time(parse_time(event.ts) + timedelta(minutes=d["minutes"]))
+    silence_id, origin = d.get("silence_id"), d.get("origin")
+    matchers = [f"{k}={v}" for k, v in alert.labels.items()] or [f"alertname={alert.alertname}"]
+    silence = Silence(silence_id or f"room-{event.seq}", matchers, ends_at, event.actor, d["reason"], origin)
+    state.silences[silence.id] = silence
+    _silence_alert(alert, silence)
+    alert.silence_id = silence_id  # a room-only silence has no id anywhere else
+    where = origin_title(origin if silence_id else None)
+    _system(state, event, f"silenced {alert.label} for {d['minutes']}m in {where}: {d['reason']}")
+
+
+@handles("alerts.silenced")
+def _alerts_silenced(state: IncidentState, event: Event) -> None:
+    d = event.data
+    ends_at = format_time(parse_time(event.ts) + timedelta(minutes=d["minutes"]))
+    upstream: dict[str, str] = d.get("silences", {})
+    made = [
+        Silence(sid, d["matchers"], ends_at, event.actor, d["reason"], origin)
+        for origin, sid in upstream.items()
+    ]
+    room_only = Silence(f"room-{event.seq}", d["matchers"], ends_at, event.actor, d["reason"])
+    for silence in made or [room_only]:
+        state.silences[silence.id] = silence
+    by_origin = {silence.origin: silence for silence in made}
+    alerts = covered(state, parse_matchers(d["matchers"]))
+    for alert in alerts:
+        silence = by_origin.get(alert.origin, room_only)
+        _silence_alert(alert, silence)
+        if silence is room_only:
+            alert.silence_id = None
+    where = ", ".join(origin_title(origin) for origin in upstream) or origin_title(None)
+    text = (
+        f"silenced {_alerts(len(alerts))} matching {', '.join(d['matchers'])} for {d['minutes']}m in {where}"
+    )
+    _system(state, event, f"{text}: {d['reason']}")
 
 
 @handles("alert.unsilenced")
 def _alert_unsilenced(state: IncidentState, event: Event) -> None:
+    """Ends the alert's silence; an upstream silence ends for every alert it covered."""
     alert = state.alerts[event.data["fingerprint"]]
-    alert.silenced_until = alert.silenced_by = alert.silence_reason = alert.silence_id = None
-    _system(state, event, f"silence on {alert.alertname} ended")
+    silence_id = alert.silence_id
+    others = [
+        a for a in state.alerts.values() if silence_id and a.silence_id == silence_id and a is not alert
+    ]
+    for each in (alert, *others):
+        _unsilence_alert(each)
+    if silence_id in state.silences:
+        state.silences[silence_id].state = "expired"
+    more = f" (and on {_alerts(len(others))} more it covered)" if others else ""
+    _system(state, event, f"silence on {alert.label} ended{more}")
+
+
+@handles("silence.synced")
+def _silence_synced(state: IncidentState, event: Event) -> None:
+    """A silence as its Alertmanager has it: made or changed there, or expired."""
+    d = event.data
+    before = state.silences.get(d["id"])
+    silence = Silence(
+        d["id"],
+        d["matchers"],
+        d["ends_at"],
+        d.get("created_by") or "someone",
+        d.get("comment", ""),
+        d["origin"],
+        d["state"],
+    )
+    state.silences[silence.id] = silence
+    where = origin_title(silence.origin)
+    if silence.state == "active":
+        matchers = parse_matchers(silence.matchers)
+        alerts = [
+            a for a in state.alerts.values() if a.origin == silence.origin and matches_all(matchers, a.labels)
+        ]
+        for alert in alerts:
+            _silence_alert(alert, silence)
+        verb = "silenced" if before is None or before.state != "active" else "changed the silence on"
+        text = (
+            f"{silence.created_by} {verb} {_alerts(len(alerts))} in {where} until {_until(silence.ends_at)}"
+        )
+        _system(state, event, f"{text}: {silence.comment}" if silence.comment else text)
+        return
+    alerts = [a for a in state.alerts.values() if a.silence_id == silence.id]
+    for alert in alerts:
+        _unsilence_alert(alert)
+    if silence.state == "expired":
+        _system(
+            state, event, f"the silence by {silence.created_by} on {_alerts(len(alerts))} expired in {where}"
+        )
+
+
+@handles("source.checked")
+def _source_checked(state: IncidentState, event: Event) -> None:
+    origin, error = event.data["origin"], event.data.get("error")
+    where = origin_title(origin)
+    if error:
+        state.source_errors[origin] = error
+        _system(state, event, f"{where} is not answering ({error}); its alerts here may be out of date")
+    else:
+        state.source_errors.pop(origin, None)
+        _system(state, event, f"{where} answers again; its alerts here are reconciled")
 
 
 @handles("alert.moved")
 def _alert_moved(state: IncidentState, event: Event) -> None:
     alert = state.alerts.pop(event.data["fingerprint"])
-    _system(state, event, f"{alert.alertname} moved to {event.data['to']}")
+    _system(state, event, f"{alert.label} moved to {event.data['to']}")
 
 
 @handles("status.broadcast")

@@ -85,6 +85,10 @@ class ChecklistItem:
     checked_at: str | None = None
 
 
+# Labels that tell one instance of an alert from another, in the order they are shown.
+KEY_LABELS = ("instance", "pod", "host", "region", "job")
+
+
 @dataclass(slots=True)
 class Alert:
     fingerprint: str
@@ -106,7 +110,43 @@ class Alert:
     silenced_until: str | None = None
     silenced_by: str | None = None
     silence_reason: str | None = None
-    silence_id: str | None = None  # the Alertmanager silence, when there is one
+    silence_id: str | None = None  # the upstream silence, when there is one
+    silence_origin: str | None = None  # where that silence lives: an Alertmanager's name, or grafana
+    origin: str | None = None  # the named Alertmanager (or grafana) that sent it, to reconcile and silence in
+    runbook_url: str | None = None
+    links: dict[str, str] = field(default_factory=dict)  # generator, dashboard, panel, silence, image
+    values: dict[str, str] = field(default_factory=dict)  # Grafana's measured values, by query ref
+    value: str | None = None  # Grafana's valueString: the numbers, as one line
+    stale_since: str | None = None  # its source no longer lists it; it resolves after resolve_timeout
+
+    @property
+    def label(self) -> str:
+        """The alertname with the labels that tell instances apart: ``HighErrorRate{instance=db-1}``."""
+        keys = [f"{k}={v}" for k, v in self.labels.items() if k in KEY_LABELS][:2]
+        return f"{self.alertname}{{{', '.join(keys)}}}" if keys else self.alertname
+
+
+def origin_title(origin: str | None) -> str:
+    """Where a silence lives or an alert came from, as a line of the timeline says it."""
+    if origin is None:
+        return "this room only"
+    return "Grafana" if origin == "grafana" else f"Alertmanager {origin}"
+
+
+@dataclass(slots=True)
+class Silence:
+    """A silence the room knows of: made here, or seen in an Alertmanager by reconciliation.
+
+    ``origin`` is None for a silence kept in the room only.
+    """
+
+    id: str
+    matchers: list[str]
+    ends_at: str
+    created_by: str
+    comment: str
+    origin: str | None = None
+    state: str = "active"  # active | pending | expired
 
 
 @dataclass(slots=True)
@@ -142,6 +182,9 @@ class IncidentState:
     roles: dict[str, RoleHolder] = field(default_factory=dict)
     checklist: dict[int, ChecklistItem] = field(default_factory=dict)
     alerts: dict[str, Alert] = field(default_factory=dict)
+    silences: dict[str, Silence] = field(default_factory=dict)
+    # An alert source reconciliation cannot reach -> what went wrong; absent while it answers.
+    source_errors: dict[str, str] = field(default_factory=dict)
     broadcasts: list[Broadcast] = field(default_factory=list)
 
     @property
@@ -232,6 +275,7 @@ class IncidentState:
             entries[item["id"]] = Entry(**fields_, history=history)
         checklist = {item["id"]: ChecklistItem(**item) for item in raw.pop("checklist")}
         alerts = {item["fingerprint"]: Alert(**item) for item in raw.pop("alerts")}
+        silences = {item["id"]: Silence(**item) for item in raw.pop("silences", {}).values()}
         roles = {name: RoleHolder(**holder) for name, holder in raw.pop("roles").items()}
         offers = {role: Offer(**offer) for role, offer in raw.pop("offers").items()}
         broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
@@ -240,6 +284,7 @@ class IncidentState:
             entries=entries,
             checklist=checklist,
             alerts=alerts,
+            silences=silences,
             roles=roles,
             offers=offers,
             broadcasts=broadcasts,
