@@ -1,8 +1,7 @@
-"""Alerts in the war room: intake into rooms, moving them, and silences in Alertmanager.
+"""Alerts in the war room: intake into rooms, and moving them.
 
-Talking to Alertmanager happens before the command is sequenced: if the
-silence cannot be made (or expired) there, the responder gets a clear error
-and nothing is recorded as silenced that is not.
+Silences are made where each alert came from (server/silences.py); the
+sources that can be asked what is still true are reconciled (server/reconcile.py).
 """
 
 from __future__ import annotations
@@ -10,21 +9,17 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from datetime import timedelta
 from typing import Any
-
-import httpx
 
 from server.hub import Hub
 from server.intake import INBOX, AlertIn, PagerDutyEvent, Route, route
+from server.reconcile import Reconciler
 from server.room import Room
+from server.silences import Silencer
+from server.sources import Sources
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import Command, Event, validate_command
-from warroom.core.matchers import Matcher
-from warroom.core.policy import check_upstream_silence
 from warroom.core.protocol import new_id
-from warroom.core.schema import format_time
-from warroom.core.text import visible
 
 log = logging.getLogger("warroom.alerts")
 
@@ -45,31 +40,40 @@ def checked(alerts: list[AlertIn]) -> list[dict[str, Any]]:
 
 
 class AlertService:
-    def __init__(self, hub: Hub, routes: tuple[Route, ...] = (), alertmanager: str | None = None) -> None:
+    def __init__(self, hub: Hub, routes: tuple[Route, ...] = (), sources: Sources | None = None) -> None:
         self.hub = hub
-        self.configure(routes, alertmanager)
         # fingerprint -> the room it lives in now. Bounded: past LOCATED_MAX the alert seen
         # longest ago is forgotten, and if it fires again the routes place it afresh.
         # A plain dict kept in order of last sight: half the memory of an OrderedDict.
         self.located: dict[str, str] = {}
-        self._http = httpx.AsyncClient(timeout=5.0)
+        # origin or source (default, grafana, webhook...) -> the rooms that ever held its alerts:
+        # what reconciliation visits, so a poll never walks rooms with none of them.
+        self.rooms_of: dict[str, set[str]] = {}
+        self.sources = Sources()
+        self.silencer = Silencer(hub, lambda: self.sources)
+        self.reconciler = Reconciler(hub, self)
+        self.configure(routes, sources or Sources())
 
-    def configure(self, routes: tuple[Route, ...], alertmanager: str | None) -> None:
+    def configure(self, routes: tuple[Route, ...], sources: Sources) -> None:
         self.routes = routes
-        self.alertmanager = alertmanager.rstrip("/") if alertmanager else None
-        self.hub.has_alertmanager = self.alertmanager is not None
+        changed = sources != self.sources
+        self.sources = sources
+        self.hub.has_alertmanager = bool(sources.alertmanagers) or sources.grafana is not None
+        if changed:
+            self.reconciler.restart()
 
     async def start(self) -> None:
         """Learn from the log where each alert lives, then follow every batch from here on."""
         for event in await self.hub.store.scan(("alert.upserted", "alert.moved")):
             self._locate(event)
         self.hub.listeners.append(self._track)
-        self.hub.preparers["alert.silenced"] = self._prepare_silence
-        self.hub.preparers["alert.unsilenced"] = self._prepare_unsilence
+        self.silencer.install()
         self.hub.preparers["alert.moved"] = self._prepare_move
+        self.reconciler.start()
 
     async def stop(self) -> None:
-        await self._http.aclose()
+        await self.reconciler.stop()
+        await self.silencer.close()
 
     def _track(self, room: Room, events: list[Event]) -> None:
         for event in events:
@@ -80,6 +84,9 @@ class AlertService:
         fingerprint = str(event.data.get("fingerprint"))
         if event.type == "alert.upserted":
             room = event.room
+            for key in (event.data.get("origin"), event.data.get("source")):
+                if key:
+                    self.rooms_of.setdefault(key, set()).add(room)
         elif event.type == "alert.moved" and self.located.get(fingerprint) == event.room:
             room = event.data["to"]
         else:
@@ -219,71 +226,6 @@ class AlertService:
             raise WarroomError(Code.UNKNOWN_REF, "no such alert in this room", "fingerprint")
         return alert
 
-    async def _prepare_silence(self, command: Command, actor: str, admin: bool) -> Command:
-        """Make the silence in Alertmanager, matching the labels intake received for the alert.
-
-        No client can set those labels (only intake sends alerts), and the hub's
-        bounds on length and on the labels named hold for all but admins.
-        """
-        data = dict(command.data)
-        if not data.get("upstream"):
-            return Command(command.id, command.type, data, command.room)
-        if self.alertmanager is None:
-            raise WarroomError(
-                Code.UPSTREAM_FAILED, "this hub has no Alertmanager (alertmanager = URL in its config)"
-            )
-        alert = await self._alert(command)
-        if not admin:
-            matchers = [Matcher(k, "=", v) for k, v in alert.labels.items()]
-            check_upstream_silence(self.hub.policy, int(data["minutes"]), matchers, "fingerprint")
-        if alert.silence_id:  # replacing a silence: expire the old one, or it lingers there
-            await self._call("DELETE", f"/api/v2/silence/{alert.silence_id}", None, ok_missing=True)
-        now = self.hub._clock()
-        body = {
-            "matchers": [
-                {"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in alert.labels.items()
-            ],
-            "startsAt": format_time(now),
-            "endsAt": format_time(now + timedelta(minutes=int(data["minutes"]))),
-            "createdBy": actor,
-            "comment": str(data.get("reason", "")).strip(),
-        }
-        response = await self._call("POST", "/api/v2/silences", body)
-        try:
-            silence_id = response.json()["silenceID"]
-        except (ValueError, KeyError, TypeError):  # a 2xx that is not Alertmanager's (a proxy's page, say)
-            raise WarroomError(
-                Code.UPSTREAM_FAILED, f"Alertmanager named no silence: {visible(response.text[:200])}"
-            ) from None
-        data["silence_id"] = str(silence_id)
-        return Command(command.id, command.type, data, command.room)
-
-    async def _prepare_unsilence(self, command: Command, actor: str, admin: bool) -> Command:
-        alert = await self._alert(command)
-        if alert.silence_id:
-            if self.alertmanager is None:
-                raise WarroomError(
-                    Code.UPSTREAM_FAILED, "this hub has no Alertmanager configured to expire it in"
-                )
-            await self._call("DELETE", f"/api/v2/silence/{alert.silence_id}", None, ok_missing=True)
-        return command
-
-    async def _call(self, method: str, path: str, body: Any, ok_missing: bool = False) -> httpx.Response:
-        url = f"{self.alertmanager}{path}"
-        try:
-            response = await self._http.request(method, url, json=body)
-        except httpx.HTTPError as exc:
-            raise WarroomError(
-                Code.UPSTREAM_FAILED,
-                f"Alertmanager at {self.alertmanager} did not answer: {type(exc).__name__}",
-            ) from None
-        if response.is_success or (ok_missing and response.status_code == 404):
-            return response
-        raise WarroomError(
-            Code.UPSTREAM_FAILED,
-            f"Alertmanager refused: {response.status_code} {visible(response.text.strip()[:200])}",
-        )
-
     async def _prepare_move(self, command: Command, actor: str, admin: bool) -> Command:
         """Copy the alert into its new incident first; the move is recorded only once that holds.
 
@@ -304,7 +246,7 @@ class AlertService:
             "annotations": alert.annotations,
             "source": alert.source or "webhook",
         }
-        for key in ("severity", "starts_at", "ends_at", "url"):
+        for key in ("severity", "starts_at", "ends_at", "url", "origin", "runbook_url", "value"):
             if getattr(alert, key) is not None:
                 data[key] = getattr(alert, key)
         await self.hub.execute(Command(new_id(), "alert.upserted", data, target), actor, internal=True)

@@ -19,6 +19,7 @@ from server.access import EVERY
 from server.alerts import checked
 from server.api_common import Api, parse_json, read_body
 from server.intake import AlertIn, parse_alertmanager, parse_generic, parse_pagerduty
+from server.sources import GRAFANA, Sources
 from server.tokens import Level
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 
@@ -31,18 +32,36 @@ def _refusal(err: WarroomError) -> JSONResponse:
 
 def _parse_batch(
     body: bytes, parse: Callable[[Any], list[AlertIn]]
-) -> tuple[list[AlertIn], list[dict[str, Any]]]:
-    alerts = parse(parse_json(body))
-    return alerts, checked(alerts)
+) -> tuple[list[AlertIn], list[dict[str, Any]], Any]:
+    raw = parse_json(body)
+    alerts = parse(raw)
+    return alerts, checked(alerts), raw
+
+
+def _mark_origin(data: list[dict[str, Any]], sources: Sources, named: str | None, raw: Any) -> None:
+    """Which Alertmanager (or Grafana) sent the batch: what its silences and reconciliation go to."""
+    origin = None
+    if any(item.get("source") == "alertmanager" for item in data):
+        external = raw.get("externalURL") if isinstance(raw, dict) else None
+        origin = sources.origin_of_batch(named, external)
+    for item in data:
+        mark = GRAFANA if item.get("source") == GRAFANA else origin
+        if mark is not None:
+            item["origin"] = mark
 
 
 def routes(api: Api) -> list[Route]:
     async def intake(request: Request, parse: Callable[[Any], list[AlertIn]], actor: str) -> Response:
         api.allow(request, Level.RESPONDER, EVERY, "alert intake")
         actor = api.acting(request, {}, actor)
+        named = request.query_params.get("alertmanager") if parse is parse_alertmanager else None
         try:
+            if named is not None:
+                api.alerts.sources.origin_of_batch(named, None)  # an unknown name: refused before the body
             body = await read_body(request, api_common.MAX_INTAKE)
-            alerts, data = await asyncio.to_thread(_parse_batch, body, parse)
+            alerts, data, raw = await asyncio.to_thread(_parse_batch, body, parse)
+            if parse is parse_alertmanager:
+                _mark_origin(data, api.alerts.sources, named, raw)
             routed = await api.alerts.ingest(alerts, request.query_params.get("incident"), actor, data)
         except WarroomError as err:
             return _refusal(err)

@@ -20,6 +20,23 @@ file and the field, never halfway through an incident.
     [permissions]
     "status.broadcast" = ["commander", "comms"]
 
+    alertmanager = "http://am:9093"   # one Alertmanager, named "default"
+    [alertmanagers.am1]                # or several, each with a name
+    url = "http://am1:9093"
+    external_url = "https://am1.example.com"  # its --web.external-url, as webhooks carry it
+    resolve_timeout = "5m"             # stale alerts it no longer lists resolve after this
+
+    [grafana]                          # silences for Grafana's alerts go to its Alertmanager API
+    url = "https://grafana.example.com"
+    token = "glsa_..."
+
+    [reconcile]
+    interval = 30                      # seconds between reads of each Alertmanager
+
+    [resolve_timeout]                  # sources that send no resolve: unseen this long -> stale
+    webhook = "1h"
+    grafana = "2h"
+
     [[sinks]]
     name = "#incidents"
     kind = "slack"                 # or "webhook"
@@ -38,6 +55,7 @@ from urllib.parse import urlsplit
 
 from server.intake import INBOX, Route
 from server.limits import Limits
+from server.sources import Sources, parse_sources
 from warroom.core.events import EVENT_TYPES, ROLES, SEVERITIES
 from warroom.core.policy import (
     DEFAULT_CADENCE,
@@ -72,6 +90,7 @@ class HubConfig:
     alertmanager: str | None = None
     origins: tuple[str, ...] = ()  # browser origins allowed on the sync port
     limits: Limits = field(default_factory=Limits)
+    sources: Sources = field(default_factory=lambda: Sources())
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -100,6 +119,10 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         "origins",
         "limits",
         "silences",
+        "alertmanagers",
+        "grafana",
+        "reconcile",
+        "resolve_timeout",
     }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
@@ -162,6 +185,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         alertmanager,
         tuple(origins),
         _limits(_table(raw, "limits", fail), fail),
+        parse_sources(raw, fail),
     )
 
 

@@ -27,6 +27,7 @@ from server.http_api import build_api
 from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
+from server.sources import describe_sources
 from server.store import SQLiteStore
 from server.sync import SyncServer
 from server.tokens import load_secret
@@ -77,7 +78,7 @@ class HubServer:
         self.access = Access(store, secret, token, self.hub._clock, self.config.limits)
         self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
-        self.alerts = AlertService(self.hub, self.config.routes, self.config.alertmanager)
+        self.alerts = AlertService(self.hub, self.config.routes, self.config.sources)
         self.token = token
         self.host = host
         self.tls = tls  # (certificate chain, private key): wss:// and https://
@@ -185,7 +186,7 @@ class HubServer:
         self.hub.set_rules(new.policy, new.limits)
         if new.policy != self.config.policy:
             self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
-        self.alerts.configure(new.routes, new.alertmanager)
+        self.alerts.configure(new.routes, new.sources)
         self.sync.origins = new.origins
         self.access.configure(new.limits)
         if self._http_protocol is not None:  # new connections get the new deadlines and cap
@@ -226,6 +227,7 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
         "limits": asdict(config.limits),
         "routes": [{"match": r.match, "incident": r.incident} for r in config.routes],
         "alertmanager": config.alertmanager,
+        "sources": describe_sources(config.sources),
         "origins": list(config.origins),
         "sinks": [
             {"name": s.name, "kind": s.kind, "host": sink_host(s.url), "signed": s.secret is not None}

@@ -195,8 +195,10 @@ async def test_an_unreachable_alertmanager_records_no_silence(
         room = (await ann.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
         view = await ann.join(room)
         async with httpx.AsyncClient(base_url=server.http_url, headers=BEARER) as http:
-            body = {"alerts": [{"name": "Disk", "fingerprint": "f1", "labels": {"a": "b"}}]}
-            assert (await http.post(f"/api/v1/alerts?incident={room}", json=body)).status_code == 202
+            fired = {"status": "firing", "fingerprint": "f1", "labels": {"alertname": "Disk", "a": "b"}}
+            body = {"version": "4", "status": "firing", "alerts": [fired]}
+            url = f"/api/v1/alerts/alertmanager?incident={room}"
+            assert (await http.post(url, json=body)).status_code == 202
         await wait_for(lambda: "f1" in view.state.alerts, what="the alert from intake")
         with pytest.raises(CommandRejected) as refused:
             await ann.send(

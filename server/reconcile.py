@@ -1,0 +1,205 @@
+"""Reconciliation: ask each Alertmanager what is still true, and write what changed into the rooms.
+
+Each configured Alertmanager is read at hub start and on an interval:
+``/api/v2/status`` (its uptime tells a restart), ``/api/v2/alerts`` and
+``/api/v2/silences``. Sources that send no resolve are swept for alerts
+unseen past their ``resolve_timeout``. Nothing is kept here that the log does
+not hold: every decision is made against a room's state (server/reconcile_plan.py),
+and every change goes through the hub's durable command path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from server.hub import Hub
+from server.reconcile_plan import Listing, plan_alerts, plan_silences, plan_unseen, source_checked
+from server.sources import Alertmanager, Sources
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import Command
+from warroom.core.state import IncidentState
+from warroom.core.text import visible
+
+if TYPE_CHECKING:
+    from server.alerts import AlertService
+
+log = logging.getLogger("warroom.reconcile")
+
+ACTOR = "reconcile"
+BACKOFF_CAP = 300.0  # seconds: the longest wait between tries of a source that does not answer
+ALERTS_QUERY = {"active": "true", "silenced": "true", "inhibited": "true", "unprocessed": "true"}
+Plan = Callable[[IncidentState], list[Command]]
+
+
+class SourceDown(Exception):
+    """An Alertmanager did not answer, or not with its API; the message says how, for the room."""
+
+
+class Reconciler:
+    def __init__(self, hub: Hub, service: AlertService) -> None:
+        self.hub = hub
+        self.service = service
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def sources(self) -> Sources:
+        return self.service.sources
+
+    def start(self) -> None:
+        self._running = True
+        self._spawn()
+
+    def restart(self) -> None:
+        """A reloaded config: follow the sources it names from now on."""
+        if self._running:
+            for task in self._tasks:
+                task.cancel()
+            self._spawn()
+
+    async def stop(self) -> None:
+        self._running = False
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _spawn(self) -> None:
+        sources = self.sources
+        # A source that hangs must not hold a poll up for long: at most the interval, 1 to 5 s.
+        timeout = max(1.0, min(5.0, sources.interval))
+        if self._http is None or self._http.timeout.read != timeout:
+            old, self._http = self._http, httpx.AsyncClient(timeout=timeout)
+            if old is not None:
+                asyncio.get_running_loop().create_task(old.aclose())
+        self._tasks = [
+            asyncio.create_task(self._follow(am, sources.interval), name=f"reconcile-{am.name}")
+            for am in sources.alertmanagers
+        ]
+        if sources.resolve_timeouts:
+            self._tasks.append(asyncio.create_task(self._sweep(sources), name="reconcile-unseen"))
+
+    # -- Alertmanagers ---------------------------------------------------------------
+
+    async def _follow(self, am: Alertmanager, interval: float) -> None:
+        failures, uptime = 0, None
+        while True:
+            try:
+                listing = await self._read(am)
+            except SourceDown as exc:
+                failures += 1
+                error = str(exc)
+                log.warning("Alertmanager %s: %s (try %d)", am.name, error, failures)
+                say = functools.partial(source_checked, origin=am.name, error=error)
+                await self._guarded(self._each_room(am.name, say))
+                await asyncio.sleep(backoff(interval, failures))  # a retry schedule, not a wait for an event
+                continue
+            if uptime is not None and listing.uptime != uptime:
+                log.info("Alertmanager %s restarted (up since %s); reconciling", am.name, listing.uptime)
+            failures, uptime = 0, listing.uptime
+            await self._guarded(self.reconcile(am, listing))
+            await asyncio.sleep(interval)  # the poll's period
+
+    async def _guarded(self, work: Any) -> None:
+        try:
+            await work
+        except WarroomError as exc:
+            if exc.code != Code.SHUTTING_DOWN:
+                log.warning("reconciliation refused: %s", exc.message)
+        except Exception:  # the loop must outlive a bug or a failing store, as the hub's sweep does
+            log.exception("reconciliation failed; trying again next interval")
+
+    async def reconcile(self, am: Alertmanager, listing: Listing) -> None:
+        """Bring every room holding this Alertmanager's alerts or silences in line with its listing."""
+        now = self.hub._clock()
+
+        def plan(state: IncidentState) -> list[Command]:
+            return [
+                *source_checked(state, am.name, None),
+                *plan_alerts(state, am.name, listing, am.resolve_timeout, now),
+                *plan_silences(state, am.name, listing.silences),
+            ]
+
+        await self._each_room(am.name, plan)
+
+    async def _read(self, am: Alertmanager) -> Listing:
+        fetched_at = self.hub._clock()
+        status = await self._get(am, "/api/v2/status", None)
+        alerts = await self._get(am, "/api/v2/alerts", ALERTS_QUERY)
+        silences = await self._get(am, "/api/v2/silences", None)
+        try:
+            uptime = str(status["uptime"])
+            listed = {str(a["fingerprint"]): a for a in alerts if isinstance(a, dict)}
+        except (KeyError, TypeError) as exc:
+            raise SourceDown(f"answered something that is not Alertmanager's API ({exc!r})") from None
+        if not isinstance(silences, list):
+            raise SourceDown("answered something that is not Alertmanager's API (silences)")
+        return Listing(uptime, listed, [s for s in silences if isinstance(s, dict)], fetched_at)
+
+    async def _get(self, am: Alertmanager, path: str, params: dict[str, str] | None) -> Any:
+        assert self._http is not None
+        try:
+            response = await self._http.get(am.url + path, params=params)
+        except httpx.HTTPError as exc:
+            raise SourceDown(f"did not answer: {type(exc).__name__}") from None
+        if not response.is_success:
+            raise SourceDown(f"answered {response.status_code} to {path}")
+        try:
+            return response.json()
+        except ValueError:
+            text = visible(response.text[:80])
+            raise SourceDown(f"answered {path} with something other than JSON: {text}") from None
+
+    # -- sources that send no resolve --------------------------------------------------
+
+    async def _sweep(self, sources: Sources) -> None:
+        managed = [am.name for am in sources.alertmanagers]
+        while True:
+            for source, timeout in sources.resolve_timeouts:
+                plan = functools.partial(
+                    plan_unseen, source=source, skip=managed, timeout=timeout, now=self.hub._clock()
+                )
+                await self._guarded(self._each_room(source, plan))
+            await asyncio.sleep(sources.interval)  # the sweep's period
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def _each_room(self, key: str, plan: Plan) -> None:
+        """Plan and write in each room that ever held alerts of ``key``, one room at a time."""
+        for room_id in sorted(self.service.rooms_of.get(key, ())):
+            room = await self.hub.room(room_id)
+            commands = plan(room.state)
+            if commands:
+                await self._write(commands)
+
+    async def _write(self, commands: list[Command]) -> None:
+        futures = []
+        for each in commands:
+            try:
+                futures.append(self.hub.submit(each, ACTOR, internal=True))
+            except WarroomError as exc:
+                if exc.code == Code.SHUTTING_DOWN:
+                    raise
+                log.warning("reconciliation event %s refused: %s", each.type, exc.message)
+        for outcome in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(outcome, WarroomError):  # a second hub wrote it first, or the alert moved on
+                log.info("reconciliation event not written: %s", outcome.message)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+
+def backoff(interval: float, failures: int) -> float:
+    """Seconds before the next try: doubling from the interval, capped at 16 intervals or 5 minutes."""
+    cap = max(interval, min(BACKOFF_CAP, 16 * interval))
+    return float(min(cap, interval * 2 ** min(failures, 16)))
