@@ -49,6 +49,7 @@ class Reconciler:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._http: httpx.AsyncClient | None = None
+        self.polls: dict[str, int] = {}  # per Alertmanager or swept source: rounds done, for tests and status
 
     @property
     def sources(self) -> Sources:
@@ -109,6 +110,7 @@ class Reconciler:
                 log.info("Alertmanager %s restarted (up since %s); reconciling", am.name, listing.uptime)
             failures, uptime = 0, listing.uptime
             await self._guarded(self.reconcile(am, listing))
+            self.polls[am.name] = self.polls.get(am.name, 0) + 1
             await asyncio.sleep(interval)  # the poll's period
 
     async def _guarded(self, work: Any) -> None:
@@ -171,6 +173,7 @@ class Reconciler:
                     plan_unseen, source=source, skip=managed, timeout=timeout, now=self.hub._clock()
                 )
                 await self._guarded(self._each_room(source, plan))
+                self.polls[source] = self.polls.get(source, 0) + 1
             await asyncio.sleep(sources.interval)  # the sweep's period
 
     # -- writing -------------------------------------------------------------------------

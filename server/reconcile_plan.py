@@ -58,16 +58,27 @@ def firing(state: IncidentState, keep: Any) -> Iterator[Alert]:
 def plan_alerts(
     state: IncidentState, origin: str, listing: Listing, timeout: float, now: datetime
 ) -> list[Command]:
-    """Alerts of ``origin`` it no longer lists go stale, then resolve; one listed again is refreshed."""
+    """Alerts of ``origin`` it no longer lists go stale, then resolve; one listed again is refreshed.
+
+    Listed again means firing: stale here, or resolved here before the listing
+    was fetched (Alertmanager, restarted with its notification log, may not
+    send a firing it believes it sent already).
+    """
     out = []
     where = origin_title(origin)
-    for alert in firing(state, lambda a: a.origin == origin):
+    for alert in state.alerts.values():
+        if alert.origin != origin:
+            continue
         listed = listing.alerts.get(alert.fingerprint)
-        if listed is not None:
+        before = parse_time(alert.last_seen) < listing.fetched_at  # not changed here mid-poll
+        if alert.status == "resolved":
+            if listed is not None and before and (data := refreshed(listed, origin)) is not None:
+                out.append(command(state, "alert.upserted", alert.fingerprint, data))
+        elif listed is not None:
             if alert.stale_since is not None and (data := refreshed(listed, origin)) is not None:
                 out.append(command(state, "alert.upserted", alert.fingerprint, data))
         elif alert.stale_since is None:
-            if parse_time(alert.last_seen) < listing.fetched_at:  # not one that arrived mid-poll
+            if before:
                 when = clock(now + timedelta(seconds=timeout))
                 reason = f"{where} no longer lists it; it resolves at {when} unless it fires again"
                 out.append(command(state, "alert.stale", alert.fingerprint, because(alert, reason)))
@@ -139,6 +150,9 @@ def covers(state: IncidentState, origin: str, texts: list[str]) -> bool:
 
 
 def changed(known: Silence, data: dict[str, Any]) -> bool:
+    """Whether the room's copy is out of date; an expired silence stays as the room last said it."""
+    if known.state == data["state"] == "expired":
+        return False
     if known.state != data["state"] or known.comment.strip() != data["comment"].strip():
         return True
     moved = (parse_time(known.ends_at) - parse_time(data["ends_at"])).total_seconds()

@@ -39,7 +39,7 @@ class Alertmanager:
         self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, webhook_url: str) -> None:
+    def start(self, webhook_url: str, *extra: str) -> None:
         config = self.workdir / "alertmanager.yml"
         config.write_text(
             "route:\n  receiver: warroom\n  group_by: ['alertname']\n"
@@ -55,6 +55,7 @@ class Alertmanager:
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=",
                 "--log.level=warn",
+                *extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=(self.workdir / "alertmanager.log").open("wb"),

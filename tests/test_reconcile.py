@@ -1,0 +1,503 @@
+"""Reconciliation with real Alertmanagers on 127.0.0.1: silences and alerts stay true in the room.
+
+Alerts are posted to Alertmanager's own API, reach the hub through its real
+webhook, and the hub's reconciler reads Alertmanager back on a short interval.
+A second Alertmanager under Grafana's API prefix stands in for Grafana's
+Alertmanager-compatible silences API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from server.config import parse_hub_config
+from server.runner import HubServer
+from server.sources import GRAFANA_API
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, log_of, require_peer, wait_for
+from tests.test_alertmanager import Alertmanager, free_port, iso, wait_until
+from warroom.client import CommandRejected
+from warroom.client.hub_client import RoomView
+from warroom.core.events import Command
+from warroom.core.protocol import new_id
+
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+INTERVAL = 0.3  # seconds between reconciliations in these tests
+AM_FLAGS = ("--data.retention=10m",)
+
+
+@dataclass
+class Stack:
+    server: HubServer
+    am: Alertmanager
+    room: str
+    tmp: Path
+    grafana: Alertmanager | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.server.http_url}/api/v1/alerts/alertmanager?incident={self.room}&token={TOKEN}"
+
+    async def polls(self, rounds: int, name: str = "am1") -> None:
+        """Wait until the reconciler has done ``rounds`` more rounds with ``name``."""
+        polls = self.server.alerts.reconciler.polls
+        start = polls.get(name, 0)
+        await wait_for(lambda: polls.get(name, 0) >= start + rounds, 30, f"{rounds} reconciliations")
+
+    def events(self, type_: str) -> list[tuple[str, int, str, str]]:
+        return [row for row in log_of(self.server.db) if row[3] == type_]
+
+
+def hub_config(am_url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "alertmanagers": {"am1": {"url": am_url, "resolve_timeout": extra.pop("resolve_timeout", "2s")}},
+        "reconcile": {"interval": INTERVAL},
+        **extra,
+    }
+
+
+async def ready(url: str) -> None:
+    async with httpx.AsyncClient(base_url=url) as http:
+
+        async def answers() -> bool:
+            try:
+                return (await http.get("/-/ready")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_until(answers, 20, f"alertmanager at {url}")
+
+
+async def start_stack(binary: str, tmp: Path, **extra: Any) -> Stack:
+    (tmp / "am1").mkdir()
+    am = Alertmanager(binary, tmp / "am1", free_port())
+    server = HubServer(tmp / "hub.db", TOKEN, config=parse_hub_config(hub_config(am.url, **extra)))
+    await server.start()
+    ack = await server.hub.execute(
+        Command(new_id(), "incident.declared", {"title": "Storage", "severity": "SEV2"}), "ann"
+    )
+    stack = Stack(server, am, str(ack.room), tmp)
+    am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
+    await ready(am.url)
+    return stack
+
+
+@pytest.fixture
+def binary() -> str:
+    return require_peer("prometheus-alertmanager")
+
+
+@pytest.fixture
+async def stack(binary: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    s = await start_stack(binary, tmp_path)
+    try:
+        yield s
+    finally:
+        s.am.stop()
+        await s.server.stop()
+
+
+def fired(name: str, instance: str, ends: datetime | None = None) -> dict[str, Any]:
+    alert: dict[str, Any] = {
+        "labels": {"alertname": name, "instance": instance, "severity": "warning"},
+        "annotations": {"summary": f"{name} on {instance}"},
+        "startsAt": iso(datetime.now(UTC) - timedelta(minutes=1)),
+    }
+    if ends is not None:
+        alert["endsAt"] = iso(ends)
+    return alert
+
+
+async def fire(stack: Stack, view: RoomView, alerts: list[dict[str, Any]]) -> None:
+    async with httpx.AsyncClient(base_url=stack.am.url) as http:
+        assert (await http.post("/api/v2/alerts", json=alerts)).status_code == 200
+    wanted = {a["labels"]["instance"] for a in alerts}
+    await wait_for(
+        lambda: wanted <= {a.labels.get("instance") for a in view.state.alerts.values()},
+        30,
+        "alerts through the real webhook",
+    )
+
+
+def by_instance(view: RoomView, instance: str) -> Any:
+    return next(a for a in view.state.alerts.values() if a.labels.get("instance") == instance)
+
+
+def lines(view: RoomView) -> list[str]:
+    return [e.text for e in view.state.entries.values()]
+
+
+def amtool(stack: Stack, *args: str) -> str:
+    tool = require_peer("amtool")
+    done = subprocess.run(
+        [tool, f"--alertmanager.url={stack.am.url}", *args], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_silences_expired_or_made_in_alertmanager_show_in_the_room_once(
+    stack: Stack, make_client: ClientFactory
+) -> None:
+    ann = await make_client(stack.server.url, "ann")
+    view = await ann.join(stack.room)
+    await fire(stack, view, [fired("DiskFull", "db-1"), fired("NodeDown", "web-1")])
+    disk, node = by_instance(view, "db-1"), by_instance(view, "web-1")
+    assert disk.origin == "am1"
+
+    body = {"fingerprint": disk.fingerprint, "minutes": 60, "reason": "migrating", "upstream": True}
+    await ann.send("alert.silenced", body, stack.room)
+    silence_id = view.state.alerts[disk.fingerprint].silence_id
+    assert silence_id and view.state.alerts[disk.fingerprint].silence_origin == "am1"
+    await stack.polls(3)
+    assert stack.events("silence.synced") == []  # the room's own silence, read back: nothing new
+
+    amtool(stack, "silence", "expire", silence_id)
+    await wait_for(lambda: view.state.silences[silence_id].state == "expired", 5, "the expiry in the room")
+    assert view.state.alerts[disk.fingerprint].silenced_until is None
+    assert lines(view)[-1] == "the silence by ann on 1 alert expired in Alertmanager am1"
+
+    # A silence made in Alertmanager's own API shows who made it.
+    made = {
+        "matchers": [{"name": "alertname", "value": "NodeDown", "isRegex": False, "isEqual": True}],
+        "startsAt": iso(datetime.now(UTC)),
+        "endsAt": iso(datetime.now(UTC) + timedelta(hours=2)),
+        "createdBy": "carol",
+        "comment": "kernel upgrade",
+    }
+    async with httpx.AsyncClient(base_url=stack.am.url) as http:
+        their_id = (await http.post("/api/v2/silences", json=made)).json()["silenceID"]
+    await wait_for(lambda: view.state.alerts[node.fingerprint].silenced_by == "carol", 5, "their silence")
+    assert view.state.alerts[node.fingerprint].silence_id == their_id
+    assert lines(view)[-1].startswith("carol silenced 1 alert in Alertmanager am1 until ")
+    assert lines(view)[-1].endswith(": kernel upgrade")
+    await stack.polls(3)
+    assert len(stack.events("silence.synced")) == 2  # one each: nothing again while nothing changes
+
+
+async def test_an_alert_resolved_while_silenced_resolves_in_the_room(
+    stack: Stack, make_client: ClientFactory
+) -> None:
+    ann = await make_client(stack.server.url, "ann")
+    view = await ann.join(stack.room)
+    await fire(stack, view, [fired("DiskFull", "db-1")])
+    disk = by_instance(view, "db-1")
+    body = {"fingerprint": disk.fingerprint, "minutes": 60, "reason": "known", "upstream": True}
+    await ann.send("alert.silenced", body, stack.room)
+    # Resolved in Alertmanager while silenced: its webhook never tells the hub.
+    await fire(stack, view, [fired("DiskFull", "db-1", ends=datetime.now(UTC) - timedelta(seconds=1))])
+    await wait_for(lambda: view.state.alerts[disk.fingerprint].stale_since is not None, 10, "stale")
+    assert "is stale: Alertmanager am1 no longer lists it; it resolves at " in lines(view)[-1]
+    await wait_for(lambda: view.state.alerts[disk.fingerprint].status == "resolved", 10, "resolved")
+    assert lines(view)[-1].endswith("resolved: Alertmanager am1 has not listed it for 2s")
+    await stack.polls(3)
+    assert len(stack.events("alert.stale")) == 1 and len(stack.events("alert.resolved")) == 1
+
+
+async def test_an_alertmanager_restart_makes_its_lost_alerts_stale_then_resolved(
+    stack: Stack, make_client: ClientFactory
+) -> None:
+    ann = await make_client(stack.server.url, "ann")
+    view = await ann.join(stack.room)
+    await fire(stack, view, [fired("NodeDown", "db-1"), fired("NodeDown", "db-2")])
+    stack.am.stop()  # it forgets its alerts; its silences are on disk
+    stack.am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
+    await ready(stack.am.url)
+    await wait_for(lambda: all(a.stale_since for a in view.state.alerts.values()), 15, "both alerts stale")
+    await wait_for(
+        lambda: all(a.status == "resolved" for a in view.state.alerts.values()), 15, "both resolved"
+    )
+    # Fired again after the restart: the room has it firing, fresh.
+    await fire(stack, view, [fired("NodeDown", "db-1")])
+    await wait_for(lambda: by_instance(view, "db-1").status == "firing", 15, "db-1 firing again")
+    await stack.polls(3)
+    assert by_instance(view, "db-1").stale_since is None
+    assert len(stack.events("alert.stale")) == 2 and len(stack.events("alert.resolved")) == 2
+
+
+async def test_a_silence_by_matcher_covers_every_instance_and_only_them(
+    stack: Stack, make_client: ClientFactory
+) -> None:
+    ann = await make_client(stack.server.url, "ann")
+    view = await ann.join(stack.room)
+    await fire(stack, view, [fired("NodeDown", i) for i in ("db-1", "db-2", "db-3", "web-1")])
+
+    for matchers, code, where in (
+        (["instance=~nothing-.*"], "no_change", "matchers"),
+        (["instance=~("], "invalid_value", "matchers[0]"),
+    ):
+        with pytest.raises(CommandRejected) as refused:
+            await ann.send(
+                "alerts.silenced",
+                {"matchers": matchers, "minutes": 30, "reason": "r", "upstream": True},
+                stack.room,
+            )
+        assert (refused.value.error.code, refused.value.error.field) == (code, where)
+
+    body = {
+        "matchers": ["alertname=NodeDown", "instance=~db-.*"],
+        "minutes": 30,
+        "reason": "db patching",
+        "upstream": True,
+    }
+    command_id = new_id()
+    await ann.submit("alerts.silenced", body, stack.room, command_id=command_id)
+    resent = await ann.submit("alerts.silenced", body, stack.room, command_id=command_id)
+    assert resent["duplicate"] is True
+    silenced = {a.labels["instance"] for a in view.state.alerts.values() if a.silenced_until}
+    assert silenced == {"db-1", "db-2", "db-3"}
+    async with httpx.AsyncClient(base_url=stack.am.url) as http:
+        silences = (await http.get("/api/v2/silences")).json()
+        assert len(silences) == 1  # one silence, however many alerts and resends
+        assert silences[0]["createdBy"] == "ann" and silences[0]["comment"] == "db patching"
+        assert {(m["name"], m["value"], m["isRegex"]) for m in silences[0]["matchers"]} == {
+            ("alertname", "NodeDown", False),
+            ("instance", "db-.*", True),
+        }
+        listed = (await http.get("/api/v2/alerts")).json()
+    held = {a["labels"]["instance"]: a["status"]["silencedBy"] for a in listed}
+    assert held == {
+        "db-1": [silences[0]["id"]],
+        "db-2": [silences[0]["id"]],
+        "db-3": [silences[0]["id"]],
+        "web-1": [],
+    }
+    assert lines(view)[-1] == (
+        "silenced 3 alerts matching alertname=NodeDown, instance=~db-.* "
+        "for 30m in Alertmanager am1: db patching"
+    )
+    await stack.polls(3)
+    assert stack.events("silence.synced") == []
+
+
+async def test_silences_go_where_each_alert_came_from(
+    binary: str, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    (tmp_path / "grafana").mkdir()
+    grafana = Alertmanager(binary, tmp_path / "grafana", free_port())
+    grafana.start("http://127.0.0.1:9/unused", f"--web.route-prefix={GRAFANA_API}", *AM_FLAGS)
+    stack = await start_stack(binary, tmp_path, grafana={"url": grafana.url, "token": "glsa_test"})
+    try:
+        await ready(grafana.url + GRAFANA_API)
+        ann = await make_client(stack.server.url, "ann")
+        view = await ann.join(stack.room)
+        async with httpx.AsyncClient(base_url=stack.server.http_url, headers=BEARER) as http:
+            rule = {
+                "status": "firing",
+                "labels": {"alertname": "CPU", "instance": "gf-1"},
+                "fingerprint": "g1",
+            }
+            body = {"receiver": "warroom", "status": "firing", "orgId": 1, "alerts": [rule]}
+            url = f"/api/v1/alerts/alertmanager?incident={stack.room}"
+            assert (await http.post(url, json=body)).status_code == 202
+            hook = {"alerts": [{"name": "Backup", "fingerprint": "w1", "labels": {"instance": "nas"}}]}
+            assert (await http.post(f"/api/v1/alerts?incident={stack.room}", json=hook)).status_code == 202
+            trigger = {
+                "routing_key": "R0UT1NGK3Y0000000000000000000000",
+                "event_action": "trigger",
+                "dedup_key": "p1",
+                "payload": {"summary": "Disk", "source": "nas", "severity": "error"},
+            }
+            url = f"/api/v1/alerts/pagerduty?incident={stack.room}"
+            assert (await http.post(url, json=trigger)).status_code == 202
+            unknown = await http.post(
+                f"/api/v1/alerts/alertmanager?alertmanager=nope&incident={stack.room}", json=body
+            )
+            assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "alertmanager"
+        await wait_for(lambda: {"g1", "w1", "pd:p1"} <= set(view.state.alerts), 10, "three alerts")
+        assert view.state.alerts["g1"].origin == "grafana" and view.state.alerts["w1"].origin is None
+
+        body2 = {"fingerprint": "g1", "minutes": 30, "reason": "load test", "upstream": True}
+        await ann.send("alert.silenced", body2, stack.room)
+        g1 = view.state.alerts["g1"]
+        assert g1.silence_id and g1.silence_origin == "grafana"
+        assert lines(view)[-1] == "silenced CPU{instance=gf-1} for 30m in Grafana: load test"
+        async with httpx.AsyncClient() as http:
+            there = (await http.get(f"{grafana.url}{GRAFANA_API}/api/v2/silences")).json()
+            assert [s["id"] for s in there] == [g1.silence_id]
+            assert (await http.get(f"{stack.am.url}/api/v2/silences")).json() == []
+            await ann.send("alert.unsilenced", {"fingerprint": "g1"}, stack.room)
+            there = (await http.get(f"{grafana.url}{GRAFANA_API}/api/v2/silences")).json()
+            assert there[0]["status"]["state"] == "expired"
+
+        for fingerprint in ("w1", "pd:p1"):
+            body3 = {"fingerprint": fingerprint, "minutes": 30, "reason": "noisy", "upstream": True}
+            await ann.send("alert.silenced", body3, stack.room)
+            alert = view.state.alerts[fingerprint]
+            assert alert.silenced_until and alert.silence_id is None
+            assert lines(view)[-1].endswith("for 30m in this room only: noisy")
+        last = (await stack.server.hub.store.scan(("alert.silenced",)))[-1]
+        assert last.data["upstream"] is False and "silence_id" not in last.data  # room only
+    finally:
+        grafana.stop()
+        stack.am.stop()
+        await stack.server.stop()
+
+
+@dataclass
+class Flaky:
+    """A tiny Alertmanager API on 127.0.0.1 that answers well, answers 500, talks nonsense or hangs."""
+
+    mode: str = "ok"
+    listed: list[dict[str, Any]] = field(default_factory=list)
+    asked: int = 0
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle(self, request: Request) -> Response:
+        self.asked += 1
+        if self.mode == "500":
+            return PlainTextResponse("boom", status_code=500)
+        if self.mode == "garbage":
+            return PlainTextResponse("<html>proxy says hi</html>")
+        if self.mode == "hang":
+            await self.release.wait()
+        path = request.url.path
+        if path.endswith("/status"):
+            return JSONResponse({"uptime": "2026-12-01T00:00:00Z"})
+        return JSONResponse(self.listed if path.endswith("/alerts") else [])
+
+
+@pytest.fixture
+async def flaky() -> AsyncIterator[tuple[Flaky, str]]:
+    fake = Flaky()
+    app = Starlette(routes=[Route("/{path:path}", fake.handle)])
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    await wait_for(lambda: server.started, what="the fake Alertmanager")
+    yield fake, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    fake.release.set()
+    server.should_exit = True
+    await task
+
+
+async def test_an_alertmanager_that_fails_is_said_once_and_once_again_when_it_answers(
+    flaky: tuple[Flaky, str], tmp_path: Path, make_client: ClientFactory
+) -> None:
+    fake, url = flaky
+    listed = {
+        "fingerprint": "f1",
+        "labels": {"alertname": "Disk", "instance": "db-1"},
+        "startsAt": iso(datetime.now(UTC)),
+    }
+    fake.listed = [listed]
+    config = {**hub_config(url), "reconcile": {"interval": 0.1}}  # backoff: 0.2 s doubling to 1.6 s
+    server = HubServer(tmp_path / "hub.db", TOKEN, config=parse_hub_config(config))
+    await server.start()
+    try:
+        ann = await make_client(server.url, "ann")
+        room = (await ann.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+        view = await ann.join(room)
+        async with httpx.AsyncClient(base_url=server.http_url, headers=BEARER) as http:
+            body = {"alerts": [{**listed, "status": "firing"}]}
+            url_ = f"/api/v1/alerts/alertmanager?incident={room}&alertmanager=am1"
+            assert (await http.post(url_, json=body)).status_code == 202
+        await wait_for(lambda: "f1" in view.state.alerts, 10, "the alert")
+
+        async def said() -> list[str]:
+            return [e.data.get("error", "") for e in await server.hub.store.scan(("source.checked",))]
+
+        for mode, tries in (("500", 2), ("garbage", 1), ("hang", 1)):
+            fake.mode, goal = mode, fake.asked + tries
+            await wait_for(
+                functools.partial(lambda goal: fake.asked >= goal, goal), 30, f"tries while {mode}"
+            )
+        assert await said() == ["answered 500 to /api/v2/status"]  # said once, whatever it does next
+        assert view.state.source_errors == {"am1": "answered 500 to /api/v2/status"}
+        alert = view.state.alerts["f1"]
+        assert alert.status == "firing" and alert.stale_since is None  # its state is kept
+        fake.mode = "ok"
+        fake.release.set()
+        await wait_for(lambda: not view.state.source_errors, 30, "the recovery")
+        assert await said() == ["answered 500 to /api/v2/status", ""]
+        assert "answers again" in lines(view)[-1]
+        polls = server.alerts.reconciler.polls
+        start = polls.get("am1", 0)
+        await wait_for(lambda: polls.get("am1", 0) >= start + 3, 10, "more rounds")
+        assert len(await said()) == 2 and view.state.alerts["f1"].stale_since is None
+    finally:
+        await server.stop()
+
+
+async def test_a_source_that_sends_no_resolve_goes_stale_then_resolves(
+    tmp_path: Path, make_client: ClientFactory
+) -> None:
+    config = {"reconcile": {"interval": INTERVAL}, "resolve_timeout": {"webhook": "1s"}}
+    server = HubServer(tmp_path / "hub.db", TOKEN, config=parse_hub_config(config))
+    await server.start()
+    try:
+        ann = await make_client(server.url, "ann")
+        room = (await ann.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+        view = await ann.join(room)
+        async with httpx.AsyncClient(base_url=server.http_url, headers=BEARER) as http:
+            hook = {"alerts": [{"name": "Backup", "fingerprint": "w1"}]}
+            assert (await http.post(f"/api/v1/alerts?incident={room}", json=hook)).status_code == 202
+        await wait_for(lambda: "w1" in view.state.alerts, 10, "the alert")
+        await wait_for(lambda: view.state.alerts["w1"].stale_since is not None, 10, "stale")
+        assert "is stale: nothing from webhook for 1s" in lines(view)[-1]
+        await wait_for(lambda: view.state.alerts["w1"].status == "resolved", 10, "resolved")
+        assert lines(view)[-1].endswith("resolved: nothing from webhook for 1s more")
+    finally:
+        await server.stop()
+
+
+async def test_a_hub_restart_loses_nothing_and_writes_nothing_twice(
+    binary: str, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    stack = await start_stack(binary, tmp_path, resolve_timeout="1h")
+    acked: list[str] = []
+    try:
+        ann = await make_client(stack.server.url, "ann")
+        view = await ann.join(stack.room)
+        await fire(stack, view, [fired("DiskFull", "db-1"), fired("NodeDown", "db-2")])
+        node = by_instance(view, "db-2")
+        made = {
+            "matchers": [{"name": "alertname", "value": "DiskFull", "isRegex": False, "isEqual": True}],
+            "startsAt": iso(datetime.now(UTC)),
+            "endsAt": iso(datetime.now(UTC) + timedelta(hours=2)),
+            "createdBy": "carol",
+            "comment": "planned",
+        }
+        async with httpx.AsyncClient(base_url=stack.am.url) as http:
+            assert (await http.post("/api/v2/silences", json=made)).status_code == 200
+        body = {"fingerprint": node.fingerprint, "minutes": 60, "reason": "r", "upstream": True}
+        acked.append((await ann.submit("alert.silenced", body, stack.room))["id"])
+        await fire(stack, view, [fired("NodeDown", "db-2", ends=datetime.now(UTC) - timedelta(seconds=1))])
+        await wait_for(lambda: view.state.alerts[node.fingerprint].stale_since is not None, 10, "stale")
+        await wait_for(lambda: len(stack.events("silence.synced")) == 1, 10, "carol's silence")
+        await stack.polls(2)
+        before = {t: len(stack.events(t)) for t in ("silence.synced", "alert.stale", "source.checked")}
+        await ann.close()
+    finally:
+        await stack.server.stop()
+    server = HubServer(
+        tmp_path / "hub.db", TOKEN, config=parse_hub_config(hub_config(stack.am.url, resolve_timeout="1h"))
+    )
+    await server.start()
+    try:
+        stack.server = server
+        await stack.polls(3)
+        after = {t: len(stack.events(t)) for t in before}
+        assert after == before == {"silence.synced": 1, "alert.stale": 1, "source.checked": 0}
+    finally:
+        stack.am.stop()
+        await server.stop()
+    assert_log_is_whole(tmp_path / "hub.db", acked)
