@@ -170,3 +170,68 @@ def test_a_sink_is_named_after_its_host_without_user_info_and_a_whsec_secret_mus
     assert [s.name for s in config.sinks] == ["hooks.example.com:8443", "[::1]", "h.example"]
     with pytest.raises(HubConfigError, match=r"sinks\[0\]\.secret: a whsec_ secret is base64"):
         parse_hub_config({"sinks": [{"kind": "webhook", "url": "https://h/", "secret": "whsec_not base64!"}]})
+
+
+def test_alert_sources_are_named_and_the_single_alertmanager_is_default() -> None:
+    sources = parse_hub_config(
+        {
+            "alertmanager": "http://am:9093/",
+            "alertmanagers": {"eu": {"url": "http://am-eu:9093", "external_url": "https://am.eu.example/"}},
+            "grafana": {"url": "https://grafana.example/", "token": "glsa_x"},
+            "reconcile": {"interval": 5},
+            "resolve_timeout": {"webhook": "90s", "grafana": "2h", "pagerduty": 600},
+        }
+    ).sources
+    assert [(am.name, am.url, am.resolve_timeout) for am in sources.alertmanagers] == [
+        ("default", "http://am:9093", 300.0),
+        ("eu", "http://am-eu:9093", 300.0),
+    ]
+    assert sources.origin_of_batch(None, "https://am.eu.example") == "eu"
+    assert sources.origin_of_batch(None, "https://elsewhere.example") is None  # two: none is "the only one"
+    assert sources.upstream("grafana") is not None and sources.upstream("webhook") is None
+    assert dict(sources.resolve_timeouts) == {"webhook": 90.0, "grafana": 7200.0, "pagerduty": 600.0}
+    assert sources.interval == 5.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        ({"alertmanagers": {"eu": {"url": "ftp://x"}}}, "alertmanagers.eu.url"),
+        (
+            {"alertmanagers": {"eu": {"url": "http://x", "resolve_timeout": "5 minutes"}}},
+            "alertmanagers.eu.resolve_timeout",
+        ),
+        ({"alertmanagers": {"eu": {"url": "http://x", "colour": "red"}}}, "alertmanagers.eu.colour"),
+        ({"alertmanagers": {"grafana": {"url": "http://x"}}}, "alertmanagers.grafana"),
+        (
+            {"alertmanager": "http://x", "alertmanagers": {"default": {"url": "http://y"}}},
+            "alertmanagers.default",
+        ),
+        ({"grafana": {"url": "http://g"}}, "grafana.token"),
+        ({"grafana": {"url": "g", "token": "t"}}, "grafana.url"),
+        ({"reconcile": {"interval": 0}}, "reconcile.interval"),
+        ({"reconcile": {"interval": True}}, "reconcile.interval"),
+        ({"resolve_timeout": {"webhook": "-1m"}}, "resolve_timeout.webhook"),
+        ({"resolve_timeout": {"webhook": "31d"}}, "resolve_timeout.webhook"),
+        ({"resolve_timeout": "1h"}, "resolve_timeout"),
+    ],
+)
+def test_a_bad_alert_source_setting_is_refused_naming_it(raw: dict[str, object], named: str) -> None:
+    with pytest.raises(HubConfigError, match=rf"^config: {re.escape(named)}: "):
+        parse_hub_config(raw)
+
+
+async def test_a_reload_follows_the_alertmanagers_it_names(
+    configured: tuple[HubServer, Path],
+) -> None:
+    server, path = configured
+    assert server.alerts.reconciler._tasks == [] and not server.hub.has_alertmanager
+    path.write_text(FIRST + '\n[alertmanagers.eu]\nurl = "http://127.0.0.1:9"\n[reconcile]\ninterval = 60\n')
+    async with httpx.AsyncClient(
+        base_url=server.http_url, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as api:
+        reloaded = (await api.post("/api/v1/config/reload")).json()
+    assert reloaded["changed"] == ["sources"]
+    assert reloaded["config"]["sources"]["alertmanagers"]["eu"]["url"] == "http://127.0.0.1:9"
+    assert [t.get_name() for t in server.alerts.reconciler._tasks] == ["reconcile-eu"]
+    assert server.hub.has_alertmanager and server.alerts.sources.interval == 60.0
