@@ -249,5 +249,8 @@ class AlertService:
         for key in ("severity", "starts_at", "ends_at", "url", "origin", "runbook_url", "value"):
             if getattr(alert, key) is not None:
                 data[key] = getattr(alert, key)
+        for key in ("links", "values"):
+            if getattr(alert, key):
+                data[key] = getattr(alert, key)
         await self.hub.execute(Command(new_id(), "alert.upserted", data, target), actor, internal=True)
         return command

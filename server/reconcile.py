@@ -2,7 +2,8 @@
 
 Each configured Alertmanager is read at hub start and on an interval:
 ``/api/v2/status`` (its uptime tells a restart), ``/api/v2/alerts`` and
-``/api/v2/silences``. Sources that send no resolve are swept for alerts
+``/api/v2/silences``; Grafana's Alertmanager API, when configured, for its
+silences. Sources that send no resolve are swept for alerts
 unseen past their ``resolve_timeout``. Nothing is kept here that the log does
 not hold: every decision is made against a room's state (server/reconcile_plan.py),
 and every change goes through the hub's durable command path.
@@ -15,15 +16,17 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from server.hub import Hub
 from server.reconcile_plan import Listing, plan_alerts, plan_silences, plan_unseen, source_checked
-from server.sources import Alertmanager, Sources
+from server.sources import GRAFANA, Sources, Upstream
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command
+from warroom.core.schema import format_time
 from warroom.core.state import IncidentState
 from warroom.core.text import visible
 
@@ -85,15 +88,15 @@ class Reconciler:
             if old is not None:
                 asyncio.get_running_loop().create_task(old.aclose())
         self._tasks = [
-            asyncio.create_task(self._follow(am, sources.interval), name=f"reconcile-{am.name}")
-            for am in sources.alertmanagers
+            asyncio.create_task(self._follow(target, sources.interval), name=f"reconcile-{target.name}")
+            for target in targets(sources)
         ]
         if sources.resolve_timeouts:
             self._tasks.append(asyncio.create_task(self._sweep(sources), name="reconcile-unseen"))
 
     # -- Alertmanagers ---------------------------------------------------------------
 
-    async def _follow(self, am: Alertmanager, interval: float) -> None:
+    async def _follow(self, am: Target, interval: float) -> None:
         failures, uptime = 0, None
         while True:
             try:
@@ -101,13 +104,13 @@ class Reconciler:
             except SourceDown as exc:
                 failures += 1
                 error = str(exc)
-                log.warning("Alertmanager %s: %s (try %d)", am.name, error, failures)
+                log.warning("%s: %s (try %d)", am.upstream.title, error, failures)
                 say = functools.partial(source_checked, origin=am.name, error=error)
                 await self._guarded(self._each_room(am.name, say))
                 await asyncio.sleep(backoff(interval, failures))  # a retry schedule, not a wait for an event
                 continue
             if uptime is not None and listing.uptime != uptime:
-                log.info("Alertmanager %s restarted (up since %s); reconciling", am.name, listing.uptime)
+                log.info("%s restarted (up since %s); reconciling", am.upstream.title, listing.uptime)
             failures, uptime = 0, listing.uptime
             await self._guarded(self.reconcile(am, listing))
             self.polls[am.name] = self.polls.get(am.name, 0) + 1
@@ -122,23 +125,28 @@ class Reconciler:
         except Exception:  # the loop must outlive a bug or a failing store, as the hub's sweep does
             log.exception("reconciliation failed; trying again next interval")
 
-    async def reconcile(self, am: Alertmanager, listing: Listing) -> None:
-        """Bring every room holding this Alertmanager's alerts or silences in line with its listing."""
+    async def reconcile(self, am: Target, listing: Listing) -> None:
+        """Bring every room holding this source's alerts or silences in line with its listing."""
         now = self.hub._clock()
+        timeout = am.resolve_timeout
 
         def plan(state: IncidentState) -> list[Command]:
+            alerts = [] if timeout is None else plan_alerts(state, am.name, listing, timeout, now)
             return [
                 *source_checked(state, am.name, None),
-                *plan_alerts(state, am.name, listing, am.resolve_timeout, now),
+                *alerts,
                 *plan_silences(state, am.name, listing.silences),
             ]
 
         await self._each_room(am.name, plan)
 
-    async def _read(self, am: Alertmanager) -> Listing:
+    async def _read(self, am: Target) -> Listing:
         fetched_at = self.hub._clock()
-        status = await self._get(am, "/api/v2/status", None)
-        alerts = await self._get(am, "/api/v2/alerts", ALERTS_QUERY)
+        status: Any = {"uptime": ""}
+        alerts: Any = []
+        if am.resolve_timeout is not None:  # an Alertmanager: its alerts too, not only its silences
+            status = await self._get(am, "/api/v2/status", None)
+            alerts = await self._get(am, "/api/v2/alerts", ALERTS_QUERY)
         silences = await self._get(am, "/api/v2/silences", None)
         try:
             uptime = str(status["uptime"])
@@ -147,12 +155,15 @@ class Reconciler:
             raise SourceDown(f"answered something that is not Alertmanager's API ({exc!r})") from None
         if not isinstance(silences, list):
             raise SourceDown("answered something that is not Alertmanager's API (silences)")
-        return Listing(uptime, listed, [s for s in silences if isinstance(s, dict)], fetched_at)
+        found = [s for s in silences if isinstance(s, dict)]
+        return Listing(uptime, listed, found, format_time(fetched_at))
 
-    async def _get(self, am: Alertmanager, path: str, params: dict[str, str] | None) -> Any:
+    async def _get(self, am: Target, path: str, params: dict[str, str] | None) -> Any:
         assert self._http is not None
         try:
-            response = await self._http.get(am.url + path, params=params)
+            response = await self._http.get(
+                am.upstream.base + path, params=params, headers=dict(am.upstream.headers)
+            )
         except httpx.HTTPError as exc:
             raise SourceDown(f"did not answer: {type(exc).__name__}") from None
         if not response.is_success:
@@ -185,6 +196,7 @@ class Reconciler:
             commands = plan(room.state)
             if commands:
                 await self._write(commands)
+            await asyncio.sleep(0)  # a round over many rooms lets everyone else in between them
 
     async def _write(self, commands: list[Command]) -> None:
         futures = []
@@ -200,6 +212,23 @@ class Reconciler:
                 log.info("reconciliation event not written: %s", outcome.message)
             elif isinstance(outcome, BaseException):
                 raise outcome
+
+
+@dataclass(frozen=True)
+class Target:
+    """A source to reconcile: an Alertmanager (alerts and silences), or Grafana (its silences)."""
+
+    name: str
+    upstream: Upstream
+    resolve_timeout: float | None  # None: its alerts are not listed, only its silences
+
+
+def targets(sources: Sources) -> list[Target]:
+    out = [Target(am.name, Upstream(am.name, am.url), am.resolve_timeout) for am in sources.alertmanagers]
+    grafana = sources.upstream(GRAFANA)
+    if grafana is not None:
+        out.append(Target(GRAFANA, grafana, None))
+    return out
 
 
 def backoff(interval: float, failures: int) -> float:

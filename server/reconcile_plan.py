@@ -31,7 +31,7 @@ class Listing:
     uptime: str
     alerts: dict[str, dict[str, Any]]  # fingerprint -> the alert as API v2 lists it
     silences: list[dict[str, Any]]
-    fetched_at: datetime  # alerts seen by the room after this may be missing from the listing
+    fetched_at: str  # as the log writes times: alerts seen by the room after this may be missing from it
 
 
 def command(state: IncidentState, type_: str, key: str, data: dict[str, Any]) -> Command:
@@ -70,7 +70,7 @@ def plan_alerts(
         if alert.origin != origin:
             continue
         listed = listing.alerts.get(alert.fingerprint)
-        before = parse_time(alert.last_seen) < listing.fetched_at  # not changed here mid-poll
+        before = alert.last_seen < listing.fetched_at  # not changed here mid-poll (one time format)
         if alert.status == "resolved":
             if listed is not None and before and (data := refreshed(listed, origin)) is not None:
                 out.append(command(state, "alert.upserted", alert.fingerprint, data))
@@ -124,6 +124,7 @@ def refreshed(listed: dict[str, Any], origin: str) -> dict[str, Any] | None:
 def plan_silences(state: IncidentState, origin: str, silences: list[dict[str, Any]]) -> list[Command]:
     """Silences of ``origin`` new to the room (covering its alerts), changed there, or gone."""
     out, listed = [], set()
+    index: dict[str, list[Alert]] | None = None  # built once, and only if a silence is new here
     for raw in silences:
         data = synced(raw, origin)
         if data is None:
@@ -131,8 +132,10 @@ def plan_silences(state: IncidentState, origin: str, silences: list[dict[str, An
         listed.add(data["id"])
         known = state.silences.get(data["id"])
         if known is None:
-            if data["state"] != "expired" and covers(state, origin, data["matchers"]):
-                out.append(command(state, "silence.synced", data["id"], data))
+            if data["state"] != "expired":
+                index = by_alertname(state, origin) if index is None else index
+                if covers(index, data["matchers"]):
+                    out.append(command(state, "silence.synced", data["id"], data))
         elif known.origin == origin and changed(known, data):
             out.append(command(state, "silence.synced", data["id"], data))
     for known in state.silences.values():
@@ -141,12 +144,23 @@ def plan_silences(state: IncidentState, origin: str, silences: list[dict[str, An
     return out
 
 
-def covers(state: IncidentState, origin: str, texts: list[str]) -> bool:
+def by_alertname(state: IncidentState, origin: str) -> dict[str, list[Alert]]:
+    """The room's alerts of ``origin`` by name: most silences name one, so few alerts are tried."""
+    index: dict[str, list[Alert]] = {}
+    for alert in state.alerts.values():
+        if alert.origin == origin:
+            index.setdefault(alert.labels.get("alertname", ""), []).append(alert)
+    return index
+
+
+def covers(index: dict[str, list[Alert]], texts: list[str]) -> bool:
     try:
         matchers = parse_matchers(texts)
     except WarroomError:
         return False
-    return any(a.origin == origin and matches_all(matchers, a.labels) for a in state.alerts.values())
+    named = next((m.value for m in matchers if m.name == "alertname" and m.op == "="), None)
+    groups = [index.get(named, [])] if named is not None else list(index.values())
+    return any(matches_all(matchers, a.labels) for group in groups for a in group)
 
 
 def changed(known: Silence, data: dict[str, Any]) -> bool:
