@@ -52,6 +52,9 @@ class Reconciler:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._http: httpx.AsyncClient | None = None
+        # (room, origin) -> silence id -> the room's alert count when it covered none of them:
+        # only spares work, so losing it (a restart) costs one full try, nothing else.
+        self._idle: dict[tuple[str, str], dict[str, int]] = {}
         self.polls: dict[str, int] = {}  # per Alertmanager or swept source: rounds done, for tests and status
 
     @property
@@ -135,7 +138,9 @@ class Reconciler:
             return [
                 *source_checked(state, am.name, None),
                 *alerts,
-                *plan_silences(state, am.name, listing.silences),
+                *plan_silences(
+                    state, am.name, listing.silences, self._idle.setdefault((state.room, am.name), {})
+                ),
             ]
 
         await self._each_room(am.name, plan)
@@ -192,7 +197,13 @@ class Reconciler:
     async def _each_room(self, key: str, plan: Plan) -> None:
         """Plan and write in each room that ever held alerts of ``key``, one room at a time."""
         for room_id in sorted(self.service.rooms_of.get(key, ())):
-            room = await self.hub.room(room_id)
+            try:
+                room = await self.hub.room(room_id)
+            except WarroomError as exc:  # one room that cannot load must not stop the round for the rest
+                if exc.code == Code.SHUTTING_DOWN:
+                    raise
+                log.warning("reconciliation skipped %s: %s", room_id, exc.message)
+                continue
             commands = plan(room.state)
             if commands:
                 await self._write(commands)

@@ -16,7 +16,7 @@ from typing import Any
 from server.intake import parse_alertmanager
 from warroom.core.errors import WarroomError
 from warroom.core.events import Command, validate_command
-from warroom.core.matchers import matches_all, parse_matchers
+from warroom.core.matchers import parse_matchers
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Alert, IncidentState, Silence, origin_title
 
@@ -121,10 +121,18 @@ def refreshed(listed: dict[str, Any], origin: str) -> dict[str, Any] | None:
     return data
 
 
-def plan_silences(state: IncidentState, origin: str, silences: list[dict[str, Any]]) -> list[Command]:
-    """Silences of ``origin`` new to the room (covering its alerts), changed there, or gone."""
+def plan_silences(
+    state: IncidentState, origin: str, silences: list[dict[str, Any]], idle: dict[str, int] | None = None
+) -> list[Command]:
+    """Silences of ``origin`` new to the room (covering its alerts), changed there, or gone.
+
+    ``idle`` remembers, per silence id, how many alerts the room held when that
+    silence covered none of them: it is not tried again until the room gains
+    alerts, so a poll does not match every silence against every alert.
+    """
     out, listed = [], set()
-    index: dict[str, list[Alert]] | None = None  # built once, and only if a silence is new here
+    idle = {} if idle is None else idle
+    index: Index | None = None  # built once, and only if a silence is new here
     for raw in silences:
         data = synced(raw, origin)
         if data is None:
@@ -132,42 +140,74 @@ def plan_silences(state: IncidentState, origin: str, silences: list[dict[str, An
         listed.add(data["id"])
         known = state.silences.get(data["id"])
         if known is None:
-            if data["state"] != "expired":
+            if data["state"] != "expired" and idle.get(data["id"]) != len(state.alerts):
                 index = by_alertname(state, origin) if index is None else index
                 if covers(index, data["matchers"]):
                     out.append(command(state, "silence.synced", data["id"], data))
+                else:
+                    idle[data["id"]] = len(state.alerts)
         elif known.origin == origin and changed(known, data):
             out.append(command(state, "silence.synced", data["id"], data))
     for known in state.silences.values():
         if known.origin == origin and known.state != "expired" and known.id not in listed:
             out.append(command(state, "silence.synced", known.id, gone(known)))
+    for silence_id in set(idle) - listed:
+        del idle[silence_id]
     return out
 
 
-def by_alertname(state: IncidentState, origin: str) -> dict[str, list[Alert]]:
-    """The room's alerts of ``origin`` by name: most silences name one, so few alerts are tried."""
+@dataclass
+class Index:
+    """A room's alerts of one origin, by name, with each label's distinct values: built once a round."""
+
+    by_name: dict[str, list[Alert]]
+    _values: dict[str, set[str]]
+
+    def values(self, label: str) -> set[str]:
+        found = self._values.get(label)
+        if found is None:
+            found = self._values[label] = {
+                a.labels.get(label, "") for group in self.by_name.values() for a in group
+            }
+        return found
+
+
+def by_alertname(state: IncidentState, origin: str) -> Index:
+    """Most silences name an alertname, so few alerts are tried against them."""
     index: dict[str, list[Alert]] = {}
     for alert in state.alerts.values():
         if alert.origin == origin:
             index.setdefault(alert.labels.get("alertname", ""), []).append(alert)
-    return index
+    return Index(index, {})
 
 
-def covers(index: dict[str, list[Alert]], texts: list[str]) -> bool:
+def covers(index: Index, texts: list[str]) -> bool:
+    """Whether the matchers cover any alert of the index.
+
+    A matcher that no value of its label meets rules the silence out without
+    trying each alert, which is what most silences of other teams come to.
+    """
     try:
         matchers = parse_matchers(texts)
     except WarroomError:
         return False
+    hits = [{v for v in index.values(m.name) if m.matches({m.name: v})} for m in matchers]
+    if not all(hits):
+        return False
     named = next((m.value for m in matchers if m.name == "alertname" and m.op == "="), None)
-    groups = [index.get(named, [])] if named is not None else list(index.values())
-    return any(matches_all(matchers, a.labels) for group in groups for a in group)
+    groups = [index.by_name.get(named, [])] if named is not None else list(index.by_name.values())
+    return any(
+        all(a.labels.get(m.name, "") in hit for m, hit in zip(matchers, hits, strict=True))
+        for group in groups
+        for a in group
+    )
 
 
 def changed(known: Silence, data: dict[str, Any]) -> bool:
     """Whether the room's copy is out of date; an expired silence stays as the room last said it."""
     if known.state == data["state"] == "expired":
         return False
-    if known.state != data["state"] or known.comment.strip() != data["comment"].strip():
+    if known.state != data["state"] or known.comment.strip() != data.get("comment", "").strip():
         return True
     moved = (parse_time(known.ends_at) - parse_time(data["ends_at"])).total_seconds()
     return abs(moved) > ENDS_AT_SLACK
@@ -175,7 +215,7 @@ def changed(known: Silence, data: dict[str, Any]) -> bool:
 
 def gone(known: Silence) -> dict[str, Any]:
     """A silence the room knows that its Alertmanager no longer has (lost in a restart, say): expired."""
-    return {
+    data = {
         "id": known.id,
         "origin": str(known.origin),
         "state": "expired",
@@ -184,6 +224,7 @@ def gone(known: Silence) -> dict[str, Any]:
         "created_by": known.created_by,
         "comment": known.comment,
     }
+    return without_empty(data)
 
 
 def synced(raw: Any, origin: str) -> dict[str, Any] | None:
@@ -198,9 +239,16 @@ def synced(raw: Any, origin: str) -> dict[str, Any] | None:
             "created_by": str(raw.get("createdBy") or ""),
             "comment": str(raw.get("comment") or ""),
         }
-        return validate_command("silence.synced", data, from_client=False)
+        data = without_empty(data)
+        validate_command("silence.synced", data, from_client=False)
+        return data  # as checked, without the defaults the check fills in (an empty comment is refused)
     except (KeyError, TypeError, ValueError, WarroomError):
         return None
+
+
+def without_empty(data: dict[str, Any]) -> dict[str, Any]:
+    """Who made it and why are optional: an empty one is left out, as the event's schema wants."""
+    return {k: v for k, v in data.items() if k not in ("created_by", "comment") or v.strip()}
 
 
 def matcher_text(matcher: dict[str, Any]) -> str:

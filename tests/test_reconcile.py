@@ -517,3 +517,36 @@ async def test_a_hub_restart_loses_nothing_and_writes_nothing_twice(
         stack.am.stop()
         await server.stop()
     assert_log_is_whole(tmp_path / "hub.db", acked)
+
+
+def test_a_listed_silence_reads_back_into_matchers_the_core_parses_and_idle_ones_are_not_retried() -> None:
+    from server.reconcile_plan import matcher_text, plan_silences
+    from tests.test_core import run
+    from warroom.core.matchers import parse_matcher
+
+    for name, value, regex, equal in (
+        ("summary", 'a "b" = c', False, True),
+        ("instance", "db-.*", True, False),
+    ):
+        text = matcher_text({"name": name, "value": value, "isRegex": regex, "isEqual": equal})
+        assert parse_matcher(text).to_alertmanager() == {
+            "name": name,
+            "value": value,
+            "isRegex": regex,
+            "isEqual": equal,
+        }
+    labels = {"alertname": "NodeDown", "instance": "db-1"}
+    state = run(
+        [("alert.upserted", {"fingerprint": "f", "alertname": "NodeDown", "labels": labels, "origin": "am1"})]
+    )
+    ends = iso(datetime.now(UTC) + timedelta(hours=1))
+
+    def silence(sid: str, value: str) -> dict[str, Any]:  # no comment, no createdBy: still a silence
+        matcher = {"name": "instance", "value": value, "isRegex": True, "isEqual": True}
+        return {"id": sid, "status": {"state": "active"}, "endsAt": ends, "matchers": [matcher]}
+
+    idle: dict[str, int] = {}
+    made = plan_silences(state, "am1", [silence("s1", "db-.*"), silence("s2", "web-.*")], idle)
+    assert [c.data["id"] for c in made] == ["s1"] and "comment" not in made[0].data
+    assert idle == {"s2": 1}  # covers nothing: not tried again until the room gains an alert
+    assert plan_silences(state, "am2", [silence("s1", "db-.*")]) == []  # another origin's alerts only
