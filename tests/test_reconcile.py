@@ -28,9 +28,9 @@ from starlette.routing import Route
 from server.config import parse_hub_config
 from server.runner import HubServer
 from server.sources import GRAFANA_API
-from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, log_of, require_peer, wait_for
+from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, issue, log_of, require_peer, wait_for
 from tests.test_alertmanager import Alertmanager, free_port, iso, wait_until
-from warroom.client import CommandRejected
+from warroom.client import CommandRejected, HubClient
 from warroom.client.hub_client import RoomView
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
@@ -64,8 +64,12 @@ class Stack:
 
 
 def hub_config(am_url: str, **extra: Any) -> dict[str, Any]:
+    more = extra.pop("alertmanagers", {})
     return {
-        "alertmanagers": {"am1": {"url": am_url, "resolve_timeout": extra.pop("resolve_timeout", "2s")}},
+        "alertmanagers": {
+            "am1": {"url": am_url, "resolve_timeout": extra.pop("resolve_timeout", "2s")},
+            **more,
+        },
         "reconcile": {"interval": INTERVAL},
         **extra,
     }
@@ -550,3 +554,47 @@ def test_a_listed_silence_reads_back_into_matchers_the_core_parses_and_idle_ones
     assert [c.data["id"] for c in made] == ["s1"] and "comment" not in made[0].data
     assert idle == {"s2": 1}  # covers nothing: not tried again until the room gains an alert
     assert plan_silences(state, "am2", [silence("s1", "db-.*")]) == []  # another origin's alerts only
+
+
+async def test_a_group_silence_is_bounded_and_all_or_nothing_across_alertmanagers(
+    binary: str, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # an Alertmanager that is down: nothing listens there
+    stack = await start_stack(binary, tmp_path, alertmanagers={"zz": {"url": dead}})
+    try:
+        ann = await make_client(stack.server.url, "ann")
+        view = await ann.join(stack.room)
+        await fire(stack, view, [fired("NodeDown", "db-1")])
+        async with httpx.AsyncClient(base_url=stack.server.http_url, headers=BEARER) as http:
+            other = {
+                "status": "firing",
+                "labels": {"alertname": "NodeDown", "instance": "db-2"},
+                "fingerprint": "z1",
+            }
+            url = f"/api/v1/alerts/alertmanager?incident={stack.room}&alertmanager=zz"
+            assert (await http.post(url, json={"alerts": [other]})).status_code == 202
+        await wait_for(lambda: "z1" in view.state.alerts, 10, "zz's alert")
+        assert view.state.alerts["z1"].origin == "zz"
+
+        sam = HubClient(stack.server.url, await issue(stack.server, "sam", scope=[stack.room]), "sam")
+        await sam.connect()
+        try:
+            await sam.join(stack.room)
+            body = {"matchers": ["instance=~db-.*"], "minutes": 30, "reason": "r", "upstream": True}
+            with pytest.raises(CommandRejected) as refused:  # no alertname=: the hub's bounds say no
+                await sam.send("alerts.silenced", body, stack.room)
+            assert (refused.value.error.code, refused.value.error.field) == ("forbidden", "matchers")
+        finally:
+            await sam.close()
+
+        body = {"matchers": ["alertname=NodeDown"], "minutes": 30, "reason": "r", "upstream": True}
+        with pytest.raises(CommandRejected) as refused:
+            await ann.send("alerts.silenced", body, stack.room)
+        assert refused.value.error.code == "upstream_failed" and "zz" in refused.value.error.message
+        async with httpx.AsyncClient(base_url=stack.am.url) as http:
+            made = (await http.get("/api/v2/silences")).json()
+        assert [s["status"]["state"] for s in made] == ["expired"]  # am1 made its silence first: undone
+        assert not any(a.silenced_until for a in view.state.alerts.values())  # nothing half-done
+    finally:
+        stack.am.stop()
+        await stack.server.stop()
