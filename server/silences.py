@@ -87,6 +87,14 @@ class Silencer:
 
     # -- preparers ---------------------------------------------------------------------
 
+    def _home(self, origin: str | None, source: str | None) -> Upstream | None:
+        """Where an alert's silence lives; an alert (or silence) from before origins were kept,
+        from Alertmanager, is taken to be the only Alertmanager's, as it was then."""
+        sources = self.sources()
+        if origin is None and source == "alertmanager" and len(sources.alertmanagers) == 1:
+            origin = sources.alertmanagers[0].name
+        return sources.upstream(origin)
+
     async def _alert(self, command: Command) -> Alert:
         state = (await self.hub.room(str(command.room))).state
         alert = state.alerts.get(command.data.get("fingerprint", ""))
@@ -102,13 +110,13 @@ class Silencer:
         """
         data = dict(command.data)
         alert = await self._alert(command)
-        upstream = self.sources().upstream(alert.origin) if data.pop("upstream", False) else None
+        upstream = self._home(alert.origin, alert.source) if data.pop("upstream", False) else None
         if upstream is None:  # "in this room only", as the timeline line says
             return Command(command.id, command.type, data, command.room)
         matchers = [Matcher(k, "=", v) for k, v in alert.labels.items()]
         if not admin:
             check_upstream_silence(self.hub.policy, int(data["minutes"]), matchers, "fingerprint")
-        old = self.sources().upstream(alert.silence_origin)
+        old = self._home(alert.silence_origin, "alertmanager")
         if alert.silence_id and old is not None:  # replacing a silence: expire the old one, or it lingers
             await self.expire(old, alert.silence_id)
         reason = str(data.get("reason", ""))
@@ -120,7 +128,7 @@ class Silencer:
     async def _prepare_unsilence(self, command: Command, actor: str, admin: bool) -> Command:
         alert = await self._alert(command)
         if alert.silence_id:
-            upstream = self.sources().upstream(alert.silence_origin)
+            upstream = self._home(alert.silence_origin, "alertmanager")
             if upstream is None:
                 where = alert.silence_origin or "its origin"
                 raise WarroomError(
@@ -136,8 +144,7 @@ class Silencer:
         if not data.pop("upstream", False):
             return Command(command.id, command.type, data, command.room)
         state = (await self.hub.room(str(command.room))).state
-        sources = self.sources()
-        upstreams = {u.origin: u for a in covered(state, matchers) if (u := sources.upstream(a.origin))}
+        upstreams = {u.origin: u for a in covered(state, matchers) if (u := self._home(a.origin, a.source))}
         if not upstreams:
             return Command(command.id, command.type, data, command.room)
         if not admin:
