@@ -52,6 +52,7 @@ class Reconciler:
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False
         self._http: httpx.AsyncClient | None = None
+        self._timeout = 5.0
         # (room, origin) -> silence id -> the room's alert count when it covered none of them:
         # only spares work, so losing it (a restart) costs one full try, nothing else.
         self._idle: dict[tuple[str, str], dict[str, int]] = {}
@@ -85,11 +86,9 @@ class Reconciler:
     def _spawn(self) -> None:
         sources = self.sources
         # A source that hangs must not hold a poll up for long: at most the interval, 1 to 5 s.
-        timeout = max(1.0, min(5.0, sources.interval))
-        if self._http is None or self._http.timeout.read != timeout:
-            old, self._http = self._http, httpx.AsyncClient(timeout=timeout)
-            if old is not None:
-                asyncio.get_running_loop().create_task(old.aclose())
+        self._timeout = max(1.0, min(5.0, sources.interval))
+        if self._http is None:
+            self._http = httpx.AsyncClient()
         self._tasks = [
             asyncio.create_task(self._follow(target, sources.interval), name=f"reconcile-{target.name}")
             for target in targets(sources)
@@ -167,7 +166,10 @@ class Reconciler:
         assert self._http is not None
         try:
             response = await self._http.get(
-                am.upstream.base + path, params=params, headers=dict(am.upstream.headers)
+                am.upstream.base + path,
+                params=params,
+                headers=dict(am.upstream.headers),
+                timeout=self._timeout,
             )
         except httpx.HTTPError as exc:
             raise SourceDown(f"did not answer: {type(exc).__name__}") from None
