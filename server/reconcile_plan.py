@@ -239,9 +239,7 @@ def synced(raw: Any, origin: str) -> dict[str, Any] | None:
             "created_by": str(raw.get("createdBy") or ""),
             "comment": str(raw.get("comment") or ""),
         }
-        data = without_empty(data)
-        validate_command("silence.synced", data, from_client=False)
-        return data  # as checked, without the defaults the check fills in (an empty comment is refused)
+        return validate_command("silence.synced", without_empty(data), from_client=False)
     except (KeyError, TypeError, ValueError, WarroomError):
         return None
 

@@ -235,8 +235,8 @@ define(
     Choice("state", options=("active", "pending", "expired")),
     TextList("matchers", max_items=MAX_MATCHERS * 4, max_len=MAX_MATCHER_LEN),
     Time("ends_at"),
-    Text("created_by", required=False, default="", max_len=TITLE_MAX),
-    Text("comment", required=False, default="", max_len=TEXT_MAX, multiline=True),
+    Text("created_by", required=False, max_len=TITLE_MAX),
+    Text("comment", required=False, max_len=TEXT_MAX, multiline=True),
     from_clients=False,
 )
 define(
