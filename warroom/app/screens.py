@@ -403,7 +403,8 @@ class IncidentScreen(Screen[None]):
             self._point_at_first_alert(widget)
 
     def _point_at_first_alert(self, feed: AlertFeed) -> None:
-        """The alert panel opens on the first firing alert nobody acknowledged, not on a group."""
+        """The alert panel opens on the first firing alert nobody acknowledged in an open group,
+        else on the first group's row (in a storm every group is closed: a acks it from there)."""
         alerts = self.state.alerts
         for group in feed.root.children:
             if not group.is_expanded:
@@ -413,6 +414,8 @@ class IncidentScreen(Screen[None]):
                 if alert is not None and alert.status == "firing" and not alert.acked_by:
                     feed.move_cursor(node)
                     return
+        if feed.root.children:
+            feed.move_cursor(feed.root.children[0])
 
     def on_paste(self, event: events.Paste) -> None:
         """A paste that lands on a panel is text for the composer, never a string of keys."""
