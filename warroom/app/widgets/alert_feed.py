@@ -23,13 +23,14 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from warroom.app.alerts import RANK_STYLE, GroupStats, alert_sort_key, group_stats, silenced_now
+from warroom.app.alerts import RANK_STYLE, GroupStats, Tally, alert_sort_key, part_of, silenced_now
 from warroom.app.widgets.panels import span
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import KEY_LABELS, Alert
 from warroom.core.text import visible
 
 SMALL_GROUP = 5  # a new group this small opens; a bigger one stays one line
+REBUILD_OVER = 2_000  # more changed alerts than this (a replay after a join) rebuild the whole tree
 
 
 @dataclass
@@ -40,6 +41,7 @@ class _Group:
     node: TreeNode[str]
     stats: GroupStats
     key: tuple[Any, ...]
+    tally: Tally
     members: set[str] = field(default_factory=set)
     rows: dict[str, TreeNode[str]] = field(default_factory=dict)
     shown: dict[str, tuple[object, ...]] = field(default_factory=dict)  # fingerprint -> what its row shows
@@ -93,8 +95,13 @@ class AlertFeed(Tree[str]):
         """
         minute = now.strftime("%Y-%m-%dT%H:%M")
         self._now = now
-        if alerts is not self._source or self.app.theme != self._theme:
-            self._rebuild(alerts, now)
+        many = changed is None or len(changed) > REBUILD_OVER
+        if (
+            alerts is not self._source
+            or self.app.theme != self._theme
+            or (many and len(alerts) > REBUILD_OVER)
+        ):
+            self._rebuild(alerts, now)  # a snapshot, a replay, a theme: one pass beats row-by-row
         elif changed is None:
             self._update(alerts, now, set(alerts) | set(self._where))
         elif changed:
@@ -154,16 +161,20 @@ class AlertFeed(Tree[str]):
             members.setdefault(alert.alertname, []).append(alert)
         minute = now.strftime("%Y-%m-%dT%H:%M")
         built = []
+        now_text = format_time(now)
         for name, group_alerts in members.items():
-            stats = group_stats(name, group_alerts, now)
-            built.append((stats.sort_key(), name, stats, group_alerts))
+            tally = Tally(name)
+            for alert in group_alerts:
+                tally.put(alert.fingerprint, part_of(alert, now_text))
+            stats = tally.stats()
+            built.append((stats.sort_key(), name, stats, tally, group_alerts))
         built.sort(key=lambda b: b[0])
-        for key, name, stats, group_alerts in built:
+        for key, name, stats, tally, group_alerts in built:
             fresh = name not in self._seen
             self._seen.add(name)
             open_ = name in expanded or (fresh and len(group_alerts) <= SMALL_GROUP)
             node = self._add(self.root, self._group_label(stats, now), f"group:{name}", expand=open_)
-            group = _Group(name, node, stats, key, minute=minute)
+            group = _Group(name, node, stats, key, tally, minute=minute)
             self._name_spans[id(node)] = self._name_span(name)
             group.row_shown = self._row_signature(stats, now)
             group_alerts.sort(key=alert_sort_key)
@@ -215,10 +226,15 @@ class AlertFeed(Tree[str]):
         """Redraw one group: its changed rows, its row, its place. True when lines moved."""
         group = self._groups.get(name)
         layout = False
+        now_text = format_time(now)
         if group is None:
             fresh = name not in self._seen
             self._seen.add(name)
-            stats = group_stats(name, [alerts[fp] for fp in changed if fp in alerts], now)
+            tally = Tally(name)
+            for fp in changed:
+                if fp in alerts and alerts[fp].alertname == name:
+                    tally.put(fp, part_of(alerts[fp], format_time(now)))
+            stats = tally.stats()
             key = stats.sort_key()
             at = bisect_left(self._keys, key)
             node = self.root.add(
@@ -228,7 +244,7 @@ class AlertFeed(Tree[str]):
                 expand=fresh and len(changed) <= SMALL_GROUP,
             )
             self._keys.insert(at, key)
-            group = _Group(name, node, stats, key, minute=self._minute)
+            group = _Group(name, node, stats, key, tally, minute=self._minute)
             self._name_spans[id(node)] = self._name_span(name)
             self._groups[name] = group
             layout = True
@@ -239,6 +255,7 @@ class AlertFeed(Tree[str]):
                 layout = True
                 continue
             layout |= self._put_row(group, alert, now)
+            group.tally.put(fingerprint, part_of(alert, now_text))
         if not group.members:
             at = self._index_of(group)
             del self._keys[at]
@@ -246,7 +263,7 @@ class AlertFeed(Tree[str]):
             group.node.remove()
             del self._groups[name]
             return True
-        stats = group_stats(name, (alerts[fp] for fp in group.members), now)
+        stats = group.tally.stats()
         group.stats = stats
         shown = self._row_signature(stats, now)
         if shown != group.row_shown:
@@ -317,6 +334,7 @@ class AlertFeed(Tree[str]):
         group.keyed.pop(fingerprint, None)
         group.shown.pop(fingerprint, None)
         group.members.discard(fingerprint)
+        group.tally.put(fingerprint, None)
         if self._where.get(fingerprint) == group.name:
             del self._where[fingerprint]
         row.remove()
