@@ -7,9 +7,11 @@ the marks a narrow terminal keeps, and an update that redraws only its group.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from textual.widgets import Static
 
 from server.runner import HubServer
@@ -17,13 +19,16 @@ from tests.conftest import wait_for
 from tests.hostile import HOSTILE, assert_safe
 from tests.test_app import incident, joined, make_app, running, settle
 from warroom.app.alert_detail import AlertDetailScreen
+from warroom.app.alerts import Tally, group_stats, part_of, severity_rank
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
+from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.core.events import Command
 from warroom.core.matchers import group_matchers
 from warroom.core.protocol import new_id
 from warroom.core.schema import format_time
+from warroom.core.state import Alert
 from warroom.core.text import find_control
 
 
@@ -203,7 +208,8 @@ async def test_slash_ack_offers_the_group_and_acks_it_with_a_star(hub: HubServer
         await pilot.press("slash", *"ack NodeDown", "enter")
         await pilot.pause()
         hint = str(incident(app).query_one("#composer-hint").render())
-        assert "2 alerts are named NodeDown: select one, or /ack NodeDown * for the whole group" in hint
+        offer = "2 alerts are named NodeDown: select one in the alert panel, or /ack NodeDown * for the whole"
+        assert offer in hint
         assert not any(a.acked_by for a in state.alerts.values())  # refused: nothing sent
 
         await pilot.press("ctrl+a", "ctrl+k", *'/ack "Disk Will Fill" *', "enter")
@@ -333,3 +339,93 @@ async def test_an_update_redraws_only_its_group(hub: HubServer) -> None:
         assert changed[0].label is not changed[1]
         relabelled = [c for (c, old) in changed[2] if c.label is not old]
         assert [c.data for c in relabelled] == ["Group3-1"]  # only the acked row was drawn again
+
+
+# -- the pure parts: the running tally, severity ranks, and the group slash commands ----------
+
+
+def test_the_running_tally_always_equals_a_recount() -> None:
+    """Adding and taking away one alert's part, in any order, counts what a recount counts."""
+    rng = random.Random(7)
+    now = datetime(2026, 11, 28, 3, 0, tzinfo=UTC)
+    now_text = format_time(now)
+    alerts: dict[str, Alert] = {}
+    tally = Tally("G")
+    for step in range(2_000):
+        fp = f"f{rng.randrange(40)}"
+        if rng.random() < 0.15:
+            alerts.pop(fp, None)
+            tally.put(fp, None)
+        else:
+            seen = format_time(now - timedelta(minutes=rng.randrange(60)))
+            alert = alerts.get(fp) or Alert(fp, "G", "firing", seen, seen)
+            alert.status = rng.choice(["firing", "firing", "resolved"])
+            alert.severity = rng.choice([None, "critical", "warning", "info", "Page", "bogus"])
+            alert.acked_by = rng.choice([None, "bob"])
+            alert.silenced_until = rng.choice(
+                [None, format_time(now + timedelta(minutes=5)), "2026-01-01T00:00:00.000Z"]
+            )
+            alert.stale_since = rng.choice([None, seen])
+            alert.starts_at = rng.choice([None, seen])
+            alerts[fp] = alert
+            tally.put(fp, part_of(alert, now_text))
+        if alerts:
+            assert tally.stats() == group_stats("G", alerts.values(), now), step
+
+
+def test_severities_rank_as_people_spell_them() -> None:
+    assert [
+        severity_rank(s) for s in ("critical", "PAGE", "p1", "error", "high", "warning", "info", None, "?")
+    ] == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        2,
+        3,
+        4,
+        4,
+    ]
+
+
+def context(*alerts: tuple[str, str, dict[str, str]], group: str | None = None) -> Context:
+    return Context(
+        me="alice",
+        selected_group=group,
+        alerts=tuple((fp, name) for fp, name, _ in alerts),
+        labels={fp: labels for fp, _, labels in alerts},
+        alertmanager=True,
+    )
+
+
+def test_group_slash_commands_name_the_group_and_quote_it() -> None:
+    disks = [
+        (f"d{n}", "Disk Full", {"alertname": "Disk Full", "instance": f"db-{n}", "job": "node"})
+        for n in range(3)
+    ]
+    ctx = context(*disks, ("n1", "NodeDown", {"alertname": "NodeDown"}))
+    assert parse('/ack "Disk Full" *', ctx) == Action(
+        "alerts.acknowledged", {"matchers": ['alertname="Disk Full"']}
+    )
+    silenced = parse('/silence "Disk Full" * 2h rack swap', ctx)
+    assert silenced == Action(
+        "alerts.silenced",
+        {
+            "matchers": ['alertname="Disk Full"', "job=node"],
+            "minutes": 120,
+            "reason": "rack swap",
+            "upstream": True,
+        },
+    )
+    assert parse("/ack NodeDown", ctx) == Action("alert.acknowledged", {"fingerprint": "n1"})  # one: no group
+    with pytest.raises(
+        SlashError,
+        match=r"3 alerts are named Disk: select one in the alert panel, or /ack Disk \* for the whole group",
+    ):
+        parse("/ack Disk", context(*[(fp, "Disk", labels) for fp, _, labels in disks]))
+    with pytest.raises(SlashError, match="no alert named 'Nope'"):
+        parse("/ack Nope *", ctx)
+    on_row = context(*disks, group="Disk Full")
+    assert parse("/ack", on_row).type == "alerts.acknowledged"
+    assert parse("/silence 30m noisy", on_row).data["matchers"] == ['alertname="Disk Full"', "job=node"]

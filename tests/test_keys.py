@@ -281,7 +281,10 @@ async def test_runbook_and_alert_keys(hub: HubServer) -> None:
         # /ack by a name three alerts share is refused, like the CLI.
         await pilot.press("slash", *"ack HighErrorRate", "enter")
         await pilot.pause()
-        offer = "3 alerts are named HighErrorRate: select one, or /ack HighErrorRate * for the whole group"
+        offer = (
+            "3 alerts are named HighErrorRate: select one in the alert panel,"
+            " or /ack HighErrorRate * for the whole group"
+        )
         assert offer in hint_of(app)
         assert not any(a.acked_by for a in state.alerts.values())
 

@@ -241,11 +241,14 @@ def _named_alert(word: str, ctx: Context, verb: str) -> str | None:
         return word
     named = [fingerprint for fingerprint, alertname in ctx.alerts if alertname == word]
     if len(named) > 1:
+        group = f", or /{verb} {_quote_name(word)} * for the whole group" if verb in GROUP_VERBS else ""
         raise SlashError(
-            f"/{verb}: {len(named)} alerts are named {word}: select one, "
-            f"or /{verb} {_quote_name(word)} * for the whole group"
+            f"/{verb}: {len(named)} alerts are named {word}: select one in the alert panel{group}"
         )
     return named[0] if named else None
+
+
+GROUP_VERBS = ("ack", "silence")  # the commands that also take a whole group (NAME *)
 
 
 def _quote_name(name: str) -> str:

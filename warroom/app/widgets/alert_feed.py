@@ -81,6 +81,7 @@ class AlertFeed(Tree[str]):
         self._theme = ""
         self._minute = ""
         self._now = datetime.fromtimestamp(0).astimezone()
+        self._now_text = format_time(self._now)  # made once a redraw: every row compares against it
         self._silence_check: str | None = None  # the earliest silence end: the rows change then
         self._name_spans: dict[int, tuple[int, int]] = {}  # group node id -> where its name is in the label
 
@@ -94,14 +95,10 @@ class AlertFeed(Tree[str]):
         minute tick redraws ages on open groups only.
         """
         minute = now.strftime("%Y-%m-%dT%H:%M")
-        self._now = now
-        many = changed is None or len(changed) > REBUILD_OVER
-        if (
-            alerts is not self._source
-            or self.app.theme != self._theme
-            or (many and len(alerts) > REBUILD_OVER)
-        ):
-            self._rebuild(alerts, now)  # a snapshot, a replay, a theme: one pass beats row-by-row
+        self._now, self._now_text = now, format_time(now)
+        replay = changed is not None and len(changed) > REBUILD_OVER and not self._groups
+        if alerts is not self._source or self.app.theme != self._theme or replay:
+            self._rebuild(alerts, now)  # a snapshot, a first replay, a theme: one pass beats row by row
         elif changed is None:
             self._update(alerts, now, set(alerts) | set(self._where))
         elif changed:
@@ -406,8 +403,7 @@ class AlertFeed(Tree[str]):
             parts.append((" ★new", self._colour("warning") + Style(bold=True)))
         return Text.assemble(*parts)
 
-    @staticmethod
-    def _alert_signature(alert: Alert, now: datetime) -> tuple[object, ...]:
+    def _alert_signature(self, alert: Alert, now: datetime) -> tuple[object, ...]:
         age = span((now - parse_time(alert.starts_at or alert.first_seen)).total_seconds())
         return (
             alert.alertname,
@@ -419,7 +415,7 @@ class AlertFeed(Tree[str]):
             alert.count,
             alert.occurrence,
             alert.acked_by,
-            silenced_now(alert, format_time(now)),
+            silenced_now(alert, self._now_text),
             alert.silenced_until,
             alert.stale_since,
         )
@@ -435,7 +431,7 @@ class AlertFeed(Tree[str]):
             parts.append((" ⌛stale", self._colour("warning")))
         if alert.acked_by:
             parts.append((f" ✓ack {visible(alert.acked_by)}", self._colour("accent")))
-        if alert.silenced_until and silenced_now(alert, format_time(now)):
+        if alert.silenced_until and silenced_now(alert, self._now_text):
             parts.append((f" ⏸silenced {alert.silenced_until[11:16]}", "italic"))
         if alert.severity:
             parts.append((f" {visible(alert.severity)}", "bold"))
