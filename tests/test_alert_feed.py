@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import Static
 
 from server.runner import HubServer
-from tests.conftest import wait_for
+from tests.conftest import Clock, wait_for
 from tests.hostile import HOSTILE, assert_safe
 from tests.test_app import incident, joined, make_app, running, settle
 from warroom.app.alert_detail import AlertDetailScreen
@@ -429,3 +429,28 @@ def test_group_slash_commands_name_the_group_and_quote_it() -> None:
     on_row = context(*disks, group="Disk Full")
     assert parse("/ack", on_row).type == "alerts.acknowledged"
     assert parse("/silence 30m noisy", on_row).data["matchers"] == ['alertname="Disk Full"', "job=node"]
+
+
+async def test_the_minute_tick_redraws_open_groups_and_a_closed_one_when_it_opens(hub: HubServer) -> None:
+    room = await room_with(hub)
+    started = format_time(ago(120))
+    await storm(hub, room, "Small", 2, starts_at=started)
+    await storm(hub, room, "Big", 8, starts_at=started)
+    clock = Clock()
+    clock.now = datetime.now(UTC)
+    app = make_app(hub.url, "alice", room, clock=clock)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: feed.group_node("Big") is not None, "the groups")
+        small, big = feed.alert_node("Small-0"), feed.alert_node("Big-0")
+        assert small is not None and big is not None
+        assert " 2m x1" in str(small.label) and " 2m x1" in str(big.label)
+        big_label = big.label
+        clock.now += timedelta(minutes=3)
+        await settle(pilot, lambda: " 5m x1" in str(small.label), "the open group's ages")
+        assert big.label is big_label  # closed: not drawn for nobody
+        group = feed.group_node("Big")
+        assert group is not None
+        group.expand()
+        await settle(pilot, lambda: " 5m x1" in str(big.label), "the ages once it opens")
