@@ -82,9 +82,10 @@ RECIPES = [
         ("ctrl+r", Text("EU checkout recovering"), "enter"),
         lambda s: s.broadcast is not None and s.broadcast.message == "EU checkout recovering",
     ),
-    # enter acknowledges the selected alert at once; a (a letter, typed into notes) asks first.
+    # a acknowledges the selected alert after a yes (a is a letter, typed into notes too);
+    # enter opens the alert in full instead, where a does the same.
     Recipe(
-        "ack an alert", ("tab", "tab", "enter"), lambda s: any(a.acked_by == ME for a in s.alerts.values())
+        "ack an alert", ("tab", "tab", "a", "y"), lambda s: any(a.acked_by == ME for a in s.alerts.values())
     ),
     Recipe(
         "check an item",

@@ -4,6 +4,7 @@ Run from the repository root::
 
     python bench/alerts.py            # full run: 5,000 alerts, about 1-2 minutes on 2 cores
     python bench/alerts.py --quick    # a smoke run with 1,000 alerts (not a measurement)
+    python bench/alerts.py --feed     # the app: one alert update in a 50,000-alert room (bench/feed.py)
 
 What runs where (everything on 127.0.0.1, every file in a fresh temp dir, removed at the end):
 
@@ -997,7 +998,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--no-diagnostic", action="store_true", help="no rerun with the intake limit lifted after a refusal"
     )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="run each hub under cProfile into DIR")
+    parser.add_argument(
+        "--feed", action="store_true", help="only the app's time per alert update in a 50,000-alert room"
+    )
     args = parser.parse_args(argv)
+    if args.feed:  # its own section: see bench/feed.py
+        from bench.feed import run_feed
+
+        alerts = args.alerts or (5_000 if args.quick else 50_000)
+        return asyncio.run(run_feed(alerts, 50 if args.quick else 200, 5 if args.quick else 20))
     count = args.alerts or (QUICK_ALERTS if args.quick else FULL_ALERTS)
     if not 1 <= count <= 100_000 or not 1 <= args.concurrency <= 500:
         parser.error("--alerts must be 1..100000 and --concurrency 1..500")

@@ -13,11 +13,13 @@ from textual.widgets import Input, OptionList
 
 from server.runner import HubServer
 from tests.conftest import TOKEN, issue, wait_for
+from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
-from warroom.app.widgets.panels import AlertFeed, ChecklistPanel, IncidentHeader, RolesPanel
+from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.panels import ChecklistPanel, IncidentHeader, RolesPanel
 from warroom.app.widgets.timeline import Timeline
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -79,7 +81,7 @@ async def seeded(hub: HubServer) -> str:
             "fingerprint": "fp1",
             "alertname": "HighErrorRate",
             "severity": "critical",
-            "labels": {"instance": "api-1"},
+            "labels": {"alertname": "HighErrorRate", "instance": "api-1"},  # as intake stores it
         },
         room,
         "alertmanager",
@@ -126,7 +128,11 @@ async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
         await b.pause()
         feed.select_node(feed.root.children[0].children[0])
         feed.move_cursor(feed.root.children[0].children[0])
-        await b.press("enter")
+        await b.press("enter")  # the alert in full; a there acknowledges it, after a yes
+        await settle(b, lambda: isinstance(app_b.screen, AlertDetailScreen), "the alert's details")
+        await b.press("a")
+        await settle(b, lambda: isinstance(app_b.screen, ConfirmScreen), "the question")
+        await b.press("y")
         await settle(a, lambda: state_a().alerts["fp1"].acked_by == "bob", "ack in A")
 
 

@@ -334,7 +334,7 @@ async def test_inbox_actions_from_the_app(hub: HubServer) -> None:
     from tests.test_app import make_app
     from warroom.app.dialogs import ConfirmScreen
     from warroom.app.screens import IncidentScreen
-    from warroom.app.widgets.panels import AlertFeed
+    from warroom.app.widgets.alert_feed import AlertFeed
 
     async with http(hub) as client:
         body = {

@@ -15,11 +15,13 @@ from textual.widgets import Input, TextArea
 from server.runner import HubServer
 from tests.conftest import log_of, wait_for
 from tests.test_app import incident, joined, make_app, running, seeded, settle
+from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen, HelpScreen
 from warroom.app.forms import DeclareForm, LongEntryForm
 from warroom.app.screens import IncidentScreen
-from warroom.app.widgets.panels import AlertFeed, ChecklistPanel
+from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.panels import ChecklistPanel
 from warroom.app.widgets.timeline import Timeline
 from warroom.core.events import TEXT_MAX, Command
 from warroom.core.protocol import new_id
@@ -250,7 +252,11 @@ async def test_runbook_and_alert_keys(hub: HubServer) -> None:
             Command(
                 new_id(),
                 "alert.upserted",
-                {"fingerprint": f"fp{n}", "alertname": "HighErrorRate", "labels": {"instance": f"api-{n}"}},
+                {
+                    "fingerprint": f"fp{n}",
+                    "alertname": "HighErrorRate",
+                    "labels": {"alertname": "HighErrorRate", "instance": f"api-{n}"},
+                },
                 room,
             ),
             "alertmanager",
@@ -275,10 +281,14 @@ async def test_runbook_and_alert_keys(hub: HubServer) -> None:
         # /ack by a name three alerts share is refused, like the CLI.
         await pilot.press("slash", *"ack HighErrorRate", "enter")
         await pilot.pause()
-        assert "more than one alert matches 'HighErrorRate'" in hint_of(app)
+        offer = (
+            "3 alerts are named HighErrorRate: select one in the alert panel,"
+            " or /ack HighErrorRate * for the whole group"
+        )
+        assert offer in hint_of(app)
         assert not any(a.acked_by for a in state.alerts.values())
 
-        # tab to the alerts: the cursor is on the first open alert; enter acknowledges it.
+        # tab to the alerts: the cursor is on the first open alert; enter shows it, a there acks it.
         await on_timeline(pilot, app)
         await pilot.press("tab", "tab")
         feed = incident(app).query_one(AlertFeed)
@@ -286,6 +296,9 @@ async def test_runbook_and_alert_keys(hub: HubServer) -> None:
         first_alert = feed.selected_fingerprint
         assert first_alert is not None
         await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the details")
+        await pilot.press("a")
+        await answer(pilot, app, "y")
         await settle(pilot, lambda: state.alerts[first_alert].acked_by == "alice", "one ack")
         # a (the first letter of "all EU back") only asks; no leaves the alert open.
         await pilot.press("j")

@@ -25,8 +25,9 @@ from tests.conftest import TOKEN, wait_for
 from warroom.app.app import WarroomApp
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.keyfacts import KeyFacts
-from warroom.app.widgets.panels import AlertFeed, BroadcastBanner, ChecklistPanel, IncidentHeader, RolesPanel
+from warroom.app.widgets.panels import BroadcastBanner, ChecklistPanel, IncidentHeader, RolesPanel
 from warroom.app.widgets.timeline import Timeline
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff

@@ -125,7 +125,7 @@ def test_completions() -> None:
         "/status investigating|identified|monitoring|resolved [REASON]",
         "/sev 1-4 [REASON]",
         "/strike [#N] [REASON]",
-        "/silence [ALERT] 2h REASON",
+        "/silence [ALERT|ALERTNAME *] 2h REASON",
     ]
     assert completions("/decision x") == []
     assert completions("plain") == []
@@ -140,9 +140,11 @@ def test_a_name_several_alerts_share_is_refused_not_guessed() -> None:
     )
     for line in ("/ack HighErrorRate", "/silence HighErrorRate 2h flake", "/attach HighErrorRate INC-2"):
         with pytest.raises(
-            SlashError, match="more than one alert matches 'HighErrorRate' \\(25\\); select one"
+            SlashError, match="25 alerts are named HighErrorRate: select one in the alert panel"
         ):
             parse(line, storm)
+    with pytest.raises(SlashError, match="or /silence HighErrorRate \\* for the whole group"):
+        parse("/silence HighErrorRate 2h flake", storm)  # ack and silence offer the group; attach does not
     assert parse("/ack fp7", storm) == Action("alert.acknowledged", {"fingerprint": "fp7"})
     assert parse("/ack DiskFull", storm) == Action("alert.acknowledged", {"fingerprint": "fpd"})
     assert parse("/ack", storm) == Action("alert.acknowledged", {"fingerprint": "fp3"})  # the selected one

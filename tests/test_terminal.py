@@ -129,3 +129,54 @@ async def test_a_real_terminal_obeys_no_hostile_text(hub: HubServer, tmux: Tmux)
     assert lines[0].lstrip().startswith(room) and "Checkout 502s" in lines[0], "the header is gone"
     assert sum(bool(line.strip()) for line in lines) >= 35, f"the screen was blanked:\n{screen}"
     assert "Timeline" in screen and "Runbook" in screen
+
+
+async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubServer, tmux: Tmux) -> None:
+    """Two terminals on one hub: A acks a group row with a and a yes; B's panel shows every alert acked."""
+
+    async def run(type_: str, data: dict[str, Any], room: str | None = None, actor: str = "maria") -> str:
+        internal = type_ == "alert.upserted"
+        return (await hub.hub.execute(Command(new_id(), type_, data, room), actor, internal=internal)).room
+
+    room = await run("incident.declared", {"title": "Disk storm", "severity": "SEV2"})
+    await run("role.released", {"role": "commander"}, room)
+    await run("checklist.item_added", {"text": "Free space on db hosts"}, room)
+    for n in range(8):  # a big group: it stays one closed line
+        labels = {"alertname": "DiskWillFillIn4h", "instance": f"db-{n}"}
+        data = {
+            "fingerprint": f"d{n}",
+            "alertname": "DiskWillFillIn4h",
+            "severity": "warning",
+            "labels": labels,
+        }
+        await run("alert.upserted", data, room, "am")
+
+    def join(name: str) -> str:
+        command = [sys.executable, "-m", "warroom", "join", room, "--hub", hub.url, "--token", TOKEN]
+        return subprocess.list2cmdline([*command, "--name", name])
+
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "main", join("A"))
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "other", join("B"))
+    await shows(tmux, lambda s: "A joined" in s and "DiskWillFillIn4h 8/8" in s, "A to join")
+    b_screen = lambda: tmux("capture-pane", "-p", "-t", "other")  # noqa: E731
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    while "DiskWillFillIn4h 8/8" not in b_screen():
+        assert loop.time() < deadline, f"B never showed the group:\n{b_screen()}"
+        await asyncio.sleep(0.05)
+
+    tmux("send-keys", "-t", "main", "Tab", "Tab")  # timeline -> runbook -> alerts, as in the help
+    await shows(
+        tmux, lambda s: "Details" in s.splitlines()[-1], "the alerts focused (their keys in the footer)"
+    )
+    tmux("send-keys", "-t", "main", "a")
+    await shows(tmux, lambda s: "Acknowledge 8 firing alerts of DiskWillFillIn4h?" in s, "the question")
+    tmux("send-keys", "-t", "main", "y")
+
+    deadline = loop.time() + 15
+    while "DiskWillFillIn4h 8/8 ✓8" not in (screen := b_screen()):
+        assert loop.time() < deadline, f"B never showed the group acked:\n{screen}"
+        await asyncio.sleep(0.05)  # a poll of the other pane, as shows() polls the main one
+    state = await hub.hub.settled_state(room)
+    assert all(alert.acked_by == "A" for alert in state.alerts.values())
+    assert "acknowledged 8 alerts matching" in screen  # the timeline line, in B

@@ -17,14 +17,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.dialogs import ConfirmScreen, HelpScreen
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
+from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import (
-    AlertFeed,
     BroadcastBanner,
     ChecklistPanel,
     IncidentHeader,
@@ -34,7 +35,9 @@ from warroom.app.widgets.panels import (
 from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.core.errors import WarroomError
-from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, validate_command
+from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, Event, validate_command
+from warroom.core.matchers import parse_matchers
+from warroom.core.reducer import covered
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Entry, IncidentState
 from warroom.core.text import visible
@@ -76,7 +79,8 @@ ACTS: list[Act] = [
         "In the runbook (enter too): check or uncheck the item; again undoes it",
         show=False,
     ),
-    Act(None, "ack", "Ack", "Acknowledge the selected alert, or its group (asks first)"),
+    Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
+    Act(None, "alert_details", "Alert details", "Open the selected alert in full (enter in the alerts)"),
     Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
         Act(None, f"claim('{role}')", f"Claim {short}", f"Become the {title}")
@@ -105,7 +109,23 @@ HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
 PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "space"}}
 RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
-CONFIRMED = {"entry.struck", "incident.status_changed", "incident.severity_changed"}
+CONFIRMED = {
+    "entry.struck",
+    "incident.status_changed",
+    "incident.severity_changed",
+    "alerts.acknowledged",
+    "alerts.silenced",
+}
+# Events that change one alert, named by their fingerprint; any other alert event may change many.
+ONE_ALERT = {
+    "alert.upserted",
+    "alert.acknowledged",
+    "alert.resolved",
+    "alert.stale",
+    "alert.silenced",
+    "alert.moved",
+}
+MANY_ALERTS = {"alerts.acknowledged", "alerts.silenced", "alert.unsilenced", "silence.synced"}
 
 
 def key_label(keys: str) -> str:
@@ -120,8 +140,8 @@ def help_rows() -> list[tuple[str, str]]:
         ("j, k, up, down", "move through the timeline, or the focused panel"),
         ("home, end", "the oldest entry, the newest (end follows new entries again)"),
         ("enter", "on the timeline: open the selected entry with its earlier versions"),
-        ("enter", "in the alert panel: acknowledge the alert; on a group, open or close it"),
-        ("a", "in the alert panel: acknowledge the alert, or all of a group, after a yes"),
+        ("enter", "in the alerts: open the alert in full (a acks, s silences); on a group, open or close it"),
+        ("a", "in the alert panel: acknowledge the alert, or every firing one of a group, after a yes"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
@@ -182,6 +202,8 @@ class IncidentScreen(Screen[None]):
         self._thresholds: tuple[int, int, int] | None = None  # the GC's own, to put back
         self._nudged_offers: set[str] = set()
         self._redirecting = False  # typed keys go to the composer until it has the focus
+        self._alert_changes: set[str] | None = None  # what events changed since the feed drew; None: all
+        self._stop_listening: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -200,6 +222,7 @@ class IncidentScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(RolesPanel).border_title = "Roles"
         self.query_one(Timeline).focus()
+        self._stop_listening = self.client.listen_events(self._on_event)
         self.run_worker(self._join(), exit_on_error=False, name=f"join {self.room}")
         self.set_interval(1, self.refresh_state)
         self.refresh_state()
@@ -235,6 +258,16 @@ class IncidentScreen(Screen[None]):
 
     # -- state down ------------------------------------------------------------------
 
+    def _on_event(self, room: str, event: Event) -> None:
+        """Note which alerts an event changed, so the feed redraws their groups and no others."""
+        changes = self._alert_changes
+        if room != self.room or changes is None:
+            return
+        if event.type in ONE_ALERT:
+            changes.add(event.data["fingerprint"])
+        elif event.type in MANY_ALERTS:
+            self._alert_changes = None
+
     def hub_changed(self) -> None:
         """Called by the app on every hub update; many updates make one redraw."""
         if not self._scheduled:
@@ -255,7 +288,8 @@ class IncidentScreen(Screen[None]):
         )
         self._nudge(state, now)
         self.query_one(ChecklistPanel).show(list(state.checklist.values()))
-        self.query_one(AlertFeed).show(state.alerts, now)
+        changed, self._alert_changes = self._alert_changes, set()
+        self.query_one(AlertFeed).show(state.alerts, now, changed)
         self.query_one(Composer).read_only(self._read_only())
         if view is not None and view.synced and self._frozen is not state:
             self._freeze(state)
@@ -281,6 +315,9 @@ class IncidentScreen(Screen[None]):
         self._frozen = state
 
     def on_unmount(self) -> None:
+        if self._stop_listening is not None:
+            self._stop_listening()
+            self._stop_listening = None
         if self._frozen is not None:
             gc.unfreeze()
             self._frozen = None
@@ -366,7 +403,8 @@ class IncidentScreen(Screen[None]):
             self._point_at_first_alert(widget)
 
     def _point_at_first_alert(self, feed: AlertFeed) -> None:
-        """The alert panel opens on the first firing alert nobody acknowledged, not on a group."""
+        """The alert panel opens on the first firing alert nobody acknowledged in an open group,
+        else on the first group's row (in a storm every group is closed: a acks it from there)."""
         alerts = self.state.alerts
         for group in feed.root.children:
             if not group.is_expanded:
@@ -376,6 +414,8 @@ class IncidentScreen(Screen[None]):
                 if alert is not None and alert.status == "firing" and not alert.acked_by:
                     feed.move_cursor(node)
                     return
+        if feed.root.children:
+            feed.move_cursor(feed.root.children[0])
 
     def on_paste(self, event: events.Paste) -> None:
         """A paste that lands on a panel is text for the composer, never a string of keys."""
@@ -420,6 +460,8 @@ class IncidentScreen(Screen[None]):
             return None
         state, data = self.state, action.data
         reason = f"reason: {visible(data['reason'])}" if data.get("reason") else ""
+        if action.type in ("alerts.acknowledged", "alerts.silenced"):
+            return self._group_question(action, reason)
         if action.type == "entry.struck":
             entry = state.entries.get(data["entry"])
             what = f"{visible(entry.author)}: {visible(entry.text)[:300]}" if entry else ""
@@ -439,6 +481,29 @@ class IncidentScreen(Screen[None]):
             reason,
             f"Make it {data['severity']}",
         )
+
+    def _group_question(self, action: Action, reason: str) -> tuple[str, str, str]:
+        """The question names the count the hub will act on, counted here: "Acknowledge 25 ... of X?"."""
+        data = action.data
+        try:
+            matchers = parse_matchers(data["matchers"])
+        except WarroomError:
+            matchers = ()
+        first = matchers[0] if matchers else None
+        named = first is not None and first.name == "alertname" and first.op == "="
+        shown = ", ".join(map(visible, data["matchers"]))
+        what = visible(first.value) if named and first is not None else shown
+        of = f"of {what}" if named else f"matching {what}"
+        where = shown
+        if action.type == "alerts.acknowledged":
+            count = len(covered(self.state, matchers, ackable=True)) if matchers else 0
+            return f"Acknowledge {count} firing alerts {of}?", where, "Acknowledge all"
+        count = len(covered(self.state, matchers)) if matchers else 0
+        minutes = int(data["minutes"])
+        length = f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
+        upstream = "where each came from, and in the room" if data.get("upstream") else "in this room only"
+        detail = "\n".join(filter(None, [where, f"silenced {upstream}", reason]))
+        return f"Silence {count} alerts {of} for {length}?", detail, "Silence all"
 
     def _submit(
         self, action: Action, sent: Callable[[], None] | None, refused: Callable[[str], None] | None
@@ -491,7 +556,9 @@ class IncidentScreen(Screen[None]):
             checklist_ids=tuple(state.checklist),
             checked=frozenset(i for i, item in state.checklist.items() if item.checked),
             selected_alert=self.query_one(AlertFeed).selected_fingerprint,
+            selected_group=self.query_one(AlertFeed).selected_group,
             alerts=tuple((a.fingerprint, a.alertname) for a in state.alerts.values()),
+            labels={a.fingerprint: a.labels for a in state.alerts.values()},
             holders=tuple((role, holder.name) for role, holder in state.roles.items()),
             alertmanager=self.client.alertmanager,
         )
@@ -556,9 +623,6 @@ class IncidentScreen(Screen[None]):
 
         self.send(Action("checklist.item_checked", {"item": item.id, "checked": checked}), sent=sent)
 
-    def on_alert_feed_acknowledge(self, message: AlertFeed.Acknowledge) -> None:
-        self.send(Action("alert.acknowledged", {"fingerprint": message.fingerprint}))
-
     def on_timeline_opened(self, message: Timeline.Opened) -> None:
         self.app.push_screen(HistoryScreen(message.entry))
 
@@ -620,53 +684,55 @@ class IncidentScreen(Screen[None]):
             checklist.action_select()
 
     def action_ack(self) -> None:
-        """The selected alert, or on a group's row the whole group, after a yes.
+        """The selected alert, or on a group's row every firing one of the group, after a yes.
 
         ``a`` is a letter: the first one of a note typed with the alert panel focused
-        must not acknowledge a real alert. Enter on an alert's row acks without asking.
+        must not acknowledge a real alert, so it always asks.
         """
         feed = self.query_one(AlertFeed)
-        node = feed.cursor_node
-        if node is None:
-            return
-        alerts = self.state.alerts
         if (fingerprint := feed.selected_fingerprint) is not None:
-            alert = alerts.get(fingerprint)
-            if alert is None:
-                return
-            if alert.acked_by:
-                tell(self.app, f"acknowledged already, by {alert.acked_by}")
-                return
+            self._ack_one(fingerprint)
+        elif (name := feed.selected_group) is not None:
+            self._slash(f"/ack {_slash_name(name)} *")
 
-            def ack_one(yes: bool | None) -> None:
-                if yes:
-                    self.send(Action("alert.acknowledged", {"fingerprint": fingerprint}))
-
-            labels = " ".join(visible(v) for v in list(alert.labels.values())[:3])
-            self.app.push_screen(
-                ConfirmScreen(f"Acknowledge {visible(alert.alertname)}?", labels, "Acknowledge"), ack_one
-            )
+    def _ack_one(self, fingerprint: str) -> None:
+        alert = self.state.alerts.get(fingerprint)
+        if alert is None:
             return
-        open_ = [
-            str(child.data)
-            for child in node.children
-            if (alert := alerts.get(str(child.data))) is not None and not alert.acked_by
-        ]
-        if not open_:
-            self.app.notify("every alert in this group is acknowledged already")
+        if alert.acked_by:
+            tell(self.app, f"acknowledged already, by {alert.acked_by}")
             return
-        name = alerts[open_[0]].alertname
 
-        def answered(yes: bool | None) -> None:
-            for fingerprint in open_ if yes else []:
+        def ack_one(yes: bool | None) -> None:
+            if yes:
                 self.send(Action("alert.acknowledged", {"fingerprint": fingerprint}))
 
+        labels = " ".join(visible(v) for v in list(alert.labels.values())[:3])
         self.app.push_screen(
-            ConfirmScreen(
-                f"Acknowledge all {len(open_)} open {visible(name)} alerts?", "", "Acknowledge all"
-            ),
-            answered,
+            ConfirmScreen(f"Acknowledge {visible(alert.alertname)}?", labels, "Acknowledge"), ack_one
         )
+
+    def action_alert_details(self) -> None:
+        if (fingerprint := self.query_one(AlertFeed).selected_fingerprint) is not None:
+            self._open_alert(fingerprint)
+        else:
+            self.app.notify("select an alert in the alert panel first", severity="warning")
+
+    def on_alert_feed_opened(self, message: AlertFeed.Opened) -> None:
+        self._open_alert(message.fingerprint)
+
+    def _open_alert(self, fingerprint: str) -> None:
+        alert = self.state.alerts.get(fingerprint)
+        if alert is None:
+            return
+
+        def chosen(what: str | None) -> None:
+            if what == "ack":
+                self._ack_one(fingerprint)
+            elif what == "silence":
+                self.query_one(Composer).start(f"/silence {fingerprint} ")
+
+        self.app.push_screen(AlertDetailScreen(alert), chosen)
 
     # -- escalating an alert ---------------------------------------------------------
 
@@ -689,6 +755,11 @@ class IncidentScreen(Screen[None]):
             ConfirmScreen(f"Declare a {severity} incident from this alert?", visible(title), "Declare"),
             answered,
         )
+
+
+def _slash_name(name: str) -> str:
+    """An alertname as a slash command takes it: quoted when it has spaces."""
+    return f'"{name}"' if " " in name else name
 
 
 def _filter_query(text: str) -> str | None:

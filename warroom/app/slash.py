@@ -7,11 +7,12 @@ inline, so it is tested without a terminal.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from warroom.core.events import ENTRY_KINDS, ROLE_TITLES, STATUSES
+from warroom.core.matchers import group_matchers
 
 
 class SlashError(Exception):
@@ -61,8 +62,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edit": ("/edit #N TEXT", "replace an entry's text (the old text is kept)"),
     "item": ("/item TEXT", "add a runbook checklist item"),
     "check": ("/check N", "check or uncheck checklist item N"),
-    "ack": ("/ack [ALERTNAME|FINGERPRINT]", "acknowledge the selected alert, or the one alert of that name"),
-    "silence": ("/silence [ALERT] 2h REASON", "silence an alert (in Alertmanager too, when the hub has one)"),
+    "ack": (
+        "/ack [ALERTNAME [*]|FINGERPRINT]",
+        "acknowledge the selected alert or group, the one alert of that name, or with * all of them",
+    ),
+    "silence": (
+        "/silence [ALERT|ALERTNAME *] 2h REASON",
+        "silence an alert, or a group with * (where each came from, when the hub can)",
+    ),
     "unsilence": ("/unsilence [ALERT]", "end an alert's silence"),
     "attach": ("/attach [ALERT] INC-N", "move an alert into an incident (from the inbox, say)"),
     "escalate": ("/escalate [SEV1-4]", "declare a new incident from the selected alert"),
@@ -81,6 +88,8 @@ class Context:
     checked: frozenset[int] = frozenset()
     selected_alert: str | None = None
     alerts: tuple[tuple[str, str], ...] = ()  # (fingerprint, alertname)
+    selected_group: str | None = None  # the alertname of the group row under the cursor
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fingerprint -> labels
     holders: tuple[tuple[str, str], ...] = ()  # (role, holder's name): held seats are offered
     alertmanager: bool = False  # the hub can make real silences
 
@@ -225,23 +234,55 @@ def _check(rest: str, ctx: Context) -> Action:
 def _named_alert(word: str, ctx: Context, verb: str) -> str | None:
     """The one alert whose fingerprint or alertname is ``word``; several of one name is refused.
 
-    Acting on an arbitrary one of 25 alerts that share a name would be a guess.
+    Acting on an arbitrary one of 25 alerts that share a name would be a guess;
+    the refusal offers the whole group instead.
     """
     if any(word == fingerprint for fingerprint, _ in ctx.alerts):
         return word
     named = [fingerprint for fingerprint, alertname in ctx.alerts if alertname == word]
     if len(named) > 1:
+        group = f", or /{verb} {_quote_name(word)} * for the whole group" if verb in GROUP_VERBS else ""
         raise SlashError(
-            f"/{verb}: more than one alert matches {word!r} ({len(named)}); select one in the alert panel"
+            f"/{verb}: {len(named)} alerts are named {word}: select one in the alert panel{group}"
         )
     return named[0] if named else None
 
 
+GROUP_VERBS = ("ack", "silence")  # the commands that also take a whole group (NAME *)
+
+
+def _quote_name(name: str) -> str:
+    return f'"{name}"' if " " in name else name
+
+
+def _group_name(rest: str) -> tuple[str, str] | None:
+    """``NAME *`` (or ``"NAME WITH SPACES" *``) at the start of ``rest``: the name, and what follows."""
+    match = re.match(r'(?:"([^"]+)"|(\S+))\s+\*(?:\s+|$)(.*)', rest + " ")
+    if match is None:
+        return None
+    return match.group(1) or match.group(2), match.group(3).strip()
+
+
+def _group_matchers(name: str, ctx: Context, verb: str, every_label: bool) -> list[str]:
+    members = [fingerprint for fingerprint, alertname in ctx.alerts if alertname == name]
+    if not members:
+        raise SlashError(f"/{verb}: no alert named {name!r}")
+    if not every_label:
+        return group_matchers(name, [])
+    return group_matchers(name, [ctx.labels.get(fingerprint, {}) for fingerprint in members])
+
+
 def _ack(rest: str, ctx: Context) -> Action:
     if not rest:
+        if ctx.selected_group is not None:
+            return Action("alerts.acknowledged", {"matchers": group_matchers(ctx.selected_group, [])})
         if ctx.selected_alert is None:
             raise SlashError("/ack: select an alert first, or name it")
         return Action("alert.acknowledged", {"fingerprint": ctx.selected_alert})
+    if (group := _group_name(rest)) is not None:
+        if group[1]:
+            raise SlashError("usage: /ack ALERTNAME * (the whole group)")
+        return Action("alerts.acknowledged", {"matchers": _group_matchers(group[0], ctx, "ack", False)})
     fingerprint = _named_alert(rest, ctx, "ack")
     if fingerprint is None:
         raise SlashError(f"/ack: no alert named {rest!r}")
@@ -259,20 +300,22 @@ def _pick_alert(rest: str, ctx: Context, verb: str) -> tuple[str, str]:
 
 
 def _silence(rest: str, ctx: Context) -> Action:
-    fingerprint, rest = _pick_alert(rest, ctx, "silence")
+    usage = "usage: /silence [ALERT|ALERTNAME *] 2h REASON (a duration in m or h, then why)"
+    group = _group_name(rest)
+    if group is None and ctx.selected_group is not None and re.match(r"\d+[mh]\s", rest):
+        group = (ctx.selected_group, rest)  # on a group's row: the whole group
+    if group is not None:
+        name, rest = group
+    else:
+        fingerprint, rest = _pick_alert(rest, ctx, "silence")
     match = re.fullmatch(r"(\d+)([mh])\s+(.+)", rest)
     if match is None:
-        raise SlashError("usage: /silence [ALERT] 2h REASON (a duration in m or h, then why)")
+        raise SlashError(usage)
     minutes = int(match.group(1)) * (60 if match.group(2) == "h" else 1)
-    return Action(
-        "alert.silenced",
-        {
-            "fingerprint": fingerprint,
-            "minutes": minutes,
-            "reason": match.group(3),
-            "upstream": ctx.alertmanager,
-        },
-    )
+    data = {"minutes": minutes, "reason": match.group(3), "upstream": ctx.alertmanager}
+    if group is not None:
+        return Action("alerts.silenced", {"matchers": _group_matchers(name, ctx, "silence", True), **data})
+    return Action("alert.silenced", {"fingerprint": fingerprint, **data})
 
 
 def _unsilence(rest: str, ctx: Context) -> Action:

@@ -158,6 +158,7 @@ class RoomView:
 
 
 Listener = Callable[[str, str | None], None]
+EventListener = Callable[[str, Event], None]
 
 
 class HubClient:
@@ -195,6 +196,7 @@ class HubClient:
         self._rejoins: dict[int, str] = {}  # rid -> room, for the joins connect() resends
         self._rid = itertools.count(1)
         self._listeners: list[Listener] = []
+        self._event_listeners: list[EventListener] = []
         self._closing = False
         self._connected = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -210,6 +212,16 @@ class HubClient:
         and "dropped": a queued command left the outbox unsent (see ``dropped``).
         """
         self._listeners.append(listener)
+
+    def listen_events(self, listener: EventListener) -> Callable[[], None]:
+        """``listener(room, event)`` is called for each event folded into a room, after it is applied.
+
+        For views that redraw only what an event changed (the alert panel with
+        50,000 alerts); a snapshot replaces ``RoomView.state`` instead, which they
+        notice by its identity. Returns the call that stops listening.
+        """
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener) if listener in self._event_listeners else None
 
     def _notify(self, kind: str, room: str | None = None) -> None:
         for listener in list(self._listeners):
@@ -601,6 +613,11 @@ class HubClient:
                 continue  # already folded in (a resend after reconnect)
             apply(view.state, event)
             view.activity[event.actor] = event.ts
+            for listener in self._event_listeners:
+                try:
+                    listener(room, event)
+                except Exception:
+                    log.exception("event listener failed")
         self._notify("state", room)
 
     def _on_error(self, frame: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""The incident's smaller panels: header, broadcast banner, roles, checklist and alerts.
+"""The incident's smaller panels: header, broadcast banner, roles and checklist (alerts: alert_feed).
 
 Each takes plain data through ``show(...)`` and posts a message when the
 responder acts on it; none of them talks to the hub.
@@ -9,21 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rich.style import Style
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Label, OptionList, Static, Tree
+from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
-from textual.widgets.tree import TreeNode
 
 from warroom.client import ConnectionState
 from warroom.core.events import ROLE_TITLES, ROLES, SEVERITIES
-from warroom.core.schema import format_time, parse_time
-from warroom.core.state import Alert, Broadcast, ChecklistItem, IncidentState
+from warroom.core.schema import parse_time
+from warroom.core.state import Broadcast, ChecklistItem, IncidentState
 from warroom.core.text import visible
 
 SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
@@ -272,131 +268,3 @@ class ChecklistPanel(OptionList):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self.post_message(self.Toggled(self._items[event.option_index]))
-
-
-KEY_LABELS = ("instance", "pod", "host", "region", "job")
-
-
-class AlertFeed(Tree[str]):
-    """Alerts grouped by alertname, firing groups first; a storm stays one line a group.
-
-    A row leads with what people did (status, ack, silence) and ends with the
-    labels, so a narrow panel cuts labels, never the ack.
-    """
-
-    class Acknowledge(Message):
-        def __init__(self, fingerprint: str) -> None:
-            super().__init__()
-            self.fingerprint = fingerprint
-
-    # Enter, not a letter: a letter typed here starts a note (``a`` asks first, on the screen).
-    BINDINGS = [Binding("enter", "acknowledge", "Ack alert")]
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__("alerts", **kwargs)
-        self.show_root = False
-        self._signature: tuple[Any, ...] = ()
-        self._groups_seen: set[str] = set()  # a new small group opens; a big one stays one line
-
-    def show(self, alerts: dict[str, Alert], now: datetime) -> None:
-        groups: dict[str, list[Alert]] = {}
-        for alert in alerts.values():
-            groups.setdefault(alert.alertname, []).append(alert)
-        ordered = sorted(groups.items(), key=lambda g: (not any(a.status == "firing" for a in g[1]), g[0]))
-        # Values, not the alerts: the reducer changes an alert in place (ack, silence, count).
-        signature = (
-            *(_alert_signature(a) for _, group in ordered for a in group),
-            now.strftime("%H:%M"),
-            self.app.theme,
-        )
-        if signature == self._signature:
-            return
-        self._signature = signature
-        expanded = {node.data for node in self.root.children if node.is_expanded}
-        cursor = self.cursor_line
-        self.clear()
-        firing_total = 0
-        for name, group in ordered:
-            group.sort(key=lambda a: (a.status != "firing", a.first_seen))
-            firing = sum(a.status == "firing" for a in group)
-            firing_total += firing
-            label = Text.assemble(
-                ("● " if firing else "○ ", self._colour("error" if firing else "success")),
-                (visible(name), "bold"),
-                (f" · {firing} firing / {len(group)}", "dim"),
-            )
-            key = f"group:{name}"
-            fresh_group = key not in self._groups_seen
-            self._groups_seen.add(key)
-            node = self.root.add(label, data=key, expand=key in expanded or (fresh_group and len(group) <= 5))
-            for alert in group:
-                node.add_leaf(self._alert_label(alert, now), data=alert.fingerprint)
-        self.border_title = Content(f"Alerts {firing_total} firing")
-        if cursor >= 0:
-            self.cursor_line = min(cursor, max(0, self.last_line))
-
-    def _colour(self, variable: str) -> Style:
-        return Style(color=self.app.theme_variables.get(variable))
-
-    def _alert_label(self, alert: Alert, now: datetime) -> Text:
-        keys = [visible(v) for k, v in alert.labels.items() if k in KEY_LABELS][:2]
-        age = span((now - parse_time(alert.starts_at or alert.first_seen)).total_seconds())
-        firing = alert.status == "firing"
-        parts: list[tuple[str, Style | str] | str] = [
-            ("firing" if firing else "resolved", self._colour("error" if firing else "success")),
-        ]
-        if alert.acked_by:
-            parts.append((f" ✓ack {visible(alert.acked_by)}", self._colour("accent")))
-        if alert.silenced_until and alert.silenced_until > format_time(now):
-            parts.append((f" ⏸silenced {alert.silenced_until[11:16]}", "italic"))
-        if alert.severity:
-            parts.append((f" {visible(alert.severity)}", "bold"))
-        if keys:
-            parts.append(" " + " ".join(keys))
-        parts.append((f" {age} x{alert.count}", "dim"))
-        if alert.occurrence > 1:
-            parts.append((f" #{alert.occurrence}", "dim"))
-        if summary := alert.annotations.get("summary"):
-            parts.append((f" {visible(summary)}", "dim"))
-        return Text.assemble(*parts)
-
-    def render_label(self, node: TreeNode[str], base_style: Style, style: Style) -> Text:
-        """The label, ended with … where the panel cuts it."""
-        label = super().render_label(node, base_style, style)
-        depth, parent = 0, node.parent
-        while parent is not None and parent is not self.root:
-            depth, parent = depth + 1, parent.parent
-        room = self.scrollable_content_region.width - self.guide_depth * depth
-        if room > 1 and label.cell_len > room:
-            label.truncate(room - 1)
-            label.append("…")
-        return label
-
-    @property
-    def selected_fingerprint(self) -> str | None:
-        node = self.cursor_node
-        data = node.data if node is not None else None
-        return None if data is None or data.startswith("group:") else data
-
-    def action_acknowledge(self) -> None:
-        """On an alert's row, acknowledge it; on a group's row, open or close the group."""
-        if (fingerprint := self.selected_fingerprint) is not None:
-            self.post_message(self.Acknowledge(fingerprint))
-        else:
-            self.action_select_cursor()
-
-
-def _alert_signature(alert: Alert) -> tuple[object, ...]:
-    return (
-        alert.fingerprint,
-        alert.alertname,
-        alert.status,
-        alert.severity,
-        tuple(sorted(alert.labels.items())),
-        alert.annotations.get("summary"),
-        alert.starts_at or alert.first_seen,
-        alert.count,
-        alert.occurrence,
-        alert.acked_by,
-        alert.silenced_until,
-    )

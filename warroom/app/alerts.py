@@ -1,0 +1,191 @@
+"""What the alert panel knows about groups, apart from drawing them: pure, tested without a terminal.
+
+A group is every alert of one alertname. Its order in a storm: firing before
+resolved, the worst severity first, then the group that started firing most
+recently, so a new critical alertname lands at the top, not off-screen.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from warroom.core.schema import format_time, parse_time
+from warroom.core.state import Alert
+
+NEW_FOR = 300  # seconds a group is marked new after its first alert appeared
+
+# Monitoring systems spell severity many ways; each maps onto the four the feed ranks.
+SEVERITY_RANK: dict[str, int] = {
+    **dict.fromkeys(("critical", "crit", "page", "fatal", "emergency", "alert", "disaster", "p1", "sev1"), 0),
+    **dict.fromkeys(("error", "err", "high", "major", "p2", "sev2"), 1),
+    **dict.fromkeys(("warning", "warn", "medium", "average", "minor", "p3", "sev3"), 2),
+    **dict.fromkeys(("info", "informational", "low", "notice", "ok", "p4", "p5", "sev4", "debug"), 3),
+}
+NO_SEVERITY = 4
+RANK_STYLE = {0: "error", 1: "error", 2: "warning", 3: "primary"}  # theme variables
+
+
+def severity_rank(severity: str | None) -> int:
+    """0 for critical (and page, p1, ...) to 3 for info; 4 when it has none or one not known."""
+    return SEVERITY_RANK.get((severity or "").strip().lower(), NO_SEVERITY)
+
+
+def silenced_now(alert: Alert, now_text: str) -> bool:
+    return bool(alert.silenced_until and alert.silenced_until > now_text)
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """What a group row shows, and where the group sorts; made in one pass over its alerts."""
+
+    name: str
+    total: int
+    firing: int
+    acked: int  # firing and acknowledged
+    silenced: int  # firing and silenced now
+    stale: int
+    worst: str | None  # the worst severity of its firing alerts (of all, when none fires)
+    rank: int
+    started: str  # the earliest start among its alerts: when the group began firing
+    first_seen: str  # when warroom first saw any of them: "new" counts from here
+    silence_ends: str | None  # the earliest silence end still ahead: the row changes then
+
+    @property
+    def open(self) -> int:
+        """Firing and nobody on it: what a group ack acknowledges."""
+        return self.firing - self.acked
+
+    def sort_key(self) -> tuple[int, int, float, str]:
+        return (
+            0 if self.firing else 1,
+            self.rank,
+            -parse_time(self.started[:19] + "Z").timestamp(),
+            self.name,
+        )
+
+    def is_new(self, now: datetime) -> bool:
+        return (now - parse_time(self.first_seen)).total_seconds() < NEW_FOR
+
+
+class Part(NamedTuple):
+    """One alert's share of its group's row: what the counts add up."""
+
+    firing: bool
+    acked: bool
+    silenced: bool
+    stale: bool
+    rank: int
+    severity: str
+    started: str
+    first_seen: str
+    silence_end: str  # "" when not silenced now
+
+
+def part_of(alert: Alert, now_text: str) -> Part:
+    firing = alert.status == "firing"
+    silenced = silenced_now(alert, now_text)
+    return Part(
+        firing,
+        firing and alert.acked_by is not None,
+        firing and silenced,
+        bool(alert.stale_since),
+        severity_rank(alert.severity),
+        alert.severity or "",
+        alert.starts_at or alert.first_seen,
+        alert.first_seen,
+        (alert.silenced_until or "") if silenced else "",
+    )
+
+
+class Tally:
+    """A group's counts, kept by adding and taking away one alert's part: an update costs O(1).
+
+    Recounting a 1,000-alert group for every incoming alert cost some 6 ms; the
+    earliest start and silence end are recounted only when the alert that held
+    them changes.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.parts: dict[str, Part] = {}
+        self.firing = self.acked = self.silenced = self.stale = 0
+        self.firing_severities: Counter[tuple[int, str]] = Counter()
+        self.severities: Counter[tuple[int, str]] = Counter()
+        self.started = self.first_seen = "9999"
+        self.silence_end = ""
+        self._recount = False
+
+    def put(self, fingerprint: str, part: Part | None) -> None:
+        """The alert's new part (None: it left the group)."""
+        old = self.parts.get(fingerprint)
+        if old == part:
+            return
+        if old is not None:
+            self._add(old, -1)
+            if old.started == self.started or old.first_seen == self.first_seen:
+                self._recount = True
+            if old.silence_end and old.silence_end == self.silence_end:
+                self._recount = True
+            del self.parts[fingerprint]
+        if part is not None:
+            self._add(part, 1)
+            self.parts[fingerprint] = part
+            self.started = min(self.started, part.started)
+            self.first_seen = min(self.first_seen, part.first_seen)
+            if part.silence_end and (not self.silence_end or part.silence_end < self.silence_end):
+                self.silence_end = part.silence_end
+
+    def _add(self, part: Part, sign: int) -> None:
+        self.firing += sign * part.firing
+        self.acked += sign * part.acked
+        self.silenced += sign * part.silenced
+        self.stale += sign * part.stale
+        key = (part.rank, part.severity)
+        self.severities[key] += sign
+        if not self.severities[key]:
+            del self.severities[key]
+        if part.firing:
+            self.firing_severities[key] += sign
+            if not self.firing_severities[key]:
+                del self.firing_severities[key]
+
+    def stats(self) -> GroupStats:
+        if self._recount:
+            parts = self.parts.values()
+            self.started = min((p.started for p in parts), default="9999")
+            self.first_seen = min((p.first_seen for p in parts), default="9999")
+            self.silence_end = min((p.silence_end for p in parts if p.silence_end), default="")
+            self._recount = False
+        severities = self.firing_severities if self.firing else self.severities
+        rank, worst = min(severities) if severities else (NO_SEVERITY, "")
+        return GroupStats(
+            self.name,
+            len(self.parts),
+            self.firing,
+            self.acked,
+            self.silenced,
+            self.stale,
+            worst or None,
+            rank,
+            self.started,
+            self.first_seen,
+            self.silence_end or None,
+        )
+
+
+def group_stats(name: str, alerts: Iterable[Alert], now: datetime) -> GroupStats:
+    """The stats of a group counted afresh (the tally's result, from nothing)."""
+    tally = Tally(name)
+    now_text = format_time(now)
+    for alert in alerts:
+        tally.put(alert.fingerprint, part_of(alert, now_text))
+    return tally.stats()
+
+
+def alert_sort_key(alert: Alert) -> tuple[bool, str, str]:
+    """Within a group: firing first, then the oldest first (the one that started it)."""
+    return (alert.status != "firing", alert.first_seen, alert.fingerprint)
