@@ -82,10 +82,10 @@ RECIPES = [
         ("ctrl+r", Text("EU checkout recovering"), "enter"),
         lambda s: s.broadcast is not None and s.broadcast.message == "EU checkout recovering",
     ),
-    # a acknowledges the selected alert after a yes (a is a letter, typed into notes too);
+    # f2 goes to the alerts; a acknowledges the selected alert (or its group) after a yes.
     # enter opens the alert in full instead, where a does the same.
     Recipe(
-        "ack an alert", ("tab", "tab", "a", "y"), lambda s: any(a.acked_by == ME for a in s.alerts.values())
+        "ack an alert", ("f2", "a", "y"), lambda s: any(a.acked_by == ME for a in s.alerts.values())
     ),
     Recipe(
         "check an item",

@@ -183,8 +183,8 @@ async def test_a_on_a_group_row_acks_every_firing_alert_after_a_yes(hub: HubServ
         await settle(pilot, joined(app, room), "join")
         feed = feed_of(app)
         await settle(pilot, lambda: feed.group_node("DiskWillFillIn4h") is not None, "the group")
-        feed.focus()
-        await pilot.pause()
+        await pilot.press("f2")  # from the timeline, the key that goes to the alerts
+        await settle(pilot, lambda: feed.has_focus, "the alerts focused")
         assert feed.selected_group == "DiskWillFillIn4h"  # a big group is closed: the cursor on its row
         await pilot.press("a")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")

@@ -100,6 +100,7 @@ ACTS: list[Act] = [
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
+    Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, enter opens an alert)"),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
@@ -628,6 +629,10 @@ class IncidentScreen(Screen[None]):
 
     def action_compose(self, prefix: str) -> None:
         self.query_one(Composer).start(prefix)
+
+    def action_focus_alerts(self) -> None:
+        """A key, not a letter: on the timeline a letter starts a note."""
+        self.query_one(AlertFeed).focus()
 
     def action_focus_timeline(self) -> None:
         """Only the focus moves: a half-typed draft is still there when the composer is opened again."""
