@@ -228,6 +228,8 @@ def _time(obj: Mapping[str, Any], key: str, where: str) -> str | None:
     value = _str(obj, key, where, limit=64)
     if value is None or value == AM_ZERO_TIME or value.startswith("0001-01-01"):
         return None
+    if value.endswith("Z") and value[-7:-6] in ("+", "-") and value[-4:-3] == ":":
+        value = value[:-1]  # "+00:00Z": what pagerduty 7.2's event_timestamp makes; the offset holds
     try:
         return format_time(parse_time(value))
     except (ValueError, OverflowError):
