@@ -164,7 +164,8 @@ async def test_bad_details_are_refused_whole(
     assert (await hub.hub.settled_state(room)).alerts == {}
 
 
-TRIGGER = {
+ROUTING_KEY = "R0UT1NGK3Y0000000000000000000000"
+TRIGGER: dict[str, Any] = {
     "routing_key": "R0UT1NGK3Y0000000000000000000000",
     "event_action": "trigger",
     "dedup_key": "checkout-502",
@@ -335,8 +336,9 @@ async def test_the_stock_pagerduty_client_against_the_hub(
                 resolved = events.resolve(key)
                 with pytest.raises(pagerduty.HttpError) as refused:
                     events.send_event("trigger", payload={"summary": "no source", "severity": "critical"})
-                assert refused.value.response.status_code == 400
-                assert refused.value.response.json()["status"] == "invalid event"
+                response = refused.value.response
+                assert response is not None and response.status_code == 400
+                assert response.json()["status"] == "invalid event"
                 return key, acked, resolved
 
         assert await asyncio.to_thread(send) == ("checkout-502",) * 3
