@@ -355,3 +355,37 @@ async def test_the_stock_pagerduty_client_against_the_hub(
             assert answer.status_code == 401
     finally:
         await server.stop()
+
+
+async def test_hostile_details_are_kept_and_made_visible(hub: HubServer) -> None:
+    from tests.hostile import assert_safe
+
+    room = await declare(hub)
+    body = _grafana_with(
+        valueString="[ var='B' value=1 ]\x1b]0;pwned\x07",
+        values={"B\x1b[2J": 1.5},
+        panelURL="https://grafana.example/d/1\u202e",
+        annotations={"runbook_url": "https://rb.example/\x1b[31mred", "summary": "ok"},
+    )
+    async with http(hub) as client:
+        response = await client.post(f"/api/v1/alerts/alertmanager?incident={room}", json=body)
+        assert response.status_code == 202, response.text
+        paged = {
+            **TRIGGER,
+            "dedup_key": "hostile",
+            "links": [{"href": "https://x.example/\x1b]8;;evil\x07", "text": "dash\x1b[5m"}],
+        }
+        assert (await client.post(f"/api/v1/alerts/pagerduty?incident={room}", json=paged)).status_code == 202
+    state = await hub.hub.settled_state(room)
+    grafana, pd = state.alerts["c6eadffa33fcdf37"], state.alerts["pd:hostile"]
+    assert grafana.value == "[ var='B' value=1 ]␛]0;pwned␇" and grafana.values == {"B␛[2J": "1.5"}
+    assert grafana.links["panel"] == "https://grafana.example/d/1⁅bidi⁆"
+    assert grafana.runbook_url == "https://rb.example/␛[31mred"
+    assert pd.links == {"dash␛[5m": "https://x.example/␛]8;;evil␇"}
+    for alert in (grafana, pd):
+        for text in [
+            *alert.links.items(),
+            *alert.values.items(),
+            (alert.value or "", alert.runbook_url or ""),
+        ]:
+            assert_safe(" ".join(text), alert.alertname)
