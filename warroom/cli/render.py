@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from warroom.core.events import ROLE_TITLES
@@ -105,6 +106,7 @@ def render_audit(items: list[dict[str, Any]]) -> str:
 # An alert's severity is free text from its source; these are the usual words, worst first.
 SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "high": 1, "warning": 2, "info": 3}
 ALERT_FIELDS = tuple(f.name for f in fields(Alert))
+_ALERT_VALUES = attrgetter(*ALERT_FIELDS)  # every field in one C call: --json reads 50,000 of them
 
 
 def severity_rank(severity: str | None) -> int:
@@ -124,6 +126,7 @@ class AlertGroup:
     acked: int = 0
     silenced: int = 0
     worst: str | None = None
+    worst_rank: int = len(SEVERITY_RANK) + 1
     newest: str = ""
 
     def add(self, alert: Alert) -> None:
@@ -132,17 +135,18 @@ class AlertGroup:
         self.firing += firing
         self.acked += firing and alert.acked_by is not None
         self.silenced += firing and alert.silenced_until is not None
-        if severity_rank(alert.severity) < severity_rank(self.worst):
-            self.worst = alert.severity
+        rank = severity_rank(alert.severity)
+        if rank < self.worst_rank:
+            self.worst, self.worst_rank = alert.severity, rank
         self.newest = max(self.newest, alert.starts_at or alert.first_seen)
 
     def sort_key(self) -> tuple[bool, int]:
         """Something firing first, then the worst severity (ties: newest first, by a prior sort)."""
-        return (self.firing == 0, severity_rank(self.worst))
+        return (self.firing == 0, self.worst_rank)
 
 
 def group_alerts(alerts: Iterable[Alert]) -> list[AlertGroup]:
-    """Alerts by alertname, in storm order; each group's alerts firing first, then by their labels.
+    """Alerts by alertname, in storm order; each group's alerts firing first, then by instance.
 
     One pass and one sort of groups and of alerts: linear in the alerts, give or take the sorts.
     """
@@ -155,13 +159,13 @@ def group_alerts(alerts: Iterable[Alert]) -> list[AlertGroup]:
     newest_first = sorted(groups.values(), key=lambda g: g.newest, reverse=True)
     ordered = sorted(newest_first, key=AlertGroup.sort_key)  # stable: keeps newest first within ties
     for group in ordered:
-        group.alerts.sort(key=lambda a: (a.status != "firing", a.label, a.fingerprint))
+        group.alerts.sort(key=lambda a: (a.status != "firing", a.labels.get("instance", ""), a.fingerprint))
     return ordered
 
 
 def alert_dict(alert: Alert) -> dict[str, Any]:
     """Every field of an alert, for --json: the state's own values, read once and not copied."""
-    return {name: getattr(alert, name) for name in ALERT_FIELDS}
+    return dict(zip(ALERT_FIELDS, _ALERT_VALUES(alert), strict=True))
 
 
 def render_alert_groups(groups: list[AlertGroup]) -> str:
