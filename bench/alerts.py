@@ -43,6 +43,10 @@ result; the bench then repeats (1) and (4) once more on a hub whose limit it lif
 process (``server.api_common.MAX_INTAKE``, patched before ``warroom serve`` starts). Those
 rows are marked "diagnostic": they show what the rest of the path costs, not a verdict.
 
+``--cli-json`` runs only section 5 instead (see ``cli_json_bench``): ``warroom alerts --json``
+on rooms of 2,000 and 50,000 alerts (target: 50,000 in under 2 s), beside the code it
+replaced, measured in the same run.
+
 Times across processes use ``time.perf_counter()`` (CLOCK_MONOTONIC on Linux, shared by
 every process on the machine). Progress goes to stderr; stdout holds only the results.
 ``--profile DIR`` runs each hub under cProfile and leaves ``hub-*.prof`` files in DIR.
@@ -72,7 +76,7 @@ from typing import Any
 
 import httpx
 
-from bench.children import WORKERS, Child, cleanup_children, serve_argv, start_child
+from bench.children import BULK_CONFIG, WORKERS, Child, cleanup_children, serve_argv, start_child
 from bench.common import Pipe, pipe_recv, verdict
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
@@ -987,6 +991,140 @@ async def run(opts: Options) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# -- 5. warroom alerts --json on a big room (--cli-json) -------------------------------------------
+
+CLI_SIZES = (2_000, 50_000)
+CLI_TARGET_S = 2.0  # for 50,000 alerts
+CLI_BASELINE_SIZE = 2_000  # the quadratic code at 50,000 would run for hours
+CLI_CHUNK = 10_000  # alerts per webhook: under the intake's 16 MiB body limit
+# The code before commit 033197b: state.to_dict() once per alert. Run as the CLI, with
+# its "alerts" command swapped for this one, so both pay the same start, connect and join.
+QUADRATIC_ALERTS = """
+import sys
+import warroom.cli.main as m
+
+async def alerts(args):
+    async def work(client):
+        state = (await client.join(args.incident, observe=True)).state
+        items = sorted(
+            state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname, a.fingerprint)
+        )
+        m._json([state.to_dict()["alerts"][list(state.alerts).index(a.fingerprint)] for a in items])
+        return 0
+    return await m._with_client(args, work)
+
+m.COMMANDS["alerts"] = alerts
+sys.exit(m.main(sys.argv[1:]))
+"""
+
+
+async def run_cli(argv: list[str], expect: int) -> float:
+    """Wall time of one CLI run to its exit, its JSON read whole and counted."""
+    start = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await proc.communicate()
+    took = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[1:3]} exited {proc.returncode}: {err.decode()[-300:]}")
+    got = len(json.loads(out))
+    if got != expect:
+        raise RuntimeError(f"{argv[1:3]} printed {got} alerts, not {expect}")
+    return took
+
+
+async def fill_room(hub: Child, count: int, first: int) -> str:
+    """A new incident holding ``count`` alerts, numbered from ``first`` (a fingerprint lives in one room)."""
+    room = await declare(hub, f"{count:,} alerts")
+    base = envelope()
+    async with http_client(hub, 1) as client:
+        for start in range(first, first + count, CLI_CHUNK):
+            alerts = [make_alert(n) for n in range(start, min(first + count, start + CLI_CHUNK))]
+            body = json.dumps({**base, "alerts": alerts}).encode()
+            posted = await post(client, f"/api/v1/alerts/alertmanager?incident={room}", body)
+            if posted.status != 202:
+                raise RuntimeError(posted.refusal())
+    return room
+
+
+async def hub_quiet(hub: Child, timeout: float = 120.0) -> float:
+    """Wait until the hub has used under 2% of a CPU for a second (its snapshots written); seconds waited."""
+    start = time.perf_counter()
+    before = hub.cpu_seconds()
+    while time.perf_counter() - start < timeout:
+        await asyncio.sleep(1.0)
+        now = hub.cpu_seconds()
+        if now - before < 0.02:
+            break
+        before = now
+    return time.perf_counter() - start
+
+
+async def join_seconds(hub: Child, room: str) -> float:
+    """A HubClient's connect and join alone, in this process: the floor under any CLI read."""
+    start = time.perf_counter()
+    client = HubClient(hub.ws_url, TOKEN, "bench")
+    await client.connect()
+    try:
+        await client.join(room, observe=True)
+    finally:
+        await client.close()
+    return time.perf_counter() - start
+
+
+async def cli_json_bench(quick: bool) -> int:
+    """``warroom alerts --json``: the linear form beside the quadratic one it replaced."""
+    workdir = Path(tempfile.mkdtemp(prefix="warroom-bench-cli-"))
+    rows: list[Row] = []
+    sizes = (200, 2_000) if quick else CLI_SIZES
+    try:
+        db = workdir / "cli.db"
+        argv = serve_argv(db, TOKEN)  # writes the bulk config; lift the room cap for 50,000
+        db.with_suffix(".bench.toml").write_text(
+            BULK_CONFIG.replace("[limits]\n", "[limits]\nalerts_per_room = 100000\n")
+        )
+        hub = await start_child(argv, workdir, "hub-cli")
+        small = sizes[0]
+        old: float | None = None
+        for index, size in enumerate(sizes):
+            log(f"filling a room with {size:,} alerts")
+            room = await fill_room(hub, size, first=index * 1_000_000)
+            log(f"hub quiet after {await hub_quiet(hub):.1f} s")
+            args = ["alerts", room, "--json", "--hub", hub.ws_url, "--token", TOKEN]
+            runs = [await run_cli([sys.executable, "-m", "warroom", *args], size) for _ in range(5)]
+            joins = [await join_seconds(hub, room) for _ in range(3)]
+            best = min(runs)
+            note = f"best of 5, median {secs(sorted(runs)[2])}; a bare join alone {secs(min(joins))}"
+            if size == small:
+                log(f"the quadratic code on {size:,} alerts (this takes a while)")
+                old = await run_cli([sys.executable, "-c", QUADRATIC_ALERTS, *args], size)
+                baseline = f"{secs(old)} before 033197b"
+                note += f"; {old / best:,.0f}x faster"
+                target, result = "-", "-"
+            else:
+                assert old is not None
+                guess = old * (size / small) ** 2
+                about = f"{guess / 3600:,.1f} h" if guess >= 3600 else secs(guess)
+                baseline = f"~{about} before 033197b (n^2 from {small:,}; not run)"
+                target = f"<= {CLI_TARGET_S:g} s"
+                result = "PASS" if best <= CLI_TARGET_S else "FAIL"
+            rows.append(Row(f"5 alerts --json, {size:,} alerts", secs(best), target, baseline, result, note))
+        header = [
+            "warroom alerts --json: a `python -m warroom` process from start to exit, its JSON read whole",
+            "and counted; the hub is a `warroom serve` process, the room filled through the Alertmanager"
+            f" intake ({CLI_CHUNK:,} per webhook), then left until its CPU is idle; {os.cpu_count()} CPUs;"
+            " 'a bare join' is a HubClient's connect and join in the bench process (the floor)",
+        ]
+        if quick:
+            header.append("QUICK RUN: smaller rooms, figures are a smoke test, not a measurement")
+        print_report(rows, header)
+        return 1 if any(r.verdict == "FAIL" for r in rows) else 0
+    finally:
+        cleanup_children()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -1001,12 +1139,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--feed", action="store_true", help="only the app's time per alert update in a 50,000-alert room"
     )
+    parser.add_argument(
+        "--cli-json", action="store_true", help="only section 5: warroom alerts --json at 2,000 and 50,000"
+    )
     args = parser.parse_args(argv)
     if args.feed:  # its own section: see bench/feed.py
         from bench.feed import run_feed
 
         alerts = args.alerts or (5_000 if args.quick else 50_000)
         return asyncio.run(run_feed(alerts, 50 if args.quick else 200, 5 if args.quick else 20))
+    if args.cli_json:
+        return asyncio.run(cli_json_bench(args.quick))
     count = args.alerts or (QUICK_ALERTS if args.quick else FULL_ALERTS)
     if not 1 <= count <= 100_000 or not 1 <= args.concurrency <= 500:
         parser.error("--alerts must be 1..100000 and --concurrency 1..500")

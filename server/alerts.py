@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from server.hub import Hub
-from server.intake import INBOX, AlertIn, PagerDutyEvent, Route, route
+from server.intake import INBOX, AlertIn, ChangeIn, PagerDutyEvent, Route, route
 from server.reconcile import Reconciler
 from server.room import Room
 from server.silences import Silencer
@@ -215,6 +215,25 @@ class AlertService:
         )
         return room
 
+    async def record_change(self, change: ChangeIn, hint: str | None, actor: str = "pagerduty") -> str:
+        """A change event into the timeline of the room its labels route to; returns that room.
+
+        Routed as an alert would be (the query parameter, an ``incident`` detail, the
+        route rules against its source and string details, else the inbox).
+        """
+        probe = AlertIn(
+            fingerprint=f"change:{new_id()}",  # never located: only the routes decide
+            alertname="change",
+            status="firing",
+            labels=change.labels,
+            incident=change.labels.get("incident"),
+        )
+        room = await self._room_for(probe, hint, {})
+        await self.hub.execute(
+            Command(new_id(), "change.recorded", change.to_event_data(), room), actor, internal=True
+        )
+        return room
+
     # -- actions that reach Alertmanager first -----------------------------------------
 
     async def _alert(self, command: Command) -> Any:
@@ -249,7 +268,7 @@ class AlertService:
         for key in ("severity", "starts_at", "ends_at", "url", "origin", "runbook_url", "value"):
             if getattr(alert, key) is not None:
                 data[key] = getattr(alert, key)
-        for key in ("links", "values"):
+        for key in ("links", "values"):  # the details travel with it
             if getattr(alert, key):
                 data[key] = getattr(alert, key)
         await self.hub.execute(Command(new_id(), "alert.upserted", data, target), actor, internal=True)

@@ -2,6 +2,10 @@
 
 A storm's body can be megabytes: parsing and checking it is pure work, done in
 a thread, so the event loop keeps serving everyone else while it runs.
+
+PagerDuty's paths are also served under the names its stock clients post to
+(``BASE/v2/enqueue``, ``BASE/v2/change/enqueue``), and refusals there carry
+PagerDuty's error body, so a sender pointed at the hub needs no change.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from server import api_common
 from server.access import EVERY
 from server.alerts import checked
 from server.api_common import Api, parse_json, read_body
-from server.intake import AlertIn, parse_alertmanager, parse_generic, parse_pagerduty
+from server.intake import (
+    AlertIn,
+    parse_alertmanager,
+    parse_generic,
+    parse_pagerduty,
+    parse_pagerduty_change,
+)
 from server.sources import GRAFANA, Sources
 from server.tokens import Level
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
@@ -26,8 +36,27 @@ from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 
 def _refusal(err: WarroomError) -> JSONResponse:
     """Intake answers a bad body with 400 (413 when too large), as senders expect of a webhook."""
-    status = 413 if err.code == Code.TOO_LARGE else 400 if HTTP_STATUS.get(err.code, 400) < 500 else 503
-    return JSONResponse({"error": err.to_dict()}, status_code=status)
+    return JSONResponse({"error": err.to_dict()}, status_code=_status(err))
+
+
+def _status(err: WarroomError) -> int:
+    return 413 if err.code == Code.TOO_LARGE else 400 if HTTP_STATUS.get(err.code, 400) < 500 else 503
+
+
+def _pagerduty_refusal(err: WarroomError) -> JSONResponse:
+    """PagerDuty's own error body (``invalid event``, with the reasons), plus warroom's ``error``.
+
+    Stock clients read ``status``/``message``/``errors``; the ``error`` object keeps the
+    code and the field named, as every other refusal of this API does.
+    """
+    status = _status(err)
+    body = {
+        "status": "invalid event" if status < 500 else "unavailable",
+        "message": "Event object is invalid" if status < 500 else "The hub could not take the event",
+        "errors": [err.message],
+        "error": err.to_dict(),
+    }
+    return JSONResponse(body, status_code=status)
 
 
 def _parse_batch(
@@ -81,12 +110,27 @@ def routes(api: Api) -> list[Route]:
                 event, request.query_params.get("incident"), api.acting(request, {}, "pagerduty")
             )
         except WarroomError as err:
-            return _refusal(err)
+            return _pagerduty_refusal(err)
         body = {"status": "success", "message": "Event processed", "dedup_key": event.dedup_key}
         return JSONResponse(body, status_code=202)
+
+    async def pagerduty_change(request: Request) -> Response:
+        """A change event (a deploy): a ``change`` line in the timeline of the incident it touches."""
+        api.allow(request, Level.RESPONDER, EVERY, "alert intake")
+        try:
+            change = parse_pagerduty_change(parse_json(await read_body(request, api_common.MAX_INTAKE)))
+            await api.alerts.record_change(
+                change, request.query_params.get("incident"), api.acting(request, {}, "pagerduty")
+            )
+        except WarroomError as err:
+            return _pagerduty_refusal(err)
+        return JSONResponse({"status": "success", "message": "Change event processed"}, status_code=202)
 
     return [
         Route("/api/v1/alerts", generic_intake, methods=["POST"]),
         Route("/api/v1/alerts/alertmanager", alertmanager_intake, methods=["POST"]),
         Route("/api/v1/alerts/pagerduty", pagerduty_intake, methods=["POST"]),
+        # What the stock clients post to, given https://HUB/api/v1/alerts/pagerduty as their base URL.
+        Route("/api/v1/alerts/pagerduty/v2/enqueue", pagerduty_intake, methods=["POST"]),
+        Route("/api/v1/alerts/pagerduty/v2/change/enqueue", pagerduty_change, methods=["POST"]),
     ]

@@ -9,6 +9,11 @@ label or query parameter, or else to the hub-wide inbox.
 Monitoring text is kept, not refused: every string is passed through
 ``visible`` before it is checked, so an escape sequence in a label arrives as
 placeholders (``␛]0;…``) and the alert is still stored.
+
+What a responder needs to act is kept in first-class fields: Grafana's
+measured ``values`` and ``valueString``, every link a source gives (generator,
+dashboard, panel, silence, image; PagerDuty's by their text), and the
+``runbook_url``. Grafana's internal ``__name__`` annotations are dropped.
 """
 
 from __future__ import annotations
@@ -28,6 +33,17 @@ INBOX = "inbox"
 AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not ended yet"
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 PD_ACTIONS = ("trigger", "acknowledge", "resolve")
+MAX_LINKS = 8  # what alert.upserted takes (protocol.md)
+MAX_VALUES = 16
+# Webhook field -> links key. The first three are also candidates for ``url``, in this order.
+AM_LINKS = {
+    "generatorURL": "generator",
+    "panelURL": "panel",
+    "dashboardURL": "dashboard",
+    "silenceURL": "silence",
+    "imageURL": "image",
+}
+RUNBOOK_KEYS = ("runbook_url", "runbook")
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,10 @@ class AlertIn:
     url: str | None = None
     source: str = "webhook"
     incident: str | None = None  # an `incident` label naming where it belongs
+    runbook_url: str | None = None
+    links: dict[str, str] = field(default_factory=dict)  # generator, dashboard, panel, silence, image
+    values: dict[str, str] = field(default_factory=dict)  # Grafana's numbers by query ref, as text
+    value: str | None = None  # Grafana's valueString
 
     def to_event_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -55,8 +75,11 @@ class AlertIn:
             "annotations": self.annotations,
             "source": self.source,
         }
-        for key in ("severity", "starts_at", "ends_at", "url"):
+        for key in ("severity", "starts_at", "ends_at", "url", "runbook_url", "value"):
             if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        for key in ("links", "values"):
+            if getattr(self, key):
                 data[key] = getattr(self, key)
         return data
 
@@ -105,8 +128,12 @@ def _labels(
     max_keys: int = 32,
     limit: int = 256,
     multiline: bool = False,
+    internal: bool = False,
 ) -> dict[str, str]:
-    """A string map, made visible: names on one line, values multi-line for annotations."""
+    """A string map, made visible: names on one line, values multi-line for annotations.
+
+    ``internal``: drop Grafana's ``__dashboardUid__``-style keys first (they do not count).
+    """
     value = obj.get(key)
     if value is None:
         if required:
@@ -114,6 +141,8 @@ def _labels(
         return {}
     if not isinstance(value, Mapping):
         raise _fail(Code.WRONG_TYPE, f"{where}.{key}", "expected an object of strings")
+    if internal:
+        value = {k: v for k, v in value.items() if not _is_internal(k)}
     if len(value) > max_keys:
         raise _fail(Code.TOO_LONG, f"{where}.{key}", f"{len(value)} keys, the limit is {max_keys}")
     out = {}
@@ -127,10 +156,79 @@ def _labels(
     return dict(sorted(out.items()))
 
 
+def _is_internal(name: Any) -> bool:
+    """Grafana's own annotations (``__dashboardUid__``, ``__panelId__``, ``__values__``...)."""
+    return isinstance(name, str) and len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def _runbook(annotations: dict[str, str]) -> str | None:
+    """Take the runbook annotation out into its own field: shown once, as a link."""
+    found = None
+    for key in RUNBOOK_KEYS:
+        if key in annotations:
+            found = found or annotations.pop(key).strip() or None
+    return found
+
+
+def _values(obj: Mapping[str, Any], where: str) -> dict[str, str]:
+    """Grafana's ``values``: query ref -> the number it measured, kept as text (``95.1``)."""
+    raw = obj.get("values")
+    if raw is None:
+        return {}
+    field_ = f"{where}.values"
+    if not isinstance(raw, Mapping):
+        raise _fail(Code.WRONG_TYPE, field_, "expected an object of numbers")
+    if len(raw) > MAX_VALUES:
+        raise _fail(Code.TOO_LONG, field_, f"{len(raw)} keys, the limit is {MAX_VALUES}")
+    out = {}
+    for ref, number in raw.items():
+        if not isinstance(ref, str) or isinstance(number, bool) or not isinstance(number, int | float):
+            raise _fail(Code.WRONG_TYPE, field_, "expected query refs mapped to numbers")
+        ref = visible(ref)
+        if len(ref) > 64:
+            raise _fail(Code.TOO_LONG, f"{field_}.{ref[:40]}", "over 64 characters")
+        out[ref] = repr(number)[:64]
+    return dict(sorted(out.items()))
+
+
+def _url(value: Any, where: str) -> str | None:
+    """A link: a string made visible, at most 2048 characters; empty means none (Grafana sends "")."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _fail(Code.WRONG_TYPE, where, "expected a string")
+    value = visible(value).strip()
+    if len(value) > 2048:
+        raise _fail(Code.TOO_LONG, where, "over 2048 characters")
+    return value or None
+
+
+def _links_map(obj: Mapping[str, Any], where: str) -> dict[str, str]:
+    """The generic intake's ``links``: an object of name -> URL, at most 8."""
+    raw = obj.get("links")
+    if raw is None:
+        return {}
+    field_ = f"{where}.links"
+    if not isinstance(raw, Mapping):
+        raise _fail(Code.WRONG_TYPE, field_, "expected an object of name -> URL")
+    if len(raw) > MAX_LINKS:
+        raise _fail(Code.TOO_LONG, field_, f"{len(raw)} links, the limit is {MAX_LINKS}")
+    out = {}
+    for name, href in raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise _fail(Code.WRONG_TYPE, field_, "link names must be non-empty strings")
+        name = visible(name)[:64]
+        if (url := _url(href, f"{field_}.{name[:40]}")) is not None:
+            out[name] = url
+    return out
+
+
 def _time(obj: Mapping[str, Any], key: str, where: str) -> str | None:
     value = _str(obj, key, where, limit=64)
     if value is None or value == AM_ZERO_TIME or value.startswith("0001-01-01"):
         return None
+    if value.endswith("Z") and value[-7:-6] in ("+", "-") and value[-4:-3] == ":":
+        value = value[:-1]  # "+00:00Z": what pagerduty 7.2's event_timestamp makes; the offset holds
     try:
         return format_time(parse_time(value))
     except (ValueError, OverflowError):
@@ -148,20 +246,28 @@ def _one_alert(raw: Any, where: str, source: str) -> AlertIn:
     status = _str(obj, "status", where, required=True, limit=16)
     if status not in ("firing", "resolved"):
         raise _fail(Code.INVALID_VALUE, f"{where}.status", "must be firing or resolved")
+    annotations = _labels(obj, "annotations", where, max_keys=16, limit=2048, multiline=True, internal=True)
+    links = {
+        name: url
+        for key, name in AM_LINKS.items()
+        if (url := _url(obj.get(key), f"{where}.{key}")) is not None
+    }
     return AlertIn(
         fingerprint=_str(obj, "fingerprint", where, limit=256) or fingerprint_of(labels),
         alertname=labels.get("alertname") or "unnamed alert",
         status=status,
         labels=labels,
-        annotations=_labels(obj, "annotations", where, max_keys=16, limit=2048, multiline=True),
+        annotations=annotations,
         severity=labels.get("severity"),
         starts_at=_time(obj, "startsAt", where),
         ends_at=_time(obj, "endsAt", where),
-        url=_str(obj, "generatorURL", where)
-        or _str(obj, "panelURL", where)
-        or _str(obj, "dashboardURL", where),
+        url=links.get("generator") or links.get("panel") or links.get("dashboard"),
         source=source,
         incident=labels.get("incident"),
+        runbook_url=_runbook(annotations),
+        links=links,
+        values=_values(obj, where),
+        value=_str(obj, "valueString", where, limit=2048),
     )
 
 
@@ -196,9 +302,16 @@ def parse_generic(body: Any) -> list[AlertIn]:
         severity = _str(item, "severity", where, limit=32)
         if severity:
             labels["severity"] = severity
-        annotations = _labels(item, "annotations", where, max_keys=16, limit=2048, multiline=True)
-        if summary := _str(item, "summary", where, limit=2048, multiline=True):
-            annotations["summary"] = summary
+        annotations = _labels(
+            item, "annotations", where, max_keys=16, limit=2048, multiline=True, internal=True
+        )
+        for key in ("summary", "description"):
+            if text := _str(item, key, where, limit=2048, multiline=True):
+                annotations[key] = text
+        if len(annotations) > 16:
+            raise _fail(Code.TOO_LONG, f"{where}.annotations", "over 16 keys with summary and description")
+        in_annotations = _runbook(annotations)
+        runbook = _url(item.get("runbook_url"), f"{where}.runbook_url") or in_annotations
         out.append(
             AlertIn(
                 fingerprint=_str(item, "fingerprint", where, limit=256) or fingerprint_of(labels),
@@ -212,6 +325,8 @@ def parse_generic(body: Any) -> list[AlertIn]:
                 url=_str(item, "url", where),
                 source=_str(item, "source", where, limit=64) or "webhook",
                 incident=_str(item, "incident", where, limit=64) or labels.get("incident"),
+                runbook_url=runbook,
+                links=_links_map(item, where),
             )
         )
     return out
@@ -254,21 +369,10 @@ def parse_pagerduty(body: Any) -> PagerDutyEvent:
     for key in ("component", "group", "class"):
         if (value := _str(p, key, "payload", limit=255)) is not None:
             labels[key] = value
-    details = p.get("custom_details")
     annotations = {"summary": str(summary)}
-    if details is not None:
-        annotations["custom_details"] = json.dumps(details, sort_keys=True)[:2048]
-    links = obj.get("links")
-    if links is not None and not isinstance(links, list):
-        raise _fail(Code.WRONG_TYPE, "links", "expected a list")
-    url = next(
-        (
-            visible(link["href"])
-            for link in links or []
-            if isinstance(link, Mapping) and isinstance(link.get("href"), str)
-        ),
-        None,
-    )
+    if (details := _details(p)) is not None:
+        annotations["custom_details"] = details
+    links = _pd_links(obj)
     alert = AlertIn(
         fingerprint=f"pd:{dedup}",
         alertname=labels["alertname"],
@@ -277,11 +381,100 @@ def parse_pagerduty(body: Any) -> PagerDutyEvent:
         annotations=annotations,
         severity=severity,
         starts_at=_time(p, "timestamp", "payload"),
-        url=url,
+        url=next(iter(links.values()), None),
         source="pagerduty",
         incident=labels.get("incident"),
+        links=links,
     )
     return PagerDutyEvent(action, dedup, alert)
+
+
+def _details(payload: Mapping[str, Any]) -> str | None:
+    """``custom_details`` as one annotation: a string as it is, anything else as sorted JSON."""
+    details = payload.get("custom_details")
+    if details is None:
+        return None
+    text = details if isinstance(details, str) else json.dumps(details, sort_keys=True, default=str)
+    text = visible(text, multiline=True)
+    return text if len(text) <= 2048 else text[:2047] + "…"
+
+
+def _pd_links(obj: Mapping[str, Any]) -> dict[str, str]:
+    """PagerDuty's ``links`` ({href, text}) and ``images`` ({src, href, alt}), by their text.
+
+    A link without text is named ``link``, an image ``image``; a repeated name
+    gets a number (``link 2``). Together at most 8, as an alert keeps them.
+    """
+    out: dict[str, str] = {}
+    kinds = (("links", "href", "text", "link"), ("images", "src", "alt", "image"))
+    for key, url_key, text_key, default in kinds:
+        raw = obj.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, list):
+            raise _fail(Code.WRONG_TYPE, key, "expected a list")
+        for n, item in enumerate(raw):
+            where = f"{key}[{n}]"
+            link = _obj(item, where)
+            url = _url(link.get(url_key), f"{where}.{url_key}")
+            if url is None:
+                raise _fail(Code.MISSING_FIELD, f"{where}.{url_key}", "is required")
+            name = (_str(link, text_key, where, limit=2048) or "").strip()[:64] or default
+            unique, count = name, 1
+            while unique in out:
+                count += 1
+                unique = f"{name} {count}"
+            out[unique] = url
+            if len(out) > MAX_LINKS:
+                raise _fail(Code.TOO_LONG, key, f"over {MAX_LINKS} links and images together")
+    return out
+
+
+@dataclass(frozen=True)
+class ChangeIn:
+    """A PagerDuty change event (a deploy, say), for the timeline of the incident it touches."""
+
+    summary: str
+    source: str | None
+    timestamp: str | None
+    details: str | None
+    links: dict[str, str]
+    labels: dict[str, str]  # source and the string custom_details: what route rules match
+
+    def to_event_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"summary": self.summary}
+        for key in ("source", "timestamp", "details"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.links:
+            data["links"] = self.links
+        return data
+
+
+def parse_pagerduty_change(body: Any) -> ChangeIn:
+    """PagerDuty's change event (developer.pagerduty.com, "Send a Change Event")."""
+    obj = _obj(body, "body")
+    _str(obj, "routing_key", "body", required=True, limit=128)
+    p = _obj(obj.get("payload"), "payload") if obj.get("payload") is not None else None
+    if p is None:
+        raise _fail(Code.MISSING_FIELD, "payload", "is required")
+    summary = _str(p, "summary", "payload", required=True, limit=1024, multiline=True)
+    assert summary is not None
+    source = _str(p, "source", "payload", limit=255)
+    labels = {"source": source} if source else {}
+    details = p.get("custom_details")
+    if isinstance(details, Mapping):
+        for key, value in details.items():
+            if isinstance(key, str) and isinstance(value, str) and len(labels) < 32:
+                labels.setdefault(visible(key)[:256], visible(value)[:256])
+    return ChangeIn(
+        summary=summary,
+        source=source,
+        timestamp=_time(p, "timestamp", "payload"),
+        details=_details(p),
+        links=_pd_links({"links": obj.get("links")}),
+        labels=dict(sorted(labels.items())),
+    )
 
 
 @dataclass(frozen=True)
@@ -295,11 +488,18 @@ class Route:
 
 def route(alert: AlertIn, routes: Sequence[Route], hint: str | None) -> str:
     """Where an alert goes: the query parameter, its `incident` label, a matching rule, or the inbox."""
+    return route_labels(alert.labels, alert.incident, routes, hint)
+
+
+def route_labels(
+    labels: Mapping[str, str], incident: str | None, routes: Sequence[Route], hint: str | None
+) -> str:
+    """The same order for anything with labels: a change event's source and details, say."""
     if hint:
         return hint
-    if alert.incident:
-        return alert.incident
+    if incident:
+        return incident
     for rule in routes:
-        if rule.matches(alert.labels):
+        if rule.matches(labels):
             return rule.incident
     return INBOX

@@ -164,6 +164,7 @@ async def test_every_printing_command_shows_hostile_text_safely(
     reading = [
         ("show", ROOM),
         ("alerts", ROOM),
+        ("alerts", ROOM, "--all"),
         ("incidents",),
         ("audit", "--since", "3000d"),
         ("token", "list"),
@@ -173,10 +174,10 @@ async def test_every_printing_command_shows_hostile_text_safely(
     for args, result in zip(reading, results, strict=True):
         assert result.code == 0, (args, result.err)
         shown(result, args)
-    show, alerts, incidents, audit, tokens, config = (r.out for r in results)
+    show, groups, alerts, incidents, audit, tokens, config = (r.out for r in results)
     assert "note ␛]0;pwned␇ after" in show and "file⁅bidi⁆gnp.exe" in show  # made visible, not dropped
     assert "a forged⏎" in show and not any(line.lstrip().startswith("#99") for line in show.splitlines())
-    assert "c1 \ufffd2J csi" in alerts and "fp␛]0;pwned␇" in alerts
+    assert "c1 \ufffd2J csi" in groups and "c1 \ufffd2J csi" in alerts and "fp␛]0;pwned␇" in alerts
     assert "note ␛]0;pwned␇ after" in incidents and "note ␛]0;pwned␇ after" in tokens
     assert "before ␛[2J␛[H after" in audit and "note ␛]0;pwned␇ after" in config
 
@@ -194,6 +195,7 @@ async def test_every_printing_command_shows_hostile_text_safely(
         ("severity", ROOM, "SEV2", "--reason", MARKUP[8], "--as", "ann"),
         ("status", ROOM, "identified", "--reason", MARKUP[0], "--as", "ann"),
         ("token", "create", MARKUP[1][:64]),
+        ("silence", ROOM, "--match", "alertname=~.+", "--for", "1h", "--reason", MARKUP[2], "--yes"),
     ]
     for args in acting:
         result = await warroom(env, *args, *hub)

@@ -225,7 +225,7 @@ async def test_a_reload_follows_the_alertmanagers_it_names(
     configured: tuple[HubServer, Path],
 ) -> None:
     server, path = configured
-    assert server.alerts.reconciler._tasks == [] and not server.hub.has_alertmanager
+    assert server.alerts.reconciler._tasks == [] and server.hub.has_alertmanager is False
     path.write_text(FIRST + '\n[alertmanagers.eu]\nurl = "http://127.0.0.1:9"\n[reconcile]\ninterval = 60\n')
     async with httpx.AsyncClient(
         base_url=server.http_url, headers={"Authorization": f"Bearer {TOKEN}"}
@@ -234,4 +234,5 @@ async def test_a_reload_follows_the_alertmanagers_it_names(
     assert reloaded["changed"] == ["sources"]
     assert reloaded["config"]["sources"]["alertmanagers"]["eu"]["url"] == "http://127.0.0.1:9"
     assert [t.get_name() for t in server.alerts.reconciler._tasks] == ["reconcile-eu"]
-    assert server.hub.has_alertmanager and server.alerts.sources.interval == 60.0
+    assert server.alerts.sources.interval == 60.0
+    assert server.hub.has_alertmanager is True

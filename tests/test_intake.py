@@ -397,7 +397,9 @@ async def test_alert_commands_on_the_cli(hub: HubServer, tmp_path: Path) -> None
     room = await declare(hub)
     async with http(hub) as client:
         await client.post(f"/api/v1/alerts/alertmanager?incident={room}", json=FIRING)
-    listed = await warroom(env, "alerts", room, *hub_args(hub))
+    grouped = await warroom(env, "alerts", room, *hub_args(hub))  # one line per alertname
+    assert grouped.code == 0 and grouped.out.count("HighErrorRate") == 1 and "2/2" in grouped.out
+    listed = await warroom(env, "alerts", room, "--all", *hub_args(hub))
     assert listed.code == 0 and listed.out.count("HighErrorRate") == 2 and "84f529bd8e08e1cf" in listed.out
     as_json = json.loads((await warroom(env, "alerts", room, "--json", *hub_args(hub))).out)
     assert {a["fingerprint"] for a in as_json} == {"84f529bd8e08e1cf", "3f554609d5e6811e"}

@@ -247,6 +247,16 @@ define(
     from_clients=False,
 )
 define(
+    "change.recorded",
+    "A change that is not a problem (a deploy, say), from PagerDuty's change events: a timeline line.",
+    Text("summary", max_len=1024, multiline=True),
+    Text("source", required=False, max_len=255),
+    Time("timestamp", required=False),
+    Text("details", required=False, max_len=2048, multiline=True),
+    Labels("links", required=False, max_keys=8, max_len=2048),
+    from_clients=False,
+)
+define(
     "alert.unsilenced",
     "Ends a silence early, in the room and, if it had one, in Alertmanager.",
     Text("fingerprint", max_len=256, ref="alerts"),

@@ -378,6 +378,16 @@ def _silence_if_covered(
             return
 
 
+@handles("change.recorded")
+def _change_recorded(state: IncidentState, event: Event) -> None:
+    """A deploy or config change beside the alerts it may have caused, at the time it happened."""
+    d = event.data
+    text = d["summary"] + (f" ({d['source']})" if d.get("source") else "")
+    text += "".join(f" · {name}: {href}" for name, href in d.get("links", {}).items())
+    when = d.get("timestamp")
+    state.entries[event.seq] = Entry(event.seq, "change", text, event.actor, event.ts, happened_at=when)
+
+
 @handles("alert.acknowledged")
 def _alert_acked(state: IncidentState, event: Event) -> None:
     alert = state.alerts[event.data["fingerprint"]]
