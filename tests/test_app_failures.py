@@ -102,4 +102,4 @@ async def test_alerts_json_renders_the_state_once(
     assert code == 0
     shown = json.loads(capsys.readouterr().out)
     assert sorted(a["fingerprint"] for a in shown) == ["fp1", "fp2", "fp3", "fp4", "fp5"]
-    assert len(calls) == 1
+    assert len(calls) <= 1  # once at most, never once an alert

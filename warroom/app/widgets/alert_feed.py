@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rich.color import ColorParseError
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -373,7 +374,11 @@ class AlertFeed(Tree[str]):
     # -- drawing ----------------------------------------------------------------------
 
     def _colour(self, variable: str) -> Style:
-        return Style(color=self.app.theme_variables.get(variable))
+        """The theme's colour; a variable Rich cannot read (Textual's ``auto 60%``) draws plain."""
+        try:
+            return Style(color=self.app.theme_variables.get(variable))
+        except ColorParseError:
+            return Style()
 
     @staticmethod
     def _name_span(name: str) -> tuple[int, int]:
@@ -398,7 +403,7 @@ class AlertFeed(Tree[str]):
         if stats.stale:
             parts.append((f" ⌛{stats.stale}", "dim"))
         if stats.worst:
-            parts.append((f" {visible(stats.worst)}", self._colour(RANK_STYLE.get(stats.rank, "text-muted"))))
+            parts.append((f" {visible(stats.worst)}", self._colour(RANK_STYLE.get(stats.rank, "foreground"))))
         if stats.is_new(now):
             parts.append((" ★new", self._colour("warning") + Style(bold=True)))
         return Text.assemble(*parts)
