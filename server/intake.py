@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -170,25 +170,49 @@ def _runbook(annotations: dict[str, str]) -> str | None:
     return found
 
 
-def _values(obj: Mapping[str, Any], where: str) -> dict[str, str]:
-    """Grafana's ``values``: query ref -> the number it measured, kept as text (``95.1``)."""
-    raw = obj.get("values")
+def _small_map(
+    obj: Mapping[str, Any],
+    key: str,
+    where: str,
+    limit: int,
+    what: str,
+    item: Callable[[str, Any, str], str | None],
+) -> dict[str, str]:
+    """An object of at most ``limit`` short names, each value made into text by ``item`` (None: left out)."""
+    raw = obj.get(key)
     if raw is None:
         return {}
-    field_ = f"{where}.values"
+    field_ = f"{where}.{key}"
     if not isinstance(raw, Mapping):
-        raise _fail(Code.WRONG_TYPE, field_, "expected an object of numbers")
-    if len(raw) > MAX_VALUES:
-        raise _fail(Code.TOO_LONG, field_, f"{len(raw)} keys, the limit is {MAX_VALUES}")
+        raise _fail(Code.WRONG_TYPE, field_, f"expected an object of {what}")
+    if len(raw) > limit:
+        raise _fail(Code.TOO_LONG, field_, f"{len(raw)} keys, the limit is {limit}")
     out = {}
-    for ref, number in raw.items():
-        if not isinstance(ref, str) or isinstance(number, bool) or not isinstance(number, int | float):
-            raise _fail(Code.WRONG_TYPE, field_, "expected query refs mapped to numbers")
-        ref = visible(ref)
-        if len(ref) > 64:
-            raise _fail(Code.TOO_LONG, f"{field_}.{ref[:40]}", "over 64 characters")
-        out[ref] = repr(number)[:64]
+    for name, value in raw.items():
+        if not isinstance(name, str) or not name.strip():
+            raise _fail(Code.WRONG_TYPE, field_, "names must be non-empty strings")
+        name = visible(name)
+        if len(name) > 64:
+            raise _fail(Code.TOO_LONG, f"{field_}.{name[:40]}", "over 64 characters")
+        if (text := item(name, value, f"{field_}.{name[:40]}")) is not None:
+            out[name] = text
     return dict(sorted(out.items()))
+
+
+def _number(name: str, value: Any, where: str) -> str:
+    """Grafana's ``values``: query ref -> the number it measured, kept as text (``95.1``)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(Code.WRONG_TYPE, where, "expected a number")
+    return repr(value)[:64]
+
+
+def _values(obj: Mapping[str, Any], where: str) -> dict[str, str]:
+    return _small_map(obj, "values", where, MAX_VALUES, "query refs mapped to numbers", _number)
+
+
+def _links_map(obj: Mapping[str, Any], where: str) -> dict[str, str]:
+    """The generic intake's ``links``: an object of name -> URL, at most 8."""
+    return _small_map(obj, "links", where, MAX_LINKS, "name -> URL", lambda _name, href, at: _url(href, at))
 
 
 def _url(value: Any, where: str) -> str | None:
@@ -201,26 +225,6 @@ def _url(value: Any, where: str) -> str | None:
     if len(value) > 2048:
         raise _fail(Code.TOO_LONG, where, "over 2048 characters")
     return value or None
-
-
-def _links_map(obj: Mapping[str, Any], where: str) -> dict[str, str]:
-    """The generic intake's ``links``: an object of name -> URL, at most 8."""
-    raw = obj.get("links")
-    if raw is None:
-        return {}
-    field_ = f"{where}.links"
-    if not isinstance(raw, Mapping):
-        raise _fail(Code.WRONG_TYPE, field_, "expected an object of name -> URL")
-    if len(raw) > MAX_LINKS:
-        raise _fail(Code.TOO_LONG, field_, f"{len(raw)} links, the limit is {MAX_LINKS}")
-    out = {}
-    for name, href in raw.items():
-        if not isinstance(name, str) or not name.strip():
-            raise _fail(Code.WRONG_TYPE, field_, "link names must be non-empty strings")
-        name = visible(name)[:64]
-        if (url := _url(href, f"{field_}.{name[:40]}")) is not None:
-            out[name] = url
-    return out
 
 
 def _time(obj: Mapping[str, Any], key: str, where: str) -> str | None:

@@ -119,9 +119,9 @@ def _grafana_with(**changes: Any) -> dict[str, Any]:
             "/api/v1/alerts/alertmanager",
             _grafana_with(values={"B": "high"}),
             "wrong_type",
-            "alerts[1].values",
+            "alerts[1].values.B",
         ),
-        ("/api/v1/alerts/alertmanager", _grafana_with(values={"B": True}), "wrong_type", "alerts[1].values"),
+        ("/api/v1/alerts/alertmanager", _grafana_with(values={"B": True}), "wrong_type", "alerts[1].values.B"),
         ("/api/v1/alerts/alertmanager", _grafana_with(panelURL=7), "wrong_type", "alerts[1].panelURL"),
         (
             "/api/v1/alerts/alertmanager",
