@@ -77,15 +77,28 @@ def plan_alerts(
         elif listed is not None:
             if alert.stale_since is not None and (data := refreshed(listed, origin)) is not None:
                 out.append(command(state, "alert.upserted", alert.fingerprint, data))
-        elif alert.stale_since is None:
-            if before:
-                when = clock(now + timedelta(seconds=timeout))
-                reason = f"{where} no longer lists it; it resolves at {when} unless it fires again"
-                out.append(command(state, "alert.stale", alert.fingerprint, because(alert, reason)))
-        elif (now - parse_time(alert.stale_since)).total_seconds() >= timeout:
-            reason = f"{where} has not listed it for {span(timeout)}"
-            out.append(command(state, "alert.resolved", alert.fingerprint, because(alert, reason)))
+        elif before or alert.stale_since is not None:
+            gone = fade(
+                state, alert, timeout, now, f"{where} no longer lists it", f"{where} has not listed it"
+            )
+            out.extend(gone)
     return out
+
+
+def fade(
+    state: IncidentState, alert: Alert, timeout: float, now: datetime, gone: str, still: str
+) -> list[Command]:
+    """An alert its source no longer shows: stale first, then resolved once stale for ``timeout``."""
+    if alert.stale_since is None:
+        reason = f"{gone}; it resolves at {clock(now + timedelta(seconds=timeout))} unless it fires again"
+        return [command(state, "alert.stale", alert.fingerprint, because(alert, reason))]
+    if (now - parse_time(alert.stale_since)).total_seconds() >= timeout:
+        return [
+            command(
+                state, "alert.resolved", alert.fingerprint, because(alert, f"{still} for {span(timeout)}")
+            )
+        ]
+    return []
 
 
 def plan_unseen(
@@ -95,14 +108,11 @@ def plan_unseen(
     out = []
     skipped = set(skip)
     for alert in firing(state, lambda a: a.source == source and a.origin not in skipped):
-        if alert.stale_since is None:
-            if (now - parse_time(alert.last_seen)).total_seconds() >= timeout:
-                when = clock(now + timedelta(seconds=timeout))
-                reason = f"nothing from {source} for {span(timeout)}; it resolves at {when} unless it fires"
-                out.append(command(state, "alert.stale", alert.fingerprint, because(alert, reason)))
-        elif (now - parse_time(alert.stale_since)).total_seconds() >= timeout:
-            reason = f"nothing from {source} for {span(timeout)} more"
-            out.append(command(state, "alert.resolved", alert.fingerprint, because(alert, reason)))
+        if alert.stale_since is not None or (now - parse_time(alert.last_seen)).total_seconds() >= timeout:
+            quiet = f"nothing from {source}"
+            out.extend(
+                fade(state, alert, timeout, now, f"{quiet} for {span(timeout)}", f"{quiet} while stale")
+            )
     return out
 
 

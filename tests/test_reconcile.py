@@ -474,7 +474,7 @@ async def test_a_source_that_sends_no_resolve_goes_stale_then_resolves(
         await wait_for(lambda: view.state.alerts["w1"].stale_since is not None, 10, "stale")
         assert "is stale: nothing from webhook for 1s" in lines(view)[-1]
         await wait_for(lambda: view.state.alerts["w1"].status == "resolved", 10, "resolved")
-        assert lines(view)[-1].endswith("resolved: nothing from webhook for 1s more")
+        assert lines(view)[-1].endswith("resolved: nothing from webhook while stale for 1s")
     finally:
         await server.stop()
 
