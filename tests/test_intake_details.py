@@ -121,7 +121,12 @@ def _grafana_with(**changes: Any) -> dict[str, Any]:
             "wrong_type",
             "alerts[1].values.B",
         ),
-        ("/api/v1/alerts/alertmanager", _grafana_with(values={"B": True}), "wrong_type", "alerts[1].values.B"),
+        (
+            "/api/v1/alerts/alertmanager",
+            _grafana_with(values={"B": True}),
+            "wrong_type",
+            "alerts[1].values.B",
+        ),
         ("/api/v1/alerts/alertmanager", _grafana_with(panelURL=7), "wrong_type", "alerts[1].panelURL"),
         (
             "/api/v1/alerts/alertmanager",

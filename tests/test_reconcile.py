@@ -146,6 +146,18 @@ def lines(view: RoomView) -> list[str]:
     return [e.text for e in view.state.entries.values()]
 
 
+def their_silence(alertname: str, by: str, comment: str, hours: int = 2) -> dict[str, Any]:
+    """A silence as a person makes it in Alertmanager's (or Grafana's) own API."""
+    now = datetime.now(UTC)
+    return {
+        "matchers": [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}],
+        "startsAt": iso(now),
+        "endsAt": iso(now + timedelta(hours=hours)),
+        "createdBy": by,
+        "comment": comment,
+    }
+
+
 def amtool(stack: Stack, *args: str) -> str:
     tool = require_peer("amtool")
     done = subprocess.run(
@@ -177,13 +189,7 @@ async def test_silences_expired_or_made_in_alertmanager_show_in_the_room_once(
     assert lines(view)[-1] == "the silence by ann on 1 alert expired in Alertmanager am1"
 
     # A silence made in Alertmanager's own API shows who made it.
-    made = {
-        "matchers": [{"name": "alertname", "value": "NodeDown", "isRegex": False, "isEqual": True}],
-        "startsAt": iso(datetime.now(UTC)),
-        "endsAt": iso(datetime.now(UTC) + timedelta(hours=2)),
-        "createdBy": "carol",
-        "comment": "kernel upgrade",
-    }
+    made = their_silence("NodeDown", "carol", "kernel upgrade")
     async with httpx.AsyncClient(base_url=stack.am.url) as http:
         their_id = (await http.post("/api/v2/silences", json=made)).json()["silenceID"]
     await wait_for(lambda: view.state.alerts[node.fingerprint].silenced_by == "carol", 5, "their silence")
@@ -339,13 +345,7 @@ async def test_silences_go_where_each_alert_came_from(
             there = (await http.get(f"{grafana.url}{GRAFANA_API}/api/v2/silences")).json()
             assert there[0]["status"]["state"] == "expired"
             # A silence made in Grafana itself shows in the room, by who made it.
-            made = {
-                "matchers": [{"name": "alertname", "value": "CPU", "isRegex": False, "isEqual": True}],
-                "startsAt": iso(datetime.now(UTC)),
-                "endsAt": iso(datetime.now(UTC) + timedelta(hours=1)),
-                "createdBy": "gina",
-                "comment": "load test",
-            }
+            made = their_silence("CPU", "gina", "load test", hours=1)
             answer = await http.post(f"{grafana.url}{GRAFANA_API}/api/v2/silences", json=made)
             assert answer.status_code == 200
         await wait_for(lambda: view.state.alerts["g1"].silenced_by == "gina", 10, "Grafana's own silence")
@@ -489,13 +489,7 @@ async def test_a_hub_restart_loses_nothing_and_writes_nothing_twice(
         view = await ann.join(stack.room)
         await fire(stack, view, [fired("DiskFull", "db-1"), fired("NodeDown", "db-2")])
         node = by_instance(view, "db-2")
-        made = {
-            "matchers": [{"name": "alertname", "value": "DiskFull", "isRegex": False, "isEqual": True}],
-            "startsAt": iso(datetime.now(UTC)),
-            "endsAt": iso(datetime.now(UTC) + timedelta(hours=2)),
-            "createdBy": "carol",
-            "comment": "planned",
-        }
+        made = their_silence("DiskFull", "carol", "planned")
         async with httpx.AsyncClient(base_url=stack.am.url) as http:
             assert (await http.post("/api/v2/silences", json=made)).status_code == 200
         body = {"fingerprint": node.fingerprint, "minutes": 60, "reason": "r", "upstream": True}
