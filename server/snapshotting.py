@@ -14,6 +14,10 @@ from warroom.snapshots import dump_snapshot, load_snapshot
 log = logging.getLogger("warroom.hub")
 
 
+QUIET_AFTER = 5.0  # seconds without an event before a room behind its snapshot gets one
+QUIET_BEHIND = 100  # events past its snapshot that make a quiet room worth one (a replay of fewer is cheap)
+
+
 def snapshot_due(seq: int, last: int) -> bool:
     """Snapshot every 1,000 events, or every tenth of the log once it is larger.
 
@@ -29,17 +33,43 @@ class Snapshots:
     def __init__(self, store: EventStore) -> None:
         self.store = store
         self._making: dict[str, asyncio.Task[None]] = {}  # room -> its snapshot being made
+        self._quiet: dict[str, asyncio.TimerHandle] = {}  # room -> its snapshot once it is quiet
         self._slot = asyncio.Lock()
+        self._closing = False
+
+    def when_quiet(self, room: Room) -> None:
+        """Snapshot ``room`` once nothing has happened in it for ``QUIET_AFTER`` seconds.
+
+        A room of many alerts is snapshotted only far apart during a storm; the
+        storm's tail would otherwise be replayed by every join until the next one.
+        """
+        if (timer := self._quiet.pop(room.id, None)) is not None:
+            timer.cancel()
+        self._quiet[room.id] = asyncio.get_running_loop().call_later(QUIET_AFTER, self._quiet_now, room)
+
+    def _quiet_now(self, room: Room) -> None:
+        self._quiet.pop(room.id, None)
+        self.soon(room)
 
     def soon(self, room: Room) -> None:
         """Start a snapshot of what the log holds for ``room``, unless one is being made."""
         if room.id not in self._making:
             task = asyncio.create_task(self._from_log(room, room.state.seq))
             self._making[room.id] = task
-            task.add_done_callback(lambda _: self._making.pop(room.id, None))
+            task.add_done_callback(lambda _: self._made(room))
+
+    def _made(self, room: Room) -> None:
+        """A room that moved on while its snapshot was made gets another once it is quiet."""
+        self._making.pop(room.id, None)
+        if not self._closing and room.state.seq - room.snapshot_seq >= QUIET_BEHIND:
+            self.when_quiet(room)
 
     async def finish(self) -> None:
-        """Wait for the snapshots being made; one that fails is only logged."""
+        """Wait for the snapshots being made; one that fails is only logged. Quiet ones are not made."""
+        self._closing = True
+        for timer in self._quiet.values():
+            timer.cancel()
+        self._quiet.clear()
         await asyncio.gather(*self._making.values(), return_exceptions=True)
 
     async def _from_log(self, room: Room, seq: int) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from server import snapshotting
 from server.limits import Limits
 from server.members import absence
 from server.room import Room
@@ -181,6 +182,8 @@ class Writer:
             behind = room.state.seq - room.snapshot_seq
             if snapshot_due(room.state.seq, room.snapshot_seq) and behind >= len(room.state.alerts) // 2:
                 self.snapshots.soon(room)
+            elif behind >= snapshotting.QUIET_BEHIND:
+                self.snapshots.when_quiet(room)
 
     async def _sequence(
         self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]

@@ -11,9 +11,11 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from server import snapshotting
 from server.runner import HubServer
 from server.session import REPLAY_LIMIT
 from tests.conftest import TOKEN, ClientFactory, declare, record, wait_for
+from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
 
@@ -120,6 +122,34 @@ async def test_a_client_far_behind_gets_a_snapshot_and_the_tail(
     assert len(view.state.entries) >= REPLAY_LIMIT + 201
     await wait_for(lambda: "late" in view.state.responders, what="the join on the record")
     assert view.state == await hub.hub.settled_state(room)
+
+
+async def test_a_storms_tail_is_snapshotted_once_the_room_is_quiet(
+    bulk_hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of alerts snapshot far apart; the tail left when the storm stops is not replayed forever."""
+    monkeypatch.setattr(snapshotting, "QUIET_AFTER", 0.2)
+    monkeypatch.setattr(snapshotting, "QUIET_BEHIND", 1)  # whatever tail the storm leaves
+    hub = bulk_hub
+    room = "INC-STORM"
+    await hub.hub.execute(
+        Command(new_id(), "incident.declared", {"title": "storm", "severity": "SEV2"}, room),
+        "am",
+        internal=True,
+    )
+    for n in range(4000):
+        data = {"fingerprint": f"fp{n}", "alertname": "NodeDown", "labels": {"instance": f"db-{n}"}}
+        hub.hub.submit(Command(new_id(), "alert.upserted", data, room), "am", internal=True)
+    last = hub.hub.submit(
+        Command(new_id(), "alert.upserted", {"fingerprint": "fp0", "alertname": "NodeDown"}, room),
+        "am",
+        internal=True,
+    )
+    seq = (await last).seq
+    stored = hub.hub._rooms[room]
+    await wait_for(lambda: stored.snapshot_seq == seq, what="a snapshot of the whole storm once it is quiet")
+    snap = await hub.hub.store.snapshot(room)
+    assert snap is not None and snap[0] == seq
 
 
 async def test_presence_is_shared_but_never_logged(
