@@ -16,7 +16,7 @@ from typing import Any
 from server.intake import parse_alertmanager
 from warroom.core.errors import WarroomError
 from warroom.core.events import Command, validate_command
-from warroom.core.matchers import parse_matchers
+from warroom.core.matchers import format_matcher, parse_matchers
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Alert, IncidentState, Silence, origin_title
 
@@ -263,10 +263,7 @@ def matcher_text(matcher: dict[str, Any]) -> str:
     """A matcher of API v2 in Alertmanager's text syntax, as parse_matcher reads it back."""
     regex, equal = bool(matcher.get("isRegex")), matcher.get("isEqual", True) is not False
     op = ("=~" if regex else "=") if equal else ("!~" if regex else "!=")
-    value = str(matcher["value"])
-    plain = value and all(ch.isalnum() or ch in "_-.:/*+?()[]|^$" for ch in value)
-    quoted = value if plain else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{matcher['name']}{op}{quoted}"
+    return format_matcher(str(matcher["name"]), op, str(matcher["value"]))
 
 
 def source_checked(state: IncidentState, origin: str, error: str | None) -> list[Command]:

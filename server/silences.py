@@ -19,7 +19,7 @@ from server.hub import Hub
 from server.sources import Sources, Upstream
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command
-from warroom.core.matchers import Matcher, parse_matchers
+from warroom.core.matchers import Matcher, label_matchers, parse_matchers
 from warroom.core.policy import check_upstream_silence
 from warroom.core.reducer import covered
 from warroom.core.schema import format_time
@@ -113,21 +113,26 @@ class Silencer:
         upstream = self._home(alert.origin, alert.source) if data.pop("upstream", False) else None
         if upstream is None:  # "in this room only", as the timeline line says
             return Command(command.id, command.type, data, command.room)
-        matchers = [Matcher(k, "=", v) for k, v in alert.labels.items()]
+        matchers = parse_matchers(label_matchers(alert.labels))
         if not admin:
             check_upstream_silence(self.hub.policy, int(data["minutes"]), matchers, "fingerprint")
-        old = self._home(alert.silence_origin, "alertmanager")
-        if alert.silence_id and old is not None:  # replacing a silence: expire the old one, or it lingers
-            await self.expire(old, alert.silence_id)
+        old = self._home(alert.silence_origin, "alertmanager") if alert.upstream_silence else None
+        if old is not None and alert.silence_id and not await self._shared(command, alert.silence_id):
+            await self.expire(old, alert.silence_id)  # replacing its own silence: else it lingers there
         reason = str(data.get("reason", ""))
         data["silence_id"] = await self.create(upstream, matchers, int(data["minutes"]), actor, reason)
         data["origin"] = upstream.origin
         data["upstream"] = True
         return Command(command.id, command.type, data, command.room)
 
+    async def _shared(self, command: Command, silence_id: str) -> bool:
+        """Whether other alerts of the room are under that silence too (a group's, or one made upstream)."""
+        state = (await self.hub.room(str(command.room))).state
+        return sum(a.silence_id == silence_id for a in state.alerts.values()) > 1
+
     async def _prepare_unsilence(self, command: Command, actor: str, admin: bool) -> Command:
         alert = await self._alert(command)
-        if alert.silence_id:
+        if alert.silence_id and alert.upstream_silence:
             upstream = self._home(alert.silence_origin, "alertmanager")
             if upstream is None:
                 where = alert.silence_origin or "its origin"

@@ -44,7 +44,7 @@ def test_matchers_follow_alertmanagers_rules(text: str, labels: dict[str, str], 
 
 @pytest.mark.parametrize(
     ("text", "points_at"),
-    [("nope", "nope⟨here⟩"), ("1a=b", "⟨here⟩1a=b"), ("a=~(", "a=~⟨here⟩(")],
+    [("nope", "nope⟨here⟩"), ("a b=c", "⟨here⟩a b=c"), ("a=~(", "a=~⟨here⟩(")],
 )
 def test_a_bad_matcher_is_refused_with_a_pointer(text: str, points_at: str) -> None:
     with pytest.raises(WarroomError) as err:
@@ -174,3 +174,49 @@ def test_silences_and_new_alert_fields_survive_a_snapshot() -> None:
     )
     assert IncidentState.from_snapshot(state.to_snapshot()) == state
     assert IncidentState.from_dict(state.to_dict()) == state
+
+
+def test_any_label_name_silences_and_reads_back_without_breaking_the_room() -> None:
+    odd = (
+        "alert.upserted",
+        {
+            "fingerprint": "k1",
+            "alertname": "PodDown",
+            "labels": {"alertname": "PodDown", "app.kubernetes.io/name": "cart", "note": 'say "hi" \\ there'},
+        },
+    )
+    state = run([odd, ("alert.silenced", {"fingerprint": "k1", "minutes": 30, "reason": "known"})])
+    silence = next(iter(state.silences.values()))
+    assert parse_matchers(silence.matchers)  # what the room wrote, it reads back
+    assert all(m.matches(state.alerts["k1"].labels) for m in parse_matchers(silence.matchers))
+    again = ("alert.upserted", {**odd[1], "fingerprint": "k2"})
+    later = run([odd, ("alert.silenced", {"fingerprint": "k1", "minutes": 30, "reason": "known"}), again])
+    assert later.alerts["k2"].silenced_until is not None  # arrives under the room's silence, no refusal
+
+
+def test_a_room_only_group_silence_ends_for_all_and_stops_covering_new_alerts() -> None:
+    data = {"matchers": ["alertname=NodeDown"], "minutes": 60, "reason": "known"}
+    state = run([*STORM, ("alerts.silenced", data), ("alert.unsilenced", {"fingerprint": "n0"})])
+    assert not any(a.silenced_until for a in state.alerts.values())
+    state = run(
+        [
+            *STORM,
+            ("alerts.silenced", data),
+            ("alert.unsilenced", {"fingerprint": "n0"}),
+            alert("n8", "NodeDown"),
+        ]
+    )
+    assert state.alerts["n8"].silenced_until is None
+
+
+def test_a_group_silence_upstream_for_some_sources_keeps_the_rest_in_the_room() -> None:
+    data = {"matchers": ["alertname=NodeDown"], "minutes": 60, "reason": "known", "silences": {"am1": "s-1"}}
+    state = run([*STORM, alert("p1", "NodeDown", origin=None, instance="pd-1"), ("alerts.silenced", data)])
+    assert state.alerts["n0"].silence_id == "s-1" and state.alerts["n0"].silence_origin == "am1"
+    room_only = state.alerts["p1"]
+    assert (
+        room_only.silenced_until
+        and room_only.silence_origin is None
+        and room_only.silence_id in state.silences
+    )
+    assert "and this room only for the rest" in list(state.entries.values())[-1].text

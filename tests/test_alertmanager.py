@@ -214,7 +214,7 @@ async def test_an_unreachable_alertmanager_records_no_silence(
         assert alert.silenced_until is None  # nothing recorded as silenced that is not
         await ann.send("alert.silenced", {"fingerprint": "f1", "minutes": 30, "reason": "room only"}, room)
         silenced = view.state.alerts["f1"]
-        assert silenced.silenced_until and silenced.silence_id is None
+        assert silenced.silenced_until and not silenced.upstream_silence
     finally:
         await server.stop()
 

@@ -145,7 +145,7 @@ async def test_matchers_that_fail_or_cover_nothing_are_refused(
     timed = ["--for", "2h", "--reason", "x", *hub_args(hub)]
     bad = await run(env, "silence", storm, "--match", "instance=~db-(", "--yes", *timed)
     assert "--match: matcher instance=~⟨here⟩db-(" in bad.one_line_error()
-    bad_name = await run(env, "ack", storm, "--match", "9lives=x", "--yes", *hub_args(hub))
+    bad_name = await run(env, "ack", storm, "--match", "bad name=x", "--yes", *hub_args(hub))
     assert "is not a label name" in bad_name.one_line_error()
     nothing = await run(env, "silence", storm, "--match", "alertname=Nope", "--yes", *timed)
     assert "cover no alert" in nothing.one_line_error()

@@ -408,7 +408,7 @@ async def test_alert_commands_on_the_cli(hub: HubServer, tmp_path: Path) -> None
     assert acked.code == 0 and "84f529bd8e08e1cf acknowledged" in acked.out
     silenced = await warroom(env, "silence", room, "3f55", "--for", "2h", "--reason", "known", *hub_args(hub))
     assert (
-        silenced.code == 0 and "silenced for 120m in the room" in silenced.out
+        silenced.code == 0 and "silenced for 120m in this room only" in silenced.out
     )  # this hub has no Alertmanager
     state = await hub.hub.settled_state(room)
     assert (

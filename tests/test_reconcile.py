@@ -356,7 +356,7 @@ async def test_silences_go_where_each_alert_came_from(
             body3 = {"fingerprint": fingerprint, "minutes": 30, "reason": "noisy", "upstream": True}
             await ann.send("alert.silenced", body3, stack.room)
             alert = view.state.alerts[fingerprint]
-            assert alert.silenced_until and alert.silence_id is None
+            assert alert.silenced_until and not alert.upstream_silence and alert.silence_origin is None
             assert lines(view)[-1].endswith("for 30m in this room only: noisy")
         last = (await stack.server.hub.store.scan(("alert.silenced",)))[-1]
         assert last.data["upstream"] is False and "silence_id" not in last.data  # room only

@@ -93,7 +93,7 @@ def detail_lines(alert: Alert) -> list[Content]:
         field("silenced by", alert.silenced_by or "someone")
         field("until", _when(alert.silenced_until))
         field("why", alert.silence_reason)
-        field("where", origin_title(alert.silence_origin if alert.silence_id else None))
+        field("where", origin_title(alert.silence_origin))
 
     links = [(LINK_TITLES.get(k, k), v) for k, v in sorted(alert.links.items())]
     if alert.url and alert.url not in alert.links.values():

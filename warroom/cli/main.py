@@ -522,8 +522,10 @@ async def _silence(args: argparse.Namespace) -> int:
             "upstream": upstream,
         }
         ack = await client.send("alert.silenced", data, args.incident)
-        silence_id = client.rooms[args.incident].state.alerts[fingerprint].silence_id
-        where = f" and in Alertmanager (silence {silence_id})" if silence_id else " in the room"
+        alert = client.rooms[args.incident].state.alerts[fingerprint]
+        where = f" in {origin_title(alert.silence_origin)}"
+        if alert.upstream_silence:
+            where += f" (silence {alert.silence_id})"
         _say(f"{ack['room']} #{ack['seq']}: {fingerprint} silenced for {args.duration}m{where}")
         return 0
 

@@ -19,7 +19,10 @@ import re2
 from warroom.core.errors import Code, WarroomError
 
 OPERATORS = ("=~", "!~", "!=", "=")  # longest first: "=~" must not read as "=" and "~..."
-NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+# Alertmanager's own names are [a-zA-Z_][a-zA-Z0-9_]*; other sources send names such as
+# app.kubernetes.io/name, which match too. Only what would break the syntax is refused.
+NAME = re.compile(r'[^\s=!~"{},]+\Z')
+PLAIN = re.compile(r"[\w\-.:/*+?()\[\]|^$@]+\Z")  # a value that needs no quotes
 MAX_MATCHERS = 16
 MAX_MATCHER_LEN = 512
 _QUIET = re2.Options()
@@ -51,7 +54,7 @@ class Matcher:
         return {"name": self.name, "value": self.value, "isRegex": self.is_regex, "isEqual": self.is_equal}
 
     def __str__(self) -> str:
-        return f"{self.name}{self.op}{self.value}"
+        return format_matcher(self.name, self.op, self.value)
 
 
 def _fail(text: str, position: int, message: str, where: str) -> WarroomError:
@@ -74,9 +77,9 @@ def parse_matcher(text: str, where: str = "matchers") -> Matcher:
     op = next(o for o in OPERATORS if raw.startswith(o, position))
     name, value = raw[:position].strip(), raw[position + len(op) :].strip()
     if not NAME.match(name):
-        raise _fail(raw, 0, f"{name!r} is not a label name (letters, digits and _)", where)
+        raise _fail(raw, 0, f"{name!r} is not a label name", where)
     if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        value = re.sub(r"\\(.)", r"\1", value[1:-1])
     regex = None
     if op in ("=~", "!~"):
         try:
@@ -90,6 +93,7 @@ def parse_matcher(text: str, where: str = "matchers") -> Matcher:
 def parse_matchers(texts: Iterable[str], where: str = "matchers") -> tuple[Matcher, ...]:
     """Several matchers, all of which an alert must meet; at least one, at most 16."""
     out = tuple(parse_matcher(text, f"{where}[{n}]") for n, text in enumerate(texts))
+    out = tuple(sorted(out, key=lambda m: m.is_regex))  # the cheap ones first: most alerts fail on them
     if not out:
         raise WarroomError(Code.MISSING_FIELD, "give at least one matcher, such as alertname=NodeDown", where)
     if len(out) > MAX_MATCHERS:
@@ -99,6 +103,17 @@ def parse_matchers(texts: Iterable[str], where: str = "matchers") -> tuple[Match
 
 def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in matchers)
+
+
+def format_matcher(name: str, op: str, value: str) -> str:
+    """One matcher as text that ``parse_matcher`` reads back exactly: the value quoted when it must be."""
+    quoted = value if PLAIN.match(value) else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name}{op}{quoted}"
+
+
+def label_matchers(labels: Mapping[str, str]) -> list[str]:
+    """Equality matchers for every label a matcher can name: what silencing one alert matches."""
+    return [format_matcher(k, "=", v) for k, v in sorted(labels.items()) if NAME.match(k)]
 
 
 def group_matchers(alertname: str, label_sets: Sequence[Mapping[str, str]]) -> list[str]:
@@ -112,9 +127,4 @@ def group_matchers(alertname: str, label_sets: Sequence[Mapping[str, str]]) -> l
     for labels in label_sets[1:]:
         shared = {k: v for k, v in shared.items() if labels.get(k) == v}
     shared.pop("alertname", None)
-    return [f"alertname={_quoted(alertname)}", *(f"{k}={_quoted(v)}" for k, v in sorted(shared.items()))]
-
-
-def _quoted(value: str) -> str:
-    plain = value and all(ch.isalnum() or ch in "_-.:/" for ch in value)
-    return value if plain else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return [format_matcher("alertname", "=", alertname), *label_matchers(shared)]

@@ -13,9 +13,10 @@ from typing import Any
 
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import EVENT_TYPES, ROLE_TITLES, Event
-from warroom.core.matchers import Matcher, matches_all, parse_matchers
+from warroom.core.matchers import Matcher, format_matcher, label_matchers, matches_all, parse_matchers
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import (
+    ROOM_SILENCE,
     Alert,
     Broadcast,
     ChecklistItem,
@@ -299,14 +300,34 @@ def _item_checked(state: IncidentState, event: Event) -> None:
     item.checked_at = event.ts if item.checked else None
 
 
+# The last few answers of ``covered``: a command by matchers is checked by the hub, its
+# preparer and its writer, then applied, all at one seq. Keyed on the alerts map itself
+# (held, so its id is never reused) and the seq, which changes with every event.
+_COVERED: list[tuple[dict[str, Alert], int, tuple[Matcher, ...], bool, list[Alert]]] = []
+
+
 def covered(state: IncidentState, matchers: tuple[Matcher, ...], ackable: bool = False) -> list[Alert]:
     """The room's alerts the matchers cover; ``ackable``: only those firing and not yet acknowledged."""
-    return [
+    for alerts, seq, key, ack, found in _COVERED:
+        if alerts is state.alerts and seq == state.seq and key == matchers and ack == ackable:
+            return found
+    found = [
         alert
         for alert in state.alerts.values()
         if (not ackable or (alert.status == "firing" and alert.acked_by is None))
         and matches_all(matchers, alert.labels)
     ]
+    _COVERED.insert(0, (state.alerts, state.seq, matchers, ackable, found))
+    del _COVERED[4:]
+    return found
+
+
+def _parsed(texts: list[str]) -> tuple[Matcher, ...] | None:
+    """Matchers the log holds; None if they do not parse, for a handler must never raise."""
+    try:
+        return parse_matchers(texts)
+    except WarroomError:
+        return None
 
 
 def _silence_alert(alert: Alert, silence: Silence) -> None:
@@ -368,14 +389,11 @@ def _silence_if_covered(
 ) -> None:
     """A new alert under a silence the room knows of is silenced from its first sight."""
     for silence in state.silences.values():
-        if (
-            silence.state == "active"
-            and silence.ends_at > now
-            and silence.origin in (None, origin)
-            and matches_all(parse_matchers(silence.matchers), labels)
-        ):
-            _silence_alert(alert, silence)
-            return
+        if silence.state == "active" and silence.ends_at > now and silence.origin in (None, origin):
+            matchers = _parsed(silence.matchers)
+            if matchers is not None and matches_all(matchers, labels):
+                _silence_alert(alert, silence)
+                return
 
 
 @handles("change.recorded")
@@ -399,7 +417,8 @@ def _alert_acked(state: IncidentState, event: Event) -> None:
 @handles("alerts.acknowledged")
 def _alerts_acked(state: IncidentState, event: Event) -> None:
     matchers = event.data["matchers"]
-    alerts = covered(state, parse_matchers(matchers), ackable=True)
+    parsed = _parsed(matchers)
+    alerts = [] if parsed is None else covered(state, parsed, ackable=True)
     for alert in alerts:
         alert.acked_by = event.actor
         alert.acked_at = event.ts
@@ -429,41 +448,57 @@ def _until(ends_at: str) -> str:
     return f"{ends_at[:10]} {ends_at[11:16]}"
 
 
+def _keep(state: IncidentState, silence: Silence, event: Event) -> Silence:
+    silence.updated_at = event.ts
+    state.silences[silence.id] = silence
+    return silence
+
+
 @handles("alert.silenced")
 def _alert_silenced(state: IncidentState, event: Event) -> None:
+    """Silences one alert: upstream when the hub made a silence there (``silence_id``), else in the room."""
     d = event.data
     alert = state.alerts[d["fingerprint"]]
     ends_at = format_time(parse_time(event.ts) + timedelta(minutes=d["minutes"]))
-    silence_id, origin = d.get("silence_id"), d.get("origin")
-    matchers = [f"{k}={v}" for k, v in alert.labels.items()] or [f"alertname={alert.alertname}"]
-    silence = Silence(silence_id or f"room-{event.seq}", matchers, ends_at, event.actor, d["reason"], origin)
-    state.silences[silence.id] = silence
-    _silence_alert(alert, silence)
-    alert.silence_id = silence_id  # a room-only silence has no id anywhere else
-    where = origin_title(origin if silence_id else None)
-    _system(state, event, f"silenced {alert.label} for {d['minutes']}m in {where}: {d['reason']}")
+    upstream = d.get("silence_id")
+    origin = d.get("origin") if upstream else None
+    matchers = label_matchers(alert.labels) or [format_matcher("alertname", "=", alert.alertname)]
+    silence = Silence(
+        upstream or f"{ROOM_SILENCE}{event.seq}", matchers, ends_at, event.actor, d["reason"], origin
+    )
+    _silence_alert(alert, _keep(state, silence, event))
+    _system(
+        state, event, f"silenced {alert.label} for {d['minutes']}m in {origin_title(origin)}: {d['reason']}"
+    )
 
 
 @handles("alerts.silenced")
 def _alerts_silenced(state: IncidentState, event: Event) -> None:
+    """Silences what the matchers cover: in each source the hub made a silence in, the rest in the room."""
     d = event.data
     ends_at = format_time(parse_time(event.ts) + timedelta(minutes=d["minutes"]))
     upstream: dict[str, str] = d.get("silences", {})
-    made = [
-        Silence(sid, d["matchers"], ends_at, event.actor, d["reason"], origin)
-        for origin, sid in upstream.items()
-    ]
-    room_only = Silence(f"room-{event.seq}", d["matchers"], ends_at, event.actor, d["reason"])
-    for silence in made or [room_only]:
-        state.silences[silence.id] = silence
-    by_origin = {silence.origin: silence for silence in made}
-    alerts = covered(state, parse_matchers(d["matchers"]))
+
+    def made(silence_id: str, origin: str | None) -> Silence:
+        return Silence(silence_id, d["matchers"], ends_at, event.actor, d["reason"], origin)
+
+    by_origin = {origin: made(silence_id, origin) for origin, silence_id in upstream.items()}
+    room_only: Silence | None = None
+    parsed = _parsed(d["matchers"])
+    alerts = [] if parsed is None else covered(state, parsed)
     for alert in alerts:
-        silence = by_origin.get(alert.origin, room_only)
+        silence = by_origin.get(alert.origin) if alert.origin is not None else None
+        if silence is None:
+            room_only = room_only or made(f"{ROOM_SILENCE}{event.seq}", None)
+            silence = room_only
         _silence_alert(alert, silence)
-        if silence is room_only:
-            alert.silence_id = None
+    for silence in [*by_origin.values(), *([room_only] if room_only else [])] or [
+        made(f"{ROOM_SILENCE}{event.seq}", None)
+    ]:
+        _keep(state, silence, event)
     where = ", ".join(origin_title(origin) for origin in upstream) or origin_title(None)
+    if upstream and room_only is not None:
+        where += f", and {origin_title(None)} for the rest"
     text = (
         f"silenced {_alerts(len(alerts))} matching {', '.join(d['matchers'])} for {d['minutes']}m in {where}"
     )
@@ -472,7 +507,7 @@ def _alerts_silenced(state: IncidentState, event: Event) -> None:
 
 @handles("alert.unsilenced")
 def _alert_unsilenced(state: IncidentState, event: Event) -> None:
-    """Ends the alert's silence; an upstream silence ends for every alert it covered."""
+    """Ends the alert's silence, for every alert it covered: upstream it is one silence, expired there."""
     alert = state.alerts[event.data["fingerprint"]]
     silence_id = alert.silence_id
     others = [
@@ -481,7 +516,9 @@ def _alert_unsilenced(state: IncidentState, event: Event) -> None:
     for each in (alert, *others):
         _unsilence_alert(each)
     if silence_id in state.silences:
-        state.silences[silence_id].state = "expired"
+        ended = state.silences[silence_id]
+        ended.state = "expired"
+        _keep(state, ended, event)
     more = f" (and on {_alerts(len(others))} more it covered)" if others else ""
     _system(state, event, f"silence on {alert.label} ended{more}")
 
@@ -500,12 +537,14 @@ def _silence_synced(state: IncidentState, event: Event) -> None:
         d["origin"],
         d["state"],
     )
-    state.silences[silence.id] = silence
+    _keep(state, silence, event)
     where = origin_title(silence.origin)
     if silence.state == "active":
-        matchers = parse_matchers(silence.matchers)
+        matchers = _parsed(silence.matchers)
         alerts = [
-            a for a in state.alerts.values() if a.origin == silence.origin and matches_all(matchers, a.labels)
+            a
+            for a in state.alerts.values()
+            if a.origin == silence.origin and matchers is not None and matches_all(matchers, a.labels)
         ]
         for alert in alerts:
             _silence_alert(alert, silence)

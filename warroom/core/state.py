@@ -85,6 +85,8 @@ class ChecklistItem:
     checked_at: str | None = None
 
 
+ROOM_SILENCE = "room-"  # the id prefix of a silence kept in the room only: room-SEQ
+
 # Labels that tell one instance of an alert from another, in the order they are shown.
 KEY_LABELS = ("instance", "pod", "host", "region", "job")
 
@@ -120,6 +122,11 @@ class Alert:
     stale_since: str | None = None  # its source no longer lists it; it resolves after resolve_timeout
 
     @property
+    def upstream_silence(self) -> bool:
+        """Its silence lives in a source as well as the room (a room-only one has a ``room-`` id)."""
+        return self.silence_id is not None and not self.silence_id.startswith(ROOM_SILENCE)
+
+    @property
     def label(self) -> str:
         """The alertname with the labels that tell instances apart: ``HighErrorRate{instance=db-1}``."""
         keys = [f"{k}={v}" for k, v in self.labels.items() if k in KEY_LABELS][:2]
@@ -147,6 +154,7 @@ class Silence:
     comment: str
     origin: str | None = None
     state: str = "active"  # active | pending | expired
+    updated_at: str = ""  # when the room last changed it: reconciliation leaves newer changes alone
 
 
 @dataclass(slots=True)

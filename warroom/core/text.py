@@ -31,9 +31,7 @@ _C1 = {chr(c): "\ufffd" for c in range(0x80, 0xA0)}  # C1: CSI (0x9b) and OSC (0
 PLACEHOLDERS: dict[str, str] = {**_C0, **_C1, **_OTHER}
 
 _UNSAFE = re.compile("[" + "".join(re.escape(ch) for ch in PLACEHOLDERS) + "]")
-_UNSAFE_MULTILINE = re.compile(
-    "[" + "".join(re.escape(ch) for ch in PLACEHOLDERS if ch not in "\n\t") + "]"
-)
+_UNSAFE_MULTILINE = re.compile("[" + "".join(re.escape(ch) for ch in PLACEHOLDERS if ch not in "\n\t") + "]")
 TAB = "    "
 
 
