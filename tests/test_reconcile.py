@@ -543,11 +543,12 @@ def test_a_listed_silence_reads_back_into_matchers_the_core_parses_and_idle_ones
         matcher = {"name": "instance", "value": value, "isRegex": True, "isEqual": True}
         return {"id": sid, "status": {"state": "active"}, "endsAt": ends, "matchers": [matcher]}
 
-    idle: dict[str, int] = {}
-    made = plan_silences(state, "am1", [silence("s1", "db-.*"), silence("s2", "web-.*")], idle)
+    idle: dict[str, tuple[int, int]] = {}
+    fetched = iso(datetime.now(UTC))
+    made = plan_silences(state, "am1", [silence("s1", "db-.*"), silence("s2", "web-.*")], fetched, idle)
     assert [c.data["id"] for c in made] == ["s1"] and "comment" not in made[0].data
-    assert idle == {"s2": 1}  # covers nothing: not tried again until the room gains an alert
-    assert plan_silences(state, "am2", [silence("s1", "db-.*")]) == []  # another origin's alerts only
+    assert list(idle) == ["s2"]  # covers nothing: not tried again until the room's firing alerts change
+    assert plan_silences(state, "am2", [silence("s1", "db-.*")], fetched, {}) == []  # another origin's only
 
 
 async def test_a_group_silence_is_bounded_and_all_or_nothing_across_alertmanagers(
