@@ -66,6 +66,7 @@ class Reconciler:
         # (room, origin) -> silence id -> the room's firing alerts (firing_key) when it covered
         # none of them: only spares work, so losing it (a restart) costs one full try.
         self._idle: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
+        self._uptimes: dict[str, str] = {}  # per Alertmanager: the uptime its status last gave
         self.polls: dict[str, int] = {}  # per Alertmanager or swept source: rounds done, for tests and status
 
     @property
@@ -119,23 +120,24 @@ class Reconciler:
                 log.warning("%s: %s (try %d)", am.upstream.title, error, failures)
                 say = functools.partial(source_checked, origin=am.name, error=error)
                 await self._guarded(self._each_room(am.name, say))
-                await asyncio.sleep(backoff(interval, failures))  # a retry schedule, not a wait for an event
+                await self._wait_round(am, backoff(interval, failures))
                 continue
             if uptime is not None and listing.uptime != uptime:
                 log.info("%s restarted (up since %s); reconciling", am.upstream.title, listing.uptime)
             failures, uptime = 0, listing.uptime
             await self._guarded(self.reconcile(am, listing))
             self.polls[am.name] = self.polls.get(am.name, 0) + 1
-            await self._wait_round(am, interval, uptime)
+            await self._wait_round(am, interval)
 
-    async def _wait_round(self, am: Target, interval: float, uptime: str) -> None:
-        """Wait out the interval, reading the status alone every few seconds: a restart
-        (another uptime) ends the wait at once, so its lost alerts go stale within seconds."""
+    async def _wait_round(self, am: Target, seconds: float) -> None:
+        """Wait ``seconds`` (the interval, or a failing source's backoff), reading the status
+        alone every few seconds: a restart (another uptime than last read, or the first answer
+        of one never read) ends the wait at once, so its lost alerts go stale within seconds."""
         if am.resolve_timeout is None:  # Grafana: no status to read, only silences
-            await asyncio.sleep(interval)  # the poll's period
+            await asyncio.sleep(seconds)  # the poll's period, or the retry's
             return
         loop = asyncio.get_running_loop()
-        due = loop.time() + interval
+        due = loop.time() + seconds
         while (left := due - loop.time()) > 0:
             await asyncio.sleep(min(STATUS_EVERY, left))  # the status read's period
             if due - loop.time() <= 0:
@@ -144,8 +146,8 @@ class Reconciler:
                 status = await self._get(am, "/api/v2/status", None)
             except SourceDown:
                 continue  # down for now (restarting, say): the round tells the rooms if it stays so
-            if isinstance(status, dict) and str(status.get("uptime")) != uptime:
-                log.info("%s restarted (up since %s); reconciling now", am.upstream.title, status["uptime"])
+            if isinstance(status, dict) and str(status.get("uptime")) != self._uptimes.get(am.name):
+                log.info("%s is up since %s; reconciling now", am.upstream.title, status.get("uptime"))
                 return
 
     async def _guarded(self, work: Any) -> None:
@@ -190,6 +192,8 @@ class Reconciler:
         alerts: Any = []
         if am.resolve_timeout is not None:  # an Alertmanager: its alerts too, not only its silences
             status = await self._get(am, "/api/v2/status", None)
+            if isinstance(status, dict):  # what a status read between rounds compares with
+                self._uptimes[am.name] = str(status.get("uptime"))
             alerts = await self._get(am, "/api/v2/alerts", ALERTS_QUERY)
         silences = await self._get(am, "/api/v2/silences", None)
         # Anything but a list of alerts is no listing: read as an empty one, it would make
