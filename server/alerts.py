@@ -12,10 +12,10 @@ import logging
 from typing import Any
 
 from server.hub import Hub
-from server.intake import INBOX, AlertIn, ChangeIn, PagerDutyEvent, Route, route
+from server.intake import INBOX, AlertIn, ChangeIn, PagerDutyEvent, Route, route, route_labels
 from server.reconcile import Reconciler
 from server.room import Room
-from server.silences import Silencer
+from server.silences import Silencer, alert_of
 from server.sources import Sources
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import Command, Event, validate_command
@@ -101,6 +101,10 @@ class AlertService:
     async def _room_for(self, alert: AlertIn, hint: str | None, known: dict[str, bool]) -> str:
         """The room an alert goes to; ``known`` remembers, for one batch, which rooms exist."""
         target = self.located.get(alert.fingerprint) or route(alert, self.routes, hint)
+        return await self._existing_or_inbox(target, known)
+
+    async def _existing_or_inbox(self, target: str, known: dict[str, bool]) -> str:
+        """``target`` if that room exists, else the inbox (made on first use)."""
         if target != INBOX:
             if target not in known:
                 known[target] = await self.hub.store.room(target) is not None
@@ -221,29 +225,14 @@ class AlertService:
         Routed as an alert would be (the query parameter, an ``incident`` detail, the
         route rules against its source and string details, else the inbox).
         """
-        probe = AlertIn(
-            fingerprint=f"change:{new_id()}",  # never located: only the routes decide
-            alertname="change",
-            status="firing",
-            labels=change.labels,
-            incident=change.labels.get("incident"),
-        )
-        room = await self._room_for(probe, hint, {})
+        target = route_labels(change.labels, change.labels.get("incident"), self.routes, hint)
+        room = await self._existing_or_inbox(target, {})
         await self.hub.execute(
             Command(new_id(), "change.recorded", change.to_event_data(), room), actor, internal=True
         )
         return room
 
-    # -- actions that reach Alertmanager first -----------------------------------------
-
-    async def _alert(self, command: Command) -> Any:
-        if command.room is None:
-            raise WarroomError(Code.MISSING_FIELD, "room is required", "room")
-        state = (await self.hub.room(command.room)).state
-        alert = state.alerts.get(command.data.get("fingerprint", ""))
-        if alert is None:
-            raise WarroomError(Code.UNKNOWN_REF, "no such alert in this room", "fingerprint")
-        return alert
+    # -- moving an alert ----------------------------------------------------------------
 
     async def _prepare_move(self, command: Command, actor: str, admin: bool) -> Command:
         """Copy the alert into its new incident first; the move is recorded only once that holds.
@@ -251,7 +240,7 @@ class AlertService:
         The sync channel has checked that the mover's token covers both rooms.
         The copy is the hub's own upsert, carrying what intake received.
         """
-        alert = await self._alert(command)
+        alert = await alert_of(self.hub, command)
         target = str(command.data.get("to", ""))
         if target == command.room:
             raise WarroomError(Code.INVALID_VALUE, "to: the alert is in that incident already", "to")

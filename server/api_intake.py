@@ -24,6 +24,8 @@ from server.alerts import checked
 from server.api_common import Api, parse_json, read_body
 from server.intake import (
     AlertIn,
+    ChangeIn,
+    PagerDutyEvent,
     parse_alertmanager,
     parse_generic,
     parse_pagerduty,
@@ -67,6 +69,14 @@ def _parse_batch(
     return alerts, checked(alerts), raw
 
 
+def _parse_pagerduty(body: bytes) -> PagerDutyEvent:
+    return parse_pagerduty(parse_json(body))
+
+
+def _parse_change(body: bytes) -> ChangeIn:
+    return parse_pagerduty_change(parse_json(body))
+
+
 def _mark_origin(data: list[dict[str, Any]], sources: Sources, named: str | None, raw: Any) -> None:
     """Which Alertmanager (or Grafana) sent the batch: what its silences and reconciliation go to."""
     origin = None
@@ -105,7 +115,8 @@ def routes(api: Api) -> list[Route]:
     async def pagerduty_intake(request: Request) -> Response:
         api.allow(request, Level.RESPONDER, EVERY, "alert intake")
         try:
-            event = parse_pagerduty(parse_json(await read_body(request, api_common.MAX_INTAKE)))
+            raw = await read_body(request, api_common.MAX_INTAKE)
+            event = await asyncio.to_thread(_parse_pagerduty, raw)  # up to 16 MB: off the loop
             await api.alerts.pagerduty(
                 event, request.query_params.get("incident"), api.acting(request, {}, "pagerduty")
             )
@@ -118,7 +129,8 @@ def routes(api: Api) -> list[Route]:
         """A change event (a deploy): a ``change`` line in the timeline of the incident it touches."""
         api.allow(request, Level.RESPONDER, EVERY, "alert intake")
         try:
-            change = parse_pagerduty_change(parse_json(await read_body(request, api_common.MAX_INTAKE)))
+            raw = await read_body(request, api_common.MAX_INTAKE)
+            change = await asyncio.to_thread(_parse_change, raw)
             await api.alerts.record_change(
                 change, request.query_params.get("incident"), api.acting(request, {}, "pagerduty")
             )

@@ -55,7 +55,7 @@ from urllib.parse import urlsplit
 
 from server.intake import INBOX, Route
 from server.limits import Limits
-from server.sources import Sources, parse_sources
+from server.sources import Sources, is_http_url, parse_sources
 from warroom.core.events import EVENT_TYPES, ROLES, SEVERITIES
 from warroom.core.policy import (
     DEFAULT_CADENCE,
@@ -87,7 +87,6 @@ class HubConfig:
     policy: Policy = field(default_factory=Policy)
     sinks: tuple[Sink, ...] = ()
     routes: tuple[Route, ...] = ()
-    alertmanager: str | None = None
     origins: tuple[str, ...] = ()  # browser origins allowed on the sync port
     limits: Limits = field(default_factory=Limits)
     sources: Sources = field(default_factory=lambda: Sources())
@@ -167,11 +166,8 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     routes = raw.get("routes", [])
     if not isinstance(routes, list):
         raise fail("routes", "must be an array of tables ([[routes]])")
-    alertmanager = raw.get("alertmanager")
-    if alertmanager is not None and not _is_http_url(alertmanager):
-        raise fail("alertmanager", f"{alertmanager!r} is not an http(s) URL")
     origins = raw.get("origins", [])
-    if not isinstance(origins, list) or not all(_is_http_url(o) for o in origins):
+    if not isinstance(origins, list) or not all(is_http_url(o) for o in origins):
         raise fail("origins", "a list of browser origins like https://status.example.com")
     built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
     names = [s.name for s in built]
@@ -182,7 +178,6 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         policy,
         built,
         tuple(_route(item, n, fail) for n, item in enumerate(routes)),
-        alertmanager,
         tuple(origins),
         _limits(_table(raw, "limits", fail), fail),
         parse_sources(raw, fail),
@@ -222,13 +217,6 @@ def _limits(table: dict[str, Any], fail: Any) -> Limits:
 def _count(value: Any) -> bool:
     """A whole number, and not a boolean (TOML's true is no number of minutes)."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_http_url(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def sink_host(url: str) -> str:

@@ -126,6 +126,7 @@ class Hub:
         internal: bool = False,
         digest: str | None = None,
         prepared: bool = False,
+        fixed_id: bool = False,
     ) -> asyncio.Future[Ack]:
         """Validate and queue a command; the future resolves once it is durable.
 
@@ -134,13 +135,16 @@ class Hub:
         the role rules and may be of types clients cannot send. ``digest`` is
         that of the command as the client sent it, when a preparer changed it
         (``prepared``: and filled in the fields only the hub may set).
+        ``fixed_id``: an internal command whose id is derived from what it
+        decides (reconciliation's), so the same decision made twice is looked
+        up and answered as a duplicate, as a client's resend is.
         """
         if self.closing:
             raise WarroomError(Code.SHUTTING_DOWN, "the hub is shutting down; retry shortly")
         data = validate_command(command.type, command.data, from_client=not internal, filled=prepared)
         digest = digest or command.digest()
         check_room(command, internal)
-        return self.writer.queue(command, data, actor, internal, digest)
+        return self.writer.queue(command, data, actor, internal, digest, fixed_id)
 
     async def prepare(self, command: Command, actor: str, *, admin: bool = False) -> Command:
         """Run the command type's preparer, if it has one; it may refuse, or fill in data.

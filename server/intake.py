@@ -393,14 +393,31 @@ def parse_pagerduty(body: Any) -> PagerDutyEvent:
     return PagerDutyEvent(action, dedup, alert)
 
 
+DETAILS_MAX = 2048  # characters of custom_details kept, as an annotation holds at most
+
+
 def _details(payload: Mapping[str, Any]) -> str | None:
     """``custom_details`` as one annotation: a string as it is, anything else as sorted JSON."""
     details = payload.get("custom_details")
     if details is None:
         return None
-    text = details if isinstance(details, str) else json.dumps(details, sort_keys=True, default=str)
+    # Cut early: a body may carry 16 MB of details, and only 2,048 characters are kept.
+    head = DETAILS_MAX + 1
+    text = details[:head] if isinstance(details, str) else _json_head(details, head)
     text = visible(text, multiline=True)
-    return text if len(text) <= 2048 else text[:2047] + "…"
+    return text if len(text) <= DETAILS_MAX else text[: DETAILS_MAX - 1] + "…"
+
+
+def _json_head(value: Any, limit: int) -> str:
+    """The first ``limit`` characters of ``value`` as sorted JSON, encoding no more than that."""
+    encoder = json.JSONEncoder(sort_keys=True, default=str)
+    parts, size = [], 0
+    for chunk in encoder.iterencode(value):
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return "".join(parts)[:limit]
 
 
 def _pd_links(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -470,7 +487,7 @@ def parse_pagerduty_change(body: Any) -> ChangeIn:
     if isinstance(details, Mapping):
         for key, value in details.items():
             if isinstance(key, str) and isinstance(value, str) and len(labels) < 32:
-                labels.setdefault(visible(key)[:256], visible(value)[:256])
+                labels.setdefault(visible(key[:256])[:256], visible(value[:256])[:256])
     return ChangeIn(
         summary=summary,
         source=source,

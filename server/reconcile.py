@@ -2,8 +2,9 @@
 
 Each configured Alertmanager is read at hub start and on an interval:
 ``/api/v2/status`` (its uptime tells a restart), ``/api/v2/alerts`` and
-``/api/v2/silences``; Grafana's Alertmanager API, when configured, for its
-silences. Sources that send no resolve are swept for alerts
+``/api/v2/silences``; between rounds its status alone is read every few
+seconds, and a restart starts a round at once. Grafana's Alertmanager API,
+when configured, is read for its silences. Sources that send no resolve are swept for alerts
 unseen past their ``resolve_timeout``. Nothing is kept here that the log does
 not hold: every decision is made against a room's state (server/reconcile_plan.py),
 and every change goes through the hub's durable command path.
@@ -22,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from server.hub import Hub
-from server.reconcile_plan import Listing, plan_alerts, plan_silences, plan_unseen, source_checked
+from server.reconcile_plan import (
+    Listing,
+    holds,
+    plan_alerts,
+    plan_silences,
+    plan_unseen,
+    source_checked,
+)
 from server.sources import GRAFANA, Sources, Upstream
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command
@@ -38,6 +46,8 @@ log = logging.getLogger("warroom.reconcile")
 ACTOR = "reconcile"
 BACKOFF_CAP = 300.0  # seconds: the longest wait between tries of a source that does not answer
 ALERTS_QUERY = {"active": "true", "silenced": "true", "inhibited": "true", "unprocessed": "true"}
+STATUS_EVERY = 5.0  # seconds between status reads in a round's wait: a restart is reconciled this soon
+WRITE_CHUNK = 256  # commands queued at once: a responder's line waits for one group commit, not 50,000
 Plan = Callable[[IncidentState], list[Command]]
 
 
@@ -53,9 +63,10 @@ class Reconciler:
         self._running = False
         self._http: httpx.AsyncClient | None = None
         self._timeout = 5.0
-        # (room, origin) -> silence id -> the room's alert count when it covered none of them:
-        # only spares work, so losing it (a restart) costs one full try, nothing else.
-        self._idle: dict[tuple[str, str], dict[str, int]] = {}
+        # (room, origin) -> silence id -> the room's firing alerts (firing_key) when it covered
+        # none of them: only spares work, so losing it (a restart) costs one full try.
+        self._idle: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
+        self._uptimes: dict[str, str] = {}  # per Alertmanager: the uptime its status last gave
         self.polls: dict[str, int] = {}  # per Alertmanager or swept source: rounds done, for tests and status
 
     @property
@@ -109,14 +120,35 @@ class Reconciler:
                 log.warning("%s: %s (try %d)", am.upstream.title, error, failures)
                 say = functools.partial(source_checked, origin=am.name, error=error)
                 await self._guarded(self._each_room(am.name, say))
-                await asyncio.sleep(backoff(interval, failures))  # a retry schedule, not a wait for an event
+                await self._wait_round(am, backoff(interval, failures))
                 continue
             if uptime is not None and listing.uptime != uptime:
                 log.info("%s restarted (up since %s); reconciling", am.upstream.title, listing.uptime)
             failures, uptime = 0, listing.uptime
             await self._guarded(self.reconcile(am, listing))
             self.polls[am.name] = self.polls.get(am.name, 0) + 1
-            await asyncio.sleep(interval)  # the poll's period
+            await self._wait_round(am, interval)
+
+    async def _wait_round(self, am: Target, seconds: float) -> None:
+        """Wait ``seconds`` (the interval, or a failing source's backoff), reading the status
+        alone every few seconds: a restart (another uptime than last read, or the first answer
+        of one never read) ends the wait at once, so its lost alerts go stale within seconds."""
+        if am.resolve_timeout is None:  # Grafana: no status to read, only silences
+            await asyncio.sleep(seconds)  # the poll's period, or the retry's
+            return
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        while (left := due - loop.time()) > 0:
+            await asyncio.sleep(min(STATUS_EVERY, left))  # the status read's period
+            if due - loop.time() <= 0:
+                return
+            try:
+                status = await self._get(am, "/api/v2/status", None)
+            except SourceDown:
+                continue  # down for now (restarting, say): the round tells the rooms if it stays so
+            if isinstance(status, dict) and str(status.get("uptime")) != self._uptimes.get(am.name):
+                log.info("%s is up since %s; reconciling now", am.upstream.title, status.get("uptime"))
+                return
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -138,10 +170,20 @@ class Reconciler:
                 *source_checked(state, am.name, None),
                 *alerts,
                 *plan_silences(
-                    state, am.name, listing.silences, self._idle.setdefault((state.room, am.name), {})
+                    state,
+                    am.name,
+                    listing.silences,
+                    listing.fetched_at,
+                    self._idle.setdefault((state.room, am.name), {}),
                 ),
             ]
 
+        # A room dropped as idle comes back when the listing shows one of its alerts firing
+        # (resolved there, it is refreshed: a restarted Alertmanager may not resend it).
+        rooms = self.service.rooms_of.setdefault(am.name, set())
+        for fingerprint in listing.alerts:
+            if (room := self.service.located.get(fingerprint)) is not None:
+                rooms.add(room)
         await self._each_room(am.name, plan)
 
     async def _read(self, am: Target) -> Listing:
@@ -150,11 +192,17 @@ class Reconciler:
         alerts: Any = []
         if am.resolve_timeout is not None:  # an Alertmanager: its alerts too, not only its silences
             status = await self._get(am, "/api/v2/status", None)
+            if isinstance(status, dict):  # what a status read between rounds compares with
+                self._uptimes[am.name] = str(status.get("uptime"))
             alerts = await self._get(am, "/api/v2/alerts", ALERTS_QUERY)
         silences = await self._get(am, "/api/v2/silences", None)
+        # Anything but a list of alerts is no listing: read as an empty one, it would make
+        # every alert stale, then resolved. A proxy's {} is a source failing, said as such.
+        if not isinstance(alerts, list) or not all(isinstance(a, dict) for a in alerts):
+            raise SourceDown("answered something that is not Alertmanager's API (alerts)")
         try:
             uptime = str(status["uptime"])
-            listed = {str(a["fingerprint"]): a for a in alerts if isinstance(a, dict)}
+            listed = {str(a["fingerprint"]): a for a in alerts}
         except (KeyError, TypeError) as exc:
             raise SourceDown(f"answered something that is not Alertmanager's API ({exc!r})") from None
         if not isinstance(silences, list):
@@ -197,8 +245,14 @@ class Reconciler:
     # -- writing -------------------------------------------------------------------------
 
     async def _each_room(self, key: str, plan: Plan) -> None:
-        """Plan and write in each room that ever held alerts of ``key``, one room at a time."""
-        for room_id in sorted(self.service.rooms_of.get(key, ())):
+        """Plan and write in each room holding alerts of ``key``, one room at a time.
+
+        A room left with nothing of ``key`` to reconcile (no firing alert, no
+        silence in force) is dropped from the rooms to visit, so idle rooms stay
+        unloaded; an alert of ``key`` arriving there puts it back.
+        """
+        rooms = self.service.rooms_of.get(key, set())
+        for room_id in sorted(rooms):
             try:
                 room = await self.hub.room(room_id)
             except WarroomError as exc:  # one room that cannot load must not stop the round for the rest
@@ -209,22 +263,28 @@ class Reconciler:
             commands = plan(room.state)
             if commands:
                 await self._write(commands)
+            if not holds(room.state, key):  # read and dropped in one step: no alert slips in between
+                rooms.discard(room_id)
             await asyncio.sleep(0)  # a round over many rooms lets everyone else in between them
 
     async def _write(self, commands: list[Command]) -> None:
-        futures = []
-        for each in commands:
-            try:
-                futures.append(self.hub.submit(each, ACTOR, internal=True))
-            except WarroomError as exc:
-                if exc.code == Code.SHUTTING_DOWN:
-                    raise
-                log.warning("reconciliation event %s refused: %s", each.type, exc.message)
-        for outcome in await asyncio.gather(*futures, return_exceptions=True):
-            if isinstance(outcome, WarroomError):  # a second hub wrote it first, or the alert moved on
-                log.info("reconciliation event not written: %s", outcome.message)
-            elif isinstance(outcome, BaseException):
-                raise outcome
+        """Queue a plan a chunk at a time, each chunk's commit awaited before the next is queued:
+        after a restart a plan can be 50,000 ``alert.stale``, and a responder's line must not
+        wait behind all of them."""
+        for start in range(0, len(commands), WRITE_CHUNK):
+            futures = []
+            for each in commands[start : start + WRITE_CHUNK]:
+                try:
+                    futures.append(self.hub.submit(each, ACTOR, internal=True, fixed_id=True))
+                except WarroomError as exc:
+                    if exc.code == Code.SHUTTING_DOWN:
+                        raise
+                    log.warning("reconciliation event %s refused: %s", each.type, exc.message)
+            for outcome in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(outcome, WarroomError):  # the alert moved on, say
+                    log.info("reconciliation event not written: %s", outcome.message)
+                elif isinstance(outcome, BaseException):
+                    raise outcome
 
 
 @dataclass(frozen=True)

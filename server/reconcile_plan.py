@@ -7,21 +7,28 @@ restarts alike.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from server.intake import parse_alertmanager
 from warroom.core.errors import WarroomError
-from warroom.core.events import Command, validate_command
-from warroom.core.matchers import format_matcher, parse_matchers
+from warroom.core.events import TITLE_MAX, Command, validate_command
+from warroom.core.matchers import MAX_MATCHER_LEN, MAX_MATCHERS, format_matcher, parse_matchers
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Alert, IncidentState, Silence, origin_title
+from warroom.core.text import visible
+
+log = logging.getLogger("warroom.reconcile")
 
 ENDS_AT_SLACK = 5.0  # seconds: a silence made here and read back there differ by the request's time
 IDS = uuid.UUID("6f1d3c1e-8f0b-4a57-9d0e-52c1a1e0b7aa")  # namespace of reconciliation's command ids
+COMMENT_MAX = 4000  # silence.synced's comment, as the schema bounds it
+WARNED_MAX = 10_000  # ids already warned about: each is said once, and the memory stays bounded
+_warned: dict[str, None] = {}
 
 
 @dataclass(frozen=True)
@@ -121,28 +128,87 @@ def because(alert: Alert, reason: str) -> dict[str, Any]:
 
 
 def refreshed(listed: dict[str, Any], origin: str) -> dict[str, Any] | None:
-    """An ``alert.upserted`` from the alert as Alertmanager lists it; None if it does not parse."""
+    """An ``alert.upserted`` from the alert as Alertmanager lists it; None (said once) if it cannot be.
+
+    Its text is made visible and cut to the schema's bounds first, so a long
+    annotation or a control character never keeps a stale alert from coming back.
+    """
     try:
-        alert = parse_alertmanager({"alerts": [{**listed, "status": "firing"}]})[0]
+        alert = parse_alertmanager({"alerts": [{**fit_listed(listed), "status": "firing"}]})[0]
         data = validate_command("alert.upserted", alert.to_event_data(), from_client=False)
-    except WarroomError:
+    except WarroomError as exc:
+        warn_once(
+            f"alert:{origin}:{listed.get('fingerprint')}",
+            "alert %s listed by %s cannot be taken (%s): it stays as the room has it",
+            visible(str(listed.get("fingerprint"))[:64]),
+            origin_title(origin),
+            exc.message,
+        )
         return None
     data["origin"] = origin
     return data
 
 
-def plan_silences(
-    state: IncidentState, origin: str, silences: list[dict[str, Any]], idle: dict[str, int] | None = None
-) -> list[Command]:
-    """Silences of ``origin`` new to the room (covering its alerts), changed there, or gone.
+LISTED_MAPS = (("labels", 32, 256), ("annotations", 16, 2048))  # as intake bounds them
 
-    ``idle`` remembers, per silence id, how many alerts the room held when that
-    silence covered none of them: it is not tried again until the room gains
-    alerts, so a poll does not match every silence against every alert.
+
+def fit_listed(listed: dict[str, Any]) -> dict[str, Any]:
+    """A listed alert cut to what intake takes: the first keys of each map, each text cut short."""
+    out = dict(listed)
+    for key, max_keys, limit in LISTED_MAPS:
+        raw = listed.get(key)
+        if not isinstance(raw, Mapping):
+            continue
+        kept: dict[Any, Any] = {}
+        counted = 0
+        for name, value in sorted(raw.items(), key=lambda kv: str(kv[0])):
+            # Grafana's __panelId__-style annotations are dropped by intake and do not count.
+            internal = key == "annotations" and str(name).startswith("__") and str(name).endswith("__")
+            if not internal:
+                if counted == max_keys:
+                    continue
+                counted += 1
+            if isinstance(name, str) and isinstance(value, str):
+                multiline = key == "annotations"
+                name, value = cut(visible(name), limit), cut(visible(value, multiline=multiline), limit)
+            kept[name] = value
+        out[key] = kept
+    return out
+
+
+def cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def warn_once(key: str, message: str, *args: Any) -> None:
+    """A warning said once per silence or alert, not once a round."""
+    if key in _warned:
+        return
+    _warned[key] = None
+    while len(_warned) > WARNED_MAX:
+        del _warned[next(iter(_warned))]
+    log.warning(message, *args)
+
+
+def plan_silences(
+    state: IncidentState,
+    origin: str,
+    silences: list[dict[str, Any]],
+    fetched_at: str,
+    idle: dict[str, tuple[int, int]],
+) -> list[Command]:
+    """Silences of ``origin`` new to the room (covering its firing alerts), changed there, or gone.
+
+    A silence the room changed at or after ``fetched_at`` (made, ended or
+    synced while the listing was read) is left to the next round: the listing
+    may not show that change yet. ``idle`` remembers, per silence id, which
+    firing alerts the room held when that silence covered none of them: it is
+    not tried again until that set changes, so a poll does not match every
+    silence against every alert.
     """
     out, listed = [], set()
-    idle = {} if idle is None else idle
     index: Index | None = None  # built once, and only if a silence is new here
+    key: tuple[int, int] | None = None
     for raw in silences:
         data = synced(raw, origin)
         if data is None:
@@ -150,20 +216,39 @@ def plan_silences(
         listed.add(data["id"])
         known = state.silences.get(data["id"])
         if known is None:
-            if data["state"] != "expired" and idle.get(data["id"]) != len(state.alerts):
+            if data["state"] == "expired":
+                continue
+            key = firing_key(state, origin) if key is None else key
+            if idle.get(data["id"]) != key:
                 index = by_alertname(state, origin) if index is None else index
                 if covers(index, data["matchers"]):
                     out.append(command(state, "silence.synced", data["id"], data))
                 else:
-                    idle[data["id"]] = len(state.alerts)
-        elif known.origin == origin and changed(known, data):
+                    idle[data["id"]] = key
+        elif known.origin == origin and known.updated_at < fetched_at and changed(known, data):
             out.append(command(state, "silence.synced", data["id"], data))
     for known in state.silences.values():
-        if known.origin == origin and known.state != "expired" and known.id not in listed:
+        if (
+            known.origin == origin
+            and known.state != "expired"
+            and known.id not in listed
+            and known.updated_at < fetched_at
+        ):
             out.append(command(state, "silence.synced", known.id, gone(known)))
     for silence_id in set(idle) - listed:
         del idle[silence_id]
     return out
+
+
+def firing_key(state: IncidentState, origin: str) -> tuple[int, int]:
+    """Which firing alerts of ``origin`` the room holds, in two numbers: their count and a hash
+    of their fingerprints, so one alert out and another in is a change."""
+    count, mixed = 0, 0
+    for alert in state.alerts.values():
+        if alert.origin == origin and alert.status == "firing":
+            count += 1
+            mixed ^= hash(alert.fingerprint)
+    return count, mixed
 
 
 @dataclass
@@ -183,10 +268,11 @@ class Index:
 
 
 def by_alertname(state: IncidentState, origin: str) -> Index:
-    """Most silences name an alertname, so few alerts are tried against them."""
+    """The room's firing alerts of ``origin``: a silence new to the room is written only where it
+    quiets something (not into a long-finished incident). By name, as most silences name one."""
     index: dict[str, list[Alert]] = {}
     for alert in state.alerts.values():
-        if alert.origin == origin:
+        if alert.origin == origin and alert.status == "firing":
             index.setdefault(alert.labels.get("alertname", ""), []).append(alert)
     return Index(index, {})
 
@@ -238,19 +324,44 @@ def gone(known: Silence) -> dict[str, Any]:
 
 
 def synced(raw: Any, origin: str) -> dict[str, Any] | None:
-    """A ``silence.synced`` from a silence as API v2 lists it; None for what is not one."""
+    """A ``silence.synced`` from a silence as API v2 lists it; None for what is not one.
+
+    Who made it and why are made visible and cut to the schema's bounds; a
+    silence whose matchers the room cannot hold (more than 16, or one too long)
+    is left out, and said once in the hub's log.
+    """
     try:
-        data = {
-            "id": str(raw["id"]),
-            "origin": origin,
-            "state": str(raw["status"]["state"]),
-            "matchers": [matcher_text(m) for m in raw["matchers"]],
-            "ends_at": format_time(parse_time(str(raw["endsAt"]))),
-            "created_by": str(raw.get("createdBy") or ""),
-            "comment": str(raw.get("comment") or ""),
-        }
+        silence_id = str(raw["id"])
+        matchers = [matcher_text(m) for m in raw["matchers"]]
+        state = str(raw["status"]["state"])
+        ends_at = format_time(parse_time(str(raw["endsAt"])))
+        created_by = raw.get("createdBy") or ""
+        comment = raw.get("comment") or ""
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # not a silence at all: nothing to say about it
+    where = f"silence {visible(silence_id[:128])} of {origin_title(origin)}"
+    if len(matchers) > MAX_MATCHERS or any(len(m) > MAX_MATCHER_LEN for m in matchers):
+        warn_once(
+            f"silence:{origin}:{silence_id}",
+            "%s is not shown in rooms: the room holds %d matchers of %d characters at most",
+            where,
+            MAX_MATCHERS,
+            MAX_MATCHER_LEN,
+        )
+        return None
+    data = {
+        "id": silence_id,
+        "origin": origin,
+        "state": state,
+        "matchers": matchers,
+        "ends_at": ends_at,
+        "created_by": cut(visible(str(created_by)), TITLE_MAX),
+        "comment": cut(visible(str(comment), multiline=True).strip(), COMMENT_MAX),
+    }
+    try:
         return validate_command("silence.synced", without_empty(data), from_client=False)
-    except (KeyError, TypeError, ValueError, WarroomError):
+    except WarroomError as exc:
+        warn_once(f"silence:{origin}:{silence_id}", "%s is not shown in rooms: %s", where, exc.message)
         return None
 
 
@@ -264,6 +375,19 @@ def matcher_text(matcher: dict[str, Any]) -> str:
     regex, equal = bool(matcher.get("isRegex")), matcher.get("isEqual", True) is not False
     op = ("=~" if regex else "=") if equal else ("!~" if regex else "!=")
     return format_matcher(str(matcher["name"]), op, str(matcher["value"]))
+
+
+def holds(state: IncidentState, key: str) -> bool:
+    """Whether the room has anything of ``key`` (an origin or a source) left to reconcile:
+    a firing alert, an alert or silence under a silence in force, or a failure it was told of."""
+    if key in state.source_errors:
+        return True
+    if any(s.origin == key and s.state != "expired" for s in state.silences.values()):
+        return True
+    return any(
+        (a.origin == key or a.source == key) and (a.status == "firing" or a.silenced_until is not None)
+        for a in state.alerts.values()
+    )
 
 
 def source_checked(state: IncidentState, origin: str, error: str | None) -> list[Command]:

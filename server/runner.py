@@ -27,7 +27,7 @@ from server.http_api import build_api
 from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
-from server.sources import describe_sources
+from server.sources import DEFAULT, Sources, describe_sources
 from server.store import SQLiteStore
 from server.sync import SyncServer
 from server.tokens import load_secret
@@ -226,7 +226,7 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
         "policy": config.policy.to_wire(),
         "limits": asdict(config.limits),
         "routes": [{"match": r.match, "incident": r.incident} for r in config.routes],
-        "alertmanager": config.alertmanager,
+        "alertmanager": default_alertmanager(config.sources),
         "sources": describe_sources(config.sources),
         "origins": list(config.origins),
         "sinks": [
@@ -234,6 +234,12 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
             for s in config.sinks
         ],
     }
+
+
+def default_alertmanager(sources: Sources) -> str | None:
+    """``alertmanager = URL`` as it is in force: the Alertmanager named default, if any."""
+    am = sources.alertmanager(DEFAULT)
+    return am.url if am is not None else None
 
 
 def _host_for_url(host: str) -> str:

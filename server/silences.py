@@ -29,6 +29,17 @@ from warroom.core.text import visible
 log = logging.getLogger("warroom.silences")
 
 
+async def alert_of(hub: Hub, command: Command) -> Alert:
+    """The alert a command names by ``fingerprint``, in the command's room; refused if none."""
+    if command.room is None:
+        raise WarroomError(Code.MISSING_FIELD, "room is required", "room")
+    state = (await hub.room(command.room)).state
+    alert = state.alerts.get(command.data.get("fingerprint", ""))
+    if alert is None:
+        raise WarroomError(Code.UNKNOWN_REF, "no such alert in this room", "fingerprint")
+    return alert
+
+
 class Silencer:
     """Makes and expires silences in an Alertmanager API v2 (Grafana's included)."""
 
@@ -95,13 +106,6 @@ class Silencer:
             origin = sources.alertmanagers[0].name
         return sources.upstream(origin)
 
-    async def _alert(self, command: Command) -> Alert:
-        state = (await self.hub.room(str(command.room))).state
-        alert = state.alerts.get(command.data.get("fingerprint", ""))
-        if alert is None:
-            raise WarroomError(Code.UNKNOWN_REF, "no such alert in this room", "fingerprint")
-        return alert
-
     async def _prepare_silence(self, command: Command, actor: str, admin: bool) -> Command:
         """Silence one alert where it came from; an alert from nowhere silenceable, in the room only.
 
@@ -109,7 +113,7 @@ class Silencer:
         and the hub's bounds on length and labels named hold for all but admins.
         """
         data = dict(command.data)
-        alert = await self._alert(command)
+        alert = await alert_of(self.hub, command)
         upstream = self._home(alert.origin, alert.source) if data.pop("upstream", False) else None
         if upstream is None:  # "in this room only", as the timeline line says
             return Command(command.id, command.type, data, command.room)
@@ -131,7 +135,7 @@ class Silencer:
         return sum(a.silence_id == silence_id for a in state.alerts.values()) > 1
 
     async def _prepare_unsilence(self, command: Command, actor: str, admin: bool) -> Command:
-        alert = await self._alert(command)
+        alert = await alert_of(self.hub, command)
         if alert.silence_id and alert.upstream_silence:
             upstream = self._home(alert.silence_origin, "alertmanager")
             if upstream is None:

@@ -91,9 +91,6 @@ class Sources:
                     return am.name
         return self.alertmanagers[0].name if len(self.alertmanagers) == 1 else None
 
-    def resolve_timeout(self, source: str | None) -> float | None:
-        return dict(self.resolve_timeouts).get(source or "")
-
 
 def describe_sources(sources: Sources) -> dict[str, Any]:
     """The sources in force, for admins: Grafana's token is not shown."""
@@ -113,7 +110,7 @@ def parse_sources(raw: Mapping[str, Any], fail: Fail) -> Sources:
     ams = []
     legacy = raw.get("alertmanager")
     if legacy is not None:
-        if not _is_http_url(legacy):
+        if not is_http_url(legacy):
             raise fail("alertmanager", f"{legacy!r} is not an http(s) URL")
         ams.append(Alertmanager(DEFAULT, legacy.rstrip("/")))
     table = raw.get("alertmanagers", {})
@@ -141,9 +138,9 @@ def _alertmanager(name: str, item: Any, fail: Fail) -> Alertmanager:
     if unknown:
         raise fail(f"{where}.{sorted(unknown)[0]}", "unknown setting")
     url, external = item.get("url"), item.get("external_url")
-    if not _is_http_url(url):
+    if not is_http_url(url):
         raise fail(f"{where}.url", f"{url!r} is not an http(s) URL")
-    if external is not None and not _is_http_url(external):
+    if external is not None and not is_http_url(external):
         raise fail(f"{where}.external_url", f"{external!r} is not an http(s) URL")
     timeout = DEFAULT_RESOLVE
     if "resolve_timeout" in item:
@@ -157,7 +154,7 @@ def _grafana(item: Any, fail: Fail) -> Grafana | None:
     if not isinstance(item, dict) or set(item) - {"url", "token"}:
         raise fail("grafana", "a table with url and token")
     url, token = item.get("url"), item.get("token")
-    if not _is_http_url(url):
+    if not is_http_url(url):
         raise fail("grafana.url", f"{url!r} is not an http(s) URL")
     if not isinstance(token, str) or not token or any(ch.isspace() for ch in token):
         raise fail("grafana.token", "a service account token, as text without spaces")
@@ -196,7 +193,8 @@ def duration(value: Any, where: str, fail: Fail) -> float:
     return seconds
 
 
-def _is_http_url(value: Any) -> bool:
+def is_http_url(value: Any) -> bool:
+    """An http(s) URL with a host: what every URL in the hub's config must be."""
     if not isinstance(value, str):
         return False
     parts = urlsplit(value)

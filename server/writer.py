@@ -57,6 +57,7 @@ class _Pending:
     future: asyncio.Future[Ack]
     internal: bool = False
     digest: str = ""  # of the command as sent, to tell a resend from an id reused for something else
+    fixed_id: bool = False  # an internal command whose id names its decision: it may have been made before
 
 
 class Writer:
@@ -85,7 +86,13 @@ class Writer:
         self._idle.set()
 
     def queue(
-        self, command: Command, data: dict[str, Any], actor: str, internal: bool, digest: str
+        self,
+        command: Command,
+        data: dict[str, Any],
+        actor: str,
+        internal: bool,
+        digest: str,
+        fixed_id: bool = False,
     ) -> asyncio.Future[Ack]:
         """Queue a validated command; a resend of one in flight waits for the first."""
         loop = asyncio.get_running_loop()
@@ -94,7 +101,7 @@ class Writer:
             if original.digest != digest:
                 raise id_reused(command.id)
             return _as_duplicate(original.future, loop)
-        pending = _Pending(command, data, actor, loop.create_future(), internal, digest)
+        pending = _Pending(command, data, actor, loop.create_future(), internal, digest, fixed_id)
         self._inflight[command.id] = pending
         self._pending.put_nowait(pending)
         return pending.future
@@ -189,9 +196,11 @@ class Writer:
         self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]
     ) -> Event | None:
         cmd = p.command
-        # The hub's own commands carry ids it has just minted: no earlier use to look up
-        # (an alert storm would otherwise make one query per alert).
-        earlier = None if p.internal else await self.store.lookup(cmd.id)
+        # The hub's own commands mostly carry ids it has just minted: no earlier use to look
+        # up (an alert storm would otherwise make one query per alert). Those whose id names
+        # a decision (reconciliation's) may have been written already, and are looked up:
+        # a twin must be a duplicate, not a UNIQUE(id) failure that refuses the whole batch.
+        earlier = None if p.internal and not p.fixed_id else await self.store.lookup(cmd.id)
         if earlier is not None:
             if earlier.digest is not None:
                 reused = earlier.digest != p.digest

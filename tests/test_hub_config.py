@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from server.config import HubConfigError, load_hub_config, parse_hub_config
-from server.runner import HubServer
+from server.runner import HubServer, describe_config
 from tests.conftest import TOKEN, declare, issue, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import HubClient
@@ -191,6 +191,14 @@ def test_alert_sources_are_named_and_the_single_alertmanager_is_default() -> Non
     assert sources.upstream("grafana") is not None and sources.upstream("webhook") is None
     assert dict(sources.resolve_timeouts) == {"webhook": 90.0, "grafana": 7200.0, "pagerduty": 600.0}
     assert sources.interval == 5.0
+
+
+def test_config_show_names_the_alertmanager_in_force() -> None:
+    """``alertmanager`` in config show is the Alertmanager named default, as the hub uses it."""
+    shown = describe_config(parse_hub_config({"alertmanager": "http://am:9093/"}), None)
+    assert shown["alertmanager"] == "http://am:9093" == shown["sources"]["alertmanagers"]["default"]["url"]
+    named = describe_config(parse_hub_config({"alertmanagers": {"eu": {"url": "http://am-eu:9093"}}}), None)
+    assert named["alertmanager"] is None and list(named["sources"]["alertmanagers"]) == ["eu"]
 
 
 @pytest.mark.parametrize(

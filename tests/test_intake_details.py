@@ -250,6 +250,27 @@ async def test_pagerduty_links_images_and_details(hub: HubServer) -> None:
     assert alert.annotations["custom_details"] == '{"error_rate": "8.2%", "pods": 3}'
 
 
+async def test_pagerduty_details_of_megabytes_are_kept_as_their_first_2048_characters(hub: HubServer) -> None:
+    """custom_details near the body limit: parsed off the loop, and only its head is encoded."""
+    room = await declare(hub)
+    details = {f"k{n:06d}": "v\x1b" * 30 for n in range(50_000)}  # about 11 MB of JSON
+    body = {**TRIGGER, "payload": {**TRIGGER["payload"], "custom_details": details}}
+    change = {
+        "routing_key": TRIGGER["routing_key"],
+        "payload": {"summary": "Deployed v2", "source": "argo-cd", "custom_details": details},
+    }
+    async with http(hub) as client:
+        response = await client.post(f"/api/v1/alerts/pagerduty/v2/enqueue?incident={room}", json=body)
+        assert response.status_code == 202, response.text
+        url = f"/api/v1/alerts/pagerduty/v2/change/enqueue?incident={room}"
+        assert (await client.post(url, json=change)).status_code == 202
+    state = await hub.hub.settled_state(room)
+    kept = state.alerts["pd:checkout-502"].annotations["custom_details"]
+    assert len(kept) == 2048 and kept.startswith('{"k000000": "v\\u001bv') and kept.endswith("…")
+    entry = next(e for e in state.entries.values() if e.kind == "change")
+    assert entry.text.startswith("Deployed v2")
+
+
 async def test_a_change_event_lands_in_the_timeline(hub: HubServer) -> None:
     room = await declare(hub)
     change = {

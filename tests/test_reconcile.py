@@ -384,6 +384,8 @@ class Flaky:
         if self.mode == "hang":
             await self.release.wait()
         path = request.url.path
+        if self.mode == "dict" and path.endswith("/alerts"):
+            return JSONResponse({})  # a proxy's answer, say: not a listing
         if path.endswith("/status"):
             return JSONResponse({"uptime": "2026-12-01T00:00:00Z"})
         return JSONResponse(self.listed if path.endswith("/alerts") else [])
@@ -543,11 +545,12 @@ def test_a_listed_silence_reads_back_into_matchers_the_core_parses_and_idle_ones
         matcher = {"name": "instance", "value": value, "isRegex": True, "isEqual": True}
         return {"id": sid, "status": {"state": "active"}, "endsAt": ends, "matchers": [matcher]}
 
-    idle: dict[str, int] = {}
-    made = plan_silences(state, "am1", [silence("s1", "db-.*"), silence("s2", "web-.*")], idle)
+    idle: dict[str, tuple[int, int]] = {}
+    fetched = iso(datetime.now(UTC))
+    made = plan_silences(state, "am1", [silence("s1", "db-.*"), silence("s2", "web-.*")], fetched, idle)
     assert [c.data["id"] for c in made] == ["s1"] and "comment" not in made[0].data
-    assert idle == {"s2": 1}  # covers nothing: not tried again until the room gains an alert
-    assert plan_silences(state, "am2", [silence("s1", "db-.*")]) == []  # another origin's alerts only
+    assert list(idle) == ["s2"]  # covers nothing: not tried again until the room's firing alerts change
+    assert plan_silences(state, "am2", [silence("s1", "db-.*")], fetched, {}) == []  # another origin's only
 
 
 async def test_a_group_silence_is_bounded_and_all_or_nothing_across_alertmanagers(
@@ -589,6 +592,134 @@ async def test_a_group_silence_is_bounded_and_all_or_nothing_across_alertmanager
             made = (await http.get("/api/v2/silences")).json()
         assert [s["status"]["state"] for s in made] == ["expired"]  # am1 made its silence first: undone
         assert not any(a.silenced_until for a in view.state.alerts.values())  # nothing half-done
+    finally:
+        stack.am.stop()
+        await stack.server.stop()
+
+
+async def fake_stack(url: str, tmp_path: Path, **extra: Any) -> tuple[HubServer, str]:
+    """A hub reconciling with the fake Alertmanager at ``url``, and a room to hold its alerts."""
+    config = {**hub_config(url, **extra), "reconcile": {"interval": 0.1}}
+    server = HubServer(tmp_path / "hub.db", TOKEN, config=parse_hub_config(config))
+    await server.start()
+    ack = await server.hub.execute(
+        Command(new_id(), "incident.declared", {"title": "t", "severity": "SEV3"}), "ann"
+    )
+    return server, str(ack.room)
+
+
+def listed_alert(n: int) -> dict[str, Any]:
+    labels = {"alertname": "Disk", "instance": f"db-{n}"}
+    return {"fingerprint": f"f{n}", "labels": labels, "startsAt": iso(datetime.now(UTC))}
+
+
+async def post_listed(server: HubServer, room: str, alerts: list[dict[str, Any]]) -> None:
+    async with httpx.AsyncClient(base_url=server.http_url, headers=BEARER) as http:
+        body = {"alerts": [{**a, "status": "firing"} for a in alerts]}
+        url = f"/api/v1/alerts/alertmanager?incident={room}&alertmanager=am1"
+        assert (await http.post(url, json=body)).status_code == 202
+
+
+async def test_a_large_round_is_written_a_chunk_at_a_time(flaky: tuple[Flaky, str], tmp_path: Path) -> None:
+    fake, url = flaky
+    fake.listed = [listed_alert(n) for n in range(600)]
+    server, room = await fake_stack(url, tmp_path, resolve_timeout="1h")
+    try:
+        await post_listed(server, room, fake.listed)
+        stale_per_batch: list[int] = []
+        server.hub.listeners.append(
+            lambda _room, events: stale_per_batch.append(sum(e.type == "alert.stale" for e in events))
+        )
+        fake.listed = []  # an Alertmanager restarted: every alert is gone from it at once
+        await wait_for(lambda: sum(stale_per_batch) == 600, 30, "600 stale alerts committed")
+        # Queued whole, the writer would commit them 512 at a time, people's lines behind them.
+        assert max(stale_per_batch) <= 256
+    finally:
+        await server.stop()
+
+
+async def test_an_alert_listing_that_is_not_a_list_is_a_failing_source_not_an_empty_one(
+    flaky: tuple[Flaky, str], tmp_path: Path
+) -> None:
+    fake, url = flaky
+    fake.listed = [listed_alert(1)]
+    server, room = await fake_stack(url, tmp_path)  # resolve_timeout 2s: "empty" would resolve it
+    try:
+        await post_listed(server, room, fake.listed)
+        state = (await server.hub.room(room)).state
+        await wait_for(lambda: "f1" in state.alerts, 10, "the alert")
+        fake.mode = "dict"
+        await wait_for(lambda: "am1" in state.source_errors, 10, "the failure said")
+        assert "not Alertmanager's API (alerts)" in state.source_errors["am1"]
+        goal = fake.asked + 6
+        await wait_for(lambda: fake.asked >= goal, 30, "more tries")
+        assert state.alerts["f1"].stale_since is None and state.alerts["f1"].status == "firing"
+    finally:
+        await server.stop()
+
+
+async def test_a_room_with_nothing_left_to_reconcile_is_not_loaded_by_each_round(
+    flaky: tuple[Flaky, str], tmp_path: Path
+) -> None:
+    fake, url = flaky
+    fake.listed = [listed_alert(1)]
+    server, room = await fake_stack(url, tmp_path, resolve_timeout="0.3s")
+    try:
+        await post_listed(server, room, fake.listed)
+        state = (await server.hub.room(room)).state
+        await wait_for(lambda: "f1" in state.alerts, 10, "the alert")
+        fake.listed = []
+        await wait_for(lambda: state.alerts["f1"].status == "resolved", 10, "resolved")
+        rooms_of = server.alerts.reconciler.service.rooms_of
+        await wait_for(lambda: room not in rooms_of["am1"], 10, "the room let go")
+        server.hub.rooms.loaded.pop(room)  # unloaded, as an idle room is
+        polls = server.alerts.reconciler.polls
+        goal = polls["am1"] + 5
+        await wait_for(lambda: polls["am1"] >= goal, 10, "more rounds")
+        assert room not in server.hub.rooms.loaded
+        # It fires again: the room is loaded, and reconciled, again.
+        fake.listed = [listed_alert(1)]
+        await post_listed(server, room, fake.listed)
+        assert room in rooms_of["am1"]
+    finally:
+        await server.stop()
+
+
+async def test_a_decision_written_twice_is_a_duplicate_and_fails_nothing_beside_it(
+    tmp_path: Path,
+) -> None:
+    server = HubServer(tmp_path / "hub.db", TOKEN)
+    await server.start()
+    try:
+        hub = server.hub
+        declared = Command(new_id(), "incident.declared", {"title": "t", "severity": "SEV3"})
+        room = str((await hub.execute(declared, "ann")).room)
+        decided = Command(new_id(), "entry.added", {"text": "a decision"}, room)  # its id names it
+        first = await hub.submit(decided, "reconcile", internal=True, fixed_id=True)
+        # Planned again from the same state; a person's line is committed in the same batch.
+        twin = hub.submit(decided, "reconcile", internal=True, fixed_id=True)
+        line = hub.submit(Command(new_id(), "entry.added", {"text": "mine"}, room), "ann")
+        again, mine = await asyncio.gather(twin, line)
+        assert again.duplicate and (again.room, again.seq) == (first.room, first.seq)
+        assert not mine.duplicate and mine.seq == first.seq + 1
+        assert hub.stats["storage_errors"] == 0
+    finally:
+        await server.stop()
+
+
+async def test_an_alertmanager_restart_is_reconciled_within_seconds_not_at_the_next_interval(
+    binary: str, tmp_path: Path, make_client: ClientFactory
+) -> None:
+    stack = await start_stack(binary, tmp_path, reconcile={"interval": 60}, resolve_timeout="1h")
+    try:
+        ann = await make_client(stack.server.url, "ann")
+        view = await ann.join(stack.room)
+        await fire(stack, view, [fired("NodeDown", "db-1"), fired("NodeDown", "db-2")])
+        stack.am.stop()  # it forgets its alerts
+        stack.am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
+        await ready(stack.am.url)
+        # The status, read every 5 s, shows another uptime: a round at once, not 60 s on.
+        await wait_for(lambda: all(a.stale_since for a in view.state.alerts.values()), 20, "both stale")
     finally:
         stack.am.stop()
         await stack.server.stop()
