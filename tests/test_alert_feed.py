@@ -19,11 +19,11 @@ from tests.conftest import Clock, wait_for
 from tests.hostile import HOSTILE, assert_safe
 from tests.test_app import incident, joined, make_app, running, settle
 from warroom.app.alert_detail import AlertDetailScreen
-from warroom.app.alerts import Tally, group_stats, part_of, severity_rank
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.core.alert_groups import Tally, group_stats, part_of, severity_rank
 from warroom.core.events import Command
 from warroom.core.matchers import group_matchers
 from warroom.core.protocol import new_id

@@ -24,14 +24,15 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from warroom.app.alerts import RANK_STYLE, GroupStats, Tally, alert_sort_key, part_of, silenced_now
 from warroom.app.widgets.panels import span
+from warroom.core.alert_groups import GroupStats, Tally, alert_sort_key, part_of, silenced_now
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import KEY_LABELS, Alert
 from warroom.core.text import visible
 
 SMALL_GROUP = 5  # a new group this small opens; a bigger one stays one line
 REBUILD_OVER = 2_000  # more changed alerts than this (a replay after a join) rebuild the whole tree
+RANK_STYLE = {0: "error", 1: "error", 2: "warning", 3: "primary"}  # severity rank -> theme variable
 
 
 @dataclass
@@ -127,9 +128,10 @@ class AlertFeed(Tree[str]):
         data = node.data if node is not None else None
         return data[len("group:") :] if data is not None and data.startswith("group:") else None
 
-    def group_fingerprints(self, name: str) -> list[str]:
+    def group_stats(self, name: str) -> GroupStats | None:
+        """What the group's row shows: its counts, as ``warroom alerts`` prints them too."""
         group = self._groups.get(name)
-        return sorted(group.members) if group is not None else []
+        return group.stats if group is not None else None
 
     def group_node(self, name: str) -> TreeNode[str] | None:
         group = self._groups.get(name)
