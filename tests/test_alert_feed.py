@@ -8,6 +8,7 @@ the marks a narrow terminal keeps, and an update that redraws only its group.
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.core.alert_groups import Tally, group_stats, part_of, severity_rank
 from warroom.core.events import Command
-from warroom.core.matchers import group_matchers
+from warroom.core.matchers import format_matcher, group_matchers, quote_value
 from warroom.core.protocol import new_id
 from warroom.core.schema import format_time
 from warroom.core.state import Alert
@@ -428,6 +429,13 @@ def test_group_slash_commands_name_the_group_and_quote_it() -> None:
         parse("/ack Nope *", ctx)
     on_row = context(*disks, group="Disk Full")
     assert parse("/ack", on_row).type == "alerts.acknowledged"
+    # A name with quotes, a backslash or a brace is quoted as a matcher's value is, and read back.
+    for odd in ('Disk "Full" \\ soon', "Disk{full}", "Dísk,Full"):
+        quoted = quote_value(odd)
+        ctx = context((f"{odd}-1", odd, {"alertname": odd}), (f"{odd}-2", odd, {"alertname": odd}))
+        assert parse(f"/ack {quoted} *", ctx).data["matchers"] == [format_matcher("alertname", "=", odd)]
+        with pytest.raises(SlashError, match=re.escape(f"or /ack {quoted} * for the whole group")):
+            parse(f"/ack {odd}", ctx)
     assert parse("/silence 30m noisy", on_row).data["matchers"] == ['alertname="Disk Full"', "job=node"]
 
 

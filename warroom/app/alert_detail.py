@@ -18,13 +18,6 @@ from textual.widgets import Label, Static
 from warroom.core.state import Alert, origin_title
 from warroom.core.text import visible
 
-LINK_TITLES = {
-    "generator": "generator",
-    "dashboard": "dashboard",
-    "panel": "panel",
-    "silence": "silence",
-    "image": "image",
-}
 SHOWN_ANNOTATIONS = {"summary", "description", "runbook_url"}
 
 
@@ -95,7 +88,7 @@ def detail_lines(alert: Alert) -> list[Content]:
         field("why", alert.silence_reason)
         field("where", origin_title(alert.silence_origin))
 
-    links = [(LINK_TITLES.get(k, k), v) for k, v in sorted(alert.links.items())]
+    links = sorted(alert.links.items())
     if alert.url and alert.url not in alert.links.values():
         links.insert(0, ("url", alert.url))
     runbook = alert.runbook_url or alert.annotations.get("runbook_url")

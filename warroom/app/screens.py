@@ -36,7 +36,7 @@ from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.core.errors import WarroomError
 from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, Event, validate_command
-from warroom.core.matchers import parse_matchers
+from warroom.core.matchers import parse_matchers, quote_value
 from warroom.core.reducer import covered
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Entry, IncidentState
@@ -698,7 +698,7 @@ class IncidentScreen(Screen[None]):
         if (fingerprint := feed.selected_fingerprint) is not None:
             self._ack_one(fingerprint)
         elif (name := feed.selected_group) is not None:
-            self._slash(f"/ack {_slash_name(name)} *")
+            self._slash(f"/ack {quote_value(name)} *")
 
     def _ack_one(self, fingerprint: str) -> None:
         alert = self.state.alerts.get(fingerprint)
@@ -760,11 +760,6 @@ class IncidentScreen(Screen[None]):
             ConfirmScreen(f"Declare a {severity} incident from this alert?", visible(title), "Declare"),
             answered,
         )
-
-
-def _slash_name(name: str) -> str:
-    """An alertname as a slash command takes it: quoted when it has spaces."""
-    return f'"{name}"' if " " in name else name
 
 
 def _filter_query(text: str) -> str | None:
