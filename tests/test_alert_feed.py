@@ -24,6 +24,7 @@ from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.composer import Composer
 from warroom.core.alert_groups import Tally, group_stats, part_of, severity_rank
 from warroom.core.events import Command
 from warroom.core.matchers import format_matcher, group_matchers, quote_value
@@ -270,6 +271,54 @@ async def test_silence_on_a_group_sends_the_groups_matchers(hub: HubServer) -> N
         await settle(pilot, lambda: all(a.silenced_until for a in state.alerts.values()), "both silenced")
         await pilot.pause()
         assert "⏸3" in str(node.label)
+
+
+async def test_s_in_the_alert_panel_starts_a_silence_of_the_alert_or_its_group(hub: HubServer) -> None:
+    room = await room_with(hub)
+    await storm(hub, room, "Disk Full", 8)  # a big group: closed, its row first
+    await storm(hub, room, "NodeDown", 2, severity="info")
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        state = app.client.rooms[room].state
+        feed = feed_of(app)
+        await settle(pilot, lambda: feed.group_node("NodeDown") is not None, "the groups")
+        composer = incident(app).query_one(Composer).input
+        await pilot.press("f2")
+        await settle(pilot, lambda: feed.has_focus, "the alerts focused")
+        group = feed.group_node("Disk Full")
+        assert group is not None
+        feed.move_cursor(group)
+        await pilot.pause()
+        await pilot.press("s")
+        await settle(pilot, lambda: composer.has_focus, "the composer")
+        assert composer.value == '/silence "Disk Full" * '
+        assert composer.cursor_position == len(composer.value)
+        assert not state.silences  # nothing sent: how long and why are still to be typed
+        await pilot.press(*"30m disks", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question == "Silence 8 alerts of Disk Full for 30m?"  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await settle(
+            pilot,
+            lambda: all(a.silenced_until for a in state.alerts.values() if a.alertname == "Disk Full"),
+            "the group silenced",
+        )
+
+        # On an alert's row: that alert, by fingerprint, as s in its details does.
+        await pilot.press("escape", "f2")
+        await settle(pilot, lambda: feed.has_focus, "the alerts again")
+        node = feed.alert_node("NodeDown-1")
+        assert node is not None
+        feed.move_cursor(node)
+        await pilot.pause()
+        await pilot.press("s")
+        await settle(pilot, lambda: composer.has_focus, "the composer")
+        assert composer.value == "/silence NodeDown-1 "
+        await pilot.press(*"2h rack swap", "enter")
+        await settle(pilot, lambda: state.alerts["NodeDown-1"].silenced_until is not None, "one silenced")
+        assert state.alerts["NodeDown-1"].silence_reason == "rack swap"
+        assert state.alerts["NodeDown-0"].silenced_until is None
 
 
 async def test_a_new_critical_group_in_a_storm_lands_on_top_and_is_marked_new(hub: HubServer) -> None:

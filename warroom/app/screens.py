@@ -80,6 +80,12 @@ ACTS: list[Act] = [
         show=False,
     ),
     Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
+    Act(
+        None,
+        "silence",
+        "Silence",
+        "Silence the selected alert, or its whole group: the composer opens with /silence (s in the alerts)",
+    ),
     Act(None, "alert_details", "Alert details", "Open the selected alert in full (enter in the alerts)"),
     Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
@@ -100,7 +106,7 @@ ACTS: list[Act] = [
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
-    Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, enter opens an alert)"),
+    Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
@@ -108,7 +114,7 @@ PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
-PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "space"}}
+PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "s", "space"}}
 RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {
     "entry.struck",
@@ -143,6 +149,7 @@ def help_rows() -> list[tuple[str, str]]:
         ("enter", "on the timeline: open the selected entry with its earlier versions"),
         ("enter", "in the alerts: open the alert in full (a acks, s silences); on a group, open or close it"),
         ("a", "in the alert panel: acknowledge the alert, or every firing one of a group, after a yes"),
+        ("s", "in the alert panel: silence the alert, or its group: the composer opens with /silence"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
@@ -384,9 +391,9 @@ class IncidentScreen(Screen[None]):
                 if isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
                     return
             elif key in PANEL_VERBS.get(type(focused), set()):
-                if key == "a":
+                if key in ("a", "s"):
                     event.stop()
-                    self.action_ack()
+                    self.action_ack() if key == "a" else self.action_silence()
                 return
         event.stop()
         event.prevent_default()
@@ -699,6 +706,20 @@ class IncidentScreen(Screen[None]):
             self._ack_one(fingerprint)
         elif (name := feed.selected_group) is not None:
             self._slash(f"/ack {quote_value(name)} *")
+
+    def action_silence(self) -> None:
+        """The composer opens with ``/silence`` for the selected alert or group: how long and why are typed.
+
+        Nothing is sent until Enter (a whole group asks first, naming the count), so
+        ``s`` typed as the first letter of a note costs nothing but an escape.
+        """
+        feed = self.query_one(AlertFeed)
+        if (fingerprint := feed.selected_fingerprint) is not None:
+            self.query_one(Composer).start(f"/silence {fingerprint} ")
+        elif (name := feed.selected_group) is not None:
+            self.query_one(Composer).start(f"/silence {quote_value(name)} * ")
+        else:
+            self.app.notify("select an alert or a group in the alert panel first", severity="warning")
 
     def _ack_one(self, fingerprint: str) -> None:
         alert = self.state.alerts.get(fingerprint)
