@@ -176,6 +176,51 @@ async def test_an_alert_in_full_with_every_field_and_hostile_text_inert(hub: Hub
     assert state.status != "resolved"  # no click action ran
 
 
+async def test_the_details_follow_the_live_alert_and_say_when_it_moved_out(hub: HubServer) -> None:
+    room = await room_with(hub)
+    other = await room_with(hub)
+    await upsert(hub, room, "fp-live", "NodeDown", severity="critical", labels={"instance": "db-1"})
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: feed.alert_node("fp-live") is not None, "the row")
+        feed.focus()
+        row = feed.alert_node("fp-live")
+        assert row is not None
+        feed.move_cursor(row)
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the details")
+        detail = app.screen
+        assert isinstance(detail, AlertDetailScreen)
+
+        def shown() -> str:
+            return str(detail.query_one("#alert-detail", Static).render())
+
+        assert "nobody acknowledged it" in shown()
+        # Someone else acts while the details are open: they show it, without reopening.
+        await run(hub, "alert.acknowledged", {"fingerprint": "fp-live"}, room, "bob")
+        await settle(pilot, lambda: "by bob at" in shown(), "bob's ack, live")
+        resolved = Command(new_id(), "alert.resolved", {"fingerprint": "fp-live"}, room)
+        await hub.hub.execute(resolved, "am", internal=True)
+        await settle(pilot, lambda: "resolved" in shown().splitlines()[0], "resolved, live")
+
+        # Moved to another incident: still shown as it was, and said so; a and s do nothing.
+        await run(hub, "alert.moved", {"fingerprint": "fp-live", "to": other}, room, "bob")
+        gone = detail.query_one("#alert-gone")
+        await settle(pilot, lambda: gone.display, "the notice")
+        assert str(gone.render()) == f"moved to {other}: shown as it was when it left"
+        assert "by bob at" in shown()
+        assert str(detail.query_one("#alert-keys").render()) == "escape close"
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.screen is detail
+        assert any("nothing to ack here" in n for n in notices(app))
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is incident(app), "closed")
+
+
 async def test_a_on_a_group_row_acks_every_firing_alert_after_a_yes(hub: HubServer) -> None:
     room = await room_with(hub)
     await storm(hub, room, "DiskWillFillIn4h", 25)

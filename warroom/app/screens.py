@@ -212,6 +212,7 @@ class IncidentScreen(Screen[None]):
         self._redirecting = False  # typed keys go to the composer until it has the focus
         self._alert_changes: set[str] | None = None  # what events changed since the feed drew; None: all
         self._stop_listening: Callable[[], None] | None = None
+        self._detail_moved_to: str | None = None  # where the alert in the open details was moved
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -268,8 +269,12 @@ class IncidentScreen(Screen[None]):
 
     def _on_event(self, room: str, event: Event) -> None:
         """Note which alerts an event changed, so the feed redraws their groups and no others."""
+        if room != self.room:
+            return
+        if event.type == "alert.moved" and event.data["fingerprint"] == self._detail_of():
+            self._detail_moved_to = event.data["to"]  # the open details say where it went
         changes = self._alert_changes
-        if room != self.room or changes is None:
+        if changes is None:
             return
         if event.type in ONE_ALERT:
             changes.add(event.data["fingerprint"])
@@ -301,6 +306,18 @@ class IncidentScreen(Screen[None]):
         self.query_one(Composer).read_only(self._read_only())
         if view is not None and view.synced and self._frozen is not state:
             self._freeze(state)
+        if (fingerprint := self._detail_of()) is not None:
+            detail = self.app.screen
+            assert isinstance(detail, AlertDetailScreen)
+            detail.show(state.alerts.get(fingerprint), self._detail_moved_to)
+
+    def _detail_of(self) -> str | None:
+        """The fingerprint of the alert details this screen opened, while they are on top."""
+        stack = self.app.screen_stack
+        top = stack[-1] if stack else None
+        if isinstance(top, AlertDetailScreen) and len(stack) > 1 and stack[-2] is self:
+            return top.fingerprint
+        return None
 
     def _freeze(self, state: IncidentState) -> None:
         """Move a synced room out of the GC's sight.
@@ -758,6 +775,7 @@ class IncidentScreen(Screen[None]):
             elif what == "silence":
                 self.query_one(Composer).start(f"/silence {fingerprint} ")
 
+        self._detail_moved_to = None
         self.app.push_screen(AlertDetailScreen(alert), chosen)
 
     # -- escalating an alert ---------------------------------------------------------
