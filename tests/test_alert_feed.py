@@ -22,6 +22,7 @@ from tests.test_app import incident, joined, make_app, running, settle
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
+from warroom.app.screens import SEVERITY_OF_RANK
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.composer import Composer
@@ -469,6 +470,10 @@ def test_the_running_tally_always_equals_a_recount() -> None:
 
 
 def test_severities_rank_as_people_spell_them() -> None:
+    # and an incident declared from an alert (/escalate) takes its severity from the same rank.
+    assert [
+        SEVERITY_OF_RANK[severity_rank(s)] for s in ("p1", "FATAL", "major", "warn", "low", None, "?")
+    ] == ["SEV1", "SEV1", "SEV2", "SEV3", "SEV4", "SEV3", "SEV3"]
     assert [
         severity_rank(s) for s in ("critical", "PAGE", "p1", "error", "high", "warning", "info", None, "?")
     ] == [

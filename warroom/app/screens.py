@@ -34,6 +34,7 @@ from warroom.app.widgets.panels import (
 )
 from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import CommandRejected, HubClient, HubUnavailable
+from warroom.core.alert_groups import severity_rank
 from warroom.core.errors import WarroomError
 from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, Event, validate_command
 from warroom.core.matchers import parse_matchers, quote_value
@@ -784,7 +785,7 @@ class IncidentScreen(Screen[None]):
         alert = self.state.alerts.get(data["fingerprint"])
         if alert is None:
             return
-        severity = data.get("severity") or SEVERITY_OF_ALERT.get((alert.severity or "").lower(), "SEV3")
+        severity = data.get("severity") or SEVERITY_OF_RANK[severity_rank(alert.severity)]
         title = alert.annotations.get("summary") or alert.alertname
 
         def answered(yes: bool | None) -> None:
@@ -809,14 +810,9 @@ def _filter_query(text: str) -> str | None:
     return None
 
 
-SEVERITY_OF_ALERT = {
-    "critical": "SEV1",
-    "page": "SEV1",
-    "error": "SEV2",
-    "high": "SEV2",
-    "warning": "SEV3",
-    "info": "SEV4",
-}
+# An incident declared from an alert takes the alert's severity rank: critical (page, p1, ...) is
+# a SEV1, error (high, major) a SEV2, warning a SEV3, info a SEV4; none or one not known a SEV3.
+SEVERITY_OF_RANK = ("SEV1", "SEV2", "SEV3", "SEV4", "SEV3")
 
 
 class PickerScreen(Screen[None]):
