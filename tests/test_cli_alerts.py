@@ -97,11 +97,21 @@ async def test_alerts_by_group_all_and_json(hub: HubServer, env: dict[str, str],
     grouped = await run(env, "alerts", storm, *hub_args(hub))
     assert grouped.code == 0, grouped.err
     lines = grouped.out.splitlines()
-    assert lines[0].split() == ["SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "ALERT"]
+    assert lines[0].split() == ["SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "NEWEST", "ALERT"]
     names = [line.split()[-1] for line in lines[1:]]
     # Worst severity first, the newest first-firing first among equals; nothing firing last.
     assert names == ["NodeDown", "QueueBacklog", "DiskWillFillIn4h", "HighLatency", "HighErrorRate"]
-    assert lines[1].split()[:4] == ["critical", "3/3", "0", "0"]
+    assert lines[1].split()[:9] == [
+        "critical",
+        "3/3",
+        "0",
+        "0",
+        "0",
+        "2026-11-28",
+        "00:50",  # since: its first alert
+        "2026-11-28",
+        "00:52",  # its newest
+    ]
     assert lines[5].split()[:2] == ["critical", "0/1"]
 
     every = await run(env, "alerts", storm, "--all", *hub_args(hub))

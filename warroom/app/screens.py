@@ -269,7 +269,10 @@ class IncidentScreen(Screen[None]):
     # -- state down ------------------------------------------------------------------
 
     def _on_event(self, room: str, event: Event) -> None:
-        """Note which alerts an event changed, so the feed redraws their groups and no others."""
+        """Note which alerts an event changed, so the feed redraws their groups and no others.
+
+        And where the alert in the open details went, if it is moved out: the state no longer says.
+        """
         if room != self.room:
             return
         if event.type == "alert.moved" and event.data["fingerprint"] == self._detail_of():
@@ -409,9 +412,12 @@ class IncidentScreen(Screen[None]):
                 if isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
                     return
             elif key in PANEL_VERBS.get(type(focused), set()):
-                if key in ("a", "s"):
+                if key == "a":
                     event.stop()
-                    self.action_ack() if key == "a" else self.action_silence()
+                    self.action_ack()
+                elif key == "s":
+                    event.stop()
+                    self.action_silence()
                 return
         event.stop()
         event.prevent_default()

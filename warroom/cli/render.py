@@ -117,11 +117,12 @@ def render_alert_groups(groups: list[AlertGroup]) -> str:
     """One line per alertname, in the alert panel's order, with the panel's counts.
 
     How many fire of how many, acked, silenced now, stale, the worst severity,
-    and since when the group fires (the newest first-firing sorts first among equals).
+    since when the group fires (the newest first-firing sorts first among equals), and
+    when its newest alert started.
     """
     if not groups:
         return "no alerts"
-    rows = [("SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "ALERT")]
+    rows = [("SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "NEWEST", "ALERT")]
     for g in groups:
         s = g.stats
         rows.append(
@@ -132,6 +133,7 @@ def render_alert_groups(groups: list[AlertGroup]) -> str:
                 str(s.silenced),
                 str(s.stale),
                 _when(s.started),
+                _when(s.newest),
                 s.name,
             )
         )
