@@ -467,6 +467,14 @@ def test_the_running_tally_always_equals_a_recount() -> None:
             tally.put(fp, part_of(alert, now_text))
         if alerts:
             assert tally.stats() == group_stats("G", alerts.values(), now), step
+            filled = Tally("G")  # counted in bulk, as a rebuild and warroom alerts count
+            filled.fill({fp: part_of(a, now_text) for fp, a in alerts.items()})
+            assert filled.stats() == tally.stats(), step
+            filled.put(fp, None)  # and it goes on one alert at a time from there
+            tally.put(fp, None)
+            assert filled.stats() == tally.stats(), step
+            if fp in alerts:
+                tally.put(fp, part_of(alerts[fp], now_text))
 
 
 def test_severities_rank_as_people_spell_them() -> None:

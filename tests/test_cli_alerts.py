@@ -97,7 +97,8 @@ async def test_alerts_by_group_all_and_json(hub: HubServer, env: dict[str, str],
     grouped = await run(env, "alerts", storm, *hub_args(hub))
     assert grouped.code == 0, grouped.err
     lines = grouped.out.splitlines()
-    assert lines[0].split() == ["SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "NEWEST", "ALERT"]
+    header = ["SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "NEWEST", "ALERT"]
+    assert lines[0].split() == header
     names = [line.split()[-1] for line in lines[1:]]
     # Worst severity first, the newest first-firing first among equals; nothing firing last.
     assert names == ["NodeDown", "QueueBacklog", "DiskWillFillIn4h", "HighLatency", "HighErrorRate"]

@@ -145,6 +145,23 @@ class Tally:
             if part.silence_end and (not self.silence_end or part.silence_end < self.silence_end):
                 self.silence_end = part.silence_end
 
+    def fill(self, parts: dict[str, Part]) -> None:
+        """An empty tally's parts all at once (a rebuild, a listing): counted in bulk, not one by one.
+
+        Adding 50,000 parts one ``put`` at a time cost ``warroom alerts`` about 100 ms.
+        """
+        if self.parts:
+            raise ValueError("fill() is for an empty tally")
+        self.parts = parts
+        every = parts.values()
+        self.firing = sum(p.firing for p in every)
+        self.acked = sum(p.acked for p in every)
+        self.silenced = sum(p.silenced for p in every)
+        self.stale = sum(p.stale for p in every)
+        self.severities = Counter((p.rank, p.severity) for p in every)
+        self.firing_severities = Counter((p.rank, p.severity) for p in every if p.firing)
+        self._recount = True  # the earliest and latest start, first seen and silence end: in stats()
+
     def _add(self, part: Part, sign: int) -> None:
         self.firing += sign * part.firing
         self.acked += sign * part.acked
@@ -209,15 +226,16 @@ def group_alerts(alerts: Iterable[Alert], now: datetime) -> list[AlertGroup]:
     in the alerts, give or take the sorts (``warroom alerts`` on 50,000 alerts).
     """
     now_text = format_time(now)
-    members: dict[str, tuple[Tally, list[Alert]]] = {}
+    members: dict[str, list[Alert]] = {}
     for alert in alerts:
         held = members.get(alert.alertname)
         if held is None:
-            held = members[alert.alertname] = (Tally(alert.alertname), [])
-        held[0].put(alert.fingerprint, part_of(alert, now_text))
-        held[1].append(alert)
-    groups = [
-        AlertGroup(tally.stats(), sorted(items, key=alert_sort_key)) for tally, items in members.values()
-    ]
+            held = members[alert.alertname] = []
+        held.append(alert)
+    groups = []
+    for name, items in members.items():
+        tally = Tally(name)
+        tally.fill({a.fingerprint: part_of(a, now_text) for a in items})
+        groups.append(AlertGroup(tally.stats(), sorted(items, key=alert_sort_key)))
     groups.sort(key=lambda g: g.stats.sort_key())
     return groups

@@ -164,8 +164,7 @@ class AlertFeed(Tree[str]):
         now_text = format_time(now)
         for name, group_alerts in members.items():
             tally = Tally(name)
-            for alert in group_alerts:
-                tally.put(alert.fingerprint, part_of(alert, now_text))
+            tally.fill({alert.fingerprint: part_of(alert, now_text) for alert in group_alerts})
             stats = tally.stats()
             built.append((stats.sort_key(), name, stats, tally, group_alerts))
         built.sort(key=lambda b: b[0])
