@@ -68,7 +68,8 @@ class AlertFeed(Tree[str]):
             super().__init__()
             self.fingerprint = fingerprint
 
-    # Enter, not a letter: a letter typed here starts a note (``a`` acks after a yes, on the screen).
+    # Enter, not a letter: a letter typed here starts a note, but for the screen's verbs
+    # (``a`` acks after a yes, ``s`` opens the composer with ``/silence``: see PANEL_VERBS).
     BINDINGS = [Binding("enter", "open", "Details")]
 
     def __init__(self, **kwargs: Any) -> None:
