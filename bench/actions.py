@@ -82,10 +82,16 @@ RECIPES = [
         ("ctrl+r", Text("EU checkout recovering"), "enter"),
         lambda s: s.broadcast is not None and s.broadcast.message == "EU checkout recovering",
     ),
-    # f2 goes to the alerts; a acknowledges the selected alert (or its group) after a yes.
+    # f2 goes to the alerts; a acknowledges the selected alert (or its group) after a yes
+    # (s there opens the composer with /silence for it instead: see the silence recipe).
     # enter opens the alert in full instead, where a does the same.
     Recipe(
         "ack an alert", ("f2", "a", "y"), lambda s: any(a.acked_by == ME for a in s.alerts.values())
+    ),
+    Recipe(
+        "silence an alert",
+        ("f2", "s", Text("2h rack swap"), "enter"),
+        lambda s: any(a.silenced_by == ME for a in s.alerts.values()),
     ),
     Recipe(
         "check an item",

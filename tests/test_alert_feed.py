@@ -8,6 +8,7 @@ the marks a narrow terminal keeps, and an update that redraws only its group.
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,13 +20,15 @@ from tests.conftest import Clock, wait_for
 from tests.hostile import HOSTILE, assert_safe
 from tests.test_app import incident, joined, make_app, running, settle
 from warroom.app.alert_detail import AlertDetailScreen
-from warroom.app.alerts import Tally, group_stats, part_of, severity_rank
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
+from warroom.app.screens import SEVERITY_OF_RANK
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.composer import Composer
+from warroom.core.alert_groups import Tally, group_stats, part_of, severity_rank
 from warroom.core.events import Command
-from warroom.core.matchers import group_matchers
+from warroom.core.matchers import format_matcher, group_matchers, quote_value
 from warroom.core.protocol import new_id
 from warroom.core.schema import format_time
 from warroom.core.state import Alert
@@ -174,6 +177,51 @@ async def test_an_alert_in_full_with_every_field_and_hostile_text_inert(hub: Hub
     assert state.status != "resolved"  # no click action ran
 
 
+async def test_the_details_follow_the_live_alert_and_say_when_it_moved_out(hub: HubServer) -> None:
+    room = await room_with(hub)
+    other = await room_with(hub)
+    await upsert(hub, room, "fp-live", "NodeDown", severity="critical", labels={"instance": "db-1"})
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: feed.alert_node("fp-live") is not None, "the row")
+        feed.focus()
+        row = feed.alert_node("fp-live")
+        assert row is not None
+        feed.move_cursor(row)
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the details")
+        detail = app.screen
+        assert isinstance(detail, AlertDetailScreen)
+
+        def shown() -> str:
+            return str(detail.query_one("#alert-detail", Static).render())
+
+        assert "nobody acknowledged it" in shown()
+        # Someone else acts while the details are open: they show it, without reopening.
+        await run(hub, "alert.acknowledged", {"fingerprint": "fp-live"}, room, "bob")
+        await settle(pilot, lambda: "by bob at" in shown(), "bob's ack, live")
+        resolved = Command(new_id(), "alert.resolved", {"fingerprint": "fp-live"}, room)
+        await hub.hub.execute(resolved, "am", internal=True)
+        await settle(pilot, lambda: "resolved" in shown().splitlines()[0], "resolved, live")
+
+        # Moved to another incident: still shown as it was, and said so; a and s do nothing.
+        await run(hub, "alert.moved", {"fingerprint": "fp-live", "to": other}, room, "bob")
+        gone = detail.query_one("#alert-gone")
+        await settle(pilot, lambda: gone.display, "the notice")
+        assert str(gone.render()) == f"moved to {other}: shown as it was when it left"
+        assert "by bob at" in shown()
+        assert str(detail.query_one("#alert-keys").render()) == "escape close"
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.screen is detail
+        assert any("nothing to ack here" in n for n in notices(app))
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is incident(app), "closed")
+
+
 async def test_a_on_a_group_row_acks_every_firing_alert_after_a_yes(hub: HubServer) -> None:
     room = await room_with(hub)
     await storm(hub, room, "DiskWillFillIn4h", 25)
@@ -269,6 +317,54 @@ async def test_silence_on_a_group_sends_the_groups_matchers(hub: HubServer) -> N
         await settle(pilot, lambda: all(a.silenced_until for a in state.alerts.values()), "both silenced")
         await pilot.pause()
         assert "⏸3" in str(node.label)
+
+
+async def test_s_in_the_alert_panel_starts_a_silence_of_the_alert_or_its_group(hub: HubServer) -> None:
+    room = await room_with(hub)
+    await storm(hub, room, "Disk Full", 8)  # a big group: closed, its row first
+    await storm(hub, room, "NodeDown", 2, severity="info")
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        state = app.client.rooms[room].state
+        feed = feed_of(app)
+        await settle(pilot, lambda: feed.group_node("NodeDown") is not None, "the groups")
+        composer = incident(app).query_one(Composer).input
+        await pilot.press("f2")
+        await settle(pilot, lambda: feed.has_focus, "the alerts focused")
+        group = feed.group_node("Disk Full")
+        assert group is not None
+        feed.move_cursor(group)
+        await pilot.pause()
+        await pilot.press("s")
+        await settle(pilot, lambda: composer.has_focus, "the composer")
+        assert composer.value == '/silence "Disk Full" * '
+        assert composer.cursor_position == len(composer.value)
+        assert not state.silences  # nothing sent: how long and why are still to be typed
+        await pilot.press(*"30m disks", "enter")
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert app.screen.question == "Silence 8 alerts of Disk Full for 30m?"  # type: ignore[attr-defined]
+        await pilot.press("y")
+        await settle(
+            pilot,
+            lambda: all(a.silenced_until for a in state.alerts.values() if a.alertname == "Disk Full"),
+            "the group silenced",
+        )
+
+        # On an alert's row: that alert, by fingerprint, as s in its details does.
+        await pilot.press("escape", "f2")
+        await settle(pilot, lambda: feed.has_focus, "the alerts again")
+        node = feed.alert_node("NodeDown-1")
+        assert node is not None
+        feed.move_cursor(node)
+        await pilot.pause()
+        await pilot.press("s")
+        await settle(pilot, lambda: composer.has_focus, "the composer")
+        assert composer.value == "/silence NodeDown-1 "
+        await pilot.press(*"2h rack swap", "enter")
+        await settle(pilot, lambda: state.alerts["NodeDown-1"].silenced_until is not None, "one silenced")
+        assert state.alerts["NodeDown-1"].silence_reason == "rack swap"
+        assert state.alerts["NodeDown-0"].silenced_until is None
 
 
 async def test_a_new_critical_group_in_a_storm_lands_on_top_and_is_marked_new(hub: HubServer) -> None:
@@ -371,9 +467,21 @@ def test_the_running_tally_always_equals_a_recount() -> None:
             tally.put(fp, part_of(alert, now_text))
         if alerts:
             assert tally.stats() == group_stats("G", alerts.values(), now), step
+            filled = Tally("G")  # counted in bulk, as a rebuild and warroom alerts count
+            filled.fill({fp: part_of(a, now_text) for fp, a in alerts.items()})
+            assert filled.stats() == tally.stats(), step
+            filled.put(fp, None)  # and it goes on one alert at a time from there
+            tally.put(fp, None)
+            assert filled.stats() == tally.stats(), step
+            if fp in alerts:
+                tally.put(fp, part_of(alerts[fp], now_text))
 
 
 def test_severities_rank_as_people_spell_them() -> None:
+    # and an incident declared from an alert (/escalate) takes its severity from the same rank.
+    assert [
+        SEVERITY_OF_RANK[severity_rank(s)] for s in ("p1", "FATAL", "major", "warn", "low", None, "?")
+    ] == ["SEV1", "SEV1", "SEV2", "SEV3", "SEV4", "SEV3", "SEV3"]
     assert [
         severity_rank(s) for s in ("critical", "PAGE", "p1", "error", "high", "warning", "info", None, "?")
     ] == [
@@ -428,6 +536,13 @@ def test_group_slash_commands_name_the_group_and_quote_it() -> None:
         parse("/ack Nope *", ctx)
     on_row = context(*disks, group="Disk Full")
     assert parse("/ack", on_row).type == "alerts.acknowledged"
+    # A name with quotes, a backslash or a brace is quoted as a matcher's value is, and read back.
+    for odd in ('Disk "Full" \\ soon', "Disk{full}", "Dísk,Full"):
+        quoted = quote_value(odd)
+        ctx = context((f"{odd}-1", odd, {"alertname": odd}), (f"{odd}-2", odd, {"alertname": odd}))
+        assert parse(f"/ack {quoted} *", ctx).data["matchers"] == [format_matcher("alertname", "=", odd)]
+        with pytest.raises(SlashError, match=re.escape(f"or /ack {quoted} * for the whole group")):
+            parse(f"/ack {odd}", ctx)
     assert parse("/silence 30m noisy", on_row).data["matchers"] == ['alertname="Disk Full"', "job=node"]
 
 

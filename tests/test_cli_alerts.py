@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 
 from server.runner import HubServer
+from tests.test_alert_feed import feed_of, room_with, upsert
+from tests.test_alert_feed import run as run_hub
+from tests.test_app import joined, make_app, running, settle
 from tests.test_cli import Result, hub_args
 from tests.test_intake import declare, http
+from warroom.core.events import Command
+from warroom.core.protocol import new_id
 
 
 async def run(env: dict[str, str], *args: str, answer: str | None = None) -> Result:
@@ -92,11 +97,22 @@ async def test_alerts_by_group_all_and_json(hub: HubServer, env: dict[str, str],
     grouped = await run(env, "alerts", storm, *hub_args(hub))
     assert grouped.code == 0, grouped.err
     lines = grouped.out.splitlines()
-    assert lines[0].split() == ["SEVERITY", "FIRING", "ACKED", "SILENCED", "NEWEST", "ALERT"]
+    header = ["SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "NEWEST", "ALERT"]
+    assert lines[0].split() == header
     names = [line.split()[-1] for line in lines[1:]]
-    # Worst severity first, newest first among equals; a group with nothing firing last.
+    # Worst severity first, the newest first-firing first among equals; nothing firing last.
     assert names == ["NodeDown", "QueueBacklog", "DiskWillFillIn4h", "HighLatency", "HighErrorRate"]
-    assert lines[1].split()[:4] == ["critical", "3/3", "0", "0"]
+    assert lines[1].split()[:9] == [
+        "critical",
+        "3/3",
+        "0",
+        "0",
+        "0",
+        "2026-11-28",
+        "00:50",  # since: its first alert
+        "2026-11-28",
+        "00:52",  # its newest
+    ]
     assert lines[5].split()[:2] == ["critical", "0/1"]
 
     every = await run(env, "alerts", storm, "--all", *hub_args(hub))
@@ -180,3 +196,60 @@ async def test_ack_by_name_offers_the_group_and_ack_by_matcher(
     assert sorted(a.alertname for a in state.alerts.values() if a.acked_by == "sam") == ["NodeDown"] * 3
     again = await run(env, "ack", storm, "--match", "alertname=NodeDown", "--yes", *hub_args(hub))
     assert "no firing, unacknowledged alert" in again.one_line_error()
+
+
+async def test_the_cli_lists_groups_in_the_alert_panels_order_with_its_counts(
+    hub: HubServer, env: dict[str, str]
+) -> None:
+    """One room, read by ``warroom alerts`` and by the app: the same groups, order and counts.
+
+    Each group is a case the two once told apart: severities spelled p1, fatal or
+    major; a group whose first alert fired long ago but whose newest is recent;
+    a silence whose end has passed (not silenced now).
+    """
+    room = await room_with(hub)
+    await upsert(hub, room, "o1", "OldGroup", severity="warning", starts_at="2026-11-28T00:00:00Z")
+    await upsert(hub, room, "o2", "OldGroup", severity="warning", starts_at="2026-11-28T01:00:00Z")
+    await upsert(hub, room, "m1", "MidGroup", severity="warn", starts_at="2026-11-28T00:40:00Z")
+    await upsert(hub, room, "p1", "PagerOne", severity="p1", starts_at="2026-11-28T00:05:00Z")
+    await upsert(hub, room, "f1", "Fatal", severity="fatal", starts_at="2026-11-28T00:06:00Z")
+    await upsert(hub, room, "j1", "Major", severity="major", starts_at="2026-11-28T00:20:00Z")
+    await upsert(hub, room, "e1", "Errors", severity="error", starts_at="2026-11-28T00:30:00Z")
+    for n in range(3):
+        await upsert(
+            hub, room, f"q{n}", "Quiet", severity="info", origin="am1", starts_at="2026-11-28T00:10:00Z"
+        )
+    await run_hub(hub, "alert.acknowledged", {"fingerprint": "q0"}, room, "bob")
+    synced = {
+        "id": "s-past",
+        "origin": "am1",
+        "state": "active",  # as reconciliation last read it; its end has passed since
+        "matchers": ["alertname=Quiet"],
+        "ends_at": "2026-11-28T02:00:00.000Z",
+    }
+    await hub.hub.execute(Command(new_id(), "silence.synced", synced, room), "am", internal=True)
+    listed = await run(env, "alerts", room, *hub_args(hub))
+    assert listed.code == 0, listed.err
+    cli = [line.split() for line in listed.out.splitlines()[1:]]
+    expected = ["Fatal", "PagerOne", "Errors", "Major", "MidGroup", "OldGroup", "Quiet"]
+    assert [row[-1] for row in cli] == expected
+
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: len(feed.root.children) == len(expected), "the groups")
+        shown = [str(node.data).removeprefix("group:") for node in feed.root.children]
+        assert shown == expected
+        for row, name in zip(cli, shown, strict=True):
+            stats = feed.group_stats(name)
+            assert stats is not None
+            assert row[:5] == [
+                stats.worst or "-",
+                f"{stats.firing}/{stats.total}",
+                str(stats.acked),
+                str(stats.silenced),
+                str(stats.stale),
+            ]
+    quiet = cli[-1]
+    assert quiet[:4] == ["info", "3/3", "1", "0"]  # the silence ran out: not silenced now

@@ -132,7 +132,8 @@ async def test_a_real_terminal_obeys_no_hostile_text(hub: HubServer, tmux: Tmux)
 
 
 async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubServer, tmux: Tmux) -> None:
-    """Two terminals on one hub: A acks a group row with a and a yes; B's panel shows every alert acked."""
+    """Two terminals on one hub: A acks a group row with a and a yes, then silences it with s;
+    B's panel shows every alert acked, then silenced."""
 
     async def run(type_: str, data: dict[str, Any], room: str | None = None, actor: str = "maria") -> str:
         internal = type_ == "alert.upserted"
@@ -183,3 +184,15 @@ async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubSe
     state = await hub.hub.settled_state(room)
     assert all(alert.acked_by == "A" for alert in state.alerts.values())
     assert "acknowledged 8 alerts matching" in screen  # the timeline line, in B
+
+    # s on the same row: the composer opens with the group's /silence, the rest is typed.
+    tmux("send-keys", "-t", "main", "s")
+    await shows(tmux, lambda s: "/silence DiskWillFillIn4h * " in s, "the silence started")
+    tmux("send-keys", "-t", "main", "-l", "1h disks")
+    tmux("send-keys", "-t", "main", "Enter")
+    await shows(tmux, lambda s: "Silence 8 alerts of DiskWillFillIn4h for 1h?" in s, "the question")
+    tmux("send-keys", "-t", "main", "y")
+    deadline = loop.time() + 15
+    while "⏸8" not in (screen := b_screen()):
+        assert loop.time() < deadline, f"B never showed the group silenced:\n{screen}"
+        await asyncio.sleep(0.05)

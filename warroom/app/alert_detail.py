@@ -8,6 +8,8 @@ copy, not as clickable escapes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -15,16 +17,10 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from warroom.app.tell import tell
 from warroom.core.state import Alert, origin_title
 from warroom.core.text import visible
 
-LINK_TITLES = {
-    "generator": "generator",
-    "dashboard": "dashboard",
-    "panel": "panel",
-    "silence": "silence",
-    "image": "image",
-}
 SHOWN_ANNOTATIONS = {"summary", "description", "runbook_url"}
 
 
@@ -95,7 +91,7 @@ def detail_lines(alert: Alert) -> list[Content]:
         field("why", alert.silence_reason)
         field("where", origin_title(alert.silence_origin))
 
-    links = [(LINK_TITLES.get(k, k), v) for k, v in sorted(alert.links.items())]
+    links = sorted(alert.links.items())
     if alert.url and alert.url not in alert.links.values():
         links.insert(0, ("url", alert.url))
     runbook = alert.runbook_url or alert.annotations.get("runbook_url")
@@ -110,8 +106,19 @@ def detail_lines(alert: Alert) -> list[Content]:
     return lines
 
 
+def _drawn(lines: list[Content]) -> list[tuple[str, list[Any]]]:
+    """Text and styles: Content's own == compares the text only."""
+    return [(line.plain, list(line.spans)) for line in lines]
+
+
 class AlertDetailScreen(ModalScreen[str | None]):
-    """Enter on an alert: its details. ``a`` acknowledges (after a yes), ``s`` starts a silence."""
+    """Enter on an alert: its details, kept live. ``a`` acknowledges (after a yes), ``s`` starts a silence.
+
+    The incident screen beneath hands it the alert as the room now holds it on
+    every change (``show``): an ack, a silence or a resolve made elsewhere shows
+    here at once, and an alert moved to another incident, or gone, is said so
+    above what it last was.
+    """
 
     BINDINGS = [
         Binding("a", "choose('ack')", "Ack"),
@@ -122,20 +129,53 @@ class AlertDetailScreen(ModalScreen[str | None]):
     AlertDetailScreen { align: center middle; }
     AlertDetailScreen > Vertical { width: 90%; max-width: 110; height: auto; max-height: 90%;
         border: round $primary; background: $surface; padding: 0 1; }
+    AlertDetailScreen #alert-gone { color: $warning; text-style: bold; display: none; }
+    AlertDetailScreen #alert-gone.-shown { display: block; }
     AlertDetailScreen #alert-keys { color: $text-muted; margin-top: 1; }
     """
+    KEYS = "a acknowledge (asks first) · s silence (in the composer) · escape close"
 
     def __init__(self, alert: Alert) -> None:
         super().__init__()
         self.alert = alert
+        self.fingerprint = alert.fingerprint
+        self.gone: str | None = None  # why it is no longer in the room, once it is not
+        self._lines = detail_lines(alert)
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield VerticalScroll(Static(Content("\n").join(detail_lines(self.alert)), id="alert-detail"))
-            yield Label(
-                Content("a acknowledge (asks first) · s silence (in the composer) · escape close"),
-                id="alert-keys",
+            yield Label(id="alert-gone")
+            yield VerticalScroll(Static(Content("\n").join(self._lines), id="alert-detail"))
+            yield Label(Content(self.KEYS), id="alert-keys")
+
+    def show(self, alert: Alert | None, moved_to: str | None = None) -> None:
+        """The alert as the room holds it now; None when it left the room (for ``moved_to``, if known)."""
+        if alert is None:
+            gone = (
+                f"moved to {visible(moved_to)}: shown as it was when it left"
+                if moved_to
+                else "no longer in this incident: shown as it was last"
             )
+            if gone != self.gone:
+                self.gone = gone
+                notice = self.query_one("#alert-gone", Label)
+                notice.update(Content(gone))
+                notice.add_class("-shown")
+                self.query_one("#alert-keys", Label).update(Content("escape close"))
+            return
+        if self.gone is not None:
+            self.gone = None
+            self.query_one("#alert-gone", Label).remove_class("-shown")
+            self.query_one("#alert-keys", Label).update(Content(self.KEYS))
+        self.alert = alert
+        lines = detail_lines(alert)
+        if _drawn(lines) != _drawn(self._lines):  # the reducer changed the alert in place
+            self._lines = lines
+            self.query_one("#alert-detail", Static).update(Content("\n").join(lines))
 
     def action_choose(self, what: str | None) -> None:
+        if what is not None and self.gone is not None:
+            where = self.gone.split(":")[0]
+            tell(self.app, f"this alert is {where}: nothing to {what} here", severity="warning")
+            return
         self.dismiss(what)

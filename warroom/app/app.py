@@ -11,6 +11,7 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 
+from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
 from warroom.app.tell import tell
 from warroom.app.themes import APP_VARIABLES, DEFAULT_THEME, LoadedThemes
@@ -143,6 +144,8 @@ class WarroomApp(App[None]):
         if not self.screen_stack:
             return  # the app is closing: a change that arrives now has nothing to show it on
         screen = self.screen
+        if isinstance(screen, AlertDetailScreen) and len(self.screen_stack) > 1:
+            screen = self.screen_stack[-2]  # the incident beneath keeps the details live
         if isinstance(screen, IncidentScreen | PickerScreen):
             screen.hub_changed()
 

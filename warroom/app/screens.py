@@ -34,9 +34,10 @@ from warroom.app.widgets.panels import (
 )
 from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import CommandRejected, HubClient, HubUnavailable
+from warroom.core.alert_groups import severity_rank
 from warroom.core.errors import WarroomError
 from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, Event, validate_command
-from warroom.core.matchers import parse_matchers
+from warroom.core.matchers import parse_matchers, quote_value
 from warroom.core.reducer import covered
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Entry, IncidentState
@@ -80,6 +81,12 @@ ACTS: list[Act] = [
         show=False,
     ),
     Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
+    Act(
+        None,
+        "silence",
+        "Silence",
+        "Silence the selected alert, or its whole group: the composer opens with /silence (s in the alerts)",
+    ),
     Act(None, "alert_details", "Alert details", "Open the selected alert in full (enter in the alerts)"),
     Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
@@ -100,7 +107,7 @@ ACTS: list[Act] = [
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
-    Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, enter opens an alert)"),
+    Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
@@ -108,7 +115,7 @@ PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
-PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "space"}}
+PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "s", "space"}}
 RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {
     "entry.struck",
@@ -143,6 +150,7 @@ def help_rows() -> list[tuple[str, str]]:
         ("enter", "on the timeline: open the selected entry with its earlier versions"),
         ("enter", "in the alerts: open the alert in full (a acks, s silences); on a group, open or close it"),
         ("a", "in the alert panel: acknowledge the alert, or every firing one of a group, after a yes"),
+        ("s", "in the alert panel: silence the alert, or its group: the composer opens with /silence"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
@@ -205,6 +213,7 @@ class IncidentScreen(Screen[None]):
         self._redirecting = False  # typed keys go to the composer until it has the focus
         self._alert_changes: set[str] | None = None  # what events changed since the feed drew; None: all
         self._stop_listening: Callable[[], None] | None = None
+        self._detail_moved_to: str | None = None  # where the alert in the open details was moved
 
     def compose(self) -> ComposeResult:
         yield IncidentHeader()
@@ -260,9 +269,16 @@ class IncidentScreen(Screen[None]):
     # -- state down ------------------------------------------------------------------
 
     def _on_event(self, room: str, event: Event) -> None:
-        """Note which alerts an event changed, so the feed redraws their groups and no others."""
+        """Note which alerts an event changed, so the feed redraws their groups and no others.
+
+        And where the alert in the open details went, if it is moved out: the state no longer says.
+        """
+        if room != self.room:
+            return
+        if event.type == "alert.moved" and event.data["fingerprint"] == self._detail_of():
+            self._detail_moved_to = event.data["to"]  # the open details say where it went
         changes = self._alert_changes
-        if room != self.room or changes is None:
+        if changes is None:
             return
         if event.type in ONE_ALERT:
             changes.add(event.data["fingerprint"])
@@ -294,6 +310,18 @@ class IncidentScreen(Screen[None]):
         self.query_one(Composer).read_only(self._read_only())
         if view is not None and view.synced and self._frozen is not state:
             self._freeze(state)
+        if (fingerprint := self._detail_of()) is not None:
+            detail = self.app.screen
+            assert isinstance(detail, AlertDetailScreen)
+            detail.show(state.alerts.get(fingerprint), self._detail_moved_to)
+
+    def _detail_of(self) -> str | None:
+        """The fingerprint of the alert details this screen opened, while they are on top."""
+        stack = self.app.screen_stack
+        top = stack[-1] if stack else None
+        if isinstance(top, AlertDetailScreen) and len(stack) > 1 and stack[-2] is self:
+            return top.fingerprint
+        return None
 
     def _freeze(self, state: IncidentState) -> None:
         """Move a synced room out of the GC's sight.
@@ -387,6 +415,9 @@ class IncidentScreen(Screen[None]):
                 if key == "a":
                     event.stop()
                     self.action_ack()
+                elif key == "s":
+                    event.stop()
+                    self.action_silence()
                 return
         event.stop()
         event.prevent_default()
@@ -698,7 +729,21 @@ class IncidentScreen(Screen[None]):
         if (fingerprint := feed.selected_fingerprint) is not None:
             self._ack_one(fingerprint)
         elif (name := feed.selected_group) is not None:
-            self._slash(f"/ack {_slash_name(name)} *")
+            self._slash(f"/ack {quote_value(name)} *")
+
+    def action_silence(self) -> None:
+        """The composer opens with ``/silence`` for the selected alert or group: how long and why are typed.
+
+        Nothing is sent until Enter (a whole group asks first, naming the count), so
+        ``s`` typed as the first letter of a note costs nothing but an escape.
+        """
+        feed = self.query_one(AlertFeed)
+        if (fingerprint := feed.selected_fingerprint) is not None:
+            self.query_one(Composer).start(f"/silence {fingerprint} ")
+        elif (name := feed.selected_group) is not None:
+            self.query_one(Composer).start(f"/silence {quote_value(name)} * ")
+        else:
+            self.app.notify("select an alert or a group in the alert panel first", severity="warning")
 
     def _ack_one(self, fingerprint: str) -> None:
         alert = self.state.alerts.get(fingerprint)
@@ -737,6 +782,7 @@ class IncidentScreen(Screen[None]):
             elif what == "silence":
                 self.query_one(Composer).start(f"/silence {fingerprint} ")
 
+        self._detail_moved_to = None
         self.app.push_screen(AlertDetailScreen(alert), chosen)
 
     # -- escalating an alert ---------------------------------------------------------
@@ -745,7 +791,7 @@ class IncidentScreen(Screen[None]):
         alert = self.state.alerts.get(data["fingerprint"])
         if alert is None:
             return
-        severity = data.get("severity") or SEVERITY_OF_ALERT.get((alert.severity or "").lower(), "SEV3")
+        severity = data.get("severity") or SEVERITY_OF_RANK[severity_rank(alert.severity)]
         title = alert.annotations.get("summary") or alert.alertname
 
         def answered(yes: bool | None) -> None:
@@ -762,11 +808,6 @@ class IncidentScreen(Screen[None]):
         )
 
 
-def _slash_name(name: str) -> str:
-    """An alertname as a slash command takes it: quoted when it has spaces."""
-    return f'"{name}"' if " " in name else name
-
-
 def _filter_query(text: str) -> str | None:
     """The query of a ``/filter`` line, or None for any other line."""
     text = text.strip()
@@ -775,14 +816,9 @@ def _filter_query(text: str) -> str | None:
     return None
 
 
-SEVERITY_OF_ALERT = {
-    "critical": "SEV1",
-    "page": "SEV1",
-    "error": "SEV2",
-    "high": "SEV2",
-    "warning": "SEV3",
-    "info": "SEV4",
-}
+# An incident declared from an alert takes the alert's severity rank: critical (page, p1, ...) is
+# a SEV1, error (high, major) a SEV2, warning a SEV3, info a SEV4; none or one not known a SEV3.
+SEVERITY_OF_RANK = ("SEV1", "SEV2", "SEV3", "SEV4", "SEV3")
 
 
 class PickerScreen(Screen[None]):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from warroom.core.events import ENTRY_KINDS, ROLE_TITLES, STATUSES
-from warroom.core.matchers import group_matchers
+from warroom.core.matchers import group_matchers, quote_value, unquote_value
 
 
 class SlashError(Exception):
@@ -241,7 +241,7 @@ def _named_alert(word: str, ctx: Context, verb: str) -> str | None:
         return word
     named = [fingerprint for fingerprint, alertname in ctx.alerts if alertname == word]
     if len(named) > 1:
-        group = f", or /{verb} {_quote_name(word)} * for the whole group" if verb in GROUP_VERBS else ""
+        group = f", or /{verb} {quote_value(word)} * for the whole group" if verb in GROUP_VERBS else ""
         raise SlashError(
             f"/{verb}: {len(named)} alerts are named {word}: select one in the alert panel{group}"
         )
@@ -251,16 +251,15 @@ def _named_alert(word: str, ctx: Context, verb: str) -> str | None:
 GROUP_VERBS = ("ack", "silence")  # the commands that also take a whole group (NAME *)
 
 
-def _quote_name(name: str) -> str:
-    return f'"{name}"' if " " in name else name
-
-
 def _group_name(rest: str) -> tuple[str, str] | None:
-    """``NAME *`` (or ``"NAME WITH SPACES" *``) at the start of ``rest``: the name, and what follows."""
-    match = re.match(r'(?:"([^"]+)"|(\S+))\s+\*(?:\s+|$)(.*)', rest + " ")
+    """``NAME *`` (or ``"NAME WITH SPACES" *``, quoted as ``quote_value`` does) at the start of ``rest``.
+
+    The name, and what follows.
+    """
+    match = re.match(r'("(?:[^"\\]|\\.)+"|\S+)\s+\*(?:\s+|$)(.*)', rest + " ")
     if match is None:
         return None
-    return match.group(1) or match.group(2), match.group(3).strip()
+    return unquote_value(match.group(1)), match.group(2).strip()
 
 
 def _group_matchers(name: str, ctx: Context, verb: str, every_label: bool) -> list[str]:

@@ -26,7 +26,6 @@ from typing import Any, NoReturn
 from warroom import __version__
 from warroom.cli.render import (
     alert_dict,
-    group_alerts,
     render_alert_groups,
     render_alerts,
     render_audit,
@@ -37,11 +36,13 @@ from warroom.cli.render import (
 )
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.config import ConfigError, client_settings, default_db, load_file
+from warroom.core.alert_groups import group_alerts, silenced_now
 from warroom.core.errors import WarroomError
 from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES, validate_command
 from warroom.core.matchers import Matcher, group_matchers, parse_matchers
 from warroom.core.policy import assign_or_offer
 from warroom.core.reducer import covered
+from warroom.core.schema import format_time
 from warroom.core.state import Alert, IncidentState, origin_title
 from warroom.core.text import visible
 
@@ -433,7 +434,7 @@ def _alert_line(alert: Alert) -> str:
     marks = [alert.status]
     if alert.acked_by:
         marks.append(f"acked by {alert.acked_by}")
-    if alert.silenced_until:
+    if alert.silenced_until and silenced_now(alert, format_time(datetime.now(UTC))):
         marks.append(f"silenced until {alert.silenced_until[11:16]}")
     return f"  {alert.fingerprint}  {alert.label}  ({', '.join(marks)})"
 
@@ -456,11 +457,12 @@ async def _confirm(args: argparse.Namespace, alerts: list[Alert], question: str)
 async def _alerts(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
         state = (await client.join(args.incident, observe=True)).state
-        groups = group_alerts(state.alerts.values())
+        now = datetime.now(UTC)
+        groups = group_alerts(state.alerts.values(), now)  # the alert panel's order and counts
         if args.json:
             _json_lines(alert_dict(a) for g in groups for a in g.alerts)
         elif args.all:
-            _print_block(render_alerts(a for g in groups for a in g.alerts))
+            _print_block(render_alerts((a for g in groups for a in g.alerts), format_time(now)))
         else:
             _print_block(render_alert_groups(groups))
         return 0

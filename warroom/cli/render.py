@@ -8,10 +8,11 @@ forge a row, and no byte of it can steer the terminal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
+from warroom.core.alert_groups import AlertGroup, silenced_now
 from warroom.core.events import ROLE_TITLES
 from warroom.core.state import Alert, IncidentState, origin_title
 from warroom.core.text import visible
@@ -103,64 +104,8 @@ def render_audit(items: list[dict[str, Any]]) -> str:
     return table(rows)
 
 
-# An alert's severity is free text from its source; these are the usual words, worst first.
-SEVERITY_RANK = {"critical": 0, "page": 0, "error": 1, "high": 1, "warning": 2, "info": 3}
 ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 _ALERT_VALUES = attrgetter(*ALERT_FIELDS)  # every field in one C call: --json reads 50,000 of them
-
-
-def severity_rank(severity: str | None) -> int:
-    """0 for the worst; an unknown word after the known ones, no severity last."""
-    if severity is None:
-        return len(SEVERITY_RANK) + 1
-    return SEVERITY_RANK.get(severity.lower(), len(SEVERITY_RANK))
-
-
-@dataclass
-class AlertGroup:
-    """The alerts sharing an alertname, with the counts a storm is read by."""
-
-    alertname: str
-    alerts: list[Alert] = field(default_factory=list)
-    firing: int = 0
-    acked: int = 0
-    silenced: int = 0
-    worst: str | None = None
-    worst_rank: int = len(SEVERITY_RANK) + 1
-    newest: str = ""
-
-    def add(self, alert: Alert) -> None:
-        self.alerts.append(alert)
-        firing = alert.status == "firing"
-        self.firing += firing
-        self.acked += firing and alert.acked_by is not None
-        self.silenced += firing and alert.silenced_until is not None
-        rank = severity_rank(alert.severity)
-        if rank < self.worst_rank:
-            self.worst, self.worst_rank = alert.severity, rank
-        self.newest = max(self.newest, alert.starts_at or alert.first_seen)
-
-    def sort_key(self) -> tuple[bool, int]:
-        """Something firing first, then the worst severity (ties: newest first, by a prior sort)."""
-        return (self.firing == 0, self.worst_rank)
-
-
-def group_alerts(alerts: Iterable[Alert]) -> list[AlertGroup]:
-    """Alerts by alertname, in storm order; each group's alerts firing first, then by instance.
-
-    One pass and one sort of groups and of alerts: linear in the alerts, give or take the sorts.
-    """
-    groups: dict[str, AlertGroup] = {}
-    for alert in alerts:
-        group = groups.get(alert.alertname)
-        if group is None:
-            group = groups[alert.alertname] = AlertGroup(alert.alertname)
-        group.add(alert)
-    newest_first = sorted(groups.values(), key=lambda g: g.newest, reverse=True)
-    ordered = sorted(newest_first, key=AlertGroup.sort_key)  # stable: keeps newest first within ties
-    for group in ordered:
-        group.alerts.sort(key=lambda a: (a.status != "firing", a.labels.get("instance", ""), a.fingerprint))
-    return ordered
 
 
 def alert_dict(alert: Alert) -> dict[str, Any]:
@@ -169,41 +114,51 @@ def alert_dict(alert: Alert) -> dict[str, Any]:
 
 
 def render_alert_groups(groups: list[AlertGroup]) -> str:
-    """One line per alertname: how many fire of how many, acked, silenced, worst severity."""
+    """One line per alertname, in the alert panel's order, with the panel's counts.
+
+    How many fire of how many, acked, silenced now, stale, the worst severity,
+    since when the group fires (the newest first-firing sorts first among equals), and
+    when its newest alert started.
+    """
     if not groups:
         return "no alerts"
-    rows = [("SEVERITY", "FIRING", "ACKED", "SILENCED", "NEWEST", "ALERT")]
+    rows = [("SEVERITY", "FIRING", "ACKED", "SILENCED", "STALE", "SINCE", "NEWEST", "ALERT")]
     for g in groups:
+        s = g.stats
         rows.append(
             (
-                g.worst or "-",
-                f"{g.firing}/{len(g.alerts)}",
-                str(g.acked),
-                str(g.silenced),
-                _when(g.newest),
-                g.alertname,
+                s.worst or "-",
+                f"{s.firing}/{s.total}",
+                str(s.acked),
+                str(s.silenced),
+                str(s.stale),
+                _when(s.started),
+                _when(s.newest),
+                s.name,
             )
         )
     return table(rows)
 
 
-def _alert_notes(a: Alert) -> str:
+def _alert_notes(a: Alert, now_text: str) -> str:
     notes = []
     if a.stale_since:
         notes.append(f"stale since {a.stale_since[11:16]}")
     if a.acked_by:
         notes.append(f"ack {a.acked_by}")
-    if a.silenced_until:
+    if a.silenced_until and silenced_now(a, now_text):
         where = f" ({origin_title(a.silence_origin)})" if a.silence_id else ""
         notes.append(f"silenced until {a.silenced_until[11:16]}{where}")
     return ", ".join(notes)
 
 
-def render_alerts(alerts: Iterable[Alert]) -> str:
+def render_alerts(alerts: Iterable[Alert], now_text: str) -> str:
     """One line per alert: status, fingerprint, severity, its instance labels, count and marks."""
     rows = [("STATUS", "FINGERPRINT", "SEVERITY", "ALERT", "COUNT", "NOTES")]
     for a in alerts:
-        rows.append((a.status, a.fingerprint, a.severity or "-", a.label, f"x{a.count}", _alert_notes(a)))
+        rows.append(
+            (a.status, a.fingerprint, a.severity or "-", a.label, f"x{a.count}", _alert_notes(a, now_text))
+        )
     return table(rows) if len(rows) > 1 else "no alerts"
 
 

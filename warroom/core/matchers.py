@@ -78,8 +78,7 @@ def parse_matcher(text: str, where: str = "matchers") -> Matcher:
     name, value = raw[:position].strip(), raw[position + len(op) :].strip()
     if not NAME.match(name):
         raise _fail(raw, 0, f"{name!r} is not a label name", where)
-    if len(value) >= 2 and value[0] == value[-1] == '"':
-        value = re.sub(r"\\(.)", r"\1", value[1:-1])
+    value = unquote_value(value)
     regex = None
     if op in ("=~", "!~"):
         try:
@@ -105,10 +104,21 @@ def matches_all(matchers: Sequence[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels) for m in matchers)
 
 
+def quote_value(value: str) -> str:
+    """A value as matchers and slash commands take it: bare when it can be, else quoted and escaped."""
+    return value if PLAIN.match(value) else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote_value(text: str) -> str:
+    """What ``quote_value`` made, read back."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
 def format_matcher(name: str, op: str, value: str) -> str:
     """One matcher as text that ``parse_matcher`` reads back exactly: the value quoted when it must be."""
-    quoted = value if PLAIN.match(value) else '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"{name}{op}{quoted}"
+    return f"{name}{op}{quote_value(value)}"
 
 
 def label_matchers(labels: Mapping[str, str]) -> list[str]:

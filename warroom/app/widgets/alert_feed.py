@@ -24,14 +24,15 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from warroom.app.alerts import RANK_STYLE, GroupStats, Tally, alert_sort_key, part_of, silenced_now
 from warroom.app.widgets.panels import span
+from warroom.core.alert_groups import GroupStats, Tally, alert_sort_key, part_of, silenced_now
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import KEY_LABELS, Alert
 from warroom.core.text import visible
 
 SMALL_GROUP = 5  # a new group this small opens; a bigger one stays one line
 REBUILD_OVER = 2_000  # more changed alerts than this (a replay after a join) rebuild the whole tree
+RANK_STYLE = {0: "error", 1: "error", 2: "warning", 3: "primary"}  # severity rank -> theme variable
 
 
 @dataclass
@@ -67,7 +68,8 @@ class AlertFeed(Tree[str]):
             super().__init__()
             self.fingerprint = fingerprint
 
-    # Enter, not a letter: a letter typed here starts a note (``a`` acks after a yes, on the screen).
+    # Enter, not a letter: a letter typed here starts a note, but for the screen's verbs
+    # (``a`` acks after a yes, ``s`` opens the composer with ``/silence``: see PANEL_VERBS).
     BINDINGS = [Binding("enter", "open", "Details")]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -127,9 +129,10 @@ class AlertFeed(Tree[str]):
         data = node.data if node is not None else None
         return data[len("group:") :] if data is not None and data.startswith("group:") else None
 
-    def group_fingerprints(self, name: str) -> list[str]:
+    def group_stats(self, name: str) -> GroupStats | None:
+        """What the group's row shows: its counts, as ``warroom alerts`` prints them too."""
         group = self._groups.get(name)
-        return sorted(group.members) if group is not None else []
+        return group.stats if group is not None else None
 
     def group_node(self, name: str) -> TreeNode[str] | None:
         group = self._groups.get(name)
@@ -162,8 +165,7 @@ class AlertFeed(Tree[str]):
         now_text = format_time(now)
         for name, group_alerts in members.items():
             tally = Tally(name)
-            for alert in group_alerts:
-                tally.put(alert.fingerprint, part_of(alert, now_text))
+            tally.fill({alert.fingerprint: part_of(alert, now_text) for alert in group_alerts})
             stats = tally.stats()
             built.append((stats.sort_key(), name, stats, tally, group_alerts))
         built.sort(key=lambda b: b[0])
