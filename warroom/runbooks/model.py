@@ -1,0 +1,129 @@
+"""What a runbook file says, as plain frozen data.
+
+A ``Runbook`` is a snapshot of one file: attaching it to an incident copies
+it, so later edits of the file do not change a running incident. Every part
+keeps the line it came from (``line``, counting from 1), so a later check or
+a run can point at the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Literal
+
+from warroom.core.matchers import Matcher, matches_all
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a file; printed as ``FILE:LINE: message``.
+
+    A ``warning`` (a stale review date) leaves the runbook usable; an
+    ``error`` keeps it out of the library.
+    """
+
+    path: str
+    line: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Command:
+    """The fenced code block under a step: what a responder may copy or run locally.
+
+    ``text`` may hold ``{{labels.X}}`` and ``{{annotations.X}}`` placeholders,
+    filled from the attaching alert (shell-quoted) at run time, never here.
+    """
+
+    text: str
+    language: str  # the fence's info string ("sh", "bash", "sql", ...); "" when none
+    line: int  # of the opening fence
+
+
+@dataclass(frozen=True)
+class Step:
+    """One ``- [ ]`` item.
+
+    ``id`` is unique within its runbook: ``{#id}`` sets it, else it is the
+    slug of ``text`` (a sub-step's default is ``PARENT.slug``). ``role`` is
+    one of the incident roles (commander, comms, tech, scribe): the step goes
+    to that role's holder on attach. ``due_minutes`` counts from the moment
+    the runbook is attached.
+    """
+
+    id: str
+    text: str
+    line: int
+    role: str | None = None
+    due_minutes: int | None = None
+    command: Command | None = None
+    steps: tuple[Step, ...] = ()  # sub-steps, in file order
+
+    def walk(self) -> Iterator[Step]:
+        """This step, then its sub-steps depth-first, in file order."""
+        yield self
+        for sub in self.steps:
+            yield from sub.walk()
+
+
+@dataclass(frozen=True)
+class Section:
+    """The steps under one heading; ``heading`` is "" for steps before the first heading."""
+
+    heading: str
+    line: int
+    steps: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class MatchLine:
+    """One entry of ``match:``: every matcher on it must hold (any one line is enough)."""
+
+    text: str
+    matchers: tuple[Matcher, ...]
+    line: int
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return matches_all(self.matchers, labels)
+
+
+@dataclass(frozen=True)
+class Runbook:
+    id: str
+    title: str
+    path: str  # as given to the loader: what problems and timeline lines name
+    owner: str | None = None
+    last_reviewed: date | None = None
+    review_every: int | None = None  # days
+    match: tuple[MatchLine, ...] = ()
+    aliases: tuple[str, ...] = ()  # runbook_url values this runbook answers to
+    sections: tuple[Section, ...] = ()
+    line_of: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # front-matter key -> line
+
+    def steps(self) -> Iterator[Step]:
+        """Every step and sub-step, depth-first, in file order."""
+        for section in self.sections:
+            for step in section.steps:
+                yield from step.walk()
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps() if s.id == step_id), None)
+
+    @property
+    def review_due(self) -> date | None:
+        """When the next review is due; None without both ``last_reviewed`` and ``review_every``."""
+        if self.last_reviewed is None or self.review_every is None:
+            return None
+        return self.last_reviewed + timedelta(days=self.review_every)
+
+    def is_stale(self, today: date) -> bool:
+        due = self.review_due
+        return due is not None and today > due
