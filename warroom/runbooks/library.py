@@ -73,7 +73,11 @@ def check_files(paths: Iterable[Path], today: date | None = None) -> Library:
         if first is not None:
             where = f"{first.path}:{first.line_of.get('id', 1)}"
             problems.append(
-                Problem(runbook.path, runbook.line_of.get("id", 1), f"duplicate runbook id {runbook.id!r} (also {where})")
+                Problem(
+                    runbook.path,
+                    runbook.line_of.get("id", 1),
+                    f"duplicate runbook id {runbook.id!r} (also {where})",
+                )
             )
             continue
         runbooks[runbook.id] = runbook
@@ -88,3 +92,9 @@ def load_library(path: str | Path, today: date | None = None) -> Library:
     if not root.is_dir():
         return Library({}, (Problem(str(root), 1, "no such directory"),))
     return check_files(runbook_files([root]), today)
+
+
+def shipped_dir() -> Path:
+    """The example runbooks that ship with warroom: in the wheel, else the checkout's ``runbooks/``."""
+    packaged = Path(__file__).resolve().parent / "examples"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "runbooks"

@@ -3,17 +3,20 @@
 A runbook attaches when any one of its ``match:`` lines holds for the alert's
 labels, or when one of its ``aliases`` equals the alert's ``runbook_url``.
 A storm matches thousands of alerts against a library of hundreds, so the
-``Index`` files every match line that has an ``alertname="X"`` matcher under
-X: an alert is tried only against its own alertname's lines and the few
-lines that name no alertname.
+``Index`` files every match line under a value it needs (its ``alertname="X"``
+matcher's X, say): an alert is tried only against the lines filed under its
+own label values, and the few lines that need no single value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from warroom.runbooks.model import MatchLine, Runbook
+
+WORDS = re.compile(r"[A-Za-z0-9_:-]+(?:\|[A-Za-z0-9_:-]+)*\Z")  # a regex that is only a|b|c
 
 
 @dataclass(frozen=True)
@@ -35,20 +38,27 @@ class Attach:
 
 
 class Index:
-    """A library's match lines filed by alertname, and its aliases by URL; built once per load."""
+    """A library's match lines filed by one equality matcher each, and its aliases by URL.
+
+    Built once per load. A line is filed under one of its matchers that names a
+    single value or a few (``alertname="X"`` first, else any ``name="v"``, else
+    ``name=~"a|b"`` over plain words), so an alert is tried only against the
+    lines filed under its own values, plus the few lines with no such matcher.
+    """
 
     def __init__(self, runbooks: Iterable[Runbook]) -> None:
-        self.by_alertname: dict[str, list[tuple[Runbook, MatchLine]]] = {}
+        self.keyed: dict[str, dict[str, list[tuple[Runbook, MatchLine]]]] = {}
         self.anywhere: list[tuple[Runbook, MatchLine]] = []
         self.by_alias: dict[str, list[Runbook]] = {}
         for runbook in runbooks:
             for line in runbook.match:
-                name = next(
-                    (m.value for m in line.matchers if m.name == "alertname" and m.op == "="), None
-                )
-                (self.anywhere if name is None else self.by_alertname.setdefault(name, [])).append(
-                    (runbook, line)
-                )
+                key = _key(line)
+                if key is None:
+                    self.anywhere.append((runbook, line))
+                    continue
+                table = self.keyed.setdefault(key[0], {})
+                for value in key[1]:
+                    table.setdefault(value, []).append((runbook, line))
             for alias in runbook.aliases:
                 self.by_alias.setdefault(alias, []).append(runbook)
 
@@ -58,8 +68,10 @@ class Index:
         A runbook that both matches and answers to the alias is listed by its match line.
         """
         best: dict[str, Attach] = {}
-        candidates = self.by_alertname.get(labels.get("alertname", ""), [])
-        for runbook, line in (*candidates, *self.anywhere):
+        candidates = list(self.anywhere)
+        for name, table in self.keyed.items():
+            candidates.extend(table.get(labels.get(name, ""), ()))
+        for runbook, line in candidates:
             held = best.get(runbook.id)
             if (held is None or len(line.matchers) > held.specificity) and line.matches(labels):
                 best[runbook.id] = Attach(runbook, line)
@@ -69,6 +81,19 @@ class Index:
         return sorted(best.values(), key=lambda a: (-a.specificity, a.runbook.id))
 
 
-def match(runbooks: Iterable[Runbook], labels: Mapping[str, str], runbook_url: str | None = None) -> list[Attach]:
+def _key(line: MatchLine) -> tuple[str, tuple[str, ...]] | None:
+    """The label and the values to file ``line`` under: a label it needs to equal one of them."""
+    for matcher in sorted(line.matchers, key=lambda m: m.name != "alertname"):
+        if matcher.op == "=":
+            return matcher.name, (matcher.value,)
+    for matcher in line.matchers:
+        if matcher.op == "=~" and WORDS.match(matcher.value):
+            return matcher.name, tuple(dict.fromkeys(matcher.value.split("|")))
+    return None
+
+
+def match(
+    runbooks: Iterable[Runbook], labels: Mapping[str, str], runbook_url: str | None = None
+) -> list[Attach]:
     """One-off matching; build an ``Index`` once to match many alerts."""
     return Index(runbooks).match(labels, runbook_url)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Literal
 
-from warroom.core.matchers import Matcher, matches_all
+from warroom.core.matchers import Matcher
 
 Severity = Literal["error", "warning"]
 
@@ -92,7 +92,10 @@ class MatchLine:
     line: int
 
     def matches(self, labels: Mapping[str, str]) -> bool:
-        return matches_all(self.matchers, labels)
+        for matcher in self.matchers:  # noqa: SIM110 (a loop, not a generator: a storm calls this a lot)
+            if not matcher.matches(labels):
+                return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,9 @@ class Runbook:
     match: tuple[MatchLine, ...] = ()
     aliases: tuple[str, ...] = ()  # runbook_url values this runbook answers to
     sections: tuple[Section, ...] = ()
-    line_of: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # front-matter key -> line
+    line_of: dict[str, int] = field(
+        default_factory=dict, compare=False, repr=False
+    )  # front-matter key -> line
 
     def steps(self) -> Iterator[Step]:
         """Every step and sub-step, depth-first, in file order."""

@@ -8,6 +8,7 @@ error gives no runbook; a stale review date is a warning only.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -156,7 +157,9 @@ class _Parser:
             value_lines[name] = [offset + 1 + item.start_mark.line for item in items]
         for name in data:
             if str(name) not in FIELDS:
-                self.error(line_of.get(str(name), offset), f"unknown field {name!r} (fields: {', '.join(FIELDS)})")
+                self.error(
+                    line_of.get(str(name), offset), f"unknown field {name!r} (fields: {', '.join(FIELDS)})"
+                )
         for name in REQUIRED:
             if name not in data:
                 self.error(offset, f"missing field {name!r}")
@@ -193,10 +196,8 @@ class _Parser:
         if value is None:
             return None
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):  # a quoted date is still a date
                 value = date.fromisoformat(value.strip())
-            except ValueError:
-                pass
         if not isinstance(value, date):
             self.error(line_of["last_reviewed"], f"last_reviewed {value!r}: give a date, YYYY-MM-DD")
             return None
@@ -213,11 +214,15 @@ class _Parser:
         elif isinstance(value, int) and not isinstance(value, bool):
             days = value
         if days is None or days <= 0:
-            self.error(line_of["review_every"], f"review_every {value!r}: give days or weeks, such as 90d or 12w")
+            self.error(
+                line_of["review_every"], f"review_every {value!r}: give days or weeks, such as 90d or 12w"
+            )
             return None
         return days
 
-    def match_field(self, data: dict[str, Any], line_of: dict[str, int], lines: list[int]) -> tuple[MatchLine, ...]:
+    def match_field(
+        self, data: dict[str, Any], line_of: dict[str, int], lines: list[int]
+    ) -> tuple[MatchLine, ...]:
         value = data.get("match")
         if value is None:
             return ()
@@ -228,7 +233,7 @@ class _Parser:
         for n, entry in enumerate(value):
             line = lines[n] if n < len(lines) else line_of["match"]
             if not isinstance(entry, str):
-                self.error(line, f"match entry {entry!r} must be text, such as 'alertname=\"X\", job=\"api\"'")
+                self.error(line, f'match entry {entry!r} must be text, such as \'alertname="X", job="api"\'')
                 continue
             try:
                 matchers = parse_matchers(split_matchers(entry), where=f"match[{n}]")
@@ -278,7 +283,9 @@ class _Parser:
         if steps:
             sections.append(Section(heading, heading_line, tuple(steps)))
         if not sections:
-            self.error(min(first_line, max(total, 1)), "no steps: a runbook needs at least one '- [ ] step' item")
+            self.error(
+                min(first_line, max(total, 1)), "no steps: a runbook needs at least one '- [ ] step' item"
+            )
         return tuple(sections)
 
     def item_text(self, stack: list[_Item], content: str, seen: dict[str, int]) -> None:
@@ -299,7 +306,9 @@ class _Parser:
             item.step_id = slug(text) if parent is None else f"{parent.step_id}.{slug(text)}"
         if item.step_id in seen:
             hint = "" if item.explicit_id else "; give one of them its own {#id}"
-            self.error(item.line, f"duplicate step id {item.step_id!r} (first at line {seen[item.step_id]}){hint}")
+            self.error(
+                item.line, f"duplicate step id {item.step_id!r} (first at line {seen[item.step_id]}){hint}"
+            )
         else:
             seen[item.step_id] = item.line
 
@@ -308,7 +317,9 @@ class _Parser:
             key, _, value = word.partition("=")
             if word.startswith("#"):
                 if not ID.match(word[1:]):
-                    self.error(item.line, f"step id {word[1:]!r}: letters, digits, '-', '_' and '.', 64 at most")
+                    self.error(
+                        item.line, f"step id {word[1:]!r}: letters, digits, '-', '_' and '.', 64 at most"
+                    )
                 item.step_id, item.explicit_id = word[1:], True
             elif key == "role":
                 if value not in ROLES:
@@ -318,7 +329,10 @@ class _Parser:
             elif key == "due":
                 found = DUE.match(value)
                 if not value.strip("+") or found is None:
-                    self.error(item.line, f"due={value}: give minutes or hours after attaching, such as +15m or +1h30m")
+                    self.error(
+                        item.line,
+                        f"due={value}: give minutes or hours after attaching, such as +15m or +1h30m",
+                    )
                 else:
                     item.due = int(found.group(1) or 0) * 60 + int(found.group(2) or 0)
             else:
@@ -329,11 +343,7 @@ class _Parser:
         start, end = token.map
         closing = source[end - 1].strip() if end - 1 < len(source) else ""
         fence_char = token.markup[0]
-        terminated = (
-            end - start >= 2
-            and len(closing) >= len(token.markup)
-            and set(closing) == {fence_char}
-        )
+        terminated = end - start >= 2 and len(closing) >= len(token.markup) and set(closing) == {fence_char}
         if not terminated:
             self.error(start + 1, f"unterminated code block: no closing {token.markup} line")
             return
