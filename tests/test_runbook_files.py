@@ -553,3 +553,18 @@ def test_match_bad_input_is_one_line(env: dict[str, str], tmp_path: Path) -> Non
     )
     hostile = one_line_error(warroom(env, "runbook", "match", "\x1b]0;pwned\x07", "--library", "runbooks"))
     assert hostile == "warroom: label '\\x1b]0;pwned\\x07': give NAME=VALUE, such as alertname=HighErrorRate"
+
+
+def test_the_format_document_example_and_output_are_real(env: dict[str, str]) -> None:
+    doc = (ROOT / "docs" / "runbooks.md").read_text(encoding="utf-8")
+    example = doc.split("````markdown\n")[1].split("````\n")[0]
+    runbook = runbook_of(example, "checkout.md")
+    assert [s.id for s in runbook.steps()] == [
+        "dashboard",
+        "deploys",
+        "deploys.note-the-last-good-revision",
+        "rollback",
+    ]
+    shown = doc.split("$ warroom runbook match ")[1].split("```")[0].splitlines()
+    result = warroom(env, "runbook", "match", *shown[0].split())
+    assert result.stdout.splitlines() == shown[1:]
