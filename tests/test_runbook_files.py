@@ -148,6 +148,22 @@ def test_a_step_without_attributes_a_plain_bullet_and_prose_code() -> None:
     assert runbook.step("under") is not None and runbook.step("under").command is None  # type: ignore[union-attr]
 
 
+def test_lenient_where_it_is_unambiguous() -> None:
+    runbook = runbook_of(
+        broken(
+            GOOD,
+            ("last_reviewed: 2026-01-15", "last_reviewed: 2026-01-15 10:30:00"),
+            ("review_every: 90d", "review_every: 90"),
+            ("{#dashboard}", "{ #dashboard  role=comms }"),
+            ("- [ ] Roll back", "- [x] Roll back"),
+        )
+    )
+    assert runbook.last_reviewed == date(2026, 1, 15) and runbook.review_due == date(2026, 4, 15)
+    dashboard = runbook.step("dashboard")
+    assert dashboard is not None and dashboard.role == "comms"
+    assert runbook.step("rollback") is not None  # a checked box in the file is still a step
+
+
 def broken(text: str, *replacements: tuple[str, str]) -> str:
     for old, new in replacements:
         assert old in text, old
@@ -224,11 +240,15 @@ BAD = {
         ),
         [
             "rb.md:2: id 42: letters, digits, '-', '_' and '.', 64 at most",
-            "rb.md:4: owner must be text",
+            "rb.md:4: owner must be one line of text",
             "rb.md:5: last_reviewed 'last tuesday': give a date, YYYY-MM-DD",
             "rb.md:6: review_every 'quarterly': give days or weeks, such as 90d or 12w",
             "rb.md:10: aliases must be a list of runbook_url values",
         ],
+    ),
+    "a title on two lines": (
+        broken(GOOD, ("title: Checkout high error rate", "title: |\n  Checkout\n  errors")),
+        ["rb.md:3: title must be one line of text"],
     ),
     "an unknown field and a repeated one": (
         broken(GOOD, ("owner: payments-team\n", "ownr: payments-team\ntitle: again\n")),
@@ -568,3 +588,16 @@ def test_the_format_document_example_and_output_are_real(env: dict[str, str]) ->
     shown = doc.split("$ warroom runbook match ")[1].split("```")[0].splitlines()
     result = warroom(env, "runbook", "match", *shown[0].split())
     assert result.stdout.splitlines() == shown[1:]
+
+
+def test_a_runbook_round_trips_through_plain_data() -> None:
+    for runbook in check_files(runbook_files([SHIPPED])).runbooks.values():
+        data = runbook.to_dict()
+        assert json.loads(json.dumps(data)) == data
+        again = Runbook.from_dict(data)
+        assert again.to_dict() == data
+        assert (again.sections, again.last_reviewed, again.aliases) == (
+            runbook.sections,
+            runbook.last_reviewed,
+            runbook.aliases,
+        )

@@ -9,11 +9,11 @@ a run can point at the file.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from warroom.core.matchers import Matcher
+from warroom.core.matchers import Matcher, parse_matchers
 
 Severity = Literal["error", "warning"]
 
@@ -66,6 +66,32 @@ class Step:
     due_minutes: int | None = None
     command: Command | None = None
     steps: tuple[Step, ...] = ()  # sub-steps, in file order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "line": self.line,
+            "role": self.role,
+            "due_minutes": self.due_minutes,
+            "command": None if self.command is None else asdict(self.command),
+            "steps": [sub.to_dict() for sub in self.steps],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        command = data.get("command")
+        return cls(
+            id=data["id"],
+            text=data["text"],
+            line=data["line"],
+            role=data.get("role"),
+            due_minutes=data.get("due_minutes"),
+            command=None
+            if command is None
+            else Command(command["text"], command["language"], command["line"]),
+            steps=tuple(cls.from_dict(sub) for sub in data.get("steps", ())),
+        )
 
     def walk(self) -> Iterator[Step]:
         """This step, then its sub-steps depth-first, in file order."""
@@ -132,3 +158,44 @@ class Runbook:
     def is_stale(self, today: date) -> bool:
         due = self.review_due
         return due is not None and today > due
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data: what an event carries when the runbook is attached (a snapshot)."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "path": self.path,
+            "owner": self.owner,
+            "last_reviewed": None if self.last_reviewed is None else self.last_reviewed.isoformat(),
+            "review_every": self.review_every,
+            "match": [
+                {"text": m.text, "matchers": [str(x) for x in m.matchers], "line": m.line} for m in self.match
+            ],
+            "aliases": list(self.aliases),
+            "sections": [
+                {"heading": s.heading, "line": s.line, "steps": [step.to_dict() for step in s.steps]}
+                for s in self.sections
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Runbook:
+        """The inverse of ``to_dict``; raises ``WarroomError`` on a matcher that does not parse."""
+        reviewed = data.get("last_reviewed")
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            path=data["path"],
+            owner=data.get("owner"),
+            last_reviewed=None if reviewed is None else date.fromisoformat(reviewed),
+            review_every=data.get("review_every"),
+            match=tuple(
+                MatchLine(m["text"], parse_matchers(m["matchers"], "match"), m["line"])
+                for m in data.get("match", ())
+            ),
+            aliases=tuple(data.get("aliases", ())),
+            sections=tuple(
+                Section(s["heading"], s["line"], tuple(Step.from_dict(step) for step in s["steps"]))
+                for s in data.get("sections", ())
+            ),
+        )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import yaml
@@ -29,7 +29,7 @@ FIELDS = ("id", "title", "owner", "last_reviewed", "review_every", "match", "ali
 REQUIRED = ("id", "title")
 TASK = re.compile(r"\[([ xX])\][ \t]+(.*)\Z", re.DOTALL)
 # ``{#id role=tech due=+15m}`` at the end of a step's text; ``{{labels.x}}`` is not one.
-ATTRS = re.compile(r"(?<!\{)\{((?:#|[A-Za-z_]+=)[^{}]*)\}[ \t]*\Z")
+ATTRS = re.compile(r"(?<!\{)\{[ \t]*((?:#|[A-Za-z_]+=)[^{}]*)\}[ \t]*\Z")
 DUE = re.compile(r"\+?(?:(\d{1,4})h)?(?:(\d{1,5})m)?\Z")
 EVERY = re.compile(r"(\d{1,5})([dw])\Z")
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
@@ -186,8 +186,8 @@ class _Parser:
         value = data.get(name)
         if value is None:
             return None
-        if not isinstance(value, str) or not value.strip():
-            self.error(line_of.get(name, 1), f"{name} must be text")
+        if not isinstance(value, str) or not value.strip() or "\n" in value.strip():
+            self.error(line_of.get(name, 1), f"{name} must be one line of text")
             return None
         return value.strip()
 
@@ -198,6 +198,8 @@ class _Parser:
         if isinstance(value, str):
             with contextlib.suppress(ValueError):  # a quoted date is still a date
                 value = date.fromisoformat(value.strip())
+        if isinstance(value, datetime):  # YAML reads "2026-11-01 10:00" as a time: its day counts
+            value = value.date()
         if not isinstance(value, date):
             self.error(line_of["last_reviewed"], f"last_reviewed {value!r}: give a date, YYYY-MM-DD")
             return None
