@@ -9,11 +9,14 @@ baseline measured in the same run:
 
 1. Loading: parsing the 200 runbook texts (front matter, Markdown, matchers).
 2. Matching every alert of the storm through the library's ``Index`` (lines filed
-   by their ``alertname="X"`` matcher). Baseline: ``json.loads`` plus
+   by their ``alertname="X"`` matcher, answers remembered by the labels the library
+   names). Baseline: ``json.loads`` plus
    ``server.intake.parse_alertmanager`` of the storm's webhook body, the no-I/O
    floor of intake (bench/alerts.py). Target: matching costs under 20% of it
    (the issue's bound on how much a library may slow intake).
-3. The same matching without the index (every line of every runbook tried), to
+3. The same storm with every alert distinct in a label the library names
+   (``namespace``), so no answer is shared: the index's worst case.
+4. The same matching without the index (every line of every runbook tried), to
    show what the index buys.
 
 The library: 200 runbooks with one to three match lines each, five of them for
@@ -79,10 +82,16 @@ def main() -> int:
     assert len(runbooks) == RUNBOOKS, [p for _, problems in parsed for p in problems][:3]
     bodies = build_bodies(ALERTS)
     alerts = parse_alertmanager(json.loads(bodies.batch))
-    index = Index(runbooks)
+    # The same storm with every alert distinct in a label the library names: no answer is shared.
+    distinct = [{**a.labels, "namespace": f"prod-{n}"} for n, a in enumerate(alerts)]
 
     def indexed() -> list[list[Attach]]:
+        index = Index(runbooks)  # a fresh one each round: nothing remembered from the last
         return [index.match(a.labels, a.runbook_url) for a in alerts]
+
+    def indexed_distinct() -> list[list[Attach]]:
+        index = Index(runbooks)
+        return [index.match(labels) for labels in distinct]
 
     found = indexed()
     attached = sum(len(f) for f in found)
@@ -93,6 +102,7 @@ def main() -> int:
     baseline = parse_baseline(bodies.batch)
     load = best_of(3, lambda: [parse_runbook(t, "x.md") for t in texts])
     with_index = best_of(5, indexed)
+    worst = best_of(5, indexed_distinct)
     without = best_of(3, lambda: [naive(runbooks, a.labels) for a in alerts])
     share = with_index / baseline
     print(f"{ALERTS} alerts x {RUNBOOKS} runbooks ({attached} attachments)")
@@ -102,8 +112,12 @@ def main() -> int:
         f"  match with the alertname index                     {with_index * 1000:8.1f} ms"
         f"  = {share:.0%} of baseline (target < 20%)  {'OK' if share < 0.2 else 'MISSED'}"
     )
+    print(
+        f"  the same, every alert distinct in a named label          {worst * 1000:8.1f} ms"
+        f"  = {worst / baseline:.0%} of baseline"
+    )
     print(f"  match without the index (every line)               {without * 1000:8.1f} ms")
-    return 0 if share < 0.2 else 1
+    return 0 if max(share, worst / baseline) < 0.2 else 1
 
 
 if __name__ == "__main__":

@@ -268,7 +268,7 @@ BAD = {
     ),
     "front matter that is not YAML": (
         broken(GOOD, ("owner: payments-team", "owner: [payments")),
-        ["rb.md:5: the front matter is not valid YAML: expected ',' or ']', but got ':'"],
+        ["rb.md:5: the front matter is not valid YAML: <libyaml's words>"],
     ),
     "front matter that is not fields": (
         "---\n- a\n- b\n---\n- [ ] one\n",
@@ -293,6 +293,8 @@ BAD = {
 def test_each_broken_file_gives_its_problem_at_its_line(case: str) -> None:
     text, expected = BAD[case]
     runbook, problems = rb(text)
+    if expected[0].endswith("<libyaml's words>"):  # libyaml and PyYAML's own parser word it differently
+        problems = [p[: len(expected[0]) - len("<libyaml's words>")] + "<libyaml's words>" for p in problems]
     assert problems == expected
     assert runbook is None  # an error keeps a runbook out of the library
 
@@ -408,6 +410,13 @@ def test_the_index_finds_what_trying_every_line_finds() -> None:
                 }
                 every = {r.id for r in runbooks if any(line.matches(labels) for line in r.match)}
                 assert {a.runbook.id for a in index.match(labels)} == every, labels
+    # Answers are remembered by the labels the library names (not instance, here); a caller's
+    # list is its own, and the runbook_url is part of what is remembered.
+    small = Index(library_of(a=['alertname="A"']))
+    small.match({"alertname": "A", "instance": "1"}).clear()
+    assert [a.runbook.id for a in small.match({"alertname": "A", "instance": "2"})] == ["a"]
+    assert small.match({"alertname": "B"}) == []
+    assert [a.alias for a in small.match({"alertname": "B"}, "https://rb/a")] == ["https://rb/a"]
 
 
 # -- purity ----------------------------------------------------------------------------------

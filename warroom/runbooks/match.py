@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from warroom.runbooks.model import MatchLine, Runbook
 
+MEMO = 4096  # label combinations remembered; a storm has few (its alerts differ by instance)
 WORDS = re.compile(r"[A-Za-z0-9_:-]+(?:\|[A-Za-z0-9_:-]+)*\Z")  # a regex that is only a|b|c
 
 
@@ -50,8 +51,10 @@ class Index:
         self.keyed: dict[str, dict[str, list[tuple[Runbook, MatchLine]]]] = {}
         self.anywhere: list[tuple[Runbook, MatchLine]] = []
         self.by_alias: dict[str, list[Runbook]] = {}
+        names: set[str] = set()
         for runbook in runbooks:
             for line in runbook.match:
+                names.update(m.name for m in line.matchers)
                 key = _key(line)
                 if key is None:
                     self.anywhere.append((runbook, line))
@@ -61,12 +64,25 @@ class Index:
                     table.setdefault(value, []).append((runbook, line))
             for alias in runbook.aliases:
                 self.by_alias.setdefault(alias, []).append(runbook)
+        # Only the labels some matcher names decide a match: a storm's alerts that differ in
+        # nothing else (instance, pod) share one answer.
+        self.names = tuple(sorted(names))
+        self._seen: dict[tuple[str | None, ...], list[Attach]] = {}
 
     def match(self, labels: Mapping[str, str], runbook_url: str | None = None) -> list[Attach]:
         """Every runbook that attaches, once each, by its most specific line; most specific first, then id.
 
         A runbook that both matches and answers to the alias is listed by its match line.
         """
+        key = (runbook_url, *(labels.get(name, "") for name in self.names))
+        found = self._seen.get(key)
+        if found is None:
+            if len(self._seen) >= MEMO:
+                self._seen.clear()
+            found = self._seen[key] = self._match(labels, runbook_url)
+        return list(found)
+
+    def _match(self, labels: Mapping[str, str], runbook_url: str | None) -> list[Attach]:
         best: dict[str, Attach] = {}
         candidates = list(self.anywhere)
         for name, table in self.keyed.items():
