@@ -148,6 +148,12 @@ def test_a_step_without_attributes_a_plain_bullet_and_prose_code() -> None:
     assert runbook.step("under") is not None and runbook.step("under").command is None  # type: ignore[union-attr]
 
 
+def test_line_numbers_count_only_real_line_ends() -> None:
+    text = "\ufeff" + GOOD.replace("\n", "\r\n").replace("Check the error", "Check\x0c the\u2028 error")
+    text = text.replace("{#rollback role=tech due=+1h30m}", "{#deploys}")
+    assert rb(text)[1] == ["rb.md:20: duplicate step id 'deploys' (first at line 14)"]
+
+
 def test_lenient_where_it_is_unambiguous() -> None:
     runbook = runbook_of(
         broken(

@@ -52,6 +52,8 @@ def read_runbook(path: Path) -> tuple[Runbook | None, list[Problem]]:
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE + 1)
+        if len(raw) > MAX_FILE:
+            return None, [Problem(name, 1, f"the file is larger than {MAX_FILE} bytes")]
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return None, [Problem(name, raw[: exc.start].count(b"\n") + 1, "not UTF-8 text")]

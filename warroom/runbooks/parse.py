@@ -35,6 +35,7 @@ TASK = re.compile(r"\[([ xX])\][ \t]+(.*)\Z", re.DOTALL)
 ATTRS = re.compile(r"(?<!\{)\{[ \t]*((?:#|[A-Za-z_]+=)[^{}]*)\}[ \t]*\Z")
 DUE = re.compile(r"\+?(?:(\d{1,4})h)?(?:(\d{1,5})m)?\Z")
 EVERY = re.compile(r"(\d{1,5})([dw])\Z")
+NEWLINE = re.compile(r"\r\n?")
 PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}")
 GOOD_PLACEHOLDER = re.compile(r"\s*(labels|annotations)\.[A-Za-z_][A-Za-z0-9_]*\s*\Z")
 
@@ -114,9 +115,12 @@ class _Parser:
 
     def parse(self, text: str) -> Runbook | None:
         if len(text) > MAX_FILE:
-            self.error(1, f"the file is larger than {MAX_FILE} bytes")
+            self.error(1, f"the file is larger than {MAX_FILE} characters")
             return None
-        lines = text.splitlines()
+        # Lines as markdown-it counts them (\r\n, \r and \n end a line; nothing else), so the
+        # numbers of both halves agree.
+        text = NEWLINE.sub("\n", text.removeprefix("\ufeff"))
+        lines = text.split("\n")
         if not lines or lines[0].rstrip() != "---":
             self.error(1, "no front matter: a runbook starts with a '---' line, then id: and title:")
             return None
@@ -264,7 +268,7 @@ class _Parser:
 
     def body(self, text: str, first_line: int, total: int) -> tuple[Section, ...]:
         tokens = MarkdownIt("commonmark").parse(text)
-        source = text.splitlines()
+        source = text.split("\n")
         sections: list[Section] = []
         heading, heading_line = "", first_line
         steps: list[Step] = []
@@ -358,7 +362,7 @@ class _Parser:
         owner = stack[-1] if stack else None
         if owner is None or not owner.is_step:
             return  # a code block in prose is documentation, not a command
-        for n, text_line in enumerate(token.content.splitlines()):
+        for n, text_line in enumerate(token.content.split("\n")):
             for found in PLACEHOLDER.finditer(text_line):
                 if not GOOD_PLACEHOLDER.match(found.group(1)):
                     self.error(
