@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from warroom import __version__
+from warroom.cli import runbook as runbook_cli
 from warroom.cli.render import (
     alert_dict,
     render_alert_groups,
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("incident")
     show.add_argument("--json", action="store_true")
     _hub_options(show)
+    runbook_cli.add_parser(sub)
     return parser
 
 
@@ -761,6 +763,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _join(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "runbook":
+            return runbook_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UserError, ConfigError, HubUnavailable) as exc:
         return _fail(str(exc))
