@@ -78,6 +78,7 @@ import httpx
 
 from bench.children import BULK_CONFIG, WORKERS, Child, cleanup_children, serve_argv, start_child
 from bench.common import Pipe, pipe_recv, verdict
+from server import snapshotting
 from server.intake import parse_alertmanager
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -1090,7 +1091,10 @@ async def cli_json_bench(quick: bool) -> int:
         for index, size in enumerate(sizes):
             log(f"filling a room with {size:,} alerts")
             room = await fill_room(hub, size, first=index * 1_000_000)
-            log(f"hub quiet after {await hub_quiet(hub):.1f} s")
+            # Past the hub's quiet delay, so the snapshot it then makes of the storm's tail is
+            # written before the reads, as it is for anyone who reads a storm after it.
+            await asyncio.sleep(snapshotting.QUIET_AFTER)
+            log(f"hub quiet after {await hub_quiet(hub):.1f} s more")
             args = ["alerts", room, "--json", "--hub", hub.ws_url, "--token", TOKEN]
             runs = [await run_cli([sys.executable, "-m", "warroom", *args], size) for _ in range(5)]
             joins = [await join_seconds(hub, room) for _ in range(3)]

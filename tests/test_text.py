@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.hostile import HOSTILE, assert_safe
-from warroom.core.text import describe_char, find_control, visible
+from warroom.core.text import describe_char, find_control, json_safe, visible
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -49,3 +52,10 @@ def test_visible_is_always_safe(text: str) -> None:
     assert_safe(visible(text))
     assert_safe(visible(text, multiline=True).replace("\n", ""))
     assert find_control(visible(text)) is None
+
+
+@given(st.text())
+def test_json_safe_output_is_exact_for_a_parser_and_inert_on_a_terminal(text: str) -> None:
+    out = json_safe(orjson.dumps({"t": text, "corpus": HOSTILE}))
+    assert json.loads(out) == {"t": text, "corpus": HOSTILE}
+    assert_safe(out.decode())

@@ -14,19 +14,19 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
+
+import orjson
 
 from warroom import __version__
 from warroom.cli import runbook as runbook_cli
 from warroom.cli.render import (
-    alert_dict,
     render_alert_groups,
     render_alerts,
     render_audit,
@@ -45,7 +45,7 @@ from warroom.core.policy import assign_or_offer
 from warroom.core.reducer import covered
 from warroom.core.schema import format_time
 from warroom.core.state import Alert, IncidentState, origin_title
-from warroom.core.text import visible
+from warroom.core.text import json_safe, visible
 
 EXIT_USAGE = 2
 MIN_HUB_TOKEN = 16  # characters; a generated token has 32
@@ -72,22 +72,15 @@ def _print_block(rendered: str) -> None:
 
 
 def _json(value: Any) -> None:
-    """Print exact data for scripts; JSON's escapes keep control characters off the terminal."""
-    print(json.dumps(value, indent=2))
+    """Print exact data for scripts, inert on a terminal (``json_safe``).
 
-
-def _json_lines(items: Iterable[Any]) -> None:
-    """A JSON list with one item per line: a storm's 50,000 alerts print in a second.
-
-    ``indent`` would send every item through json's pure-Python encoder (five times
-    slower); one compact ``dumps`` per item keeps the C encoder and a greppable line each.
+    orjson, because a storm's 50,000 alerts take json's encoder half a second;
+    it writes dataclasses (an ``Alert``) as the maps of their fields.
     """
-    out = sys.stdout
-    out.write("[")
-    for n, item in enumerate(items):
-        out.write(",\n" if n else "\n")
-        out.write(json.dumps(item))
-    out.write("\n]\n")
+    sys.stdout.flush()
+    out = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    sys.stdout.buffer.write(json_safe(out) + b"\n")
+    sys.stdout.buffer.flush()
 
 
 class _VisibleFormatter(logging.Formatter):
@@ -462,7 +455,7 @@ async def _alerts(args: argparse.Namespace) -> int:
         now = datetime.now(UTC)
         groups = group_alerts(state.alerts.values(), now)  # the alert panel's order and counts
         if args.json:
-            _json_lines(alert_dict(a) for g in groups for a in g.alerts)
+            _json([a for g in groups for a in g.alerts])
         elif args.all:
             _print_block(render_alerts((a for g in groups for a in g.alerts), format_time(now)))
         else:

@@ -11,6 +11,7 @@ monitoring sends.
 
 from __future__ import annotations
 
+import json
 import re
 
 # U+2400..U+241F are the Unicode "control pictures" for C0: ␀ ␁ … ␛ … ␟.
@@ -69,3 +70,18 @@ def describe_char(ch: str) -> str:
     names = {"\x1b": "ESC", "\r": "carriage return", "\n": "newline", "\t": "tab", "\x07": "BEL"}
     kind = "control character" if ch in _C0 or ch in _C1 or ch == "\x7f" else "invisible character"
     return f"{names.get(ch, kind)} (U+{ord(ch):04X})"
+
+
+_UNSAFE_IN_JSON = re.compile(
+    "|".join(re.escape(ch) for ch in PLACEHOLDERS if ord(ch) >= 0x7F).encode()
+)
+
+
+def json_safe(data: bytes) -> bytes:
+    """UTF-8 JSON with every character this module hides written as ``\\uXXXX``.
+
+    A JSON encoder escapes C0 controls itself but leaves DEL, C1 controls,
+    bidi and zero-width characters raw: a parser reads the same strings
+    either way, and a terminal shown the output obeys none of them.
+    """
+    return _UNSAFE_IN_JSON.sub(lambda m: json.dumps(m.group().decode())[1:-1].encode(), data)
