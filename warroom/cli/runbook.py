@@ -13,12 +13,13 @@ import os
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warroom.core.matchers import NAME
 from warroom.core.text import visible
-from warroom.runbooks.library import check_files, load_library, runbook_files
-from warroom.runbooks.match import Attach
+
+if TYPE_CHECKING:
+    from warroom.runbooks.match import Attach
 
 EXIT_STALE = 1
 EXIT_ERROR = 2
@@ -67,6 +68,9 @@ def _date(text: str) -> date:
 
 
 def _check(args: argparse.Namespace) -> int:
+    # Imported here, as in _match: Markdown and YAML would cost every other command 0.1 s to load.
+    from warroom.runbooks.library import check_files, runbook_files
+
     for path in args.paths:
         if not Path(path).exists():
             raise UsageError(f"{path}: no such file or directory")
@@ -97,6 +101,8 @@ def _labels(texts: list[str]) -> dict[str, str]:
 
 
 def _match(args: argparse.Namespace) -> int:
+    from warroom.runbooks.library import load_library
+
     labels = _labels(args.labels)
     where = args.library or os.environ.get(LIBRARY_ENV)
     if not where:

@@ -84,4 +84,6 @@ def json_safe(data: bytes) -> bytes:
     bidi and zero-width characters raw: a parser reads the same strings
     either way, and a terminal shown the output obeys none of them.
     """
+    if data.isascii():  # the usual case, checked at memory speed: only DEL can be there
+        return data.replace(b"\x7f", b"\\u007f")
     return _UNSAFE_IN_JSON.sub(lambda m: json.dumps(m.group().decode())[1:-1].encode(), data)
