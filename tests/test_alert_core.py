@@ -220,3 +220,15 @@ def test_a_group_silence_upstream_for_some_sources_keeps_the_rest_in_the_room() 
         and room_only.silence_id in state.silences
     )
     assert "and this room only for the rest" in list(state.entries.values())[-1].text
+
+
+def test_snapshots_of_the_first_format_and_of_other_alert_columns_still_read() -> None:
+    state = run([*STORM, ("alerts.acknowledged", {"matchers": ["alertname=NodeDown"]})])
+    first = state.to_dict()
+    entries = state.to_snapshot()["entries"]
+    v1 = {"v": 1, "state": {k: v for k, v in first.items() if k != "entries"}, "entries": entries}
+    assert IncidentState.from_snapshot(v1) == state
+    later = state.to_snapshot()
+    later["alert_fields"] = [*later["alert_fields"], "from_the_future"]
+    later["alerts"] = [[*row, "x"] for row in later["alerts"]]
+    assert IncidentState.from_snapshot(later) == state
