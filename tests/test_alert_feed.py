@@ -80,6 +80,19 @@ def notices(app: WarroomApp) -> list[str]:
     return [n.message for n in app._notifications]
 
 
+async def select_alert(pilot: Any, app: WarroomApp, room: str, fingerprint: str) -> Any:
+    """Join, then put the alert panel's cursor on one alert's row."""
+    await settle(pilot, joined(app, room), "join")
+    feed = feed_of(app)
+    await settle(pilot, lambda: feed.alert_node(fingerprint) is not None, "the row")
+    feed.focus()
+    row = feed.alert_node(fingerprint)
+    assert row is not None
+    feed.move_cursor(row)
+    await pilot.pause()
+    return row
+
+
 async def test_an_alert_in_full_with_every_field_and_hostile_text_inert(hub: HubServer) -> None:
     room = await room_with(hub)
     # What the hub takes from anyone: markup, click actions, wide and bidi-free text (controls are
@@ -129,14 +142,7 @@ async def test_an_alert_in_full_with_every_field_and_hostile_text_inert(hub: Hub
 
     app = make_app(hub.url, "alice", room)
     async with running(app) as pilot:
-        await settle(pilot, joined(app, room), "join")
-        feed = feed_of(app)
-        await settle(pilot, lambda: feed.alert_node("fp-full") is not None, "the row")
-        feed.focus()
-        row = feed.alert_node("fp-full")
-        assert row is not None
-        feed.move_cursor(row)
-        await pilot.pause()
+        row = await select_alert(pilot, app, room, "fp-full")
         assert "⌛stale" in str(row.label) and "✓ack bob" in str(row.label)  # marked on the row too
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the details")
@@ -183,14 +189,7 @@ async def test_the_details_follow_the_live_alert_and_say_when_it_moved_out(hub: 
     await upsert(hub, room, "fp-live", "NodeDown", severity="critical", labels={"instance": "db-1"})
     app = make_app(hub.url, "alice", room)
     async with running(app) as pilot:
-        await settle(pilot, joined(app, room), "join")
-        feed = feed_of(app)
-        await settle(pilot, lambda: feed.alert_node("fp-live") is not None, "the row")
-        feed.focus()
-        row = feed.alert_node("fp-live")
-        assert row is not None
-        feed.move_cursor(row)
-        await pilot.pause()
+        await select_alert(pilot, app, room, "fp-live")
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, AlertDetailScreen), "the details")
         detail = app.screen
