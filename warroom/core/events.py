@@ -15,7 +15,7 @@ from typing import Any
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.matchers import MAX_MATCHER_LEN, MAX_MATCHERS
-from warroom.core.schema import Bool, Choice, Field, Int, Labels, Text, TextList, Time, validate
+from warroom.core.schema import Bool, Choice, Field, Int, Labels, Text, TextList, Time, Tree, validate
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
@@ -266,6 +266,43 @@ define(
     "Takes an alert out of this room because it now lives in another incident.",
     Text("fingerprint", max_len=256, ref="alerts"),
     Text("to", max_len=64),
+)
+define(
+    "runbook.attached",
+    "A runbook from the hub's library becomes a checklist section of this room, as the file was then.",
+    Text("runbook", max_len=128),
+    Text("alert", required=False, max_len=256),
+    Text("why", required=False, max_len=TITLE_MAX * 2),
+    Tree("snapshot", required=False),
+    hub_fills=("snapshot", "why", "alert"),
+)
+define(
+    "step.checked",
+    "Checks or unchecks a step of an attached runbook.",
+    Text("runbook", max_len=128),
+    Text("step", max_len=128),
+    Bool("checked", required=False, default=True),
+)
+define(
+    "step.skipped",
+    "Skips a step, saying why.",
+    Text("runbook", max_len=128),
+    Text("step", max_len=128),
+    Text("reason", max_len=TEXT_MAX, multiline=True),
+)
+define(
+    "step.assigned",
+    "Gives a step to someone.",
+    Text("runbook", max_len=128),
+    Text("step", max_len=128),
+    Text("to", max_len=NAME_MAX),
+)
+define(
+    "step.noted",
+    "Adds a note to a step.",
+    Text("runbook", max_len=128),
+    Text("step", max_len=128),
+    Text("text", max_len=TEXT_MAX, multiline=True),
 )
 define(
     "status.broadcast",

@@ -18,6 +18,7 @@ from warroom.core.schema import format_time, parse_time
 from warroom.core.state import (
     ROOM_SILENCE,
     Alert,
+    AttachedRunbook,
     Broadcast,
     ChecklistItem,
     Entry,
@@ -25,7 +26,9 @@ from warroom.core.state import (
     Offer,
     Revision,
     RoleHolder,
+    RunbookStep,
     Silence,
+    StepNote,
     origin_title,
 )
 
@@ -81,8 +84,29 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
             raise WarroomError(
                 Code.NO_CHANGE, f"the matchers cover no {what} in this room: nothing done", "matchers"
             )
+    if type_name == "runbook.attached" or type_name.startswith("step."):
+        _check_runbook(state, type_name, data)
     if type_name == "responder.joined" and data["name"] in state.responders:
         raise WarroomError(Code.NO_CHANGE, f"{data['name']} already joined", "name")
+
+
+def _check_runbook(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
+    runbook = data["runbook"]
+    if type_name == "runbook.attached":
+        if runbook in state.runbooks:
+            raise WarroomError(Code.NO_CHANGE, f"{runbook} is attached already", "runbook")
+        if "snapshot" not in data:  # the hub fills it from its library; without one, there is none
+            raise WarroomError(Code.UNKNOWN_REF, f"no runbook {runbook!r} in this hub's library", "runbook")
+        return
+    attached = state.runbooks.get(runbook)
+    if attached is None:
+        raise WarroomError(Code.UNKNOWN_REF, f"runbook {runbook!r} is not attached here", "runbook")
+    step = attached.steps.get(data["step"])
+    if step is None:
+        raise WarroomError(Code.UNKNOWN_REF, f"{runbook} has no step {data['step']!r}", "step")
+    done = step.state == "done"
+    if type_name == "step.checked" and done == data.get("checked", True):
+        raise WarroomError(Code.NO_CHANGE, f"that step is {'done' if done else 'not done'} already", "step")
 
 
 def apply(state: IncidentState, event: Event) -> IncidentState:
@@ -579,6 +603,92 @@ def _source_checked(state: IncidentState, event: Event) -> None:
 def _alert_moved(state: IncidentState, event: Event) -> None:
     alert = state.alerts.pop(event.data["fingerprint"])
     _system(state, event, f"{alert.label} moved to {event.data['to']}")
+
+
+def _runbook_steps(
+    snapshot: dict[str, Any], attached_at: str, state: IncidentState
+) -> dict[str, RunbookStep]:
+    """The file's steps, flattened in order; due times from now, roles given to their holders now."""
+    out: dict[str, RunbookStep] = {}
+
+    def add(raw: dict[str, Any], section: str, depth: int) -> None:
+        minutes = raw.get("due_minutes")
+        due = format_time(parse_time(attached_at) + timedelta(minutes=minutes)) if minutes else None
+        holder = state.roles.get(raw.get("role") or "")
+        out[raw["id"]] = RunbookStep(
+            id=raw["id"],
+            text=raw["text"],
+            section=section,
+            depth=depth,
+            role=raw.get("role"),
+            due_at=due,
+            command=raw.get("command") is not None,
+            assignee=holder.name if holder else None,
+        )
+        for sub in raw.get("steps", ()):
+            add(sub, section, depth + 1)
+
+    for section in snapshot.get("sections", ()):
+        for raw in section.get("steps", ()):
+            add(raw, section.get("heading", ""), 0)
+    return out
+
+
+@handles("runbook.attached")
+def _runbook_attached(state: IncidentState, event: Event) -> None:
+    d = event.data
+    snapshot = d["snapshot"]
+    attached = AttachedRunbook(
+        id=d["runbook"],
+        title=str(snapshot.get("title", d["runbook"])),
+        why=d.get("why", "attached by hand"),
+        by=event.actor,
+        at=event.ts,
+        path=str(snapshot.get("path", "")),
+        owner=snapshot.get("owner"),
+        alert=d.get("alert"),
+        steps=_runbook_steps(snapshot, event.ts, state),
+    )
+    state.runbooks[attached.id] = attached
+    _system(
+        state,
+        event,
+        f"attached runbook {attached.title} ({attached.id}), {len(attached.steps)} steps: {attached.why}",
+    )
+
+
+def _step(state: IncidentState, event: Event) -> tuple[AttachedRunbook, RunbookStep]:
+    attached = state.runbooks[event.data["runbook"]]
+    return attached, attached.steps[event.data["step"]]
+
+
+@handles("step.checked")
+def _step_checked(state: IncidentState, event: Event) -> None:
+    _, step = _step(state, event)
+    done = event.data.get("checked", True)
+    step.state = "done" if done else "open"
+    step.by, step.at = (event.actor, event.ts) if done else (None, None)
+    step.reason = None
+
+
+@handles("step.skipped")
+def _step_skipped(state: IncidentState, event: Event) -> None:
+    attached, step = _step(state, event)
+    step.state, step.by, step.at, step.reason = "skipped", event.actor, event.ts, event.data["reason"]
+    _system(state, event, f"skipped '{step.text}' ({attached.id}): {step.reason}")
+
+
+@handles("step.assigned")
+def _step_assigned(state: IncidentState, event: Event) -> None:
+    attached, step = _step(state, event)
+    step.assignee = event.data["to"]
+    _system(state, event, f"gave '{step.text}' ({attached.id}) to {step.assignee}")
+
+
+@handles("step.noted")
+def _step_noted(state: IncidentState, event: Event) -> None:
+    _, step = _step(state, event)
+    step.notes = (*step.notes, StepNote(event.data["text"], event.actor, event.ts))
 
 
 @handles("status.broadcast")

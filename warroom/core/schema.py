@@ -165,6 +165,40 @@ class TextList(Field):
         return [item.strip() for item in value]
 
 
+@dataclass(frozen=True)
+class Tree(Field):
+    """Nested plain data (maps, lists, text, numbers): a runbook as the hub's library has it.
+
+    Bounded in size, and every string in it obeys the rule for typed text
+    (newlines allowed), so what the hub copies into a room is as safe as what people type.
+    """
+
+    max_nodes: int = 20_000
+
+    def check(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(Code.WRONG_TYPE, f"expected a map, got {type_name(value)}")
+        count = 0
+        pending: list[Any] = [value]
+        while pending:
+            item = pending.pop()
+            count += 1
+            if count > self.max_nodes:
+                raise self.fail(Code.TOO_LONG, f"more than {self.max_nodes} values")
+            if isinstance(item, Mapping):
+                for key, sub in item.items():
+                    if not isinstance(key, str):
+                        raise self.fail(Code.WRONG_TYPE, "map keys must be strings")
+                    pending.append(sub)
+            elif isinstance(item, list | tuple):
+                pending.extend(item)
+            elif isinstance(item, str):
+                refuse_controls(self, item, multiline=True)
+            elif item is not None and not isinstance(item, bool | int | float):
+                raise self.fail(Code.WRONG_TYPE, f"{type_name(item)} is not plain data")
+        return dict(value)
+
+
 def validate(data: Any, fields: Sequence[Field], *, where: str) -> dict[str, Any]:
     """Check ``data`` against ``fields`` and return a clean copy; unknown keys are refused."""
     if not isinstance(data, Mapping):

@@ -173,6 +173,55 @@ class Broadcast:
 
 
 @dataclass(slots=True)
+class StepNote:
+    text: str
+    by: str
+    at: str
+
+
+@dataclass(slots=True)
+class RunbookStep:
+    """One step of an attached runbook, and what the room did with it."""
+
+    id: str
+    text: str
+    section: str  # the heading it sits under ("" before the first)
+    depth: int = 0  # 0 for a step, 1 for its sub-steps, ...
+    role: str | None = None
+    due_at: str | None = None
+    command: bool = False  # its file gives a command, run locally from the library, never from here
+    state: str = "open"  # open | done | skipped
+    by: str | None = None
+    at: str | None = None
+    reason: str | None = None  # why it was skipped
+    assignee: str | None = None
+    notes: tuple[StepNote, ...] = ()
+
+    def overdue(self, now: str) -> bool:
+        return self.state == "open" and self.due_at is not None and self.due_at < now
+
+
+@dataclass(slots=True)
+class AttachedRunbook:
+    """A runbook as it was when attached: editing its file later changes nothing here."""
+
+    id: str
+    title: str
+    why: str
+    by: str
+    at: str
+    path: str = ""
+    owner: str | None = None
+    alert: str | None = None  # the fingerprint whose arrival attached it
+    steps: dict[str, RunbookStep] = field(default_factory=dict)  # in file order
+
+    @property
+    def progress(self) -> tuple[int, int]:
+        """Steps finished (done or skipped) and steps in all."""
+        return sum(s.state != "open" for s in self.steps.values()), len(self.steps)
+
+
+@dataclass(slots=True)
 class IncidentState:
     room: str
     seq: int = 0
@@ -196,6 +245,7 @@ class IncidentState:
     checklist: dict[int, ChecklistItem] = field(default_factory=dict)
     alerts: dict[str, Alert] = field(default_factory=dict)
     silences: dict[str, Silence] = field(default_factory=dict)
+    runbooks: dict[str, AttachedRunbook] = field(default_factory=dict)  # attached, by runbook id
     # An alert source reconciliation cannot reach -> what went wrong; absent while it answers.
     source_errors: dict[str, str] = field(default_factory=dict)
     broadcasts: list[Broadcast] = field(default_factory=list)
@@ -305,6 +355,7 @@ class IncidentState:
         checklist = {item["id"]: ChecklistItem(**item) for item in raw.pop("checklist")}
         alerts = {item["fingerprint"]: Alert(**item) for item in raw.pop("alerts")}
         silences = {item["id"]: Silence(**item) for item in raw.pop("silences", {}).values()}
+        runbooks = {key: _attached(item) for key, item in raw.pop("runbooks", {}).items()}
         roles = {name: RoleHolder(**holder) for name, holder in raw.pop("roles").items()}
         offers = {role: Offer(**offer) for role, offer in raw.pop("offers").items()}
         broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
@@ -314,7 +365,16 @@ class IncidentState:
             checklist=checklist,
             alerts=alerts,
             silences=silences,
+            runbooks=runbooks,
             roles=roles,
             offers=offers,
             broadcasts=broadcasts,
         )
+
+
+def _attached(raw: dict[str, Any]) -> AttachedRunbook:
+    steps = {}
+    for key, step in raw.get("steps", {}).items():
+        notes = tuple(StepNote(**note) for note in step.get("notes", ()))
+        steps[key] = RunbookStep(**{**step, "notes": notes})
+    return AttachedRunbook(**{**raw, "steps": steps})
