@@ -64,11 +64,11 @@ async def test_a_runbook_is_its_own_section_and_x_checks_a_step(hub: HubServer) 
         shown = prompts(app)
         # The hand-typed items stay first, as they were; the runbook follows with its progress.
         assert shown[0].endswith("Confirm impact") and shown[1].endswith("Roll back")
-        assert f"{TITLE} 0/{total}" in shown[2]
+        assert f"0/{total} {TITLE}" in shown[2]
         assert shown[3].strip() == "Diagnose"
         assert "Mitigate" in [p.strip() for p in shown]
         endpoints = next(p for p in shown if "Check which endpoints fail" in p)
-        assert " $" in endpoints and "due " in endpoints  # it has a command, and a due time
+        assert " $ Check" in endpoints and "☐ due " in endpoints  # it has a command, and a due time
         db = next(p for p in shown if "Database connections" in p)
         dependencies = next(p for p in shown if "Check the health of the dependencies" in p)
         assert len(db) - len(db.lstrip()) > len(dependencies) - len(dependencies.lstrip())  # a sub-step
@@ -78,12 +78,13 @@ async def test_a_runbook_is_its_own_section_and_x_checks_a_step(hub: HubServer) 
         await pilot.press("x")
         await settle(pilot, lambda: steps["dashboard"].state == "done", "checked in the hub")
         assert steps["dashboard"].by == "alice"
-        await settle(pilot, lambda: any(f"{TITLE} 1/{total}" in p for p in prompts(app)), "progress")
+        await settle(pilot, lambda: any(f"1/{total} {TITLE}" in p for p in prompts(app)), "progress")
+        assert str(panel.border_title) == f"Runbook 1/{total + 2}"  # the items and every step
         assert any("☑ Open the service's error dashboard" in p for p in prompts(app))
         assert any("x again to undo" in n.message for n in app._notifications)
         await pilot.press("space")
         await settle(pilot, lambda: steps["dashboard"].state == "open", "unchecked")
-        await settle(pilot, lambda: any(f"{TITLE} 0/{total}" in p for p in prompts(app)), "progress back")
+        await settle(pilot, lambda: any(f"0/{total} {TITLE}" in p for p in prompts(app)), "progress back")
 
 
 async def test_skip_assign_and_note_a_step(hub: HubServer) -> None:
@@ -106,7 +107,7 @@ async def test_skip_assign_and_note_a_step(hub: HubServer) -> None:
         await settle(pilot, lambda: steps["db"].assignee == "carol", "assigned")
         await pilot.press("slash", *f"assign {RB}/upstream me", "enter")
         await settle(pilot, lambda: steps["upstream"].assignee == "alice", "assigned to me")
-        assert any("Upstream error rates @alice" in p for p in prompts(app))
+        assert any("@alice Upstream error rates" in p for p in prompts(app))
         await pilot.press("slash", *"stepnote db pool at 95%", "enter")
         await settle(pilot, lambda: [n.text for n in steps["db"].notes] == ["pool at 95%"], "noted")
         assert steps["db"].notes[0].by == "alice"
@@ -153,8 +154,8 @@ async def test_an_overdue_step_is_marked_on_the_panel_and_the_header(hub: HubSer
         assert late
         await settle(pilot, lambda: any("OVERDUE" in p for p in prompts(app)), "the mark")
         row = next(p for p in prompts(app) if "Check which endpoints fail" in p)
-        assert "OVERDUE" in row
-        assert f"{len(late)} OVERDUE" in next(p for p in prompts(app) if TITLE in p)
+        assert "☐ OVERDUE " in row
+        assert f"{len(late)} OVERDUE {TITLE}" in next(p for p in prompts(app) if TITLE in p)
         header = incident(app).query_one(IncidentHeader)
         assert f"{len(late)} OVERDUE" in str(header.query_one("#elapsed").render())
         panel = incident(app).query_one(ChecklistPanel)

@@ -62,10 +62,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "edit": ("/edit #N TEXT", "replace an entry's text (the old text is kept)"),
     "item": ("/item TEXT", "add a runbook checklist item"),
     "check": ("/check N", "check or uncheck checklist item N"),
-    "runbook": ("/runbook [ID]", "attach a runbook from the hub's library; alone, pick one with search"),
-    "skip": ("/skip [STEP] REASON", "skip the selected runbook step (or STEP, RUNBOOK/STEP), saying why"),
-    "assign": ("/assign [STEP] @NAME|me", "give the selected runbook step (or STEP) to someone"),
-    "stepnote": ("/stepnote [STEP] TEXT", "add a note to the selected runbook step (or STEP)"),
     "ack": (
         "/ack [ALERTNAME [*]|FINGERPRINT]",
         "acknowledge the selected alert or group, the one alert of that name, or with * all of them",
@@ -78,6 +74,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("/attach [ALERT] INC-N", "move an alert into an incident (from the inbox, say)"),
     "escalate": ("/escalate [SEV1-4]", "declare a new incident from the selected alert"),
     "filter": ("/filter [pinned] [kind:K] [author:NAME] [WORDS]", "filter the timeline; alone, clear it"),
+    "runbook": ("/runbook [ID]", "attach a runbook from the hub's library; alone, pick one with search"),
+    "skip": ("/skip [STEP] REASON", "skip the selected runbook step (or STEP, RUNBOOK/STEP), saying why"),
+    "assign": ("/assign [STEP] @NAME|me", "give the selected runbook step (or STEP) to someone"),
+    "stepnote": ("/stepnote [STEP] TEXT", "add a note to the selected runbook step (or STEP)"),
     "help": ("/help", "list the slash commands"),
 }
 

@@ -240,19 +240,23 @@ def overdue_count(state: IncidentState, now_iso: str) -> int:
 
 
 def step_row(step: RunbookStep, now_iso: str) -> Content:
-    """One step: its state, text, who has it, when it is due (OVERDUE once past) and a command mark."""
+    """One step: its state, when it is due (OVERDUE once past), who has it, a command mark, then its text.
+
+    The marks come first: the side panel is narrow, and a long step's text is cut at its end.
+    """
     mark: Piece = {"done": ("☑", "$success"), "skipped": ("⊘", "$warning")}.get(step.state, "☐")
-    row: list[Piece] = ["   " + "  " * step.depth, mark, " "]
-    row.append((visible(step.text), "strike dim") if step.state == "skipped" else visible(step.text))
-    if step.command:
-        row.append((" $", "bold $accent"))
-    if step.assignee:
-        row.append((f" @{visible(step.assignee)}", "$accent"))
+    row: list[Piece] = ["   " + "  " * step.depth, mark]
     if step.state == "open" and step.due_at:
         if step.overdue(now_iso):
             row.append((f" OVERDUE {step.due_at[11:16]}", "bold $error"))
         else:
             row.append((f" due {step.due_at[11:16]}", "dim"))
+    if step.assignee:
+        row.append((f" @{visible(step.assignee)}", "$accent"))
+    if step.command:
+        row.append((" $", "bold $accent"))
+    row.append(" ")
+    row.append((visible(step.text), "strike dim") if step.state == "skipped" else visible(step.text))
     if step.state == "skipped":
         row.append((f" skipped: {visible(step.reason or '')}", "$warning"))
     elif step.state == "done":
@@ -340,13 +344,10 @@ class ChecklistPanel(OptionList):
         for rb in runbooks:
             finished, total = rb.progress
             late = sum(s.overdue(now_iso) for s in rb.steps.values())
-            heading: list[Piece] = [
-                ("▤ ", "bold"),
-                (visible(rb.title), "bold"),
-                (f" {finished}/{total}", "bold"),
-            ]
+            heading: list[Piece] = [("▤ ", "bold"), (f"{finished}/{total} ", "bold")]
             if late:
-                heading.append((f" {late} OVERDUE", "bold $error"))
+                heading.append((f"{late} OVERDUE ", "bold $error"))
+            heading.append((visible(rb.title), "bold"))
             options.append(Option(Content.assemble(*heading), id=f"rb:{rb.id}", disabled=True))
             self._rows.append(None)
             section: str | None = None
@@ -364,8 +365,8 @@ class ChecklistPanel(OptionList):
         if highlighted is not None and self._rows:
             self.highlighted = min(highlighted, len(self._rows) - 1)
         self.scroll_to(y=scrolled, animate=False, immediate=True)  # a rebuild must not move the reader
-        done = sum(i.checked for i in items)
-        title = f"Runbook {done}/{len(items)}"
+        done = sum(i.checked for i in items) + sum(rb.progress[0] for rb in runbooks)
+        title = f"Runbook {done}/{len(items) + sum(len(rb.steps) for rb in runbooks)}"
         late = sum(s.overdue(now_iso) for rb in runbooks for s in rb.steps.values())
         self.border_title = Content.assemble(title, (f" {late} overdue", "$error") if late else "")
 
