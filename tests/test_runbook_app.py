@@ -267,3 +267,18 @@ async def test_the_picker_filters_and_attaches(hub: HubServer) -> None:
         await settle(pilot, lambda: str(empty.get_option_at_index(0).prompt) == "no runbook matches", "none")
         await pilot.press("escape")
         await settle(pilot, lambda: not isinstance(app.screen, RunbookPicker), "closed again")
+
+
+async def test_a_step_checked_in_one_app_shows_in_another(hub: HubServer) -> None:
+    room = await seeded(hub)
+    await attach(hub, room)
+    app_a, app_b = make_app(hub.url, "alice", room), make_app(hub.url, "bob", room)
+    async with running(app_a) as a, running(app_b) as b:
+        await settle(a, joined(app_a, room), "A to join")
+        await settle(b, joined(app_b, room), "B to join")
+        await on_step(a, app_a, "rollback")
+        await a.press("x")
+        await settle(
+            b, lambda: any("☑ " in p and "alice" in p for p in prompts(app_b)), "the check in B's panel"
+        )
+        assert prompts(app_a) == prompts(app_b)
