@@ -126,6 +126,8 @@ def test_completions() -> None:
         "/sev 1-4 [REASON]",
         "/strike [#N] [REASON]",
         "/silence [ALERT|ALERTNAME *] 2h REASON",
+        "/skip [STEP] REASON",
+        "/stepnote [STEP] TEXT",
     ]
     assert completions("/decision x") == []
     assert completions("plain") == []

@@ -1,15 +1,19 @@
-"""Small modal screens: the yes/no question before a change the whole room sees, and the help screen."""
+"""Small modal screens: the yes/no question before a change the room sees, the help, the runbook picker."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from warroom.core.text import visible
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -88,3 +92,86 @@ class HelpScreen(ModalScreen[None]):
                 )
             yield VerticalScroll(Static(Content("\n").join(lines), id="help-keys"))
             yield Label(Content("Escape closes this help."))
+
+
+def runbook_matches(library: Sequence[Mapping[str, str]], query: str) -> list[Mapping[str, str]]:
+    """The runbooks whose id, title or owner holds every word of ``query`` (case ignored)."""
+    words = query.lower().split()
+    return [
+        rb
+        for rb in library
+        if all(
+            w in " ".join((rb.get("id", ""), rb.get("title", ""), rb.get("owner", ""))).lower() for w in words
+        )
+    ]
+
+
+class RunbookPicker(ModalScreen[str | None]):
+    """The hub's runbook library with a search box; Enter attaches the highlighted one, Escape nothing."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    DEFAULT_CSS = """
+    RunbookPicker { align: center middle; }
+    RunbookPicker > Vertical { width: 90%; max-width: 100; height: 80%;
+        border: round $primary; background: $surface; padding: 0 1; }
+    RunbookPicker OptionList { height: 1fr; }
+    """
+
+    def __init__(self, library: Sequence[Mapping[str, str]]) -> None:
+        super().__init__()
+        self.library = list(library)
+        self.shown: list[Mapping[str, str]] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(Content("Attach a runbook: type to search, Enter attaches, Escape closes"))
+            yield Input(placeholder="search id, title, owner", id="runbook-search")
+            yield OptionList(id="runbook-options")
+
+    def on_mount(self) -> None:
+        self._fill("")
+        self.query_one(Input).focus()
+
+    def _fill(self, query: str) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        self.shown = runbook_matches(self.library, query)
+        for rb in self.shown:
+            owner = rb.get("owner") or ""
+            options.add_option(
+                Option(
+                    Content.assemble(
+                        (visible(rb.get("id", "")), "bold"),
+                        "  ",
+                        visible(rb.get("title", "")),
+                        (f"  {visible(owner)}" if owner else "", "dim"),
+                    )
+                )
+            )
+        if not self.shown:
+            empty = "the hub's library is empty" if not self.library else "no runbook matches"
+            options.add_option(Option(Content(empty), disabled=True))
+        else:
+            options.highlighted = 0
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._fill(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        highlighted = self.query_one(OptionList).highlighted
+        if self.shown and highlighted is not None and highlighted < len(self.shown):
+            self.dismiss(self.shown[highlighted]["id"])
+
+    def on_key(self, event: events.Key) -> None:
+        """Up and down move through the list while the search box keeps the focus."""
+        if event.key in ("up", "down"):
+            event.stop()
+            options = self.query_one(OptionList)
+            options.action_cursor_down() if event.key == "down" else options.action_cursor_up()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option_index < len(self.shown):
+            self.dismiss(self.shown[event.option_index]["id"])

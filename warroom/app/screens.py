@@ -18,7 +18,7 @@ from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from warroom.app.alert_detail import AlertDetailScreen
-from warroom.app.dialogs import ConfirmScreen, HelpScreen
+from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
@@ -77,9 +77,10 @@ ACTS: list[Act] = [
         "x,space",
         "check",
         "Check",
-        "In the runbook (enter too): check or uncheck the item; again undoes it",
+        "In the runbook (enter too): check or uncheck the item or step; again undoes it",
         show=False,
     ),
+    Act(None, "attach_runbook", "Attach runbook", "Pick a library runbook, with search (/runbook)"),
     Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
     Act(
         None,
@@ -151,6 +152,8 @@ def help_rows() -> list[tuple[str, str]]:
         ("enter", "in the alerts: open the alert in full (a acks, s silences); on a group, open or close it"),
         ("a", "in the alert panel: acknowledge the alert, or every firing one of a group, after a yes"),
         ("s", "in the alert panel: silence the alert, or its group: the composer opens with /silence"),
+        ("/skip, /assign, /stepnote", "on a runbook step: skip it (why), give it to @NAME, note it"),
+        ("/runbook [ID]", "attach a runbook of the hub's library; alone, a picker with search"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
@@ -304,7 +307,9 @@ class IncidentScreen(Screen[None]):
             state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
         )
         self._nudge(state, now)
-        self.query_one(ChecklistPanel).show(list(state.checklist.values()))
+        self.query_one(ChecklistPanel).show(
+            list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
+        )
         changed, self._alert_changes = self._alert_changes, set()
         self.query_one(AlertFeed).show(state.alerts, now, changed)
         self.query_one(Composer).read_only(self._read_only())
@@ -428,9 +433,7 @@ class IncidentScreen(Screen[None]):
         self._redirecting = False
         widget = event.widget
         if isinstance(widget, ChecklistPanel) and widget.highlighted is None and widget.option_count:
-            state = self.state
-            unchecked = [n for n, item in enumerate(state.checklist.values()) if not item.checked]
-            widget.highlighted = unchecked[0] if unchecked else 0
+            widget.highlighted = widget.first_open()
         elif isinstance(widget, AlertFeed) and widget.cursor_line < 0:
             self._point_at_first_alert(widget)
 
@@ -593,6 +596,8 @@ class IncidentScreen(Screen[None]):
             labels={a.fingerprint: a.labels for a in state.alerts.values()},
             holders=tuple((role, holder.name) for role, holder in state.roles.items()),
             alertmanager=self.client.alertmanager,
+            steps=tuple((rb.id, step) for rb in state.runbooks.values() for step in rb.steps),
+            selected_step=self.query_one(ChecklistPanel).selected_step,
         )
 
     def on_composer_submitted(self, message: Composer.Submitted) -> None:
@@ -613,7 +618,7 @@ class IncidentScreen(Screen[None]):
             return None
         try:
             action = parse(text, self.context())
-            if action.type != "escalate":
+            if action.type not in ("escalate", "runbook.pick"):
                 validate_command(action.type, action.data)
         except SlashError as exc:
             return str(exc)
@@ -642,6 +647,10 @@ class IncidentScreen(Screen[None]):
             self._ask_escalate(action.data)
             composer.clear()
             return
+        if action.type == "runbook.pick":
+            composer.clear()
+            self.action_attach_runbook()
+            return
         self.send(action, sent=composer.clear, refused=lambda why: composer.hint(why, error=True))
 
     def on_checklist_panel_toggled(self, message: ChecklistPanel.Toggled) -> None:
@@ -654,6 +663,26 @@ class IncidentScreen(Screen[None]):
             tell(self.app, f"{what} {number} {visible(item.text)[:60]} - x again to undo")
 
         self.send(Action("checklist.item_checked", {"item": item.id, "checked": checked}), sent=sent)
+
+    def on_checklist_panel_step_toggled(self, message: ChecklistPanel.StepToggled) -> None:
+        step = message.step
+        checked = step.state != "done"
+
+        def sent() -> None:
+            what = "checked" if checked else "unchecked"
+            tell(self.app, f"{what} {message.runbook}/{step.id} {step.text[:60]} - x again to undo")
+
+        data = {"runbook": message.runbook, "step": step.id, "checked": checked}
+        self.send(Action("step.checked", data), sent=sent)
+
+    def action_attach_runbook(self) -> None:
+        """The hub's library (from its welcome) with search; the chosen one is attached."""
+
+        def chosen(runbook: str | None) -> None:
+            if runbook:
+                self.send(Action("runbook.attached", {"runbook": runbook}))
+
+        self.app.push_screen(RunbookPicker(self.client.library), chosen)
 
     def on_timeline_opened(self, message: Timeline.Opened) -> None:
         self.app.push_screen(HistoryScreen(message.entry))

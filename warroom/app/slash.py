@@ -74,6 +74,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("/attach [ALERT] INC-N", "move an alert into an incident (from the inbox, say)"),
     "escalate": ("/escalate [SEV1-4]", "declare a new incident from the selected alert"),
     "filter": ("/filter [pinned] [kind:K] [author:NAME] [WORDS]", "filter the timeline; alone, clear it"),
+    "runbook": ("/runbook [ID]", "attach a runbook from the hub's library; alone, pick one with search"),
+    "skip": ("/skip [STEP] REASON", "skip the selected runbook step (or STEP, RUNBOOK/STEP), saying why"),
+    "assign": ("/assign [STEP] @NAME|me", "give the selected runbook step (or STEP) to someone"),
+    "stepnote": ("/stepnote [STEP] TEXT", "add a note to the selected runbook step (or STEP)"),
     "help": ("/help", "list the slash commands"),
 }
 
@@ -92,6 +96,8 @@ class Context:
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # fingerprint -> labels
     holders: tuple[tuple[str, str], ...] = ()  # (role, holder's name): held seats are offered
     alertmanager: bool = False  # the hub can make real silences
+    steps: tuple[tuple[str, str], ...] = ()  # (runbook id, step id) of every attached step
+    selected_step: tuple[str, str] | None = None  # the step row under the runbook panel's cursor
 
 
 def parse(line: str, ctx: Context) -> Action:
@@ -339,7 +345,57 @@ def _escalate(rest: str, ctx: Context) -> Action:
     return Action("escalate", data)  # the screen declares the incident, then moves the alert into it
 
 
+def _step_ref(rest: str, ctx: Context, verb: str) -> tuple[tuple[str, str], str]:
+    """The step named first in ``rest`` (``RUNBOOK/STEP`` or a step id only one runbook has),
+    else the selected step; and the rest of the line."""
+    word, _, tail = rest.partition(" ")
+    if word:
+        if "/" in word and tuple(word.split("/", 1)) in ctx.steps:
+            runbook, step = word.split("/", 1)
+            return (runbook, step), tail.strip()
+        named = [ref for ref in ctx.steps if ref[1] == word]
+        if len(named) > 1:
+            raise SlashError(f"/{verb}: {len(named)} runbooks have a step {word}: write RUNBOOK/{word}")
+        if named:
+            return named[0], tail.strip()
+    if ctx.selected_step is None:
+        raise SlashError(f"/{verb}: select a runbook step first, or name it (RUNBOOK/STEP)")
+    return ctx.selected_step, rest
+
+
+def _skip(rest: str, ctx: Context) -> Action:
+    (runbook, step), reason = _step_ref(rest, ctx, "skip")
+    reason = _need(reason, "/skip needs a reason: /skip [STEP] REASON")
+    return Action("step.skipped", {"runbook": runbook, "step": step, "reason": reason})
+
+
+def _assign(rest: str, ctx: Context) -> Action:
+    (runbook, step), who = _step_ref(rest, ctx, "assign")
+    name = ctx.me if who == "me" else who[1:] if who.startswith("@") and len(who) > 1 else None
+    if name is None or " " in name:
+        raise SlashError("usage: /assign [STEP] @NAME|me")
+    return Action("step.assigned", {"runbook": runbook, "step": step, "to": name})
+
+
+def _stepnote(rest: str, ctx: Context) -> Action:
+    (runbook, step), text = _step_ref(rest, ctx, "stepnote")
+    text = _need(text, "/stepnote needs some text: /stepnote [STEP] TEXT")
+    return Action("step.noted", {"runbook": runbook, "step": step, "text": text})
+
+
+def _runbook(rest: str, ctx: Context) -> Action:
+    if not rest:
+        return Action("runbook.pick")  # the screen opens the picker
+    if " " in rest:
+        raise SlashError("usage: /runbook [ID]")
+    return Action("runbook.attached", {"runbook": rest})
+
+
 _HANDLERS: dict[str, Callable[[str, Context], Action]] = {
+    "runbook": _runbook,
+    "skip": _skip,
+    "assign": _assign,
+    "stepnote": _stepnote,
     "silence": _silence,
     "unsilence": _unsilence,
     "attach": _attach,

@@ -189,6 +189,7 @@ class HubClient:
         self.policy: dict[str, Any] = {}  # the hub's cadence, commander deadlines and role rules
         self.alertmanager = False  # the hub can make real silences
         self.access: dict[str, Any] = {}  # the token's level, scope and expiry, as the hub sees it
+        self.library: list[dict[str, str]] = []  # the hub's runbooks ({id, title, owner}) for the picker
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
@@ -282,6 +283,7 @@ class HubClient:
             self.access = welcome.get("access") or {}
             self.policy = welcome.get("policy") or {}
             self.alertmanager = bool(welcome.get("alertmanager"))
+            self.library = _library(welcome.get("runbooks"))
             self.max_frame = int(welcome.get("max_frame") or MAX_FRAME)
             if self._closed_over is not None:  # what the socket did outweighs what the welcome says
                 self.max_frame = min(self.max_frame, self._closed_over - 1)
@@ -673,3 +675,14 @@ class HubClient:
 def _reason(exc: BaseException) -> str:
     text = str(exc)
     return text if text else type(exc).__name__
+
+
+def _library(listed: Any) -> list[dict[str, str]]:
+    """The welcome's runbook list, read defensively: a hub without one (or a bad entry) gives none."""
+    if not isinstance(listed, list):
+        return []
+    return [
+        {k: str(entry.get(k) or "") for k in ("id", "title", "owner")}
+        for entry in listed
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]
+    ]

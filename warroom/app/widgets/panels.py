@@ -6,6 +6,7 @@ responder acts on it; none of them talks to the hub.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +19,8 @@ from textual.widgets.option_list import Option
 
 from warroom.client import ConnectionState
 from warroom.core.events import ROLE_TITLES, ROLES, SEVERITIES
-from warroom.core.schema import parse_time
-from warroom.core.state import Broadcast, ChecklistItem, IncidentState
+from warroom.core.schema import format_time, parse_time
+from warroom.core.state import AttachedRunbook, Broadcast, ChecklistItem, IncidentState, RunbookStep
 from warroom.core.text import visible
 
 SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
@@ -112,7 +113,14 @@ class IncidentHeader(_Changing, Horizontal):
         put.set(self.query_one("#status", Label), line(visible(state.status) or "joining…"))
         put.set(self.query_one("#title", Label), line(visible(state.title)))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
-        put.set(self.query_one("#elapsed", Label), line(f"T+{span(elapsed)}" if state.declared_at else ""))
+        late = overdue_count(state, format_time(now)) if state.runbooks else 0
+        put.set(
+            self.query_one("#elapsed", Label),
+            line(
+                f"T+{span(elapsed)}" if state.declared_at else "",
+                (f" {late} OVERDUE", "bold $error") if late else "",
+            ),
+        )
         mark = "●" if conn.status == "connected" else "○"
         put.set(
             self.query_one("#connection", Label),
@@ -226,29 +234,102 @@ class RolesPanel(Static):
             self.set_class("commander" not in state.roles, "-no-commander")
 
 
+def overdue_count(state: IncidentState, now_iso: str) -> int:
+    """Open runbook steps past their due time, over every attached runbook."""
+    return sum(step.overdue(now_iso) for rb in state.runbooks.values() for step in rb.steps.values())
+
+
+def step_row(step: RunbookStep, now_iso: str) -> Content:
+    """One step: its state, when it is due (OVERDUE once past), who has it, a command mark, then its text.
+
+    The marks come first: the side panel is narrow, and a long step's text is cut at its end.
+    """
+    mark: Piece = {"done": ("☑", "$success"), "skipped": ("⊘", "$warning")}.get(step.state, "☐")
+    row: list[Piece] = ["   " + "  " * step.depth, mark]
+    if step.state == "open" and step.due_at:
+        if step.overdue(now_iso):
+            row.append((f" OVERDUE {step.due_at[11:16]}", "bold $error"))
+        else:
+            row.append((f" due {step.due_at[11:16]}", "dim"))
+    if step.assignee:
+        row.append((f" @{visible(step.assignee)}", "$accent"))
+    if step.command:
+        row.append((" $", "bold $accent"))
+    row.append(" ")
+    row.append((visible(step.text), "strike dim") if step.state == "skipped" else visible(step.text))
+    if step.state == "skipped":
+        row.append((f" skipped: {visible(step.reason or '')}", "$warning"))
+    elif step.state == "done":
+        row.append((f" {visible(step.by or '')} {(step.at or '')[11:16]}", "dim"))
+    if step.notes:
+        row.append((f" ✎{len(step.notes)}", "dim"))
+    return Content.assemble(*row)
+
+
+Row = ChecklistItem | tuple[str, RunbookStep] | None  # an item, (runbook id, step), or a heading
+
+
 class ChecklistPanel(OptionList):
+    """The hand-typed items, then each attached runbook as its own section with its progress."""
+
     class Toggled(Message):
         def __init__(self, item: ChecklistItem) -> None:
             super().__init__()
             self.item = item
 
+    class StepToggled(Message):
+        def __init__(self, runbook: str, step: RunbookStep) -> None:
+            super().__init__()
+            self.runbook = runbook
+            self.step = step
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._items: list[ChecklistItem] = []
+        self._rows: list[Row] = []
         # What the panel last drew, as values: the reducer changes items in place, so
         # comparing against the items themselves would always find "no change".
         self._signature: list[tuple[object, ...]] | None = None
 
-    def show(self, items: list[ChecklistItem]) -> None:
+    @property
+    def selected_step(self) -> tuple[str, str] | None:
+        """(runbook id, step id) of the step row under the cursor."""
+        n = self.highlighted
+        row = self._rows[n] if n is not None and n < len(self._rows) else None
+        return (row[0], row[1].id) if isinstance(row, tuple) else None
+
+    def first_open(self) -> int:
+        """Where the cursor lands on focus: the first unchecked item or open step, else the first row."""
+        for n, row in enumerate(self._rows):
+            if isinstance(row, ChecklistItem) and not row.checked:
+                return n
+            if isinstance(row, tuple) and row[1].state == "open":
+                return n
+        return next((n for n, row in enumerate(self._rows) if row is not None), 0)
+
+    def show(
+        self,
+        items: list[ChecklistItem],
+        runbooks: Sequence[AttachedRunbook] = (),
+        now_iso: str = "",
+    ) -> None:
         signature: list[tuple[object, ...]] = [
             (i.id, i.text, i.checked, i.checked_by, i.checked_at) for i in items
         ]
+        for rb in runbooks:
+            signature.append((rb.id, rb.title))
+            signature += [
+                (s.id, s.state, s.by, s.at, s.reason, s.assignee, len(s.notes), s.overdue(now_iso))
+                for s in rb.steps.values()
+            ]
         if signature == self._signature:
             return
         self._signature = signature
         highlighted, scrolled = self.highlighted, self.scroll_y
         self._items = list(items)
+        self._rows = []
         self.clear_options()
+        options: list[Option] = []
         for n, item in enumerate(items, 1):
             row: list[Piece] = [
                 f"{n:>2} ",
@@ -258,13 +339,41 @@ class ChecklistPanel(OptionList):
             ]
             if item.checked:
                 row.append((f" {visible(item.checked_by or '')} {(item.checked_at or '')[11:16]}", "dim"))
-            self.add_option(Option(Content.assemble(*row), id=str(item.id)))
-        if highlighted is not None and items:
-            self.highlighted = min(highlighted, len(items) - 1)
+            options.append(Option(Content.assemble(*row), id=str(item.id)))
+            self._rows.append(item)
+        for rb in runbooks:
+            finished, total = rb.progress
+            late = sum(s.overdue(now_iso) for s in rb.steps.values())
+            heading: list[Piece] = [("▤ ", "bold"), (f"{finished}/{total} ", "bold")]
+            if late:
+                heading.append((f"{late} OVERDUE ", "bold $error"))
+            heading.append((visible(rb.title), "bold"))
+            options.append(Option(Content.assemble(*heading), id=f"rb:{rb.id}", disabled=True))
+            self._rows.append(None)
+            section: str | None = None
+            for step in rb.steps.values():
+                if step.section != section:
+                    section = step.section
+                    if section:
+                        options.append(
+                            Option(Content.styled(f"  {visible(section)}", "italic"), disabled=True)
+                        )
+                        self._rows.append(None)
+                options.append(Option(step_row(step, now_iso), id=f"step:{rb.id}/{step.id}"))
+                self._rows.append((rb.id, step))
+        self.add_options(options)
+        if highlighted is not None and self._rows:
+            self.highlighted = min(highlighted, len(self._rows) - 1)
         self.scroll_to(y=scrolled, animate=False, immediate=True)  # a rebuild must not move the reader
-        done = sum(i.checked for i in items)
-        self.border_title = Content(f"Runbook {done}/{len(items)}")
+        done = sum(i.checked for i in items) + sum(rb.progress[0] for rb in runbooks)
+        title = f"Runbook {done}/{len(items) + sum(len(rb.steps) for rb in runbooks)}"
+        late = sum(s.overdue(now_iso) for rb in runbooks for s in rb.steps.values())
+        self.border_title = Content.assemble(title, (f" {late} overdue", "$error") if late else "")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.post_message(self.Toggled(self._items[event.option_index]))
+        row = self._rows[event.option_index]
+        if isinstance(row, ChecklistItem):
+            self.post_message(self.Toggled(row))
+        elif row is not None:
+            self.post_message(self.StepToggled(row[0], row[1]))
