@@ -278,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", action="store_true")
     _hub_options(show)
     _hub_options(runbook_cli.add_parser(sub))
-    step = sub.add_parser("step", help="work a step of an attached runbook: check, uncheck, skip, assign, note")
+    step = sub.add_parser(
+        "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
+    )
     step.add_argument("incident")
     step.add_argument("runbook", help="the attached runbook's id")
     step.add_argument("step", help="the step's id")

@@ -127,7 +127,9 @@ def _match(args: argparse.Namespace) -> int:
     labels = _labels(args.labels)
     where = args.library or os.environ.get(LIBRARY_ENV) or _configured()
     if not where:
-        raise UsageError(f"no runbook library: give --library DIR, set {LIBRARY_ENV}, or set runbooks in the config file")
+        raise UsageError(
+            f"no runbook library: give --library DIR, set {LIBRARY_ENV}, or set runbooks in the config file"
+        )
     if not Path(where).is_dir():
         raise UsageError(f"runbook library {where}: no such directory")
     library = load_library(where)
