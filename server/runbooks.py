@@ -134,7 +134,7 @@ def listing(library: Library) -> list[dict[str, str]]:
     for runbook_id in sorted(library.runbooks):
         runbook = library.runbooks[runbook_id]
         item = {"id": runbook.id, "title": runbook.title, "owner": runbook.owner or ""}
-        size += len(json.dumps(item, ensure_ascii=False).encode()) + 1
+        size += len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()) + 1  # msgpack: less
         if size > LISTING_BYTES:
             break
         out.append(item)

@@ -239,3 +239,17 @@ async def test_the_cli_attaches_and_works_steps_with_who_and_when(
     assert "not allowed with" in both.one_line_error()
     neither = await warroom(env, "step", room, "high-error-rate", "db", *args)
     assert "one of the arguments" in neither.one_line_error()
+
+
+def test_the_welcome_list_stops_before_it_grows_past_its_cap(tmp_path: Path) -> None:
+    """A library of a thousand long-titled runbooks still leaves welcome well inside a frame."""
+    from server.runbooks import LISTING_BYTES, listing
+    from warroom.runbooks.library import load_library
+
+    for n in range(1000):
+        (tmp_path / f"rb-{n:04d}.md").write_text(
+            f"---\nid: rb-{n:04d}\ntitle: {'A long title ' * 15}{n}\nowner: team-{n % 7}\n---\n- [ ] look\n"
+        )
+    listed = listing(load_library(tmp_path))
+    assert 100 < len(listed) < 1000 and listed[0]["id"] == "rb-0000"
+    assert len(json.dumps(listed, separators=(",", ":")).encode()) <= LISTING_BYTES
