@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server.hub import Hub
+from server.intake import INBOX
 from server.room import Room
 from warroom.core.errors import WarroomError
 from warroom.core.events import Command, Event
@@ -86,7 +87,7 @@ class RunbookService:
     def _track(self, room: Room, events: list[Event]) -> None:
         """Match each arriving alert (the index remembers answers), and queue what is not attached yet."""
         index = self.library.index
-        if not self.library.runbooks:
+        if not self.library.runbooks or room.id == INBOX:  # the inbox holds alerts, not a response
             return
         wanted: list[dict[str, Any]] = []
         for event in events:

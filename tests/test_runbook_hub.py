@@ -143,6 +143,22 @@ async def test_an_alert_attaches_what_it_matches_once(
     assert [(e.data["runbook"], e.actor) for e in events] == [("high-error-rate", "runbooks")]
 
 
+async def test_the_inbox_gets_no_runbooks_and_an_alert_moved_out_of_it_attaches(
+    served: tuple[HubServer, Path], make_client: ClientFactory
+) -> None:
+    server, _ = served
+    client = await make_client(server.url, "ann")
+    room = await declare(client)
+    async with httpx.AsyncClient(
+        base_url=server.http_url, headers={"Authorization": f"Bearer {TOKEN}"}
+    ) as http:
+        assert (await http.post("/api/v1/alerts/alertmanager", json=webhook(HIGH))).status_code == 202
+    assert await attaches(server, "inbox") == []
+    await client.send("alert.moved", {"fingerprint": "fp1", "to": room}, "inbox")
+    view = await client.join(room)
+    await wait_for(lambda: "high-error-rate" in view.state.runbooks, what="attach on the move")
+
+
 async def test_an_alert_attaches_by_its_runbook_url(
     served: tuple[HubServer, Path], make_client: ClientFactory
 ) -> None:
