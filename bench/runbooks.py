@@ -2,9 +2,20 @@
 
 Run from the repository root::
 
-    python -m bench.runbooks
+    python -m bench.runbooks            # matching alone, in this process
+    python -m bench.runbooks --storm    # the issue's measure, on real hubs
 
-No I/O and no hub: everything here runs in this process. Rows, each beside a
+``--storm``: two ``warroom serve`` processes, one with no library and one
+whose config names the 200 runbooks below (``runbooks = DIR``). Each takes the
+same 5,000-alert storm as 5,000 one-alert Alertmanager webhooks over 50
+connections (as Alertmanager sends a storm, every alert a new arrival that the
+hub matches and attaches from), in turns, into a new incident each round;
+intake is the time from the first request to the last 202 (an answer comes
+once the alert is committed). The verdict: the library's best round within
+20% of the plain hub's. The attachments are then awaited and counted against
+what the index says the room should get.
+
+Without ``--storm``, no I/O and no hub: everything runs in this process. Rows, each beside a
 baseline measured in the same run:
 
 1. Loading: parsing the 200 runbook texts (front matter, Markdown, matchers).
@@ -27,12 +38,30 @@ takes the storm's service. So each alert attaches one or two runbooks.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from bench.alerts import ALERTNAMES, build_bodies, parse_baseline
+from bench.alerts import (
+    ALERTNAMES,
+    CONCURRENCY,
+    TOKEN,
+    build_bodies,
+    declare,
+    envelope,
+    make_alert,
+    parse_baseline,
+    stream,
+)
+from bench.children import BULK_CONFIG, Child, cleanup_children, serve_argv, start_child
 from server.intake import parse_alertmanager
+from warroom.client import HubClient
 from warroom.runbooks.match import Attach, Index
 from warroom.runbooks.model import Runbook
 from warroom.runbooks.parse import parse_runbook
@@ -122,5 +151,125 @@ def main() -> int:
     return 0 if share < 0.2 else 1
 
 
+# -- the storm on real hubs ----------------------------------------------------------------------
+
+ROUNDS = 3
+SLOWER_BY = 0.20  # the issue's bound
+
+
+def one_alert_webhooks(room: str, first: int, count: int) -> list[tuple[str, str, bytes]]:
+    """``count`` one-alert webhooks for ``room``, alerts numbered from ``first`` (a new room's own)."""
+    base = envelope()
+    path = f"/api/v1/alerts/alertmanager?incident={room}"
+    out = []
+    for n in range(first, first + count):
+        alert = make_alert(n)
+        labels = alert["labels"]
+        body = {**base, "groupLabels": {"alertname": labels["alertname"]}, "commonLabels": labels}
+        out.append(("POST", path, json.dumps({**body, "alerts": [alert]}).encode()))
+    return out
+
+
+async def attached(hub: Child, room: str, expected: int, timeout: float = 60.0) -> float:
+    """Seconds until the room holds ``expected`` attached runbooks (from when this is called)."""
+    start = time.perf_counter()
+    client = HubClient(hub.ws_url, TOKEN, "bench")
+    await client.connect()
+    try:
+        view = await client.join(room, observe=True)
+        while len(view.state.runbooks) < expected:
+            if time.perf_counter() - start > timeout:
+                raise RuntimeError(f"{room}: {len(view.state.runbooks)} of {expected} runbooks attached")
+            await asyncio.sleep(0.05)  # polling a view the client keeps current
+        if len(view.state.runbooks) != expected:
+            raise RuntimeError(f"{room}: {len(view.state.runbooks)} runbooks attached, not {expected}")
+    finally:
+        await client.close()
+    return time.perf_counter() - start
+
+
+async def storm_bench(alerts: int, rounds: int) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="warroom-bench-runbooks-"))
+    try:
+        library = workdir / "library"
+        library.mkdir()
+        for n in range(RUNBOOKS):
+            (library / f"rb-{n:03d}.md").write_text(runbook_text(n))
+        plain_argv = serve_argv(workdir / "plain.db", TOKEN)
+        with_argv = serve_argv(workdir / "library.db", TOKEN)
+        config = workdir / "library.bench.toml"
+        config.write_text(f"runbooks = {json.dumps(str(library))}\n" + BULK_CONFIG)
+        hubs = {
+            "no library": await start_child(plain_argv, workdir, "hub-plain"),
+            f"{RUNBOOKS} runbooks": await start_child(with_argv, workdir, "hub-library"),
+        }
+        index = Index(rb for rb, _ in (parse_runbook(runbook_text(n), "x.md") for n in range(RUNBOOKS)) if rb)
+        expected = len({a.runbook.id for n in range(alerts) for a in index.match(make_alert(n)["labels"])})
+        best: dict[str, float] = {}
+        cpu: dict[str, float] = {}
+        attach_wait = 0.0
+        for round_ in range(rounds):
+            for label, hub in hubs.items():
+                room = await declare(hub, f"storm {round_}")
+                requests = one_alert_webhooks(room, (round_ + 1) * 1_000_000, alerts)
+                before = hub.cpu_seconds()
+                result = await stream(hub, requests, CONCURRENCY)
+                if result.statuses.get(202) != alerts:
+                    raise RuntimeError(f"{label}: {result.statuses} {result.errors[:3]}")
+                seconds = result.seconds
+                used = hub.cpu_seconds() - before
+                if label != "no library":
+                    attach_wait = max(attach_wait, await attached(hub, room, expected))
+                print(
+                    f"  round {round_ + 1}, {label:<13} intake {seconds:6.2f} s  hub CPU {used:5.2f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if seconds < best.get(label, float("inf")):
+                    best[label], cpu[label] = seconds, used
+        plain, with_library = best["no library"], best[f"{RUNBOOKS} runbooks"]
+        slower = with_library / plain - 1
+        ok = slower <= SLOWER_BY
+        print(
+            f"{alerts:,} alerts as one-alert Alertmanager webhooks over {CONCURRENCY} connections, "
+            f"best of {rounds} rounds each, the two hubs in turns"
+        )
+        print(
+            f"  baseline: hub with no library       intake {plain:6.2f} s  "
+            f"(hub CPU {cpu['no library']:.2f} s)"
+        )
+        print(
+            f"  hub with {RUNBOOKS} runbooks             intake {with_library:6.2f} s  "
+            f"(hub CPU {cpu[f'{RUNBOOKS} runbooks']:.2f} s)  {slower:+.0%} "
+            f"(target <= +{SLOWER_BY:.0%})  {'OK' if ok else 'MISSED'}"
+        )
+        spent = cpu[f"{RUNBOOKS} runbooks"] / cpu["no library"] - 1
+        print(f"  hub CPU over the storm, library against none: {spent:+.0%} (steadier than wall time)")
+        print(f"  {expected} runbooks attached to each room, all seen {attach_wait:.2f} s after its last 202")
+        return 0 if ok else 1
+    finally:
+        cleanup_children()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--storm", action="store_true", help="the issue's measure on two real hubs")
+    parser.add_argument(
+        "--alerts", type=int, default=ALERTS, help=f"alerts in the storm (default {ALERTS:,})"
+    )
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"rounds per hub (default {ROUNDS})")
+    args = parser.parse_args(argv)
+    if args.storm:
+        try:
+            return asyncio.run(storm_bench(args.alerts, args.rounds))
+        except KeyboardInterrupt:
+            cleanup_children()
+            return 130
+    return main()
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

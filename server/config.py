@@ -30,6 +30,9 @@ file and the field, never halfway through an incident.
     url = "https://grafana.example.com"
     token = "glsa_..."
 
+    runbooks = "runbooks"              # the runbook library: every *.md under it (relative to this file);
+                                       # re-read on config reload, broken files logged and left out
+
     [reconcile]
     interval = 30                      # seconds between reads of each Alertmanager
 
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import base64
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -90,6 +93,7 @@ class HubConfig:
     origins: tuple[str, ...] = ()  # browser origins allowed on the sync port
     limits: Limits = field(default_factory=Limits)
     sources: Sources = field(default_factory=lambda: Sources())
+    runbooks: Path | None = None  # the runbook library's directory
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -101,7 +105,10 @@ def load_hub_config(path: Path | None) -> HubConfig:
         raise HubConfigError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise HubConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_hub_config(raw, str(path))
+    config = parse_hub_config(raw, str(path))
+    if config.runbooks is not None and not config.runbooks.is_absolute():  # beside the config file
+        config = replace(config, runbooks=path.parent / config.runbooks)
+    return config
 
 
 def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
@@ -122,6 +129,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         "grafana",
         "reconcile",
         "resolve_timeout",
+        "runbooks",
     }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
@@ -169,6 +177,9 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     origins = raw.get("origins", [])
     if not isinstance(origins, list) or not all(is_http_url(o) for o in origins):
         raise fail("origins", "a list of browser origins like https://status.example.com")
+    runbooks = raw.get("runbooks")
+    if runbooks is not None and (not isinstance(runbooks, str) or not runbooks):
+        raise fail("runbooks", "the runbook library's directory, as text")
     built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
     names = [s.name for s in built]
     for n, name in enumerate(names):
@@ -181,6 +192,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         tuple(origins),
         _limits(_table(raw, "limits", fail), fail),
         parse_sources(raw, fail),
+        Path(runbooks) if runbooks is not None else None,
     )
 
 

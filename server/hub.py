@@ -58,6 +58,10 @@ class Hub:
         # Work a command type needs before it can be sequenced (reaching Alertmanager, say):
         # called with the command, the actor, and whether they are an admin (beyond the hub's bounds).
         self.preparers: dict[str, Callable[[Command, str, bool], Awaitable[Command]]] = {}
+        # Data only the hub has, filled in before the room checks the command (a runbook's
+        # snapshot from the library): no I/O, so no wait.
+        self.fillers: dict[str, Callable[[Command], Command]] = {}
+        self.runbook_listing: list[dict[str, str]] = []  # the library's {id, title, owner}, for welcome
         self.has_alertmanager = False  # whether silences can be made in a real Alertmanager
         self.hub_id = uuid.uuid4().hex[:12]
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -155,7 +159,8 @@ class Hub:
         lets the preparer go beyond the hub's bounds (a longer silence, say).
         """
         preparer = self.preparers.get(command.type)
-        if preparer is None:
+        fill = self.fillers.get(command.type)
+        if preparer is None and fill is None:
             return command
         data = validate_command(command.type, command.data)
         if command.room is None:
@@ -163,9 +168,12 @@ class Hub:
         if self.writer.in_flight(command.id) or await self.store.lookup(command.id) is not None:
             return command  # a resend: the command path answers it as a duplicate
         room = await self.room(command.room)
+        if fill is not None:
+            command = fill(command)
+            data = validate_command(command.type, command.data, from_client=False, filled=True)
         check(room.state, command.type, data)
         authorize(room.state, actor, command.type, data, self.policy, members.absence(room, self._clock()))
-        return await preparer(command, actor, admin)
+        return command if preparer is None else await preparer(command, actor, admin)
 
     async def dispatch(
         self, command: Command, actor: str, *, internal: bool = False, admin: bool = False
@@ -176,7 +184,7 @@ class Hub:
         the command as sent is recognised, and an id reused for another is not.
         """
         digest = None
-        if command.type in self.preparers:
+        if command.type in self.preparers or command.type in self.fillers:
             validate_command(command.type, command.data, from_client=not internal)
             digest = command.digest()
             command = await self._prepare_once(command, digest, actor, admin)

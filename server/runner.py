@@ -27,6 +27,7 @@ from server.http_api import build_api
 from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
+from server.runbooks import RunbookService
 from server.sources import DEFAULT, Sources, describe_sources
 from server.store import SQLiteStore
 from server.sync import SyncServer
@@ -79,6 +80,7 @@ class HubServer:
         self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.sources)
+        self.runbooks = RunbookService(self.hub, self.config.runbooks)
         self.token = token
         self.host = host
         self.tls = tls  # (certificate chain, private key): wss:// and https://
@@ -116,6 +118,7 @@ class HubServer:
         await self.access.start()
         self.notifier.start()
         await self.alerts.start()
+        await self.runbooks.start()
         await self.sync.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio turn Nagle off, and every answer is not 40 ms late.
@@ -156,11 +159,12 @@ class HubServer:
             await self._http.shutdown(sockets=[self._http_socket] if self._http_socket else None)
         await self.notifier.stop()
         await self.alerts.stop()
+        await self.runbooks.stop()
         await self.access.stop()
         await self.hub.stop()
 
     async def config_view(self) -> dict[str, Any]:
-        return describe_config(self.config, self.config_path)
+        return {**describe_config(self.config, self.config_path), "runbooks": self.runbooks.describe()}
 
     async def reload_config(self) -> dict[str, Any]:
         """Read the config file again and apply it, whole or not at all.
@@ -183,6 +187,8 @@ class HubServer:
                 "sinks",
             )
         old = describe_config(self.config, self.config_path)
+        old_runbooks = self.runbooks.describe()
+        await self.runbooks.load(new.runbooks)  # the library is read afresh even when its path is the same
         self.hub.set_rules(new.policy, new.limits)
         if new.policy != self.config.policy:
             self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
@@ -195,8 +201,12 @@ class HubServer:
             self._http_protocol.max_connections = new.limits.connections
         self.config = new
         view = describe_config(new, self.config_path)
+        changed = sorted(k for k in view if view[k] != old[k])
+        view["runbooks"] = self.runbooks.describe()
+        if view["runbooks"] != old_runbooks:
+            changed = sorted([*changed, "runbooks"])
         log.info("config reloaded from %s", self.config_path)
-        return {"changed": sorted(k for k in view if view[k] != old[k]), "config": view}
+        return {"changed": changed, "config": view}
 
     def handle_signals(self) -> asyncio.Event:
         """SIGHUP reloads the config; SIGTERM and SIGINT set the returned event, to stop.

@@ -285,6 +285,7 @@ class Session:
                 "max_frame": MAX_FRAME,
                 "policy": self.hub.policy.to_wire(),
                 "alertmanager": "alert.silenced" in self.hub.preparers and self.hub.has_alertmanager,
+                "runbooks": self.hub.runbook_listing,
             }
         )
 

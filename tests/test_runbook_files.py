@@ -570,9 +570,23 @@ def test_match_leaves_out_broken_files_and_says_so(env: dict[str, str], tmp_path
     )
 
 
+def test_match_falls_back_to_the_config_files_library(env: dict[str, str], tmp_path: Path) -> None:
+    """--library, then WARROOM_RUNBOOKS, then ``runbooks`` in the client config file."""
+    config = Path(env["WARROOM_CONFIG_DIR"])
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(f"runbooks = {str(ROOT / 'runbooks')!r}\n")
+    found = json.loads(warroom(env, "runbook", "match", "alertname=PostgresPrimaryDown", "--json").stdout)
+    assert [a["id"] for a in found] == ["database-failover"]
+    (tmp_path / "only.md").write_text(GOOD)
+    mine = {**env, "WARROOM_RUNBOOKS": str(tmp_path)}
+    env_wins = warroom(mine, "runbook", "match", "alertname=X", "--json")
+    assert json.loads(env_wins.stdout) == []
+
+
 def test_match_bad_input_is_one_line(env: dict[str, str], tmp_path: Path) -> None:
     assert one_line_error(warroom(env, "runbook", "match", "alertname=X")) == (
-        "warroom: no runbook library: give --library DIR or set WARROOM_RUNBOOKS"
+        "warroom: no runbook library: give --library DIR, set WARROOM_RUNBOOKS, "
+        "or set runbooks in the config file"
     )
     assert one_line_error(
         warroom(env, "runbook", "match", "alertname=X", "--library", str(tmp_path / "no"))

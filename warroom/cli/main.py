@@ -277,7 +277,20 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("incident")
     show.add_argument("--json", action="store_true")
     _hub_options(show)
-    runbook_cli.add_parser(sub)
+    _hub_options(runbook_cli.add_parser(sub))
+    step = sub.add_parser(
+        "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
+    )
+    step.add_argument("incident")
+    step.add_argument("runbook", help="the attached runbook's id")
+    step.add_argument("step", help="the step's id")
+    doing = step.add_mutually_exclusive_group(required=True)
+    doing.add_argument("--check", action="store_true", help="mark it done")
+    doing.add_argument("--uncheck", action="store_true", help="open it again")
+    doing.add_argument("--skip", metavar="REASON", help="skip it, saying why")
+    doing.add_argument("--assign", metavar="NAME", help="give it to someone")
+    doing.add_argument("--note", metavar="TEXT", help="add a note to it")
+    _hub_options(step)
     return parser
 
 
@@ -700,7 +713,24 @@ def _tls_pair(cert: str | None, key: str | None) -> tuple[str, str] | None:
     return (cert, key) if cert is not None and key is not None else None
 
 
+async def _runbook_attach(args: argparse.Namespace) -> int:
+    return await _send(args, "runbook.attached", {"runbook": args.id})
+
+
+async def _step(args: argparse.Namespace) -> int:
+    where = {"runbook": args.runbook, "step": args.step}
+    if args.check or args.uncheck:
+        return await _send(args, "step.checked", {**where, "checked": bool(args.check)})
+    if args.skip is not None:
+        return await _send(args, "step.skipped", {**where, "reason": args.skip})
+    if args.assign is not None:
+        return await _send(args, "step.assigned", {**where, "to": args.assign})
+    return await _send(args, "step.noted", {**where, "text": args.note})
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
+    "runbook": _runbook_attach,
+    "step": _step,
     "declare": _declare,
     "log": _log,
     "incidents": _incidents,
@@ -756,7 +786,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return _join(args)
         if args.command == "demo":
             return _demo(args)
-        if args.command == "runbook":
+        if args.command == "runbook" and args.runbook_command != "attach":
             return runbook_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UserError, ConfigError, HubUnavailable) as exc:

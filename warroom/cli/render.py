@@ -214,4 +214,9 @@ def render_config(view: dict[str, Any]) -> str:
     for sink in view["sinks"]:
         signed = ", signed" if sink["signed"] else ""
         lines.append(f"sink          {_v(sink['name'])} ({_v(sink['kind'])}) to {_v(sink['host'])}{signed}")
+    runbooks = view.get("runbooks") or {}
+    if runbooks.get("dir"):
+        lines.append(f"runbooks      {runbooks['loaded']} from {_v(runbooks['dir'])}")
+        for problem in runbooks.get("broken", []):
+            lines.append(f"left out      {_v(problem)}")
     return "\n".join(lines)

@@ -30,8 +30,8 @@ class UsageError(Exception):
     """Bad input on the command line: one line on stderr and exit 2."""
 
 
-def add_parser(sub: Any) -> None:
-    """Register ``runbook check`` and ``runbook match`` on the ``warroom`` parser's subcommands."""
+def add_parser(sub: Any) -> Any:
+    """Register ``runbook check``, ``match`` and ``attach``; returns attach's parser, for the hub options."""
     runbook = sub.add_parser(
         "runbook", help="runbook files: check them, or see which would attach to an alert"
     )
@@ -46,8 +46,18 @@ def add_parser(sub: Any) -> None:
     match = runbook_sub.add_parser("match", help="which runbooks attach to an alert with these labels")
     match.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
     match.add_argument("--runbook-url", help="the alert's runbook_url: runbooks whose aliases name it attach")
-    match.add_argument("--library", metavar="DIR", help=f"the runbook directory (default: ${LIBRARY_ENV})")
+    match.add_argument(
+        "--library",
+        metavar="DIR",
+        help=f"the runbook directory (default: ${LIBRARY_ENV}, then runbooks in the config file)",
+    )
     match.add_argument("--json", action="store_true")
+    attach = runbook_sub.add_parser(
+        "attach", help="attach a runbook of the hub's library to an incident; prints its seq"
+    )
+    attach.add_argument("incident")
+    attach.add_argument("id", metavar="ID", help="the runbook's id in the hub's library")
+    return attach
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +98,17 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured() -> str | None:
+    """``runbooks`` in the client config file, if set."""
+    from warroom.config import ConfigError, load_file
+
+    try:
+        value = load_file().get("runbooks")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    return str(value) if value else None
+
+
 def _labels(texts: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for text in texts:
@@ -104,9 +125,11 @@ def _match(args: argparse.Namespace) -> int:
     from warroom.runbooks.library import load_library
 
     labels = _labels(args.labels)
-    where = args.library or os.environ.get(LIBRARY_ENV)
+    where = args.library or os.environ.get(LIBRARY_ENV) or _configured()
     if not where:
-        raise UsageError(f"no runbook library: give --library DIR or set {LIBRARY_ENV}")
+        raise UsageError(
+            f"no runbook library: give --library DIR, set {LIBRARY_ENV}, or set runbooks in the config file"
+        )
     if not Path(where).is_dir():
         raise UsageError(f"runbook library {where}: no such directory")
     library = load_library(where)
