@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,9 @@ from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
+from server.config import load_hub_config
 from server.runner import HubServer
+from tests.conftest import TOKEN
 from tests.hostile import HOSTILE, assert_safe
 from tests.test_app import incident, joined, make_app, running, seeded, settle
 from tests.test_keys import hint_of
@@ -282,3 +285,28 @@ async def test_a_step_checked_in_one_app_shows_in_another(hub: HubServer) -> Non
             b, lambda: any("☑ " in p and "alice" in p for p in prompts(app_b)), "the check in B's panel"
         )
         assert prompts(app_a) == prompts(app_b)
+
+
+async def test_the_picker_lists_the_hubs_library_and_attaches_a_snapshot(
+    tmp_path: Path, db_path: Path
+) -> None:
+    """The whole path: the hub's welcome names its library, the picker attaches, the room holds the copy."""
+    config = tmp_path / "hub.toml"
+    config.write_text(f'runbooks = "{shipped_dir().as_posix()}"\n')
+    server = HubServer(db_path, TOKEN, config=load_hub_config(config), config_path=config)
+    await server.start()
+    try:
+        room = await seeded(server)
+        app = make_app(server.url, "alice", room)
+        async with running(app) as pilot:
+            await settle(pilot, joined(app, room), "join")
+            assert {r["id"] for r in app.client.library} == set(load_library(shipped_dir()).runbooks)
+            await pilot.press("slash", *"runbook", "enter")
+            await settle(pilot, lambda: isinstance(app.screen, RunbookPicker), "the picker")
+            await pilot.press(*"failover", "enter")
+            view = app.client.rooms[room]
+            await settle(pilot, lambda: "database-failover" in view.state.runbooks, "the attach")
+        attached = (await server.hub.settled_state(room)).runbooks["database-failover"]
+        assert attached.why == "attached by hand" and attached.by == "alice" and attached.steps
+    finally:
+        await server.stop()
