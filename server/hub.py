@@ -150,7 +150,9 @@ class Hub:
         check_room(command, internal)
         return self.writer.queue(command, data, actor, internal, digest, fixed_id)
 
-    async def prepare(self, command: Command, actor: str, *, admin: bool = False) -> Command:
+    async def prepare(
+        self, command: Command, actor: str, *, admin: bool = False, internal: bool = False
+    ) -> Command:
         """Run the command type's preparer, if it has one; it may refuse, or fill in data.
 
         Everything that can refuse the command runs first, so nothing happens
@@ -162,7 +164,7 @@ class Hub:
         fill = self.fillers.get(command.type)
         if preparer is None and fill is None:
             return command
-        data = validate_command(command.type, command.data)
+        data = validate_command(command.type, command.data, from_client=not internal)
         if command.room is None:
             raise WarroomError(Code.MISSING_FIELD, "room is required", field="room")
         if self.writer.in_flight(command.id) or await self.store.lookup(command.id) is not None:
@@ -172,7 +174,9 @@ class Hub:
             command = fill(command)
             data = validate_command(command.type, command.data, from_client=False, filled=True)
         check(room.state, command.type, data)
-        authorize(room.state, actor, command.type, data, self.policy, members.absence(room, self._clock()))
+        if not internal:  # the hub's own commands skip the role rules, as on the command path
+            absent = members.absence(room, self._clock())
+            authorize(room.state, actor, command.type, data, self.policy, absent)
         return command if preparer is None else await preparer(command, actor, admin)
 
     async def dispatch(
@@ -187,10 +191,12 @@ class Hub:
         if command.type in self.preparers or command.type in self.fillers:
             validate_command(command.type, command.data, from_client=not internal)
             digest = command.digest()
-            command = await self._prepare_once(command, digest, actor, admin)
+            command = await self._prepare_once(command, digest, actor, admin, internal)
         return self.submit(command, actor, internal=internal, digest=digest, prepared=digest is not None)
 
-    async def _prepare_once(self, command: Command, digest: str, actor: str, admin: bool) -> Command:
+    async def _prepare_once(
+        self, command: Command, digest: str, actor: str, admin: bool, internal: bool = False
+    ) -> Command:
         """Prepare a command once, however often it is resent meanwhile.
 
         A client that reconnects resends what was not acked; while the first
@@ -205,7 +211,7 @@ class Hub:
         preparing: asyncio.Future[Command] = asyncio.get_running_loop().create_future()
         self._preparing[command.id] = (digest, preparing)
         try:
-            prepared = await self.prepare(command, actor, admin=admin)
+            prepared = await self.prepare(command, actor, admin=admin, internal=internal)
         except BaseException as exc:
             if not isinstance(exc, Exception):  # cancelled: a resend waiting on it is refused, not cancelled
                 exc = WarroomError(Code.SHUTTING_DOWN, "the first copy of this command was cut off; resend")

@@ -77,7 +77,7 @@ class RunbookService:
     def _fill(self, command: Command) -> Command:
         """Copy the runbook in as the file is now; an unknown id is left bare, for the reducer to refuse."""
         runbook = self.library.runbooks.get(str(command.data.get("runbook")))
-        if runbook is None:
+        if runbook is None or "snapshot" in command.data:  # unknown, or the hub's own copy already
             return command
         data = {**command.data, "snapshot": runbook.to_dict(), "why": BY_HAND}
         return Command(command.id, command.type, data, command.room)
