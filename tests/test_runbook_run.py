@@ -8,6 +8,8 @@ recorded as a finding and a step note. Nothing remote can start a run.
 from __future__ import annotations
 
 import asyncio
+import os
+import pty
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -231,7 +233,48 @@ async def test_no_event_asks_a_client_to_run_anything(
     server, _ = served
     room, state, client = await probe_room(server, make_client, {"service": "api"})
     for kind in ("step.run", "runbook.run", "command.run"):
-        with pytest.raises(CommandRejected):
+        with pytest.raises(CommandRejected) as refused:
             await client.send(kind, {"runbook": "probe", "step": "echo"}, room)
+        assert "unknown event type" in refused.value.error.message
     await settled(client, room, state)
     assert findings(state) == []
+
+
+async def terminal_run(env: dict[str, str], library: Path, answer: bytes, *args: str, cwd: Path) -> Result:
+    """The CLI with a terminal (a pty) on stdin, answering the question with ``answer``."""
+    leader, follower = pty.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "warroom",
+            *args,
+            env={**env, "WARROOM_RUNBOOKS": str(library)},
+            stdin=follower,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=cwd,
+        )
+        os.write(leader, answer)  # the terminal buffers it until input() reads
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+async def test_on_a_terminal_it_asks_and_only_yes_runs(
+    served: tuple[HubServer, Path], make_client: ClientFactory, env: dict[str, str], tmp_path: Path
+) -> None:
+    server, library = served
+    room, state, client = await probe_room(server, make_client, {"service": "api"})
+    args = ("runbook", "run", room, "probe/echo", *hub_args(server))
+    refused = await terminal_run(env, library, b"n\n", *args, cwd=tmp_path)
+    assert "run it? [y/N]" in refused.out and "nothing run" in refused.one_line_error()
+    await settled(client, room, state)
+    assert findings(state) == []
+    ran = await terminal_run(env, library, b"y\n", *args, cwd=tmp_path)
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines()[-1].endswith("] api")  # the answer echoes on the terminal, not here
+    await wait_for(lambda: len(findings(state)) == 1, what="the finding")
