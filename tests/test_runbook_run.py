@@ -278,3 +278,17 @@ async def test_on_a_terminal_it_asks_and_only_yes_runs(
     assert ran.code == 0, ran.err
     assert ran.out.splitlines()[-1].endswith("] api")  # the answer echoes on the terminal, not here
     await wait_for(lambda: len(findings(state)) == 1, what="the finding")
+
+
+async def test_alert_names_another_alert_to_fill_from(
+    served: tuple[HubServer, Path], make_client: ClientFactory, env: dict[str, str]
+) -> None:
+    server, library = served
+    room, state, _ = await probe_room(server, make_client, {"service": "api"})
+    await post(server, room, {"labels": {"alertname": "Other", "service": "web 2"}, "fingerprint": "fp2"})
+    await wait_for(lambda: "fp2" in state.alerts, what="the second alert")
+    args = ("runbook", "run", room, "echo", "--dry-run", *hub_args(server))
+    done = await run(env, library, *args, "--alert", "fp2")
+    assert done.out.splitlines()[-1] == "  printf '%s\\n' 'web 2'"
+    unknown = await run(env, library, *args, "--alert", "nope")
+    assert "no alert matches 'nope'" in unknown.one_line_error()
