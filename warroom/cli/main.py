@@ -277,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("incident")
     show.add_argument("--json", action="store_true")
     _hub_options(show)
-    _hub_options(runbook_cli.add_parser(sub))
+    for runbook_parser in runbook_cli.add_parser(sub):
+        _hub_options(runbook_parser)
     step = sub.add_parser(
         "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
     )
@@ -713,8 +714,75 @@ def _tls_pair(cert: str | None, key: str | None) -> tuple[str, str] | None:
     return (cert, key) if cert is not None and key is not None else None
 
 
-async def _runbook_attach(args: argparse.Namespace) -> int:
+async def _runbook(args: argparse.Namespace) -> int:
+    if args.runbook_command == "run":
+        return await _runbook_run(args)
     return await _send(args, "runbook.attached", {"runbook": args.id})
+
+
+async def _runbook_run(args: argparse.Namespace) -> int:
+    """Run a step's command here: text from the local library, values from the room's alert.
+
+    The room is read, then left while the command runs (a hub that goes
+    away cannot cut a run short), then joined again to record the finding.
+    """
+    from warroom.cli import runbook_run as rr
+    from warroom.runbooks.library import load_library
+
+    try:
+        library = load_library(runbook_cli.library_dir(args.library))
+    except runbook_cli.UsageError as exc:
+        raise UserError(str(exc)) from None
+    chosen: list[tuple[str, str, str]] = []
+
+    async def look(client: HubClient) -> int:
+        state = (await client.join(args.incident, observe=True)).state
+        runbook_id, step_id = rr.split_step(args.step, args.runbook, state)
+        attached = state.runbooks[runbook_id]
+        runbook = library.runbooks.get(runbook_id)
+        step = runbook.step(step_id) if runbook is not None else None
+        if step is None:
+            raise UserError(f"the local runbook library has no step {runbook_id}/{step_id}")
+        if step.command is None:
+            raise UserError(f"step {runbook_id}/{step_id} has no command in the local library")
+        fingerprint = _find_alert(state, args.alert, "run with") if args.alert else attached.alert
+        alert = state.alerts.get(fingerprint) if fingerprint else None
+        if fingerprint and alert is None:
+            raise UserError(f"alert {fingerprint} is no longer in {state.room}")
+        labels = alert.labels if alert is not None else {}
+        annotations = alert.annotations if alert is not None else {}
+        chosen.append((runbook_id, step_id, rr.fill(step.command.text, labels, annotations)))
+        return 0
+
+    try:
+        await _with_client(args, look)
+        runbook_id, step_id, command = chosen[0]
+        _say(f"{runbook_id}/{step_id} in {args.incident} runs here, with /bin/sh -c:")
+        for line in command.splitlines() or [""]:
+            _say(f"  {line}")
+        sys.stdout.flush()
+        if args.dry_run:
+            return 0
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UserError("not a terminal, so nothing was asked and nothing run: pass --yes to run it")
+            answer = await asyncio.to_thread(input, "run it? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise UserError("nothing run")
+    except rr.RunRefused as exc:
+        raise UserError(str(exc)) from None
+    outcome = await rr.run_local(command, args.timeout)
+    _say(f"{runbook_id}/{step_id}: {rr.result_line(outcome)}", err=True)
+    text = rr.finding(runbook_id, step_id, command, outcome)
+    note = f"ran locally: {rr.result_line(outcome)}"
+
+    async def record(client: HubClient) -> int:
+        await client.send("entry.added", {"kind": "finding", "text": text}, args.incident)
+        await client.send("step.noted", {"runbook": runbook_id, "step": step_id, "text": note}, args.incident)
+        return 0
+
+    await _with_client(args, record)
+    return rr.exit_status(outcome)
 
 
 async def _step(args: argparse.Namespace) -> int:
@@ -729,7 +797,7 @@ async def _step(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
-    "runbook": _runbook_attach,
+    "runbook": _runbook,
     "step": _step,
     "declare": _declare,
     "log": _log,
@@ -786,7 +854,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return _join(args)
         if args.command == "demo":
             return _demo(args)
-        if args.command == "runbook" and args.runbook_command != "attach":
+        if args.command == "runbook" and args.runbook_command not in ("attach", "run"):
             return runbook_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UserError, ConfigError, HubUnavailable) as exc:

@@ -30,8 +30,8 @@ class UsageError(Exception):
     """Bad input on the command line: one line on stderr and exit 2."""
 
 
-def add_parser(sub: Any) -> Any:
-    """Register ``runbook check``, ``match`` and ``attach``; returns attach's parser, for the hub options."""
+def add_parser(sub: Any) -> list[Any]:
+    """Register ``runbook check``, ``match``, ``attach`` and ``run``; returns those that talk to a hub."""
     runbook = sub.add_parser(
         "runbook", help="runbook files: check them, or see which would attach to an alert"
     )
@@ -57,7 +57,40 @@ def add_parser(sub: Any) -> Any:
     )
     attach.add_argument("incident")
     attach.add_argument("id", metavar="ID", help="the runbook's id in the hub's library")
-    return attach
+    run = runbook_sub.add_parser(
+        "run",
+        help="run a step's command here (from the local library, labels of the attaching alert "
+        "shell-quoted); records a finding. The hub never runs anything",
+    )
+    run.add_argument("incident")
+    run.add_argument("step", metavar="STEP", help="RUNBOOK/STEP, or a step id unique in the room")
+    run.add_argument("--runbook", metavar="ID", help="the attached runbook the step belongs to")
+    run.add_argument("--alert", metavar="FINGERPRINT", help="fill the placeholders from this alert instead")
+    run.add_argument("--dry-run", action="store_true", help="print the command and run nothing")
+    run.add_argument("--yes", action="store_true", help="do not ask first (needed without a terminal)")
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="kill it after this long (default 60)",
+    )
+    run.add_argument(
+        "--library",
+        metavar="DIR",
+        help=f"the runbook directory (default: ${LIBRARY_ENV}, then runbooks in the config file)",
+    )
+    return [attach, run]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (up to 86400)")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,18 +154,23 @@ def _labels(texts: list[str]) -> dict[str, str]:
     return labels
 
 
-def _match(args: argparse.Namespace) -> int:
-    from warroom.runbooks.library import load_library
-
-    labels = _labels(args.labels)
-    where = args.library or os.environ.get(LIBRARY_ENV) or _configured()
+def library_dir(given: str | None) -> str:
+    """The runbook library: ``--library``, else ``$WARROOM_RUNBOOKS``, else the config file's."""
+    where = given or os.environ.get(LIBRARY_ENV) or _configured()
     if not where:
         raise UsageError(
             f"no runbook library: give --library DIR, set {LIBRARY_ENV}, or set runbooks in the config file"
         )
     if not Path(where).is_dir():
         raise UsageError(f"runbook library {where}: no such directory")
-    library = load_library(where)
+    return where
+
+
+def _match(args: argparse.Namespace) -> int:
+    from warroom.runbooks.library import load_library
+
+    labels = _labels(args.labels)
+    library = load_library(library_dir(args.library))
     for problem in library.errors:  # the hub would leave these out too, and keep going
         print(visible(f"warroom: left out: {problem}"), file=sys.stderr)
     found = library.index.match(labels, args.runbook_url)
