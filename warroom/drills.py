@@ -280,10 +280,11 @@ def replay_of(state: IncidentState) -> Scenario:
     for alert in state.alerts.values():
         labels = {k: v for k, v in alert.labels.items() if k != "alertname"}
         shape = "pagerduty" if alert.source == "pagerduty" else "alertmanager"
-        common = {"alertname": alert.alertname, "labels": labels, "shape": shape}
-        steps.append(Step(at(alert.first_seen), "fire", annotations=dict(alert.annotations), **common))
+        name = alert.alertname
+        fired = Step(at(alert.first_seen), "fire", name, labels, dict(alert.annotations), shape)
+        steps.append(fired)
         if alert.status == "resolved":
-            steps.append(Step(at(alert.ends_at or alert.last_seen), "resolve", **common))
+            steps.append(Step(at(alert.ends_at or alert.last_seen), "resolve", name, labels, shape=shape))
     for entry in state.entries.values():
         if entry.kind in ENTRY_KINDS and not entry.struck:
             steps.append(Step(at(entry.happened_at or entry.ts), "say", text=entry.text, kind=entry.kind))
