@@ -22,6 +22,7 @@ from warroom.core.state import IncidentState
 
 SHAPES = ("alertmanager", "pagerduty")
 SAY_KINDS = ("note", "finding")  # what a scenario may say; a replay says any kind
+_AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h)?")
 
 
@@ -133,8 +134,10 @@ def parse_scenario(text: str, name: str) -> Scenario:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        line = getattr(err, "lineno", None) or 1
-        message = getattr(err, "msg", None) or str(err)
+        # tomllib ends its message with "(at line N, column M)"; newer Pythons also set lineno
+        found = _AT_LINE.search(str(err))
+        line = getattr(err, "lineno", None) or (int(found.group(1)) if found else 1)
+        message = getattr(err, "msg", None) or _AT_LINE.sub("", str(err)).strip()
         raise ScenarioError(f"{name}:{line}: {message}") from None
     lines = _step_lines(text)
     try:
@@ -278,13 +281,14 @@ def replay_of(state: IncidentState) -> Scenario:
 
     steps: list[Step] = []
     for alert in state.alerts.values():
-        labels = {k: v for k, v in alert.labels.items() if k != "alertname"}
+        labels = {k: v for k, v in alert.labels.items() if k not in ("alertname", "drill")}
         shape = "pagerduty" if alert.source == "pagerduty" else "alertmanager"
         name = alert.alertname
         fired = Step(at(alert.first_seen), "fire", name, labels, dict(alert.annotations), shape)
         steps.append(fired)
         if alert.status == "resolved":
-            steps.append(Step(at(alert.ends_at or alert.last_seen), "resolve", name, labels, shape=shape))
+            ended = max(fired.at, at(alert.ends_at or alert.last_seen))  # a sender's clock may be behind
+            steps.append(Step(ended, "resolve", name, labels, shape=shape))
     for entry in state.entries.values():
         if entry.kind in ENTRY_KINDS and not entry.struck:
             steps.append(Step(at(entry.happened_at or entry.ts), "say", text=entry.text, kind=entry.kind))

@@ -122,19 +122,24 @@ def http_url(hub: str, given: str | None) -> str:
     return urlunsplit((scheme, f"{parts.hostname}:{port}", "", "", ""))
 
 
-def _dedup(step: Step) -> str:
+def _dedup(step: Step, room: str) -> str:
     labels = ",".join(f"{k}={v}" for k, v in sorted(step.labels.items()))
-    return "drill-" + hashlib.sha256(f"{step.alertname}|{labels}".encode()).hexdigest()[:24]
+    return "drill-" + hashlib.sha256(f"{room}|{step.alertname}|{labels}".encode()).hexdigest()[:24]
 
 
-def alert_body(step: Step, now: str) -> dict[str, Any]:
-    """The body a monitoring system would send for this fire or resolve step."""
+def alert_body(step: Step, now: str, room: str) -> dict[str, Any]:
+    """The body a monitoring system would send for this fire or resolve step.
+
+    Every alert carries its drill's room (a ``drill`` label, or in PagerDuty's
+    dedup key): the hub routes a known fingerprint to the room that already
+    has it, and a drill must never re-fire a real incident's alert.
+    """
     firing = step.action == "fire"
     if step.shape == "pagerduty":
         body: dict[str, Any] = {
             "routing_key": "warroom-drill",
             "event_action": "trigger" if firing else "resolve",
-            "dedup_key": _dedup(step),
+            "dedup_key": _dedup(step, room),
         }
         if firing:
             severity = step.labels.get("severity", "error")
@@ -144,11 +149,13 @@ def alert_body(step: Step, now: str) -> dict[str, Any]:
                 "severity": severity if severity in ("critical", "error", "warning", "info") else "error",
                 "class": step.alertname,
                 "timestamp": now,
+                # PagerDuty's shape has no free labels: these two are all that carry over
+                **{k: step.labels[k] for k in ("component", "group") if k in step.labels},
             }
         return body
     alert = {
         "status": "firing" if firing else "resolved",
-        "labels": {**step.labels, "alertname": step.alertname},
+        "labels": {**step.labels, "alertname": step.alertname, "drill": room},
         "annotations": step.annotations,
         "startsAt": now,
         "endsAt": "0001-01-01T00:00:00Z" if firing else now,
@@ -183,7 +190,7 @@ async def _play(args: argparse.Namespace, scenario: Scenario) -> int:
                     await client.send("entry.added", {"text": step.text, "kind": step.kind}, room)
                     continue
                 path = "pagerduty" if step.shape == "pagerduty" else "alertmanager"
-                body = alert_body(step, format_time(datetime.now(UTC)))
+                body = alert_body(step, format_time(datetime.now(UTC)), room)
                 try:
                     answer = await http.post(f"/api/v1/alerts/{path}", params={"incident": room}, json=body)
                 except httpx.HTTPError as err:
