@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -147,10 +148,10 @@ async def test_list_names_the_shipped_scenarios(env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-async def library_hub(db_path: Path) -> HubServer:
+async def library_hub(db_path: Path) -> AsyncIterator[HubServer]:
     server = HubServer(db_path, TOKEN, config=replace(HubConfig(), runbooks=ROOT / "runbooks"))
     await server.start()
-    yield server  # type: ignore[misc]
+    yield server
     await server.stop()
 
 
@@ -288,8 +289,8 @@ async def test_a_replay_plays_a_recorded_incident_on_its_own_clock(
         before = {fp: (a.count, a.status) for fp, a in view.state.alerts.items()}
 
         speed = 600  # a minute of the recording is 0.1 s of the replay
-        http = ["--http", hub.http_url]
-        got = await warroom(env, "drill", "replay", room, "--speed", str(speed), *hub_args(hub), *http)
+        intake = ["--http", hub.http_url]
+        got = await warroom(env, "drill", "replay", room, "--speed", str(speed), *hub_args(hub), *intake)
         assert got.code == 0, got.err
         copy = got.out.splitlines()[0]
         assert copy != room
