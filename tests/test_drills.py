@@ -376,3 +376,48 @@ async def test_only_a_sink_that_opts_in_hears_drills(
 def test_a_sink_drills_key_must_be_a_boolean() -> None:
     with pytest.raises(Exception, match=r"sinks\[0\]\.drills"):
         parse_hub_config({"sinks": [{"kind": "webhook", "url": "https://x.example", "drills": "yes"}]})
+
+
+# -- DRILL on every screen -----------------------------------------------------------------------
+
+
+async def test_the_app_marks_a_drill_in_its_picker_and_header(
+    hub: HubServer, make_client: ClientFactory
+) -> None:
+    from textual.widgets import Label, OptionList
+
+    from tests.test_app import make_app, running, settle
+    from warroom.app.screens import IncidentScreen
+    from warroom.app.widgets.panels import IncidentHeader
+
+    ann = await make_client(hub.url, "ann")
+    data = {"title": "Game day", "severity": "SEV2", "drill": True}
+    room = (await ann.send("incident.declared", data))["room"]
+    app = make_app(hub.url, "fay", None)
+    async with running(app) as pilot:
+
+        def row() -> str:
+            options = app.screen.query(OptionList)
+            if not options or options.first().option_count == 0:
+                return ""
+            return str(options.first().get_option_at_index(0).prompt)
+
+        await settle(pilot, lambda: room in row(), "the drill in the picker")
+        assert "DRILL Game day" in row()
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident to open")
+
+        def status() -> str:
+            return str(app.screen.query_one(IncidentHeader).query_one("#status", Label).render())
+
+        await settle(pilot, lambda: "DRILL" in status(), "DRILL in the header")
+        assert status().startswith("DRILL ")
+
+
+async def test_show_marks_a_drill(hub: HubServer, env: dict[str, str], make_client: ClientFactory) -> None:
+    ann = await make_client(hub.url, "ann")
+    room = (await ann.send("incident.declared", {"title": "Game day", "severity": "SEV2", "drill": True}))[
+        "room"
+    ]
+    shown = await warroom(env, "show", room, *hub_args(hub))
+    assert shown.code == 0 and shown.out.startswith(f"{room}  DRILL  SEV2"), shown.out
