@@ -421,3 +421,52 @@ async def test_show_marks_a_drill(hub: HubServer, env: dict[str, str], make_clie
     ]
     shown = await warroom(env, "show", room, *hub_args(hub))
     assert shown.code == 0 and shown.out.startswith(f"{room}  DRILL  SEV2"), shown.out
+
+
+# -- the debrief, pure ---------------------------------------------------------------------------
+
+
+def test_the_debrief_counts_from_the_declaration() -> None:
+    from warroom.core.state import (
+        Alert,
+        AttachedRunbook,
+        Broadcast,
+        Entry,
+        IncidentState,
+        RoleHolder,
+        RunbookStep,
+    )
+    from warroom.drills import debrief
+
+    t = "2026-11-28T03:{:02d}:00.000Z".format
+    state = IncidentState(
+        room="INC-9", seq=9, title="Game day", drill=True, declared_by="bot", declared_at=t(0)
+    )
+    state.entries = {
+        1: Entry(1, "system", "declared drill SEV2: Game day", "bot", t(0)),
+        4: Entry(4, "system", "bot offered incident commander to bob", "bot", t(3)),
+        5: Entry(5, "system", "bob accepted incident commander", "bob", t(4)),
+        6: Entry(6, "finding", "the primary is down", "bob", t(5)),
+    }
+    state.roles = {"commander": RoleHolder("bob", t(4), "bot")}
+    state.alerts = {
+        "a": Alert("a", "HighErrorRate", "firing", t(1), t(1), acked_by="bob", acked_at=t(2)),
+        "b": Alert("b", "DiskFull", "firing", t(1), t(1)),
+        "c": Alert("c", "Gone", "resolved", t(1), t(1)),
+    }
+    state.broadcasts = [Broadcast("on it", "bob", t(6))]
+    steps = {
+        "one": RunbookStep("one", "one", "", state="done"),
+        "two": RunbookStep("two", "two", "", state="skipped"),
+        "three": RunbookStep("three", "three", "", due_at=t(10)),
+        "four": RunbookStep("four", "four", "", due_at=t(30)),
+    }
+    state.runbooks = {"rb": AttachedRunbook("rb", "RB", "why", "hub", t(1), steps=steps)}
+    report = debrief(state, t(20))
+    assert (report["to_first_ack"], report["to_commander"], report["to_first_broadcast"]) == (120, 240, 360)
+    assert report["steps"] == {"done": 1, "skipped": 1, "overdue": 1, "open": 2}
+    assert report["unacknowledged"] == ["DiskFull"]
+    assert [e["at"] for e in report["timeline"]] == [0, 180, 240, 300]
+    state.roles = {"commander": RoleHolder("bot", t(0), "bot")}
+    state.entries = {1: state.entries[1]}
+    assert debrief(state, t(20))["to_commander"] is None  # the driver holding the role is no commander
