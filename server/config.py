@@ -83,6 +83,7 @@ class Sink:
     secret: str | None = None
     timeout: float = 5.0
     retries: int = 5
+    drills: bool = False  # a sink for practice: it also hears drill incidents
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     where = f"sinks[{n}]"
     if not isinstance(item, dict):
         raise fail(where, "must be a table")
-    unknown = set(item) - {"name", "kind", "url", "secret", "timeout", "retries"}
+    unknown = set(item) - {"name", "kind", "url", "secret", "timeout", "retries", "drills"}
     if unknown:
         raise fail(f"{where}.{sorted(unknown)[0]}", "unknown setting")
     kind = item.get("kind")
@@ -296,4 +297,7 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
         or retries < 0
     ):
         raise fail(where, "timeout is seconds above 0; retries is a count")
-    return Sink(name, kind, url, secret, float(timeout), retries)
+    drills = item.get("drills", False)
+    if not isinstance(drills, bool):
+        raise fail(f"{where}.drills", "is true or false")
+    return Sink(name, kind, url, secret, float(timeout), retries, drills)

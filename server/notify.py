@@ -61,15 +61,19 @@ def slack_payload(room: Room, event: Event) -> dict[str, Any]:
     """Slack's incoming-webhook shape (Mattermost takes the same): text, plus blocks."""
     state = room.state
     lines = [slack_text(headline(room, event))]
+    mark = "DRILL " if state.drill else ""  # a drill reaches a sink only if it opted in, and says so
     if event.type == "status.broadcast":
         d = event.data
         title = slack_text(state.title)
-        lines = [f"*{state.room} {state.severity} · {state.status}*: {title}", slack_text(d["message"], True)]
+        head = f"*{mark}{state.room} {state.severity} · {state.status}*: {title}"
+        lines = [head, slack_text(d["message"], True)]
         for label, key in (("Customer impact", "impact"), ("What we are doing", "doing")):
             if d.get(key):
                 lines.append(f"*{label}:* {slack_text(d[key], True)}")
         if state.broadcast is not None and state.broadcast.next_update_due:
             lines.append(f"_Next update by {state.broadcast.next_update_due[11:16]} UTC_")
+    if mark and event.type != "status.broadcast":
+        lines[0] = mark + lines[0]
     return {
         "text": lines[0] if event.type != "status.broadcast" else "\n".join(lines[:2]),
         "blocks": [
@@ -92,6 +96,7 @@ def webhook_payload(room: Room, event: Event) -> dict[str, Any]:
             "severity": state.severity,
             "status": state.status,
             "public": state.public,
+            "drill": state.drill,
         },
         "summary": headline(room, event),
         "data": event.data,
@@ -149,12 +154,15 @@ class Notifier:
         await self._http.aclose()
 
     def on_events(self, room: Room, events: list[Event]) -> None:
-        if room.state.drill or room.id == INBOX:  # drills and the alert inbox never leave the hub
+        if room.id == INBOX:  # the alert inbox never leaves the hub
             return
+        drill = room.state.drill  # drills reach only the sinks that opted in (drills = true)
         for event in events:
             if not notable(event):
                 continue
             for sink in self.sinks:
+                if drill and not sink.drills:
+                    continue
                 payload = slack_payload(room, event) if sink.kind == "slack" else webhook_payload(room, event)
                 body = json.dumps(payload, separators=(",", ":")).encode()
                 headers = {"Content-Type": "application/json", "User-Agent": "warroom-hub"}

@@ -25,6 +25,7 @@ def test_the_wheel_ships_the_themes_and_the_stylesheet(tmp_path: Path) -> None:
     assert "warroom/app/app.tcss" in names
     for runbook in ("high-error-rate", "database-failover", "bad-deploy-rollback", "certificate-expiry"):
         assert f"warroom/runbooks/examples/{runbook}.md" in names
+    assert "warroom/scenarios/checkout-errors.toml" in names  # warroom drill --list
     assert "server/hub.py" in names and "warroom/core/reducer.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "warroom = warroom.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

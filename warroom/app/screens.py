@@ -918,6 +918,7 @@ class PickerScreen(Screen[None]):
                         (visible(severity), f"$sev-{severity[-1]}" if severity in SEVERITIES else ""),
                         f" {visible(str(item.get('status', ''))):<13} {age:>7}",
                         f"  {visible(str(item.get('people', 0)))} here  ",
+                        ("DRILL ", "bold $warning") if item.get("drill") else "",
                         visible(str(item.get("title", ""))),
                     )
                 )

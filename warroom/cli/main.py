@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import orjson
 
 from warroom import __version__
+from warroom.cli import drill as drill_cli
 from warroom.cli import runbook as runbook_cli
 from warroom.cli.render import (
     render_alert_groups,
@@ -279,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     _hub_options(show)
     for runbook_parser in runbook_cli.add_parser(sub):
         _hub_options(runbook_parser)
+    _hub_options(drill_cli.add_parser(sub))
     step = sub.add_parser(
         "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
     )
@@ -798,6 +800,7 @@ async def _step(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "runbook": _runbook,
+    "drill": drill_cli.run,
     "step": _step,
     "declare": _declare,
     "log": _log,

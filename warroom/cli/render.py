@@ -46,7 +46,7 @@ def render_incidents(items: list[dict[str, Any]]) -> str:
                 str(item.get("severity", "")),
                 str(item.get("status", "")),
                 _when(item.get("declared_at")),
-                str(item.get("title", "")),
+                ("DRILL " if item.get("drill") else "") + str(item.get("title", "")),
             )
         )
     return table(rows)
@@ -154,8 +154,9 @@ def render_alerts(alerts: Iterable[Alert], now_text: str) -> str:
 
 
 def render_state(state: IncidentState) -> str:
+    drill = "DRILL  " if state.drill else ""
     lines = [
-        f"{_v(state.room)}  {state.severity}  {state.status}  {_v(state.title)}",
+        f"{_v(state.room)}  {drill}{state.severity}  {state.status}  {_v(state.title)}",
         f"declared {state.declared_at} by {_v(state.declared_by)}",
     ]
     if state.summary:

@@ -110,7 +110,8 @@ class IncidentHeader(_Changing, Horizontal):
         put.set(
             self.query_one("#severity", Label), line(f" {visible(state.severity) or '…'} "), severity_class
         )
-        put.set(self.query_one("#status", Label), line(visible(state.status) or "joining…"))
+        drill = ("DRILL ", "bold $warning") if state.drill else ""  # a practice room never looks real
+        put.set(self.query_one("#status", Label), line(drill, visible(state.status) or "joining…"))
         put.set(self.query_one("#title", Label), line(visible(state.title)))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
         late = overdue_count(state, format_time(now)) if state.runbooks else 0
