@@ -29,6 +29,7 @@ log = logging.getLogger("warroom.runbooks")
 
 ACTOR = "runbooks"  # who auto-attaches, on the timeline
 BY_HAND = "attached by hand"
+WHY_MAX = 400  # runbook.attached's why: a long match line or runbook_url is cut, not refused
 LISTING_BYTES = 48 * 1024  # the welcome frame's runbook list stops here (docs/protocol.md)
 
 
@@ -40,6 +41,7 @@ class RunbookService:
         self.path = Path(path) if path is not None else None
         self.library = Library({})
         self._pending: set[tuple[str, str]] = set()  # (room, runbook) queued, not yet committed
+        self._refused: set[tuple[str, str]] = set()  # (room, runbook) whose copy the room refuses
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -54,6 +56,7 @@ class RunbookService:
         for problem in library.errors:
             log.warning("runbook left out: %s", problem)
         self.library = library
+        self._refused.clear()  # a new library: its copies are asked again
         self.hub.runbook_listing = listing(library)
         if self.path is not None:
             log.info("%d runbooks loaded from %s", len(library.runbooks), self.path)
@@ -96,14 +99,14 @@ class RunbookService:
             labels = event.data.get("labels") or {}
             for attach in index.match(labels, event.data.get("runbook_url")):
                 key = (room.id, attach.runbook.id)
-                if attach.runbook.id in room.state.runbooks or key in self._pending:
+                if attach.runbook.id in room.state.runbooks or key in self._pending or key in self._refused:
                     continue
                 self._pending.add(key)
                 wanted.append(
                     {
                         "runbook": attach.runbook.id,
                         "snapshot": attach.runbook.to_dict(),
-                        "why": attach.why,
+                        "why": attach.why[:WHY_MAX],
                         "alert": str(event.data["fingerprint"]),
                     }
                 )
@@ -118,8 +121,9 @@ class RunbookService:
             try:
                 command = Command(new_id(), "runbook.attached", data, room_id)
                 futures.append(self.hub.submit(command, ACTOR, internal=True, prepared=True))
-            except WarroomError as exc:
-                log.info("runbook %s not attached to %s: %s", data["runbook"], room_id, exc.message)
+            except WarroomError as exc:  # the copy itself is refused: it would be on every alert
+                self._refused.add((room_id, data["runbook"]))
+                log.warning("runbook %s cannot be attached to %s: %s", data["runbook"], room_id, exc.message)
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
         for data in wanted:
             self._pending.discard((room_id, data["runbook"]))

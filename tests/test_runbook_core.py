@@ -97,3 +97,14 @@ def test_a_client_cannot_supply_the_runbook_it_attaches() -> None:
             "runbook.attached", {"runbook": "x", "snapshot": {"title": "a\x1b]0;t\x07"}}, from_client=False
         )
     assert err.value.code == Code.INVALID_VALUE
+
+
+def test_unchecking_a_skipped_step_reopens_it() -> None:
+    state = run(
+        [
+            attach(),
+            step("step.skipped", "dashboard", reason="n/a"),
+            step("step.checked", "dashboard", checked=False),
+        ]
+    )
+    assert state.runbooks["high-error-rate"].steps["dashboard"].state == "open"

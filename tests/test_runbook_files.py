@@ -292,6 +292,26 @@ BAD = {
         broken(GOOD, ("{#dashboard}", "{#-dash/board}")),
         ["rb.md:13: step id '-dash/board': letters, digits, '-', '_' and '.', 64 at most"],
     ),
+    "a placeholder inside quotes": (  # quoting the value would not hold there: it could close them
+        broken(GOOD, ("-n {{labels.namespace}} rollout", "-n '{{labels.namespace}}' rollout")),
+        [
+            "rb.md:16: {{labels.namespace}} inside 'quotes': put it outside quotes, bare",
+        ],
+    ),
+    "a placeholder in a here-document": (
+        broken(
+            GOOD,
+            (
+                "  kubectl -n {{labels.namespace}}",
+                "  cat <<EOF\n  {{labels.namespace}}\n  EOF\n  kubectl -n x",
+            ),
+        ),
+        ["rb.md:17: {{labels.namespace}} inside a here-document: put it outside quotes, bare"],
+    ),
+    "a soft hyphen the room would refuse": (
+        broken(GOOD, ("Check the error", "Check the er\u00adror")),
+        ["rb.md:13: invisible character (U+00AD) is not allowed: a room shows text only"],
+    ),
 }
 
 

@@ -21,15 +21,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from warroom.core.events import TEXT_MAX
 from warroom.core.state import IncidentState
 from warroom.core.text import visible
+from warroom.runbooks.shell import PLACEHOLDER, misplaced
 
 DEFAULT_TIMEOUT = 60.0  # seconds
 EXIT_TIMEOUT = 124  # as timeout(1)
 KEEP_BYTES = 64 * 1024  # of output kept to record; the rest is shown, not kept
 RECORD_LINES = 20
 RECORD_CHARS = 2000
-PLACEHOLDER = re.compile(r"\{\{\s*(labels|annotations)\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+FIRST_CHARS = 300  # of the command's first line, in the finding
 
 
 class RunRefused(Exception):
@@ -63,10 +65,16 @@ def fill(text: str, labels: Mapping[str, str], annotations: Mapping[str, str]) -
     A missing value stops everything: a command with a hole in it may do
     something else entirely.
     """
+    for _, why in misplaced(text)[:1]:  # the checker refuses these; a file may have changed since
+        raise RunRefused(f"not run: {why}")
     for match in PLACEHOLDER.finditer(text):
         kind, name = match.groups()
-        if name not in (labels if kind == "labels" else annotations):
+        values = labels if kind == "labels" else annotations
+        if name not in values:
             raise RunRefused(f"missing {kind[:-1]}: {name}")
+        if values[name].startswith("-"):
+            option = "starts with '-', which the command would read as an option"
+            raise RunRefused(f"not run: {kind[:-1]} {name} {option}")
 
     def quoted(match: re.Match[str]) -> str:
         kind, name = match.groups()
@@ -152,7 +160,8 @@ def result_line(outcome: Outcome) -> str:
 def finding(runbook: str, step: str, command: str, outcome: Outcome) -> str:
     """The timeline entry: what ran, how it ended, and the head of its output (made visible)."""
     first = command.splitlines()[0] if command.strip() else command
-    more = " …" if len(command.splitlines()) > 1 else ""
+    more = " …" if len(command.splitlines()) > 1 or len(first) > FIRST_CHARS else ""
+    first = first[:FIRST_CHARS]
     lines = [f"ran {runbook}/{step} locally: {first}{more}", result_line(outcome)]
     output = outcome.output.splitlines()
     head = "\n".join(output[:RECORD_LINES])
@@ -163,4 +172,5 @@ def finding(runbook: str, step: str, command: str, outcome: Outcome) -> str:
         lines.append(head + ("\n[… output cut]" if cut else ""))
     else:
         lines.append("no output")
-    return visible("\n".join(lines), multiline=True)
+    text = visible("\n".join(lines), multiline=True)  # may grow: a placeholder is wider than its character
+    return text if len(text) <= TEXT_MAX else text[: TEXT_MAX - 2] + " …"

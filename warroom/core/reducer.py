@@ -104,9 +104,9 @@ def _check_runbook(state: IncidentState, type_name: str, data: dict[str, Any]) -
     step = attached.steps.get(data["step"])
     if step is None:
         raise WarroomError(Code.UNKNOWN_REF, f"{runbook} has no step {data['step']!r}", "step")
-    done = step.state == "done"
-    if type_name == "step.checked" and done == data.get("checked", True):
-        raise WarroomError(Code.NO_CHANGE, f"that step is {'done' if done else 'not done'} already", "step")
+    wanted = "done" if data.get("checked", True) else "open"  # unchecking reopens a skipped step too
+    if type_name == "step.checked" and step.state == wanted:
+        raise WarroomError(Code.NO_CHANGE, f"that step is {step.state} already", "step")
 
 
 def apply(state: IncidentState, event: Event) -> IncidentState:

@@ -19,9 +19,11 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from warroom.core.errors import WarroomError
-from warroom.core.events import ROLES
+from warroom.core.events import ROLES, validate_command
 from warroom.core.matchers import parse_matchers
+from warroom.core.text import describe_char, find_control
 from warroom.runbooks.model import Command, MatchLine, Problem, Runbook, Section, Step
+from warroom.runbooks.shell import misplaced
 
 # libyaml when PyYAML has it (seven times faster: a hub reads the whole library at start);
 # either way the safe loader, which builds plain data and never objects.
@@ -44,10 +46,45 @@ def parse_runbook(text: str, path: str) -> tuple[Runbook | None, list[Problem]]:
     """The runbook in ``text`` (None when it has an error), and its problems in line order."""
     parser = _Parser(path)
     runbook = parser.parse(text)
+    if runbook is not None and not any(p.severity == "error" for p in parser.problems):
+        parser.problems.extend(unattachable(runbook))
     problems = sorted(parser.problems, key=lambda p: p.line)
     if any(p.severity == "error" for p in problems):
         return None, problems
     return runbook, problems
+
+
+def unattachable(runbook: Runbook) -> list[Problem]:
+    """What the hub would refuse to copy into a room: the rule for typed text, and the size bound.
+
+    A file the checker passes must attach; the room takes no control or
+    invisible character (a soft hyphen, a zero-width joiner) in what it shows.
+    """
+    texts: list[tuple[int, str]] = [(runbook.line_of.get("title", 1), runbook.title)]
+    for section in runbook.sections:
+        texts.append((section.line, section.heading))
+    for step in runbook.steps():
+        texts.append((step.line, step.text))
+        if step.command is not None:
+            texts.extend(
+                (step.command.line + 1 + n, line) for n, line in enumerate(step.command.text.split("\n"))
+            )
+    out = []
+    for line, text in texts:
+        if (found := find_control(text, multiline=True)) is not None:
+            out.append(
+                Problem(
+                    runbook.path, line, f"{describe_char(found[1])} is not allowed: a room shows text only"
+                )
+            )
+    if not out:
+        try:
+            validate_command(
+                "runbook.attached", {"runbook": runbook.id, "snapshot": runbook.to_dict()}, from_client=False
+            )
+        except WarroomError as exc:
+            out.append(Problem(runbook.path, 1, f"the hub could not attach it: {exc.message}"))
+    return out
 
 
 def review_problems(runbook: Runbook, today: date) -> list[Problem]:
@@ -369,6 +406,8 @@ class _Parser:
                         start + 2 + n,
                         f"placeholder {found.group()}: only {{{{labels.NAME}}}} and {{{{annotations.NAME}}}}",
                     )
+        for offset, why in misplaced(token.content):
+            self.error(start + 2 + token.content.count("\n", 0, offset), why)
         if owner.command is not None:
             self.error(start + 1, f"a step has one command; this step's is at line {owner.command.line}")
             return
