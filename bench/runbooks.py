@@ -174,13 +174,20 @@ async def attached(hub: Child, room: str, expected: int, timeout: float = 60.0) 
     """Seconds until the room holds ``expected`` attached runbooks (from when this is called)."""
     start = time.perf_counter()
     client = HubClient(hub.ws_url, TOKEN, "bench")
+    changed = asyncio.Event()
+    client.listen_events(lambda _room, _event: changed.set())  # woken by each event folded in
     await client.connect()
     try:
         view = await client.join(room, observe=True)
         while len(view.state.runbooks) < expected:
-            if time.perf_counter() - start > timeout:
-                raise RuntimeError(f"{room}: {len(view.state.runbooks)} of {expected} runbooks attached")
-            await asyncio.sleep(0.05)  # polling a view the client keeps current
+            left = timeout - (time.perf_counter() - start)
+            changed.clear()
+            try:
+                await asyncio.wait_for(changed.wait(), max(left, 0.0))
+            except TimeoutError:
+                raise RuntimeError(
+                    f"{room}: {len(view.state.runbooks)} of {expected} runbooks attached"
+                ) from None
         if len(view.state.runbooks) != expected:
             raise RuntimeError(f"{room}: {len(view.state.runbooks)} runbooks attached, not {expected}")
     finally:

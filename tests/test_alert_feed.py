@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from server.runner import HubServer
 from tests.conftest import Clock, wait_for
@@ -78,6 +78,12 @@ def screen_lines(feed: AlertFeed) -> list[str]:
 
 def notices(app: WarroomApp) -> list[str]:
     return [n.message for n in app._notifications]
+
+
+def confirm_of(app: WarroomApp) -> ConfirmScreen:
+    screen = app.screen
+    assert isinstance(screen, ConfirmScreen)
+    return screen
 
 
 async def select_alert(pilot: Any, app: WarroomApp, room: str, fingerprint: str) -> Any:
@@ -178,7 +184,7 @@ async def test_an_alert_in_full_with_every_field_and_hostile_text_inert(hub: Hub
             assert expected in shown, expected
         await pilot.press("s")  # silence: the composer, with the alert named
         await settle(pilot, lambda: not isinstance(app.screen, AlertDetailScreen), "closed")
-        assert incident(app).query_one("#composer-input").value == "/silence fp-full "  # type: ignore[attr-defined]
+        assert incident(app).query_one("#composer-input", Input).value == "/silence fp-full "
     state = await hub.hub.settled_state(room)
     assert state.status != "resolved"  # no click action ran
 
@@ -261,8 +267,8 @@ async def test_slash_ack_offers_the_group_and_acks_it_with_a_star(hub: HubServer
 
         await pilot.press("ctrl+a", "ctrl+k", *'/ack "Disk Will Fill" *', "enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert app.screen.question == "Acknowledge 3 firing alerts of Disk Will Fill?"  # type: ignore[attr-defined]
-        assert app.screen.detail == 'alertname="Disk Will Fill"'  # type: ignore[attr-defined]
+        assert confirm_of(app).question == "Acknowledge 3 firing alerts of Disk Will Fill?"
+        assert confirm_of(app).detail == 'alertname="Disk Will Fill"'
         await pilot.press("y")
         await settle(
             pilot,
@@ -290,7 +296,7 @@ async def test_silence_on_a_group_sends_the_groups_matchers(hub: HubServer) -> N
         state = app.client.rooms[room].state
         await pilot.press("slash", *"silence NodeDown * 2h rack swap", "enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert app.screen.question == "Silence 4 alerts of NodeDown for 2h?"  # type: ignore[attr-defined]
+        assert confirm_of(app).question == "Silence 4 alerts of NodeDown for 2h?"
         await pilot.press("y")
         await settle(
             pilot,
@@ -311,7 +317,7 @@ async def test_silence_on_a_group_sends_the_groups_matchers(hub: HubServer) -> N
         await pilot.pause()
         await pilot.press("slash", *"silence 30m noisy", "enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert app.screen.question == "Silence 3 alerts of HighLoad for 30m?"  # type: ignore[attr-defined]
+        assert confirm_of(app).question == "Silence 3 alerts of HighLoad for 30m?"
         await pilot.press("y")
         await settle(pilot, lambda: all(a.silenced_until for a in state.alerts.values()), "both silenced")
         await pilot.pause()
@@ -342,7 +348,7 @@ async def test_s_in_the_alert_panel_starts_a_silence_of_the_alert_or_its_group(h
         assert not state.silences  # nothing sent: how long and why are still to be typed
         await pilot.press(*"30m disks", "enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
-        assert app.screen.question == "Silence 8 alerts of Disk Full for 30m?"  # type: ignore[attr-defined]
+        assert confirm_of(app).question == "Silence 8 alerts of Disk Full for 30m?"
         await pilot.press("y")
         await settle(
             pilot,
@@ -424,7 +430,9 @@ async def test_an_update_redraws_only_its_group(hub: HubServer) -> None:
         seq = app.client.rooms[room].state.seq
         await run(hub, "alert.acknowledged", {"fingerprint": "Group3-1"}, room, "bob")
         await settle(pilot, lambda: app.client.rooms[room].state.seq > seq, "the ack")
-        await wait_for(lambda: "✓1" in str(feed.group_node("Group3").label), what="the redraw")  # type: ignore[union-attr]
+        await wait_for(
+            lambda: "✓1" in str(getattr(feed.group_node("Group3"), "label", "")), what="the redraw"
+        )
         for data, (node, label, rows) in before.items():
             assert feed.group_node(data[len("group:") :]) is node  # no group node was rebuilt
             if data != "group:Group3":

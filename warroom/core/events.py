@@ -57,6 +57,11 @@ def define(
     return kind
 
 
+def _step_ref() -> tuple[Text, Text]:
+    """Which step of which attached runbook: every step.* event starts with these two."""
+    return Text("runbook", max_len=128), Text("step", max_len=128)
+
+
 def _entry_ref() -> Int:
     return Int("entry", minimum=1, ref="entries")
 
@@ -279,29 +284,25 @@ define(
 define(
     "step.checked",
     "Checks or unchecks a step of an attached runbook.",
-    Text("runbook", max_len=128),
-    Text("step", max_len=128),
+    *_step_ref(),
     Bool("checked", required=False, default=True),
 )
 define(
     "step.skipped",
     "Skips a step, saying why.",
-    Text("runbook", max_len=128),
-    Text("step", max_len=128),
+    *_step_ref(),
     Text("reason", max_len=TEXT_MAX, multiline=True),
 )
 define(
     "step.assigned",
     "Gives a step to someone.",
-    Text("runbook", max_len=128),
-    Text("step", max_len=128),
+    *_step_ref(),
     Text("to", max_len=NAME_MAX),
 )
 define(
     "step.noted",
     "Adds a note to a step.",
-    Text("runbook", max_len=128),
-    Text("step", max_len=128),
+    *_step_ref(),
     Text("text", max_len=TEXT_MAX, multiline=True),
 )
 define(
