@@ -89,6 +89,15 @@ async def seeded(hub: HubServer) -> str:
     return room
 
 
+def first_row(app: WarroomApp) -> str:
+    """The top line of the screen's first list (the picker's first incident), or "" while empty."""
+    options = app.screen.query(OptionList)
+    if not options or options.first().option_count == 0:
+        return ""
+    return str(options.first().get_option_at_index(0).prompt)
+
+
+
 async def test_two_apps_on_one_hub_see_each_other(hub: HubServer) -> None:
     room = await seeded(hub)
     app_a, app_b = make_app(hub.url, "alice", room), make_app(hub.url, "bob", room)

@@ -131,6 +131,29 @@ def test_lifecycle_roles_checklist_alerts_and_broadcast() -> None:
     assert any("reopened" in e.text for e in state.entries.values() if e.kind == "system")
 
 
+def test_every_holder_of_a_role_is_kept_in_order() -> None:
+    """The debrief and the review ask who led when; the current holder alone cannot say."""
+    state = run(
+        [
+            ("role.assigned", {"role": "commander", "name": "bob"}),
+            ("role.offered", {"role": "commander", "to": "ann"}),
+            ("role.accepted", {"role": "commander"}),
+            ("role.assigned", {"role": "scribe", "name": "cat"}),
+            ("role.released", {"role": "scribe"}),
+        ]
+    )
+    terms = [(t.role, t.name, t.assigned_by) for t in state.role_terms]
+    assert terms == [
+        ("commander", "ann", "ann"),
+        ("commander", "bob", "ann"),
+        ("commander", "ann", "ann"),
+        ("scribe", "cat", "ann"),
+    ]
+    assert [t.since for t in state.role_terms] == sorted(t.since for t in state.role_terms)
+    assert IncidentState.from_dict(state.to_dict()) == state
+    assert load_snapshot(dump_snapshot(state)) == state
+
+
 def test_no_change_is_refused() -> None:
     state = run([])
     with pytest.raises(WarroomError) as caught:

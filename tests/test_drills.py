@@ -384,9 +384,9 @@ def test_a_sink_drills_key_must_be_a_boolean() -> None:
 async def test_the_app_marks_a_drill_in_its_picker_and_header(
     hub: HubServer, make_client: ClientFactory
 ) -> None:
-    from textual.widgets import Label, OptionList
+    from textual.widgets import Label
 
-    from tests.test_app import make_app, running, settle
+    from tests.test_app import first_row, make_app, running, settle
     from warroom.app.screens import IncidentScreen
     from warroom.app.widgets.panels import IncidentHeader
 
@@ -396,14 +396,8 @@ async def test_the_app_marks_a_drill_in_its_picker_and_header(
     app = make_app(hub.url, "fay", None)
     async with running(app) as pilot:
 
-        def row() -> str:
-            options = app.screen.query(OptionList)
-            if not options or options.first().option_count == 0:
-                return ""
-            return str(options.first().get_option_at_index(0).prompt)
-
-        await settle(pilot, lambda: room in row(), "the drill in the picker")
-        assert "DRILL Game day" in row()
+        await settle(pilot, lambda: room in first_row(app), "the drill in the picker")
+        assert "DRILL Game day" in first_row(app)
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, IncidentScreen), "the incident to open")
 
@@ -433,7 +427,7 @@ def test_the_debrief_counts_from_the_declaration() -> None:
         Broadcast,
         Entry,
         IncidentState,
-        RoleHolder,
+        RoleTerm,
         RunbookStep,
     )
     from warroom.drills import debrief
@@ -448,7 +442,12 @@ def test_the_debrief_counts_from_the_declaration() -> None:
         5: Entry(5, "system", "bob accepted incident commander", "bob", t(4)),
         6: Entry(6, "finding", "the primary is down", "bob", t(5)),
     }
-    state.roles = {"commander": RoleHolder("bob", t(4), "bot")}
+    state.role_terms = [
+        RoleTerm("commander", "bot", t(0), "bot"),
+        RoleTerm("scribe", "carol", t(3), "bot"),  # another role is no commander
+        RoleTerm("commander", "bob", t(4), "bot"),
+        RoleTerm("commander", "dave", t(7), "dave"),
+    ]
     state.alerts = {
         "a": Alert("a", "HighErrorRate", "firing", t(1), t(1), acked_by="bob", acked_at=t(2)),
         "b": Alert("b", "DiskFull", "firing", t(1), t(1)),
@@ -467,6 +466,5 @@ def test_the_debrief_counts_from_the_declaration() -> None:
     assert report["steps"] == {"done": 1, "skipped": 1, "overdue": 1, "open": 2}
     assert report["unacknowledged"] == ["DiskFull"]
     assert [e["at"] for e in report["timeline"]] == [0, 180, 240, 300]
-    state.roles = {"commander": RoleHolder("bot", t(0), "bot")}
-    state.entries = {1: state.entries[1]}
+    state.role_terms = state.role_terms[:2]
     assert debrief(state, t(20))["to_commander"] is None  # the driver holding the role is no commander

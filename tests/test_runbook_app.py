@@ -15,7 +15,7 @@ from server.config import load_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN
 from tests.hostile import HOSTILE, assert_safe
-from tests.test_app import incident, joined, make_app, running, seeded, settle
+from tests.test_app import first_row, incident, joined, make_app, running, seeded, settle
 from tests.test_keys import hint_of
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import RunbookPicker, runbook_matches
@@ -169,6 +169,20 @@ async def test_an_overdue_step_is_marked_on_the_panel_and_the_header(hub: HubSer
         await pilot.press("x")
         await settle(pilot, lambda: late[0].state == "done", "checked")
         await settle(pilot, lambda: f"{len(late)} overdue" not in str(panel.border_title), "one fewer")
+
+
+async def test_the_picker_marks_an_incident_with_overdue_steps(hub: HubServer) -> None:
+    room = await seeded(hub)
+    await attach(hub, room)
+    state = await hub.hub.settled_state(room)
+    late = sum(bool(s.due_at) for s in state.runbooks[RB].steps.values())
+    now = datetime.now(UTC)
+    for clock, mark in ((now, ""), (now + timedelta(days=1), f"{late} OVERDUE ")):
+        app = make_app(hub.url, "alice", None, clock=lambda clock=clock: clock)
+        async with running(app) as pilot:
+
+            await settle(pilot, lambda app=app: room in first_row(app), "the incident in the picker")
+            assert ("OVERDUE" in first_row(app)) == bool(mark) and mark in first_row(app)
 
 
 async def test_hostile_runbook_text_stays_inert(hub: HubServer) -> None:

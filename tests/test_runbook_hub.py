@@ -269,3 +269,39 @@ def test_the_welcome_list_stops_before_it_grows_past_its_cap(tmp_path: Path) -> 
     listed = listing(load_library(tmp_path))
     assert 100 < len(listed) < 1000 and listed[0]["id"] == "rb-0000"
     assert len(json.dumps(listed, separators=(",", ":")).encode()) <= LISTING_BYTES
+
+
+async def test_overdue_steps_are_marked_in_show_and_in_the_incident_list(
+    tmp_path: Path, db_path: Path, make_client: ClientFactory, env: dict[str, str]
+) -> None:
+    """Due times are judged by the reader's clock: a step falls due with no event to say so."""
+    from warroom.core.events import Command
+    from warroom.core.protocol import new_id
+    from warroom.runbooks.library import load_library
+
+    server = HubServer(db_path, TOKEN)
+    await server.start()
+    try:
+        room = await declare(await make_client(server.url, "ann"))
+        snap = load_library(shipped_dir()).runbooks["high-error-rate"].to_dict()
+        for step in (step for section in snap["sections"] for step in section["steps"]):
+            if step["id"] == "endpoints":
+                step["due_minutes"] = -5  # fell due before it was attached: only a test does this
+        data = {"runbook": snap["id"], "snapshot": snap, "why": "by hand"}
+        await server.hub.execute(Command(new_id(), "runbook.attached", data, room), "runbooks", internal=True)
+        shown = await warroom(env, "show", room, *hub_args(server))
+        line = next(line for line in shown.out.splitlines() if "Check which endpoints fail" in line)
+        assert "[ ] OVERDUE since" in line
+        assert "high-error-rate  0/" in shown.out and "1 OVERDUE  Service returns" in shown.out
+        assert "(done by" not in shown.out
+        listed = await warroom(env, "incidents", *hub_args(server))
+        assert "1 OVERDUE " in next(line for line in listed.out.splitlines() if line.startswith(room))
+        step = ["step", room, "high-error-rate", "endpoints", "--check"]
+        checked = await warroom(env, *step, *hub_args(server))
+        assert checked.code == 0, checked.err
+        shown = await warroom(env, "show", room, *hub_args(server))
+        assert "OVERDUE" not in shown.out and "[x] $ Check which endpoints fail  (done by " in shown.out
+        listed = await warroom(env, "incidents", *hub_args(server))
+        assert "OVERDUE" not in listed.out
+    finally:
+        await server.stop()

@@ -188,22 +188,10 @@ def _first_ack(state: IncidentState) -> str | None:
     return min((a.acked_at for a in state.alerts.values() if a.acked_at), default=None)
 
 
-_NAMED = re.compile(r"(.+) is incident commander")
-_ANSWERED = re.compile(r".+ (?:accepted|took over) incident commander")
-
-
 def _first_commander(state: IncidentState) -> str | None:
     """When someone other than the drill's driver (who declared it) first held the commander role."""
-    driver = state.declared_by
-    for entry in sorted(state.entries.values(), key=lambda e: e.id):
-        if entry.kind != "system":
-            continue
-        named = _NAMED.fullmatch(entry.text)
-        who = named.group(1) if named else entry.author if _ANSWERED.match(entry.text) else None
-        if who is not None and who != driver:
-            return entry.ts
-    holder = state.roles.get("commander")
-    return holder.since if holder and holder.name != driver else None
+    terms = (t.since for t in state.role_terms if t.role == "commander" and t.name != state.declared_by)
+    return next(terms, None)
 
 
 def debrief(state: IncidentState, now: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, Event, valida
 from warroom.core.matchers import parse_matchers, quote_value
 from warroom.core.reducer import covered
 from warroom.core.schema import format_time, parse_time
-from warroom.core.state import Entry, IncidentState
+from warroom.core.state import Entry, IncidentState, overdue_in
 from warroom.core.text import visible
 
 if TYPE_CHECKING:
@@ -903,6 +903,7 @@ class PickerScreen(Screen[None]):
         options.clear_options()
         self._ids = [i["id"] for i in items]
         now = self.now()
+        now_iso = format_time(now)
         for item in items:
             age = (
                 span((now - parse_time(item["declared_at"])).total_seconds())
@@ -910,6 +911,7 @@ class PickerScreen(Screen[None]):
                 else "?"
             )
             severity = str(item.get("severity", "SEV4"))
+            late = overdue_in(item.get("steps_due"), now_iso)
             options.add_option(
                 Option(
                     Content.assemble(
@@ -919,6 +921,7 @@ class PickerScreen(Screen[None]):
                         f" {visible(str(item.get('status', ''))):<13} {age:>7}",
                         f"  {visible(str(item.get('people', 0)))} here  ",
                         ("DRILL ", "bold $warning") if item.get("drill") else "",
+                        (f"{late} OVERDUE ", "bold $error") if late else "",
                         visible(str(item.get("title", ""))),
                     )
                 )

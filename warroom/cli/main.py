@@ -599,7 +599,7 @@ async def _incidents(args: argparse.Namespace) -> int:
         if args.json:
             _json(items)
         else:
-            _print_block(render_incidents(items))
+            _print_block(render_incidents(items, format_time(datetime.now(UTC))))
         return 0
 
     return await _with_client(args, work)
@@ -611,7 +611,7 @@ async def _show(args: argparse.Namespace) -> int:
         if args.json:
             _json(view.state.to_dict())
         else:
-            _print_block(render_state(view.state))
+            _print_block(render_state(view.state, format_time(datetime.now(UTC))))
         return 0
 
     return await _with_client(args, work)

@@ -12,7 +12,7 @@ from typing import Any
 
 from warroom.core.alert_groups import AlertGroup, silenced_now
 from warroom.core.events import ROLE_TITLES
-from warroom.core.state import Alert, IncidentState, origin_title
+from warroom.core.state import Alert, IncidentState, RunbookStep, origin_title, overdue_in
 from warroom.core.text import visible
 
 
@@ -35,18 +35,21 @@ def _when(stamp: str | None) -> str:
     return (stamp or "")[:16].replace("T", " ")
 
 
-def render_incidents(items: list[dict[str, Any]]) -> str:
+def render_incidents(items: list[dict[str, Any]], now: str) -> str:
     if not items:
         return "no incidents"
     rows = [("ID", "SEV", "STATUS", "DECLARED", "TITLE")]
     for item in items:
+        late = overdue_in(item.get("steps_due"), now)
         rows.append(
             (
                 str(item.get("id", "?")),
                 str(item.get("severity", "")),
                 str(item.get("status", "")),
                 _when(item.get("declared_at")),
-                ("DRILL " if item.get("drill") else "") + str(item.get("title", "")),
+                ("DRILL " if item.get("drill") else "")
+                + (f"{late} OVERDUE " if late else "")
+                + str(item.get("title", "")),
             )
         )
     return table(rows)
@@ -102,8 +105,6 @@ def render_audit(items: list[dict[str, Any]]) -> str:
     return table(rows)
 
 
-
-
 def render_alert_groups(groups: list[AlertGroup]) -> str:
     """One line per alertname, in the alert panel's order, with the panel's counts.
 
@@ -153,7 +154,41 @@ def render_alerts(alerts: Iterable[Alert], now_text: str) -> str:
     return table(rows) if len(rows) > 1 else "no alerts"
 
 
-def render_state(state: IncidentState) -> str:
+def _step_line(step: RunbookStep, now: str) -> str:
+    """One step as the app's checklist shows it: state, due (OVERDUE once past), holder, text."""
+    mark = {"done": "[x]", "skipped": "[-]"}.get(step.state, "[ ]")
+    due = ""
+    if step.state == "open" and step.due_at:
+        due = f"OVERDUE since {step.due_at[11:16]}  " if step.overdue(now) else f"due {step.due_at[11:16]}  "
+    who = f"@{_v(step.assignee)}  " if step.assignee else ""
+    cmd = "$ " if step.command else ""
+    line = f"{'  ' * step.depth}    {mark} {due}{who}{cmd}{_v(step.text)}"
+    if step.state != "open" and step.by:
+        line += f"  ({step.state} by {_v(step.by)} {(step.at or '')[11:16]})"
+    if step.reason:
+        line += f": {_v(step.reason)}"
+    return line + "".join(f"\n{'  ' * step.depth}        note {_v(n.by)}: {_v(n.text)}" for n in step.notes)
+
+
+def _runbook_lines(state: IncidentState, now: str) -> list[str]:
+    lines = ["", "runbooks"]
+    for rb in state.runbooks.values():
+        finished, total = rb.progress
+        late = sum(s.overdue(now) for s in rb.steps.values())
+        lines.append(
+            f"  {_v(rb.id)}  {finished}/{total}{f'  {late} OVERDUE' if late else ''}  {_v(rb.title)}"
+        )
+        lines.append(f"    attached {rb.at[:16].replace('T', ' ')} by {_v(rb.by)}: {_v(rb.why)}")
+        section = ""
+        for step in rb.steps.values():
+            if step.section != section:
+                section = step.section
+                lines.append(f"   {_v(section)}")
+            lines.append(_step_line(step, now))
+    return lines
+
+
+def render_state(state: IncidentState, now: str) -> str:
     drill = "DRILL  " if state.drill else ""
     lines = [
         f"{_v(state.room)}  {drill}{state.severity}  {state.status}  {_v(state.title)}",
@@ -176,6 +211,8 @@ def render_state(state: IncidentState) -> str:
             mark = "x" if item.checked else " "
             who = f"  ({_v(item.checked_by)})" if item.checked_by else ""
             lines.append(f"  [{mark}] {_v(item.text)}{who}")
+    if state.runbooks:
+        lines += _runbook_lines(state, now)
     if state.alerts:
         lines += ["", "alerts"]
         for alert in sorted(state.alerts.values(), key=lambda a: (a.status != "firing", a.alertname)):

@@ -26,6 +26,7 @@ from warroom.core.state import (
     Offer,
     Revision,
     RoleHolder,
+    RoleTerm,
     RunbookStep,
     Silence,
     StepNote,
@@ -128,6 +129,11 @@ def _system(state: IncidentState, event: Event, text: str) -> None:
     state.entries[event.seq] = Entry(id=event.seq, kind="system", text=text, author=event.actor, ts=event.ts)
 
 
+def _hold(state: IncidentState, role: str, name: str, event: Event, by: str) -> None:
+    state.roles[role] = RoleHolder(name=name, since=event.ts, assigned_by=by)
+    state.role_terms.append(RoleTerm(role, name, event.ts, by))
+
+
 @handles("incident.declared")
 def _declared(state: IncidentState, event: Event) -> None:
     d = event.data
@@ -148,7 +154,7 @@ def _declared(state: IncidentState, event: Event) -> None:
     drill = "drill " if state.drill else ""
     _system(state, event, f"declared {drill}{state.severity}: {state.title}")
     commander = d.get("commander") or event.actor
-    state.roles["commander"] = RoleHolder(name=commander, since=event.ts, assigned_by=event.actor)
+    _hold(state, "commander", commander, event, event.actor)
 
 
 @handles("incident.severity_changed")
@@ -220,7 +226,7 @@ def _entry_unpinned(state: IncidentState, event: Event) -> None:
 @handles("role.assigned")
 def _role_assigned(state: IncidentState, event: Event) -> None:
     role, name = event.data["role"], event.data["name"]
-    state.roles[role] = RoleHolder(name=name, since=event.ts, assigned_by=event.actor)
+    _hold(state, role, name, event, event.actor)
     state.offers.pop(role, None)
     _system(state, event, f"{name} is {ROLE_TITLES[role]}")
 
@@ -237,7 +243,7 @@ def _role_accepted(state: IncidentState, event: Event) -> None:
     role = event.data["role"]
     offer = state.offers.pop(role)
     previous = state.roles.get(role)
-    state.roles[role] = RoleHolder(name=event.actor, since=event.ts, assigned_by=offer.by)
+    _hold(state, role, event.actor, event, offer.by)
     handover = f" from {previous.name}" if previous else ""
     _system(state, event, f"{event.actor} accepted {ROLE_TITLES[role]}{handover}")
 
@@ -260,7 +266,7 @@ def _role_offer_expired(state: IncidentState, event: Event) -> None:
 def _role_taken_over(state: IncidentState, event: Event) -> None:
     role = event.data["role"]
     previous = state.roles.get(role)
-    state.roles[role] = RoleHolder(name=event.actor, since=event.ts, assigned_by=event.actor)
+    _hold(state, role, event.actor, event, event.actor)
     state.offers.pop(role, None)
     reason = event.data.get("reason")
     who = previous.name if previous else "nobody"

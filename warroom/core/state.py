@@ -65,6 +65,16 @@ class RoleHolder:
     assigned_by: str
 
 
+@dataclass(frozen=True, slots=True)
+class RoleTerm:
+    """One person's hold on a role, from when it began: the room's history of who led."""
+
+    role: str
+    name: str
+    since: str
+    assigned_by: str
+
+
 @dataclass(slots=True)
 class Offer:
     """A role offered to someone who has not answered yet."""
@@ -242,6 +252,7 @@ class IncidentState:
     offers: dict[str, Offer] = field(default_factory=dict)  # role -> pending offer
     entries: dict[int, Entry] = field(default_factory=dict)
     roles: dict[str, RoleHolder] = field(default_factory=dict)
+    role_terms: list[RoleTerm] = field(default_factory=list)  # every holder of every role, in order
     checklist: dict[int, ChecklistItem] = field(default_factory=dict)
     alerts: dict[str, Alert] = field(default_factory=dict)
     silences: dict[str, Silence] = field(default_factory=dict)
@@ -258,8 +269,25 @@ class IncidentState:
     def broadcast(self) -> Broadcast | None:
         return self.broadcasts[-1] if self.broadcasts else None
 
+    def open_steps_due(self) -> list[str]:
+        """When each open runbook step with a due time is due, soonest first."""
+        return sorted(
+            s.due_at
+            for rb in self.runbooks.values()
+            for s in rb.steps.values()
+            if s.due_at and s.state == "open"
+        )
+
+    def overdue_steps(self, now: str) -> int:
+        """Open runbook steps past their due time, over every attached runbook."""
+        return overdue_in(self.open_steps_due(), now)
+
     def summary_dict(self) -> dict[str, Any]:
-        """The short form used by incident lists and the status page."""
+        """The short form used by incident lists and the status page.
+
+        It carries due times, not an overdue count: a list read later judges
+        them against its own clock, and a step falls due with no event.
+        """
         latest = self.broadcast
         return {
             "id": self.room,
@@ -274,6 +302,7 @@ class IncidentState:
             "drill": self.drill,
             "seq": self.seq,
             "open_offers": len(self.offers),
+            "steps_due": self.open_steps_due(),
             "broadcast": None
             if latest is None
             else {"message": latest.message, "impact": latest.impact, "ts": latest.ts},
@@ -359,6 +388,7 @@ class IncidentState:
         roles = {name: RoleHolder(**holder) for name, holder in raw.pop("roles").items()}
         offers = {role: Offer(**offer) for role, offer in raw.pop("offers").items()}
         broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
+        role_terms = [RoleTerm(**term) for term in raw.pop("role_terms", ())]  # absent before 2026-12
         return cls(
             **raw,
             entries=entries,
@@ -369,7 +399,16 @@ class IncidentState:
             roles=roles,
             offers=offers,
             broadcasts=broadcasts,
+            role_terms=role_terms,
         )
+
+
+def overdue_in(steps_due: object, now: str) -> int:
+    """How many due times have passed at ``now``; ``steps_due`` is an incident summary's,
+    read from a hub, so anything but a list of texts counts for nothing."""
+    if not isinstance(steps_due, list):
+        return 0
+    return sum(isinstance(due, str) and due < now for due in steps_due)
 
 
 def _attached(raw: dict[str, Any]) -> AttachedRunbook:

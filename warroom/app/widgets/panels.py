@@ -114,7 +114,7 @@ class IncidentHeader(_Changing, Horizontal):
         put.set(self.query_one("#status", Label), line(drill, visible(state.status) or "joining…"))
         put.set(self.query_one("#title", Label), line(visible(state.title)))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
-        late = overdue_count(state, format_time(now)) if state.runbooks else 0
+        late = state.overdue_steps(format_time(now)) if state.runbooks else 0
         put.set(
             self.query_one("#elapsed", Label),
             line(
@@ -233,11 +233,6 @@ class RolesPanel(Static):
             self.update(lines_content(lines))
         if self.has_class("-no-commander") != ("commander" not in state.roles):
             self.set_class("commander" not in state.roles, "-no-commander")
-
-
-def overdue_count(state: IncidentState, now_iso: str) -> int:
-    """Open runbook steps past their due time, over every attached runbook."""
-    return sum(step.overdue(now_iso) for rb in state.runbooks.values() for step in rb.steps.values())
 
 
 def step_row(step: RunbookStep, now_iso: str) -> Content:
