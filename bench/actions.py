@@ -26,7 +26,7 @@ from warroom.client import HubClient
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 from warroom.core.state import IncidentState
-from warroom.demo import seed
+from warroom.demo import demo_config, seed
 
 TARGET_KEYS = 3  # presses per action, besides the typed text
 ME = "bench"
@@ -94,9 +94,9 @@ RECIPES = [
         lambda s: any(a.silenced_by == ME for a in s.alerts.values()),
     ),
     Recipe(
-        "check an item",
+        "check a runbook step",
         ("tab", "x"),
-        lambda s: any(i.checked_by == ME for i in s.checklist.values()),
+        lambda s: any(st.by == ME for rb in s.runbooks.values() for st in rb.steps.values()),
     ),
     Recipe(
         "status",
@@ -114,10 +114,10 @@ def describe(steps: tuple[Step, ...]) -> str:
 async def count_keys(size: tuple[int, int], timeout: float = 10.0) -> list[Count]:
     """Walk every recipe in one app on one demo incident; the hub's state says if it worked."""
     with tempfile.TemporaryDirectory(prefix="warroom-keys-bench-") as tmp:
-        server = HubServer(Path(tmp) / "hub.db", "bench-token")
+        server = HubServer(Path(tmp) / "hub.db", "bench-token", config=demo_config())
         await server.start()
         try:
-            room = await seed(server.hub, "someone-else")
+            room = (await seed(server, "someone-else")).room
             await server.hub.execute(Command(new_id(), "role.released", {"role": "commander"}, room), "maria")
             app = WarroomApp(HubClient(server.url, "bench-token", ME), room, load_themes(shipped_dir()))
             counts: list[Count] = []

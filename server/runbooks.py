@@ -62,6 +62,11 @@ class RunbookService:
             log.info("%d runbooks loaded from %s", len(library.runbooks), self.path)
         return library
 
+    async def settled(self) -> None:
+        """Wait until every attach queued so far is committed (or refused)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()

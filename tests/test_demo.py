@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import wait_for
 from warroom.client import HubClient
+from warroom.drills import load_scenario, shipped
 
 
 @pytest.fixture
@@ -82,15 +83,18 @@ async def test_the_demo_opens_and_a_second_terminal_joins_it(demo) -> None:
         read_until, rb"warroom join (\S+) --hub (\S+) --token (\S+) --name YOURNAME"
     )
     room, url, token = (part.decode() for part in found.groups())
-    await asyncio.to_thread(read_until, rb"Checkout API returning 502s")  # the app drew the incident
+    await asyncio.to_thread(read_until, rb"Checkout returning 5xx")  # the app drew the incident
 
     second = HubClient(url, token, "second-terminal")
     await second.connect()
     try:
         view = await second.join(room)
-        assert view.state.title == "Checkout API returning 502s in eu-west-1"
+        assert view.state.title == "Checkout returning 5xx in eu-west-1"
         assert view.state.severity == "SEV2" and view.state.roles["commander"].name == "maria"
-        assert len(view.state.checklist) == 8 and view.state.alerts
+        # The shipped scenario's alerts came through the intake and attached the shipped runbooks.
+        expected = load_scenario(shipped()["checkout-errors"]).expect_runbooks
+        assert set(view.state.runbooks) == set(expected)
+        assert {a.alertname for a in view.state.alerts.values()} >= {"HighErrorRate", "PostgresPrimaryDown"}
         await wait_for(lambda: "alex" in {m["name"] for m in view.presence}, what="the demo user's presence")
         await second.send("entry.added", {"text": "joined from a second terminal"}, room)
         await asyncio.to_thread(read_until, rb"joined from a second terminal")  # and the demo shows it
@@ -107,12 +111,12 @@ async def test_the_demo_shows_its_join_command_inside_the_app(tmp_path: Path) ->
     from warroom.app.dialogs import HelpScreen
     from warroom.app.themes import load_themes, shipped_dir
     from warroom.cli.tui import join_command
-    from warroom.demo import seed
+    from warroom.demo import demo_config, seed
 
-    server = HubServer(tmp_path / "demo.db", "demo-token")
+    server = HubServer(tmp_path / "demo.db", "demo-token", config=demo_config())
     await server.start()
     try:
-        room = await seed(server.hub, "alex")
+        room = (await seed(server, "alex")).room
         join = join_command(room, server.url, "demo-token")
         app = WarroomApp(
             HubClient(server.url, "demo-token", "alex"), room, load_themes(shipped_dir()), join_hint=join

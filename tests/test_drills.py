@@ -18,9 +18,9 @@ from server.config import HubConfig, parse_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN, ClientFactory, Receiver, wait_for
 from tests.test_cli import hub_args, warroom
-from warroom.cli.drill import alert_body, shipped
 from warroom.core.schema import format_time, parse_time
-from warroom.drills import ScenarioError, parse_scenario
+from warroom.drills import ScenarioError, parse_scenario, shipped
+from warroom.scenario_play import alert_body
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -83,7 +83,7 @@ async def post(server: HubServer, room: str, *alerts: dict[str, Any]) -> None:
 
 async def attaches(server: HubServer, room: str) -> list[Event]:
     """The room's runbook.attached events, once every attach the hub queued is committed."""
-    await wait_for(lambda: not server.runbooks._tasks, what="queued attaches")
+    await server.runbooks.settled()
     await server.hub.writer.settled()
     return [e for e in await server.hub.store.read(room, 0, 1000) if e.type == "runbook.attached"]
 

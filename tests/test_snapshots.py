@@ -21,7 +21,7 @@ from tests.conftest import TOKEN, wait_for
 from warroom.app.app import WarroomApp
 from warroom.app.themes import load_themes, shipped_dir
 from warroom.client import HubClient
-from warroom.demo import seed
+from warroom.demo import demo_config, seed
 
 DECLARED = datetime(2026, 11, 28, 3, 12, 0, tzinfo=UTC)
 NOW = DECLARED + timedelta(minutes=17, seconds=30)
@@ -33,7 +33,7 @@ class ThreadedHub:
     def __init__(self, db: Path) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.server = HubServer(db, TOKEN, clock=lambda: DECLARED)
+        self.server = HubServer(db, TOKEN, clock=lambda: DECLARED, config=demo_config())
 
     def call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
@@ -41,7 +41,7 @@ class ThreadedHub:
     def __enter__(self) -> ThreadedHub:
         self.thread.start()
         self.call(self.server.start())
-        self.room = self.call(seed(self.server.hub, "you", now=DECLARED))  # two entries pinned
+        self.room = self.call(seed(self.server, "you", now=DECLARED)).room
         return self
 
     def __exit__(self, *exc: object) -> None:

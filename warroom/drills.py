@@ -177,6 +177,18 @@ def load_scenario(path: Path) -> Scenario:
     return parse_scenario(text, str(path))
 
 
+def shipped_dir() -> Path:
+    """The shipped scenarios: ``warroom/scenarios`` in a wheel, ``scenarios/`` in a checkout."""
+    packaged = Path(__file__).resolve().parent / "scenarios"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def shipped() -> dict[str, Path]:
+    """The shipped scenarios by name (the file's stem)."""
+    where = shipped_dir()
+    return {p.stem: p for p in sorted(where.glob("*.toml"))} if where.is_dir() else {}
+
+
 def _since(start: datetime | None, when: str | None) -> float | None:
     if start is None or when is None:
         return None

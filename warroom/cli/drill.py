@@ -11,8 +11,6 @@ before anything is declared.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import hashlib
 import os
 import sys
 from datetime import UTC, datetime
@@ -24,23 +22,20 @@ import httpx
 
 from warroom.core.schema import format_time
 from warroom.core.text import visible
-from warroom.drills import Scenario, ScenarioError, Step, debrief, load_scenario, render_debrief, replay_of
+from warroom.drills import (
+    Scenario,
+    ScenarioError,
+    Step,
+    debrief,
+    load_scenario,
+    render_debrief,
+    replay_of,
+    shipped,
+)
+from warroom.scenario_play import IntakeRefused, play
 
 HTTP_ENV = "WARROOM_HTTP"
 EXIT_ERROR = 2
-
-
-def shipped_dir() -> Path:
-    """The shipped scenarios: ``warroom/scenarios`` in a wheel, ``scenarios/`` in a checkout."""
-    packaged = Path(__file__).resolve().parent.parent / "scenarios"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent.parent / "scenarios"
-
-
-def shipped() -> dict[str, Path]:
-    where = shipped_dir()
-    return {p.stem: p for p in sorted(where.glob("*.toml"))} if where.is_dir() else {}
 
 
 def add_parser(sub: Any) -> Any:
@@ -122,47 +117,6 @@ def http_url(hub: str, given: str | None) -> str:
     return urlunsplit((scheme, f"{parts.hostname}:{port}", "", "", ""))
 
 
-def _dedup(step: Step, room: str) -> str:
-    labels = ",".join(f"{k}={v}" for k, v in sorted(step.labels.items()))
-    return "drill-" + hashlib.sha256(f"{room}|{step.alertname}|{labels}".encode()).hexdigest()[:24]
-
-
-def alert_body(step: Step, now: str, room: str) -> dict[str, Any]:
-    """The body a monitoring system would send for this fire or resolve step.
-
-    Every alert carries its drill's room (a ``drill`` label, or in PagerDuty's
-    dedup key): the hub routes a known fingerprint to the room that already
-    has it, and a drill must never re-fire a real incident's alert.
-    """
-    firing = step.action == "fire"
-    if step.shape == "pagerduty":
-        body: dict[str, Any] = {
-            "routing_key": "warroom-drill",
-            "event_action": "trigger" if firing else "resolve",
-            "dedup_key": _dedup(step, room),
-        }
-        if firing:
-            severity = step.labels.get("severity", "error")
-            body["payload"] = {
-                "summary": step.annotations.get("summary", step.alertname),
-                "source": step.labels.get("instance", "warroom-drill"),
-                "severity": severity if severity in ("critical", "error", "warning", "info") else "error",
-                "class": step.alertname,
-                "timestamp": now,
-                # PagerDuty's shape has no free labels: these two are all that carry over
-                **{k: step.labels[k] for k in ("component", "group") if k in step.labels},
-            }
-        return body
-    alert = {
-        "status": "firing" if firing else "resolved",
-        "labels": {**step.labels, "alertname": step.alertname, "drill": room},
-        "annotations": step.annotations,
-        "startsAt": now,
-        "endsAt": "0001-01-01T00:00:00Z" if firing else now,
-    }
-    return {"version": "4", "status": alert["status"], "alerts": [alert]}
-
-
 async def _play(args: argparse.Namespace, scenario: Scenario) -> int:
     from warroom.cli import main as cli
     from warroom.client import HubClient
@@ -178,25 +132,16 @@ async def _play(args: argparse.Namespace, scenario: Scenario) -> int:
     async def work(client: HubClient) -> int:
         room = (await client.send("incident.declared", data))["room"]
         print(room, flush=True)  # first, alone on its line: scripts join it
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+
+        async def say(step: Step, _when: str) -> None:
+            await client.send("entry.added", {"text": step.text, "kind": step.kind}, room)
+
         headers = {"Authorization": f"Bearer {settings.token}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=10) as http:
-            for step in scenario.steps:
-                delay = start + step.at / args.speed - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # the script's clock, not a wait for an event
-                if step.action == "say":
-                    await client.send("entry.added", {"text": step.text, "kind": step.kind}, room)
-                    continue
-                path = "pagerduty" if step.shape == "pagerduty" else "alertmanager"
-                body = alert_body(step, format_time(datetime.now(UTC)), room)
-                try:
-                    answer = await http.post(f"/api/v1/alerts/{path}", params={"incident": room}, json=body)
-                except httpx.HTTPError as err:
-                    raise _Fail(f"the hub's HTTP API at {base} did not answer: {err}") from None
-                if answer.status_code >= 300:
-                    raise _Fail(f"the hub refused {step.action} {step.alertname}: {answer.text[:300]}")
+            try:
+                await play(scenario.steps, room, http, say, speed=args.speed)
+            except IntakeRefused as err:
+                raise _Fail(str(err)) from None
         cli._say(f"{room}: drill played, {len(scenario.steps)} steps")
         return 0
 

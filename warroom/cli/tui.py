@@ -57,22 +57,22 @@ def run_demo(name: str, theme: str | None) -> int:
 async def _demo(name: str, themes: LoadedThemes, theme: str | None) -> int:
     from server.runner import HubServer
     from server.tokens import new_token
-    from warroom.demo import scenario, seed
+    from warroom.demo import demo_config, seed
 
     with tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp:
         token = new_token()
-        server = HubServer(Path(tmp) / "demo.db", token)
+        server = HubServer(Path(tmp) / "demo.db", token, config=demo_config())
         await server.start()
         try:
-            room = await seed(server.hub, name)
-            join = join_command(room, server.url, token)
+            demo = await seed(server, name)
+            join = join_command(demo.room, server.url, token)
             # Printed for a terminal that keeps it, and shown inside the app, which covers this
             # screen: a notification at the start and the help screen (F1) for as long as it runs.
             print("warroom demo: a hub on this machine with an example incident.", flush=True)
             print(f"Open a second terminal into the same incident with:\n  {join}", flush=True)
-            moving = asyncio.create_task(scenario(server.hub, room))
+            moving = asyncio.create_task(demo.run())
             client = HubClient(server.url, token, name)
-            app = WarroomApp(client, room, themes, theme, join_hint=join)
+            app = WarroomApp(client, demo.room, themes, theme, join_hint=join)
             try:
                 await app.run_async()
             finally:
