@@ -6,7 +6,15 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from warroom.core.events import ENTRY_KINDS, ROLES, SEVERITIES, STATUSES
+from warroom.core.events import (
+    ACTION_STATUSES,
+    ENTRY_KINDS,
+    REVIEW_FIELDS,
+    REVIEW_LISTS,
+    ROLES,
+    SEVERITIES,
+    STATUSES,
+)
 from warroom.core.text import visible
 
 # Any text a person could mean; the hub refuses control characters, so they arrive made visible.
@@ -64,4 +72,53 @@ def command(refs: st.SearchStrategy[int] | None = None) -> st.SearchStrategy[tup
             st.just("status.broadcast"),
             st.fixed_dictionaries({"message": texts}, optional={"next_update_in": st.integers(1, 60)}),
         ),
+        *_followup(),
     )
+
+
+def _followup() -> list[st.SearchStrategy[tuple[str, dict[str, Any]]]]:
+    """The review, action items and impact: what is added after the fix, folded the same way."""
+    sections = st.sampled_from(REVIEW_LISTS)
+    days = st.dates().map(lambda d: d.isoformat())
+    actions = st.sampled_from(["A-1", "A-2", "A-3"])
+    names = st.sampled_from(["ann", "bo", "cy"])
+    return [
+        st.tuples(
+            st.just("review.updated"),
+            st.fixed_dictionaries({"field": st.sampled_from(REVIEW_FIELDS)}, optional={"text": texts}),
+        ),
+        st.tuples(
+            st.just("review.why_set"),
+            st.fixed_dictionaries({"level": st.integers(1, 5), "why": texts, "because": texts}),
+        ),
+        st.tuples(st.just("review.why_cleared"), st.fixed_dictionaries({"level": st.integers(1, 5)})),
+        st.tuples(st.just("review.item_added"), st.fixed_dictionaries({"section": sections, "text": texts})),
+        st.tuples(
+            st.just("review.item_removed"),
+            st.fixed_dictionaries({"section": sections, "item": st.integers(1, 30)}),
+        ),
+        st.tuples(
+            st.just("action.added"),
+            st.fixed_dictionaries({"text": texts}, optional={"owner": names, "due": days}),
+        ),
+        st.tuples(
+            st.just("action.updated"),
+            st.fixed_dictionaries(
+                {"action": actions},
+                optional={
+                    "status": st.sampled_from(ACTION_STATUSES),
+                    "owner": names,
+                    "due": days,
+                    "reason": texts,
+                },
+            ),
+        ),
+        st.tuples(
+            st.just("incident.services_set"),
+            st.fixed_dictionaries({"services": st.lists(st.sampled_from(["api", "db", "web"]), min_size=1)}),
+        ),
+        st.tuples(
+            st.just("incident.impact_set"),
+            st.fixed_dictionaries({"fraction": st.floats(0, 1, allow_nan=False)}),
+        ),
+    ]

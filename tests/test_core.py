@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from tests.strategies import command
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import EVENT_TYPES, Event, validate_command
+from warroom.core.handlers import HANDLERS
 from warroom.core.protocol import decode, parse_client_frame
-from warroom.core.reducer import HANDLERS, apply, check, fold
+from warroom.core.reducer import apply, check, fold
 from warroom.core.state import IncidentState
 from warroom.snapshots import dump_snapshot, load_snapshot
 

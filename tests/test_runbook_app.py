@@ -177,12 +177,15 @@ async def test_the_picker_marks_an_incident_with_overdue_steps(hub: HubServer) -
     state = await hub.hub.settled_state(room)
     late = sum(bool(s.due_at) for s in state.runbooks[RB].steps.values())
     now = datetime.now(UTC)
-    for clock, mark in ((now, ""), (now + timedelta(days=1), f"{late} OVERDUE ")):
-        app = make_app(hub.url, "alice", None, clock=lambda clock=clock: clock)
-        async with running(app) as pilot:
+    for when, mark in ((now, ""), (now + timedelta(days=1), f"{late} OVERDUE ")):
+        await picker_shows(hub, room, when, mark)
 
-            await settle(pilot, lambda app=app: room in first_row(app), "the incident in the picker")
-            assert ("OVERDUE" in first_row(app)) == bool(mark) and mark in first_row(app)
+
+async def picker_shows(hub: HubServer, room: str, when: datetime, mark: str) -> None:
+    app = make_app(hub.url, "alice", None, clock=lambda: when)
+    async with running(app) as pilot:
+        await settle(pilot, lambda: room in first_row(app), "the incident in the picker")
+        assert ("OVERDUE" in first_row(app)) == bool(mark) and mark in first_row(app)
 
 
 async def test_hostile_runbook_text_stays_inert(hub: HubServer) -> None:

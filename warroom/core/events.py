@@ -15,7 +15,20 @@ from typing import Any
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.matchers import MAX_MATCHER_LEN, MAX_MATCHERS
-from warroom.core.schema import Bool, Choice, Field, Int, Labels, Text, TextList, Time, Tree, validate
+from warroom.core.schema import (
+    Bool,
+    Choice,
+    Day,
+    Field,
+    Int,
+    Labels,
+    Number,
+    Text,
+    TextList,
+    Time,
+    Tree,
+    validate,
+)
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
@@ -28,7 +41,13 @@ ROLE_TITLES = {
     "scribe": "scribe",
 }
 ALERT_STATUSES = ("firing", "resolved")
-MILESTONES = ("detected", "declared", "acknowledged", "mitigated", "resolved")
+# impact_started: when customers were first hurt; unset, metrics read it as detected.
+MILESTONES = ("impact_started", "detected", "declared", "acknowledged", "mitigated", "resolved")
+REVIEW_FIELDS = ("summary", "impact_customer", "impact_business", "impact_technical")
+REVIEW_LISTS = ("factors", "went_well", "lucky")  # contributing factors, what went well, where we got lucky
+WHY_LEVELS = 5
+ACTION_STATUSES = ("open", "in_progress", "done", "wont_do")
+SERVICES_MAX = 32
 
 NAME_MAX = 64
 TITLE_MAX = 200
@@ -76,6 +95,7 @@ define(
     Bool("public", required=False, default=False),
     Bool("drill", required=False, default=False),
     Text("commander", required=False, max_len=NAME_MAX),
+    TextList("services", required=False, max_items=SERVICES_MAX, max_len=NAME_MAX),
 )
 define(
     "incident.milestone_corrected",
@@ -321,6 +341,65 @@ define(
     Int("attempt", minimum=1),
     Bool("final", required=False, default=False),
     from_clients=False,
+)
+define(
+    "incident.services_set",
+    "The services the incident touches, replacing the list; an alert's service label adds its own.",
+    TextList("services", max_items=SERVICES_MAX, max_len=NAME_MAX),
+)
+define(
+    "incident.impact_set",
+    "The share of a service's users hurt, 0 to 1 (default 1): how fast the outage spends its error budget.",
+    Number("fraction", minimum=0.0, maximum=1.0),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
+)
+define(
+    "review.updated",
+    "Sets a text field of the review (the summary, an impact); with no text, clears it.",
+    Choice("field", options=REVIEW_FIELDS),
+    Text("text", required=False, max_len=TEXT_MAX, multiline=True),
+)
+define(
+    "review.why_set",
+    "One level of the review's 5-whys chain (why, because); a level follows the one above it.",
+    Int("level", minimum=1, maximum=WHY_LEVELS),
+    Text("why", max_len=TEXT_MAX, multiline=True),
+    Text("because", max_len=TEXT_MAX, multiline=True),
+)
+define(
+    "review.why_cleared",
+    "Clears a level of the 5-whys chain and every level under it.",
+    Int("level", minimum=1, maximum=WHY_LEVELS),
+)
+define(
+    "review.item_added",
+    "Adds a contributing factor, something that went well, or a place where we got lucky.",
+    Choice("section", options=REVIEW_LISTS),
+    Text("text", max_len=TEXT_MAX, multiline=True),
+)
+define(
+    "review.item_removed",
+    "Takes an item out of a review list; the log keeps it.",
+    Choice("section", options=REVIEW_LISTS),
+    Int("item", minimum=1),
+)
+define(
+    "action.added",
+    "An action item: follow-up work with an owner and a due date; its id is A-1, A-2, ... in its room.",
+    Text("text", max_len=TITLE_MAX * 2),
+    Text("owner", required=False, max_len=NAME_MAX),
+    Day("due", required=False),
+)
+define(
+    "action.updated",
+    "Changes an action item: status (done may be back-dated with at), owner, due date or text.",
+    Text("action", max_len=16, ref="actions"),
+    Choice("status", required=False, options=ACTION_STATUSES),
+    Text("owner", required=False, max_len=NAME_MAX),
+    Day("due", required=False),
+    Text("text", required=False, max_len=TITLE_MAX * 2),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
+    Time("at", required=False),
 )
 
 

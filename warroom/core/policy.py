@@ -21,6 +21,8 @@ DEFAULT_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "incident.severity_changed": ("commander",),
     "incident.status_changed": ("commander",),
     "incident.milestone_corrected": ("commander",),
+    "incident.impact_set": ("commander",),
+    "review.updated": ("commander", "scribe"),
 }
 DEFAULT_CADENCE = {"SEV1": 15, "SEV2": 30, "SEV3": 60, "SEV4": 120}  # minutes between broadcasts
 DEFAULT_COMMANDER_WITHIN = {"SEV1": 5, "SEV2": 15}  # minutes until a commander is required

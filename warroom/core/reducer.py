@@ -7,12 +7,14 @@ Both read only their arguments, so replaying a log always gives the same state.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import EVENT_TYPES, ROLE_TITLES, Event
+from warroom.core.followup import TYPES as FOLLOWUP_TYPES
+from warroom.core.followup import add_service, check_followup  # its handlers register on import
+from warroom.core.handlers import HANDLERS, handles, system_line
 from warroom.core.matchers import Matcher, format_matcher, label_matchers, matches_all, parse_matchers
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import (
@@ -32,17 +34,6 @@ from warroom.core.state import (
     StepNote,
     origin_title,
 )
-
-Handler = Callable[[IncidentState, Event], None]
-HANDLERS: dict[str, Handler] = {}
-
-
-def handles(type_name: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[type_name] = fn
-        return fn
-
-    return register
 
 
 def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
@@ -87,6 +78,8 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
             )
     if type_name == "runbook.attached" or type_name.startswith("step."):
         _check_runbook(state, type_name, data)
+    if type_name in FOLLOWUP_TYPES:
+        check_followup(state, type_name, data)
     if type_name == "responder.joined" and data["name"] in state.responders:
         raise WarroomError(Code.NO_CHANGE, f"{data['name']} already joined", "name")
 
@@ -124,11 +117,6 @@ def apply(state: IncidentState, event: Event) -> IncidentState:
     return state
 
 
-def _system(state: IncidentState, event: Event, text: str) -> None:
-    """A timeline line the hub writes for a change of state, so the story reads whole."""
-    state.entries[event.seq] = Entry(id=event.seq, kind="system", text=text, author=event.actor, ts=event.ts)
-
-
 def _hold(state: IncidentState, role: str, name: str, event: Event, by: str) -> None:
     state.roles[role] = RoleHolder(name=name, since=event.ts, assigned_by=by)
     state.role_terms.append(RoleTerm(role, name, event.ts, by))
@@ -152,7 +140,8 @@ def _declared(state: IncidentState, event: Event) -> None:
     if state.status in ("monitoring", "resolved"):
         state.milestones["mitigated"] = event.ts
     drill = "drill " if state.drill else ""
-    _system(state, event, f"declared {drill}{state.severity}: {state.title}")
+    system_line(state, event, f"declared {drill}{state.severity}: {state.title}")
+    state.services = list(dict.fromkeys(d.get("services", ())))
     commander = d.get("commander") or event.actor
     _hold(state, "commander", commander, event, event.actor)
 
@@ -161,7 +150,7 @@ def _declared(state: IncidentState, event: Event) -> None:
 def _severity(state: IncidentState, event: Event) -> None:
     old, state.severity = state.severity, event.data["severity"]
     reason = event.data.get("reason")
-    _system(state, event, f"severity {old} → {state.severity}" + (f": {reason}" if reason else ""))
+    system_line(state, event, f"severity {old} → {state.severity}" + (f": {reason}" if reason else ""))
 
 
 @handles("incident.status_changed")
@@ -179,7 +168,7 @@ def _status(state: IncidentState, event: Event) -> None:
         state.milestones.setdefault("mitigated", event.ts)
     reason = event.data.get("reason")
     text = f"{verb} {old} → {state.status}" + (f": {reason}" if reason else "")
-    _system(state, event, text)
+    system_line(state, event, text)
 
 
 @handles("entry.added")
@@ -228,14 +217,14 @@ def _role_assigned(state: IncidentState, event: Event) -> None:
     role, name = event.data["role"], event.data["name"]
     _hold(state, role, name, event, event.actor)
     state.offers.pop(role, None)
-    _system(state, event, f"{name} is {ROLE_TITLES[role]}")
+    system_line(state, event, f"{name} is {ROLE_TITLES[role]}")
 
 
 @handles("role.offered")
 def _role_offered(state: IncidentState, event: Event) -> None:
     role, to = event.data["role"], event.data["to"]
     state.offers[role] = Offer(to=to, by=event.actor, at=event.ts)
-    _system(state, event, f"{event.actor} offered {ROLE_TITLES[role]} to {to}")
+    system_line(state, event, f"{event.actor} offered {ROLE_TITLES[role]} to {to}")
 
 
 @handles("role.accepted")
@@ -245,21 +234,21 @@ def _role_accepted(state: IncidentState, event: Event) -> None:
     previous = state.roles.get(role)
     _hold(state, role, event.actor, event, offer.by)
     handover = f" from {previous.name}" if previous else ""
-    _system(state, event, f"{event.actor} accepted {ROLE_TITLES[role]}{handover}")
+    system_line(state, event, f"{event.actor} accepted {ROLE_TITLES[role]}{handover}")
 
 
 @handles("role.declined")
 def _role_declined(state: IncidentState, event: Event) -> None:
     role = event.data["role"]
     state.offers.pop(role)
-    _system(state, event, f"{event.actor} declined {ROLE_TITLES[role]}")
+    system_line(state, event, f"{event.actor} declined {ROLE_TITLES[role]}")
 
 
 @handles("role.offer_expired")
 def _role_offer_expired(state: IncidentState, event: Event) -> None:
     role = event.data["role"]
     offer = state.offers.pop(role)
-    _system(state, event, f"offer of {ROLE_TITLES[role]} to {offer.to} expired unanswered")
+    system_line(state, event, f"offer of {ROLE_TITLES[role]} to {offer.to} expired unanswered")
 
 
 @handles("role.taken_over")
@@ -273,7 +262,7 @@ def _role_taken_over(state: IncidentState, event: Event) -> None:
     absent = event.data.get("absent_for")  # logs from before the hub filled it in lack it
     gone = f"not seen for {absent} s" if absent is not None else "disconnected"
     text = f"{event.actor} took over {ROLE_TITLES[role]} from {who} ({gone})"
-    _system(state, event, text + (f": {reason}" if reason else ""))
+    system_line(state, event, text + (f": {reason}" if reason else ""))
 
 
 @handles("responder.joined")
@@ -281,7 +270,7 @@ def _responder_joined(state: IncidentState, event: Event) -> None:
     name = event.data["name"]
     state.responders[name] = event.ts
     state.milestones.setdefault("acknowledged", event.ts)
-    _system(state, event, f"{name} joined")
+    system_line(state, event, f"{name} joined")
 
 
 @handles("incident.milestone_corrected")
@@ -291,14 +280,14 @@ def _milestone_corrected(state: IncidentState, event: Event) -> None:
     state.milestones[milestone] = at
     reason = event.data.get("reason")
     text = f"milestone {milestone} corrected: {old or 'unset'} → {at}" + (f": {reason}" if reason else "")
-    _system(state, event, text)
+    system_line(state, event, text)
 
 
 @handles("notification.failed")
 def _notification_failed(state: IncidentState, event: Event) -> None:
     d = event.data
     then = "gave up" if d.get("final") else "retrying"
-    _system(
+    system_line(
         state, event, f"notification to {d['sink']} failed: {d['error']}, {then} (attempt {d['attempt']})"
     )
 
@@ -308,7 +297,7 @@ def _role_released(state: IncidentState, event: Event) -> None:
     role = event.data["role"]
     holder = state.roles.pop(role, None)
     who = holder.name if holder else "nobody"
-    _system(state, event, f"{who} released {ROLE_TITLES[role]}")
+    system_line(state, event, f"{who} released {ROLE_TITLES[role]}")
 
 
 @handles("checklist.item_added")
@@ -396,6 +385,7 @@ def _alert_upserted(state: IncidentState, event: Event) -> None:
         state.alerts[alert.fingerprint] = alert
         if "labels" in d:
             _silence_if_covered(state, alert, d["labels"], d.get("origin"), event.ts)
+            add_service(state, d["labels"])
     elif alert.status == "resolved" and d.get("status", "firing") == "firing":
         # A trigger after a resolve is a new occurrence: its acknowledgement starts over.
         alert.acked_by = alert.acked_at = None
@@ -453,7 +443,7 @@ def _alerts_acked(state: IncidentState, event: Event) -> None:
         alert.acked_by = event.actor
         alert.acked_at = event.ts
     state.milestones.setdefault("acknowledged", event.ts)
-    _system(state, event, f"acknowledged {_alerts(len(alerts))} matching {', '.join(matchers)}")
+    system_line(state, event, f"acknowledged {_alerts(len(alerts))} matching {', '.join(matchers)}")
 
 
 @handles("alert.resolved")
@@ -464,14 +454,14 @@ def _alert_resolved(state: IncidentState, event: Event) -> None:
     alert.last_seen = event.ts
     alert.stale_since = None
     if reason := event.data.get("reason"):
-        _system(state, event, f"{alert.label} resolved: {reason}")
+        system_line(state, event, f"{alert.label} resolved: {reason}")
 
 
 @handles("alert.stale")
 def _alert_stale(state: IncidentState, event: Event) -> None:
     alert = state.alerts[event.data["fingerprint"]]
     alert.stale_since = event.ts
-    _system(state, event, f"{alert.label} is stale: {event.data['reason']}")
+    system_line(state, event, f"{alert.label} is stale: {event.data['reason']}")
 
 
 def _until(ends_at: str) -> str:
@@ -497,7 +487,7 @@ def _alert_silenced(state: IncidentState, event: Event) -> None:
         upstream or f"{ROOM_SILENCE}{event.seq}", matchers, ends_at, event.actor, d["reason"], origin
     )
     _silence_alert(alert, _keep(state, silence, event))
-    _system(
+    system_line(
         state, event, f"silenced {alert.label} for {d['minutes']}m in {origin_title(origin)}: {d['reason']}"
     )
 
@@ -532,7 +522,7 @@ def _alerts_silenced(state: IncidentState, event: Event) -> None:
     text = (
         f"silenced {_alerts(len(alerts))} matching {', '.join(d['matchers'])} for {d['minutes']}m in {where}"
     )
-    _system(state, event, f"{text}: {d['reason']}")
+    system_line(state, event, f"{text}: {d['reason']}")
 
 
 @handles("alert.unsilenced")
@@ -550,7 +540,7 @@ def _alert_unsilenced(state: IncidentState, event: Event) -> None:
         ended.state = "expired"
         _keep(state, ended, event)
     more = f" (and on {_alerts(len(others))} more it covered)" if others else ""
-    _system(state, event, f"silence on {alert.label} ended{more}")
+    system_line(state, event, f"silence on {alert.label} ended{more}")
 
 
 @handles("silence.synced")
@@ -582,13 +572,13 @@ def _silence_synced(state: IncidentState, event: Event) -> None:
         text = (
             f"{silence.created_by} {verb} {_alerts(len(alerts))} in {where} until {_until(silence.ends_at)}"
         )
-        _system(state, event, f"{text}: {silence.comment}" if silence.comment else text)
+        system_line(state, event, f"{text}: {silence.comment}" if silence.comment else text)
         return
     alerts = [a for a in state.alerts.values() if a.silence_id == silence.id]
     for alert in alerts:
         _unsilence_alert(alert)
     if silence.state == "expired":
-        _system(
+        system_line(
             state, event, f"the silence by {silence.created_by} on {_alerts(len(alerts))} expired in {where}"
         )
 
@@ -599,16 +589,16 @@ def _source_checked(state: IncidentState, event: Event) -> None:
     where = origin_title(origin)
     if error:
         state.source_errors[origin] = error
-        _system(state, event, f"{where} is not answering ({error}); its alerts here may be out of date")
+        system_line(state, event, f"{where} is not answering ({error}); its alerts here may be out of date")
     else:
         state.source_errors.pop(origin, None)
-        _system(state, event, f"{where} answers again; its alerts here are reconciled")
+        system_line(state, event, f"{where} answers again; its alerts here are reconciled")
 
 
 @handles("alert.moved")
 def _alert_moved(state: IncidentState, event: Event) -> None:
     alert = state.alerts.pop(event.data["fingerprint"])
-    _system(state, event, f"{alert.label} moved to {event.data['to']}")
+    system_line(state, event, f"{alert.label} moved to {event.data['to']}")
 
 
 def _runbook_steps(
@@ -656,7 +646,7 @@ def _runbook_attached(state: IncidentState, event: Event) -> None:
         steps=_runbook_steps(snapshot, event.ts, state),
     )
     state.runbooks[attached.id] = attached
-    _system(
+    system_line(
         state,
         event,
         f"attached runbook {attached.title} ({attached.id}), {len(attached.steps)} steps: {attached.why}",
@@ -681,14 +671,14 @@ def _step_checked(state: IncidentState, event: Event) -> None:
 def _step_skipped(state: IncidentState, event: Event) -> None:
     attached, step = _step(state, event)
     step.state, step.by, step.at, step.reason = "skipped", event.actor, event.ts, event.data["reason"]
-    _system(state, event, f"skipped '{step.text}' ({attached.id}): {step.reason}")
+    system_line(state, event, f"skipped '{step.text}' ({attached.id}): {step.reason}")
 
 
 @handles("step.assigned")
 def _step_assigned(state: IncidentState, event: Event) -> None:
     attached, step = _step(state, event)
     step.assignee = event.data["to"]
-    _system(state, event, f"gave '{step.text}' ({attached.id}) to {step.assignee}")
+    system_line(state, event, f"gave '{step.text}' ({attached.id}) to {step.assignee}")
 
 
 @handles("step.noted")
@@ -713,7 +703,7 @@ def _broadcast(state: IncidentState, event: Event) -> None:
             next_update_due=due,
         )
     )
-    _system(state, event, f"broadcast: {d['message']}")
+    system_line(state, event, f"broadcast: {d['message']}")
 
 
 def fold(room: str, events: list[Event], state: IncidentState | None = None) -> IncidentState:
@@ -722,3 +712,4 @@ def fold(room: str, events: list[Event], state: IncidentState | None = None) -> 
     for event in events:
         apply(current, event)
     return current
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from warroom.core.errors import Code, WarroomError
@@ -94,6 +94,38 @@ class Int(Field):
         if not self.minimum <= value <= self.maximum:
             raise self.fail(Code.INVALID_VALUE, f"{value} is outside {self.minimum}..{self.maximum}")
         return value
+
+
+@dataclass(frozen=True)
+class Number(Field):
+    """A finite number in a range (an integer is taken as one)."""
+
+    minimum: float = 0.0
+    maximum: float = 1.0
+
+    def check(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(Code.WRONG_TYPE, f"expected a number, got {type_name(value)}")
+        if not self.minimum <= value <= self.maximum:  # NaN fails this too
+            raise self.fail(Code.INVALID_VALUE, f"{value} is outside {self.minimum:g}..{self.maximum:g}")
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Day(Field):
+    """A calendar date, ``YYYY-MM-DD``: a due date is a day, not an instant."""
+
+    def check(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(Code.WRONG_TYPE, f"expected a date like 2026-12-15, got {type_name(value)}")
+        text = value.strip()
+        try:
+            day = date.fromisoformat(text) if len(text) == 10 else None  # not 20261215 nor a time
+        except ValueError:
+            day = None
+        if day is None:
+            raise self.fail(Code.INVALID_VALUE, f"{value[:40]!r} is not a date like 2026-12-15")
+        return day.isoformat()
 
 
 @dataclass(frozen=True)

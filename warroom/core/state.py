@@ -232,6 +232,61 @@ class AttachedRunbook:
 
 
 @dataclass(slots=True)
+class ReviewItem:
+    """One contributing factor, thing that went well, or place we got lucky."""
+
+    id: int  # the seq of the event that added it
+    text: str
+    by: str
+    at: str
+
+
+@dataclass(slots=True)
+class Why:
+    """One level of the 5-whys chain."""
+
+    why: str
+    because: str
+    by: str
+    at: str
+
+
+@dataclass(slots=True)
+class Review:
+    """What the review adds to the log: text fields, the whys, and three lists."""
+
+    fields: dict[str, str] = field(default_factory=dict)  # REVIEW_FIELDS that are filled
+    whys: list[Why] = field(default_factory=list)  # level 1 first
+    lists: dict[str, list[ReviewItem]] = field(default_factory=dict)  # REVIEW_LISTS that have items
+    updated_by: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(slots=True)
+class ActionItem:
+    """Follow-up work, tracked until done (or dropped, saying why)."""
+
+    id: str  # A-1, A-2, ... within its room
+    text: str
+    created_by: str
+    created_at: str
+    owner: str | None = None
+    due: str | None = None  # YYYY-MM-DD
+    status: str = "open"  # open | in_progress | done | wont_do
+    done_at: str | None = None  # when it was done (may be back-dated)
+    reason: str | None = None  # the latest status change's
+    updated_by: str | None = None
+    updated_at: str | None = None
+
+    def overdue(self, today: str) -> bool:
+        """Still to do after its due day; ``today`` is a YYYY-MM-DD date."""
+        return self.status in ("open", "in_progress") and self.due is not None and self.due < today
+
+    def on_time(self) -> bool:
+        return self.status == "done" and (self.due is None or (self.done_at or "")[:10] <= self.due)
+
+
+@dataclass(slots=True)
 class IncidentState:
     room: str
     seq: int = 0
@@ -260,6 +315,10 @@ class IncidentState:
     # An alert source reconciliation cannot reach -> what went wrong; absent while it answers.
     source_errors: dict[str, str] = field(default_factory=dict)
     broadcasts: list[Broadcast] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    impact_fraction: float = 1.0
+    review: Review = field(default_factory=Review)
+    actions: dict[str, ActionItem] = field(default_factory=dict)  # by id, in the order added
 
     @property
     def declared(self) -> bool:
@@ -389,6 +448,8 @@ class IncidentState:
         offers = {role: Offer(**offer) for role, offer in raw.pop("offers").items()}
         broadcasts = [Broadcast(**item) for item in raw.pop("broadcasts")]
         role_terms = [RoleTerm(**term) for term in raw.pop("role_terms", ())]  # absent before 2026-12
+        review = _review(raw.pop("review", None) or {})
+        actions = {key: ActionItem(**item) for key, item in raw.pop("actions", {}).items()}
         return cls(
             **raw,
             entries=entries,
@@ -400,6 +461,8 @@ class IncidentState:
             offers=offers,
             broadcasts=broadcasts,
             role_terms=role_terms,
+            review=review,
+            actions=actions,
         )
 
 
@@ -409,6 +472,12 @@ def overdue_in(steps_due: object, now: str) -> int:
     if not isinstance(steps_due, list):
         return 0
     return sum(isinstance(due, str) and due < now for due in steps_due)
+
+
+def _review(raw: dict[str, Any]) -> Review:
+    lists = {name: [ReviewItem(**item) for item in items] for name, items in raw.get("lists", {}).items()}
+    whys = [Why(**why) for why in raw.get("whys", ())]
+    return Review(dict(raw.get("fields", {})), whys, lists, raw.get("updated_by"), raw.get("updated_at"))
 
 
 def _attached(raw: dict[str, Any]) -> AttachedRunbook:
