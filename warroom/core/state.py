@@ -362,6 +362,15 @@ class IncidentState:
             "seq": self.seq,
             "open_offers": len(self.offers),
             "steps_due": self.open_steps_due(),
+            # what reports and the action list read, so neither folds 1,000 logs
+            "milestones": dict(self.milestones),
+            "reopen_count": self.reopen_count,
+            "services": list(self.services),
+            "impact_fraction": self.impact_fraction,
+            "actions": [
+                {k: getattr(a, k) for k in ("id", "text", "owner", "due", "status", "done_at")}
+                for a in self.actions.values()
+            ],
             "broadcast": None
             if latest is None
             else {"message": latest.message, "impact": latest.impact, "ts": latest.ts},
