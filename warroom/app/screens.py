@@ -18,11 +18,9 @@ from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from warroom.app.alert_detail import AlertDetailScreen
-from warroom.app.debrief import DebriefScreen, debrief_lines, why_no_debrief
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
 from warroom.app.slash import Action, Context, SlashError, parse
-from warroom.app.step_run import RunScreen, first_line, local_command, question, run_and_record
 from warroom.app.tell import tell
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.composer import Composer, text_problem
@@ -35,7 +33,6 @@ from warroom.app.widgets.panels import (
     span,
 )
 from warroom.app.widgets.timeline import Filter, Timeline
-from warroom.cli.runbook_run import RunRefused
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.core.alert_groups import severity_rank
 from warroom.core.errors import WarroomError
@@ -698,10 +695,13 @@ class IncidentScreen(Screen[None]):
             return
         runbook_id, step_id = message.ref
         work = self._run_step(runbook_id, step_id) if message.run else self._copy_step(runbook_id, step_id)
-        self.run_worker(work, exit_on_error=False, group="step-command")
+        self.run_worker(work, exit_on_error=False, group="step-command", exclusive=True)
 
     async def _copy_step(self, runbook_id: str, step_id: str) -> None:
         """The filled command to the clipboard (OSC 52): the same text a run would run."""
+        # Imported on first use: the runbook parser and the runner are not needed to start the app.
+        from warroom.app.step_run import RunRefused, first_line, local_command
+
         try:
             command = await local_command(self.state, runbook_id, step_id)
         except RunRefused as exc:
@@ -712,6 +712,8 @@ class IncidentScreen(Screen[None]):
 
     async def _run_step(self, runbook_id: str, step_id: str) -> None:
         """The exact command in a question; on yes it runs here, in the app's worker, and is recorded."""
+        from warroom.app.step_run import RunRefused, RunScreen, local_command, question, run_and_record
+
         why = self._read_only()
         if why is not None:  # a run nobody could record: not started
             self.app.notify(why, title="read-only", severity="warning")
@@ -739,6 +741,8 @@ class IncidentScreen(Screen[None]):
 
     def action_debrief(self) -> None:
         """A resolved drill's debrief; anywhere else, why there is none."""
+        from warroom.app.debrief import DebriefScreen, debrief_lines, why_no_debrief
+
         state = self.state
         why = why_no_debrief(state)
         if why is not None:

@@ -21,7 +21,7 @@ from textual.widgets import Label, Log, Static
 
 from warroom.app.tell import tell
 from warroom.cli.runbook import UsageError, library_dir
-from warroom.cli.runbook_run import (
+from warroom.cli.runbook_run import (  # RunRefused: what callers catch
     DEFAULT_TIMEOUT,
     RunRefused,
     finding,
@@ -34,6 +34,8 @@ from warroom.client import CommandRejected, HubClient
 from warroom.core.state import IncidentState
 from warroom.core.text import visible
 from warroom.runbooks.library import load_library
+
+__all__ = ["RunRefused", "RunScreen", "first_line", "local_command", "question", "run_and_record"]
 
 SHOWN_LINES = 5_000  # of output kept on screen; the finding keeps its head either way
 
