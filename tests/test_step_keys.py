@@ -353,3 +353,39 @@ def test_debrief_is_a_slash_command_the_screen_answers() -> None:
     assert parse("/debrief", Context(me="alice")) == Action("debrief.open")
     with pytest.raises(SlashError, match="usage: /debrief"):
         parse("/debrief INC-3", Context(me="alice"))
+
+
+# -- the one runner -------------------------------------------------------------------------------
+
+
+def test_the_app_and_the_cli_run_with_the_same_timeout() -> None:
+    from warroom.cli.main import build_parser
+    from warroom.cli.runbook_run import DEFAULT_TIMEOUT
+
+    args = build_parser().parse_args(["runbook", "run", "INC-1", "probe/mark"])
+    assert args.timeout == DEFAULT_TIMEOUT
+
+
+async def test_a_cancelled_run_kills_its_process_group(tmp_path: Path) -> None:
+    """Quitting the app (or ctrl+c) cancels the run: the command's own process group goes with it."""
+    import asyncio
+    import os
+
+    from warroom.cli.runbook_run import run_local
+
+    pieces: list[str] = []
+    running = asyncio.ensure_future(run_local("echo $$; exec sleep 30", 60, pieces.append))
+    await wait_for(lambda: "\n" in "".join(pieces), what="the command's pid")
+    pid = int("".join(pieces).split()[0])
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+    def gone() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")  # killed, not reaped
+
+    await wait_for(gone, what="the command killed")
