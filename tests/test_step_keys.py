@@ -28,6 +28,7 @@ from warroom.app.screens import help_rows
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.step_run import RunScreen
 from warroom.app.widgets.panels import ChecklistPanel
+from warroom.app.widgets.timeline import Timeline
 from warroom.cli.runbook_run import RunRefused, split_step
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
@@ -152,7 +153,11 @@ async def test_ctrl_g_asks_first_and_only_yes_runs_it(hub: HubServer, library: P
         await settle(pilot, lambda: bool(steps["mark"].notes), "the step note")
         assert steps["mark"].notes[0].text.startswith("ran locally: exit 0 after")
         await pilot.press("escape")
-        await settle(pilot, lambda: app.screen is incident(app), "back to the room")
+        await settle(pilot, lambda: not isinstance(app.screen, RunScreen), "back to the room")
+        entries = app.client.rooms[room].state.entries
+        [entry] = [n for n, e in entries.items() if e.kind == "finding"]
+        timeline = incident(app).query_one(Timeline)
+        await settle(pilot, lambda: entry in timeline._shown, "the finding on the timeline")
 
 
 async def test_a_hostile_label_is_one_quoted_argument(hub: HubServer, library: Path) -> None:

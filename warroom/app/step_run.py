@@ -38,6 +38,7 @@ from warroom.runbooks.library import load_library
 __all__ = ["RunRefused", "RunScreen", "first_line", "local_command", "question", "run_and_record"]
 
 SHOWN_LINES = 5_000  # of output kept on screen; the finding keeps its head either way
+KEPT_CHARS = 64 * 1024
 
 
 async def local_command(state: IncidentState, runbook_id: str, step_id: str) -> str:
@@ -82,7 +83,7 @@ class RunScreen(ModalScreen[None]):
         self.ref = f"{visible(runbook_id)}/{visible(step_id)}"
         self.command = command
         self._early: list[str] = []  # output that came before the log was mounted
-        self.output = ""  # everything shown, for whoever asks (tests, a later copy)
+        self.output = ""  # the head of what was shown, for whoever asks
         self.result: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -102,7 +103,8 @@ class RunScreen(ModalScreen[None]):
 
     def write(self, text: str) -> None:
         """A piece of output, made visible already by ``run_local``."""
-        self.output += text
+        if len(self.output) < KEPT_CHARS:  # an endless output is shown by the log, not hoarded here
+            self.output += text[: KEPT_CHARS - len(self.output)]
         if self.is_mounted:
             self.query_one(Log).write(text)
         else:
@@ -115,7 +117,7 @@ class RunScreen(ModalScreen[None]):
 
     def _show_result(self) -> None:
         status = self.query_one("#run-status", Label)
-        status.update(Content(f"{self.result}; recorded as a finding. Escape closes this."))
+        status.update(Content(f"{self.result}; the finding goes to the timeline. Escape closes this."))
 
 
 async def run_and_record(
