@@ -107,6 +107,13 @@ ACTS: list[Act] = [
         for sev in SEVERITIES
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
+    Act(
+        "f3",
+        "debrief",
+        "Debrief",
+        "Once a drill is resolved: its debrief (times to ack, commander, broadcast; steps; alerts left)",
+        show=False,
+    ),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
 ]
@@ -153,6 +160,8 @@ def help_rows() -> list[tuple[str, str]]:
         ("a", "in the alert panel: acknowledge the alert, or every firing one of a group, after a yes"),
         ("s", "in the alert panel: silence the alert, or its group: the composer opens with /silence"),
         ("/skip, /assign, /stepnote", "on a runbook step: skip it (why), give it to @NAME, note it"),
+        ("ctrl+y", "on a runbook step with a command ($): copy it, filled from the alert, to the clipboard"),
+        ("ctrl+g", "on a runbook step with a command ($): run it on this machine, after a yes; a finding"),
         ("/runbook [ID]", "attach a runbook of the hub's library; alone, a picker with search"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
@@ -618,7 +627,7 @@ class IncidentScreen(Screen[None]):
             return None
         try:
             action = parse(text, self.context())
-            if action.type not in ("escalate", "runbook.pick"):
+            if action.type not in ("escalate", "runbook.pick", "debrief.open"):
                 validate_command(action.type, action.data)
         except SlashError as exc:
             return str(exc)
@@ -651,6 +660,10 @@ class IncidentScreen(Screen[None]):
             composer.clear()
             self.action_attach_runbook()
             return
+        if action.type == "debrief.open":
+            composer.clear()
+            self.action_debrief()
+            return
         self.send(action, sent=composer.clear, refused=lambda why: composer.hint(why, error=True))
 
     def on_checklist_panel_toggled(self, message: ChecklistPanel.Toggled) -> None:
@@ -674,6 +687,68 @@ class IncidentScreen(Screen[None]):
 
         data = {"runbook": message.runbook, "step": step.id, "checked": checked}
         self.send(Action("step.checked", data), sent=sent)
+
+    def on_checklist_panel_step_command(self, message: ChecklistPanel.StepCommand) -> None:
+        if message.ref is None:
+            what = "run" if message.run else "copy"
+            tell(self.app, f"select a runbook step to {what} its command (a $ marks one)", severity="warning")
+            return
+        runbook_id, step_id = message.ref
+        work = self._run_step(runbook_id, step_id) if message.run else self._copy_step(runbook_id, step_id)
+        self.run_worker(work, exit_on_error=False, group="step-command", exclusive=True)
+
+    async def _copy_step(self, runbook_id: str, step_id: str) -> None:
+        """The filled command to the clipboard (OSC 52): the same text a run would run."""
+        # Imported on first use: the runbook parser and the runner are not needed to start the app.
+        from warroom.app.step_run import RunRefused, first_line, local_command
+
+        try:
+            command = await local_command(self.state, runbook_id, step_id)
+        except RunRefused as exc:
+            tell(self.app, str(exc), title="not copied", severity="error")
+            return
+        self.app.copy_to_clipboard(command)
+        tell(self.app, f"{runbook_id}/{step_id}: {first_line(command)}", title="copied")
+
+    async def _run_step(self, runbook_id: str, step_id: str) -> None:
+        """The exact command in a question; on yes it runs here, in the app's worker, and is recorded."""
+        from warroom.app.step_run import RunRefused, RunScreen, local_command, question, run_and_record
+
+        why = self._read_only()
+        if why is not None:  # a run nobody could record: not started
+            self.app.notify(why, title="read-only", severity="warning")
+            return
+        try:
+            command = await local_command(self.state, runbook_id, step_id)
+        except RunRefused as exc:
+            tell(self.app, str(exc), title="not run", severity="error")
+            return
+        app, client, room = self.app, self.client, self.room
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            shown = RunScreen(runbook_id, step_id, command)
+            app.push_screen(shown)
+            # The app's worker, not this screen's: leaving the room does not cut a run short.
+            app.run_worker(
+                run_and_record(app, client, room, runbook_id, step_id, command, shown),
+                exit_on_error=False,
+                name=f"run {runbook_id}/{step_id}",
+            )
+
+        app.push_screen(ConfirmScreen(*question(runbook_id, step_id, command)), answered)
+
+    def action_debrief(self) -> None:
+        """A resolved drill's debrief; anywhere else, why there is none."""
+        from warroom.app.debrief import DebriefScreen, debrief_lines, why_no_debrief
+
+        state = self.state
+        why = why_no_debrief(state)
+        if why is not None:
+            tell(self.app, why, title="no debrief", severity="warning")
+            return
+        self.app.push_screen(DebriefScreen(debrief_lines(state, format_time(self.now()))))
 
     def action_attach_runbook(self) -> None:
         """The hub's library (from its welcome) with search; the chosen one is attached."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from warroom.core.events import ENTRY_KINDS, ROLE_TITLES, STATUSES
 from warroom.core.matchers import group_matchers, quote_value, unquote_value
+from warroom.runbooks.steps import AMBIGUOUS, StepLookup, resolve_step
 
 
 class SlashError(Exception):
@@ -78,6 +79,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "skip": ("/skip [STEP] REASON", "skip the selected runbook step (or STEP, RUNBOOK/STEP), saying why"),
     "assign": ("/assign [STEP] @NAME|me", "give the selected runbook step (or STEP) to someone"),
     "stepnote": ("/stepnote [STEP] TEXT", "add a note to the selected runbook step (or STEP)"),
+    "debrief": ("/debrief", "once a drill is resolved: its debrief (times, steps, alerts left)"),
     "help": ("/help", "list the slash commands"),
 }
 
@@ -350,14 +352,14 @@ def _step_ref(rest: str, ctx: Context, verb: str) -> tuple[tuple[str, str], str]
     else the selected step; and the rest of the line."""
     word, _, tail = rest.partition(" ")
     if word:
-        if "/" in word and tuple(word.split("/", 1)) in ctx.steps:
-            runbook, step = word.split("/", 1)
-            return (runbook, step), tail.strip()
-        named = [ref for ref in ctx.steps if ref[1] == word]
-        if len(named) > 1:
-            raise SlashError(f"/{verb}: {len(named)} runbooks have a step {word}: write RUNBOOK/{word}")
-        if named:
-            return named[0], tail.strip()
+        try:
+            return resolve_step(word, ctx.steps), tail.strip()
+        except StepLookup as why:
+            if why.kind == AMBIGUOUS:
+                raise SlashError(
+                    f"/{verb}: {len(why.found)} runbooks have a step {word}: write RUNBOOK/{word}"
+                ) from None
+            # Anything else names no step: the word is the first of the text, for the selected step.
     if ctx.selected_step is None:
         raise SlashError(f"/{verb}: select a runbook step first, or name it (RUNBOOK/STEP)")
     return ctx.selected_step, rest
@@ -391,7 +393,14 @@ def _runbook(rest: str, ctx: Context) -> Action:
     return Action("runbook.attached", {"runbook": rest})
 
 
+def _debrief(rest: str, ctx: Context) -> Action:
+    if rest:
+        raise SlashError("usage: /debrief (it takes nothing: the debrief of this drill)")
+    return Action("debrief.open")  # the screen opens it, or says why not
+
+
 _HANDLERS: dict[str, Callable[[str, Context], Action]] = {
+    "debrief": _debrief,
     "runbook": _runbook,
     "skip": _skip,
     "assign": _assign,

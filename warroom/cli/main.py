@@ -740,20 +740,8 @@ async def _runbook_run(args: argparse.Namespace) -> int:
     async def look(client: HubClient) -> int:
         state = (await client.join(args.incident, observe=True)).state
         runbook_id, step_id = rr.split_step(args.step, args.runbook, state)
-        attached = state.runbooks[runbook_id]
-        runbook = library.runbooks.get(runbook_id)
-        step = runbook.step(step_id) if runbook is not None else None
-        if step is None:
-            raise UserError(f"the local runbook library has no step {runbook_id}/{step_id}")
-        if step.command is None:
-            raise UserError(f"step {runbook_id}/{step_id} has no command in the local library")
-        fingerprint = _find_alert(state, args.alert, "run with") if args.alert else attached.alert
-        alert = state.alerts.get(fingerprint) if fingerprint else None
-        if fingerprint and alert is None:
-            raise UserError(f"alert {fingerprint} is no longer in {state.room}")
-        labels = alert.labels if alert is not None else {}
-        annotations = alert.annotations if alert is not None else {}
-        chosen.append((runbook_id, step_id, rr.fill(step.command.text, labels, annotations)))
+        fingerprint = _find_alert(state, args.alert, "run with") if args.alert else None
+        chosen.append((runbook_id, step_id, rr.prepare(state, library, runbook_id, step_id, fingerprint)))
         return 0
 
     try:
@@ -773,10 +761,15 @@ async def _runbook_run(args: argparse.Namespace) -> int:
                 raise UserError("nothing run")
     except rr.RunRefused as exc:
         raise UserError(str(exc)) from None
-    outcome = await rr.run_local(command, args.timeout)
+
+    def echo(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    outcome = await rr.run_local(command, args.timeout, echo)
     _say(f"{runbook_id}/{step_id}: {rr.result_line(outcome)}", err=True)
     text = rr.finding(runbook_id, step_id, command, outcome)
-    note = f"ran locally: {rr.result_line(outcome)}"
+    note = rr.step_note(outcome)
 
     async def record(client: HubClient) -> int:
         await client.send("entry.added", {"kind": "finding", "text": text}, args.incident)

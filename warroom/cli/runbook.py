@@ -154,13 +154,14 @@ def _labels(texts: list[str]) -> dict[str, str]:
     return labels
 
 
-def library_dir(given: str | None) -> str:
-    """The runbook library: ``--library``, else ``$WARROOM_RUNBOOKS``, else the config file's."""
+def library_dir(given: str | None, flag: str = "give --library DIR, ") -> str:
+    """The runbook library: ``--library``, else ``$WARROOM_RUNBOOKS``, else the config file's.
+
+    ``flag`` is how the refusal offers the option (the app has none).
+    """
     where = given or os.environ.get(LIBRARY_ENV) or _configured()
     if not where:
-        raise UsageError(
-            f"no runbook library: give --library DIR, set {LIBRARY_ENV}, or set runbooks in the config file"
-        )
+        raise UsageError(f"no runbook library: {flag}set {LIBRARY_ENV}, or set runbooks in the config file")
     if not Path(where).is_dir():
         raise UsageError(f"runbook library {where}: no such directory")
     return where

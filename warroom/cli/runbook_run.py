@@ -4,7 +4,8 @@ The command text comes only from the local runbook library; the room says
 which runbook and step, and which alert's labels fill the placeholders. Every
 value is shell-quoted, so an alert cannot inject shell syntax. The hub never
 runs anything, and no event or frame can make a client run anything: this
-module is reached only from the command line.
+module is reached only from a person's own command, ``warroom runbook run``
+or the app's run key (after a yes).
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import os
 import re
 import shlex
 import signal
-import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from warroom.core.events import TEXT_MAX
 from warroom.core.state import IncidentState
 from warroom.core.text import visible
+from warroom.runbooks.library import Library
 from warroom.runbooks.shell import PLACEHOLDER, misplaced
+from warroom.runbooks.steps import AMBIGUOUS, NO_SUCH_STEP, NOT_ATTACHED, NOWHERE, StepLookup, resolve_step
 
 DEFAULT_TIMEOUT = 60.0  # seconds
 EXIT_TIMEOUT = 124  # as timeout(1)
@@ -40,23 +42,46 @@ class RunRefused(Exception):
 
 def split_step(given: str, runbook: str | None, state: IncidentState) -> tuple[str, str]:
     """``RUNBOOK/STEP``, or a step id unique among the room's attached runbooks."""
-    if "/" in given and runbook is None:
-        runbook, _, step = given.partition("/")
-    else:
-        step = given
-    if runbook is not None:
-        attached = state.runbooks.get(runbook)
-        if attached is None:
-            raise RunRefused(f"no runbook {runbook!r} is attached to {state.room}")
-        if step not in attached.steps:
-            raise RunRefused(f"runbook {runbook!r} in {state.room} has no step {step!r}")
-        return runbook, step
-    found = [rb_id for rb_id, rb in state.runbooks.items() if step in rb.steps]
-    if not found:
-        raise RunRefused(f"no attached runbook in {state.room} has a step {step!r}")
-    if len(found) > 1:
-        raise RunRefused(f"step {step!r} is in {', '.join(sorted(found))}: give RUNBOOK/{step}")
-    return found[0], step
+    pairs = ((rb_id, step) for rb_id, rb in state.runbooks.items() for step in rb.steps)
+    try:
+        return resolve_step(given, pairs, runbook)
+    except StepLookup as why:
+        room, step = state.room, why.step
+        raise RunRefused(
+            {
+                NOT_ATTACHED: f"no runbook {why.runbook!r} is attached to {room}",
+                NO_SUCH_STEP: f"runbook {why.runbook!r} in {room} has no step {step!r}",
+                NOWHERE: f"no attached runbook in {room} has a step {step!r}",
+                AMBIGUOUS: f"step {step!r} is in {', '.join(why.found)}: give RUNBOOK/{step}",
+            }[why.kind]
+        ) from None
+
+
+def prepare(
+    state: IncidentState, library: Library, runbook_id: str, step_id: str, fingerprint: str | None = None
+) -> str:
+    """The filled command of an attached step: its text from the local ``library``, never the room's.
+
+    The values come from the alert ``fingerprint`` names, else the one that
+    attached the runbook (none: a command with placeholders is refused).
+    Used by ``warroom runbook run`` and the app's run key alike.
+    """
+    attached = state.runbooks.get(runbook_id)
+    if attached is None or step_id not in attached.steps:
+        raise RunRefused(f"no step {runbook_id}/{step_id} is attached to {state.room}")
+    runbook = library.runbooks.get(runbook_id)
+    step = runbook.step(step_id) if runbook is not None else None
+    if step is None:
+        raise RunRefused(f"the local runbook library has no step {runbook_id}/{step_id}")
+    if step.command is None:
+        raise RunRefused(f"step {runbook_id}/{step_id} has no command in the local library")
+    fingerprint = fingerprint or attached.alert
+    alert = state.alerts.get(fingerprint) if fingerprint else None
+    if fingerprint and alert is None:
+        raise RunRefused(f"alert {fingerprint} is no longer in {state.room}")
+    labels = alert.labels if alert is not None else {}
+    annotations = alert.annotations if alert is not None else {}
+    return fill(step.command.text, labels, annotations)
 
 
 def fill(text: str, labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
@@ -91,10 +116,12 @@ class Outcome:
     timeout: float
 
 
-async def run_local(command: str, timeout: float) -> Outcome:
-    """Run ``command`` with ``/bin/sh -c`` in its own process group, echoing its output.
+async def run_local(command: str, timeout: float, output: Callable[[str], None]) -> Outcome:
+    """Run ``command`` with ``/bin/sh -c`` in its own process group, handing ``output`` its output.
 
-    On timeout the whole group is killed, so a pipeline's children go too.
+    ``output`` gets each piece as it arrives, made visible (newlines kept): the
+    CLI prints it, the app shows it. On timeout the whole group is killed, so
+    a pipeline's children go too.
     """
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
@@ -115,8 +142,8 @@ async def run_local(command: str, timeout: float) -> Outcome:
         while chunk := await stdout.read(4096):
             if len(kept) < KEEP_BYTES:
                 kept.extend(chunk[: KEEP_BYTES - len(kept)])
-            sys.stdout.write(visible(decoder.decode(chunk), multiline=True))
-            sys.stdout.flush()
+            if text := decoder.decode(chunk):
+                output(visible(text, multiline=True))
 
     reading = asyncio.ensure_future(pump())
     code: int | None
@@ -127,6 +154,11 @@ async def run_local(command: str, timeout: float) -> Outcome:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         await proc.wait()
+    except asyncio.CancelledError:  # ctrl+c, or the app quitting: the group of its own would outlive us
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        reading.cancel()
+        raise
     # A child that left the group may still hold the pipe: do not wait on it for long.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.shield(reading), 2)
@@ -136,10 +168,9 @@ async def run_local(command: str, timeout: float) -> Outcome:
     seconds = time.monotonic() - started
     tail = decoder.decode(b"", final=True)
     if tail:
-        sys.stdout.write(visible(tail, multiline=True))
+        output(visible(tail, multiline=True))
     if kept and not kept.endswith(b"\n"):
-        sys.stdout.write("\n")
-    sys.stdout.flush()
+        output("\n")
     return Outcome(code, seconds, kept.decode("utf-8", "replace"), timeout)
 
 
@@ -155,6 +186,11 @@ def result_line(outcome: Outcome) -> str:
     if outcome.code < 0:
         return f"killed by signal {-outcome.code} after {outcome.seconds:.1f} s"
     return f"exit {outcome.code} after {outcome.seconds:.1f} s"
+
+
+def step_note(outcome: Outcome) -> str:
+    """The note the step gets: how the local run ended."""
+    return f"ran locally: {result_line(outcome)}"
 
 
 def finding(runbook: str, step: str, command: str, outcome: Outcome) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
@@ -266,7 +267,17 @@ Row = ChecklistItem | tuple[str, RunbookStep] | None  # an item, (runbook id, st
 
 
 class ChecklistPanel(OptionList):
-    """The hand-typed items, then each attached runbook as its own section with its progress."""
+    """The hand-typed items, then each attached runbook as its own section with its progress.
+
+    On a step with a command (marked ``$``), ctrl+y copies it and ctrl+g runs it
+    here after a yes: keys no typed note starts with, shown in the footer only
+    while the runbook has the focus.
+    """
+
+    BINDINGS = [
+        Binding("ctrl+y", "step_command(False)", "Copy command"),
+        Binding("ctrl+g", "step_command(True)", "Run command"),
+    ]
 
     class Toggled(Message):
         def __init__(self, item: ChecklistItem) -> None:
@@ -278,6 +289,14 @@ class ChecklistPanel(OptionList):
             super().__init__()
             self.runbook = runbook
             self.step = step
+
+    class StepCommand(Message):
+        """Copy (``run`` False) or run the selected step's command; ``ref`` is None off a step."""
+
+        def __init__(self, ref: tuple[str, str] | None, run: bool) -> None:
+            super().__init__()
+            self.ref = ref
+            self.run = run
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -365,6 +384,9 @@ class ChecklistPanel(OptionList):
         title = f"Runbook {done}/{len(items) + sum(len(rb.steps) for rb in runbooks)}"
         late = sum(s.overdue(now_iso) for rb in runbooks for s in rb.steps.values())
         self.border_title = Content.assemble(title, (f" {late} overdue", "$error") if late else "")
+
+    def action_step_command(self, run: bool) -> None:
+        self.post_message(self.StepCommand(self.selected_step, run))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
