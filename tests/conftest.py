@@ -313,6 +313,21 @@ class HubProcess:
             self.proc.wait(10)
 
 
+_REFUSING: list[socket.socket] = []  # held open for the whole run, so the ports stay taken
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: bound but never listening, so a connect is refused.
+
+    The socket stays bound until the process exits, so no test in any parallel worker gets the
+    same port from a bind to port 0 and starts answering there.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return int(sock.getsockname()[1])
+
+
 def require_peer(binary: str) -> str:
     """The path of a real peer program; skip without it, unless CI demands every peer."""
     import shutil
