@@ -66,8 +66,14 @@ class Clock:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """The environment for a CLI subprocess: no WARROOM_* from the developer's shell."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
+    """The environment for a CLI subprocess: no WARROOM_* from the developer's shell.
+
+    Nor COLUMNS and LINES, which an xdist worker has set to 80x24: a program in a real terminal
+    (tmux) must take its size from the terminal.
+    """
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("WARROOM_") and k not in ("COLUMNS", "LINES")
+    }
     return {
         **clean,
         "WARROOM_CONFIG_DIR": str(tmp_path / "config"),
