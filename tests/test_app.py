@@ -67,7 +67,7 @@ async def settle(pilot: Pilot[None], condition: Callable[[], bool], what: str) -
     await pilot.pause()
 
 
-async def paste(pilot: Pilot[None], text: str) -> None:
+async def paste_line(pilot: Pilot[None], text: str) -> None:
     """``text`` into the focused composer as one bracketed paste, the way a terminal sends a paste.
 
     Each key costs a test a frame (tens of milliseconds), so a line a test only needs written
@@ -180,7 +180,7 @@ async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
         await settle(pilot, joined(app, room), "join")
         state = app.client.rooms[room].state
         await pilot.press("i")
-        await paste(pilot, "/sev 1 spreading to US")
+        await paste_line(pilot, "/sev 1 spreading to US")
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
@@ -188,14 +188,14 @@ async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
         header = incident(app).query_one(IncidentHeader)
         assert "sev-1" in header.query_one("#severity").classes
 
-        await paste(pilot, "/frobnicate now")
+        await paste_line(pilot, "/frobnicate now")
         await pilot.press("enter")
         hint = str(incident(app).query_one("#composer-hint").render())
         assert "unknown command /frobnicate" in hint
         assert incident(app).query_one("#composer-input", Input).value == "/frobnicate now"  # kept to fix
 
         await pilot.press("ctrl+a", "ctrl+k")
-        await paste(pilot, "/broadcast 15m EU checkout recovering")
+        await paste_line(pilot, "/broadcast 15m EU checkout recovering")
         await pilot.press("enter")
         await settle(pilot, lambda: state.broadcast is not None, "broadcast")
         assert state.broadcast is not None and state.broadcast.next_update_due is not None

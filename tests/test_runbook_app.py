@@ -15,7 +15,7 @@ from server.config import load_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN
 from tests.hostile import HOSTILE, assert_safe
-from tests.test_app import incident, joined, make_app, paste, running, seeded, settle
+from tests.test_app import incident, joined, make_app, paste_line, running, seeded, settle
 from tests.test_keys import hint_of
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import RunbookPicker, runbook_matches
@@ -101,7 +101,7 @@ async def test_skip_assign_and_note_a_step(hub: HubServer) -> None:
 
         # The selected step by default.
         await pilot.press("slash")
-        await paste(pilot, "skip nothing deployed today")
+        await paste_line(pilot, "skip nothing deployed today")
         await pilot.press("enter")
         await settle(pilot, lambda: steps["recent-deploys"].state == "skipped", "skipped")
         assert steps["recent-deploys"].reason == "nothing deployed today"
@@ -109,16 +109,16 @@ async def test_skip_assign_and_note_a_step(hub: HubServer) -> None:
 
         # A step named by its id, or RUNBOOK/STEP.
         await pilot.press("slash")
-        await paste(pilot, "assign db @carol")
+        await paste_line(pilot, "assign db @carol")
         await pilot.press("enter")
         await settle(pilot, lambda: steps["db"].assignee == "carol", "assigned")
         await pilot.press("slash")
-        await paste(pilot, f"assign {RB}/upstream me")
+        await paste_line(pilot, f"assign {RB}/upstream me")
         await pilot.press("enter")
         await settle(pilot, lambda: steps["upstream"].assignee == "alice", "assigned to me")
         assert any("@alice Upstream error rates" in p for p in prompts(app))
         await pilot.press("slash")
-        await paste(pilot, "stepnote db pool at 95%")
+        await paste_line(pilot, "stepnote db pool at 95%")
         await pilot.press("enter")
         await settle(pilot, lambda: [n.text for n in steps["db"].notes] == ["pool at 95%"], "noted")
         assert steps["db"].notes[0].by == "alice"
@@ -139,7 +139,7 @@ async def test_a_refusal_of_the_hub_is_shown(hub: HubServer) -> None:
         await settle(pilot, joined(app, room), "join")
         await on_step(pilot, app, "dashboard")
         await pilot.press("slash")
-        await paste(pilot, "runbook no-such-runbook")  # this hub has no library
+        await paste_line(pilot, "runbook no-such-runbook")  # this hub has no library
         await pilot.press("enter")
         await settle(
             pilot,
@@ -148,7 +148,7 @@ async def test_a_refusal_of_the_hub_is_shown(hub: HubServer) -> None:
         )
         # A runbook attached already is refused as no change, and shown too.
         await pilot.press("slash")
-        await paste(pilot, "runbook " + RB)  # attached already
+        await paste_line(pilot, "runbook " + RB)  # attached already
         await pilot.press("enter")
         await settle(
             pilot,
