@@ -66,8 +66,14 @@ class Clock:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """The environment for a CLI subprocess: no WARROOM_* from the developer's shell."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARROOM_")}
+    """The environment for a CLI subprocess: no WARROOM_* from the developer's shell.
+
+    Nor COLUMNS and LINES, which an xdist worker has set to 80x24: a program in a real terminal
+    (tmux) must take its size from the terminal.
+    """
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith("WARROOM_") and k not in ("COLUMNS", "LINES")
+    }
     return {
         **clean,
         "WARROOM_CONFIG_DIR": str(tmp_path / "config"),
@@ -311,6 +317,21 @@ class HubProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+_REFUSING: list[socket.socket] = []  # held open for the whole run, so the ports stay taken
+
+
+def refused_port() -> int:
+    """A port on 127.0.0.1 where nothing listens: bound but never listening, so a connect is refused.
+
+    The socket stays bound until the process exits, so no test in any parallel worker gets the
+    same port from a bind to port 0 and starts answering there.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return int(sock.getsockname()[1])
 
 
 def require_peer(binary: str) -> str:

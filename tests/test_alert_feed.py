@@ -18,7 +18,7 @@ from textual.widgets import Input, Static
 from server.runner import HubServer
 from tests.conftest import Clock, wait_for
 from tests.hostile import HOSTILE, assert_safe
-from tests.test_app import incident, joined, make_app, running, settle
+from tests.test_app import incident, joined, make_app, paste_line, running, settle
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
@@ -258,14 +258,18 @@ async def test_slash_ack_offers_the_group_and_acks_it_with_a_star(hub: HubServer
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
         state = app.client.rooms[room].state
-        await pilot.press("slash", *"ack NodeDown", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "ack NodeDown")
+        await pilot.press("enter")
         await pilot.pause()
         hint = str(incident(app).query_one("#composer-hint").render())
         offer = "2 alerts are named NodeDown: select one in the alert panel, or /ack NodeDown * for the whole"
         assert offer in hint
         assert not any(a.acked_by for a in state.alerts.values())  # refused: nothing sent
 
-        await pilot.press("ctrl+a", "ctrl+k", *'/ack "Disk Will Fill" *', "enter")
+        await pilot.press("ctrl+a", "ctrl+k")
+        await paste_line(pilot, '/ack "Disk Will Fill" *')
+        await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert confirm_of(app).question == "Acknowledge 3 firing alerts of Disk Will Fill?"
         assert confirm_of(app).detail == 'alertname="Disk Will Fill"'
@@ -280,7 +284,8 @@ async def test_slash_ack_offers_the_group_and_acks_it_with_a_star(hub: HubServer
         assert not any(a.acked_by for a in state.alerts.values() if a.alertname == "NodeDown")
 
         # Again: nothing is left to ack, and the hub's refusal is said.
-        await pilot.press(*'/ack "Disk Will Fill" *', "enter")
+        await paste_line(pilot, '/ack "Disk Will Fill" *')
+        await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
         await settle(pilot, lambda: any("cover no firing" in n for n in notices(app)), "the refusal")
@@ -294,7 +299,9 @@ async def test_silence_on_a_group_sends_the_groups_matchers(hub: HubServer) -> N
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
         state = app.client.rooms[room].state
-        await pilot.press("slash", *"silence NodeDown * 2h rack swap", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "silence NodeDown * 2h rack swap")
+        await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert confirm_of(app).question == "Silence 4 alerts of NodeDown for 2h?"
         await pilot.press("y")
@@ -315,7 +322,9 @@ async def test_silence_on_a_group_sends_the_groups_matchers(hub: HubServer) -> N
         feed.focus()
         feed.move_cursor(node)
         await pilot.pause()
-        await pilot.press("slash", *"silence 30m noisy", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "silence 30m noisy")
+        await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert confirm_of(app).question == "Silence 3 alerts of HighLoad for 30m?"
         await pilot.press("y")
@@ -346,7 +355,8 @@ async def test_s_in_the_alert_panel_starts_a_silence_of_the_alert_or_its_group(h
         assert composer.value == '/silence "Disk Full" * '
         assert composer.cursor_position == len(composer.value)
         assert not state.silences  # nothing sent: how long and why are still to be typed
-        await pilot.press(*"30m disks", "enter")
+        await paste_line(pilot, "30m disks")
+        await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert confirm_of(app).question == "Silence 8 alerts of Disk Full for 30m?"
         await pilot.press("y")
@@ -366,7 +376,8 @@ async def test_s_in_the_alert_panel_starts_a_silence_of_the_alert_or_its_group(h
         await pilot.press("s")
         await settle(pilot, lambda: composer.has_focus, "the composer")
         assert composer.value == "/silence NodeDown-1 "
-        await pilot.press(*"2h rack swap", "enter")
+        await paste_line(pilot, "2h rack swap")
+        await pilot.press("enter")
         await settle(pilot, lambda: state.alerts["NodeDown-1"].silenced_until is not None, "one silenced")
         assert state.alerts["NodeDown-1"].silence_reason == "rack swap"
         assert state.alerts["NodeDown-0"].silenced_until is None

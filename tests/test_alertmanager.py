@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import socket
+import asyncio
+import re
 import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,15 @@ import pytest
 
 from server.config import parse_hub_config
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, issue, require_peer, wait_for
+from tests.conftest import (
+    TOKEN,
+    ClientFactory,
+    assert_log_is_whole,
+    issue,
+    refused_port,
+    require_peer,
+    wait_for,
+)
 from warroom.client import CommandRejected, HubClient
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
@@ -23,10 +32,7 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 CRITICAL = {"severity": "critical"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+UNROUTED = "http://127.0.0.1:9/unused"  # where an Alertmanager sends nothing it is asked to
 
 
 def iso(moment: datetime) -> str:
@@ -34,12 +40,25 @@ def iso(moment: datetime) -> str:
 
 
 class Alertmanager:
-    def __init__(self, binary: str, workdir: Path, port: int) -> None:
-        self.binary, self.workdir, self.port = binary, workdir, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
+    """A real Alertmanager on 127.0.0.1.
 
-    def start(self, webhook_url: str, *extra: str) -> None:
+    The first start binds port 0 and the port is read from its log, so tests in parallel workers
+    never race for a port; a restart binds the port it had. The webhook can be pointed elsewhere
+    while it runs (``route_to``), since the hub it posts to is started after it.
+    """
+
+    def __init__(self, binary: str, workdir: Path, prefix: str = "") -> None:
+        self.binary, self.workdir, self.prefix = binary, workdir, prefix
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "alertmanager.log"
+
+    @property
+    def url(self) -> str:
+        assert self.port, "the Alertmanager has not said which port it listens on"
+        return f"http://127.0.0.1:{self.port}"
+
+    def _configure(self, webhook_url: str) -> Path:
         config = self.workdir / "alertmanager.yml"
         config.write_text(
             "route:\n  receiver: warroom\n  group_by: ['alertname']\n"
@@ -47,6 +66,12 @@ class Alertmanager:
             "receivers:\n- name: warroom\n  webhook_configs:\n"
             f"  - url: '{webhook_url}'\n    send_resolved: true\n"
         )
+        return config
+
+    async def start(self, webhook_url: str, *extra: str) -> None:
+        """Start it and wait until it answers ready."""
+        config = self._configure(webhook_url)
+        route_prefix = [f"--web.route-prefix={self.prefix}"] if self.prefix else []
         self.proc = subprocess.Popen(
             [
                 self.binary,
@@ -54,12 +79,39 @@ class Alertmanager:
                 f"--storage.path={self.workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=",
-                "--log.level=warn",
+                "--log.level=info",  # info says the address it listens on
+                *route_prefix,
                 *extra,
             ],
             stdout=subprocess.DEVNULL,
-            stderr=(self.workdir / "alertmanager.log").open("wb"),
+            stderr=self.log.open("wb"),
         )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while not self.port:
+            found = re.search(rb'msg="Listening on" address=127\.0\.0\.1:(\d+)', self.log.read_bytes())
+            if found:
+                self.port = int(found.group(1))
+            elif self.proc.poll() is not None or loop.time() > deadline:
+                raise AssertionError("alertmanager did not start:\n" + self.log.read_text(errors="replace"))
+            else:
+                await asyncio.sleep(0.02)  # polling another process's log for its address
+        async with httpx.AsyncClient(base_url=self.url + self.prefix) as http:
+
+            async def ready() -> bool:
+                try:
+                    return (await http.get("/-/ready")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            await wait_until(ready, 20, f"alertmanager at {self.url} to be ready")
+
+    async def route_to(self, webhook_url: str) -> None:
+        """Point its webhook at ``webhook_url``: the config rewritten, then reloaded in place."""
+        self._configure(webhook_url)
+        async with httpx.AsyncClient(base_url=self.url + self.prefix) as http:
+            answer = await http.post("/-/reload")
+            assert answer.status_code == 200, answer.text
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -76,23 +128,15 @@ def alertmanager_binary() -> str:
 async def stack(
     alertmanager_binary: str, tmp_path: Path
 ) -> AsyncIterator[tuple[HubServer, Alertmanager, str]]:
-    am = Alertmanager(alertmanager_binary, tmp_path, free_port())
+    am = Alertmanager(alertmanager_binary, tmp_path)
+    await am.start(UNROUTED)  # first, for its port; the hub it posts to needs that port in its config
     server = HubServer(tmp_path / "hub.db", TOKEN, config=parse_hub_config({"alertmanager": am.url}))
-    await server.start()
-    ack = await server.hub.execute(
-        Command(new_id(), "incident.declared", {"title": "Checkout 5xx", "severity": "SEV2"}), "ann"
-    )
-    am.start(f"{server.http_url}/api/v1/alerts/alertmanager?incident={ack.room}&token={TOKEN}")
     try:
-        async with httpx.AsyncClient(base_url=am.url) as http:
-
-            async def ready() -> bool:
-                try:
-                    return (await http.get("/-/ready")).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            await wait_until(ready, 20, "alertmanager to be ready")
+        await server.start()
+        ack = await server.hub.execute(
+            Command(new_id(), "incident.declared", {"title": "Checkout 5xx", "severity": "SEV2"}), "ann"
+        )
+        await am.route_to(f"{server.http_url}/api/v1/alerts/alertmanager?incident={ack.room}&token={TOKEN}")
         yield server, am, ack.room
     finally:
         am.stop()
@@ -101,8 +145,6 @@ async def stack(
 
 async def wait_until(check: Any, timeout: float, what: str) -> None:
     """Like wait_for, for a condition that needs an await (an HTTP probe)."""
-    import asyncio
-
     deadline = asyncio.get_running_loop().time() + timeout
     while not await check():
         if asyncio.get_running_loop().time() > deadline:
@@ -188,7 +230,7 @@ async def test_an_unreachable_alertmanager_records_no_silence(
     db_path: Path, make_client: ClientFactory
 ) -> None:
     server = HubServer(
-        db_path, TOKEN, config=parse_hub_config({"alertmanager": f"http://127.0.0.1:{free_port()}"})
+        db_path, TOKEN, config=parse_hub_config({"alertmanager": f"http://127.0.0.1:{refused_port()}"})
     )
     await server.start()
     try:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
@@ -64,6 +65,18 @@ def incident(app: WarroomApp) -> IncidentScreen:
 async def settle(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
     await wait_for(condition, what=what)
     await pilot.pause()
+
+
+async def paste_line(pilot: Pilot[None], text: str) -> None:
+    """``text`` into the focused composer as one bracketed paste, the way a terminal sends a paste.
+
+    Each key costs a test a frame (tens of milliseconds), so a line a test only needs written
+    goes in whole; what each key does on its own is tested key by key in test_keys.py.
+    """
+    field = pilot.app.focused
+    assert isinstance(field, Input), f"a paste for the composer, but the focus is on {field}"
+    pilot.app.post_message(events.Paste(text))
+    await settle(pilot, lambda: text in field.value, "the paste in the composer")
 
 
 async def seeded(hub: HubServer) -> str:
@@ -176,7 +189,7 @@ async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
         await settle(pilot, joined(app, room), "join")
         state = app.client.rooms[room].state
         await pilot.press("i")
-        await pilot.press(*"/sev 1 spreading to US")
+        await paste_line(pilot, "/sev 1 spreading to US")
         await pilot.press("enter")
         await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("y")
@@ -184,14 +197,14 @@ async def test_slash_commands_and_inline_errors(hub: HubServer) -> None:
         header = incident(app).query_one(IncidentHeader)
         assert "sev-1" in header.query_one("#severity").classes
 
-        await pilot.press(*"/frobnicate now")
+        await paste_line(pilot, "/frobnicate now")
         await pilot.press("enter")
         hint = str(incident(app).query_one("#composer-hint").render())
         assert "unknown command /frobnicate" in hint
         assert incident(app).query_one("#composer-input", Input).value == "/frobnicate now"  # kept to fix
 
         await pilot.press("ctrl+a", "ctrl+k")
-        await pilot.press(*"/broadcast 15m EU checkout recovering")
+        await paste_line(pilot, "/broadcast 15m EU checkout recovering")
         await pilot.press("enter")
         await settle(pilot, lambda: state.broadcast is not None, "broadcast")
         assert state.broadcast is not None and state.broadcast.next_update_due is not None

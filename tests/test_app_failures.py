@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, refused_port
 from tests.test_app import incident, joined, make_app, running, seeded, settle
-from tests.test_cli import free_port
 from warroom.app import screens
 from warroom.app.forms import DeclareForm
 from warroom.app.screens import PickerScreen
@@ -34,7 +33,7 @@ async def test_a_refused_join_goes_back_to_the_picker_with_the_reason(hub: HubSe
 
 async def test_reload_while_offline_leaves_the_keys_working(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(screens, "RELOAD_WAIT", 0.2)
-    app = make_app(f"ws://127.0.0.1:{free_port()}", "alice", None)
+    app = make_app(f"ws://127.0.0.1:{refused_port()}", "alice", None)
     async with running(app) as pilot:
         await settle(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
         await asyncio.wait_for(pilot.press("r"), 5)

@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import re
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, refused_port
 from warroom.core.events import TEXT_MAX, Command
 from warroom.core.protocol import new_id
 
@@ -96,14 +95,8 @@ async def test_the_config_file_supplies_defaults(hub: HubServer, env: dict[str, 
     assert "config.toml" in (await warroom(env, "incidents")).one_line_error()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_an_unreachable_hub(env: dict[str, str]) -> None:
-    url = f"ws://127.0.0.1:{free_port()}"
+    url = f"ws://127.0.0.1:{refused_port()}"
     for args in (["declare", "x"], ["log", "INC-1", "x"], ["incidents"], ["show", "INC-1"]):
         line = (await warroom(env, *args, "--hub", url, "--token", TOKEN)).one_line_error()
         assert line.startswith("warroom: cannot reach the hub")
@@ -216,7 +209,7 @@ async def test_every_refusal_ends_in_one_line_at_once(hub: HubServer, env: dict[
 
 
 async def test_oversize_text_is_refused_before_connecting(env: dict[str, str]) -> None:
-    nobody = ["--hub", f"ws://127.0.0.1:{free_port()}", "--token", TOKEN]  # nothing listens there
+    nobody = ["--hub", f"ws://127.0.0.1:{refused_port()}", "--token", TOKEN]  # nothing listens there
     line = (await warroom(env, "log", "INC-1", "x" * 70_000, *nobody)).one_line_error()
     assert line == f"warroom: text: 70000 characters, the limit is {TEXT_MAX}"
 

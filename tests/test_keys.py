@@ -14,7 +14,7 @@ from textual.widgets import Input, TextArea
 
 from server.runner import HubServer
 from tests.conftest import log_of, wait_for
-from tests.test_app import incident, joined, make_app, running, seeded, settle
+from tests.test_app import incident, joined, make_app, paste_line, running, seeded, settle
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen, HelpScreen
@@ -180,7 +180,9 @@ async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_p
         # Each path asks, and No (n, Escape, or Enter on the focused No) changes nothing.
         await pilot.press("delete")
         await answer(pilot, app, "n")
-        await pilot.press("slash", *"status resolved", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "status resolved")  # the question it asks is what is tested
+        await pilot.press("enter")
         await answer(pilot, app, "escape")
         assert composer_of(app).value == "/status resolved"  # kept, to send or change
         await on_timeline(pilot, app)
@@ -199,7 +201,9 @@ async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_p
         await on_timeline(pilot, app)
         await pilot.press("delete")
         await answer(pilot, app, "y")
-        await pilot.press("slash", *"status monitoring", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "status monitoring")  # the question it asks is what is tested
+        await pilot.press("enter")
         await answer(pilot, app, "y")
         await on_timeline(pilot, app)
         await incident(app).run_action("send_severity('SEV1')")
@@ -281,7 +285,9 @@ async def test_runbook_and_alert_keys(hub: HubServer) -> None:
         await settle(pilot, lambda: not state.checklist[first].checked, "unchecked")
 
         # /ack by a name three alerts share is refused, like the CLI.
-        await pilot.press("slash", *"ack HighErrorRate", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "ack HighErrorRate")  # the question it asks is what is tested
+        await pilot.press("enter")
         await pilot.pause()
         offer = (
             "3 alerts are named HighErrorRate: select one in the alert panel,"

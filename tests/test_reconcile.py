@@ -28,8 +28,17 @@ from starlette.routing import Route
 from server.config import parse_hub_config
 from server.runner import HubServer
 from server.sources import GRAFANA_API
-from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, issue, log_of, require_peer, wait_for
-from tests.test_alertmanager import Alertmanager, free_port, iso, wait_until
+from tests.conftest import (
+    TOKEN,
+    ClientFactory,
+    assert_log_is_whole,
+    issue,
+    log_of,
+    refused_port,
+    require_peer,
+    wait_for,
+)
+from tests.test_alertmanager import UNROUTED, Alertmanager, iso
 from warroom.client import CommandRejected, HubClient
 from warroom.client.hub_client import RoomView
 from warroom.core.events import Command
@@ -75,29 +84,17 @@ def hub_config(am_url: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def ready(url: str) -> None:
-    async with httpx.AsyncClient(base_url=url) as http:
-
-        async def answers() -> bool:
-            try:
-                return (await http.get("/-/ready")).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        await wait_until(answers, 20, f"alertmanager at {url}")
-
-
 async def start_stack(binary: str, tmp: Path, **extra: Any) -> Stack:
     (tmp / "am1").mkdir()
-    am = Alertmanager(binary, tmp / "am1", free_port())
+    am = Alertmanager(binary, tmp / "am1")
+    await am.start(UNROUTED, *AM_FLAGS)  # first, for its port; the hub's config names it
     server = HubServer(tmp / "hub.db", TOKEN, config=parse_hub_config(hub_config(am.url, **extra)))
     await server.start()
     ack = await server.hub.execute(
         Command(new_id(), "incident.declared", {"title": "Storage", "severity": "SEV2"}), "ann"
     )
     stack = Stack(server, am, str(ack.room), tmp)
-    am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
-    await ready(am.url)
+    await am.route_to(stack.webhook + "&alertmanager=am1")
     return stack
 
 
@@ -226,8 +223,7 @@ async def test_an_alertmanager_restart_makes_its_lost_alerts_stale_then_resolved
     view = await ann.join(stack.room)
     await fire(stack, view, [fired("NodeDown", "db-1"), fired("NodeDown", "db-2")])
     stack.am.stop()  # it forgets its alerts; its silences are on disk
-    stack.am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
-    await ready(stack.am.url)
+    await stack.am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
     await wait_for(lambda: all(a.stale_since for a in view.state.alerts.values()), 15, "both alerts stale")
     await wait_for(
         lambda: all(a.status == "resolved" for a in view.state.alerts.values()), 15, "both resolved"
@@ -299,11 +295,10 @@ async def test_silences_go_where_each_alert_came_from(
     binary: str, tmp_path: Path, make_client: ClientFactory
 ) -> None:
     (tmp_path / "grafana").mkdir()
-    grafana = Alertmanager(binary, tmp_path / "grafana", free_port())
-    grafana.start("http://127.0.0.1:9/unused", f"--web.route-prefix={GRAFANA_API}", *AM_FLAGS)
+    grafana = Alertmanager(binary, tmp_path / "grafana", prefix=GRAFANA_API)
+    await grafana.start(UNROUTED, *AM_FLAGS)
     stack = await start_stack(binary, tmp_path, grafana={"url": grafana.url, "token": "glsa_test"})
     try:
-        await ready(grafana.url + GRAFANA_API)
         ann = await make_client(stack.server.url, "ann")
         view = await ann.join(stack.room)
         async with httpx.AsyncClient(base_url=stack.server.http_url, headers=BEARER) as http:
@@ -556,7 +551,7 @@ def test_a_listed_silence_reads_back_into_matchers_the_core_parses_and_idle_ones
 async def test_a_group_silence_is_bounded_and_all_or_nothing_across_alertmanagers(
     binary: str, tmp_path: Path, make_client: ClientFactory
 ) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"  # an Alertmanager that is down: nothing listens there
+    dead = f"http://127.0.0.1:{refused_port()}"  # an Alertmanager that is down: nothing listens there
     stack = await start_stack(binary, tmp_path, alertmanagers={"zz": {"url": dead}})
     try:
         ann = await make_client(stack.server.url, "ann")
@@ -716,8 +711,7 @@ async def test_an_alertmanager_restart_is_reconciled_within_seconds_not_at_the_n
         view = await ann.join(stack.room)
         await fire(stack, view, [fired("NodeDown", "db-1"), fired("NodeDown", "db-2")])
         stack.am.stop()  # it forgets its alerts
-        stack.am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
-        await ready(stack.am.url)
+        await stack.am.start(stack.webhook + "&alertmanager=am1", *AM_FLAGS)
         # The status, read every 5 s, shows another uptime: a round at once, not 60 s on.
         await wait_for(lambda: all(a.stale_since for a in view.state.alerts.values()), 20, "both stale")
     finally:

@@ -15,7 +15,7 @@ from server.config import load_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN
 from tests.hostile import HOSTILE, assert_safe
-from tests.test_app import first_row, incident, joined, make_app, running, seeded, settle
+from tests.test_app import first_row, incident, joined, make_app, paste_line, running, seeded, settle
 from tests.test_keys import hint_of
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import RunbookPicker, runbook_matches
@@ -100,18 +100,26 @@ async def test_skip_assign_and_note_a_step(hub: HubServer) -> None:
         await on_step(pilot, app, "recent-deploys")
 
         # The selected step by default.
-        await pilot.press("slash", *"skip nothing deployed today", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "skip nothing deployed today")
+        await pilot.press("enter")
         await settle(pilot, lambda: steps["recent-deploys"].state == "skipped", "skipped")
         assert steps["recent-deploys"].reason == "nothing deployed today"
         await settle(pilot, lambda: any("skipped: nothing deployed today" in p for p in prompts(app)), "row")
 
         # A step named by its id, or RUNBOOK/STEP.
-        await pilot.press("slash", *"assign db @carol", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "assign db @carol")
+        await pilot.press("enter")
         await settle(pilot, lambda: steps["db"].assignee == "carol", "assigned")
-        await pilot.press("slash", *f"assign {RB}/upstream me", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, f"assign {RB}/upstream me")
+        await pilot.press("enter")
         await settle(pilot, lambda: steps["upstream"].assignee == "alice", "assigned to me")
         assert any("@alice Upstream error rates" in p for p in prompts(app))
-        await pilot.press("slash", *"stepnote db pool at 95%", "enter")
+        await pilot.press("slash")
+        await paste_line(pilot, "stepnote db pool at 95%")
+        await pilot.press("enter")
         await settle(pilot, lambda: [n.text for n in steps["db"].notes] == ["pool at 95%"], "noted")
         assert steps["db"].notes[0].by == "alice"
 
@@ -130,14 +138,18 @@ async def test_a_refusal_of_the_hub_is_shown(hub: HubServer) -> None:
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
         await on_step(pilot, app, "dashboard")
-        await pilot.press("slash", *"runbook no-such-runbook", "enter")  # this hub has no library
+        await pilot.press("slash")
+        await paste_line(pilot, "runbook no-such-runbook")  # this hub has no library
+        await pilot.press("enter")
         await settle(
             pilot,
             lambda: any(n.title == "refused" and "no-such-runbook" in n.message for n in app._notifications),
             "the refusal",
         )
         # A runbook attached already is refused as no change, and shown too.
-        await pilot.press("slash", *"runbook " + RB, "enter")  # attached already
+        await pilot.press("slash")
+        await paste_line(pilot, "runbook " + RB)  # attached already
+        await pilot.press("enter")
         await settle(
             pilot,
             lambda: sum(n.title == "refused" for n in app._notifications) == 2,

@@ -85,3 +85,10 @@ def test_the_readme_screenshot_is_the_real_screen() -> None:
     shot = here.parent / "docs" / "screenshot.svg"
     snapshot = here / "__snapshots__" / "test_snapshots" / "test_main_screen[warroom-dark-120x40].svg"
     assert shot.read_text() == snapshot.read_text(), "copy the dark 120x40 snapshot to docs/screenshot.svg"
+
+
+def test_every_snapshot_file_is_a_case_here() -> None:
+    """No stale snapshot lingers: syrupy says so itself only in a one-process run, not under xdist."""
+    cases = {f"test_main_screen[{theme}-{w}x{h}].svg" for theme in THEMES for w, h in SIZES}
+    stored = Path(__file__).parent / "__snapshots__" / "test_snapshots"
+    assert {path.name for path in stored.iterdir()} == cases

@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from warroom.core.text import find_control
 
 
 class Tmux:
-    """One tmux server on its own socket, with one 120x40 pane running a command."""
+    """One tmux server on its own socket (one per test), with one 120x40 pane running a command."""
 
     def __init__(self, binary: str, socket: str, config: Path, env: dict[str, str]) -> None:
         self.binary, self.socket, self.config, self.env = binary, socket, config, env
@@ -56,9 +57,9 @@ def tmux(tmp_path: Path, env: dict[str, str]) -> Iterator[Tmux]:
     # Let programs in the pane set tmux's clipboard buffers, so a buffer shows one did; keep a
     # crashed app's last screen to read.
     config.write_text("set -s set-clipboard on\nset -g remain-on-exit on\n")
-    server = Tmux(
-        binary, f"warroom-test-{os.getpid()}", config, {**env, "LANG": "C.UTF-8", "TERM": "xterm-256color"}
-    )
+    # A socket name of its own per test, so tests in parallel workers never share a tmux server.
+    socket = f"warroom-test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    server = Tmux(binary, socket, config, {**env, "LANG": "C.UTF-8", "TERM": "xterm-256color"})
     try:
         yield server
     finally:
