@@ -107,6 +107,7 @@ ACTS: list[Act] = [
         for sev in SEVERITIES
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
+    Act(None, "postmortem", "Postmortem", "Preview the review (Markdown); e there writes it to a file"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
 ]
@@ -724,6 +725,11 @@ class IncidentScreen(Screen[None]):
 
     def action_history(self) -> None:
         self.query_one(Timeline).action_open()
+
+    def action_postmortem(self) -> None:
+        from warroom.app.postmortem_view import PostmortemScreen  # loaded on first use
+
+        self.app.push_screen(PostmortemScreen(lambda: self.state))
 
     def action_pinned(self) -> None:
         self.query_one(Timeline).toggle_pinned()

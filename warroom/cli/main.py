@@ -26,6 +26,7 @@ import orjson
 
 from warroom import __version__
 from warroom.cli import drill as drill_cli
+from warroom.cli import postmortem as postmortem_cli
 from warroom.cli import runbook as runbook_cli
 from warroom.cli.render import (
     render_alert_groups,
@@ -281,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     for runbook_parser in runbook_cli.add_parser(sub):
         _hub_options(runbook_parser)
     _hub_options(drill_cli.add_parser(sub))
+    _hub_options(postmortem_cli.add_parser(sub))
     step = sub.add_parser(
         "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
     )
@@ -801,6 +803,7 @@ async def _step(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "runbook": _runbook,
     "drill": drill_cli.run,
+    "postmortem": postmortem_cli.run,
     "step": _step,
     "declare": _declare,
     "log": _log,
