@@ -59,9 +59,7 @@ _APOSTROPHE = f"['{_CURLY}]"
 
 
 def _pattern(phrase: str) -> str:
-    words = [
-        re.escape(word).replace("'", _APOSTROPHE).replace(_CURLY, _APOSTROPHE) for word in phrase.split()
-    ]
+    words = [re.sub(f"['{_CURLY}]", _APOSTROPHE, re.escape(word)) for word in phrase.split()]
     body = r"\s+".join(words)
     start = r"\b" if phrase[:1].isalnum() else ""
     end = r"\b" if phrase[-1:].isalnum() else ""
