@@ -7,14 +7,16 @@ incident itself: a viewer token whose scope covers the incident.
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from server.api_common import Api
 from server.tokens import Level
 from warroom.core.errors import Code, WarroomError
 from warroom.core.schema import format_time, parse_time
+from warroom.core.text import json_safe
 from warroom.review.postmortem import build, render_markdown
 
 _FLAGS = {"1": True, "true": True, "0": False, "false": False}
@@ -45,8 +47,8 @@ def routes(api: Api) -> list[Route]:
         api.allow(request, Level.VIEWER, room, "reading an incident")
         every, now = _query(request)
         doc = build(await api.hub.settled_state(room), all_entries=every, now=now)
-        if as_json:
-            return JSONResponse(doc)
+        if as_json:  # json_safe: the JSON parses the same, and a terminal shown it obeys nothing in it
+            return Response(json_safe(orjson.dumps(doc)), media_type="application/json")
         return Response(render_markdown(doc), media_type="text/markdown; charset=utf-8")
 
     async def as_markdown(request: Request) -> Response:

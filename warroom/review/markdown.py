@@ -18,14 +18,17 @@ from collections.abc import Sequence
 from warroom.core.text import visible
 
 # ASCII punctuation CommonMark lets a backslash escape, that GFM gives a meaning anywhere in a line.
-_ANYWHERE = re.compile(r"([\\`*_\[\]<>|~&#$])")
+_ANYWHERE = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]<>|~&#$"})
 # What makes a line something other than a paragraph line once the above is escaped: a
 # bullet, a heading underline or thematic break, an ordered list ("1." or "1)").
 _LINE_START = re.compile(r"^([-+=])|^(\d+)([.)])")
+_STARTERS = frozenset("-+=0123456789")
 
 
 def _escape(text: str) -> str:
-    text = _ANYWHERE.sub(r"\\\1", text)
+    text = text.translate(_ANYWHERE)
+    if text[:1] not in _STARTERS:
+        return text
     return _LINE_START.sub(lambda m: f"\\{m.group(1)}" if m.group(1) else f"{m.group(2)}\\{m.group(3)}", text)
 
 

@@ -480,13 +480,17 @@ def _md_timeline(doc: Mapping[str, Any]) -> str:
     many = len(days) > 1
     header = ["Time (UTC)", "Kind", "Who", "What"]
     lines = []
+    names: dict[str | None, str] = {}  # a few people write most rows: each escaped once
     for r in rows:
         when = f"{r['at'][:10]} {r['at'][11:19]}" if many else r["at"][11:19]
         kind = r["kind"] + (", pinned" if r["pinned"] else "") + (", edited" if r["edited"] else "")
         marks = [MILESTONE_TITLES[m] for m in r["milestones"] if MILESTONE_TITLES[m] != r["kind"]]
         if marks and r["kind"] != "milestone":
             kind += f" ({', '.join(marks)})"
-        lines.append([when, cell(kind), cell(r["by"]), cell(r["text"])])
+        who = names.get(r["by"])
+        if who is None:
+            who = names[r["by"]] = cell(r["by"])
+        lines.append([when, cell(kind), who, cell(r["text"])])
     intro = f"All times UTC, from {days[0]} to {days[-1]}." if many else f"All times UTC, on {days[0]}."
     return intro + "\n\n" + table(header, lines)
 
