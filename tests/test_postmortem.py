@@ -377,7 +377,11 @@ async def test_the_blameless_check(env: dict[str, str], tmp_path: Path) -> None:
     words.write_text("# our own list\ndry run\n")
     ours = await warroom(env, "postmortem", "check", str(clean), "--words", str(words))
     assert (ours.code, ours.out.strip()) == (1, f'{clean}:1: blameless: "dry run"')
-    for args in ([str(tmp_path / "absent.md")], [str(clean), "--words", str(tmp_path / "absent.txt")]):
+    for args in (
+        [str(tmp_path / "absent.md")],
+        [str(clean), "--words", str(tmp_path / "absent.txt")],
+        [str(clean), "--all"],
+    ):
         line = (await warroom(env, "postmortem", "check", *args)).one_line_error()
         assert line.startswith("warroom: ")
     binary = tmp_path / "binary.md"

@@ -277,3 +277,25 @@ def test_the_blameless_phrases() -> None:
     assert "human error" in DEFAULT_PHRASES
     assert parse_phrases("# our list\n\nrogue\n  cowboy  \n") == ["rogue", "cowboy"]
     assert [(f.line, f.phrase) for f in check("a Rogue deploy\nno", ["rogue"])] == [(1, "Rogue")]
+
+
+def test_the_document_modules_do_no_io() -> None:
+    """Everything but ``files`` is pure, as the core is: the CLI, the hub and the app get the same bytes."""
+    import ast
+    from pathlib import Path
+
+    from tests.test_purity import FORBIDDEN_IMPORTS
+
+    folder = Path(__file__).parent.parent / "warroom" / "review"
+    pure = [p for p in folder.glob("*.py") if p.stem != "files"]
+    assert {p.stem for p in pure} >= {"postmortem", "markdown", "keep", "blameless"}
+    for path in pure:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in FORBIDDEN_IMPORTS, (path, name)
+                assert not name.startswith(("warroom.client", "warroom.cli", "warroom.app")), (path, name)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                assert node.func.id not in ("open", "print", "input"), (path, node.func.id)

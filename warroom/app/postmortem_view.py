@@ -87,6 +87,14 @@ class PostmortemScreen(ModalScreen[None]):
 
     def action_export(self) -> None:
         state, path = self._state(), self.path
+        if not state.declared:  # the room's log has not arrived yet: nothing worth a file
+            tell(
+                self.app,
+                f"{state.room}: not loaded yet; nothing written",
+                title="not exported",
+                severity="warning",
+            )
+            return
         try:
             written = write_review(path, state)
         except ExportError as err:

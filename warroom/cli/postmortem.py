@@ -115,6 +115,8 @@ def check(args: argparse.Namespace) -> int:
     """Print each blame phrase as FILE:LINE; 1 when there is any, 0 when clean."""
     if args.file is None:
         raise _Fail("check what? warroom postmortem check FILE")
+    if args.output or args.all or args.now or args.format != "md":
+        raise _Fail("postmortem check takes a FILE and --words only")
     phrases: list[str] | tuple[str, ...] = blameless.DEFAULT_PHRASES
     if args.words is not None:
         phrases = blameless.parse_phrases(_read(args.words))
