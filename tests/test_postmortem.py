@@ -216,7 +216,7 @@ async def test_the_review_of_a_two_day_incident(
     follow = part["Follow-up"]
     assert "Status as of 2026-11-29 09:13:00 UTC (the log's last event" in follow
     assert "0 of 3 done (0 on time), 1 overdue, 1 won't do." in follow
-    assert "| A-2 | open, overdue by 1 days |" in follow
+    assert "| A-2 | open, overdue by 1 day |" in follow
     assert "| A-3 | won't do: too big for the gain |" in follow
     numbers = part["Metrics"]
     assert (

@@ -559,7 +559,8 @@ def _md_follow_up(doc: Mapping[str, Any]) -> str:
         elif i["status"] == "wont_do":
             note = "won't do: " + cell(i["reason"])
         elif i["overdue"]:
-            note = f"{STATUS_TITLES[i['status']]}, overdue by {i['days_overdue']} days"
+            days = i["days_overdue"]
+            note = f"{STATUS_TITLES[i['status']]}, overdue by {days} day{'' if days == 1 else 's'}"
         else:
             note = STATUS_TITLES.get(i["status"], "")
         rows.append([cell(i["id"]), note])
