@@ -89,6 +89,7 @@ ACTS: list[Act] = [
         "Silence the selected alert, or its whole group: the composer opens with /silence (s in the alerts)",
     ),
     Act(None, "alert_details", "Alert details", "Open the selected alert in full (enter in the alerts)"),
+    Act(None, "postmortem", "Postmortem", "Preview the review (Markdown); e there writes it to a file"),
     Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
         Act(None, f"claim('{role}')", f"Claim {short}", f"Become the {title}")
@@ -107,7 +108,6 @@ ACTS: list[Act] = [
         for sev in SEVERITIES
     ],
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
-    Act(None, "postmortem", "Postmortem", "Preview the review (Markdown); e there writes it to a file"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
 ]
