@@ -26,7 +26,6 @@ import orjson
 
 from warroom import __version__
 from warroom.cli import drill as drill_cli
-from warroom.cli import postmortem as postmortem_cli
 from warroom.cli import runbook as runbook_cli
 from warroom.cli.render import (
     render_alert_groups,
@@ -282,7 +281,6 @@ def build_parser() -> argparse.ArgumentParser:
     for runbook_parser in runbook_cli.add_parser(sub):
         _hub_options(runbook_parser)
     _hub_options(drill_cli.add_parser(sub))
-    _hub_options(postmortem_cli.add_parser(sub))
     step = sub.add_parser(
         "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
     )
@@ -296,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     doing.add_argument("--assign", metavar="NAME", help="give it to someone")
     doing.add_argument("--note", metavar="TEXT", help="add a note to it")
     _hub_options(step)
+    from warroom.cli import postmortem as postmortem_cli  # the review document: its own module
+
+    _hub_options(postmortem_cli.add_parser(sub))
     return parser
 
 
@@ -681,6 +682,12 @@ async def _config(args: argparse.Namespace) -> int:
     return await _with_client(args, work)
 
 
+async def _postmortem(args: argparse.Namespace) -> int:
+    from warroom.cli import postmortem as postmortem_cli
+
+    return await postmortem_cli.run(args)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
@@ -803,7 +810,6 @@ async def _step(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "runbook": _runbook,
     "drill": drill_cli.run,
-    "postmortem": postmortem_cli.run,
     "step": _step,
     "declare": _declare,
     "log": _log,
@@ -819,6 +825,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "token": _token,
     "audit": _audit,
     "config": _config,
+    "postmortem": _postmortem,
 }
 
 
