@@ -25,6 +25,7 @@ from server import api_admin, api_incidents, api_intake, api_status
 from server.access import Access
 from server.alerts import AlertService
 from server.api_common import MAX_BODY, MAX_INTAKE, Api, refused
+from server.api_postmortem import routes as postmortem_routes
 from server.hub import Hub
 from server.limits import RateLimiter
 from server.tokens import bearer
@@ -108,6 +109,7 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
             *api_incidents.routes(api),
             *api_intake.routes(api),
             *api_admin.routes(api),
+            *postmortem_routes(api),
         ],
         middleware=[Middleware(TokenAuth, access=access, rate=hub.http_rate)],
         exception_handlers=handlers,

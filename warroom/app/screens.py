@@ -89,6 +89,7 @@ ACTS: list[Act] = [
         "Silence the selected alert, or its whole group: the composer opens with /silence (s in the alerts)",
     ),
     Act(None, "alert_details", "Alert details", "Open the selected alert in full (enter in the alerts)"),
+    Act(None, "postmortem", "Postmortem", "Preview the review (Markdown); e there writes it to a file"),
     Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
     *[
         Act(None, f"claim('{role}')", f"Claim {short}", f"Become the {title}")
@@ -799,6 +800,11 @@ class IncidentScreen(Screen[None]):
 
     def action_history(self) -> None:
         self.query_one(Timeline).action_open()
+
+    def action_postmortem(self) -> None:
+        from warroom.app.postmortem_view import PostmortemScreen  # loaded on first use
+
+        self.app.push_screen(PostmortemScreen(lambda: self.state))
 
     def action_pinned(self) -> None:
         self.query_one(Timeline).toggle_pinned()

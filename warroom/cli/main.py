@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     doing.add_argument("--assign", metavar="NAME", help="give it to someone")
     doing.add_argument("--note", metavar="TEXT", help="add a note to it")
     _hub_options(step)
+    from warroom.cli import postmortem as postmortem_cli  # the review document: its own module
+
+    _hub_options(postmortem_cli.add_parser(sub))
     return parser
 
 
@@ -679,6 +682,12 @@ async def _config(args: argparse.Namespace) -> int:
     return await _with_client(args, work)
 
 
+async def _postmortem(args: argparse.Namespace) -> int:
+    from warroom.cli import postmortem as postmortem_cli
+
+    return await postmortem_cli.run(args)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
@@ -809,6 +818,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "token": _token,
     "audit": _audit,
     "config": _config,
+    "postmortem": _postmortem,
 }
 
 
