@@ -122,7 +122,7 @@ async def script(server: HubServer, clock: Clock) -> str:
         "reason": "first failed payment",
     }
     await do(at(29, 9, 0), "incident.milestone_corrected", corrected, "bob")
-    review = [
+    review: list[tuple[str, dict[str, Any]]] = [
         (
             "review.updated",
             {"field": "summary", "text": "EU card payments failed for 4h40m.\nThe db disk filled."},
