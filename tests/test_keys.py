@@ -438,3 +438,21 @@ async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, 
             app.post_message(events.Key(_character_to_key(char), char))
         await settle(pilot, lambda: composer_of(app).value == sentence, "the whole sentence in the composer")
         assert len(app.screen_stack) == 2 and log_of(db_path) == before
+
+
+async def test_a_prefix_key_typed_fast_keeps_its_prefix(hub: HubServer) -> None:
+    """The keys behind / or d land after the prefix, even before the composer has the focus
+    (they once did before it: "/skip ..." typed fast in the runbook panel went out as a note)."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        for typed, shown in (("/skip db none", "/skip db none"), ("dship it", "/decision ship it")):
+            incident(app).query_one(ChecklistPanel).focus()
+            await pilot.pause()
+            composer_of(app).value = ""
+            for char in typed:  # all queued at once, as a terminal sends a fast burst
+                app.post_message(events.Key(_character_to_key(char), char))
+            await settle(pilot, lambda shown=shown: composer_of(app).value == shown, f"{shown!r} composed")

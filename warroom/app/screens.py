@@ -112,7 +112,10 @@ ACTS: list[Act] = [
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
-PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
+# Open the composer with this typed, on any panel. Done in on_key, not by the bindings above: a
+# binding runs only once the key has bubbled up to the app, after the screen has already sent the
+# keys typed behind it to the composer, so "/skip" typed fast became the note "skip".
+PREFIXES = {"i": "", "slash": "/", "d": "/decision ", "f": "/filter "}
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
@@ -404,11 +407,18 @@ class IncidentScreen(Screen[None]):
             return
         key = event.key
         composer = self.query_one(Composer)
-        if composer.input.disabled and key not in PREFIXES | NAVIGATION | HELP_KEYS:
+        if composer.input.disabled and key not in PREFIXES.keys() | NAVIGATION | HELP_KEYS:
             event.stop()  # a viewer's keys: nothing to type into, and nothing to do
             return
         if not self._redirecting:
-            if key in PREFIXES or key in HELP_KEYS:
+            if key in PREFIXES:
+                event.stop()
+                event.prevent_default()
+                composer.start(PREFIXES[key])
+                # What follows lands after the prefix until the focus moves (a viewer has no composer).
+                self._redirecting = not composer.input.disabled
+                return
+            if key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
                 if isinstance(focused, ChecklistPanel | AlertFeed):  # the timeline binds j and k itself
