@@ -112,9 +112,9 @@ ACTS: list[Act] = [
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
-# Open the composer with this typed, on any panel. Done in on_key, not by the bindings above: a
-# binding runs only once the key has bubbled up to the app, after the screen has already sent the
-# keys typed behind it to the composer, so "/skip" typed fast became the note "skip".
+# Open the composer with this typed, on any panel. Done as the app reads the key (route_key), not
+# by the bindings above: a binding runs only once the key has bubbled up to the app, after the
+# keys typed behind it had gone to the composer, so "/skip" typed fast became the note "skip".
 PREFIXES = {"i": "", "slash": "/", "d": "/decision ", "f": "/filter "}
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
@@ -389,6 +389,30 @@ class IncidentScreen(Screen[None]):
                 )
 
     # -- keys ------------------------------------------------------------------------
+
+    def route_key(self, event: events.Key) -> bool:
+        """Give the composer the focus *before* the app forwards a key that starts a note or a prefix.
+
+        Textual forwards each key to the widget that has the focus when the app reads it, so a
+        focus moved while a panel handles a key (on_key below) comes too late for the rest of a
+        burst (a fast typist, a slow link, tmux): those keys went to the panel and were lost once
+        the composer had the focus, while the Enter behind them went straight to the composer and
+        overtook them ("/skip rollback no deploy" went out as "/skip rollback no depl"). The app
+        calls this for each key as it reads it; True means the key is used up (a prefix, typed).
+        """
+        focused = self.focused
+        if isinstance(focused, Input) or not event.is_printable or event.character is None:
+            return False
+        composer = self.query_one(Composer)
+        key = event.key
+        if composer.input.disabled or key in HELP_KEYS or key in PANEL_VERBS.get(type(focused), set()):
+            return False  # a viewer's keys (on_key drops them), the help, a panel's verb
+        if key in NAVIGATION and isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
+            return False
+        if key in PREFIXES:
+            composer.start(PREFIXES[key])
+        self.set_focus(composer.input, scroll_visible=False)  # now: the next key is forwarded there
+        return key in PREFIXES  # any other letter is forwarded to the composer, and typed there
 
     def on_key(self, event: events.Key) -> None:
         """A printable key a panel does not use starts a note; it never acts on the record.
