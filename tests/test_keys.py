@@ -463,3 +463,20 @@ async def test_a_burst_of_keys_ending_in_enter_sends_the_whole_line(hub: HubServ
             (e.kind, e.text) for e in state.entries.values() if e.author == "alice" and e.kind != "system"
         ]
         assert mine == [("decision", "ship the rollback now"), ("note", "looks calmer now")]
+
+
+async def test_a_panel_key_right_behind_a_tab_acts_in_the_panel_tab_reached(hub: HubServer) -> None:
+    """Tab and x in one burst check the runbook's first open item; the x once went to the
+    timeline, which still had the focus when the app read it, and became a draft note."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        await on_timeline(pilot, app)
+        app.post_message(events.Key("tab", None))
+        app.post_message(events.Key(_character_to_key("x"), "x"))
+        state = app.client.rooms[room].state
+        await settle(pilot, lambda: next(iter(state.checklist.values())).checked, "the first item checked")
+        assert composer_of(app).value == ""

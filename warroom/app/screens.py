@@ -398,10 +398,16 @@ class IncidentScreen(Screen[None]):
         burst (a fast typist, a slow link, tmux): those keys went to the panel and were lost once
         the composer had the focus, while the Enter behind them went straight to the composer and
         overtook them ("/skip rollback no deploy" went out as "/skip rollback no depl"). The app
-        calls this for each key as it reads it; True means the key is used up (a prefix, typed).
+        calls this for each key as it reads it; True means the key is used up (a prefix, typed; a
+        tab, whose focus move the panel's verb behind it must see).
         """
         focused = self.focused
-        if isinstance(focused, Input) or not event.is_printable or event.character is None:
+        if isinstance(focused, Input):
+            return False
+        if event.key in ("tab", "shift+tab"):  # the same for a panel's verb typed right behind a tab
+            self.focus_next() if event.key == "tab" else self.focus_previous()
+            return True
+        if not event.is_printable or event.character is None:
             return False
         composer = self.query_one(Composer)
         key = event.key
