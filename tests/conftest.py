@@ -10,11 +10,11 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import pytest
@@ -30,6 +30,9 @@ from server.store import RoomRecord
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff, RoomView
 from warroom.core.protocol import PROTOCOL_VERSION, new_id
+
+if TYPE_CHECKING:
+    from tests.tmux import Tmux
 
 TOKEN = "test-token-0123456789"  # as long as `warroom serve` requires
 
@@ -345,6 +348,15 @@ def require_peer(binary: str) -> str:
             pytest.fail(f"WARROOM_REQUIRE_PEERS=1 but {reason}")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture
+def tmux(tmp_path: Path, env: dict[str, str]) -> Iterator[Tmux]:
+    """A real terminal (tests/tmux.py): skipped without tmux, unless WARROOM_REQUIRE_PEERS=1."""
+    from tests.tmux import tmux_server  # it imports this module
+
+    with tmux_server(tmp_path, env) as server:
+        yield server
 
 
 # -- a webhook receiver, for the hub's sinks -------------------------------------------------------

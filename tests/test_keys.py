@@ -444,3 +444,45 @@ async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, 
             app.post_message(events.Key(_character_to_key(char), char))
         await settle(pilot, lambda: composer_of(app).value == sentence, "the whole sentence in the composer")
         assert len(app.screen_stack) == 2 and log_of(db_path) == before
+
+
+async def test_a_burst_of_keys_ending_in_enter_sends_the_whole_line(hub: HubServer, db_path: Path) -> None:
+    """A prefix key, the text behind it and Enter, all sent before the app has read any: the line
+    goes out whole. The keys once went to the panel that had the focus: the prefix was lost, or
+    the Enter overtook the last letters ("/skip rollback no deploy" went out as "... no depl")."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        for line in ("/item restart the pods now", "dship the rollback now", "looks calmer now"):
+            incident(app).query_one(ChecklistPanel).focus()
+            await pilot.pause()
+            for char in line:  # all queued at once, as a terminal sends a fast burst
+                app.post_message(events.Key(_character_to_key(char), char))
+            app.post_message(events.Key("enter", "\r"))
+            await settle(pilot, lambda: composer_of(app).value == "", f"{line!r} sent")
+        state = await hub.hub.settled_state(room)
+        assert [i.text for i in state.checklist.values()][-1] == "restart the pods now"
+        mine = [
+            (e.kind, e.text) for e in state.entries.values() if e.author == "alice" and e.kind != "system"
+        ]
+        assert mine == [("decision", "ship the rollback now"), ("note", "looks calmer now")]
+
+
+async def test_a_panel_key_right_behind_a_tab_acts_in_the_panel_tab_reached(hub: HubServer) -> None:
+    """Tab and x in one burst check the runbook's first open item; the x once went to the
+    timeline, which still had the focus when the app read it, and became a draft note."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        await on_timeline(pilot, app)
+        app.post_message(events.Key("tab", None))
+        app.post_message(events.Key(_character_to_key("x"), "x"))
+        state = app.client.rooms[room].state
+        await settle(pilot, lambda: next(iter(state.checklist.values())).checked, "the first item checked")
+        assert composer_of(app).value == ""

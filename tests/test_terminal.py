@@ -6,77 +6,17 @@ with escape sequences; only a real terminal shows whether any got through.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, require_peer
+from tests.conftest import TOKEN
 from tests.hostile import HOSTILE
+from tests.tmux import Tmux, join, shows
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 from warroom.core.text import find_control
-
-
-class Tmux:
-    """One tmux server on its own socket (one per test), with one 120x40 pane running a command."""
-
-    def __init__(self, binary: str, socket: str, config: Path, env: dict[str, str]) -> None:
-        self.binary, self.socket, self.config, self.env = binary, socket, config, env
-
-    def __call__(self, *args: str) -> str:
-        done = subprocess.run(
-            [self.binary, "-u", "-L", self.socket, "-f", str(self.config), *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=10,
-            check=True,
-        )
-        return done.stdout
-
-    def screen(self) -> str:
-        return self("capture-pane", "-p", "-t", "main")
-
-    def title(self) -> str:
-        return self("display", "-p", "-t", "main", "#{pane_title}").strip()
-
-
-@pytest.fixture
-def tmux(tmp_path: Path, env: dict[str, str]) -> Iterator[Tmux]:
-    binary = require_peer("tmux")
-    config = tmp_path / "tmux.conf"
-    # Let programs in the pane set tmux's clipboard buffers, so a buffer shows one did; keep a
-    # crashed app's last screen to read.
-    config.write_text("set -s set-clipboard on\nset -g remain-on-exit on\n")
-    # A socket name of its own per test, so tests in parallel workers never share a tmux server.
-    socket = f"warroom-test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-    server = Tmux(binary, socket, config, {**env, "LANG": "C.UTF-8", "TERM": "xterm-256color"})
-    try:
-        yield server
-    finally:
-        subprocess.run([binary, "-L", server.socket, "kill-server"], capture_output=True, timeout=10)
-
-
-async def shows(tmux: Tmux, condition: Callable[[str], bool], what: str, timeout: float = 15.0) -> str:
-    """The pane's text once ``condition`` holds for it, polled until a deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        screen = tmux.screen()
-        if condition(screen):
-            return screen
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; the pane shows:\n{screen}")
-        await asyncio.sleep(0.05)  # a poll interval, not a wait for an event: the condition decides
 
 
 async def test_a_real_terminal_obeys_no_hostile_text(hub: HubServer, tmux: Tmux) -> None:
@@ -84,20 +24,7 @@ async def test_a_real_terminal_obeys_no_hostile_text(hub: HubServer, tmux: Tmux)
         return (await hub.hub.execute(Command(new_id(), type_, data, room), actor)).room
 
     room = await run("incident.declared", {"title": "Checkout 502s", "severity": "SEV2"})
-    command = [
-        sys.executable,
-        "-m",
-        "warroom",
-        "join",
-        room,
-        "--hub",
-        hub.url,
-        "--token",
-        TOKEN,
-        "--name",
-        "A",
-    ]
-    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "main", subprocess.list2cmdline(command))
+    tmux.start("main", join(hub.url, room, "A"))
     await shows(tmux, lambda s: "Checkout 502s" in s and "A joined" in s, "the app to join")
     title = tmux.title()
 
@@ -153,22 +80,10 @@ async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubSe
         }
         await run("alert.upserted", data, room, "am")
 
-    def join(name: str) -> str:
-        command = [sys.executable, "-m", "warroom", "join", room, "--hub", hub.url, "--token", TOKEN]
-        return subprocess.list2cmdline([*command, "--name", name])
-
-    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "main", join("A"))
-    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "other", join("B"))
+    tmux.start("main", join(hub.url, room, "A"))
+    tmux.start("other", join(hub.url, room, "B"))
     await shows(tmux, lambda s: "A joined" in s and "DiskWillFillIn4h 8/8" in s, "A to join")
-
-    def b_screen() -> str:
-        return tmux("capture-pane", "-p", "-t", "other")
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
-    while "DiskWillFillIn4h 8/8" not in b_screen():
-        assert loop.time() < deadline, f"B never showed the group:\n{b_screen()}"
-        await asyncio.sleep(0.05)
+    await shows(tmux, lambda s: "DiskWillFillIn4h 8/8" in s, "the group", session="other")
 
     tmux("send-keys", "-t", "main", "F2")  # the key that goes to the alerts, as in the help
     await shows(
@@ -178,10 +93,7 @@ async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubSe
     await shows(tmux, lambda s: "Acknowledge 8 firing alerts of DiskWillFillIn4h?" in s, "the question")
     tmux("send-keys", "-t", "main", "y")
 
-    deadline = loop.time() + 15
-    while "DiskWillFillIn4h 8/8 ✓8" not in (screen := b_screen()):
-        assert loop.time() < deadline, f"B never showed the group acked:\n{screen}"
-        await asyncio.sleep(0.05)  # a poll of the other pane, as shows() polls the main one
+    screen = await shows(tmux, lambda s: "DiskWillFillIn4h 8/8 ✓8" in s, "the group acked", session="other")
     state = await hub.hub.settled_state(room)
     assert all(alert.acked_by == "A" for alert in state.alerts.values())
     assert "acknowledged 8 alerts matching" in screen  # the timeline line, in B
@@ -193,7 +105,4 @@ async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubSe
     tmux("send-keys", "-t", "main", "Enter")
     await shows(tmux, lambda s: "Silence 8 alerts of DiskWillFillIn4h for 1h?" in s, "the question")
     tmux("send-keys", "-t", "main", "y")
-    deadline = loop.time() + 15
-    while "⏸8" not in (screen := b_screen()):
-        assert loop.time() < deadline, f"B never showed the group silenced:\n{screen}"
-        await asyncio.sleep(0.05)
+    await shows(tmux, lambda s: "⏸8" in s, "the group silenced", session="other")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 
+from textual import events
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
@@ -77,6 +78,14 @@ class WarroomApp(App[None]):
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
+
+    async def on_event(self, event: events.Event) -> None:
+        """An incident screen sees each key as it is read, before it is forwarded (see route_key)."""
+        if isinstance(event, events.Key) and not event.is_forwarded and self.screen_stack:
+            screen = self.screen
+            if isinstance(screen, IncidentScreen) and screen.route_key(event):
+                return
+        await super().on_event(event)
 
     def on_mount(self) -> None:
         for theme in self._themes.themes.values():

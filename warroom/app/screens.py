@@ -120,7 +120,10 @@ ACTS: list[Act] = [
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
-PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
+# Open the composer with this typed, on any panel. Done as the app reads the key (route_key), not
+# by the bindings above: a binding runs only once the key has bubbled up to the app, after the
+# keys typed behind it had gone to the composer, so "/skip" typed fast became the note "skip".
+PREFIXES = {"i": "", "slash": "/", "d": "/decision ", "f": "/filter "}
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
@@ -397,6 +400,36 @@ class IncidentScreen(Screen[None]):
 
     # -- keys ------------------------------------------------------------------------
 
+    def route_key(self, event: events.Key) -> bool:
+        """Give the composer the focus *before* the app forwards a key that starts a note or a prefix.
+
+        Textual forwards each key to the widget that has the focus when the app reads it, so a
+        focus moved while a panel handles a key (on_key below) comes too late for the rest of a
+        burst (a fast typist, a slow link, tmux): those keys went to the panel and were lost once
+        the composer had the focus, while the Enter behind them went straight to the composer and
+        overtook them ("/skip rollback no deploy" went out as "/skip rollback no depl"). The app
+        calls this for each key as it reads it; True means the key is used up (a prefix, typed; a
+        tab, whose focus move the panel's verb behind it must see).
+        """
+        focused = self.focused
+        if isinstance(focused, Input):
+            return False
+        if event.key in ("tab", "shift+tab"):  # the same for a panel's verb typed right behind a tab
+            self.focus_next() if event.key == "tab" else self.focus_previous()
+            return True
+        if not event.is_printable or event.character is None:
+            return False
+        composer = self.query_one(Composer)
+        key = event.key
+        if composer.input.disabled or key in HELP_KEYS or key in PANEL_VERBS.get(type(focused), set()):
+            return False  # a viewer's keys (on_key drops them), the help, a panel's verb
+        if key in NAVIGATION and isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
+            return False
+        if key in PREFIXES:
+            composer.start(PREFIXES[key])
+        self.set_focus(composer.input, scroll_visible=False)  # now: the next key is forwarded there
+        return key in PREFIXES  # any other letter is forwarded to the composer, and typed there
+
     def on_key(self, event: events.Key) -> None:
         """A printable key a panel does not use starts a note; it never acts on the record.
 
@@ -414,11 +447,18 @@ class IncidentScreen(Screen[None]):
             return
         key = event.key
         composer = self.query_one(Composer)
-        if composer.input.disabled and key not in PREFIXES | NAVIGATION | HELP_KEYS:
+        if composer.input.disabled and key not in PREFIXES.keys() | NAVIGATION | HELP_KEYS:
             event.stop()  # a viewer's keys: nothing to type into, and nothing to do
             return
         if not self._redirecting:
-            if key in PREFIXES or key in HELP_KEYS:
+            if key in PREFIXES:
+                event.stop()
+                event.prevent_default()
+                composer.start(PREFIXES[key])
+                # What follows lands after the prefix until the focus moves (a viewer has no composer).
+                self._redirecting = not composer.input.disabled
+                return
+            if key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
                 if isinstance(focused, ChecklistPanel | AlertFeed):  # the timeline binds j and k itself
