@@ -105,7 +105,8 @@ async def test_skip_assign_and_note_a_step(hub: HubServer) -> None:
         await pilot.press("enter")
         await settle(pilot, lambda: steps["recent-deploys"].state == "skipped", "skipped")
         assert steps["recent-deploys"].reason == "nothing deployed today"
-        await settle(pilot, lambda: any("skipped: nothing deployed today" in p for p in prompts(app)), "row")
+        shown = "skipped by alice: nothing deployed today"
+        await settle(pilot, lambda: any(shown in p for p in prompts(app)), "row")
 
         # A step named by its id, or RUNBOOK/STEP.
         await pilot.press("slash")

@@ -157,7 +157,8 @@ async def test_a_runbook_attached_by_an_alert_and_worked_in_one_terminal_shows_i
     tmux("send-keys", "-t", "main", "Tab", "x")
     await on_both(tmux, "☑ Open the dashboard A ")
     typed(tmux, "/skip rollback no deploy")
-    await on_both(tmux, "A: skipped 'Roll back' (checkout-5xx): no deploy", "⊘ Roll back skipped: no deploy")
+    skipped = "⊘ Roll back skipped by A: no deploy"
+    await on_both(tmux, "A: skipped 'Roll back' (checkout-5xx): no deploy", skipped)
     typed(tmux, "/assign deploys @bob")
     a, b = await on_both(
         tmux, "A: gave 'List deploys' (checkout-5xx) to bob", "☐ @bob List deploys", "Runbook 2/4 1 overdue"
@@ -171,7 +172,7 @@ async def test_a_runbook_attached_by_an_alert_and_worked_in_one_terminal_shows_i
     assert checked_at is not None
     for screen in (a, b):
         assert row(screen, "Open the dashboard") == f"☑ Open the dashboard A {checked_at[11:16]}"
-        assert row(screen, "Roll back") == "⊘ Roll back skipped: no deploy"
+        assert row(screen, "Roll back") == "⊘ Roll back skipped by A: no deploy"
         assert row(screen, "List deploys") == "☐ @bob List deploys"
         assert row(screen, "Page the DB team") == late  # still open, still late
         assert "▤ 2/4 1 OVERDUE Checkout 5xx" in screen

@@ -255,7 +255,8 @@ def step_row(step: RunbookStep, now_iso: str) -> Content:
     row.append(" ")
     row.append((visible(step.text), "strike dim") if step.state == "skipped" else visible(step.text))
     if step.state == "skipped":
-        row.append((f" skipped: {visible(step.reason or '')}", "$warning"))
+        who = f" by {visible(step.by)}" if step.by else ""
+        row.append((f" skipped{who}: {visible(step.reason or '')}", "$warning"))
     elif step.state == "done":
         row.append((f" {visible(step.by or '')} {(step.at or '')[11:16]}", "dim"))
     if step.notes:
