@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 TOKEN = "test-token-0123456789"  # as long as `warroom serve` requires
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    """Poll a condition on every loop turn until it holds; fail after ``timeout``."""
+async def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Poll a condition on every loop turn until it holds; fail after ``timeout`` (generous: a loaded CI
+    machine runs two workers, and a wait that holds costs nothing)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():
