@@ -117,6 +117,11 @@ def listing(
     return rows
 
 
+def is_action_id(text: str) -> bool:
+    """``A-1``, ``A-2``, ...: the shape the core gives action items."""
+    return _number(text) > 0
+
+
 def _number(action_id: str) -> int:
     head, _, number = action_id.partition("-")
     return int(number) if head == "A" and number.isdigit() else 0
@@ -134,10 +139,10 @@ def resolve(ref: str, summaries: Iterable[Mapping[str, Any]]) -> tuple[str, str]
     """
     incident, slash, action = ref.rpartition("/")
     if slash:
-        if not incident or not action:
+        if not incident or not is_action_id(action):
             raise ActionRefError(f"{ref!r} is not an action id like INC-3/A-2 or A-2")
         return incident, action
-    if _number(ref) == 0:
+    if not is_action_id(ref):
         raise ActionRefError(f"{ref!r} is not an action id like INC-3/A-2 or A-2")
     having = sorted(
         {row.incident for summary in summaries for row in of(summary) if row.id == ref},
