@@ -71,4 +71,5 @@ def budget_burn(service: str, slo: dict[str, Any], now: datetime, width: int) ->
     full.lines()
     figure.draw(full)
     figure.ruler("x").ticks([0, days], [first.isoformat()[5:], last.isoformat()[5:]])
+    figure.ruler("y").lim(0, max(100.0, *ys))
     return _text(figure)

@@ -109,7 +109,8 @@ def duration(seconds: int | None) -> str:
         return f"{sign}{s // 60}m {s % 60:02d}s"
     if s < 86400:
         return f"{sign}{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{sign}{s // 86400}d {s % 86400 // 3600}h"
+    hours = f" {s % 86400 // 3600}h" if s % 86400 >= 3600 else ""
+    return f"{sign}{s // 86400}d{hours}"
 
 
 def _scope(numbers: dict[str, Any]) -> str:
