@@ -95,6 +95,11 @@ def overdue_count(summary: Mapping[str, Any], today: date) -> int:
     return sum(row.days_overdue(today) is not None for row in of(summary))
 
 
+def late_mark(count: int) -> str:
+    """How the picker and the room's header say it: ``2 ACTIONS LATE``."""
+    return f"{count} ACTION{'S' * (count != 1)} LATE"
+
+
 def listing(
     summaries: Iterable[Mapping[str, Any]],
     today: date,
