@@ -380,3 +380,52 @@ async def test_the_http_api_lists_action_items(scripted: HubServer) -> None:
         for params, field in (({"now": "soon"}, "now"), ({"overdue": "maybe"}, "overdue"), ({"x": "1"}, "x")):
             bad = await http.get("/api/v1/actions", params=params)
             assert bad.status_code == 422 and bad.json()["error"]["field"] == field, bad.text
+
+
+async def test_hostile_text_in_action_items_and_services_prints_inert(
+    db_path: Path, env: dict[str, str]
+) -> None:
+    from server.store.sqlite import SQLiteStore
+    from tests.hostile import HOSTILE, assert_safe
+    from tests.test_cli_hostile import event_data
+    from warroom.core.events import Event
+    from warroom.core.reducer import apply
+    from warroom.core.state import IncidentState
+    from warroom.core.text import visible
+
+    service = HOSTILE["osc-title"]
+    commands: list[tuple[str, dict[str, Any]]] = [
+        (
+            "incident.declared",
+            {"title": "t", "severity": "SEV2", "services": [service, HOSTILE["bidi-override"]]},
+        ),
+        *[
+            ("action.added", {"text": text, "owner": HOSTILE["clear-screen"], "due": "2026-11-01"})
+            for text in HOSTILE.values()
+        ],
+        ("incident.status_changed", {"status": "resolved"}),
+    ]
+    state, events = IncidentState(room="INC-1"), []
+    for seq, (type_, data) in enumerate(commands, start=1):  # a log from before the hub refused them
+        clean = {k: [visible(x) for x in v] if isinstance(v, list) else v for k, v in data.items()}
+        stored = {**event_data(type_, clean), **data}
+        event = Event("INC-1", seq, new_id(), "ann", f"2026-11-0{1 + seq // 10}T03:00:00.000Z", type_, stored)
+        apply(state, event)
+        events.append(event)
+    store = SQLiteStore(db_path)
+    await store.open()
+    await store.append(events, {"INC-1": new_id()}, {"INC-1": state.summary_dict()})
+    await store.close()
+    server = HubServer(db_path, TOKEN)
+    await server.start()
+    try:
+        for args in (
+            ("actions", "--now", "2026-11-20"),
+            ("report", "--now", "2026-11-20", "--slo", f"{service}=99.9", "--from", "2026-10-01"),
+        ):
+            got = await warroom(env, *args, *hub_args(server))
+            assert got.code == 0, got.err
+            assert_safe(got.out, f"stdout of {args}")
+            assert "␛]0;pwned␇" in got.out, got.out  # shown, made visible
+    finally:
+        await server.stop()

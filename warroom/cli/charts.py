@@ -35,7 +35,9 @@ def _labels(weeks: list[dict[str, Any]]) -> list[str]:
 
 def incidents_per_week(weeks: list[dict[str, Any]], width: int) -> str:
     figure = _figure(width, "Incidents per week (by the Monday, UTC)")
-    figure.draw(figure.bar(_labels(weeks), [int(w["incidents"]) for w in weeks], labeled=True))
+    counts = [int(w["incidents"]) for w in weeks]
+    figure.draw(figure.bar(_labels(weeks), counts, labeled=True))
+    figure.ruler("y").lim(0, max(1, *counts))
     return _text(figure)
 
 
