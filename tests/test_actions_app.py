@@ -48,3 +48,27 @@ async def test_the_picker_counts_those_of_resolved_incidents_it_leaves_out(hub: 
         last = str(options.get_option_at_index(1).prompt)
         assert last == "1 overdue action item on resolved incidents: warroom actions --overdue"
         assert options.get_option_at_index(1).disabled
+
+
+async def test_the_report_screen_shows_the_numbers_and_charts(hub: HubServer) -> None:
+    from textual.widgets import Label, Static
+
+    from warroom.app.report_screen import ReportScreen
+    from warroom.app.screens import PickerScreen
+
+    room = await seeded(hub)
+    await act(hub, "incident.status_changed", {"status": "resolved"}, room)
+    app = make_app(hub.url, "alice", None)
+    async with running(app) as pilot:
+        await settle(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
+        await pilot.press("m")
+        await settle(pilot, lambda: isinstance(app.screen, ReportScreen), "the report")
+        text = app.screen.query_one("#report-text", Static)
+        await settle(pilot, lambda: "1 counted" in str(text.render()), "the numbers")
+        shown = str(text.render())
+        assert "Incidents per week" in shown and "MTTR per week (minutes)" in shown
+        await pilot.press("w")
+        span = app.screen.query_one("#report-span", Label)
+        await settle(pilot, lambda: "the last 90 days" in str(span.render()), "a wider span")
+        await pilot.press("q")
+        await settle(pilot, lambda: isinstance(app.screen, PickerScreen), "back to the picker")

@@ -858,11 +858,17 @@ class PickerScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
         Binding("n", "declare", "Declare"),
         Binding("i", "inbox", "Alert inbox"),
+        Binding("m", "report", "Report"),
     ]
 
     def action_inbox(self) -> None:
         app: WarroomApp = self.app  # type: ignore[assignment]
         app.open_incident("inbox")
+
+    def action_report(self) -> None:
+        from warroom.app.report_screen import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.client, self.now))
 
     def __init__(self, client: HubClient, now: Callable[[], datetime]) -> None:
         super().__init__()
