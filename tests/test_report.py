@@ -153,6 +153,10 @@ async def test_the_report_matches_the_numbers_worked_by_hand(
     got = await warroom(env, "report", *RANGE, *SLOS, "--json", *hub_args(scripted))
     assert got.code == 0, got.err
     n = json.loads(got.out)
+    example = {"incidents", "drills_excluded", "open_excluded", "reopened", "mtta_s", "mttm_s", "mttr_s"}
+    assert example | {"by_severity", "by_service", "actions", "slo", "definitions"} <= set(n)
+    assert {"id", "owner", "due", "days_overdue"} <= set(n["actions"]["overdue"][0])
+    assert {"objective", "window_s", "budget_s", "consumed_s", "consumed_pct"} <= set(n["slo"]["checkout"])
     assert {k: n[k] for k in ("incidents", "drills_excluded", "open_excluded", "reopened")} == {
         "incidents": 3,  # INC-1, INC-2, INC-5
         "drills_excluded": 1,  # INC-3
