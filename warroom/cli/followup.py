@@ -8,13 +8,16 @@ across incidents reads the same summaries, so it never folds a log.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 from datetime import UTC, date, datetime
 from typing import Any
 
 from warroom.client import HubClient
-from warroom.core.events import ACTION_STATUSES
+from warroom.core.events import ACTION_STATUSES, Event
 from warroom.review import actions as items
+
+EVENT_WAIT = 30.0  # seconds for the added item to reach this observer after the hub's ack
 
 
 def add_parsers(sub: Any) -> list[Any]:
@@ -112,32 +115,26 @@ async def _add(args: argparse.Namespace) -> int:
 
     async def work(client: HubClient) -> int:
         view = await client.join(args.incident, observe=True)
-        ack = await client.send("action.added", data, args.incident)
-        await view_at(view, ack["seq"])
-        cli._say(f"{args.incident}/{_added_id(view.state, ack['seq'])}")
+        added: dict[int, str] = {}  # seq -> the id the core gave the item that event added
+        heard = asyncio.Event()
+
+        def on_event(room: str, event: Event) -> None:
+            if room == args.incident and event.type == "action.added":
+                added[event.seq] = next(reversed(view.state.actions))  # just applied: the newest
+                heard.set()
+
+        stop = client.listen_events(on_event)
+        try:
+            seq = (await client.send("action.added", data, args.incident))["seq"]
+            while seq not in added:  # the ack can come before the event itself
+                heard.clear()
+                await asyncio.wait_for(heard.wait(), EVENT_WAIT)
+        finally:
+            stop()
+        cli._say(f"{args.incident}/{added[seq]}")
         return 0
 
     return await cli._with_client(args, work)
-
-
-async def view_at(view: Any, seq: int, timeout: float = 10.0) -> None:
-    """Wait until the observed room has caught up with ``seq`` (the ack may come first)."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while view.state.seq < seq:
-        if loop.time() > deadline:
-            raise TimeoutError
-        await asyncio.sleep(0.01)
-
-
-def _added_id(state: Any, seq: int) -> str:
-    """The id the core gave the action added at ``seq``: its system line names it first."""
-    entry = state.entries.get(seq)
-    text = entry.text if entry is not None else ""
-    head = text.partition(":")[0].removeprefix("action ")
-    return head if head in state.actions else next(reversed(state.actions))
 
 
 async def _update(args: argparse.Namespace) -> int:
