@@ -136,6 +136,7 @@ async def scripted(db_path: Path) -> AsyncIterator[HubServer]:
         await server.stop()
 
 
+DOC = (Path(__file__).parent.parent / "docs" / "report.md").read_text(encoding="utf-8")
 RANGE = ["--from", "2026-11-01", "--to", "2026-12-01", "--now", "2026-11-20"]
 SLOS = ["--slo", "checkout=99.5", "--slo", "search=99.9", "--window", "30d"]
 
@@ -215,6 +216,11 @@ async def test_the_report_matches_the_numbers_worked_by_hand(
         {"week": "2026-11-30", "incidents": 0, "mttr_s": None},
     ]
     assert n["definitions"] == DEFINITIONS and {"tta", "ttm", "ttr", "budget_s"} <= set(DEFINITIONS)
+    documented = json.loads(re.search(r"```json\n(.*?)```", DOC, re.S).group(1))  # type: ignore[union-attr]
+    assert set(documented) == set(n) and set(documented["slo"]["checkout"]) == set(checkout)
+    assert set(documented["actions"]) == set(actions) and set(documented["actions"]["overdue"][0]) == set(
+        actions["overdue"][0]
+    )
 
 
 async def test_the_human_report_prints_the_numbers_and_draws_charts(
