@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from warroom.core.schema import format_time
 from warroom.review import actions as action_items
 
 DEFINITIONS = {
@@ -218,10 +219,7 @@ def _count(value: object) -> int:
 
 
 def _stamp(moment_: datetime | None) -> str | None:
-    if moment_ is None:
-        return None
-    m = moment_.astimezone(UTC)
-    return m.strftime("%Y-%m-%dT%H:%M:%S.") + f"{m.microsecond // 1000:03d}Z"
+    return None if moment_ is None else format_time(moment_)
 
 
 def _actions(scoped: list[Mapping[str, Any]], today: date) -> dict[str, Any]:
