@@ -42,6 +42,7 @@ from warroom.core.reducer import covered
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import Entry, IncidentState, overdue_in
 from warroom.core.text import visible
+from warroom.review.actions import late_mark, overdue_count
 
 if TYPE_CHECKING:
     from warroom.app.app import WarroomApp
@@ -978,11 +979,17 @@ class PickerScreen(Screen[None]):
         Binding("r", "reload", "Reload"),
         Binding("n", "declare", "Declare"),
         Binding("i", "inbox", "Alert inbox"),
+        Binding("m", "report", "Report"),
     ]
 
     def action_inbox(self) -> None:
         app: WarroomApp = self.app  # type: ignore[assignment]
         app.open_incident("inbox")
+
+    def action_report(self) -> None:
+        from warroom.app.report_screen import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.client, self.now))
 
     def __init__(self, client: HubClient, now: Callable[[], datetime]) -> None:
         super().__init__()
@@ -1019,6 +1026,8 @@ class PickerScreen(Screen[None]):
             tell(self.app, f"{why}; r tries again", title="not reloaded", severity="warning")
             return
         items = [i for i in listed if i.get("status") != "resolved"]
+        today = self.now().date()  # the app's clock is UTC
+        hidden_late = sum(overdue_count(i, today) for i in listed if i.get("status") == "resolved")
         items.sort(key=lambda i: (i.get("severity", "SEV9"), i.get("declared_at") or ""))
         options = self.query_one(OptionList)
         options.clear_options()
@@ -1033,6 +1042,7 @@ class PickerScreen(Screen[None]):
             )
             severity = str(item.get("severity", "SEV4"))
             late = overdue_in(item.get("steps_due"), now_iso)
+            late_actions = overdue_count(item, today)
             options.add_option(
                 Option(
                     Content.assemble(
@@ -1043,6 +1053,7 @@ class PickerScreen(Screen[None]):
                         f"  {visible(str(item.get('people', 0)))} here  ",
                         ("DRILL ", "bold $warning") if item.get("drill") else "",
                         (f"{late} OVERDUE ", "bold $error") if late else "",
+                        (late_mark(late_actions) + " ", "bold $error") if late_actions else "",
                         visible(str(item.get("title", ""))),
                     )
                 )
@@ -1053,6 +1064,10 @@ class PickerScreen(Screen[None]):
             options.add_option(
                 Option("No open incidents. Declare one with: warroom declare TITLE", disabled=True)
             )
+        if hidden_late:  # follow-up of resolved incidents, which the list leaves out
+            items_ = f"{hidden_late} overdue action item{'s' * (hidden_late != 1)}"
+            line = f"{items_} on resolved incidents: warroom actions --overdue"
+            options.add_option(Option(Content.styled(line, "$error"), disabled=True))
         options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

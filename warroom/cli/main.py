@@ -26,6 +26,8 @@ import orjson
 
 from warroom import __version__
 from warroom.cli import drill as drill_cli
+from warroom.cli import followup as followup_cli
+from warroom.cli import report as report_cli
 from warroom.cli import runbook as runbook_cli
 from warroom.cli.render import (
     render_alert_groups,
@@ -138,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     declare.add_argument("--summary")
     declare.add_argument("--public", action="store_true", help="show it on the status page")
     declare.add_argument("--drill", action="store_true", help="a drill: kept off the status page and sinks")
+    declare.add_argument(
+        "--service", action="append", dest="services", metavar="S", help="a service it touches (repeatable)"
+    )
     _hub_options(declare)
 
     status = sub.add_parser("status", help="move an incident along (commander only)")
@@ -281,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     for runbook_parser in runbook_cli.add_parser(sub):
         _hub_options(runbook_parser)
     _hub_options(drill_cli.add_parser(sub))
+    for followup_parser in followup_cli.add_parsers(sub):
+        _hub_options(followup_parser)
+    _hub_options(report_cli.add_parser(sub))
     step = sub.add_parser(
         "step", help="work a step of an attached runbook: check, uncheck, skip, assign, note"
     )
@@ -582,6 +590,8 @@ async def _declare(args: argparse.Namespace) -> int:
     for flag in ("public", "drill"):
         if getattr(args, flag):
             data[flag] = True
+    if args.services:
+        data["services"] = args.services
     _checked("incident.declared", data)
 
     async def work(client: HubClient) -> int:
@@ -803,6 +813,11 @@ async def _step(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {
     "runbook": _runbook,
     "drill": drill_cli.run,
+    "action": followup_cli.run,
+    "actions": followup_cli.run,
+    "services": followup_cli.run,
+    "impact": followup_cli.run,
+    "report": report_cli.run,
     "step": _step,
     "declare": _declare,
     "log": _log,

@@ -23,6 +23,7 @@ from warroom.core.events import ROLE_TITLES, ROLES, SEVERITIES
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import AttachedRunbook, Broadcast, ChecklistItem, IncidentState, RunbookStep
 from warroom.core.text import visible
+from warroom.review.actions import late_mark
 
 SHORT_TITLES = {"commander": "IC", "comms": "Comms", "tech": "Tech", "scribe": "Scribe"}
 IDLE_AFTER = 600  # seconds without an action before a connected responder shows as idle
@@ -116,11 +117,14 @@ class IncidentHeader(_Changing, Horizontal):
         put.set(self.query_one("#title", Label), line(visible(state.title)))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
         late = state.overdue_steps(format_time(now)) if state.runbooks else 0
+        today = format_time(now)[:10]
+        late_actions = sum(a.overdue(today) for a in state.actions.values())
         put.set(
             self.query_one("#elapsed", Label),
             line(
                 f"T+{span(elapsed)}" if state.declared_at else "",
                 (f" {late} OVERDUE", "bold $error") if late else "",
+                (" " + late_mark(late_actions), "bold $error") if late_actions else "",
             ),
         )
         mark = "●" if conn.status == "connected" else "○"
