@@ -1,0 +1,153 @@
+"""The hub's side of time travel: checkpoints kept along each log, and "the state at seq N" from them.
+
+A checkpoint is the room's state at every multiple of ``CHECKPOINT_EVERY``,
+folded from the log (never taken from the live room) and stored compressed.
+Any hub sharing the store may make one, and a checkpoint is only a cache of
+the log: one that is missing (a log another hub or an older version wrote)
+or unreadable is made again from the log before an answer needs it. So the
+state at N costs one checkpoint and at most ``CHECKPOINT_EVERY`` events,
+whatever the length of the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from server.room import Room
+from server.store import EventStore, StorageError
+from warroom.core.errors import Code, WarroomError, unknown_room
+from warroom.core.events import Event
+from warroom.core.reducer import fold
+from warroom.core.state import IncidentState
+from warroom.timetravel import Past, checkpoint_readable, pack_checkpoint, unpack_checkpoint
+
+log = logging.getLogger("warroom.hub")
+
+CHECKPOINT_EVERY = 5000  # events between checkpoints: the most a reader folds after one
+
+
+class History:
+    """Checkpoints made off the writer's path, and the past of any room read from them and the log."""
+
+    def __init__(self, store: EventStore, every: int = CHECKPOINT_EVERY) -> None:
+        self.store = store
+        self.every = every
+        # One fill at a time, hub-wide: each holds a copy of a room's state, and a second
+        # request for the same room finds the first one's checkpoints made when it gets in.
+        self._slot = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    # -- making checkpoints ----------------------------------------------------------
+
+    def committed(self, room: Room, events: list[Event]) -> None:
+        """A writer listener: a batch that passed a multiple of ``every`` gets that checkpoint made."""
+        if self._closing or not events:
+            return
+        last = events[-1].seq
+        if last // self.every > (events[0].seq - 1) // self.every:
+            task = asyncio.create_task(self._fill_quietly(room.id, last))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _fill_quietly(self, room_id: str, upto: int) -> None:
+        try:
+            await self.fill(room_id, upto)
+        except StorageError as exc:  # a missed checkpoint costs a later reader time, not data
+            log.warning("checkpoints of %s failed: %s", room_id, exc)
+
+    async def finish(self) -> None:
+        """Stop making checkpoints: the ones under way are dropped (the log still has it all)."""
+        self._closing = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def fill(self, room_id: str, upto: int) -> None:
+        """Make every checkpoint of ``room_id`` up to ``upto`` that is missing or unreadable.
+
+        Folded in the store's reader threads from the newest readable
+        checkpoint below, and encoded in a thread: neither the writer nor the
+        event loop waits for it.
+        """
+        async with self._slot:
+            state = await self._start(room_id, upto)
+            while state.seq + self.every <= upto:
+                stop = (state.seq // self.every + 1) * self.every
+                before = state.seq
+
+                def step(page: list[Event], state: IncidentState = state) -> IncidentState:
+                    return fold(room_id, page, state)
+
+                await self.store.read_then(room_id, state.seq, stop - state.seq, step)
+                if state.seq != stop:
+                    if state.seq == before:
+                        return  # the log holds less than it said: leave it to a later call
+                    continue
+                blob = await asyncio.to_thread(pack_checkpoint, state)
+                await self.store.save_checkpoint(room_id, stop, blob)
+
+    async def _start(self, room_id: str, upto: int) -> IncidentState:
+        """The newest readable checkpoint at or below ``upto``, decoded; an empty incident if none."""
+        at_most = upto
+        while (found := await self.store.checkpoint(room_id, at_most)) is not None:
+            seq, blob = found
+            if checkpoint_readable(blob):
+                try:
+                    return await asyncio.to_thread(unpack_checkpoint, blob)
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning(
+                        "checkpoint %s@%d unreadable (%s); made again from the log", room_id, seq, exc
+                    )
+            at_most = seq - 1
+        return IncidentState(room=room_id)
+
+    # -- reading the past --------------------------------------------------------------
+
+    async def target(self, room_id: str, seq: int | None, at: str | None) -> tuple[int, int]:
+        """The seq a request means, and the log's head; refuses a seq past the head or a time too early."""
+        if seq is not None and at is not None:
+            raise WarroomError(Code.INVALID_VALUE, "give seq or at, not both", "at")
+        if seq is None and at is None:
+            raise WarroomError(Code.MISSING_FIELD, "give seq (a point of the log) or at (a time)", "seq")
+        record = await self.store.room(room_id)
+        if record is None:
+            raise unknown_room(room_id)
+        head = record.head
+        if seq is not None:
+            if not 1 <= seq <= head:
+                raise WarroomError(
+                    Code.INVALID_VALUE, f"seq {seq} is outside {room_id}'s log (1..{head})", "seq"
+                )
+            return seq, head
+        assert at is not None
+        found = await self.store.seq_at(room_id, at)
+        if found == 0:
+            declared = record.summary.get("declared_at") or "its first event"
+            raise WarroomError(
+                Code.INVALID_VALUE, f"{at} is before {room_id} was declared ({declared})", "at"
+            )
+        return min(found, head), head
+
+    async def past(self, room_id: str, seq: int | None = None, at: str | None = None) -> Past:
+        """The room at ``seq``, or at its last event stamped at or before ``at``."""
+        target, head = await self.target(room_id, seq, at)
+        found = await self.store.checkpoint(room_id, target)
+        if found is None or target - found[0] >= self.every or not checkpoint_readable(found[1]):
+            await self.fill(room_id, target)  # a log from elsewhere, or an older version's checkpoints
+            found = await self.store.checkpoint(room_id, target)
+            if found is not None and not checkpoint_readable(found[1]):
+                found = None  # could not be made again (a log shorter than it said): fold from the start
+        base_seq, base = (found[0], found[1][1:]) if found is not None else (0, None)
+        events = await self.store.read_then(room_id, base_seq, target - base_seq, tuple)
+        if len(events) != target - base_seq:
+            raise WarroomError(
+                Code.STORAGE_UNAVAILABLE, f"the log of {room_id} could not be read to {target}"
+            )
+        return Past(room_id, target, head, base_seq, base, events)
+
+    async def state_at(self, room_id: str, seq: int | None = None, at: str | None = None) -> IncidentState:
+        """The state itself, decoded and folded in a thread (for the HTTP API)."""
+        past = await self.past(room_id, seq, at)
+        return await asyncio.to_thread(past.state)
