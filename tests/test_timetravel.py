@@ -56,6 +56,7 @@ async def scripted(server: HubServer, client: HubClient, clock: Clock) -> str:
         await step("entry.added", {"text": f"note {n}: checked api-{n}"})
     finding = await step("entry.added", {"text": "the pool is exhausted", "kind": "finding"})
     await step("entry.pinned", {"entry": finding})
+    await step("entry.edited", {"entry": finding, "text": "the db pool is exhausted"})
     await step("alert.upserted", {"fingerprint": "fp1", "alertname": "HighErrorRate"}, internal=True)
     await step("role.assigned", {"role": "scribe", "name": "bob"})
     await step("incident.severity_changed", {"severity": "SEV1"})

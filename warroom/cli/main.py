@@ -29,6 +29,7 @@ from warroom.cli import drill as drill_cli
 from warroom.cli import runbook as runbook_cli
 from warroom.cli import timetravel
 from warroom.cli.render import (
+    json_form,
     render_alert_groups,
     render_alerts,
     render_audit,
@@ -618,7 +619,7 @@ async def _show(args: argparse.Namespace) -> int:
             state = (await client.join(args.incident, observe=True)).state
             now = format_time(datetime.now(UTC))
         if args.json:
-            _json(state.to_dict())
+            _json(json_form(state))
         else:
             _print_block(render_state(state, now))
         return 0
