@@ -39,6 +39,7 @@ from pathlib import Path
 
 from server.runner import HubServer
 from server.store import SQLiteStore
+from server.timetravel import CHECKPOINT_EVERY
 from warroom.client import HubClient
 from warroom.core.events import Event
 from warroom.core.reducer import fold
@@ -153,7 +154,7 @@ def checkpoints(db: Path) -> tuple[int, int, int]:
     return int(count), int(size), int(logged or 0)
 
 
-async def run(total: int, points: int, seed: int) -> int:
+async def run(total: int, points: int, seed: int, every: int) -> int:
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="warroom-timetravel-") as tmp:
         db = Path(tmp) / "hub.db"
@@ -165,6 +166,7 @@ async def run(total: int, points: int, seed: int) -> int:
 
         server = HubServer(db, TOKEN)
         await server.start()
+        server.hub.history.every = every
         client = HubClient(server.url, TOKEN, "bench")
         await client.connect()
         try:
@@ -203,7 +205,7 @@ async def run(total: int, points: int, seed: int) -> int:
         ("warroom show (the present)", f"{cli_now_s:.3f}", "join + catch-up, for comparison"),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"show --at on a {total:,}-event incident (seconds; checkpoint every 5,000 events)")
+    print(f"show --at on a {total:,}-event incident (seconds; checkpoints every {every:,} events)")
     for label, value, note in rows:
         print(f"  {label:<{width}}  {value:>7}  {note}")
     print(f"  checkpoints: {count} holding {size / 1e6:.1f} MB, beside {logged / 1e6:.1f} MB of event data")
@@ -217,10 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000, help="events in the incident (default 100000)")
     parser.add_argument("--points", type=int, default=20, help="random points asked for, warm (default 20)")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument(
+        "--every", type=int, default=CHECKPOINT_EVERY, help="the hub's checkpoint spacing, to weigh it"
+    )
     args = parser.parse_args(argv)
     if not 10 <= args.events <= 2_000_000 or not 1 <= args.points <= 1000:
         parser.error("--events must be 10..2000000 and --points 1..1000")
-    return asyncio.run(run(args.events, args.points, args.seed))
+    return asyncio.run(run(args.events, args.points, args.seed, args.every))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,30 @@ from warroom.timetravel import Past, checkpoint_readable, pack_checkpoint, unpac
 
 log = logging.getLogger("warroom.hub")
 
-CHECKPOINT_EVERY = 5000  # events between checkpoints: the most a reader folds after one
+CHECKPOINT_EVERY = 5000  # events between checkpoints, until the log is GROWTH times longer
+GROWTH = 20  # then a twentieth of the log apart: stored bytes stay within about GROWTH states
+PAGE = 5000  # events read at once while folding
+
+
+def next_checkpoint(seq: int, every: int = CHECKPOINT_EVERY) -> int:
+    """Where the first checkpoint after ``seq`` goes; every hub places them alike.
+
+    Every ``every`` events, then ``seq // GROWTH`` apart: a fixed spacing would
+    store a million-event log's state hundreds of times over, the growing one
+    some sixty, and a reader still folds at most a twentieth of the log.
+    """
+    at = every
+    while at <= seq:
+        at += max(every, at // GROWTH)
+    return at
+
+
+def last_checkpoint(seq: int, every: int = CHECKPOINT_EVERY) -> int:
+    """Where the last checkpoint at or before ``seq`` goes; 0 when none does."""
+    at, last = every, 0
+    while at <= seq:
+        at, last = at + max(every, at // GROWTH), at
+    return last
 
 
 class History:
@@ -42,11 +65,11 @@ class History:
     # -- making checkpoints ----------------------------------------------------------
 
     def committed(self, room: Room, events: list[Event]) -> None:
-        """A writer listener: a batch that passed a multiple of ``every`` gets that checkpoint made."""
+        """A writer listener: a batch that passed a checkpoint's place gets that checkpoint made."""
         if self._closing or not events:
             return
         last = events[-1].seq
-        if last // self.every > (events[0].seq - 1) // self.every:
+        if next_checkpoint(events[0].seq - 1, self.every) <= last:
             task = asyncio.create_task(self._fill_quietly(room.id, last))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -73,18 +96,16 @@ class History:
         """
         async with self._slot:
             state = await self._start(room_id, upto)
-            while state.seq + self.every <= upto:
-                stop = (state.seq // self.every + 1) * self.every
-                before = state.seq
 
-                def step(page: list[Event], state: IncidentState = state) -> IncidentState:
-                    return fold(room_id, page, state)
+            def step(page: list[Event]) -> IncidentState:
+                return fold(room_id, page, state)
 
-                await self.store.read_then(room_id, state.seq, stop - state.seq, step)
-                if state.seq != stop:
+            while (stop := next_checkpoint(state.seq, self.every)) <= upto:
+                while state.seq < stop:
+                    before = state.seq
+                    await self.store.read_then(room_id, state.seq, min(PAGE, stop - state.seq), step)
                     if state.seq == before:
                         return  # the log holds less than it said: leave it to a later call
-                    continue
                 blob = await asyncio.to_thread(pack_checkpoint, state)
                 await self.store.save_checkpoint(room_id, stop, blob)
 
@@ -133,12 +154,10 @@ class History:
     async def past(self, room_id: str, seq: int | None = None, at: str | None = None) -> Past:
         """The room at ``seq``, or at its last event stamped at or before ``at``."""
         target, head = await self.target(room_id, seq, at)
-        found = await self.store.checkpoint(room_id, target)
-        if found is None or target - found[0] >= self.every or not checkpoint_readable(found[1]):
+        found = await self._readable(room_id, target)
+        if (found[0] if found else 0) < last_checkpoint(target, self.every):
             await self.fill(room_id, target)  # a log from elsewhere, or an older version's checkpoints
-            found = await self.store.checkpoint(room_id, target)
-            if found is not None and not checkpoint_readable(found[1]):
-                found = None  # could not be made again (a log shorter than it said): fold from the start
+            found = await self._readable(room_id, target)
         base_seq, base = (found[0], found[1][1:]) if found is not None else (0, None)
         events = await self.store.read_then(room_id, base_seq, target - base_seq, tuple)
         if len(events) != target - base_seq:
@@ -146,6 +165,14 @@ class History:
                 Code.STORAGE_UNAVAILABLE, f"the log of {room_id} could not be read to {target}"
             )
         return Past(room_id, target, head, base_seq, base, events)
+
+    async def _readable(self, room_id: str, at_most: int) -> tuple[int, bytes] | None:
+        """The newest checkpoint at or below ``at_most`` in a format this version reads."""
+        while (found := await self.store.checkpoint(room_id, at_most)) is not None:
+            if checkpoint_readable(found[1]):
+                return found
+            at_most = found[0] - 1
+        return None
 
     async def state_at(self, room_id: str, seq: int | None = None, at: str | None = None) -> IncidentState:
         """The state itself, decoded and folded in a thread (for the HTTP API)."""

@@ -7,6 +7,7 @@ the ``state_at`` frame and its refusals, ``GET /incidents/{id}/state``, and
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -19,7 +20,7 @@ import pytest
 
 from server.runner import HubServer
 from server.store import SQLiteStore
-from server.timetravel import History
+from server.timetravel import History, last_checkpoint, next_checkpoint
 from tests.conftest import TOKEN, ClientFactory, Clock, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import CommandRejected, HubClient
@@ -113,6 +114,18 @@ async def test_every_point_equals_a_fresh_fold_of_the_cut_log(
     state = past.state()
     assert any(e.pinned for e in state.entries.values()) and "fp1" not in state.alerts
     assert (await client.past(room, at=log[-1].ts)).seq == head
+
+
+def test_checkpoints_go_every_5000_events_then_a_twentieth_of_the_log_apart() -> None:
+    """Bounded folding after a checkpoint; stored states that grow with the log, not its square."""
+    places, at = [], 0
+    while (at := next_checkpoint(at)) <= 1_000_000:
+        places.append(at)
+    assert places[:20] == [5000 * n for n in range(1, 21)]
+    assert all(b - a == max(5000, a // 20) for a, b in itertools.pairwise(places))
+    assert len(places) < 70  # a fixed spacing would keep 200
+    assert last_checkpoint(4999) == 0 and last_checkpoint(5000) == 5000 and last_checkpoint(99_999) == 95_000
+    assert all(last_checkpoint(p) == p and last_checkpoint(p - 1) < p for p in places)
 
 
 async def test_the_writer_keeps_checkpoints_and_a_log_from_elsewhere_gets_them_on_first_use(

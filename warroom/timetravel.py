@@ -16,7 +16,7 @@ from typing import Any
 from warroom.core.events import Event
 from warroom.core.reducer import fold
 from warroom.core.state import SNAPSHOT_VERSION, IncidentState
-from warroom.snapshots import dump_snapshot, load_snapshot
+from warroom.snapshots import _without_gc, dump_snapshot, load_snapshot
 
 READABLE = (1, SNAPSHOT_VERSION)  # snapshot versions this one decodes
 
@@ -64,7 +64,15 @@ class Past:
     events: tuple[Event, ...]
 
     def state(self) -> IncidentState:
-        """Decode the base and fold the events: the incident as it stood at ``seq``."""
+        """Decode the base and fold the events: the incident as it stood at ``seq``.
+
+        With the cyclic garbage collector paused throughout, as for a snapshot: a
+        long timeline's objects would otherwise be walked again for every
+        thousand events folded on top of it.
+        """
+        return _without_gc(self._state)
+
+    def _state(self) -> IncidentState:
         state = load_base(self.base) if self.base is not None else IncidentState(room=self.room)
         if state.seq != self.base_seq:
             raise ValueError(f"the base holds seq {state.seq}, not {self.base_seq}")
