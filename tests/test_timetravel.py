@@ -21,7 +21,7 @@ import pytest
 from server.runner import HubServer
 from server.store import SQLiteStore
 from server.timetravel import History, last_checkpoint, next_checkpoint
-from tests.conftest import TOKEN, ClientFactory, Clock, wait_for
+from tests.conftest import TOKEN, ClientFactory, Clock, issue, wait_for
 from tests.test_cli import hub_args, warroom
 from warroom.client import CommandRejected, HubClient
 from warroom.core.events import Command, Event
@@ -283,6 +283,35 @@ async def test_bad_state_at_frames_get_an_error_frame(
     good = await raw.recv()
     assert good["t"] == "state_at" and good["rid"] == 8 and good["base"] is None
     assert Past.from_frame(good).state().title == "t"
+
+
+async def test_a_token_reads_the_past_of_its_own_incidents_only(clocked_hub: Any, raw_client: Any) -> None:
+    """A viewer may look back; a room outside a token's scope is unknown to it, over both transports."""
+    server, _clock = clocked_hub
+    first = (
+        await server.hub.execute(
+            Command(new_id(), "incident.declared", {"title": "a", "severity": "SEV3"}), "ann"
+        )
+    ).room
+    second = (
+        await server.hub.execute(
+            Command(new_id(), "incident.declared", {"title": "b", "severity": "SEV3"}), "ann"
+        )
+    ).room
+    token = await issue(server, "vic", level="viewer", scope=[second])
+    raw = await raw_client(server.url, token)
+    await raw.hello("vic")
+    await raw.send({"t": "state_at", "rid": 1, "room": first, "seq": 1})
+    refused = await raw.recv()
+    assert refused["t"] == "error" and refused["code"] == "unknown_room" and refused["rid"] == 1
+    await raw.send({"t": "state_at", "rid": 2, "room": second, "seq": 1})
+    allowed = await raw.recv()
+    assert allowed["t"] == "state_at" and Past.from_frame(allowed).state().title == "b"
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as http:
+        outside = await http.get(f"{server.http_url}/api/v1/incidents/{first}/state?seq=1")
+        assert outside.status_code == 404 and outside.json()["error"]["code"] == "unknown_room"
+        inside = await http.get(f"{server.http_url}/api/v1/incidents/{second}/state?seq=1")
+        assert inside.status_code == 200 and inside.json()["title"] == "b"
 
 
 async def test_a_client_is_told_why_as_a_rejection(clocked_hub: Any, make_client: ClientFactory) -> None:
