@@ -408,3 +408,25 @@ async def test_show_refusals_are_one_line(
     room = (await client.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
     result = await warroom(env, "show", room, *args, *hub_args(server))
     assert needle in result.one_line_error()
+
+
+async def test_show_judges_overdue_steps_at_the_moment_shown(
+    clocked_hub: Any, make_client: ClientFactory, env: dict[str, str]
+) -> None:
+    """A runbook step due ten minutes after it was attached is not overdue five minutes in."""
+    from tests.test_runbook_app import attach
+
+    server, clock = clocked_hub
+    client = await make_client(server.url, "ann")
+    room = str((await client.send("incident.declared", {"title": "t", "severity": "SEV2"}))["room"])
+    await attach(server, room)  # at 03:00: "Check which endpoints fail" is due at 03:10
+    for minutes in (5, 10):  # at 03:05 and 03:15
+        clock.now += timedelta(minutes=minutes)
+        await client.send("entry.added", {"text": f"note at 03:{clock.now.minute:02d}"}, room)
+    early = await warroom(env, "show", room, "--seq", "3", *hub_args(server))
+    assert early.code == 0, early.err
+    assert "Check which endpoints fail" in early.out and "OVERDUE" not in early.out
+    late = await warroom(env, "show", room, "--at", "03:12", *hub_args(server))
+    assert (
+        "OVERDUE since 03:10" in late.out and "note at 03:05" in late.out and "note at 03:15" not in late.out
+    )
