@@ -100,6 +100,14 @@ async def test_replay_steps_back_to_what_everyone_saw_and_sends_nothing(db_path:
             assert replay.state is not None and replay.state.entries.keys() == {1}
             await pilot.press("shift+right")
             await settle(pilot, lambda: replay.shown == min(head, 1 + jump(head)), "a jump")
+            # "What did everyone see at 03:06:30?": pinned at 03:05, the alert not yet (03:07).
+            alerted = marks["alert.upserted"]
+            await pilot.press("g", *"03:06:30", "enter")
+            await settle(pilot, lambda: replay.shown == alerted - 1, "a time")
+            assert pinned_shown(replay) and alert_rows(replay) == 0
+            await pilot.press("g", *"#3", "enter")
+            await settle(pilot, lambda: replay.shown == 3, "an event")
+            assert replay.state == fold(room, log[:3])
 
             # Nothing can be sent: the composer is disabled and says why; typed keys go nowhere.
             field = replay.query_one("#composer-input", Input)

@@ -9,16 +9,47 @@ folded afresh, only without folding it from seq 1.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 from typing import Any
 
 from warroom.core.events import Event
 from warroom.core.reducer import fold
+from warroom.core.schema import format_time, parse_time
 from warroom.core.state import SNAPSHOT_VERSION, IncidentState
 from warroom.snapshots import _without_gc, dump_snapshot, load_snapshot
 
 READABLE = (1, SNAPSHOT_VERSION)  # snapshot versions this one decodes
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+
+
+def is_clock_time(text: str) -> bool:
+    """``03:12`` or ``03:12:05``: a time of day, which needs a day to mean a moment."""
+    return _CLOCK.fullmatch(text.strip()) is not None
+
+
+def parse_moment(text: str, day: str | None) -> str:
+    """A time people type, as a wire time (UTC): full ISO-8601 (no offset means UTC), or a
+    bare ``HH:MM[:SS]`` on ``day`` (YYYY-MM-DD, the day the incident was declared).
+
+    Raises ValueError with a message fit to show.
+    """
+    clock = _CLOCK.fullmatch(text.strip())
+    if clock is not None:
+        if day is None:
+            raise ValueError(f"{text}: give a date too (YYYY-MM-DDTHH:MM)")
+        hour, minute, second = (int(part or 0) for part in clock.groups())
+        try:
+            moment = datetime.combine(datetime.fromisoformat(day).date(), time(hour, minute, second), UTC)
+        except ValueError:
+            raise ValueError(f"{text}: not a time of day") from None
+        return format_time(moment)
+    try:
+        return format_time(parse_time(text.strip()))
+    except (ValueError, OverflowError):
+        raise ValueError(f"{text}: not a time (try 2026-11-28T03:12:05Z or 03:12)") from None
 
 
 def pack_checkpoint(state: IncidentState) -> bytes:

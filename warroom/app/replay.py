@@ -3,7 +3,8 @@
 "What did everyone see at 03:12?" The screen is built from the war room's own
 panels, fed the state the hub's log held after event N instead of the live
 one: left and right step one event, shift+left/right or page up/down jump,
-home and end go to the declaration and the present, escape goes back. The
+home and end go to the declaration and the present, ``g`` goes to a time
+("03:12") or an event ("#120"), escape goes back. The
 state at N comes from the hub (``state_at``: its nearest checkpoint and the
 events after it), folded here by the same reducer as live events; a whole
 checkpoint's span is asked for at once, so stepping within it needs no hub.
@@ -19,8 +20,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Label, Static
 
 from warroom.app.tell import tell
 from warroom.app.widgets.alert_feed import AlertFeed
@@ -33,7 +34,7 @@ from warroom.core.reducer import fold
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import IncidentState
 from warroom.core.text import visible
-from warroom.timetravel import Past
+from warroom.timetravel import Past, parse_moment
 
 SPAN = 5000  # the hub's checkpoint spacing (docs/protocol.md, state_at): one request covers a span
 READ_ONLY = "Replay is read-only: nothing can be sent from here. Escape goes back to the live room."
@@ -57,8 +58,28 @@ class ReplayBar(Static):
         filled = round(width * seq / head) if head else 0
         bar = "█" * filled + "░" * (width - filled)
         state = "  loading…" if loading else ""
-        keys = "←/→ step · shift+←/→ jump · home/end · esc back"
+        keys = "←/→ step · shift+←/→ jump · home/end · g go to · esc back"
         self.update(Content(visible(f"REPLAY {when} (seq {seq} of {head})  {bar}{state}   {keys}")))
+
+
+class GoTo(ModalScreen[str | None]):
+    """Asks where to go: a time (03:12, or a full ISO-8601 time) or an event (#120)."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    DEFAULT_CSS = """
+    GoTo { align: center middle; }
+    GoTo > Vertical { width: 60; height: auto; border: round $warning; background: $surface; padding: 1 2; }
+    GoTo Label { color: $text-muted; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Go to a time (03:12, UTC, on the day it was declared) or an event (#120)")
+            yield Input(placeholder="03:12", id="goto-input")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
 
 
 class ReplayScreen(Screen[None]):
@@ -71,6 +92,7 @@ class ReplayScreen(Screen[None]):
         Binding("shift+right,pagedown", "jump(1)", "Jump forward", priority=True),
         Binding("home", "go_to_start", "Declared", priority=True),
         Binding("end", "go_to_end", "Now", priority=True),
+        Binding("g", "ask_where", "Go to"),
         Binding("escape", "leave", "Leave replay", priority=True),
     ]
 
@@ -122,6 +144,37 @@ class ReplayScreen(Screen[None]):
         view = self.client.rooms.get(self.room)  # the present has moved on since replay opened
         self.head = max(self.head, view.state.seq if view is not None else 0)
         self._go(self.head)
+
+    def action_ask_where(self) -> None:
+        self.app.push_screen(GoTo(), self._go_where)
+
+    def _go_where(self, wanted: str | None) -> None:
+        if not wanted:
+            return
+        number = wanted.removeprefix("#")
+        if number.isdigit():
+            self._go(int(number))
+            return
+        view = self.client.rooms.get(self.room)
+        declared = view.state.declared_at if view is not None else None
+        try:
+            at = parse_moment(wanted, (declared or "")[:10] or None)
+        except ValueError as exc:
+            tell(self.app, str(exc), title="replay", severity="warning")
+            return
+        self.run_worker(self._go_to_time(at), exit_on_error=False, name="replay go to")
+
+    async def _go_to_time(self, at: str) -> None:
+        """The hub finds the last event at or before ``at``; its answer is the span to step in."""
+        try:
+            span = await self.client.past(self.room, at=at)
+        except (CommandRejected, HubUnavailable, TimeoutError) as exc:
+            reason = exc.error.message if isinstance(exc, CommandRejected) else str(exc) or "no answer"
+            tell(self.app, reason, title="replay", severity="warning")
+            return
+        self._span = span  # what is shown stays right: it is the state at its own seq, whatever span
+        self.head = max(self.head, span.head)
+        self._go(span.seq)
 
     def action_leave(self) -> None:
         self.dismiss()
