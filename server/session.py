@@ -44,6 +44,7 @@ MAX_INFLIGHT = 256  # commands from one client awaiting their ack before reading
 PAGE = 500  # events per catch-up frame
 REPLAY_LIMIT = 2000  # further behind than this, a snapshot is cheaper than a replay
 CLOSE_WAIT = 10.0  # seconds a closing client gets to take its close frame before the socket is cut
+MAX_PAST = 4  # state_at answers being made at once for one connection
 
 _Item = tuple[Any, ...]
 
@@ -252,6 +253,13 @@ class Session:
                 self.hub.join_rate.check((self.identity.token_id, self.name))
                 room = fields["room"]
                 self.access.require(self.identity, Level.VIEWER, room, doing="reading an incident's past")
+                if len(self._answering) >= MAX_PAST:
+                    raise WarroomError(
+                        Code.RATE_LIMITED,
+                        f"{MAX_PAST} state_at requests are being answered; wait for one",
+                        None,
+                        1,
+                    )
                 task = asyncio.create_task(self._state_at(fields, rid))
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)

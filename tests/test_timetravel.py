@@ -314,6 +314,33 @@ async def test_a_token_reads_the_past_of_its_own_incidents_only(clocked_hub: Any
         assert inside.status_code == 200 and inside.json()["title"] == "b"
 
 
+async def test_a_connection_has_at_most_four_answers_in_the_making(clocked_hub: Any, raw_client: Any) -> None:
+    """A fifth state_at while four wait (here on checkpoints being made) is refused, and the four answered."""
+    server, _clock = clocked_hub
+    history = server.hub.history
+    history.every = 2
+    await history._slot.acquire()  # checkpoints wait: so do the answers that need them
+    try:
+        room = (
+            await server.hub.execute(
+                Command(new_id(), "incident.declared", {"title": "t", "severity": "SEV3"}), "ann"
+            )
+        ).room
+        for n in range(5):
+            await server.hub.execute(Command(new_id(), "entry.added", {"text": f"n{n}"}, room), "ann")
+        raw = await raw_client(server.url)
+        await raw.hello()
+        for rid in range(1, 6):
+            await raw.send({"t": "state_at", "rid": rid, "room": room, "seq": 6})
+        refused = await raw.recv()
+        assert refused["t"] == "error" and refused["rid"] == 5 and refused["code"] == "rate_limited"
+        assert refused["retry_after"] >= 1
+    finally:
+        history._slot.release()
+    answered = sorted([(await raw.recv())["rid"] for _ in range(4)])
+    assert answered == [1, 2, 3, 4]
+
+
 async def test_a_client_is_told_why_as_a_rejection(clocked_hub: Any, make_client: ClientFactory) -> None:
     server, _clock = clocked_hub
     client = await make_client(server.url, "ann")
