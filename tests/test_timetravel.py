@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from server.runner import HubServer
-from server.store import SQLiteStore
+from server.store import EventStore, SQLiteStore
 from server.timetravel import History, last_checkpoint, next_checkpoint
 from tests.conftest import TOKEN, ClientFactory, Clock, issue, wait_for
 from tests.test_cli import hub_args, warroom
@@ -32,7 +32,7 @@ from warroom.core.state import IncidentState
 from warroom.timetravel import Past
 
 
-async def log_of(store: SQLiteStore, room: str) -> list[Event]:
+async def log_of(store: EventStore, room: str) -> list[Event]:
     events: list[Event] = []
     while page := await store.read(room, len(events), 5000):
         events.extend(page)
