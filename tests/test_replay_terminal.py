@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from server.runner import HubServer
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, wait_for
 from tests.test_terminal import Tmux, shows
 from tests.test_terminal import tmux as tmux  # the fixture, shared
 from warroom.core.events import Command
@@ -46,8 +46,8 @@ async def test_replay_in_one_terminal_while_another_writes(hub: HubServer, tmux:
 
     tmux("send-keys", "-t", "other", "-l", "B writes while A looks back")
     tmux("send-keys", "-t", "other", "Enter")
-    state = await hub.hub.settled_state(room)
-    assert any(e.text == "B writes while A looks back" for e in state.entries.values())
+    live = hub.hub.rooms.loaded[room]
+    await wait_for(lambda: any(e.text == "B writes while A looks back" for e in live.state.entries.values()))
     tmux("send-keys", "-t", "main", "-l", "typed in replay")
     tmux("send-keys", "-t", "main", "Enter")
     still = await shows(tmux, lambda s: f"(seq {finding} of {head})" in s, "replay unmoved")
