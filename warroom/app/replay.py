@@ -198,7 +198,8 @@ class ReplayScreen(Screen[None]):
                 target = self.target
                 state = await self._state_at(target)
                 self._show(state)
-        except (CommandRejected, HubUnavailable, TimeoutError) as exc:
+        except (CommandRejected, HubUnavailable, TimeoutError, ValueError) as exc:
+            # ValueError: an answer that does not fold to the point asked for (never from a sound hub)
             reason = exc.error.message if isinstance(exc, CommandRejected) else str(exc) or "no answer"
             tell(self.app, f"replay of {self.room}: {reason}", title="replay", severity="error", timeout=15)
             self.target = self.shown or self.target
