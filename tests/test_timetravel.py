@@ -401,6 +401,10 @@ async def test_show_at_and_seq_through_a_real_hub(
     shown = await warroom(env, "show", room, "--seq", str(pinned.seq), *hub_args(server))
     assert shown.code == 0, shown.err
     assert "SEV2  investigating" in shown.out and "[pinned]" in shown.out and "HighErrorRate" not in shown.out
+    at = pinned.ts[:19].replace("T", " ")
+    assert (
+        shown.out.splitlines()[0] == f"{room} as it stood at {at} UTC: after event {pinned.seq} of {len(log)}"
+    )
     now = await warroom(env, "show", room, *hub_args(server))
     assert "SEV1  resolved" in now.out and "[pinned]" not in now.out
 

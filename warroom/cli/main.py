@@ -610,17 +610,21 @@ async def _incidents(args: argparse.Namespace) -> int:
 
 async def _show(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
+        heading = None
         if timetravel.wanted(args):
             try:
-                state, now = await timetravel.past_state(client, args.incident, args)
+                state, now, head = await timetravel.past_state(client, args.incident, args)
             except timetravel.BadTime as exc:
                 raise UserError(str(exc)) from None
+            heading = timetravel.heading(state, now, head)
         else:
             state = (await client.join(args.incident, observe=True)).state
             now = format_time(datetime.now(UTC))
         if args.json:
             _json(json_form(state))
         else:
+            if heading is not None:
+                _say(heading)
             _print_block(render_state(state, now))
         return 0
 

@@ -35,12 +35,21 @@ def wanted(args: argparse.Namespace) -> bool:
     return args.at is not None or args.seq is not None
 
 
-async def past_state(client: HubClient, room: str, args: argparse.Namespace) -> tuple[IncidentState, str]:
-    """The state the arguments ask for, and the moment it shows (to judge what was overdue then)."""
+def heading(state: IncidentState, moment: str, head: int) -> str:
+    """The line above a past incident, so it is never mistaken for the present."""
+    when = moment[:19].replace("T", " ")
+    return f"{state.room} as it stood at {when} UTC: after event {state.seq} of {head}"
+
+
+async def past_state(
+    client: HubClient, room: str, args: argparse.Namespace
+) -> tuple[IncidentState, str, int]:
+    """The state the arguments ask for, the moment it shows (to judge what was overdue then),
+    and how long the log was when the hub read it."""
     if args.seq is not None:
         past = await client.past(room, seq=args.seq)
         state = await asyncio.to_thread(past.state)
-        return state, state.updated_at or ""
+        return state, state.updated_at or "", past.head
     day = None
     if is_clock_time(args.at):  # the declaration (seq 1) says which day is meant
         first = await asyncio.to_thread((await client.past(room, seq=1)).state)
@@ -50,4 +59,4 @@ async def past_state(client: HubClient, room: str, args: argparse.Namespace) -> 
     except ValueError as exc:
         raise BadTime(f"--at {exc}") from None
     past = await client.past(room, at=at)
-    return await asyncio.to_thread(past.state), at
+    return await asyncio.to_thread(past.state), at, past.head
