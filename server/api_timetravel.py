@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.api_common import Api
+from server.store import StorageError
 from server.tokens import Level
 from warroom.core.errors import Code, WarroomError
 from warroom.core.schema import Int, Time, validate
@@ -36,7 +37,10 @@ def routes(api: Api) -> list[Route]:
         room = request.path_params["incident"]
         api.allow(request, Level.VIEWER, room, "reading an incident's past")
         query = _query(request)
-        state = await hub.history.state_at(room, query.get("seq"), query.get("at"))
+        try:
+            state = await hub.history.state_at(room, query.get("seq"), query.get("at"))
+        except StorageError as exc:
+            raise WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log could not be read: {exc}") from None
         body = await asyncio.to_thread(state.to_dict)  # a long timeline takes a while to convert
         return JSONResponse(body)
 

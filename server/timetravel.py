@@ -77,7 +77,7 @@ class History:
     async def _fill_quietly(self, room_id: str, upto: int) -> None:
         try:
             await self.fill(room_id, upto)
-        except StorageError as exc:  # a missed checkpoint costs a later reader time, not data
+        except StorageError as exc:  # a log that cannot be read now: a later reader makes them
             log.warning("checkpoints of %s failed: %s", room_id, exc)
 
     async def finish(self) -> None:
@@ -107,7 +107,11 @@ class History:
                     if state.seq == before:
                         return  # the log holds less than it said: leave it to a later call
                 blob = await asyncio.to_thread(pack_checkpoint, state)
-                await self.store.save_checkpoint(room_id, stop, blob)
+                try:
+                    await self.store.save_checkpoint(room_id, stop, blob)
+                except StorageError as exc:  # a cache that cannot be written: readers fold a longer tail
+                    log.warning("checkpoint %s@%d not saved: %s", room_id, stop, exc)
+                    return
 
     async def _start(self, room_id: str, upto: int) -> IncidentState:
         """The newest readable checkpoint at or below ``upto``, decoded; an empty incident if none."""

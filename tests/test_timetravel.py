@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from server.runner import HubServer
-from server.store import EventStore, SQLiteStore
+from server.store import EventStore, SQLiteStore, StorageError
 from server.timetravel import History, last_checkpoint, next_checkpoint
 from tests.conftest import TOKEN, ClientFactory, Clock, issue, wait_for
 from tests.test_cli import hub_args, warroom
@@ -461,3 +461,32 @@ async def test_show_judges_overdue_steps_at_the_moment_shown(
     assert (
         "OVERDUE since 03:10" in late.out and "note at 03:05" in late.out and "note at 03:15" not in late.out
     )
+
+
+class NoCheckpoints(SQLiteStore):
+    """The real store, whose checkpoint writes fail (a full disk, say) while reads work."""
+
+    async def save_checkpoint(self, room: str, seq: int, state: bytes) -> None:
+        raise StorageError("database or disk is full")
+
+
+async def test_checkpoints_that_cannot_be_saved_only_cost_time(
+    db_path: Path, make_client: ClientFactory
+) -> None:
+    """The answer is the same, folded from further back; nothing is refused for a cache."""
+    server = HubServer(db_path, TOKEN, store=NoCheckpoints(db_path))
+    await server.start()
+    try:
+        server.hub.history.every = 3
+        client = await make_client(server.url, "ann")
+        room = (await client.send("incident.declared", {"title": "t", "severity": "SEV3"}))["room"]
+        for n in range(10):
+            await client.send("entry.added", {"text": f"n{n}"}, room)
+        log = await log_of(server.hub.store, room)
+        past = await client.past(room, seq=10)
+        assert past.base_seq == 0 and past.state() == fold(room, log[:10])
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+            answer = await http.get(f"{server.http_url}/api/v1/incidents/{room}/state?seq=7")
+            assert answer.status_code == 200 and answer.json() == fold(room, log[:7]).to_dict()
+    finally:
+        await server.stop()
