@@ -13,7 +13,7 @@ serves it on 127.0.0.1:0. Timed, in the same run:
   asked for, which is what "the state at N" costs without checkpoints;
 - cold: the first ``state_at`` (the hub makes the missing checkpoints on the way);
 - warm: ``state_at`` at random points, end to end: the request, the hub's
-  answer (the nearest checkpoint and up to 5,000 events), and the client's
+  answer (the nearest checkpoint and the events after it), and the client's
   decoding and folding (``HubClient.past`` then ``Past.state``);
 - the command itself, ``warroom show INC-1 --at TIME`` (and ``--json``) in a
   subprocess, interpreter start and the printing of every entry included.

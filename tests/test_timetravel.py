@@ -116,15 +116,15 @@ async def test_every_point_equals_a_fresh_fold_of_the_cut_log(
     assert (await client.past(room, at=log[-1].ts)).seq == head
 
 
-def test_checkpoints_go_every_5000_events_then_a_twentieth_of_the_log_apart() -> None:
+def test_checkpoints_go_every_2500_events_then_a_fortieth_of_the_log_apart() -> None:
     """Bounded folding after a checkpoint; stored states that grow with the log, not its square."""
     places, at = [], 0
     while (at := next_checkpoint(at)) <= 1_000_000:
         places.append(at)
-    assert places[:20] == [5000 * n for n in range(1, 21)]
-    assert all(b - a == max(5000, a // 20) for a, b in itertools.pairwise(places))
-    assert len(places) < 70  # a fixed spacing would keep 200
-    assert last_checkpoint(4999) == 0 and last_checkpoint(5000) == 5000 and last_checkpoint(99_999) == 95_000
+    assert places[:40] == [2500 * n for n in range(1, 41)]
+    assert all(b - a == max(2500, a // 40) for a, b in itertools.pairwise(places))
+    assert len(places) < 140  # a fixed spacing would keep 400
+    assert last_checkpoint(2499) == 0 and last_checkpoint(2500) == 2500 and last_checkpoint(99_999) == 97_500
     assert all(last_checkpoint(p) == p and last_checkpoint(p - 1) < p for p in places)
 
 
@@ -189,7 +189,7 @@ async def test_another_hub_appending_to_the_same_store_is_seen(db_path: Path) ->
 
 
 async def test_a_long_log_written_straight_to_the_store(tmp_path: Path) -> None:
-    """20,000 events, every point a checkpoint and a tail: equal to a fresh fold at many points.
+    """20,000 events, each point a checkpoint and a tail: equal to a fresh fold at many points.
 
     The same check on 100,000 events runs in ``python bench/timetravel.py`` (it takes a while).
     """
@@ -229,7 +229,7 @@ async def test_a_long_log_written_straight_to_the_store(tmp_path: Path) -> None:
     for start in range(0, total, 10_000):
         await store.append(log[start : start + 10_000], {room: "e"} if start == 0 else {}, {room: summary})
     history = History(store)
-    points = [1, 2, 4_999, 5_000, 5_001, 12_345, 14_999, 19_999, 20_000]
+    points = [1, 2, 2_499, 2_500, 2_501, 12_345, 14_999, 19_999, 20_000]
     try:
         state = IncidentState(room=room)
         done = 0
@@ -237,7 +237,7 @@ async def test_a_long_log_written_straight_to_the_store(tmp_path: Path) -> None:
             fold(room, log[done:seq], state)  # a fresh fold of the log cut at seq, kept going
             done = seq
             past = await history.past(room, seq=seq)
-            assert past.base_seq == seq // 5000 * 5000 and len(past.events) <= 5000
+            assert past.base_seq == seq // 2500 * 2500 and len(past.events) < 2500
             assert past.state() == state, seq
         assert (await history.past(room, at=log[17_000 - 1].ts)).seq == 17_000
     finally:

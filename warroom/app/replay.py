@@ -36,7 +36,7 @@ from warroom.core.state import IncidentState
 from warroom.core.text import visible
 from warroom.timetravel import Past, parse_moment
 
-SPAN = 5000  # the hub's checkpoint spacing (docs/protocol.md, state_at): one request covers a span
+SPAN = 2500  # the hub's checkpoint spacing (docs/protocol.md, state_at): one request covers a span
 READ_ONLY = "Replay is read-only: nothing can be sent from here. Escape goes back to the live room."
 
 
