@@ -88,6 +88,8 @@ class History:
             await self.fill(room_id, upto)
         except StorageError as exc:  # a log that cannot be read now: a later reader makes them
             log.warning("checkpoints of %s failed: %s", room_id, exc)
+        except Exception:  # a bug costs readers time, never the writer that started this
+            log.exception("checkpoints of %s failed", room_id)
 
     async def finish(self) -> None:
         """Stop making checkpoints: the ones under way are dropped (the log still has it all)."""
