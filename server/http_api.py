@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server import api_actions, api_admin, api_incidents, api_intake, api_status
+from server import api_actions, api_admin, api_incidents, api_intake, api_status, api_timetravel
 from server.access import Access
 from server.alerts import AlertService
 from server.api_common import MAX_BODY, MAX_INTAKE, Api, refused
@@ -108,6 +108,7 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
             *api_status.routes(api),
             *api_incidents.routes(api),
             *api_actions.routes(api),
+            *api_timetravel.routes(api),
             *api_intake.routes(api),
             *api_admin.routes(api),
             *postmortem_routes(api),

@@ -21,6 +21,7 @@ from server.room import RESPONDER, Room, Subscriber, check_room
 from server.rooms import IDLE_ROOM, Rooms
 from server.snapshotting import Snapshots
 from server.store import EventStore
+from server.timetravel import History
 from server.writer import Ack, Writer, id_reused
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
@@ -70,6 +71,8 @@ class Hub:
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
         # The writer reads the rules from the hub at each command, so a reload reaches it.
         self.writer = Writer(store, self.rooms, self.snapshots, self, self._clock, self.listeners, self.stats)
+        self.history = History(store)  # checkpoints along each log, for the state at any seq
+        self.listeners.append(self.history.committed)
         self._writing: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.closing = False
@@ -118,6 +121,7 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.snapshots.finish()
+        await self.history.finish()
         await self.store.close()
 
     # -- the command path ------------------------------------------------------------

@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from server.access import Access
 from server.hub import Hub
 from server.room import OBSERVER, RESPONDER, VIEWER
+from server.store import StorageError
 from server.tokens import Identity, Level
 from server.writer import Ack
 from warroom.core.errors import Code, WarroomError
@@ -43,8 +44,19 @@ MAX_INFLIGHT = 256  # commands from one client awaiting their ack before reading
 PAGE = 500  # events per catch-up frame
 REPLAY_LIMIT = 2000  # further behind than this, a snapshot is cheaper than a replay
 CLOSE_WAIT = 10.0  # seconds a closing client gets to take its close frame before the socket is cut
+MAX_PAST = 4  # state_at answers being made at once for one connection
 
 _Item = tuple[Any, ...]
+
+
+def _counted(item: _Item) -> int:
+    """Bytes an item counts against ``QUEUE_BYTES``.
+
+    A reply the client asked for (the state at a seq: a snapshot and up to a
+    few thousand events) is not: its size is bounded by the room, and
+    counting it would cut off the client that asked.
+    """
+    return len(item[-1]) if item[0] != "reply" and isinstance(item[-1], bytes) else 0
 
 
 @dataclass(slots=True)
@@ -75,6 +87,7 @@ class Session:
         self._inflight = asyncio.Semaphore(MAX_INFLIGHT)
         self._closed = False
         self._closer: asyncio.Task[None] | None = None
+        self._answering: set[asyncio.Task[None]] = set()  # replies being made (the state at a seq)
 
     # -- the Subscriber interface the hub fans out through ---------------------------
 
@@ -93,7 +106,7 @@ class Session:
             return
         if self._queue.empty() and not self._busy and not self.ws.paused and self._write_now(item):
             return
-        size = len(item[-1]) if isinstance(item[-1], bytes) else 0
+        size = _counted(item)
         if self._queue.full() or self._queued_bytes + size > QUEUE_BYTES:
             self.hub.stats["slow_consumers"] += 1
             self.close(Close.SLOW_CONSUMER, "slow consumer: send queue full; resume later")
@@ -140,6 +153,8 @@ class Session:
         finally:
             self._closed = True
             self._leave_all()
+            for task in list(self._answering):
+                task.cancel()
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
@@ -161,7 +176,7 @@ class Session:
             if first != sub.sent + 1:
                 return False
             sub.sent = last
-        elif kind != "frame":
+        elif kind not in ("frame", "reply"):
             return False
         broadcast([self.ws], item[-1])
         return True
@@ -180,7 +195,7 @@ class Session:
                     self.close(Close.GOING_AWAY, "the hub could not send this room; resume shortly")
                 finally:
                     self._busy = False
-                    self._queued_bytes -= len(item[-1]) if isinstance(item[-1], bytes) else 0
+                    self._queued_bytes -= _counted(item)
                     self._queue.task_done()
         except ConnectionClosed:
             self._closed = True
@@ -188,7 +203,7 @@ class Session:
 
     async def _send_item(self, item: _Item) -> None:
         kind = item[0]
-        if kind == "frame":
+        if kind in ("frame", "reply"):
             await self.ws.send(item[1])
         elif kind == "events":
             _, room, first, last, frame = item
@@ -234,6 +249,20 @@ class Session:
                 self.hub.join_rate.check((self.identity.token_id, self.name))
                 listed = self.access.visible(self.identity, await self.hub.incidents())
                 self.send({"t": "incidents", "rid": rid, "incidents": listed})
+            elif kind == "state_at":
+                self.hub.join_rate.check((self.identity.token_id, self.name))
+                room = fields["room"]
+                self.access.require(self.identity, Level.VIEWER, room, doing="reading an incident's past")
+                if len(self._answering) >= MAX_PAST:
+                    raise WarroomError(
+                        Code.RATE_LIMITED,
+                        f"{MAX_PAST} state_at requests are being answered; wait for one",
+                        None,
+                        1,
+                    )
+                task = asyncio.create_task(self._state_at(fields, rid))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
             elif kind == "admin":
                 data = await self.access.admin(
                     self.identity, self.name, fields["op"], fields.get("args"), via="sync", remote=self.remote
@@ -288,6 +317,24 @@ class Session:
                 "runbooks": self.hub.runbook_listing,
             }
         )
+
+    async def _state_at(self, fields: dict[str, Any], rid: str | int | None) -> None:
+        """Answer a ``state_at`` frame off the read loop: a first look at a long log makes checkpoints."""
+        try:
+            past = await self.hub.history.past(fields["room"], fields.get("seq"), fields.get("at"))
+            frame = await asyncio.to_thread(encode, past.to_frame(rid))
+        except WarroomError as err:
+            self._refuse(err, rid, doing="state_at", room=fields["room"])
+            return
+        except StorageError as exc:
+            failed = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log could not be read: {exc}")
+            self._refuse(failed, rid, doing="state_at", room=fields["room"])
+            return
+        except Exception:  # a bug answers the frame, and the connection goes on
+            log.exception("state_at from %s failed", self.name or "?")
+            self._refuse(WarroomError(Code.INTERNAL, "the hub failed on this state_at frame"), rid)
+            return
+        self._put(("reply", frame))
 
     async def _close_after_flush(self, code: int) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

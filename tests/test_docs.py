@@ -34,6 +34,7 @@ HUB_FRAMES = (
     "left",
     "result",
     "policy",
+    "state_at",
 )
 HEADING = re.compile(r"^(#+) ", re.MULTILINE)
 # The protocol document without its code blocks, whose "# ..." comment lines are not headings.

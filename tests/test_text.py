@@ -59,3 +59,21 @@ def test_json_safe_output_is_exact_for_a_parser_and_inert_on_a_terminal(text: st
     out = json_safe(orjson.dumps({"t": text, "corpus": HOSTILE}))
     assert json.loads(out) == {"t": text, "corpus": HOSTILE}
     assert_safe(out.decode())
+
+
+def test_every_hidden_character_is_unprintable_so_printable_text_takes_the_fast_path() -> None:
+    """``visible`` returns printable text untouched without its regular expression: that is only
+    right while Python calls every character it hides unprintable."""
+    from warroom.core.text import PLACEHOLDERS
+
+    assert [hex(ord(ch)) for ch in PLACEHOLDERS if ch.isprintable()] == []
+
+
+@given(st.text())
+def test_the_fast_path_gives_what_the_expression_gives(text: str) -> None:
+    from warroom.core.text import _UNSAFE, _UNSAFE_MULTILINE, PLACEHOLDERS, TAB
+
+    one_line = text.replace("\r\n", "\n").replace("\n", "⏎").replace("\t", " ")
+    assert visible(text) == _UNSAFE.sub(lambda m: PLACEHOLDERS[m.group()], one_line)
+    several = text.replace("\r\n", "\n").replace("\t", TAB)
+    assert visible(text, multiline=True) == _UNSAFE_MULTILINE.sub(lambda m: PLACEHOLDERS[m.group()], several)

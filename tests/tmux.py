@@ -73,7 +73,7 @@ def join(hub_url: str, room: str, name: str) -> str:
 
 
 async def shows(
-    tmux: Tmux, condition: Callable[[str], bool], what: str, timeout: float = 15.0, session: str = "main"
+    tmux: Tmux, condition: Callable[[str], bool], what: str, timeout: float = 30.0, session: str = "main"
 ) -> str:
     """The pane's text once ``condition`` holds for it, polled until a deadline."""
     loop = asyncio.get_running_loop()

@@ -78,6 +78,18 @@ class EventStore(Protocol):
         """The newest snapshot of a room: its seq and the encoded state."""
         ...
 
+    async def save_checkpoint(self, room: str, seq: int, state: bytes) -> None:
+        """Keep the room's state at ``seq`` for time travel: one per seq, and any hub may write it."""
+        ...
+
+    async def checkpoint(self, room: str, at_most: int) -> tuple[int, bytes] | None:
+        """The room's checkpoint with the highest seq not past ``at_most``: its seq and blob."""
+        ...
+
+    async def seq_at(self, room: str, ts: str) -> int:
+        """The seq of the room's last event stamped at or before ``ts`` (0: none was)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class TokenRecord:

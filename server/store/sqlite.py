@@ -52,6 +52,13 @@ CREATE TABLE IF NOT EXISTS snapshots (
     seq INTEGER NOT NULL,
     state BLOB NOT NULL
 );
+-- The state at fixed points of each log, for time travel: a cache any hub may fill, never the truth.
+CREATE TABLE IF NOT EXISTS checkpoints (
+    room TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (room, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tokens (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -333,6 +340,34 @@ class SQLiteStore:
     async def snapshot(self, room: str) -> tuple[int, bytes] | None:
         row = self._row("SELECT seq, state FROM snapshots WHERE room = ?", (room,))
         return (int(row[0]), bytes(row[1])) if row else None
+
+    async def save_checkpoint(self, room: str, seq: int, state: bytes) -> None:
+        def save() -> None:
+            if self._writer is None:
+                raise StorageError("the store is not open")
+            # Replaced, not ignored: the same seq folds to the same state, and a blob in a
+            # format this version cannot read is better overwritten than kept.
+            self._writer.execute(
+                "INSERT OR REPLACE INTO checkpoints (room, seq, state) VALUES (?, ?, ?)", (room, seq, state)
+            )
+
+        with _storage_errors():
+            await self._in_writer(save)
+
+    async def checkpoint(self, room: str, at_most: int) -> tuple[int, bytes] | None:
+        row = self._row(
+            "SELECT seq, state FROM checkpoints WHERE room = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (room, at_most),
+        )
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    async def seq_at(self, room: str, ts: str) -> int:
+        # A room's clock never runs backwards (the writer sees to it), so seq order is time order
+        # and the scan from the newest end stops at the first event early enough.
+        row = self._row(
+            "SELECT seq FROM events WHERE room = ? AND ts <= ? ORDER BY seq DESC LIMIT 1", (room, ts)
+        )
+        return int(row[0]) if row else 0
 
     # -- tokens and the audit log ----------------------------------------------------
 

@@ -118,6 +118,7 @@ ACTS: list[Act] = [
     ),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
+    Act("f4", "replay", "Replay", "Step through the log: every panel as it was then (read-only)", show=False),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
@@ -806,6 +807,11 @@ class IncidentScreen(Screen[None]):
 
     def action_compose(self, prefix: str) -> None:
         self.query_one(Composer).start(prefix)
+
+    def action_replay(self) -> None:
+        from warroom.app.replay import ReplayScreen  # its own module: the live screen does not need it
+
+        self.app.push_screen(ReplayScreen(self.client, self.room))
 
     def action_focus_alerts(self) -> None:
         """A key, not a letter: on the timeline a letter starts a note."""

@@ -29,7 +29,9 @@ from warroom.cli import drill as drill_cli
 from warroom.cli import followup as followup_cli
 from warroom.cli import report as report_cli
 from warroom.cli import runbook as runbook_cli
+from warroom.cli import timetravel
 from warroom.cli.render import (
+    json_form,
     render_alert_groups,
     render_alerts,
     render_audit,
@@ -279,9 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     reload = config_sub.add_parser("reload", help="read the hub's config file again and apply it")
     _hub_options(reload)
 
-    show = sub.add_parser("show", help="print an incident's full state")
+    show = sub.add_parser("show", help="print an incident's full state, now or as it stood then")
     show.add_argument("incident")
     show.add_argument("--json", action="store_true")
+    timetravel.add_options(show)
     _hub_options(show)
     for runbook_parser in runbook_cli.add_parser(sub):
         _hub_options(runbook_parser)
@@ -620,11 +623,22 @@ async def _incidents(args: argparse.Namespace) -> int:
 
 async def _show(args: argparse.Namespace) -> int:
     async def work(client: HubClient) -> int:
-        view = await client.join(args.incident, observe=True)
-        if args.json:
-            _json(view.state.to_dict())
+        heading = None
+        if timetravel.wanted(args):
+            try:
+                state, now, head = await timetravel.past_state(client, args.incident, args)
+            except timetravel.BadTime as exc:
+                raise UserError(str(exc)) from None
+            heading = timetravel.heading(state, now, head)
         else:
-            _print_block(render_state(view.state, format_time(datetime.now(UTC))))
+            state = (await client.join(args.incident, observe=True)).state
+            now = format_time(datetime.now(UTC))
+        if args.json:
+            _json(json_form(state))
+        else:
+            if heading is not None:
+                _say(heading)
+            _print_block(render_state(state, now))
         return 0
 
     return await _with_client(args, work)

@@ -36,6 +36,7 @@ from warroom.core.protocol import (
 from warroom.core.reducer import apply
 from warroom.core.state import IncidentState
 from warroom.snapshots import load_snapshot
+from warroom.timetravel import Past
 
 log = logging.getLogger("warroom.client")
 
@@ -409,7 +410,9 @@ class HubClient:
             raise HubUnavailable("not connected")
         await self._ws.send(encode(frame))
 
-    async def _request(self, frame: dict[str, Any], key: str | int | None = None) -> Any:
+    async def _request(
+        self, frame: dict[str, Any], key: str | int | None = None, timeout: float | None = None
+    ) -> Any:
         rid = key if key is not None else next(self._rid)
         if key is None:
             frame["rid"] = rid
@@ -422,7 +425,7 @@ class HubClient:
                 del self._requests[rid]
             future.cancel()
             raise
-        return await asyncio.wait_for(future, self.open_timeout * 2)
+        return await asyncio.wait_for(future, timeout or self.open_timeout * 2)
 
     async def _send_command(self, command: Command) -> None:
         frame = encode(frame_of(command))
@@ -517,6 +520,20 @@ class HubClient:
         reply = await self._request({"t": "admin", "op": op, "args": args or {}})
         return reply["data"]
 
+    async def past(self, room: str, *, seq: int | None = None, at: str | None = None) -> Past:
+        """The incident as its log stood at ``seq``, or at its last event at or before time ``at``.
+
+        Raises ``CommandRejected`` for a seq past the log or a time before the
+        declaration. ``Past.state()`` folds it (in a thread, for a long timeline).
+        A first look into a long log that no hub has checkpointed takes a few seconds.
+        """
+        frame: dict[str, Any] = {"t": "state_at", "room": room}
+        if seq is not None:
+            frame["seq"] = seq
+        if at is not None:
+            frame["at"] = at
+        return Past.from_frame(await self._request(frame, timeout=max(30.0, self.open_timeout * 2)))
+
     async def incidents(self) -> list[dict[str, Any]]:
         reply = await self._request({"t": "list"})
         return list(reply["incidents"])
@@ -602,7 +619,7 @@ class HubClient:
         elif kind == "policy":  # the hub's config was reloaded
             self.policy = frame["policy"]
             self._notify("connection")
-        elif kind in ("incidents", "left", "result"):
+        elif kind in ("incidents", "left", "result", "state_at"):
             self._resolve(frame.get("rid"), frame)
 
     def _apply_events(self, room: str, events: list[dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ import msgpack
 
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import NAME_MAX
-from warroom.core.schema import Bool, Choice, Field, Int, Text, type_name, validate
+from warroom.core.schema import Bool, Choice, Field, Int, Text, Time, type_name, validate
 
 PROTOCOL_VERSION = 1
 MAX_FRAME = 64 * 1024  # the largest frame the hub accepts from a client
@@ -95,6 +95,13 @@ CLIENT_FRAMES: dict[str, tuple[Field, ...]] = {
         Anything("data", required=False),
     ),
     "list": (Rid("rid", required=False),),
+    # The incident as it stood at a point of its log: seq, or the last event at or before a time.
+    "state_at": (
+        Rid("rid", required=False),
+        _room(),
+        Int("seq", required=False, minimum=1),
+        Time("at", required=False),
+    ),
     "admin": (Rid("rid", required=False), Choice("op", options=ADMIN_OPS), Anything("args", required=False)),
 }
 
