@@ -35,8 +35,12 @@ async def test_replay_in_one_terminal_while_another_writes(hub: HubServer, tmux:
     await shows(tmux, lambda s: f"(seq {head} of {head})" in s and "Pinned 1" in s, "replay at the present")
     for _ in range(head - finding):  # back to just before the pin
         tmux("send-keys", "-t", "main", "Left")
-    before_pin = await shows(tmux, lambda s: f"(seq {finding} of {head})" in s, "the point before the pin")
-    assert "Pinned" not in before_pin  # nothing pinned yet
+    # The replay bar and the panels are drawn apart, so a capture may fall between them: wait for both.
+    before_pin = await shows(
+        tmux,
+        lambda s: f"(seq {finding} of {head})" in s and "Pinned" not in s,  # nothing pinned yet
+        "the point before the pin, its panels redrawn",
+    )
     assert re.search(r"REPLAY \d\d:\d\d:\d\d", before_pin)
 
     tmux("send-keys", "-t", "other", "-l", "B writes while A looks back")
