@@ -128,6 +128,14 @@ class ReplayScreen(Screen[None]):
         self.query_one(Composer).read_only(READ_ONLY)
         self.query_one(Timeline).focus()
         self._go(self.target)
+        self.set_interval(1.0, self._follow_head)  # the bar's "of M" grows as the room goes on
+
+    def _follow_head(self) -> None:
+        """The log's length as this terminal knows it, so the bar shows the room moving on."""
+        view = self.client.rooms.get(self.room)
+        if view is not None and view.state.seq > self.head:
+            self.head = view.state.seq
+            self._bar()
 
     # -- moving ----------------------------------------------------------------------
 
@@ -141,8 +149,7 @@ class ReplayScreen(Screen[None]):
         self._go(1)
 
     def action_go_to_end(self) -> None:
-        view = self.client.rooms.get(self.room)  # the present has moved on since replay opened
-        self.head = max(self.head, view.state.seq if view is not None else 0)
+        self._follow_head()  # the present has moved on since replay opened
         self._go(self.head)
 
     def action_ask_where(self) -> None:
