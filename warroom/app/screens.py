@@ -20,8 +20,10 @@ from textual.widgets.option_list import Option
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
+from warroom.app.review import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
+from warroom.app.widgets.actions_panel import ActionsPanel, toggled
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
@@ -109,6 +111,8 @@ ACTS: list[Act] = [
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
+    Act("f3", "focus_actions", "Action items", "Go to the action items (x marks one done, again reopens it)"),
+    Act("f4", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors, actions"),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
@@ -116,7 +120,11 @@ PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
-PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "s", "space"}}
+PANEL_VERBS: dict[type, set[str]] = {
+    ChecklistPanel: {"x", "space"},
+    AlertFeed: {"a", "s", "space"},
+    ActionsPanel: {"x", "space"},
+}
 RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {
     "entry.struck",
@@ -154,6 +162,7 @@ def help_rows() -> list[tuple[str, str]]:
         ("s", "in the alert panel: silence the alert, or its group: the composer opens with /silence"),
         ("/skip, /assign, /stepnote", "on a runbook step: skip it (why), give it to @NAME, note it"),
         ("/runbook [ID]", "attach a runbook of the hub's library; alone, a picker with search"),
+        ("/action, /done", "add an action item: /action TEXT [@NAME] [due YYYY-MM-DD|+3d]; /done A-N"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
@@ -228,6 +237,7 @@ class IncidentScreen(Screen[None]):
             with Vertical(id="side"):
                 yield RolesPanel(id="roles")
                 yield ChecklistPanel(id="checklist")
+                yield ActionsPanel(id="actions")
                 yield AlertFeed(id="alerts")
         yield Composer(id="composer")
         yield Footer()
@@ -310,6 +320,7 @@ class IncidentScreen(Screen[None]):
         self.query_one(ChecklistPanel).show(
             list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
         )
+        self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
         changed, self._alert_changes = self._alert_changes, set()
         self.query_one(AlertFeed).show(state.alerts, now, changed)
         self.query_one(Composer).read_only(self._read_only())
@@ -411,10 +422,10 @@ class IncidentScreen(Screen[None]):
             if key in PREFIXES or key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
-                if isinstance(focused, ChecklistPanel | AlertFeed):  # the timeline binds j and k itself
+                if isinstance(focused, ChecklistPanel | AlertFeed | ActionsPanel):  # the timeline binds j, k
                     event.stop()
                     getattr(focused, "action_cursor_down" if key == "j" else "action_cursor_up")()
-                if isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
+                if isinstance(focused, Timeline | ChecklistPanel | AlertFeed | ActionsPanel):
                     return
             elif key in PANEL_VERBS.get(type(focused), set()):
                 if key == "a":
@@ -598,6 +609,9 @@ class IncidentScreen(Screen[None]):
             alertmanager=self.client.alertmanager,
             steps=tuple((rb.id, step) for rb in state.runbooks.values() for step in rb.steps),
             selected_step=self.query_one(ChecklistPanel).selected_step,
+            today=format_time(self.now())[:10],
+            actions=tuple((a.id, a.status) for a in state.actions.values()),
+            selected_action=(a.id if (a := self.query_one(ActionsPanel).selected) else None),
         )
 
     def on_composer_submitted(self, message: Composer.Submitted) -> None:
@@ -693,6 +707,20 @@ class IncidentScreen(Screen[None]):
     def action_focus_alerts(self) -> None:
         """A key, not a letter: on the timeline a letter starts a note."""
         self.query_one(AlertFeed).focus()
+
+    def action_focus_actions(self) -> None:
+        panel = self.query_one(ActionsPanel)
+        if panel.display:
+            panel.focus()
+        else:
+            self.app.notify("No action items yet: /action TEXT [@NAME] [due YYYY-MM-DD|+3d] adds one")
+
+    def on_actions_panel_toggled(self, message: ActionsPanel.Toggled) -> None:
+        type_, data, said = toggled(message.action)
+        self.send(Action(type_, data), sent=lambda: tell(self.app, said))
+
+    def action_review(self) -> None:
+        self.app.push_screen(ReviewScreen(self.client, self.room, self.now))
 
     def action_focus_timeline(self) -> None:
         """Only the focus moves: a half-typed draft is still there when the composer is opened again."""
