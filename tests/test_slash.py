@@ -170,7 +170,7 @@ ROOM = Context(
             {"text": "alert on expiry", "owner": "bob", "due": "2026-12-04"},
         ),
         ("/action load test checkout due +2w", {"text": "load test checkout", "due": "2026-12-15"}),
-        ("/action ask @bob about the due day", {"text": "ask @bob about the due day"}),  # inside: text
+        ("/action ask @bob about renewals", {"text": "ask @bob about renewals"}),  # inside: text
     ],
 )
 def test_action_adds_an_action_item(line: str, data: dict[str, str]) -> None:
