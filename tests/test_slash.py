@@ -218,6 +218,6 @@ def test_relative_due_needs_today_and_done_needs_an_item() -> None:
 
 
 def test_action_and_done_complete() -> None:
-    assert completions("/ac") == ["/action TEXT [@OWNER] [due YYYY-MM-DD|+3d]"]
+    assert completions("/act") == ["/action TEXT [@OWNER] [due YYYY-MM-DD|+3d]"]
     assert completions("/do") == ["/done [A-N]"]
     assert completions("/di") == ["/did TEXT"]
