@@ -40,8 +40,7 @@ from warroom.core.state import IncidentState, Review, ReviewItem
 from warroom.core.text import visible
 
 BLAMELESS = (
-    "Blameless: ask what in the system and the process allowed this, and what made it hard to see. "
-    "Never who."
+    "Blameless: ask what in the system and the process allowed this, and what made it hard to see. Never who."
 )
 KEYS = "tab next field (saves)  ctrl+s save  delete remove an item  x item done  escape save and close"
 # field: (heading, the prompt shown in the empty field)
@@ -95,10 +94,13 @@ class ReviewList(OptionList):
         super().__init__(**kwargs)
         self.section = section
         self.items: list[ReviewItem] = []
+        self._drawn: list[tuple[int, str]] | None = None
 
     def show(self, items: list[ReviewItem]) -> None:
-        if [(i.id, i.text) for i in items] == [(i.id, i.text) for i in self.items]:
+        drawn = [(i.id, i.text) for i in items]
+        if drawn == self._drawn:
             return
+        self._drawn = drawn
         highlighted = self.highlighted
         self.items = list(items)
         self.clear_options()
@@ -107,7 +109,6 @@ class ReviewList(OptionList):
             self.add_option(Option(Content.styled("nothing yet", "dim"), disabled=True))
         elif highlighted is not None:
             self.highlighted = min(highlighted, len(items) - 1)
-        self.display = True
 
     def action_remove(self) -> None:
         n = self.highlighted
@@ -152,6 +153,7 @@ class ReviewScreen(Screen[None]):
         self._pending: dict[str, str] = {}  # field -> the text sent and not yet answered
         self._refused: dict[str, str] = {}  # field -> the text the hub refused: not sent again on leaving
         self._scheduled = False
+        self._focus_level: int | None = None  # the why level to go to once the hub opens it
         self._stop_listening: Callable[[], None] | None = None
 
     # -- building --------------------------------------------------------------------
@@ -290,6 +292,8 @@ class ReviewScreen(Screen[None]):
             why_input.disabled = because_input.disabled = not reachable
             why_input.placeholder = WHY_PROMPT if reachable else f"fill level {level - 1} first"
             because_input.placeholder = BECAUSE_PROMPT if reachable else ""
+        if self._focus_level is not None:
+            self._focus_why(self._focus_level)
 
     def _settle(self, key: str, shared: str) -> None:
         """A sent edit that is now the shared text is answered."""
@@ -475,7 +479,9 @@ class ReviewScreen(Screen[None]):
                 event.input.value = ""
 
     def _focus_why(self, level: int) -> None:
+        """Enter on a because goes on to the next level, once it is open (when the hub has the level)."""
         field = self.query_one(f"#why-{level}-why", Input)
+        self._focus_level = level if field.disabled else None
         if not field.disabled:
             field.focus()
 
