@@ -417,7 +417,7 @@ async def test_help_lists_the_keys(hub: HubServer) -> None:
         await pilot.press("f1")
         await settle(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
         text = str(app.screen.query_one("#help-keys").render())
-        for key in ("ctrl+r", "ctrl+n", "ctrl+t", "delete", "ctrl+o", "any letter"):
+        for key in ("ctrl+r", "ctrl+n", "ctrl+t", "delete", "ctrl+o", "f2", "f3", "f4", "any letter"):
             assert key in text
         await pilot.press("escape")
         await pilot.press("question_mark")
@@ -438,3 +438,13 @@ async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, 
             app.post_message(events.Key(_character_to_key(char), char))
         await settle(pilot, lambda: composer_of(app).value == sentence, "the whole sentence in the composer")
         assert len(app.screen_stack) == 2 and log_of(db_path) == before
+
+
+def test_no_key_of_the_room_is_bound_twice() -> None:
+    """A new screen or panel key (F3 action items, F4 the review) must not shadow another."""
+    from warroom.app.app import WarroomApp
+    from warroom.app.screens import ACTS
+
+    keys = [k for a in ACTS if a.key for k in a.key.split(",")]
+    keys += [b[0] if isinstance(b, tuple) else b.key for b in WarroomApp.BINDINGS]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
