@@ -213,7 +213,7 @@ def test_relative_due_needs_today_and_done_needs_an_item() -> None:
         parse("/action fix it due +3d", Context(me="alice"))
     with pytest.raises(SlashError, match="select it in the action items"):
         parse("/done", Context(me="alice"))
-    with pytest.raises(SlashError, match="no action item A-1$"):
+    with pytest.raises(SlashError, match=r"no action item A-1$"):
         parse("/done A-1", Context(me="alice"))
 
 

@@ -31,10 +31,12 @@ MARKS: dict[str, Piece] = {
 def action_row(action: ActionItem, today: str) -> Content:
     """One item: the marks first (the side panel is narrow and cuts a long text at its end)."""
     row: list[Piece] = [(f"{visible(action.id):<4}", "bold"), " ", MARKS.get(action.status, "?")]
+    due = visible(action.due or "")
+    due = due[5:] if due[:4] == today[:4] else due  # this year's days as 12-15: the panel is narrow
     if action.overdue(today):
-        row.append((f" OVERDUE {visible(action.due or '')}", "bold $error"))
+        row.append((f" OVERDUE {due}", "bold $error"))
     elif action.due and action.status in ("open", "in_progress"):
-        row.append((f" due {visible(action.due)}", "dim"))
+        row.append((f" due {due}", "dim"))
     row.append((f" @{visible(action.owner)}", "$accent") if action.owner else (" no owner", "dim"))
     row.append(" ")
     done = action.status in ("done", "wont_do")
