@@ -50,8 +50,8 @@ FIELD_PROMPTS: dict[str, tuple[str, str]] = {
     "impact_business": ("Impact on the business", "What did it cost: orders, revenue, commitments, trust?"),
     "impact_technical": ("Technical impact", "Which systems were degraded, and how far did it spread?"),
 }
-WHY_PROMPT = "Why did this happen? What in the system allowed this?"
-BECAUSE_PROMPT = "Because... (a condition of the system or the process)"
+WHY_PROMPT = "Why? What in the system allowed this?"
+BECAUSE_PROMPT = "Because... (of the system, the process)"
 # section: (heading, the prompt of its add line)
 LIST_PROMPTS: dict[str, tuple[str, str]] = {
     "factors": ("Contributing factors", "What made this easy to get wrong? (Enter adds it)"),
@@ -129,17 +129,21 @@ class ReviewScreen(Screen[None]):
     ReviewScreen { layout: vertical; }
     ReviewScreen #review-title { height: 1; background: $panel; padding: 0 1; text-style: bold;
         color: $primary; width: 1fr; }
-    ReviewScreen #review-help { color: $text-muted; padding: 0 1; }
+    ReviewScreen #review-help { color: $text-muted; padding: 0 1; width: 100%; }
     ReviewScreen #review-body { height: 1fr; padding: 0 1; }
     ReviewScreen .review-heading { margin-top: 1; text-style: bold; color: $primary; }
-    ReviewScreen TextArea { height: auto; min-height: 3; max-height: 8; border: tall $panel; }
-    ReviewScreen TextArea:focus { border: tall $primary; }
+    ReviewScreen TextArea { height: auto; min-height: 2; max-height: 8; border: none;
+        border-left: thick $panel; padding: 0 1; background: $boost; }
+    ReviewScreen #review-body Input { height: 1; border: none; border-left: thick $panel; padding: 0 1;
+        background: $boost; margin-bottom: 1; }
+    ReviewScreen TextArea:focus, ReviewScreen #review-body Input:focus { border: none;
+        border-left: thick $primary; background: $panel; }
     ReviewScreen .why-row { height: auto; }
-    ReviewScreen .why-level { width: 4; padding: 1 0 0 1; color: $text-muted; }
+    ReviewScreen .why-level { width: 4; padding: 0 1; color: $text-muted; }
     ReviewScreen .why-row Input { width: 1fr; }
-    ReviewScreen ReviewList, ReviewScreen ActionsPanel { height: auto; max-height: 10;
-        border: round $panel; }
-    ReviewScreen ReviewList:focus, ReviewScreen ActionsPanel:focus { border: round $primary; }
+    ReviewScreen ReviewList, ReviewScreen ActionsPanel { height: auto; max-height: 10; border: none;
+        padding: 0 1; }
+    ReviewScreen ReviewList:focus, ReviewScreen ActionsPanel:focus { background: $boost; }
     ReviewScreen .review-error { color: $error; text-style: bold; height: auto; }
     """
 
