@@ -15,7 +15,7 @@ from textual.strip import Strip
 from textual.widgets import Input, Label, TextArea
 
 from server.runner import HubServer
-from tests.conftest import log_of, wait_for
+from tests.conftest import issue, log_of, wait_for
 from tests.hostile import HOSTILE
 from tests.test_app import incident, joined, make_app, running, seeded, settle
 from tests.test_hostile_display import TYPED, check_strips, every_widget
@@ -442,3 +442,35 @@ async def test_hostile_text_stays_data_in_the_panel_and_the_editor(hub: HubServe
         await pilot.pause()
         assert app.is_running and state.status == status
         assert (await hub.hub.settled_state(room)).status == status
+
+
+async def test_the_palette_opens_the_review_and_a_viewer_only_reads_it(hub: HubServer) -> None:
+    room = await seeded(hub)
+    await run(hub, "review.updated", {"field": "summary", "text": "Pool ran dry"}, room)
+    await run(hub, "action.added", {"text": "cap the pool"}, room)
+    app = make_app(hub.url, "vic", room, await issue(hub, "vic", level="viewer"), clock=clock)
+    async with running(app, size=(120, 50)) as pilot:
+        await settle(
+            pilot, lambda: app.client.rooms.get(room) is not None and app.client.rooms[room].synced, "sync"
+        )
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Review")
+        await pilot.pause()
+        await pilot.press("enter")
+        await settle(pilot, lambda: isinstance(app.screen, ReviewScreen), "the editor, from the palette")
+        screen = review(app)
+        await settle(
+            pilot, lambda: screen.query_one("#field-summary", TextArea).text == "Pool ran dry", "the summary"
+        )
+        assert screen.query_one("#field-summary", TextArea).disabled
+        assert all(field.disabled for field in screen.query("#review-body Input"))
+        assert "Read-only" in str(screen.query_one("#review-help", Label).render())
+        panel = screen.query_one("#review-actions", ActionsPanel)
+        panel.focus()
+        panel.highlighted = 0
+        await pilot.press("x")
+        await pilot.press("escape")
+        await settle(pilot, lambda: app.screen is incident(app), "closed")
+        assert len(app.client.outbox) == 0
+    state = await hub.hub.settled_state(room)
+    assert state.actions["A-1"].status == "open" and state.review.fields == {"summary": "Pool ran dry"}

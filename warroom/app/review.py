@@ -168,7 +168,7 @@ class ReviewScreen(Screen[None]):
         with VerticalScroll(id="review-body"):
             for name, (heading, prompt) in FIELD_PROMPTS.items():
                 yield Label(Content(heading), classes="review-heading")
-                yield TextArea(id=f"field-{name}", placeholder=prompt, soft_wrap=True)
+                yield TextArea(id=f"field-{name}", placeholder=Content(prompt), soft_wrap=True)
                 yield self._error_label(name)
             whys = "Root cause: the 5 whys (each level needs the one above)"
             yield Label(Content(whys), classes="review-heading")

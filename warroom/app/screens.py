@@ -713,7 +713,9 @@ class IncidentScreen(Screen[None]):
         if panel.display:
             panel.focus()
         else:
-            self.app.notify("No action items yet: /action TEXT [@NAME] [due YYYY-MM-DD|+3d] adds one")
+            self.app.notify(
+                "No action items yet: /action TEXT [@NAME] [due YYYY-MM-DD|+3d] adds one", markup=False
+            )
 
     def on_actions_panel_toggled(self, message: ActionsPanel.Toggled) -> None:
         type_, data, said = toggled(message.action)

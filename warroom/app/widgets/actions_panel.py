@@ -97,9 +97,8 @@ class ActionsPanel(OptionList):
         self.clear_options()
         self.add_options([Option(action_row(a, today), id=a.id) for a in actions])
         if not actions:
-            self.add_option(
-                Option("None yet: /action TEXT [@OWNER] [due YYYY-MM-DD|+3d] adds one", disabled=True)
-            )
+            empty = Content("None yet: /action TEXT [@OWNER] [due YYYY-MM-DD|+3d] adds one")  # not markup
+            self.add_option(Option(empty, disabled=True))
         elif highlighted is not None:
             self.highlighted = min(highlighted, len(actions) - 1)
         self.scroll_to(y=scrolled, animate=False, immediate=True)
