@@ -42,9 +42,9 @@ async def test_an_action_item_added_in_one_terminal_appears_in_the_other(hub: Hu
     await pane(tmux, "other", "B joined", "B to join")
 
     past = (datetime.now(UTC) - timedelta(days=3)).date().isoformat()  # the app's clock is the real one
-    tmux("send-keys", "-t", "main", "-l", "/")  # the composer opens on the slash
-    await shows(tmux, lambda s: "/note TEXT" in s, "the composer's completions")
-    tmux("send-keys", "-t", "main", "-l", f"action rotate the cert @carol due {past}")
+    # At once, as a fast typist or a terminal's paste sends it: the slash must open the composer
+    # before the letters behind it land (they once arrived first, and the line went out as a note).
+    tmux("send-keys", "-t", "main", "-l", f"/action rotate the cert @carol due {past}")
     await shows(tmux, lambda s: "/action rotate the cert" in s, "the line typed")
     tmux("send-keys", "-t", "main", "Enter")
 

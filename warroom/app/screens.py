@@ -117,6 +117,8 @@ ACTS: list[Act] = [
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
 PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
+# What each prefix key puts in the composer, read from its act: compose('/decision ') -> "/decision ".
+PREFIX_TEXT = {a.key: a.action[9:-2] for a in ACTS if a.key in PREFIXES and a.action.startswith("compose('")}
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
@@ -407,6 +409,12 @@ class IncidentScreen(Screen[None]):
         """
         focused = self.focused
         if isinstance(focused, Input):
+            if focused.id == "composer-input" and event.is_printable and event.character is not None:
+                # The composer takes every printable key typed in it: this one was typed at a panel
+                # just before the focus moved (a fast typist, a paste without brackets). Still text.
+                event.stop()
+                event.prevent_default()
+                self.query_one(Composer).type(event.character)
             return
         if event.key == "delete" and not isinstance(focused, Timeline):
             event.stop()  # strike acts on the timeline's selection: only from the timeline
@@ -419,7 +427,17 @@ class IncidentScreen(Screen[None]):
             event.stop()  # a viewer's keys: nothing to type into, and nothing to do
             return
         if not self._redirecting:
-            if key in PREFIXES or key in HELP_KEYS:
+            if key in PREFIXES:
+                # Opened here, not by the binding: a binding runs once the key has bubbled up to the
+                # app, after the keys typed right behind it were already redirected, and a fast
+                # "/decision roll back" (or a terminal's paste) went out as the note "decision roll back".
+                event.stop()
+                event.prevent_default()
+                if not composer.input.disabled:
+                    self._redirecting = True
+                    composer.start(PREFIX_TEXT[key])
+                return
+            if key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
                 if isinstance(focused, ChecklistPanel | AlertFeed | ActionsPanel):  # the timeline binds j, k
