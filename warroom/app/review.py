@@ -253,7 +253,7 @@ class ReviewScreen(Screen[None]):
         self._signature = wanted
         review = state.review
         for name in FIELD_PROMPTS:
-            self._put_field(name, visible(review.fields.get(name, ""), multiline=True))
+            self._put_field(name, visible(review.fields.get(name, ""), multiline=True).strip())
         self._put_whys(review)
         for section, (heading, _) in LIST_PROMPTS.items():
             items = review.lists.get(section, [])
@@ -265,7 +265,8 @@ class ReviewScreen(Screen[None]):
         self._settle(name, shared)
         if shared == self._shown.get(name):
             return
-        if area.text == self._shown.get(name, "") or area.text == shared:  # not being edited, or ours landed
+        typed = area.text.strip()  # what saving it would send
+        if typed in (self._shown.get(name, ""), shared):  # not being edited, or ours landed
             self._shown[name] = shared
             if area.text != shared:
                 area.load_text(shared)
@@ -281,12 +282,12 @@ class ReviewScreen(Screen[None]):
             why_input = self.query_one(f"#why-{level}-why", Input)
             because_input = self.query_one(f"#why-{level}-because", Input)
             shared = (
-                visible(whys[level - 1].why) + "\n" + visible(whys[level - 1].because)
+                visible(whys[level - 1].why).strip() + "\n" + visible(whys[level - 1].because).strip()
                 if level <= len(whys)
                 else "\n"
             )
             self._settle(key, shared)
-            typed = why_input.value + "\n" + because_input.value
+            typed = why_input.value.strip() + "\n" + because_input.value.strip()
             if shared != self._shown.get(key):
                 if typed in (self._shown.get(key, "\n"), shared):
                     why_input.value, _, because_input.value = shared.partition("\n")
@@ -356,20 +357,19 @@ class ReviewScreen(Screen[None]):
         return explicit or self._refused.get(key) != typed
 
     def save_field(self, name: str, explicit: bool = False) -> None:
-        text = self.query_one(f"#field-{name}", TextArea).text
+        text = self.query_one(f"#field-{name}", TextArea).text.strip()  # as the hub will keep it
         if not self._wants_sending(name, text, explicit):
             return
         data: dict[str, Any] = {"field": name}
-        if text.strip():
-            data["text"] = text.strip()
+        if text:
+            data["text"] = text
         self._send("review.updated", data, name, name, text)
 
     def save_why(self, level: int, explicit: bool = False) -> None:
         key = f"why-{level}"
         why = self.query_one(f"#why-{level}-why", Input).value.strip()
         because = self.query_one(f"#why-{level}-because", Input).value.strip()
-        typed = self.query_one(f"#why-{level}-why", Input).value + "\n"
-        typed += self.query_one(f"#why-{level}-because", Input).value
+        typed = f"{why}\n{because}"
         if not self._wants_sending(key, typed, explicit):
             return
         whys = self.state.review.whys
