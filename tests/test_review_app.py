@@ -21,7 +21,8 @@ from tests.test_app import incident, joined, make_app, running, seeded, settle
 from tests.test_hostile_display import TYPED, check_strips, every_widget
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
-from warroom.app.review import FIELD_PROMPTS, LIST_PROMPTS, PROMPTS, ReviewList, ReviewScreen
+from warroom.app.review_editor import FIELD_PROMPTS, LIST_PROMPTS, PROMPTS, ReviewList, ReviewScreen
+from warroom.app.screens import ACTS
 from warroom.app.widgets.actions_panel import ActionsPanel
 from warroom.app.widgets.panels import IncidentHeader
 from warroom.core.events import NAME_MAX, REVIEW_FIELDS, REVIEW_LISTS, Command, Event
@@ -162,7 +163,7 @@ async def test_the_room_lists_its_action_items_and_x_marks_one_done(hub: HubServ
         header = str(incident(app).query_one(IncidentHeader).query_one("#elapsed", Label).render())
         assert "1 actions overdue" in header
 
-        await pilot.press("f3")
+        await pilot.press("f5")
         await settle(pilot, lambda: panel.has_focus, "the action panel")
         assert panel.highlighted == 0
         await pilot.press("x")
@@ -182,7 +183,7 @@ async def test_the_room_lists_its_action_items_and_x_marks_one_done(hub: HubServ
 
 
 async def open_review(pilot: Any, app: WarroomApp) -> ReviewScreen:
-    await pilot.press("f4")
+    await pilot.press("f6")
     await settle(pilot, lambda: isinstance(app.screen, ReviewScreen), "the review editor")
     return review(app)
 
@@ -370,6 +371,14 @@ async def test_a_forbidden_edit_shows_the_hubs_refusal(hub: HubServer) -> None:
         field.value = "rollback took 3 minutes"
         await pilot.press("enter")
         await wait_for(lambda: "went_well" in app.client.rooms[room].state.review.lists, what="an item")
+
+
+def test_no_key_of_the_room_is_bound_twice() -> None:
+    """A new screen or panel key (F5 action items, F6 the review) must not shadow another."""
+
+    keys = [k for a in ACTS if a.key for k in a.key.split(",")]
+    keys += [b[0] if isinstance(b, tuple) else b.key for b in WarroomApp.BINDINGS]
+    assert len(keys) == len(set(keys)), sorted(k for k in keys if keys.count(k) > 1)
 
 
 def test_the_prompts_ask_about_systems_never_who() -> None:

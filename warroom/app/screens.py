@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
-from warroom.app.review import ReviewScreen
+from warroom.app.review_editor import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
 from warroom.app.widgets.actions_panel import ActionsPanel, toggled
@@ -82,6 +82,8 @@ ACTS: list[Act] = [
         "In the runbook (enter too): check or uncheck the item or step; again undoes it",
         show=False,
     ),
+    Act("f5", "focus_actions", "Action items", "Go to the action items (x marks one done, again reopens it)"),
+    Act("f6", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors, actions"),
     Act(None, "attach_runbook", "Attach runbook", "Pick a library runbook, with search (/runbook)"),
     Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
     Act(
@@ -111,21 +113,17 @@ ACTS: list[Act] = [
     Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
-    Act("f3", "focus_actions", "Action items", "Go to the action items (x marks one done, again reopens it)"),
-    Act("f4", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors, actions"),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
 PREFIXES = {"i", "slash", "d", "f"}  # open the composer, on any panel
-# What each prefix key puts in the composer, read from its act: compose('/decision ') -> "/decision ".
-PREFIX_TEXT = {a.key: a.action[9:-2] for a in ACTS if a.key in PREFIXES and a.action.startswith("compose('")}
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
 PANEL_VERBS: dict[type, set[str]] = {
     ChecklistPanel: {"x", "space"},
     AlertFeed: {"a", "s", "space"},
-    ActionsPanel: {"x", "space"},
+    ActionsPanel: {"x", "space", "j", "k"},  # j and k move in it, as in the runbook
 }
 RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {
@@ -409,12 +407,6 @@ class IncidentScreen(Screen[None]):
         """
         focused = self.focused
         if isinstance(focused, Input):
-            if focused.id == "composer-input" and event.is_printable and event.character is not None:
-                # The composer takes every printable key typed in it: this one was typed at a panel
-                # just before the focus moved (a fast typist, a paste without brackets). Still text.
-                event.stop()
-                event.prevent_default()
-                self.query_one(Composer).type(event.character)
             return
         if event.key == "delete" and not isinstance(focused, Timeline):
             event.stop()  # strike acts on the timeline's selection: only from the timeline
@@ -427,17 +419,7 @@ class IncidentScreen(Screen[None]):
             event.stop()  # a viewer's keys: nothing to type into, and nothing to do
             return
         if not self._redirecting:
-            if key in PREFIXES:
-                # Opened here, not by the binding: a binding runs once the key has bubbled up to the
-                # app, after the keys typed right behind it were already redirected, and a fast
-                # "/decision roll back" (or a terminal's paste) went out as the note "decision roll back".
-                event.stop()
-                event.prevent_default()
-                if not composer.input.disabled:
-                    self._redirecting = True
-                    composer.start(PREFIX_TEXT[key])
-                return
-            if key in HELP_KEYS:
+            if key in PREFIXES or key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
                 if isinstance(focused, ChecklistPanel | AlertFeed | ActionsPanel):  # the timeline binds j, k

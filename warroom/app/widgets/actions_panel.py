@@ -55,7 +55,11 @@ def overdue_count(actions: Sequence[ActionItem], today: str) -> int:
 class ActionsPanel(OptionList):
     """Every action item of the room, with the count done and overdue in the title."""
 
-    BINDINGS = [Binding("x,space", "mark", "Done/reopen")]
+    BINDINGS = [
+        Binding("x,space", "mark", "Done/reopen"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
     DEFAULT_CSS = """
     ActionsPanel { height: auto; max-height: 8; border: round $panel; border-title-color: $primary;
         text-wrap: nowrap; text-overflow: ellipsis; }
