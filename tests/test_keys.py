@@ -438,4 +438,3 @@ async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, 
             app.post_message(events.Key(_character_to_key(char), char))
         await settle(pilot, lambda: composer_of(app).value == sentence, "the whole sentence in the composer")
         assert len(app.screen_stack) == 2 and log_of(db_path) == before
-

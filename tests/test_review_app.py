@@ -24,7 +24,6 @@ from warroom.app.dialogs import ConfirmScreen
 from warroom.app.review_editor import FIELD_PROMPTS, LIST_PROMPTS, PROMPTS, ReviewList, ReviewScreen
 from warroom.app.screens import ACTS
 from warroom.app.widgets.actions_panel import ActionsPanel
-from warroom.app.widgets.panels import IncidentHeader
 from warroom.core.events import NAME_MAX, REVIEW_FIELDS, REVIEW_LISTS, Command, Event
 from warroom.core.protocol import new_id
 from warroom.core.reducer import apply
@@ -160,8 +159,6 @@ async def test_the_room_lists_its_action_items_and_x_marks_one_done(hub: HubServ
         assert title_of(panel) == "Actions 0/3 1 overdue"
         shown = shown_text(app, "incident")
         assert "OVERDUE 11-20" in shown and "Actions 0/3 1 overdue" in shown
-        header = str(incident(app).query_one(IncidentHeader).query_one("#elapsed", Label).render())
-        assert "1 actions overdue" in header
 
         await pilot.press("f5")
         await settle(pilot, lambda: panel.has_focus, "the action panel")
@@ -172,8 +169,6 @@ async def test_the_room_lists_its_action_items_and_x_marks_one_done(hub: HubServ
         assert state.actions["A-1"].status == "done" and state.actions["A-1"].updated_by == "alice"
         await settle(pilot, lambda: title_of(panel) == "Actions 1/3", "the count")
         assert any("A-1 done - x again to reopen" in n.message for n in app._notifications)
-        header = str(incident(app).query_one(IncidentHeader).query_one("#elapsed", Label).render())
-        assert "overdue" not in header
 
         await pilot.press("x")  # the same key undoes
         await settle(pilot, lambda: app.client.rooms[room].state.actions["A-1"].status == "open", "reopened")

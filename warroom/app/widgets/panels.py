@@ -115,14 +115,11 @@ class IncidentHeader(_Changing, Horizontal):
         put.set(self.query_one("#title", Label), line(visible(state.title)))
         elapsed = (now - parse_time(state.declared_at)).total_seconds() if state.declared_at else 0
         late = state.overdue_steps(format_time(now)) if state.runbooks else 0
-        today = format_time(now)[:10]
-        late_actions = sum(a.overdue(today) for a in state.actions.values())
         put.set(
             self.query_one("#elapsed", Label),
             line(
                 f"T+{span(elapsed)}" if state.declared_at else "",
                 (f" {late} OVERDUE", "bold $error") if late else "",
-                (f" {late_actions} actions overdue", "bold $error") if late_actions else "",
             ),
         )
         mark = "●" if conn.status == "connected" else "○"
