@@ -82,8 +82,14 @@ ACTS: list[Act] = [
         "In the runbook (enter too): check or uncheck the item or step; again undoes it",
         show=False,
     ),
-    Act("f5", "focus_actions", "Action items", "Go to the action items (x marks one done, again reopens it)"),
-    Act("f6", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors, actions"),
+    Act(
+        "f5",
+        "focus_actions",
+        "Action items",
+        "Go to the action items (x marks one done, again reopens it)",
+        show=False,  # the footer is full: in the help and the palette
+    ),
+    Act("f6", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors", show=False),
     Act(None, "attach_runbook", "Attach runbook", "Pick a library runbook, with search (/runbook)"),
     Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
     Act(
