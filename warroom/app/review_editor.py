@@ -23,6 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.css.query import NoMatches
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Label, OptionList, TextArea
@@ -90,6 +91,14 @@ class ReviewList(OptionList):
 
     BINDINGS = [Binding("delete,backspace", "remove", "Remove")]
 
+    class Remove(Message):
+        """Delete on an item: the screen asks, then sends ``review.item_removed``."""
+
+        def __init__(self, section: str, item: ReviewItem) -> None:
+            super().__init__()
+            self.section = section
+            self.item = item
+
     def __init__(self, section: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.section = section
@@ -113,9 +122,7 @@ class ReviewList(OptionList):
     def action_remove(self) -> None:
         n = self.highlighted
         if n is not None and n < len(self.items):
-            screen = self.screen
-            if isinstance(screen, ReviewScreen):
-                screen.ask_remove(self.section, self.items[n])
+            self.post_message(self.Remove(self.section, self.items[n]))
 
 
 class ReviewScreen(Screen[None]):
@@ -399,7 +406,8 @@ class ReviewScreen(Screen[None]):
             answered,
         )
 
-    def ask_remove(self, section: str, item: ReviewItem) -> None:
+    def on_review_list_remove(self, message: ReviewList.Remove) -> None:
+        section, item = message.section, message.item
         heading = LIST_PROMPTS[section][0]
 
         def answered(yes: bool | None) -> None:

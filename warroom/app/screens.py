@@ -715,6 +715,7 @@ class IncidentScreen(Screen[None]):
         self.query_one(AlertFeed).focus()
 
     def action_focus_actions(self) -> None:
+        """A key, not a letter, as for the alerts; the panel shows once the room has an item."""
         panel = self.query_one(ActionsPanel)
         if panel.display:
             panel.focus()
@@ -724,10 +725,12 @@ class IncidentScreen(Screen[None]):
             )
 
     def on_actions_panel_toggled(self, message: ActionsPanel.Toggled) -> None:
+        """x on an item: done, or open again when it was done; the note says how to undo."""
         type_, data, said = toggled(message.action)
         self.send(Action(type_, data), sent=lambda: tell(self.app, said))
 
     def action_review(self) -> None:
+        """The review editor, over the room; escape comes back here."""
         self.app.push_screen(ReviewScreen(self.client, self.room, self.now))
 
     def action_focus_timeline(self) -> None:
