@@ -423,7 +423,7 @@ async def test_help_lists_the_keys(hub: HubServer) -> None:
         await pilot.press("f1")
         await settle(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
         text = str(app.screen.query_one("#help-keys").render())
-        for key in ("ctrl+r", "ctrl+n", "ctrl+t", "delete", "ctrl+o", "any letter"):
+        for key in ("ctrl+r", "ctrl+n", "ctrl+t", "delete", "ctrl+o", "f2", "f5", "f6", "any letter"):
             assert key in text
         await pilot.press("escape")
         await pilot.press("question_mark")

@@ -22,7 +22,7 @@ CTX = Context(
     [
         ("db failover started", Action("entry.added", {"kind": "note", "text": "db failover started"})),
         ("/decision roll back", Action("entry.added", {"kind": "decision", "text": "roll back"})),
-        ("/action restarted api-3", Action("entry.added", {"kind": "action", "text": "restarted api-3"})),
+        ("/did restarted api-3", Action("entry.added", {"kind": "action", "text": "restarted api-3"})),
         ("/finding gateway resets", Action("entry.added", {"kind": "finding", "text": "gateway resets"})),
         ("/note  spaced  ", Action("entry.added", {"kind": "note", "text": "spaced"})),
         ("/status monitoring", Action("incident.status_changed", {"status": "monitoring"})),
@@ -150,3 +150,74 @@ def test_a_name_several_alerts_share_is_refused_not_guessed() -> None:
     assert parse("/ack fp7", storm) == Action("alert.acknowledged", {"fingerprint": "fp7"})
     assert parse("/ack DiskFull", storm) == Action("alert.acknowledged", {"fingerprint": "fpd"})
     assert parse("/ack", storm) == Action("alert.acknowledged", {"fingerprint": "fp3"})  # the selected one
+
+
+ROOM = Context(
+    me="alice", today="2026-12-01", actions=(("A-1", "open"), ("A-2", "done")), selected_action="A-1"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "data"),
+    [
+        ("/action renew the cert", {"text": "renew the cert"}),
+        (
+            "/action renew the cert @carol due 2026-12-15",
+            {"text": "renew the cert", "owner": "carol", "due": "2026-12-15"},
+        ),
+        (
+            "/action alert on expiry due +3d @bob",
+            {"text": "alert on expiry", "owner": "bob", "due": "2026-12-04"},
+        ),
+        ("/action load test checkout due +2w", {"text": "load test checkout", "due": "2026-12-15"}),
+        ("/action ask @bob about renewals", {"text": "ask @bob about renewals"}),  # inside: text
+    ],
+)
+def test_action_adds_an_action_item(line: str, data: dict[str, str]) -> None:
+    assert parse(line, ROOM) == Action("action.added", data)
+
+
+@pytest.mark.parametrize(
+    ("line", "action"),
+    [
+        ("/done A-1", Action("action.updated", {"action": "A-1", "status": "done"})),
+        ("/done a1", Action("action.updated", {"action": "A-1", "status": "done"})),
+        ("/done", Action("action.updated", {"action": "A-1", "status": "done"})),  # the selected one
+    ],
+)
+def test_done_marks_an_action_item_done(line: str, action: Action) -> None:
+    assert parse(line, ROOM) == action
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("/action", "an action item needs its text: /action TEXT"),
+        ("/action due +3d @bob", "an action item needs its text"),
+        ("/action fix it due friday", "due friday: write the day as YYYY-MM-DD or \\+3d"),
+        ("/action fix it due 2026-02-30", "due 2026-02-30: there is no such day"),
+        ("/action fix it due 15/12/2026", "write the day as YYYY-MM-DD"),
+        ("/action fix it @", "@ needs a name after it"),
+        ("/done A-9", "this room has no action item A-9 \\(it has A-1 to A-2\\)"),
+        ("/done A-2", "A-2 is done already"),
+        ("/done everything", "usage: /done A-N"),
+    ],
+)
+def test_action_and_done_refuse_with_a_hint(line: str, message: str) -> None:
+    with pytest.raises(SlashError, match=message):
+        parse(line, ROOM)
+
+
+def test_relative_due_needs_today_and_done_needs_an_item() -> None:
+    with pytest.raises(SlashError, match="YYYY-MM-DD"):
+        parse("/action fix it due +3d", Context(me="alice"))
+    with pytest.raises(SlashError, match="select it in the action items"):
+        parse("/done", Context(me="alice"))
+    with pytest.raises(SlashError, match=r"no action item A-1$"):
+        parse("/done A-1", Context(me="alice"))
+
+
+def test_action_and_done_complete() -> None:
+    assert completions("/act") == ["/action TEXT [@OWNER] [due YYYY-MM-DD|+3d]"]
+    assert completions("/do") == ["/done [A-N]"]
+    assert completions("/di") == ["/did TEXT"]

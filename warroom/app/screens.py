@@ -20,8 +20,10 @@ from textual.widgets.option_list import Option
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
+from warroom.app.review_editor import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
+from warroom.app.widgets.actions_panel import ActionsPanel, toggled
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
@@ -81,6 +83,14 @@ ACTS: list[Act] = [
         "In the runbook (enter too): check or uncheck the item or step; again undoes it",
         show=False,
     ),
+    Act(
+        "f5",
+        "focus_actions",
+        "Action items",
+        "Go to the action items (x marks one done, again reopens it)",
+        show=False,  # the footer is full: in the help and the palette
+    ),
+    Act("f6", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors", show=False),
     Act(None, "attach_runbook", "Attach runbook", "Pick a library runbook, with search (/runbook)"),
     Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
     Act(
@@ -129,7 +139,11 @@ PREFIXES = {"i": "", "slash": "/", "d": "/decision ", "f": "/filter "}
 NAVIGATION = {"j", "k"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
-PANEL_VERBS: dict[type, set[str]] = {ChecklistPanel: {"x", "space"}, AlertFeed: {"a", "s", "space"}}
+PANEL_VERBS: dict[type, set[str]] = {
+    ChecklistPanel: {"x", "space"},
+    AlertFeed: {"a", "s", "space"},
+    ActionsPanel: {"x", "space", "j", "k"},  # j and k move in it, as in the runbook
+}
 RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {
     "entry.struck",
@@ -169,6 +183,7 @@ def help_rows() -> list[tuple[str, str]]:
         ("ctrl+y", "on a runbook step with a command ($): copy it, filled from the alert, to the clipboard"),
         ("ctrl+g", "on a runbook step with a command ($): run it on this machine, after a yes; a finding"),
         ("/runbook [ID]", "attach a runbook of the hub's library; alone, a picker with search"),
+        ("/action, /done", "add an action item: /action TEXT [@NAME] [due YYYY-MM-DD|+3d]; /done A-N"),
         ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
         ("escape", "back to the timeline (a draft in the composer stays)"),
         ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
@@ -243,6 +258,7 @@ class IncidentScreen(Screen[None]):
             with Vertical(id="side"):
                 yield RolesPanel(id="roles")
                 yield ChecklistPanel(id="checklist")
+                yield ActionsPanel(id="actions")
                 yield AlertFeed(id="alerts")
         yield Composer(id="composer")
         yield Footer()
@@ -325,6 +341,7 @@ class IncidentScreen(Screen[None]):
         self.query_one(ChecklistPanel).show(
             list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
         )
+        self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
         changed, self._alert_changes = self._alert_changes, set()
         self.query_one(AlertFeed).show(state.alerts, now, changed)
         self.query_one(Composer).read_only(self._read_only())
@@ -463,10 +480,10 @@ class IncidentScreen(Screen[None]):
             if key in HELP_KEYS:
                 return  # the screen's bindings
             if key in NAVIGATION:
-                if isinstance(focused, ChecklistPanel | AlertFeed):  # the timeline binds j and k itself
+                if isinstance(focused, ChecklistPanel | AlertFeed | ActionsPanel):  # the timeline binds j, k
                     event.stop()
                     getattr(focused, "action_cursor_down" if key == "j" else "action_cursor_up")()
-                if isinstance(focused, Timeline | ChecklistPanel | AlertFeed):
+                if isinstance(focused, Timeline | ChecklistPanel | AlertFeed | ActionsPanel):
                     return
             elif key in PANEL_VERBS.get(type(focused), set()):
                 if key == "a":
@@ -650,6 +667,9 @@ class IncidentScreen(Screen[None]):
             alertmanager=self.client.alertmanager,
             steps=tuple((rb.id, step) for rb in state.runbooks.values() for step in rb.steps),
             selected_step=self.query_one(ChecklistPanel).selected_step,
+            today=format_time(self.now())[:10],
+            actions=tuple((a.id, a.status) for a in state.actions.values()),
+            selected_action=(a.id if (a := self.query_one(ActionsPanel).selected) else None),
         )
 
     def on_composer_submitted(self, message: Composer.Submitted) -> None:
@@ -816,6 +836,25 @@ class IncidentScreen(Screen[None]):
     def action_focus_alerts(self) -> None:
         """A key, not a letter: on the timeline a letter starts a note."""
         self.query_one(AlertFeed).focus()
+
+    def action_focus_actions(self) -> None:
+        """A key, not a letter, as for the alerts; the panel shows once the room has an item."""
+        panel = self.query_one(ActionsPanel)
+        if panel.display:
+            panel.focus()
+        else:
+            self.app.notify(
+                "No action items yet: /action TEXT [@NAME] [due YYYY-MM-DD|+3d] adds one", markup=False
+            )
+
+    def on_actions_panel_toggled(self, message: ActionsPanel.Toggled) -> None:
+        """x on an item: done, or open again when it was done; the note says how to undo."""
+        type_, data, said = toggled(message.action)
+        self.send(Action(type_, data), sent=lambda: tell(self.app, said))
+
+    def action_review(self) -> None:
+        """The review editor, over the room; escape comes back here."""
+        self.app.push_screen(ReviewScreen(self.client, self.room, self.now))
 
     def action_focus_timeline(self) -> None:
         """Only the focus moves: a half-typed draft is still there when the composer is opened again."""

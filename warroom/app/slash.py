@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from warroom.core.events import ENTRY_KINDS, ROLE_TITLES, STATUSES
@@ -45,7 +46,12 @@ ROLE_ALIASES = {
 COMMANDS: dict[str, tuple[str, str]] = {
     "note": ("/note TEXT", "log a note (plain text does the same)"),
     "decision": ("/decision TEXT", "log a decision"),
-    "action": ("/action TEXT", "log an action taken"),
+    "did": ("/did TEXT", "log an action taken"),
+    "action": (
+        "/action TEXT [@OWNER] [due YYYY-MM-DD|+3d]",
+        "add an action item: follow-up work, with an owner and a due day",
+    ),
+    "done": ("/done [A-N]", "mark an action item done (the selected one by default)"),
     "finding": ("/finding TEXT", "log a finding"),
     "status": ("/status investigating|identified|monitoring|resolved [REASON]", "move the incident on"),
     "sev": ("/sev 1-4 [REASON]", "change the severity"),
@@ -100,6 +106,9 @@ class Context:
     alertmanager: bool = False  # the hub can make real silences
     steps: tuple[tuple[str, str], ...] = ()  # (runbook id, step id) of every attached step
     selected_step: tuple[str, str] | None = None  # the step row under the runbook panel's cursor
+    today: str | None = None  # YYYY-MM-DD (UTC): what "due +3d" counts from
+    actions: tuple[tuple[str, str], ...] = ()  # (id, status) of the room's action items
+    selected_action: str | None = None  # the action item under the action panel's cursor
 
 
 def parse(line: str, ctx: Context) -> Action:
@@ -110,7 +119,9 @@ def parse(line: str, ctx: Context) -> Action:
         return Action("entry.added", {"kind": "note", "text": text})
     name, _, rest = text[1:].partition(" ")
     name, rest = name.lower(), rest.strip()
-    if name in ENTRY_KINDS:
+    if name == "did":
+        return Action("entry.added", {"kind": "action", "text": _need(rest, "/did needs some text")})
+    if name in ENTRY_KINDS and name != "action":  # /action adds an action item; /did logs one taken
         return Action("entry.added", {"kind": name, "text": _need(rest, f"/{name} needs some text")})
     handler = _HANDLERS.get(name)
     if handler is None:
@@ -237,6 +248,71 @@ def _check(rest: str, ctx: Context) -> Action:
         raise SlashError(f"/check takes an item number from 1 to {len(ctx.checklist_ids)}")
     item = ctx.checklist_ids[int(rest) - 1]
     return Action("checklist.item_checked", {"item": item, "checked": item not in ctx.checked})
+
+
+ACTION_USAGE = "/action TEXT [@OWNER] [due YYYY-MM-DD|+3d]"
+
+
+def action_item(rest: str, today: str | None) -> Action:
+    """``TEXT [@OWNER] [due YYYY-MM-DD|+3d]`` as an ``action.added``; the editor's line reads the same.
+
+    The owner and due day are taken from the end of the line, in either order,
+    so an ``@`` or a "due" inside the sentence stays text.
+    """
+    words = rest.split()
+    data: dict[str, Any] = {}
+    while words:
+        if words[-1].startswith("@") and "owner" not in data:
+            owner = words.pop()[1:]
+            data["owner"] = _need(owner, f"@ needs a name after it: {ACTION_USAGE}")
+        elif len(words) >= 2 and words[-2].lower() == "due" and "due" not in data:
+            data["due"] = _due(words[-1], today)
+            del words[-2:]
+        else:
+            break
+    text = " ".join(words)
+    if not text:
+        raise SlashError(f"an action item needs its text: {ACTION_USAGE}")
+    return Action("action.added", {"text": text, **data})
+
+
+def _due(word: str, today: str | None) -> str:
+    """A due day: ``YYYY-MM-DD``, or ``+3d`` / ``+2w`` counted from today (UTC)."""
+    relative = re.fullmatch(r"\+(\d{1,4})([dw])", word.lower())
+    try:
+        if relative is not None:
+            if today is None:
+                raise SlashError("due +Nd needs today's date; write the day as YYYY-MM-DD")
+            days = int(relative.group(1)) * (7 if relative.group(2) == "w" else 1)
+            return (date.fromisoformat(today) + timedelta(days=days)).isoformat()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", word):
+            return date.fromisoformat(word).isoformat()
+    except ValueError:
+        raise SlashError(f"due {word}: there is no such day") from None
+    raise SlashError(f"due {word[:20]}: write the day as YYYY-MM-DD or +3d (days from today)")
+
+
+def _action(rest: str, ctx: Context) -> Action:
+    return action_item(rest, ctx.today)
+
+
+def _done(rest: str, ctx: Context) -> Action:
+    if not rest:
+        if ctx.selected_action is None:
+            raise SlashError("/done: give the item's id (/done A-2), or select it in the action items")
+        ident = ctx.selected_action
+    else:
+        match = re.fullmatch(r"(?i)(?:a-?)?(\d+)", rest)
+        if match is None:
+            raise SlashError("usage: /done A-N (an action item's id)")
+        ident = f"A-{int(match.group(1))}"
+    status = dict(ctx.actions).get(ident)
+    if status is None:
+        known = f" (it has {ctx.actions[0][0]} to {ctx.actions[-1][0]})" if ctx.actions else ""
+        raise SlashError(f"/done: this room has no action item {ident}{known}")
+    if status == "done":
+        raise SlashError(f"/done: {ident} is done already")
+    return Action("action.updated", {"action": ident, "status": "done"})
 
 
 def _named_alert(word: str, ctx: Context, verb: str) -> str | None:
@@ -423,4 +499,6 @@ _HANDLERS: dict[str, Callable[[str, Context], Action]] = {
     "accept": _role_answer("role.accepted", "accept"),
     "decline": _role_answer("role.declined", "decline"),
     "takeover": _role_answer("role.taken_over", "takeover"),
+    "action": _action,
+    "done": _done,
 }
