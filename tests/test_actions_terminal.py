@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from server.runner import HubServer
-from tests.conftest import TOKEN
-
-try:
-    from tests.tmux import Tmux, shows  # where the tmux helpers live once they move out of test_terminal
-except ImportError:
-    from tests.test_terminal import Tmux, shows, tmux  # noqa: F401 (tmux is the fixture there)
+from tests.tmux import Tmux, join, shows
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
 
-async def pane(terminals: Tmux, session: str, condition: str, what: str, timeout: float = 15.0) -> str:
-    """The text of ``session``'s pane once it shows ``condition``, polled until a deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while condition not in (screen := terminals("capture-pane", "-p", "-t", session)):
-        assert loop.time() < deadline, f"{session} never showed {what}:\n{screen}"
-        await asyncio.sleep(0.05)  # a poll of the pane; the condition decides
-    return screen
+async def pane(terminals: Tmux, session: str, condition: str, what: str) -> str:
+    """The text of ``session``'s pane once it shows ``condition``."""
+    return await shows(terminals, lambda screen: condition in screen, what, session=session)
 
 
 async def test_an_action_item_added_in_one_terminal_appears_in_the_other(hub: HubServer, tmux: Tmux) -> None:
@@ -36,12 +23,8 @@ async def test_an_action_item_added_in_one_terminal_appears_in_the_other(hub: Hu
     ).room
     await hub.hub.execute(Command(new_id(), "role.released", {"role": "commander"}, room), "maria")
 
-    def join(name: str) -> str:
-        command = [sys.executable, "-m", "warroom", "join", room, "--hub", hub.url, "--token", TOKEN]
-        return subprocess.list2cmdline([*command, "--name", name])
-
-    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "main", join("A"))
-    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "other", join("B"))
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "main", join(hub.url, room, "A"))
+    tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", "other", join(hub.url, room, "B"))
     await shows(tmux, lambda s: "A joined" in s, "A to join")
     await pane(tmux, "other", "B joined", "B to join")
 

@@ -5,6 +5,7 @@ Every test checks what the hub recorded, not only what the screen shows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,9 @@ async def test_the_review_editor_sends_each_kind_of_edit(hub: HubServer, db_path
         def state() -> IncidentState:
             return app.client.rooms[room].state
 
+        def added(section: str) -> Callable[[], bool]:
+            return lambda: len(state().review.lists.get(section, [])) == 1
+
         # A text field: typed, then saved on leaving it (tab).
         summary = screen.query_one("#field-summary", TextArea)
         assert summary.has_focus
@@ -242,7 +246,7 @@ async def test_the_review_editor_sends_each_kind_of_edit(hub: HubServer, db_path
             field.focus()
             field.value = f"{section} one"
             await pilot.press("enter")
-            await settle(pilot, lambda s=section: len(state().review.lists.get(s, [])) == 1, section)
+            await settle(pilot, added(section), section)
             assert field.value == ""
         listed = screen.query_one("#list-factors", ReviewList)
         await settle(
