@@ -13,6 +13,7 @@ from tests.conftest import TOKEN, Clock
 from tests.test_app import joined, make_app, running, settle
 from warroom.app.replay import READ_ONLY, ReplayBar, ReplayScreen, jump
 from warroom.app.screens import IncidentScreen
+from warroom.app.widgets.actions_panel import ActionsPanel
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.core.events import Command
@@ -21,7 +22,8 @@ from warroom.core.reducer import fold
 
 
 async def scripted(server: HubServer, clock: Clock) -> tuple[str, dict[str, int]]:
-    """Declared at 03:00, a minute an event: a finding pinned at seq 5, an alert firing at seq 7."""
+    """Declared at 03:00, a minute an event: a finding pinned at seq 5, an alert firing at seq 7,
+    an action item last."""
 
     async def do(type_: str, data: dict[str, Any], room: str | None = None) -> int:
         clock.now += timedelta(minutes=1)
@@ -43,12 +45,18 @@ async def scripted(server: HubServer, clock: Clock) -> tuple[str, dict[str, int]
     await do("entry.added", {"text": "raising the pool size"}, room)
     await do("alert.upserted", {"fingerprint": "fp1", "alertname": "HighErrorRate"}, room)
     await do("entry.added", {"text": "errors falling"}, room)
+    await do("action.added", {"text": "size the pool for peak", "owner": "maria"}, room)
     return room, marks
 
 
 def pinned_shown(screen: ReplayScreen) -> bool:
     facts = screen.query_one(KeyFacts)
     return facts.display and "pool is exhausted" in str(facts.render())
+
+
+def actions_shown(screen: ReplayScreen) -> bool:
+    panel = screen.query_one(ActionsPanel)
+    return panel.display and "size the pool for peak" in str(panel.get_option_at_index(0).prompt)
 
 
 def alert_rows(screen: ReplayScreen) -> int:
@@ -72,7 +80,7 @@ async def test_replay_steps_back_to_what_everyone_saw_and_sends_nothing(db_path:
             assert isinstance(replay, ReplayScreen)
             await settle(pilot, lambda: replay.shown == head, "the present")
             assert replay.state == live  # the log folded afresh is what the live room holds
-            assert pinned_shown(replay) and alert_rows(replay) == 1
+            assert pinned_shown(replay) and alert_rows(replay) == 1 and actions_shown(replay)
             bar = str(replay.query_one(ReplayBar).render())
             assert f"(seq {head} of {head})" in bar and "REPLAY 03:" in bar
 
@@ -81,6 +89,7 @@ async def test_replay_steps_back_to_what_everyone_saw_and_sends_nothing(db_path:
                 await pilot.press("left")
             await settle(pilot, lambda: replay.shown == marks["alert.upserted"] - 1, "before the alert")
             assert alert_rows(replay) == 0 and pinned_shown(replay)
+            assert not replay.query_one(ActionsPanel).display  # the action item came later
             # Back before the pin: the finding is on the timeline, not among the key facts.
             await pilot.press("left", "left")
             await settle(pilot, lambda: replay.shown == marks["entry.pinned"] - 1, "before the pin")

@@ -78,6 +78,12 @@ CTX = Context(
         ("/check 2", Action("checklist.item_checked", {"item": 4, "checked": False})),
         ("/ack", Action("alert.acknowledged", {"fingerprint": "fp1"})),
         ("/ack DiskFull", Action("alert.acknowledged", {"fingerprint": "fp2"})),
+        (
+            "/services checkout, payments checkout",
+            Action("incident.services_set", {"services": ["checkout", "payments"]}),
+        ),
+        ("/impact 25% EU only", Action("incident.impact_set", {"fraction": 0.25, "reason": "EU only"})),
+        ("/impact 1", Action("incident.impact_set", {"fraction": 1.0})),
     ],
 )
 def test_parses(line: str, action: Action) -> None:
@@ -106,6 +112,10 @@ def test_parses(line: str, action: Action) -> None:
         ("/attach", "usage: /attach"),
         ("/role ic me", "maria holds the incident commander: ask them to offer it"),
         ("/takeover king", "usage: /takeover"),
+        ("/services", "/services needs at least one name"),
+        ("/impact 120%", "/impact takes a share of users"),
+        ("/impact half", "/impact takes a share of users"),
+        ("/impact 1.5", "/impact takes a share of users"),
     ],
 )
 def test_refuses_with_a_message(line: str, message: str) -> None:
@@ -124,6 +134,7 @@ def test_completions() -> None:
     assert completions("/s") == [
         "/status investigating|identified|monitoring|resolved [REASON]",
         "/sev 1-4 [REASON]",
+        "/services NAME…",
         "/strike [#N] [REASON]",
         "/silence [ALERT|ALERTNAME *] 2h REASON",
         "/skip [STEP] REASON",

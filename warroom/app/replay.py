@@ -18,16 +18,18 @@ from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from warroom.app.tell import tell
+from warroom.app.widgets.actions_panel import ActionsPanel
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.composer import Composer
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import BroadcastBanner, ChecklistPanel, IncidentHeader, RolesPanel
+from warroom.app.widgets.room_layout import room_panels
 from warroom.app.widgets.timeline import Timeline
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.core.reducer import fold
@@ -110,18 +112,7 @@ class ReplayScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield ReplayBar(id="replay-bar")
-        yield IncidentHeader()
-        yield BroadcastBanner()
-        with Horizontal(id="main"):
-            with Vertical(id="story"):
-                yield KeyFacts(id="keyfacts")
-                yield Timeline(id="timeline")
-            with Vertical(id="side"):
-                yield RolesPanel(id="roles")
-                yield ChecklistPanel(id="checklist")
-                yield AlertFeed(id="alerts")
-        yield Composer(id="composer")
-        yield Footer()
+        yield from room_panels()
 
     def on_mount(self) -> None:
         self.query_one(RolesPanel).border_title = "Roles"
@@ -245,6 +236,7 @@ class ReplayScreen(Screen[None]):
         self.query_one(ChecklistPanel).show(
             list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
         )
+        self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
         self.query_one(AlertFeed).show(state.alerts, now, None)
         self._bar()
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, OptionList, Static
@@ -34,6 +34,7 @@ from warroom.app.widgets.panels import (
     RolesPanel,
     span,
 )
+from warroom.app.widgets.room_layout import room_panels
 from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import CommandRejected, HubClient, HubUnavailable
 from warroom.core.alert_groups import severity_rank
@@ -249,19 +250,7 @@ class IncidentScreen(Screen[None]):
         self._detail_moved_to: str | None = None  # where the alert in the open details was moved
 
     def compose(self) -> ComposeResult:
-        yield IncidentHeader()
-        yield BroadcastBanner()
-        with Horizontal(id="main"):
-            with Vertical(id="story"):
-                yield KeyFacts(id="keyfacts")
-                yield Timeline(id="timeline")
-            with Vertical(id="side"):
-                yield RolesPanel(id="roles")
-                yield ChecklistPanel(id="checklist")
-                yield ActionsPanel(id="actions")
-                yield AlertFeed(id="alerts")
-        yield Composer(id="composer")
-        yield Footer()
+        yield from room_panels()
 
     def on_mount(self) -> None:
         self.query_one(RolesPanel).border_title = "Roles"

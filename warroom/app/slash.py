@@ -55,6 +55,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finding": ("/finding TEXT", "log a finding"),
     "status": ("/status investigating|identified|monitoring|resolved [REASON]", "move the incident on"),
     "sev": ("/sev 1-4 [REASON]", "change the severity"),
+    "services": ("/services NAME…", "set the services the incident touches"),
+    "impact": ("/impact 25% [REASON]", "the share of users hurt (reports charge error budgets by it)"),
     "role": (
         "/role ic|comms|tech|scribe me|@NAME|release",
         "take a role, give it (an offer if held), release it",
@@ -164,6 +166,25 @@ def _sev(rest: str, ctx: Context) -> Action:
     if reason.strip():
         data["reason"] = reason.strip()
     return Action("incident.severity_changed", data)
+
+
+def _services(rest: str, ctx: Context) -> Action:
+    names = list(dict.fromkeys(rest.replace(",", " ").split()))
+    if not names:
+        raise SlashError("/services needs at least one name: /services checkout payments")
+    return Action("incident.services_set", {"services": names})
+
+
+def _impact(rest: str, ctx: Context) -> Action:
+    word, _, reason = rest.partition(" ")
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%?)", word)
+    value = float(match.group(1)) / (100 if match.group(2) else 1) if match else -1.0
+    if not 0 <= value <= 1:
+        raise SlashError("/impact takes a share of users: 25% or 0.25 (0 to 1)")
+    data: dict[str, Any] = {"fraction": value}
+    if reason.strip():
+        data["reason"] = reason.strip()
+    return Action("incident.impact_set", data)
 
 
 def _role(rest: str, ctx: Context) -> Action:
@@ -487,6 +508,8 @@ _HANDLERS: dict[str, Callable[[str, Context], Action]] = {
     "escalate": _escalate,
     "status": _status,
     "sev": _sev,
+    "services": _services,
+    "impact": _impact,
     "role": _role,
     "broadcast": _broadcast,
     "pin": _pin,
