@@ -29,6 +29,7 @@ from warroom.scenario_play import play, send_alert
 SCENARIO = "checkout-errors"
 TOLD = 100.0  # seconds of the script already played when the app opens
 TITLE = "Checkout returning 5xx in eu-west-1"
+SERVICES = ["checkout", "postgres"]
 # What the people in the room said, with the script second they said it at.
 STORY = [
     ("maria", "action", 10, "Paged payments and database on-call; opened this room"),
@@ -109,7 +110,7 @@ async def seed(server: HubServer, me: str, now: datetime | None = None) -> Demo:
         Command(
             new_id(),
             "incident.declared",
-            {"title": TITLE, "severity": "SEV2", "summary": script.summary or ""},
+            {"title": TITLE, "severity": "SEV2", "summary": script.summary or "", "services": SERVICES},
         ),
         "maria",
     )
