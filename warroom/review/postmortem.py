@@ -20,6 +20,7 @@ from warroom.core.schema import parse_time
 from warroom.core.state import ActionItem, Entry, IncidentState, RoleTerm
 from warroom.review.keep import keep_block, read_kept
 from warroom.review.markdown import bullets, cell, inline, paragraphs, table
+from warroom.review.metrics import times
 
 SCHEMA = "warroom.postmortem/1"
 # (key, heading), in the order the document has them; keep blocks are matched by the heading.
@@ -372,20 +373,21 @@ def _follow_up(state: IncidentState, as_of: str, source: str) -> dict[str, Any]:
 
 
 def metrics(milestones: Mapping[str, str], reopen_count: int = 0) -> dict[str, Any]:
-    """The incident's own TTA, TTM and TTR in whole seconds; None where a milestone is not reached.
+    """The incident's own TTA, TTM and TTR in whole seconds, by the report's definitions (one
+    computation for both); None where a milestone is not reached.
 
     A reopened incident's ``resolved`` milestone is its last resolution (the
     reducer drops it on a reopen); one not resolved again has no TTR.
     """
+    own = times({name: parse_time(at) for name, at in milestones.items()})
     detected = next((milestones[m] for m in ("detected", "declared") if m in milestones), None)
     start, _ = impact_window(milestones)
-    begin = start[0] if start else None
     return {
-        "tta_s": _seconds(detected, milestones.get("acknowledged")),
-        "ttm_s": _seconds(begin, milestones.get("mitigated")),
-        "ttr_s": _seconds(begin, milestones.get("resolved")),
+        "tta_s": own.tta,
+        "ttm_s": own.ttm,
+        "ttr_s": own.ttr,
         "detected": detected,
-        "impact_start": begin,
+        "impact_start": start[0] if start else None,
         "acknowledged": milestones.get("acknowledged"),
         "mitigated": milestones.get("mitigated"),
         "resolved": milestones.get("resolved"),
