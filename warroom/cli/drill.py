@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from warroom.core.schema import format_time
 from warroom.core.text import visible
 from warroom.drills import (
@@ -32,7 +30,6 @@ from warroom.drills import (
     replay_of,
     shipped,
 )
-from warroom.scenario_play import IntakeRefused, play
 
 HTTP_ENV = "WARROOM_HTTP"
 EXIT_ERROR = 2
@@ -118,9 +115,12 @@ def http_url(hub: str, given: str | None) -> str:
 
 
 async def _play(args: argparse.Namespace, scenario: Scenario) -> int:
+    import httpx  # here, not at the top: every warroom command would pay for its import
+
     from warroom.cli import main as cli
     from warroom.client import HubClient
     from warroom.config import client_settings
+    from warroom.scenario_play import IntakeRefused, play
 
     data: dict[str, Any] = {"title": scenario.title, "severity": scenario.severity, "drill": True}
     if scenario.summary:
