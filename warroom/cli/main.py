@@ -120,7 +120,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="warroom", description="A terminal war room for live incidents.")
     parser.add_argument("--version", action="version", version=f"warroom {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_serve_command, _incident_commands, _app_commands, _alert_commands, _admin_commands):
+        add(sub)
+    _record_commands(sub)
+    return parser
 
+
+def _serve_command(sub: Any) -> None:
+    """The hub itself."""
     serve = sub.add_parser("serve", help="run a hub")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765, help="sync (websocket) port")
@@ -136,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", help="certificate chain (PEM): serve wss:// and https://")
     serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
 
+
+def _incident_commands(sub: Any) -> None:
+    """Declaring and moving an incident along, and writing to it."""
     declare = sub.add_parser("declare", help="declare an incident and print its id")
     declare.add_argument("title")
     declare.add_argument("--severity", default="SEV2", choices=SEVERITIES)
@@ -191,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     incidents.add_argument("--json", action="store_true")
     _hub_options(incidents)
 
+
+def _app_commands(sub: Any) -> None:
+    """The terminal app, on a hub or an embedded demo one."""
     join = sub.add_parser("join", help="open the war room on an incident (a picker without one)")
     join.add_argument("incident", nargs="?")
     join.add_argument("--name", "--as", dest="name", metavar="NAME", help="your name in the room")
@@ -203,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--name", "--as", dest="name", metavar="NAME", help="your name in the room")
     demo.add_argument("--theme", help="colour theme (default: warroom-dark)")
 
+
+def _alert_commands(sub: Any) -> None:
+    """An incident's alerts: list, acknowledge, silence."""
     alerts = sub.add_parser(
         "alerts", help="an incident's alerts: one line per alertname, worst severity and newest first"
     )
@@ -238,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     _match_options(silence, "silence")
     _hub_options(silence)
 
+
+def _admin_commands(sub: Any) -> None:
+    """Tokens, the audit log and the hub's config (admin)."""
     token = sub.add_parser("token", help="personal tokens: create, list, revoke (admin)")
     token_sub = token.add_subparsers(dest="token_command", required=True, parser_class=_Parser)
     create = token_sub.add_parser("create", help="issue a token bound to NAME; prints it once, on stdout")
@@ -281,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     reload = config_sub.add_parser("reload", help="read the hub's config file again and apply it")
     _hub_options(reload)
 
+
+def _record_commands(sub: Any) -> None:
+    """Reading an incident back, working its runbooks, drills, follow-up, reports and reviews."""
     show = sub.add_parser("show", help="print an incident's full state, now or as it stood then")
     show.add_argument("incident")
     show.add_argument("--json", action="store_true")
@@ -308,7 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
     from warroom.cli import postmortem as postmortem_cli  # the review document: its own module
 
     _hub_options(postmortem_cli.add_parser(sub))
-    return parser
 
 
 async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awaitable[int]]) -> int:
