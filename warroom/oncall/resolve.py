@@ -11,6 +11,7 @@ instant the new person is on call.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -114,7 +115,7 @@ def _segments(schedule: Schedule, a: datetime, b: datetime) -> Iterator[Shift]:
     sources = _sources(schedule, a, b)
     points = sorted({a, b} | {p for _, iv in sources for s, e, _ in iv for p in (s, e)})
     cursor = [0] * len(sources)
-    for begin, end in zip(points, points[1:], strict=False):
+    for begin, end in itertools.pairwise(points):
         for n, (label, intervals) in enumerate(sources):
             i = cursor[n]
             while i < len(intervals) and intervals[i][1] <= begin:

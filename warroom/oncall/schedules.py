@@ -40,9 +40,9 @@ from warroom.oncall.model import (
     OVERRIDE,
     ROTATIONS,
     Layer,
+    OnCall,
     OncallFile,
     OncallFileError,
-    OnCall,
     Override,
     Schedule,
     Shift,
@@ -218,7 +218,8 @@ def _layer(schedule: str, n: int, body: Any, lines: Lines) -> Layer:
     if weekday is not None and start.weekday() != weekday:
         raise _Bad(
             line("start"),
-            f"start {start.isoformat()} is a {DAYS[start.weekday()]}, but the weekly handoff is on {DAYS[weekday]}",
+            f"start {start.isoformat()} is a {DAYS[start.weekday()]}, "
+            f"but the weekly handoff is on {DAYS[weekday]}",
         )
     restrict = _restrict(body.get("restrict"), line("restrict"))
     return Layer(
