@@ -532,3 +532,9 @@ async def test_no_schedules_file_anywhere_is_one_line(env: dict[str, str], tmp_p
     )
     r = await warroom(env, "oncall", "p", "--schedules", str(broken))
     assert r.one_line_error() == f"warroom: {broken}:4: users must be a non-empty list of names"
+
+
+def test_the_documented_example_is_the_issue_example() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "oncall.md").read_text(encoding="utf-8")
+    block = doc.split("```toml\n", 1)[1].split("```", 1)[0]
+    assert block == EXAMPLE
