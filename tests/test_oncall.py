@@ -343,6 +343,12 @@ GOOD_LAYER = 'users = ["a"]\nrotation = "daily"\nhandoff = "09:00"\nstart = "202
             "handof",
         ),
         ('[schedules.s]\ntimezone = "UTC"\n', 1, "layers"),
+        (
+            '[schedules.s]\ntimezone = "UTC"\n[[schedules.s.layers]]\nusers = ["a"]\nrotation = "daily"\n'
+            'handoff = "09:00"\nstart = 0001-01-01\n',
+            7,
+            "between 1970 and 2200",
+        ),
         ("[teams]\nops = []\n", 2, "team 'ops'"),
         ('[teams]\nops = ["a"\nx = 1\n', 3, ""),  # a TOML syntax error: tomllib's line
     ],
@@ -509,6 +515,7 @@ async def test_schedule_check(env: dict[str, str], schedules_file: Path, tmp_pat
         (["oncall", "platform", "--at", "next tuesday"], "--at 'next tuesday' is not a time"),
         (["oncall", "platform", "--at", "2026-13-01T00:00"], "is not a time"),
         (["oncall", "nosuch"], "no schedule 'nosuch'"),
+        (["oncall", "platform", "--at", "9999-12-31T23:00"], "out of range"),
         (["oncall", "shifts"], "name the schedule"),
         (
             ["oncall", "shifts", "platform", "--from", "2026-10-02", "--to", "2026-10-01"],
