@@ -545,3 +545,23 @@ def test_the_documented_example_is_the_issue_example() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "oncall.md").read_text(encoding="utf-8")
     block = doc.split("```toml\n", 1)[1].split("```", 1)[0]
     assert block == EXAMPLE
+
+
+async def test_names_from_the_file_are_data_on_the_terminal(env: dict[str, str], tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(
+        '[schedules.s]\ntimezone = "UTC"\n[[schedules.s.layers]]\n'
+        'users = ["\\u001b]0;owned\\u0007eve\\u202e"]\n'
+        'rotation = "daily"\nhandoff = "09:00"\nstart = "2026-06-01"\n',
+        encoding="utf-8",
+    )
+    for args in (
+        ["oncall", "s", "--explain"],
+        ["oncall", "shifts", "s", "--from", "2026-06-02", "--to", "2026-06-03"],
+    ):
+        r = await warroom(env, *args, "--at", "2026-06-02T12:00Z", "--schedules", str(hostile))
+        assert r.code == 0, r.err
+        assert "eve" in r.out and not any(c in r.out for c in "\x1b\x07\u202e"), r.out
+    r = await warroom(env, "oncall", "s", "--json", "--at", "2026-06-02T12:00Z", "--schedules", str(hostile))
+    assert json.loads(r.out)["now"] == "\x1b]0;owned\x07eve\u202e"  # exact in JSON, escaped on the wire
+    assert "\x1b" not in r.out
