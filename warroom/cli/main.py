@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     for add in (_serve_command, _incident_commands, _app_commands, _alert_commands, _admin_commands):
         add(sub)
     _record_commands(sub)
+    _oncall_commands(sub)
     return parser
 
 
@@ -330,6 +331,13 @@ def _record_commands(sub: Any) -> None:
     from warroom.cli import postmortem as postmortem_cli  # the review document: its own module
 
     _hub_options(postmortem_cli.add_parser(sub))
+
+
+def _oncall_commands(sub: Any) -> None:
+    """Schedules and who is on call: they need no hub, so they live in their own module."""
+    from warroom.cli import oncall as oncall_cli
+
+    oncall_cli.add_parsers(sub)
 
 
 async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awaitable[int]]) -> int:
@@ -912,6 +920,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _demo(args)
         if args.command == "runbook" and args.runbook_command not in ("attach", "run"):
             return runbook_cli.run(args)
+        if args.command in ("oncall", "schedule"):
+            from warroom.cli import oncall as oncall_cli
+
+            return oncall_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UserError, ConfigError, HubUnavailable) as exc:
         return _fail(str(exc))
