@@ -308,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     from warroom.cli import postmortem as postmortem_cli  # the review document: its own module
 
     _hub_options(postmortem_cli.add_parser(sub))
+    from warroom.cli import escalate as escalate_cli  # escalation policies: their own module
+
+    for page_parser in escalate_cli.add_parsers(sub):
+        _hub_options(page_parser)
     return parser
 
 
@@ -889,6 +893,12 @@ def _main(argv: Sequence[str] | None) -> int:
             return _join(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command in ("escalate", "page"):
+            from warroom.cli import escalate as escalate_cli
+
+            if args.command == "escalate":
+                return escalate_cli.run_simulate(args)
+            return asyncio.run(escalate_cli.run_page_ack(args))
         if args.command == "runbook" and args.runbook_command not in ("attach", "run"):
             return runbook_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))

@@ -1,0 +1,258 @@
+"""Escalation policies (``[policies.*]`` in the on-call file): who is paged, when, and for what.
+
+Pure: parses the TOML the on-call file already holds, names every unknown
+user, team, schedule or sink, and reports errors as ``FILE:LINE: message``.
+
+    [policies.payments]
+    repeat = 1                     # run the levels again this many times if nobody acknowledges
+    every = "45m"                  # a round's length (default: the last level's ``at`` + 15m)
+    triggers = ["incident"]        # what starts it: "incident", "alert", "broadcast" (default: incident)
+    services = ["checkout"]        # incidents touching one of these (default: any)
+    severities = ["SEV1", "SEV2"]  # incidents of these severities (default: any)
+    sinks = ["#pages"]             # the hub's sinks its pages go through (default: every sink)
+    [[policies.payments.levels]]
+    at = "0m"                      # offset from the trigger: "0m", "90s", "15m", "1h"
+    notify = ["schedule:platform", "team:payments", "user:erin"]
+    severities = ["SEV1"]          # optional: this level only for these severities
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+TRIGGERS = ("incident", "alert", "broadcast")
+TARGET_KINDS = ("schedule", "team", "user")
+DEFAULT_GAP = timedelta(minutes=15)
+REPEAT_MAX = 20
+_OFFSET = re.compile(r"(\d{1,5})([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class PolicyError(Exception):
+    """A policy cannot be used; the message is ``FILE:LINE: message``."""
+
+
+@dataclass(frozen=True)
+class Level:
+    at: timedelta
+    notify: tuple[str, ...]  # "schedule:X", "team:X", "user:X"
+    severities: tuple[str, ...] = ()  # empty: every severity
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    name: str
+    levels: tuple[Level, ...]
+    repeat: int = 0
+    every: timedelta = DEFAULT_GAP
+    triggers: tuple[str, ...] = ("incident",)
+    services: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
+    sinks: tuple[str, ...] = ()  # empty: every sink
+
+    def covers(self, trigger: str, severity: str, services: Iterable[str]) -> bool:
+        """Whether this trigger (an incident of this severity touching these services) starts it."""
+        if trigger not in self.triggers:
+            return False
+        if self.severities and severity not in self.severities:
+            return False
+        return not self.services or bool(set(self.services) & set(services))
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
+    """The file's TOML and its text (for line numbers). Errors as ``FILE:LINE: message``.
+
+    The one place the file is read: swapped for the schedule helper's
+    ``load_oncall_file(path).raw`` once both live together.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}:1: cannot read it: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise PolicyError(f"{path}:1: not UTF-8 text") from None
+    try:
+        return tomllib.loads(text), text
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None) or _line_in_message(str(exc))
+        raise PolicyError(f"{path}:{line}: not valid TOML: {getattr(exc, 'msg', exc)}") from None
+
+
+def _line_in_message(message: str) -> int:
+    found = re.search(r"line (\d+)", message)
+    return int(found.group(1)) if found else 1
+
+
+def parse_offset(text: Any) -> timedelta | None:
+    """``"15m"``, ``"90s"``, ``"1h"``, ``"2d"``; None when it is not one."""
+    if not isinstance(text, str):
+        return None
+    found = _OFFSET.fullmatch(text.strip())
+    return timedelta(seconds=int(found.group(1)) * _UNIT[found.group(2)]) if found else None
+
+
+def known_names(raw: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
+    """Users, teams and schedules the file names, read from its raw TOML."""
+    teams = raw.get("teams", {})
+    teams = teams if isinstance(teams, dict) else {}
+    schedules = raw.get("schedules", {})
+    schedules = schedules if isinstance(schedules, dict) else {}
+    users: set[str] = set()
+    for members in teams.values():
+        if isinstance(members, list):
+            users.update(m for m in members if isinstance(m, str))
+    for schedule in schedules.values():
+        if not isinstance(schedule, dict):
+            continue
+        for layer in schedule.get("layers", []) if isinstance(schedule.get("layers"), list) else []:
+            if isinstance(layer, dict) and isinstance(layer.get("users"), list):
+                users.update(u for u in layer["users"] if isinstance(u, str))
+        for override in schedule.get("overrides", []) if isinstance(schedule.get("overrides"), list) else []:
+            if isinstance(override, dict) and isinstance(override.get("user"), str):
+                users.add(override["user"])
+    return users, set(teams), set(schedules)
+
+
+def parse_policies(raw: dict[str, Any], text: str = "", where: str = "policies") -> dict[str, EscalationPolicy]:
+    """Every ``[policies.NAME]`` of the file, checked against its users, teams and schedules."""
+    table = raw.get("policies", {})
+    if not isinstance(table, dict):
+        raise PolicyError(f"{where}:{_line(text, 'policies') or 1}: policies must be a table ([policies.NAME])")
+    users, teams, schedules = known_names(raw)
+    return {
+        name: _policy(name, body, text, where, users, teams, schedules) for name, body in table.items()
+    }
+
+
+def load_policies(path: Path) -> tuple[dict[str, EscalationPolicy], dict[str, Any]]:
+    """The file's policies and its raw TOML (for the schedules and teams the resolver needs)."""
+    raw, text = read_toml(path)
+    return parse_policies(raw, text, str(path)), raw
+
+
+def check_sinks(policies: dict[str, EscalationPolicy], sinks: Iterable[str], where: str) -> None:
+    """Refuse a policy that names a sink the hub does not have."""
+    have = set(sinks)
+    for policy in policies.values():
+        for sink in policy.sinks:
+            if sink not in have:
+                known = ", ".join(sorted(have)) or "none"
+                raise PolicyError(f"{where}: policy {policy.name!r} names unknown sink {sink!r} (known: {known})")
+
+
+def _policy(
+    name: str, body: Any, text: str, where: str, users: set[str], teams: set[str], schedules: set[str]
+) -> EscalationPolicy:
+    head = _line(text, f"policies.{name}") or 1
+
+    def fail(message: str, line: int = head) -> PolicyError:
+        return PolicyError(f"{where}:{line}: policy {name!r}: {message}")
+
+    if not isinstance(body, dict):
+        raise fail("must be a table")
+    unknown = set(body) - {"repeat", "every", "triggers", "services", "severities", "sinks", "levels"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise fail(f"unknown setting {key!r}", _key_line(text, head, key))
+    repeat = body.get("repeat", 0)
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or not 0 <= repeat <= REPEAT_MAX:
+        raise fail(f"repeat is a count from 0 to {REPEAT_MAX}", _key_line(text, head, "repeat"))
+    triggers = _names(body, "triggers", ["incident"], fail, text, head)
+    for trigger in triggers:
+        if trigger not in TRIGGERS:
+            raise fail(f"unknown trigger {trigger!r} (one of {', '.join(TRIGGERS)})", _key_line(text, head, "triggers"))
+    severities = _names(body, "severities", [], fail, text, head)
+    for severity in severities:
+        if severity not in SEVERITIES:
+            raise fail(f"unknown severity {severity!r}", _key_line(text, head, "severities"))
+    levels_raw = body.get("levels")
+    if not isinstance(levels_raw, list) or not levels_raw:
+        raise fail("needs at least one [[policies.NAME.levels]]")
+    levels = []
+    for n, item in enumerate(levels_raw):
+        line = _line(text, f"policies.{name}.levels", n + 1, array=True) or head
+        levels.append(_level(item, line, text, fail, users, teams, schedules))
+    every_raw = body.get("every")
+    last = max(level.at for level in levels)
+    every = last + DEFAULT_GAP
+    if every_raw is not None:
+        given = parse_offset(every_raw)
+        if given is None or given <= last:
+            raise fail("every is a round's length, after the last level's at, like \"45m\"", _key_line(text, head, "every"))
+        every = given
+    return EscalationPolicy(
+        name,
+        tuple(levels),
+        repeat,
+        every,
+        tuple(triggers),
+        tuple(_names(body, "services", [], fail, text, head)),
+        tuple(severities),
+        tuple(_names(body, "sinks", [], fail, text, head)),
+    )
+
+
+def _level(
+    item: Any, line: int, text: str, fail: Any, users: set[str], teams: set[str], schedules: set[str]
+) -> Level:
+    if not isinstance(item, dict):
+        raise fail("a level must be a table", line)
+    unknown = set(item) - {"at", "notify", "severities"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise fail(f"unknown level setting {key!r}", _key_line(text, line, key))
+    at = parse_offset(item.get("at"))
+    if at is None:
+        raise fail(f"at {item.get('at')!r} is not an offset like \"0m\", \"15m\" or \"1h\"", _key_line(text, line, "at"))
+    notify = item.get("notify")
+    if not isinstance(notify, list) or not notify or not all(isinstance(t, str) for t in notify):
+        raise fail('notify is a list of targets like "schedule:X", "team:X", "user:X"', _key_line(text, line, "notify"))
+    for target in notify:
+        kind, _, who = target.partition(":")
+        known = {"schedule": schedules, "team": teams, "user": users}.get(kind)
+        if known is None or not who:
+            raise fail(f"target {target!r} is not schedule:X, team:X or user:X", _key_line(text, line, "notify"))
+        if who not in known:
+            raise fail(f"unknown {kind} {who!r}", _key_line(text, line, "notify"))
+    severities = item.get("severities", [])
+    if not isinstance(severities, list) or any(s not in SEVERITIES for s in severities):
+        raise fail(f"severities is a list from {', '.join(SEVERITIES)}", _key_line(text, line, "severities"))
+    return Level(at, tuple(notify), tuple(severities))
+
+
+def _names(body: dict[str, Any], key: str, default: list[str], fail: Any, text: str, head: int) -> list[str]:
+    value = body.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise fail(f"{key} is a list of names", _key_line(text, head, key))
+    return list(value)
+
+
+def _line(text: str, header: str, nth: int = 1, array: bool = False) -> int:
+    """The line of the nth ``[header]`` (or ``[[header]]``) in the text; 0 when not found."""
+    pattern = re.compile(
+        r"^\s*\[" + (r"\[" if array else "") + r"\s*" + re.escape(header).replace(r"\.", r'\s*\.\s*"?') + r'"?\s*\]',
+        re.MULTILINE,
+    )
+    for count, found in enumerate(pattern.finditer(text), start=1):
+        if count == nth:
+            return text.count("\n", 0, found.start()) + 1
+    return 0
+
+
+def _key_line(text: str, start: int, key: str) -> int:
+    """The line of ``key =`` at or after line ``start``, before the next table; else ``start``."""
+    lines = text.splitlines()
+    for number in range(start, len(lines) + 1):
+        line = lines[number - 1].strip()
+        if number > start and line.startswith("["):
+            break
+        if re.match(rf"{re.escape(key)}\s*=", line):
+            return number
+    return start
