@@ -297,7 +297,8 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     where = f"sinks[{n}]"
     if not isinstance(item, dict):
         raise fail(where, "must be a table")
-    unknown = set(item) - {"name", "kind", "url", "secret", "timeout", "retries", "drills", "sender", "domain"}
+    known = {"name", "kind", "url", "secret", "timeout", "retries", "drills", "sender", "domain"}
+    unknown = set(item) - known
     if unknown:
         raise fail(f"{where}.{sorted(unknown)[0]}", "unknown setting")
     kind = item.get("kind")
@@ -307,7 +308,8 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     parts = urlsplit(url) if isinstance(url, str) else None
     schemes = ("smtp",) if kind == "email" else ("http", "https")
     if not isinstance(url, str) or parts is None or parts.scheme not in schemes or not parts.netloc:
-        raise fail(f"{where}.url", f"{url!r} is not an {'smtp://host:port' if kind == 'email' else 'http(s)'} URL")
+        wanted = "an smtp://host:port" if kind == "email" else "an http(s)"
+        raise fail(f"{where}.url", f"{url!r} is not {wanted} URL")
     sender, domain = item.get("sender"), item.get("domain")
     if kind == "email" and not (isinstance(sender, str) and sender and isinstance(domain, str) and domain):
         raise fail(where, "an email sink needs sender (From address) and domain (users are NAME@domain)")

@@ -26,10 +26,16 @@ def add_parsers(sub: Any) -> list[Any]:
     esc_sub = escalate.add_subparsers(dest="escalate_command", required=True)
     sim = esc_sub.add_parser("simulate", help="print every page a policy would send, sending nothing")
     sim.add_argument("policy")
-    sim.add_argument("--at", required=True, metavar="TIME", help="the trigger's time (ISO; UTC without an offset)")
+    sim.add_argument(
+        "--at", required=True, metavar="TIME", help="the trigger's time (ISO; UTC without an offset)"
+    )
     sim.add_argument("--severity", default="SEV2", choices=SEVERITIES)
     sim.add_argument(
-        "--ack", action="append", default=[], metavar="NAME@TIME", help="someone acknowledges then (repeatable)"
+        "--ack",
+        action="append",
+        default=[],
+        metavar="NAME@TIME",
+        help="someone acknowledges then (repeatable)",
     )
     sim.add_argument("--json", action="store_true")
     sim.add_argument("--schedules", metavar="FILE", help="the on-call file (schedules, teams, policies)")

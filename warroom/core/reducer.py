@@ -307,7 +307,8 @@ def _page_delivered(state: IncidentState, event: Event) -> None:
     if d["ok"]:
         text = f"page (level {d['level']}) delivered by {d['sink']}"
     else:
-        text = f"page (level {d['level']}) to {d['sink']} failed: {d.get('error', '')} (attempt {d['attempt']})"
+        why = d.get("error", "")
+        text = f"page (level {d['level']}) to {d['sink']} failed: {why} (attempt {d['attempt']})"
     system_line(state, event, text)
 
 

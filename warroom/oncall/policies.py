@@ -120,15 +120,17 @@ def known_names(raw: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
     return users, set(teams), set(schedules)
 
 
-def parse_policies(raw: dict[str, Any], text: str = "", where: str = "policies") -> dict[str, EscalationPolicy]:
+def parse_policies(
+    raw: dict[str, Any], text: str = "", where: str = "policies"
+) -> dict[str, EscalationPolicy]:
     """Every ``[policies.NAME]`` of the file, checked against its users, teams and schedules."""
     table = raw.get("policies", {})
     if not isinstance(table, dict):
-        raise PolicyError(f"{where}:{_line(text, 'policies') or 1}: policies must be a table ([policies.NAME])")
+        raise PolicyError(
+            f"{where}:{_line(text, 'policies') or 1}: policies must be a table ([policies.NAME])"
+        )
     users, teams, schedules = known_names(raw)
-    return {
-        name: _policy(name, body, text, where, users, teams, schedules) for name, body in table.items()
-    }
+    return {name: _policy(name, body, text, where, users, teams, schedules) for name, body in table.items()}
 
 
 def load_policies(path: Path) -> tuple[dict[str, EscalationPolicy], dict[str, Any]]:
@@ -144,7 +146,9 @@ def check_sinks(policies: dict[str, EscalationPolicy], sinks: Iterable[str], whe
         for sink in policy.sinks:
             if sink not in have:
                 known = ", ".join(sorted(have)) or "none"
-                raise PolicyError(f"{where}: policy {policy.name!r} names unknown sink {sink!r} (known: {known})")
+                raise PolicyError(
+                    f"{where}: policy {policy.name!r} names unknown sink {sink!r} (known: {known})"
+                )
 
 
 def _policy(
@@ -167,7 +171,10 @@ def _policy(
     triggers = _names(body, "triggers", ["incident"], fail, text, head)
     for trigger in triggers:
         if trigger not in TRIGGERS:
-            raise fail(f"unknown trigger {trigger!r} (one of {', '.join(TRIGGERS)})", _key_line(text, head, "triggers"))
+            raise fail(
+                f"unknown trigger {trigger!r} (one of {', '.join(TRIGGERS)})",
+                _key_line(text, head, "triggers"),
+            )
     severities = _names(body, "severities", [], fail, text, head)
     for severity in severities:
         if severity not in SEVERITIES:
@@ -185,7 +192,10 @@ def _policy(
     if every_raw is not None:
         given = parse_offset(every_raw)
         if given is None or given <= last:
-            raise fail("every is a round's length, after the last level's at, like \"45m\"", _key_line(text, head, "every"))
+            raise fail(
+                "every is a round's length, after the last level's at, like \"45m\"",
+                _key_line(text, head, "every"),
+            )
         every = given
     return EscalationPolicy(
         name,
@@ -210,15 +220,22 @@ def _level(
         raise fail(f"unknown level setting {key!r}", _key_line(text, line, key))
     at = parse_offset(item.get("at"))
     if at is None:
-        raise fail(f"at {item.get('at')!r} is not an offset like \"0m\", \"15m\" or \"1h\"", _key_line(text, line, "at"))
+        raise fail(
+            f'at {item.get("at")!r} is not an offset like "0m", "15m" or "1h"', _key_line(text, line, "at")
+        )
     notify = item.get("notify")
     if not isinstance(notify, list) or not notify or not all(isinstance(t, str) for t in notify):
-        raise fail('notify is a list of targets like "schedule:X", "team:X", "user:X"', _key_line(text, line, "notify"))
+        raise fail(
+            'notify is a list of targets like "schedule:X", "team:X", "user:X"',
+            _key_line(text, line, "notify"),
+        )
     for target in notify:
         kind, _, who = target.partition(":")
         known = {"schedule": schedules, "team": teams, "user": users}.get(kind)
         if known is None or not who:
-            raise fail(f"target {target!r} is not schedule:X, team:X or user:X", _key_line(text, line, "notify"))
+            raise fail(
+                f"target {target!r} is not schedule:X, team:X or user:X", _key_line(text, line, "notify")
+            )
         if who not in known:
             raise fail(f"unknown {kind} {who!r}", _key_line(text, line, "notify"))
     severities = item.get("severities", [])
@@ -237,7 +254,11 @@ def _names(body: dict[str, Any], key: str, default: list[str], fail: Any, text: 
 def _line(text: str, header: str, nth: int = 1, array: bool = False) -> int:
     """The line of the nth ``[header]`` (or ``[[header]]``) in the text; 0 when not found."""
     pattern = re.compile(
-        r"^\s*\[" + (r"\[" if array else "") + r"\s*" + re.escape(header).replace(r"\.", r'\s*\.\s*"?') + r'"?\s*\]',
+        r"^\s*\["
+        + (r"\[" if array else "")
+        + r"\s*"
+        + re.escape(header).replace(r"\.", r'\s*\.\s*"?')
+        + r'"?\s*\]',
         re.MULTILINE,
     )
     for count, found in enumerate(pattern.finditer(text), start=1):

@@ -1,0 +1,287 @@
+"""The hub's escalation engine: pages the policy's levels until a paged person acknowledges.
+
+Trigger (policy ``triggers = ["incident"]``, the default): an incident is
+declared and its commander has not acknowledged. The commander acknowledges
+by taking the role themselves (``role.assigned`` to themselves, ``role.accepted``
+or ``role.taken_over``) when they are not the person who declared it; any
+person already paged acknowledges with ``page.acked`` (``warroom page ack``).
+Either stops every policy running in the room (``escalation.stopped``);
+resolving the incident stops it silently. Drills are never paged for.
+
+Nothing is kept here that the log does not hold: at start the engine folds
+the relevant events of every room from the store, then follows committed
+batches. What is due is worked out from the trigger's time and the hub's
+clock (warroom.oncall.escalation.plan), so a restarted hub sends the levels
+that came due while it was down, once each, and none again. Each page has
+a command id derived from room, policy, level and round, so when two hubs
+decide the same page the second is answered as a duplicate and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from server.config import Sink
+from server.hub import Hub
+from server.paging import Pager
+from server.room import Room
+from server.writer import Ack
+from warroom.core.errors import Code, WarroomError
+from warroom.core.events import Command, Event
+from warroom.core.schema import parse_time
+from warroom.oncall.bundle import Escalations, load_escalations
+from warroom.oncall.escalation import Planned, plan, resolve
+from warroom.oncall.policies import EscalationPolicy, PolicyError
+
+log = logging.getLogger("warroom.escalation")
+
+ACTOR = "escalation"
+TICK = 1.0  # seconds between looks at the clock: a page is at most this late
+IDS = uuid.UUID("0b6c1f2e-5d7a-4c1e-9a38-3f5e2d8c4a61")  # namespace of escalation's command ids
+FOLLOWED = (
+    "incident.declared",
+    "incident.severity_changed",
+    "incident.services_set",
+    "incident.status_changed",
+    "role.assigned",
+    "role.accepted",
+    "role.taken_over",
+    "page.sent",
+    "page.acked",
+    "escalation.stopped",
+)
+
+
+@dataclass
+class Track:
+    """What escalation needs to know of one incident, folded from its events."""
+
+    room: str
+    declared_at: datetime
+    declarer: str
+    severity: str
+    services: set[str]
+    drill: bool
+    open: bool = True
+    seq: int = 0
+    ack: str | None = None  # who acknowledged first (a paged person, or the commander)
+    paged: set[str] = field(default_factory=set)
+    sent: set[tuple[str, int, int]] = field(default_factory=set)  # (policy, level, round)
+    stopped: set[str] = field(default_factory=set)  # policies
+
+
+def command_id(room: str, policy: str, what: str) -> str:
+    """The same decision always gets the same id, on any hub, before or after a restart."""
+    return str(uuid.uuid5(IDS, f"{room}/{policy}/incident/{what}"))
+
+
+class EscalationEngine:
+    def __init__(
+        self, hub: Hub, sinks: tuple[Sink, ...], path: Path | None, backoff: Callable[[int], float]
+    ) -> None:
+        self.hub = hub
+        self.path = path
+        self.loaded: Escalations | None = None
+        self.pager = Pager(hub, sinks, backoff)
+        self.tracks: dict[str, Track] = {}
+        self.interval = TICK
+        self._buffer: list[tuple[str, list[Event]]] | None = []  # batches committed while the log is read
+        self._inflight: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.configure(self.path)
+        self.hub.listeners.append(self.on_events)  # before the scan: nothing committed meanwhile is lost
+        for event in sorted(await self.hub.store.scan(FOLLOWED), key=lambda e: (e.room, e.seq)):
+            self._fold(event)
+        buffered, self._buffer = self._buffer or [], None
+        for _room, events in buffered:
+            for event in events:
+                self._fold(event)
+        self._task = asyncio.create_task(self._run(), name="warroom-escalation")
+
+    def configure(self, path: Path | None) -> None:
+        """The on-call file, read again (a config reload); a bad file keeps the last good one."""
+        self.path = path
+        if path is None:
+            self.loaded = None
+            return
+        try:
+            self.loaded = load_escalations(path)
+        except PolicyError as exc:  # the config's own check refused it first; a file changed since
+            log.error("escalation policies not reloaded: %s", exc)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.pager.stop()
+
+    # -- following the log -------------------------------------------------------------
+
+    def on_events(self, room: Room, events: list[Event]) -> None:
+        if self._buffer is not None:
+            self._buffer.append((room.id, events))
+            return
+        for event in events:
+            if event.type in FOLLOWED:
+                self._fold(event)
+
+    def _fold(self, event: Event) -> None:
+        d = event.data
+        if event.type == "incident.declared":
+            self.tracks[event.room] = Track(
+                event.room,
+                parse_time(event.ts),
+                event.actor,
+                d["severity"],
+                set(d.get("services") or []),
+                bool(d.get("drill")),
+                seq=event.seq,
+            )
+            return
+        track = self.tracks.get(event.room)
+        if track is None or event.seq <= track.seq:
+            return  # a room declared before this engine knew it, or an event already folded
+        track.seq = event.seq
+        if event.type == "incident.severity_changed":
+            track.severity = d["severity"]
+        elif event.type == "incident.services_set":
+            track.services = set(d["services"])
+        elif event.type == "incident.status_changed":
+            track.open = d["status"] != "resolved"
+        elif event.type in ("role.assigned", "role.accepted", "role.taken_over"):
+            taker = d.get("name", event.actor) if event.type == "role.assigned" else event.actor
+            if d["role"] == "commander" and taker == event.actor and taker != track.declarer:
+                track.ack = track.ack or taker
+        elif event.type == "page.acked" and event.actor in track.paged:
+            track.ack = track.ack or event.actor
+        elif event.type == "page.sent":
+            track.sent.add((d["policy"], d["level"], d.get("round", 0)))
+            track.paged.update(d.get("notify") or [])
+        elif event.type == "escalation.stopped":
+            track.stopped.add(d["policy"])
+
+    # -- the timer ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except WarroomError as exc:
+                if exc.code == Code.SHUTTING_DOWN:
+                    return
+                log.exception("escalation tick failed")
+            except Exception:  # pages must keep going out: a bug in one room must not stop the rest
+                log.exception("escalation tick failed")
+            await asyncio.sleep(self.interval)  # the clock's period, not a wait for an event
+
+    def policies(self, track: Track) -> list[EscalationPolicy]:
+        if self.loaded is None:
+            return []
+        return [
+            p for p in self.loaded.policies.values() if p.covers("incident", track.severity, track.services)
+        ]
+
+    def tick(self) -> None:
+        """Queue every page now due and every stop now owed, in time order."""
+        now = self.hub._clock()
+        for track in list(self.tracks.values()):
+            if not track.open or track.drill:
+                continue
+            for policy in self.policies(track):
+                if policy.name in track.stopped:
+                    continue
+                if track.ack is not None:
+                    self._stop(track, policy.name, track.ack)
+                    continue
+                for planned in plan(policy, track.declared_at, track.severity):
+                    if planned.at > now:
+                        break
+                    if (policy.name, planned.level, planned.round) not in track.sent:
+                        self._page(track, policy, planned, now)
+
+    def _page(self, track: Track, policy: EscalationPolicy, planned: Planned, now: datetime) -> None:
+        assert self.loaded is not None
+        cid = command_id(track.room, policy.name, f"{planned.level}/{planned.round}")
+        if cid in self._inflight:
+            return
+        notify = resolve(planned.targets, now, self.loaded.resolver)  # schedules: who is on call now
+        data = {
+            "policy": policy.name,
+            "level": planned.level,
+            "round": planned.round,
+            "targets": list(planned.targets),
+            "notify": list(notify),
+        }
+        if not notify:
+            del data["notify"]
+        future = self._submit(Command(cid, "page.sent", data, track.room))
+        if future is None:
+            return
+        page = {**data, "notify": list(notify), "targets": list(planned.targets)}
+        task = asyncio.ensure_future(self._sent(future, cid, track, page, policy.sinks))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    def _stop(self, track: Track, policy: str, by: str) -> None:
+        cid = command_id(track.room, policy, "stop")
+        if cid in self._inflight:
+            return
+        future = self._submit(Command(cid, "escalation.stopped", {"policy": policy, "by": by}, track.room))
+        if future is not None:
+            task = asyncio.ensure_future(self._stopped(future, cid, track, policy))
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def _stopped(self, future: asyncio.Future[Ack], cid: str, track: Track, policy: str) -> None:
+        if await self._settled(future, cid) is not None:
+            track.stopped.add(policy)  # folded already, unless another hub wrote it
+
+    def _submit(self, command: Command) -> asyncio.Future[Ack] | None:
+        try:
+            future = self.hub.submit(command, ACTOR, internal=True, fixed_id=True)
+        except WarroomError as exc:
+            if exc.code == Code.SHUTTING_DOWN:
+                raise
+            log.warning("escalation event %s refused: %s", command.type, exc.message)
+            return None
+        self._inflight.add(command.id)
+        return future
+
+    async def _settled(self, future: asyncio.Future[Ack], cid: str) -> Ack | None:
+        try:
+            return await future
+        except WarroomError as exc:
+            log.info("escalation event not written: %s", exc.message)
+            return None
+        finally:
+            self._inflight.discard(cid)
+
+    async def _sent(
+        self,
+        future: asyncio.Future[Ack],
+        cid: str,
+        track: Track,
+        page: dict[str, object],
+        sinks: tuple[str, ...],
+    ) -> None:
+        ack = await self._settled(future, cid)
+        if ack is not None and ack.duplicate:  # another hub's page, which this one never folded
+            track.sent.add((str(page["policy"]), int(str(page["level"])), int(str(page["round"]))))
+        if ack is None or ack.duplicate:
+            return  # decided before (by this hub before a restart, or another hub): already sent
+        room = await self.hub.room(track.room)
+        incident = {
+            "id": track.room,
+            "title": room.state.title,
+            "severity": room.state.severity,
+            "status": room.state.status,
+        }
+        self.pager.send({"event": "page.sent", "incident": incident, **page}, cid, sinks)
