@@ -48,7 +48,7 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    for key in ("hub", "token", "name", "theme", "ca", "runbooks"):
+    for key in ("hub", "token", "name", "theme", "ca", "runbooks", "schedules"):
         if key in raw and not isinstance(raw[key], str):
             raise ConfigError(f"{path}: {key} must be a string")
     return raw

@@ -308,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     from warroom.cli import postmortem as postmortem_cli  # the review document: its own module
 
     _hub_options(postmortem_cli.add_parser(sub))
+    from warroom.cli import oncall as oncall_cli  # schedules need no hub: their own module
+
+    oncall_cli.add_parsers(sub)
+
     from warroom.cli import escalate as escalate_cli  # escalation policies: their own module
 
     for page_parser in escalate_cli.add_parsers(sub):
@@ -901,6 +905,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return asyncio.run(escalate_cli.run_page_ack(args))
         if args.command == "runbook" and args.runbook_command not in ("attach", "run"):
             return runbook_cli.run(args)
+        if args.command in ("oncall", "schedule"):
+            from warroom.cli import oncall as oncall_cli
+
+            return oncall_cli.run(args)
         return asyncio.run(COMMANDS[args.command](args))
     except (UserError, ConfigError, HubUnavailable) as exc:
         return _fail(str(exc))

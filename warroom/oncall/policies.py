@@ -19,11 +19,9 @@ user, team, schedule or sink, and reports errors as ``FILE:LINE: message``.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
@@ -64,30 +62,6 @@ class EscalationPolicy:
         if self.severities and severity not in self.severities:
             return False
         return not self.services or bool(set(self.services) & set(services))
-
-
-def read_toml(path: Path) -> tuple[dict[str, Any], str]:
-    """The file's TOML and its text (for line numbers). Errors as ``FILE:LINE: message``.
-
-    The one place the file is read: swapped for the schedule helper's
-    ``load_oncall_file(path).raw`` once both live together.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}:1: cannot read it: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise PolicyError(f"{path}:1: not UTF-8 text") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None) or _line_in_message(str(exc))
-        raise PolicyError(f"{path}:{line}: not valid TOML: {getattr(exc, 'msg', exc)}") from None
-
-
-def _line_in_message(message: str) -> int:
-    found = re.search(r"line (\d+)", message)
-    return int(found.group(1)) if found else 1
 
 
 def parse_offset(text: Any) -> timedelta | None:
@@ -131,12 +105,6 @@ def parse_policies(
         )
     users, teams, schedules = known_names(raw)
     return {name: _policy(name, body, text, where, users, teams, schedules) for name, body in table.items()}
-
-
-def load_policies(path: Path) -> tuple[dict[str, EscalationPolicy], dict[str, Any]]:
-    """The file's policies and its raw TOML (for the schedules and teams the resolver needs)."""
-    raw, text = read_toml(path)
-    return parse_policies(raw, text, str(path)), raw
 
 
 def check_sinks(policies: dict[str, EscalationPolicy], sinks: Iterable[str], where: str) -> None:
