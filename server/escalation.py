@@ -92,6 +92,7 @@ class EscalationEngine:
         self.pager = Pager(hub, sinks, backoff)
         self.tracks: dict[str, Track] = {}
         self.interval = TICK
+        self.ticks = 0  # looks at the clock so far, for tests and status
         self._buffer: list[tuple[str, list[Event]]] | None = []  # batches committed while the log is read
         self._inflight: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -194,6 +195,7 @@ class EscalationEngine:
     def tick(self) -> None:
         """Queue every page now due and every stop now owed, in time order."""
         now = self.hub._clock()
+        self.ticks += 1
         for track in list(self.tracks.values()):
             if not track.open or track.drill:
                 continue
