@@ -48,6 +48,7 @@ class Pager:
         self._http = httpx.AsyncClient(follow_redirects=False)
         self._tasks: set[asyncio.Task[None]] = set()
         self.delivered = 0
+        self.results: list[dict[str, Any]] = []  # every attempt's result, as recorded: for tests and status
 
     def send(self, page: dict[str, Any], event_id: str, sinks: tuple[str, ...]) -> None:
         """Start delivering a page to its sinks (every sink when none is named); returns at once."""
@@ -87,6 +88,7 @@ class Pager:
             else:
                 self.delivered += 1
                 log.info("page to %s took %.0f ms", sink.name, 1000 * (time.monotonic() - started))
+            self.results.append(result)
             self.hub.emit(page["incident"]["id"], "page.delivered", result)
             if final:
                 return

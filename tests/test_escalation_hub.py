@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,9 @@ severities = ["SEV1"]
 """
 
 
-def write_config(tmp: Path, url: str, *, repeat: int = 0, smtp_port: int | None = None, retries: int = 2) -> Path:
+def write_config(
+    tmp: Path, url: str, *, repeat: int = 0, smtp_port: int | None = None, retries: int = 2
+) -> Path:
     more = ', "mail"' if smtp_port is not None else ""
     (tmp / "oncall.toml").write_text(ONCALL.format(repeat=repeat, more_sinks=more), encoding="utf-8")
     sinks = f"""
@@ -141,7 +143,8 @@ async def test_levels_fire_in_order_at_their_times_and_an_ack_stops_them(
         room = await declare(alice, "Payments failing", "SEV2")
         await wait_for(lambda: len(pages(receiver)) == 1, what="level 1")
         first = pages(receiver)[0]
-        # 03:00 UTC is 04:00 in Berlin, before the 09:00 handoff: the turn that began on the 27th (alice, bob, alice, ... from the 1st).
+        # 03:00 UTC is 04:00 in Berlin, before the 09:00 handoff: the turn that began on the 27th
+        # (alice, bob, alice, ... from the 1st).
         assert (first["level"], first["targets"], first["notify"]) == (1, ["schedule:platform"], ["alice"])
         assert first["incident"]["id"] == room and first["policy"] == "payments"
         clock.now = declared_at + timedelta(minutes=14, seconds=59)
@@ -167,7 +170,10 @@ async def test_levels_fire_in_order_at_their_times_and_an_ack_stops_them(
         await ticks(server)
         assert len(pages(receiver)) == 2  # nothing after the ack
         delivered = await logged(server, room, "page.delivered")
-        assert [(d["level"], d["sink"], d["ok"]) for d in delivered] == [(1, "pager", True), (2, "pager", True)]
+        assert [(d["level"], d["sink"], d["ok"]) for d in delivered] == [
+            (1, "pager", True),
+            (2, "pager", True),
+        ]
         state = await server.hub.settled_state(room)
         lines = [e.text for e in state.entries.values()]
         assert any(line.startswith("paged alice (payments level 1") for line in lines)
@@ -298,17 +304,10 @@ async def test_a_sink_that_keeps_failing_is_retried_and_does_not_delay_the_next_
         sent = await logged(server, room, "page.sent")
         assert [(p["level"], p["ts"]) for p in sent][1] == (2, "2026-11-28T03:15:00.000Z")
 
-        async def failures() -> list[dict[str, Any]]:
-            return [d for d in await logged(server, room, "page.delivered") if d["level"] == 1]
-
-        found: list[dict[str, Any]] = []
-
-        async def three() -> None:
-            while len(found) < 3:
-                found[:] = await failures()
-                await asyncio.sleep(0.01)  # polling the store for the condition, not a fixed wait
-
-        await asyncio.wait_for(three(), 30)
+        results = server.escalation.pager.results
+        await wait_for(lambda: sum(r["level"] == 1 for r in results) == 3, what="level 1's three attempts")
+        await server.hub.writer.settled()
+        found = [d for d in await logged(server, room, "page.delivered") if d["level"] == 1]
         assert [(d["ok"], d["attempt"], d["error"]) for d in found] == [
             (False, 1, "timed out after 0.5s"),
             (False, 2, "timed out after 0.5s"),
@@ -325,7 +324,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.got: list[Envelope] = []
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.got.append(envelope)
         return "250 OK"
 
@@ -349,7 +348,7 @@ async def test_pages_go_out_by_email_over_smtp(
     hubs.append(server)
     client = await client_of(server, "frank")
     try:
-        room = await declare(client, "Payments <failing>", "SEV2")
+        await declare(client, "Payments <failing>", "SEV2")
         await wait_for(lambda: len(box.got) == 1, what="the e-mail")
         envelope = box.got[0]
         assert envelope.mail_from == "warroom@example.com"
@@ -357,19 +356,10 @@ async def test_pages_go_out_by_email_over_smtp(
         assert isinstance(envelope.content, bytes)
         assert b"Payments <failing>" in envelope.content and b"payments level 1" in envelope.content
         await wait_for(lambda: len(pages(receiver)) == 1, what="the webhook page too")
-        await server.hub.writer.settled()
-
-        async def both() -> set[str]:
-            return {d["sink"] for d in await logged(server, room, "page.delivered") if d["ok"]}
-
-        await asyncio.wait_for(_until(both, {"pager", "mail"}), 30)
+        results = server.escalation.pager.results
+        await wait_for(lambda: {r["sink"] for r in results if r["ok"]} == {"pager", "mail"}, what="both")
     finally:
         await client.close()
-
-
-async def _until(read: Callable[[], Any], wanted: Any) -> None:
-    while await read() != wanted:
-        await asyncio.sleep(0.01)  # polling the store for the condition, not a fixed wait
 
 
 def test_a_policy_naming_a_sink_the_hub_lacks_stops_the_hub_at_start(tmp_path: Path) -> None:
