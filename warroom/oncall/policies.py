@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from warroom.oncall.lines import Lines
+
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 TRIGGERS = ("incident", "alert", "broadcast")
 TARGET_KINDS = ("schedule", "team", "user")
@@ -99,12 +101,11 @@ def parse_policies(
 ) -> dict[str, EscalationPolicy]:
     """Every ``[policies.NAME]`` of the file, checked against its users, teams and schedules."""
     table = raw.get("policies", {})
+    lines = Lines(text)
     if not isinstance(table, dict):
-        raise PolicyError(
-            f"{where}:{_line(text, 'policies') or 1}: policies must be a table ([policies.NAME])"
-        )
+        raise PolicyError(f"{where}:{lines.key((), 'policies')}: policies must be a table ([policies.NAME])")
     users, teams, schedules = known_names(raw)
-    return {name: _policy(name, body, text, where, users, teams, schedules) for name, body in table.items()}
+    return {name: _policy(name, body, lines, where, users, teams, schedules) for name, body in table.items()}
 
 
 def check_sinks(policies: dict[str, EscalationPolicy], sinks: Iterable[str], where: str) -> None:
@@ -120,9 +121,13 @@ def check_sinks(policies: dict[str, EscalationPolicy], sinks: Iterable[str], whe
 
 
 def _policy(
-    name: str, body: Any, text: str, where: str, users: set[str], teams: set[str], schedules: set[str]
+    name: str, body: Any, lines: Lines, where: str, users: set[str], teams: set[str], schedules: set[str]
 ) -> EscalationPolicy:
-    head = _line(text, f"policies.{name}") or 1
+    path = ("policies", name)
+    head = lines.table(path)
+
+    def at(key: str) -> int:
+        return lines.key(path, key)
 
     def fail(message: str, line: int = head) -> PolicyError:
         return PolicyError(f"{where}:{line}: policy {name!r}: {message}")
@@ -132,28 +137,27 @@ def _policy(
     unknown = set(body) - {"repeat", "every", "triggers", "services", "severities", "sinks", "levels"}
     if unknown:
         key = sorted(unknown)[0]
-        raise fail(f"unknown setting {key!r}", _key_line(text, head, key))
+        raise fail(f"unknown setting {key!r}", at(key))
     repeat = body.get("repeat", 0)
     if not isinstance(repeat, int) or isinstance(repeat, bool) or not 0 <= repeat <= REPEAT_MAX:
-        raise fail(f"repeat is a count from 0 to {REPEAT_MAX}", _key_line(text, head, "repeat"))
-    triggers = _names(body, "triggers", ["incident"], fail, text, head)
+        raise fail(f"repeat is a count from 0 to {REPEAT_MAX}", at("repeat"))
+    triggers = _names(body, "triggers", ["incident"], fail, at)
     for trigger in triggers:
         if trigger not in TRIGGERS:
             raise fail(
                 f"unknown trigger {trigger!r} (one of {', '.join(TRIGGERS)})",
-                _key_line(text, head, "triggers"),
+                at("triggers"),
             )
-    severities = _names(body, "severities", [], fail, text, head)
+    severities = _names(body, "severities", [], fail, at)
     for severity in severities:
         if severity not in SEVERITIES:
-            raise fail(f"unknown severity {severity!r}", _key_line(text, head, "severities"))
+            raise fail(f"unknown severity {severity!r}", at("severities"))
     levels_raw = body.get("levels")
     if not isinstance(levels_raw, list) or not levels_raw:
         raise fail("needs at least one [[policies.NAME.levels]]")
     levels = []
     for n, item in enumerate(levels_raw):
-        line = _line(text, f"policies.{name}.levels", n + 1, array=True) or head
-        levels.append(_level(item, line, text, fail, users, teams, schedules))
+        levels.append(_level(item, (*path, "levels"), n, lines, fail, users, teams, schedules))
     every_raw = body.get("every")
     last = max(level.at for level in levels)
     every = last + DEFAULT_GAP
@@ -162,7 +166,7 @@ def _policy(
         if given is None or given <= last:
             raise fail(
                 "every is a round's length, after the last level's at, like \"45m\"",
-                _key_line(text, head, "every"),
+                at("every"),
             )
         every = given
     return EscalationPolicy(
@@ -171,77 +175,57 @@ def _policy(
         repeat,
         every,
         tuple(triggers),
-        tuple(_names(body, "services", [], fail, text, head)),
+        tuple(_names(body, "services", [], fail, at)),
         tuple(severities),
-        tuple(_names(body, "sinks", [], fail, text, head)),
+        tuple(_names(body, "sinks", [], fail, at)),
     )
 
 
 def _level(
-    item: Any, line: int, text: str, fail: Any, users: set[str], teams: set[str], schedules: set[str]
+    item: Any,
+    path: tuple[str, ...],
+    n: int,
+    lines: Lines,
+    fail: Any,
+    users: set[str],
+    teams: set[str],
+    schedules: set[str],
 ) -> Level:
+    line = lines.table(path, n)
+
+    def at_key(key: str) -> int:
+        return lines.key(path, key, n)
+
     if not isinstance(item, dict):
         raise fail("a level must be a table", line)
     unknown = set(item) - {"at", "notify", "severities"}
     if unknown:
         key = sorted(unknown)[0]
-        raise fail(f"unknown level setting {key!r}", _key_line(text, line, key))
+        raise fail(f"unknown level setting {key!r}", at_key(key))
     at = parse_offset(item.get("at"))
     if at is None:
-        raise fail(
-            f'at {item.get("at")!r} is not an offset like "0m", "15m" or "1h"', _key_line(text, line, "at")
-        )
+        raise fail(f'at {item.get("at")!r} is not an offset like "0m", "15m" or "1h"', at_key("at"))
     notify = item.get("notify")
     if not isinstance(notify, list) or not notify or not all(isinstance(t, str) for t in notify):
         raise fail(
             'notify is a list of targets like "schedule:X", "team:X", "user:X"',
-            _key_line(text, line, "notify"),
+            at_key("notify"),
         )
     for target in notify:
         kind, _, who = target.partition(":")
         known = {"schedule": schedules, "team": teams, "user": users}.get(kind)
         if known is None or not who:
-            raise fail(
-                f"target {target!r} is not schedule:X, team:X or user:X", _key_line(text, line, "notify")
-            )
+            raise fail(f"target {target!r} is not schedule:X, team:X or user:X", at_key("notify"))
         if who not in known:
-            raise fail(f"unknown {kind} {who!r}", _key_line(text, line, "notify"))
+            raise fail(f"unknown {kind} {who!r}", at_key("notify"))
     severities = item.get("severities", [])
     if not isinstance(severities, list) or any(s not in SEVERITIES for s in severities):
-        raise fail(f"severities is a list from {', '.join(SEVERITIES)}", _key_line(text, line, "severities"))
+        raise fail(f"severities is a list from {', '.join(SEVERITIES)}", at_key("severities"))
     return Level(at, tuple(notify), tuple(severities))
 
 
-def _names(body: dict[str, Any], key: str, default: list[str], fail: Any, text: str, head: int) -> list[str]:
+def _names(body: dict[str, Any], key: str, default: list[str], fail: Any, at: Any) -> list[str]:
     value = body.get(key, default)
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise fail(f"{key} is a list of names", _key_line(text, head, key))
+        raise fail(f"{key} is a list of names", at(key))
     return list(value)
-
-
-def _line(text: str, header: str, nth: int = 1, array: bool = False) -> int:
-    """The line of the nth ``[header]`` (or ``[[header]]``) in the text; 0 when not found."""
-    pattern = re.compile(
-        r"^\s*\["
-        + (r"\[" if array else "")
-        + r"\s*"
-        + re.escape(header).replace(r"\.", r'\s*\.\s*"?')
-        + r'"?\s*\]',
-        re.MULTILINE,
-    )
-    for count, found in enumerate(pattern.finditer(text), start=1):
-        if count == nth:
-            return text.count("\n", 0, found.start()) + 1
-    return 0
-
-
-def _key_line(text: str, start: int, key: str) -> int:
-    """The line of ``key =`` at or after line ``start``, before the next table; else ``start``."""
-    lines = text.splitlines()
-    for number in range(start, len(lines) + 1):
-        line = lines[number - 1].strip()
-        if number > start and line.startswith("["):
-            break
-        if re.match(rf"{re.escape(key)}\s*=", line):
-            return number
-    return start
