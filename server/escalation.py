@@ -25,8 +25,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from server.config import Sink
 from server.hub import Hub
@@ -47,6 +48,7 @@ TICK = 1.0  # seconds between looks at the clock: a page is at most this late
 IDS = uuid.UUID("0b6c1f2e-5d7a-4c1e-9a38-3f5e2d8c4a61")  # namespace of escalation's command ids
 FOLLOWED = (
     "incident.declared",
+    "status.broadcast",
     "incident.severity_changed",
     "incident.services_set",
     "incident.status_changed",
@@ -60,26 +62,35 @@ FOLLOWED = (
 
 
 @dataclass
+class Run:
+    """One escalation in a room: what triggered it and when, and what it has paged."""
+
+    trigger: str  # "incident" or "broadcast"
+    key: str  # "incident", or "broadcast/SEQ" (the broadcast that is overdue)
+    at: datetime
+    ack: str | None = None  # who answered first (a paged person, the commander, the next broadcast)
+    paged: set[str] = field(default_factory=set)
+    sent: set[tuple[str, int, int]] = field(default_factory=set)  # (policy, level, round)
+    stopped: set[str] = field(default_factory=set)  # policies
+
+
+@dataclass
 class Track:
     """What escalation needs to know of one incident, folded from its events."""
 
     room: str
-    declared_at: datetime
     declarer: str
     severity: str
     services: set[str]
     drill: bool
     open: bool = True
     seq: int = 0
-    ack: str | None = None  # who acknowledged first (a paged person, or the commander)
-    paged: set[str] = field(default_factory=set)
-    sent: set[tuple[str, int, int]] = field(default_factory=set)  # (policy, level, round)
-    stopped: set[str] = field(default_factory=set)  # policies
+    runs: dict[str, Run] = field(default_factory=dict)
 
 
-def command_id(room: str, policy: str, what: str) -> str:
+def command_id(room: str, policy: str, run: str, what: str) -> str:
     """The same decision always gets the same id, on any hub, before or after a restart."""
-    return str(uuid.uuid5(IDS, f"{room}/{policy}/incident/{what}"))
+    return str(uuid.uuid5(IDS, f"{room}/{policy}/{run}/{what}"))
 
 
 class EscalationEngine:
@@ -139,37 +150,63 @@ class EscalationEngine:
     def _fold(self, event: Event) -> None:
         d = event.data
         if event.type == "incident.declared":
-            self.tracks[event.room] = Track(
-                event.room,
-                parse_time(event.ts),
-                event.actor,
-                d["severity"],
-                set(d.get("services") or []),
-                bool(d.get("drill")),
-                seq=event.seq,
-            )
+            if event.room not in self.tracks:  # read twice when committed during the start's scan
+                new = Track(
+                    event.room,
+                    event.actor,
+                    d["severity"],
+                    set(d.get("services") or []),
+                    bool(d.get("drill")),
+                    seq=event.seq,
+                )
+                new.runs["incident"] = Run("incident", "incident", parse_time(event.ts))
+                self.tracks[event.room] = new
             return
         track = self.tracks.get(event.room)
         if track is None or event.seq <= track.seq:
             return  # a room declared before this engine knew it, or an event already folded
         track.seq = event.seq
+        incident = track.runs.get("incident")
         if event.type == "incident.severity_changed":
             track.severity = d["severity"]
         elif event.type == "incident.services_set":
             track.services = set(d["services"])
         elif event.type == "incident.status_changed":
             track.open = d["status"] != "resolved"
+        elif event.type == "status.broadcast":
+            self._broadcast(track, event)
         elif event.type in ("role.assigned", "role.accepted", "role.taken_over"):
             taker = d.get("name", event.actor) if event.type == "role.assigned" else event.actor
-            if d["role"] == "commander" and taker == event.actor and taker != track.declarer:
-                track.ack = track.ack or taker
-        elif event.type == "page.acked" and event.actor in track.paged:
-            track.ack = track.ack or event.actor
-        elif event.type == "page.sent":
-            track.sent.add((d["policy"], d["level"], d.get("round", 0)))
-            track.paged.update(d.get("notify") or [])
-        elif event.type == "escalation.stopped":
-            track.stopped.add(d["policy"])
+            commander = d["role"] == "commander" and taker == event.actor and taker != track.declarer
+            if commander and incident is not None:
+                incident.ack = incident.ack or taker
+        elif event.type == "page.acked":
+            for run in track.runs.values():
+                if event.actor in run.paged:
+                    run.ack = run.ack or event.actor
+        elif event.type in ("page.sent", "escalation.stopped"):
+            answered = track.runs.get(d.get("trigger", "incident"))
+            if answered is None:
+                return
+            if event.type == "page.sent":
+                answered.sent.add((d["policy"], d["level"], d.get("round", 0)))
+                answered.paged.update(d.get("notify") or [])
+            else:
+                answered.stopped.add(d["policy"])
+
+    @staticmethod
+    def _broadcast(track: Track, event: Event) -> None:
+        """A broadcast answers the one before it and starts the clock on the next."""
+        for key, run in list(track.runs.items()):
+            if run.trigger == "broadcast":
+                if run.sent:
+                    run.ack = run.ack or event.actor  # it paged people: its stop goes on the record
+                else:
+                    del track.runs[key]
+        minutes = event.data.get("next_update_in")
+        if minutes:
+            key = f"broadcast/{event.seq}"
+            track.runs[key] = Run("broadcast", key, parse_time(event.ts) + timedelta(minutes=minutes))
 
     # -- the timer ---------------------------------------------------------------------
 
@@ -185,12 +222,11 @@ class EscalationEngine:
                 log.exception("escalation tick failed")
             await asyncio.sleep(self.interval)  # the clock's period, not a wait for an event
 
-    def policies(self, track: Track) -> list[EscalationPolicy]:
+    def policies(self, track: Track, trigger: str) -> list[EscalationPolicy]:
         if self.loaded is None:
             return []
-        return [
-            p for p in self.loaded.policies.values() if p.covers("incident", track.severity, track.services)
-        ]
+        policies = self.loaded.policies.values()
+        return [p for p in policies if p.covers(trigger, track.severity, track.services)]
 
     def tick(self) -> None:
         """Queue every page now due and every stop now owed, in time order."""
@@ -199,52 +235,56 @@ class EscalationEngine:
         for track in list(self.tracks.values()):
             if not track.open or track.drill:
                 continue
-            for policy in self.policies(track):
-                if policy.name in track.stopped:
-                    continue
-                if track.ack is not None:
-                    self._stop(track, policy.name, track.ack)
-                    continue
-                for planned in plan(policy, track.declared_at, track.severity):
-                    if planned.at > now:
-                        break
-                    if (policy.name, planned.level, planned.round) not in track.sent:
-                        self._page(track, policy, planned, now)
+            for run in list(track.runs.values()):
+                for policy in self.policies(track, run.trigger):
+                    if policy.name in run.stopped:
+                        continue
+                    if run.ack is not None:
+                        self._stop(track, run, policy.name, run.ack)
+                        continue
+                    for planned in plan(policy, run.at, track.severity):
+                        if planned.at > now:
+                            break
+                        if (policy.name, planned.level, planned.round) not in run.sent:
+                            self._page(track, run, policy, planned, now)
 
-    def _page(self, track: Track, policy: EscalationPolicy, planned: Planned, now: datetime) -> None:
+    def _page(
+        self, track: Track, run: Run, policy: EscalationPolicy, planned: Planned, now: datetime
+    ) -> None:
         assert self.loaded is not None
-        cid = command_id(track.room, policy.name, f"{planned.level}/{planned.round}")
+        cid = command_id(track.room, policy.name, run.key, f"{planned.level}/{planned.round}")
         if cid in self._inflight:
             return
         notify = resolve(planned.targets, now, self.loaded.resolver)  # schedules: who is on call now
-        data = {
+        data: dict[str, Any] = {
             "policy": policy.name,
             "level": planned.level,
             "round": planned.round,
             "targets": list(planned.targets),
-            "notify": list(notify),
+            "trigger": run.key,
         }
-        if not notify:
-            del data["notify"]
+        if notify:
+            data["notify"] = list(notify)
         future = self._submit(Command(cid, "page.sent", data, track.room))
         if future is None:
             return
-        page = {**data, "notify": list(notify), "targets": list(planned.targets)}
-        task = asyncio.ensure_future(self._sent(future, cid, track, page, policy.sinks))
+        page = {**data, "notify": list(notify)}
+        task = asyncio.ensure_future(self._sent(future, cid, track, run, page, policy.sinks))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    def _stop(self, track: Track, policy: str, by: str) -> None:
-        cid = command_id(track.room, policy, "stop")
+    def _stop(self, track: Track, run: Run, policy: str, by: str) -> None:
+        cid = command_id(track.room, policy, run.key, "stop")
         if cid in self._inflight:
             return
-        future = self._submit(Command(cid, "escalation.stopped", {"policy": policy, "by": by}, track.room))
+        data = {"policy": policy, "by": by, "trigger": run.key}
+        future = self._submit(Command(cid, "escalation.stopped", data, track.room))
         if future is not None:
-            task = asyncio.ensure_future(self._stopped(future, cid, track, policy))
+            task = asyncio.ensure_future(self._stopped(future, cid, run, policy))
             task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
-    async def _stopped(self, future: asyncio.Future[Ack], cid: str, track: Track, policy: str) -> None:
+    async def _stopped(self, future: asyncio.Future[Ack], cid: str, run: Run, policy: str) -> None:
         if await self._settled(future, cid) is not None:
-            track.stopped.add(policy)  # folded already, unless another hub wrote it
+            run.stopped.add(policy)  # folded already, unless another hub wrote it
 
     def _submit(self, command: Command) -> asyncio.Future[Ack] | None:
         try:
@@ -271,14 +311,16 @@ class EscalationEngine:
         future: asyncio.Future[Ack],
         cid: str,
         track: Track,
-        page: dict[str, object],
+        run: Run,
+        page: dict[str, Any],
         sinks: tuple[str, ...],
     ) -> None:
         ack = await self._settled(future, cid)
-        if ack is not None and ack.duplicate:  # another hub's page, which this one never folded
-            track.sent.add((str(page["policy"]), int(str(page["level"])), int(str(page["round"]))))
-        if ack is None or ack.duplicate:
-            return  # decided before (by this hub before a restart, or another hub): already sent
+        if ack is None:
+            return
+        if ack.duplicate:  # decided before: by this hub before a restart, or by another hub
+            run.sent.add((page["policy"], page["level"], page["round"]))
+            return
         room = await self.hub.room(track.room)
         incident = {
             "id": track.room,

@@ -163,7 +163,7 @@ async def test_levels_fire_in_order_at_their_times_and_an_ack_stops_them(
             await carol.send("page.acked", {}, room)
         finally:
             await carol.close()
-        await wait_for(lambda: bool(server.escalation.tracks[room].stopped), what="the stop")
+        await wait_for(lambda: bool(server.escalation.tracks[room].runs["incident"].stopped), what="the stop")
         stops = await logged(server, room, "escalation.stopped")
         assert [(s["policy"], s["by"]) for s in stops] == [("payments", "carol")]
         clock.now = declared_at + timedelta(hours=3)
@@ -194,14 +194,14 @@ async def test_an_ack_by_someone_never_paged_does_not_stop_it_but_the_commander_
         await wait_for(lambda: len(pages(receiver)) == 1, what="level 1")
         await zoe.send("page.acked", {}, room)  # zoe was never paged: on the record, stops nothing
         await ticks(server)
-        assert not server.escalation.tracks[room].stopped
+        assert not server.escalation.tracks[room].runs["incident"].stopped
         # The declarer holds commander from the start: that is no answer. Handing it over is not
         # either, until the other person takes it.
         await frank.send("role.offered", {"role": "commander", "to": "zoe"}, room)
         await ticks(server)
-        assert not server.escalation.tracks[room].stopped
+        assert not server.escalation.tracks[room].runs["incident"].stopped
         await zoe.send("role.accepted", {"role": "commander"}, room)
-        await wait_for(lambda: bool(server.escalation.tracks[room].stopped), what="the stop")
+        await wait_for(lambda: bool(server.escalation.tracks[room].runs["incident"].stopped), what="the stop")
         assert [s["by"] for s in await logged(server, room, "escalation.stopped")] == ["zoe"]
     finally:
         await frank.close()
@@ -249,7 +249,7 @@ async def test_a_second_decision_of_the_same_page_is_a_duplicate_and_sends_nothi
         await wait_for(lambda: len(pages(receiver)) == 1, what="level 1")
         await ticks(server)
         # As a second hub that never folded the first one's page would: it decides level 1 again.
-        server.escalation.tracks[room].sent.clear()
+        server.escalation.tracks[room].runs["incident"].sent.clear()
         await ticks(server, 5)
         assert len(pages(receiver)) == 1
         assert len(await logged(server, room, "page.sent")) == 1

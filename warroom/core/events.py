@@ -350,6 +350,7 @@ define(
     Int("round", required=False, default=0, minimum=0),
     TextList("targets", max_items=32, max_len=NAME_MAX * 2),
     TextList("notify", required=False, max_items=100, max_len=NAME_MAX),
+    Text("trigger", required=False, default="incident", max_len=NAME_MAX),
     from_clients=False,
 )
 define(
@@ -373,6 +374,7 @@ define(
     "An escalation stopped: a paged person acknowledged, or the incident was resolved.",
     Text("policy", max_len=NAME_MAX),
     Text("by", max_len=NAME_MAX),
+    Text("trigger", required=False, default="incident", max_len=NAME_MAX),
     from_clients=False,
 )
 define(
