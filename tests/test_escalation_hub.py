@@ -51,6 +51,13 @@ notify = ["user:erin"]
 at = "0m"
 notify = ["team:execs"]
 severities = ["SEV1"]
+
+[policies.comms]
+triggers = ["broadcast"]
+sinks = ["pager"]
+[[policies.comms.levels]]
+at = "0m"
+notify = ["user:erin"]
 """
 
 
@@ -360,6 +367,62 @@ async def test_pages_go_out_by_email_over_smtp(
         await wait_for(lambda: {r["sink"] for r in results if r["ok"]} == {"pager", "mail"}, what="both")
     finally:
         await client.close()
+
+
+async def test_an_overdue_broadcast_pages_and_the_next_broadcast_stops_it(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    server = await start_hub(tmp_path / "hub.db", write_config(tmp_path, receiver.url), clock)
+    hubs.append(server)
+    declared_at = clock.now
+    frank = await client_of(server, "frank")
+
+    def comms() -> list[dict[str, Any]]:
+        return [p for p in pages(receiver) if p["policy"] == "comms"]
+
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+        first = await frank.send("status.broadcast", {"message": "Looking", "next_update_in": 10}, room)
+        clock.now = declared_at + timedelta(minutes=9, seconds=59)
+        await ticks(server)
+        assert comms() == []  # not overdue yet
+        clock.now = declared_at + timedelta(minutes=10)
+        await wait_for(lambda: len(comms()) == 1, what="the overdue page")
+        assert comms()[0]["notify"] == ["erin"]
+        assert comms()[0]["trigger"] == f"broadcast/{first['seq']}"
+        await frank.send("status.broadcast", {"message": "Found it", "next_update_in": 30}, room)
+        await wait_for(
+            lambda: "comms" in server.escalation.tracks[room].runs[f"broadcast/{first['seq']}"].stopped,
+            what="the stop",
+        )
+        stops = [s for s in await logged(server, room, "escalation.stopped") if s["policy"] == "comms"]
+        assert [(s["by"], s["trigger"]) for s in stops] == [("frank", f"broadcast/{first['seq']}")]
+        clock.now = declared_at + timedelta(minutes=39)
+        await ticks(server)
+        assert len(comms()) == 1  # the second broadcast's update is due at 40m
+        clock.now = declared_at + timedelta(minutes=40)
+        await wait_for(lambda: len(comms()) == 2, what="the second overdue page")
+    finally:
+        await frank.close()
+
+
+async def test_a_page_ack_for_an_unknown_incident_is_refused_with_a_code(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    from warroom.client.hub_client import CommandRejected
+
+    server = await start_hub(tmp_path / "hub.db", write_config(tmp_path, receiver.url), clock)
+    hubs.append(server)
+    zoe = await client_of(server, "zoe")
+    try:
+        with pytest.raises(CommandRejected) as refused:
+            await zoe.send("page.acked", {}, "INC-99")
+        assert refused.value.error.code.value == "unknown_room"
+        with pytest.raises(CommandRejected) as forged:
+            await zoe.send("page.sent", {"policy": "x", "level": 1, "targets": ["user:zoe"]}, "INC-99")
+        assert forged.value.error.code.value == "unknown_type"  # only the hub pages
+    finally:
+        await zoe.close()
 
 
 def test_a_policy_naming_a_sink_the_hub_lacks_stops_the_hub_at_start(tmp_path: Path) -> None:
