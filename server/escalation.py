@@ -31,11 +31,13 @@ from typing import Any
 
 from server.config import Sink
 from server.hub import Hub
+from server.intake import INBOX
 from server.paging import Pager
 from server.room import Room
 from server.writer import Ack
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
+from warroom.core.matchers import matches_all, parse_matchers
 from warroom.core.schema import parse_time
 from warroom.oncall.bundle import Escalations, load_escalations
 from warroom.oncall.escalation import Planned, plan, resolve
@@ -58,16 +60,25 @@ FOLLOWED = (
     "page.sent",
     "page.acked",
     "escalation.stopped",
+    "alert.upserted",  # these four only in the alert inbox: an alert nobody claims
+    "alert.acknowledged",
+    "alerts.acknowledged",
+    "alert.moved",
+    "alert.resolved",
 )
+ALERT_EVENTS = FOLLOWED[-5:]
 
 
 @dataclass
 class Run:
     """One escalation in a room: what triggered it and when, and what it has paged."""
 
-    trigger: str  # "incident" or "broadcast"
-    key: str  # "incident", or "broadcast/SEQ" (the broadcast that is overdue)
+    trigger: str  # "incident", "broadcast" or "alert"
+    key: str  # "incident", "broadcast/SEQ" (the broadcast that is overdue), "alert/FINGERPRINT"
     at: datetime
+    severity: str | None = None  # an alert's own severity and service label; else the incident's
+    services: set[str] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
     ack: str | None = None  # who answered first (a paged person, the commander, the next broadcast)
     paged: set[str] = field(default_factory=set)
     sent: set[tuple[str, int, int]] = field(default_factory=set)  # (policy, level, round)
@@ -151,6 +162,7 @@ class EscalationEngine:
         d = event.data
         if event.type == "incident.declared":
             if event.room not in self.tracks:  # read twice when committed during the start's scan
+                inbox = event.room == INBOX  # the alert inbox: no incident, its alerts escalate
                 new = Track(
                     event.room,
                     event.actor,
@@ -159,7 +171,8 @@ class EscalationEngine:
                     bool(d.get("drill")),
                     seq=event.seq,
                 )
-                new.runs["incident"] = Run("incident", "incident", parse_time(event.ts))
+                if not inbox:
+                    new.runs["incident"] = Run("incident", "incident", parse_time(event.ts))
                 self.tracks[event.room] = new
             return
         track = self.tracks.get(event.room)
@@ -167,7 +180,10 @@ class EscalationEngine:
             return  # a room declared before this engine knew it, or an event already folded
         track.seq = event.seq
         incident = track.runs.get("incident")
-        if event.type == "incident.severity_changed":
+        if event.type in ALERT_EVENTS:
+            if event.room == INBOX:
+                self._alert(track, event)
+        elif event.type == "incident.severity_changed":
             track.severity = d["severity"]
         elif event.type == "incident.services_set":
             track.services = set(d["services"])
@@ -193,6 +209,41 @@ class EscalationEngine:
                 answered.paged.update(d.get("notify") or [])
             else:
                 answered.stopped.add(d["policy"])
+
+    @staticmethod
+    def _alert(track: Track, event: Event) -> None:
+        """An inbox alert firing starts an escalation; acking it, moving it to an incident
+        (claiming it) or its resolving answers it."""
+        d = event.data
+        if event.type == "alerts.acknowledged":
+            try:
+                matchers = parse_matchers(d["matchers"])
+            except WarroomError:
+                return
+            runs = [
+                r for r in track.runs.values() if r.trigger == "alert" and matches_all(matchers, r.labels)
+            ]
+        else:
+            key = f"alert/{d['fingerprint']}"
+            if event.type == "alert.upserted" and d.get("status", "firing") == "firing":
+                if key not in track.runs:
+                    labels = dict(d.get("labels") or {})
+                    service = labels.get("service")
+                    track.runs[key] = Run(
+                        "alert",
+                        key,
+                        parse_time(event.ts),
+                        severity=d.get("severity") or "",
+                        services={service} if service else set(),
+                        labels={**labels, "alertname": d["alertname"]},
+                    )
+                return
+            runs = [track.runs[key]] if key in track.runs else []
+        for run in runs:
+            if run.sent:
+                run.ack = run.ack or event.actor  # it paged people: its stop goes on the record
+            elif run.ack is None:
+                del track.runs[run.key]
 
     @staticmethod
     def _broadcast(track: Track, event: Event) -> None:
@@ -222,11 +273,10 @@ class EscalationEngine:
                 log.exception("escalation tick failed")
             await asyncio.sleep(self.interval)  # the clock's period, not a wait for an event
 
-    def policies(self, track: Track, trigger: str) -> list[EscalationPolicy]:
+    def policies(self, trigger: str, severity: str, services: set[str]) -> list[EscalationPolicy]:
         if self.loaded is None:
             return []
-        policies = self.loaded.policies.values()
-        return [p for p in policies if p.covers(trigger, track.severity, track.services)]
+        return [p for p in self.loaded.policies.values() if p.covers(trigger, severity, services)]
 
     def tick(self) -> None:
         """Queue every page now due and every stop now owed, in time order."""
@@ -236,13 +286,15 @@ class EscalationEngine:
             if not track.open or track.drill:
                 continue
             for run in list(track.runs.values()):
-                for policy in self.policies(track, run.trigger):
+                severity = track.severity if run.severity is None else run.severity
+                services = track.services if run.services is None else run.services
+                for policy in self.policies(run.trigger, severity, services):
                     if policy.name in run.stopped:
                         continue
                     if run.ack is not None:
                         self._stop(track, run, policy.name, run.ack)
                         continue
-                    for planned in plan(policy, run.at, track.severity):
+                    for planned in plan(policy, run.at, severity):
                         if planned.at > now:
                             break
                         if (policy.name, planned.level, planned.round) not in run.sent:
@@ -324,8 +376,8 @@ class EscalationEngine:
         room = await self.hub.room(track.room)
         incident = {
             "id": track.room,
-            "title": room.state.title,
-            "severity": room.state.severity,
+            "title": run.labels.get("alertname", "") if run.trigger == "alert" else room.state.title,
+            "severity": run.severity or room.state.severity,
             "status": room.state.status,
         }
         self.pager.send({"event": "page.sent", "incident": incident, **page}, cid, sinks)

@@ -52,6 +52,17 @@ at = "0m"
 notify = ["team:execs"]
 severities = ["SEV1"]
 
+[policies.inbox]
+triggers = ["alert"]
+sinks = ["pager"]
+services = ["orders"]
+[[policies.inbox.levels]]
+at = "5m"
+notify = ["team:payments"]
+[[policies.inbox.levels]]
+at = "20m"
+notify = ["user:erin"]
+
 [policies.comms]
 triggers = ["broadcast"]
 sinks = ["pager"]
@@ -404,6 +415,45 @@ async def test_an_overdue_broadcast_pages_and_the_next_broadcast_stops_it(
         await wait_for(lambda: len(comms()) == 2, what="the second overdue page")
     finally:
         await frank.close()
+
+
+async def test_an_inbox_alert_nobody_claims_pages_until_someone_acks_it(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    import httpx
+
+    server = await start_hub(tmp_path / "hub.db", write_config(tmp_path, receiver.url), clock)
+    hubs.append(server)
+    start = clock.now
+    alerts = [
+        {"name": "QueueBacklog", "fingerprint": "q1", "labels": {"service": "orders"}},
+        {"name": "DiskFull", "fingerprint": "d1", "labels": {"service": "logs"}},  # no policy covers it
+    ]
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        answer = await http.post(f"{server.http_url}/api/v1/alerts", json={"alerts": alerts})
+    assert answer.status_code == 202, answer.text
+    await server.hub.writer.settled()
+    clock.now = start + timedelta(minutes=4, seconds=59)
+    await ticks(server)
+    assert pages(receiver) == []  # the inbox itself is no incident: nothing at 0m
+    clock.now = start + timedelta(minutes=5)
+    await wait_for(lambda: len(pages(receiver)) == 1, what="the alert's first page")
+    page = pages(receiver)[0]
+    assert (page["policy"], page["trigger"], page["notify"]) == ("inbox", "alert/q1", ["carol", "dave"])
+    assert page["incident"]["title"] == "QueueBacklog"
+    dave = await client_of(server, "dave")
+    try:
+        await dave.send("alert.acknowledged", {"fingerprint": "q1"}, "inbox")
+    finally:
+        await dave.close()
+    await wait_for(
+        lambda: "inbox" in server.escalation.tracks["inbox"].runs["alert/q1"].stopped, what="the stop"
+    )
+    clock.now = start + timedelta(hours=1)
+    await ticks(server)
+    assert len(pages(receiver)) == 1
+    stops = await logged(server, "inbox", "escalation.stopped")
+    assert [(s["policy"], s["by"], s["trigger"]) for s in stops] == [("inbox", "dave", "alert/q1")]
 
 
 async def test_a_page_ack_for_an_unknown_incident_is_refused_with_a_code(
