@@ -20,6 +20,7 @@ from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN, Clock, Receiver, declare, wait_for
 from warroom.client import HubClient
+from warroom.core.errors import WarroomError
 
 ONCALL = """
 [teams]
@@ -503,3 +504,10 @@ async def test_a_reload_reads_the_policies_again(
     assert server.escalation.loaded is not None
     assert server.escalation.loaded.policies["payments"].levels[1].at == timedelta(minutes=5)
     assert "schedules" not in result["changed"]  # the same file, read afresh
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good.replace("user:erin", "user:zed", 1), encoding="utf-8")
+    with pytest.raises(WarroomError) as refused:
+        await server.reload_config()
+    assert "oncall.toml:" in refused.value.message and "unknown user 'zed'" in refused.value.message
+    assert "nothing was reloaded" in refused.value.message
+    assert server.escalation.loaded.policies["payments"].levels[1].at == timedelta(minutes=5)  # kept
