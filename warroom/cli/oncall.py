@@ -23,7 +23,7 @@ from warroom.config import ConfigError, config_dir, load_file
 from warroom.core.text import json_safe, visible
 from warroom.oncall import OncallFile, OncallFileError, Schedule, Shift, load_oncall_file, shifts
 from warroom.oncall.check import CheckWarning, check
-from warroom.oncall.model import OVERRIDE, local_instant
+from warroom.oncall.model import FIRST_YEAR, LAST_YEAR, OVERRIDE, local_instant
 from warroom.oncall.resolve import who_is_on_call
 
 EXIT_USAGE = 2
@@ -123,6 +123,8 @@ def parse_when(value: str | None, schedule: Schedule | None, flag: str) -> datet
         raise _Fail(
             f"{flag} {value!r} is not a time: write 2026-10-26T09:00 (or with Z, or +01:00)"
         ) from None
+    if not FIRST_YEAR < moment.year < LAST_YEAR:
+        raise _Fail(f"{flag} {value!r} is out of range: between {FIRST_YEAR} and {LAST_YEAR}, please")
     if moment.tzinfo is None and schedule is None:
         return moment.replace(tzinfo=UTC)
     return local_instant(moment, schedule.zone) if schedule else moment.astimezone(UTC)

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 OVERRIDE = "override"  # what ``decided_by`` says when an override decided
 ROTATIONS = {"daily": 1, "weekly": 7}  # a turn's length in calendar days
+# Dates a schedule may name, and instants one may be asked about: far from the ends of
+# ``datetime``'s range, so that no offset or look-ahead overflows it.
+FIRST_YEAR, LAST_YEAR = 1970, 2200
 
 
 class OncallFileError(Exception):

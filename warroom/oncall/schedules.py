@@ -27,6 +27,7 @@ Nothing here does I/O but ``load_oncall_file`` reading the one file.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tomllib
 from datetime import date, datetime, time, timedelta
@@ -37,6 +38,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from warroom.oncall.lines import Lines
 from warroom.oncall.model import (
     DAYS,
+    FIRST_YEAR,
+    LAST_YEAR,
     OVERRIDE,
     ROTATIONS,
     Layer,
@@ -237,14 +240,14 @@ def _layer(schedule: str, n: int, body: Any, lines: Lines) -> Layer:
 def _date(value: Any, line: int) -> date:
     if isinstance(value, datetime):
         raise _Bad(line, 'start is a date ("2026-10-19"); the time is the handoff\'s')
-    if isinstance(value, date):
-        return value
     if isinstance(value, str):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            pass
-    raise _Bad(line, f"start must be a date YYYY-MM-DD, not {value!r}")
+        with contextlib.suppress(ValueError):
+            value = date.fromisoformat(value.strip())
+    if not isinstance(value, date):
+        raise _Bad(line, f"start must be a date YYYY-MM-DD, not {value!r}")
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise _Bad(line, f"start must be between {FIRST_YEAR} and {LAST_YEAR}, not {value.isoformat()}")
+    return value
 
 
 def _restrict(value: Any, line: int) -> tuple[Window, ...]:
@@ -289,11 +292,13 @@ def _moment(value: Any, line: int, key: str, zone: ZoneInfo) -> datetime:
             value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise _Bad(line, f'{key} must be a time such as "2026-12-01T00:00", not {value!r}') from None
-    if isinstance(value, datetime):
-        return local_instant(value, zone)
-    if isinstance(value, date):
-        return local_instant(datetime.combine(value, time()), zone)
-    raise _Bad(line, f'{key} must be a time such as "2026-12-01T00:00", not {value!r}')
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time())
+    if not isinstance(value, datetime):
+        raise _Bad(line, f'{key} must be a time such as "2026-12-01T00:00", not {value!r}')
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise _Bad(line, f"{key} must be between {FIRST_YEAR} and {LAST_YEAR}, not {value.isoformat()}")
+    return local_instant(value, zone)
 
 
 def _override(schedule: str, n: int, body: Any, zone: ZoneInfo, lines: Lines) -> Override:
