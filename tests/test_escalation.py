@@ -236,7 +236,10 @@ async def test_simulate_names_an_unknown_policy_and_a_bad_file(tmp_path: Path, e
     )
     assert bad.one_line_error() == f"warroom: {path}:24: policy 'payments': unknown user 'zed'"
     missing = await warroom(env, "escalate", "simulate", "payments", "--at", "2026-12-01")
-    assert "--schedules FILE is needed" in missing.one_line_error()
+    assert "no schedules file: pass --schedules FILE" in missing.one_line_error()
+    env = {**env, "WARROOM_SCHEDULES": str(path)}
+    from_env = await warroom(env, "escalate", "simulate", "payments", "--at", "2026-12-01")
+    assert from_env.one_line_error() == f"warroom: {path}:24: policy 'payments': unknown user 'zed'"
 
 
 async def test_page_ack_goes_on_the_record(hub: HubServer, env: dict[str, str]) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from warroom.cli.followup import moment
+from warroom.cli.oncall import _Fail as SchedulesMissing
+from warroom.cli.oncall import schedules_path
 from warroom.core.events import SEVERITIES
 from warroom.core.text import visible
 from warroom.oncall.bundle import load_escalations
@@ -38,7 +39,11 @@ def add_parsers(sub: Any) -> list[Any]:
         help="someone acknowledges then (repeatable)",
     )
     sim.add_argument("--json", action="store_true")
-    sim.add_argument("--schedules", metavar="FILE", help="the on-call file (schedules, teams, policies)")
+    sim.add_argument(
+        "--schedules",
+        metavar="FILE",
+        help="the on-call file: schedules, teams, policies (default: $WARROOM_SCHEDULES, else the config's)",
+    )
     page = sub.add_parser("page", help="answer a page")
     page_sub = page.add_subparsers(dest="page_command", required=True)
     ack = page_sub.add_parser("ack", help="acknowledge the incident's page: its escalation stops")
@@ -49,8 +54,6 @@ def add_parsers(sub: Any) -> list[Any]:
 def run_simulate(args: argparse.Namespace) -> int:
     from warroom.cli.main import UserError
 
-    if not args.schedules:
-        raise UserError("--schedules FILE is needed: the file that holds the policies")
     at = moment(args.at, "--at")
     acks = []
     for given in args.ack:
@@ -59,13 +62,17 @@ def run_simulate(args: argparse.Namespace) -> int:
             raise UserError(f"--ack: {given!r} is not NAME@TIME")
         acks.append((name, moment(when, "--ack")))
     try:
-        loaded = load_escalations(Path(args.schedules))
+        path = schedules_path(args.schedules)  # the flag, $WARROOM_SCHEDULES, then the client config
+    except SchedulesMissing as exc:
+        raise UserError(str(exc)) from None
+    try:
+        loaded = load_escalations(path)
     except PolicyError as exc:
         raise UserError(str(exc)) from None
     policy = loaded.policies.get(args.policy)
     if policy is None:
         known = ", ".join(sorted(loaded.policies)) or "none"
-        raise UserError(f"no policy {args.policy!r} in {args.schedules} (known: {known})")
+        raise UserError(f"no policy {args.policy!r} in {path} (known: {known})")
     steps = simulate(policy, at, args.severity, acks, loaded.resolver)
     if args.json:
         print(json.dumps([step.to_json() for step in steps], indent=2))
