@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from warroom.oncall.policies import EscalationPolicy, PolicyError
 log = logging.getLogger("warroom.escalation")
 
 ACTOR = "escalation"
+NEVER = datetime.max.replace(tzinfo=UTC)
 TICK = 1.0  # seconds between looks at the clock: a page is at most this late
 IDS = uuid.UUID("0b6c1f2e-5d7a-4c1e-9a38-3f5e2d8c4a61")  # namespace of escalation's command ids
 FOLLOWED = (
@@ -79,6 +80,7 @@ class Run:
     severity: str | None = None  # an alert's own severity and service label; else the incident's
     services: set[str] | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    next_check: datetime | None = None  # nothing is due before this; None: look at the next tick
     ack: str | None = None  # who answered first (a paged person, the commander, the next broadcast)
     paged: set[str] = field(default_factory=set)
     sent: set[tuple[str, int, int]] = field(default_factory=set)  # (policy, level, round)
@@ -136,6 +138,9 @@ class EscalationEngine:
         if path is None:
             self.loaded = None
             return
+        for track in self.tracks.values():
+            for run in track.runs.values():
+                run.next_check = None  # new policies: every plan is worked out again
         try:
             self.loaded = load_escalations(path)
         except PolicyError as exc:  # the config's own check refused it first; a file changed since
@@ -179,6 +184,8 @@ class EscalationEngine:
         if track is None or event.seq <= track.seq:
             return  # a room declared before this engine knew it, or an event already folded
         track.seq = event.seq
+        for run in track.runs.values():
+            run.next_check = None  # a severity, a service, a page or an ack may change what is due
         incident = track.runs.get("incident")
         if event.type in ALERT_EVENTS:
             if event.room == INBOX:
@@ -286,19 +293,29 @@ class EscalationEngine:
             if not track.open or track.drill:
                 continue
             for run in list(track.runs.values()):
-                severity = track.severity if run.severity is None else run.severity
-                services = track.services if run.services is None else run.services
-                for policy in self.policies(run.trigger, severity, services):
-                    if policy.name in run.stopped:
-                        continue
-                    if run.ack is not None:
-                        self._stop(track, run, policy.name, run.ack)
-                        continue
-                    for planned in plan(policy, run.at, severity):
-                        if planned.at > now:
-                            break
-                        if (policy.name, planned.level, planned.round) not in run.sent:
-                            self._page(track, run, policy, planned, now)
+                if run.ack is None and run.next_check is not None and now < run.next_check:
+                    continue  # nothing comes due before then, unless an event changes the room
+                self._visit(track, run, now)
+
+    def _visit(self, track: Track, run: Run, now: datetime) -> None:
+        severity = track.severity if run.severity is None else run.severity
+        services = track.services if run.services is None else run.services
+        owed, upcoming = False, NEVER
+        for policy in self.policies(run.trigger, severity, services):
+            if policy.name in run.stopped:
+                continue
+            if run.ack is not None:
+                self._stop(track, run, policy.name, run.ack)
+                continue
+            for planned in plan(policy, run.at, severity):
+                if (policy.name, planned.level, planned.round) in run.sent:
+                    continue
+                if planned.at > now:
+                    upcoming = min(upcoming, planned.at)
+                    break
+                owed = True  # queued now; looked at again next tick until its page is folded
+                self._page(track, run, policy, planned, now)
+        run.next_check = None if owed else upcoming
 
     def _page(
         self, track: Track, run: Run, policy: EscalationPolicy, planned: Planned, now: datetime
