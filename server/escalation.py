@@ -99,6 +99,9 @@ class Track:
     open: bool = True
     seq: int = 0
     runs: dict[str, Run] = field(default_factory=dict)
+    # The inbox: each alert's current run, by fingerprint; None once it resolved, so its next
+    # firing starts a new run, while Alertmanager's refreshes of a firing alert start none.
+    alerts: dict[str, str | None] = field(default_factory=dict)
 
 
 def command_id(room: str, policy: str, run: str, what: str) -> str:
@@ -228,14 +231,19 @@ class EscalationEngine:
             except WarroomError:
                 return
             runs = [
-                r for r in track.runs.values() if r.trigger == "alert" and matches_all(matchers, r.labels)
+                r
+                for r in track.runs.values()
+                if r.trigger == "alert" and r.ack is None and matches_all(matchers, r.labels)
             ]
         else:
-            key = f"alert/{d['fingerprint']}"
+            fingerprint = d["fingerprint"]
+            current = track.alerts.get(fingerprint)
             if event.type == "alert.upserted" and d.get("status", "firing") == "firing":
-                if key not in track.runs:
+                if current is None:
                     labels = dict(d.get("labels") or {})
                     service = labels.get("service")
+                    key = f"alert/{fingerprint}/{event.seq}"
+                    track.alerts[fingerprint] = key
                     track.runs[key] = Run(
                         "alert",
                         key,
@@ -245,7 +253,9 @@ class EscalationEngine:
                         labels={**labels, "alertname": d["alertname"]},
                     )
                 return
-            runs = [track.runs[key]] if key in track.runs else []
+            if event.type in ("alert.resolved", "alert.upserted"):  # resolved: a later firing is new
+                track.alerts[fingerprint] = None
+            runs = [track.runs[current]] if current in track.runs else []
         for run in runs:
             if run.sent:
                 run.ack = run.ack or event.actor  # it paged people: its stop goes on the record

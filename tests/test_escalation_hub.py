@@ -440,7 +440,9 @@ async def test_an_inbox_alert_nobody_claims_pages_until_someone_acks_it(
     clock.now = start + timedelta(minutes=5)
     await wait_for(lambda: len(pages(receiver)) == 1, what="the alert's first page")
     page = pages(receiver)[0]
-    assert (page["policy"], page["trigger"], page["notify"]) == ("inbox", "alert/q1", ["carol", "dave"])
+    trigger = page["trigger"]
+    assert trigger.startswith("alert/q1/")  # the fingerprint, and the seq of the firing that started it
+    assert (page["policy"], page["notify"]) == ("inbox", ["carol", "dave"])
     assert page["incident"]["title"] == "QueueBacklog"
     dave = await client_of(server, "dave")
     try:
@@ -448,13 +450,34 @@ async def test_an_inbox_alert_nobody_claims_pages_until_someone_acks_it(
     finally:
         await dave.close()
     await wait_for(
-        lambda: "inbox" in server.escalation.tracks["inbox"].runs["alert/q1"].stopped, what="the stop"
+        lambda: "inbox" in server.escalation.tracks["inbox"].runs[trigger].stopped, what="the stop"
     )
     clock.now = start + timedelta(hours=1)
     await ticks(server)
     assert len(pages(receiver)) == 1
     stops = await logged(server, "inbox", "escalation.stopped")
-    assert [(s["policy"], s["by"], s["trigger"]) for s in stops] == [("inbox", "dave", "alert/q1")]
+    assert [(s["policy"], s["by"], s["trigger"]) for s in stops] == [("inbox", "dave", trigger)]
+    # Alertmanager resends the firing alert: acknowledged, it starts nothing new.
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}) as http:
+        answer = await http.post(f"{server.http_url}/api/v1/alerts", json={"alerts": alerts[:1]})
+        assert answer.status_code == 202
+        await server.hub.writer.settled()
+        clock.now = start + timedelta(hours=2)
+        await ticks(server)
+        assert len(pages(receiver)) == 1
+        # Resolved, then firing again: a new escalation, from the new firing's time.
+        resolved = {**alerts[0], "status": "resolved"}
+        assert (
+            await http.post(f"{server.http_url}/api/v1/alerts", json={"alerts": [resolved]})
+        ).status_code == 202
+        await server.hub.writer.settled()
+        assert (
+            await http.post(f"{server.http_url}/api/v1/alerts", json={"alerts": alerts[:1]})
+        ).status_code == 202
+    await server.hub.writer.settled()
+    clock.now = start + timedelta(hours=2, minutes=5)
+    await wait_for(lambda: len(pages(receiver)) == 2, what="the new firing's page")
+    assert pages(receiver)[1]["trigger"] not in (trigger,)
 
 
 async def test_a_page_ack_for_an_unknown_incident_is_refused_with_a_code(
