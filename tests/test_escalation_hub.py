@@ -138,7 +138,7 @@ async def logged(server: HubServer, room: str, type_: str) -> list[dict[str, Any
     return [{**e.data, "ts": e.ts, "actor": e.actor} for e in events if e.type == type_]
 
 
-def lines(server: HubServer, room: str) -> list[str]:
+def timeline(server: HubServer, room: str) -> list[str]:
     """The room's timeline lines as the hub holds them now."""
     return [e.text for e in server.hub._rooms[room].state.entries.values()]
 
@@ -195,7 +195,7 @@ async def test_levels_fire_in_order_at_their_times_and_an_ack_stops_them(
         assert len(pages(receiver)) == 2  # nothing after the ack
         results = server.escalation.pager.results
         await wait_for(lambda: len(results) == 2, what="both deliveries")
-        await wait_for(lambda: sum(line.startswith("page (level") for line in lines(server, room)) == 2)
+        await wait_for(lambda: sum(line.startswith("page (level") for line in timeline(server, room)) == 2)
         await server.hub.writer.settled()
         delivered = await logged(server, room, "page.delivered")
         assert [(d["level"], d["sink"], d["ok"]) for d in delivered] == [
@@ -336,7 +336,7 @@ async def test_a_sink_that_keeps_failing_is_retried_and_does_not_delay_the_next_
         await wait_for(lambda: sum(r["level"] == 1 for r in results) == 3, what="level 1's three attempts")
         failed = "page (level 1) to pager failed"
         await wait_for(
-            lambda: sum(line.startswith(failed) for line in lines(server, room)) == 3, what="on the record"
+            lambda: sum(line.startswith(failed) for line in timeline(server, room)) == 3, what="on the record"
         )
         await server.hub.writer.settled()
         found = [d for d in await logged(server, room, "page.delivered") if d["level"] == 1]
