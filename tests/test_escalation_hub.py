@@ -547,3 +547,22 @@ async def test_a_reload_reads_the_policies_again(
     assert "oncall.toml:" in refused.value.message and "unknown user 'zed'" in refused.value.message
     assert "nothing was reloaded" in refused.value.message
     assert server.escalation.loaded.policies["payments"].levels[1].at == timedelta(minutes=5)  # kept
+
+
+@pytest.mark.parametrize(
+    ("sink", "message"),
+    [
+        ({"kind": "email", "url": "smtp://127.0.0.1:25"}, "an email sink needs sender"),
+        (
+            {"kind": "email", "url": "http://mail:25", "sender": "w@x", "domain": "x"},
+            "is not an smtp://host:port URL",
+        ),
+        ({"kind": "webhook", "url": "smtp://mail:25"}, "is not an http(s) URL"),
+    ],
+)
+def test_email_sinks_are_checked(sink: dict[str, str], message: str) -> None:
+    from server.config import parse_hub_config
+
+    with pytest.raises(HubConfigError) as refused:
+        parse_hub_config({"sinks": [sink]}, "hub.toml")
+    assert message in str(refused.value)
