@@ -30,6 +30,9 @@ file and the field, never halfway through an incident.
     url = "https://grafana.example.com"
     token = "glsa_..."
 
+    schedules = "oncall.toml"          # schedules, teams and escalation policies (relative to this file);
+                                       # checked at start and re-read on config reload
+
     runbooks = "runbooks"              # the runbook library: every *.md under it (relative to this file);
                                        # re-read on config reload, broken files logged and left out
 
@@ -68,7 +71,7 @@ from warroom.core.policy import (
     Policy,
 )
 
-SINK_KINDS = ("slack", "webhook")
+SINK_KINDS = ("slack", "webhook", "email")  # email: pages only, over SMTP (server/paging.py)
 
 
 class HubConfigError(Exception):
@@ -84,6 +87,8 @@ class Sink:
     timeout: float = 5.0
     retries: int = 5
     drills: bool = False  # a sink for practice: it also hears drill incidents
+    sender: str | None = None  # email: the From address
+    domain: str | None = None  # email: a paged user NAME is written to NAME@domain
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,7 @@ class HubConfig:
     limits: Limits = field(default_factory=Limits)
     sources: Sources = field(default_factory=lambda: Sources())
     runbooks: Path | None = None  # the runbook library's directory
+    schedules: Path | None = None  # the on-call file: schedules, teams, escalation policies
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -109,7 +115,24 @@ def load_hub_config(path: Path | None) -> HubConfig:
     config = parse_hub_config(raw, str(path))
     if config.runbooks is not None and not config.runbooks.is_absolute():  # beside the config file
         config = replace(config, runbooks=path.parent / config.runbooks)
+    if config.schedules is not None and not config.schedules.is_absolute():
+        config = replace(config, schedules=path.parent / config.schedules)
+    if config.schedules is not None:
+        _check_schedules(config, str(path))
     return config
+
+
+def _check_schedules(config: HubConfig, where: str) -> None:
+    """The on-call file must parse and its policies name only sinks this hub has."""
+    from warroom.oncall.bundle import load_escalations
+    from warroom.oncall.policies import PolicyError, check_sinks
+
+    assert config.schedules is not None
+    try:
+        loaded = load_escalations(config.schedules)
+        check_sinks(loaded.policies, (s.name for s in config.sinks), f"{where}: schedules")
+    except PolicyError as exc:
+        raise HubConfigError(str(exc)) from None
 
 
 def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
@@ -131,6 +154,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         "reconcile",
         "resolve_timeout",
         "runbooks",
+        "schedules",
     }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
@@ -181,6 +205,9 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     runbooks = raw.get("runbooks")
     if runbooks is not None and (not isinstance(runbooks, str) or not runbooks):
         raise fail("runbooks", "the runbook library's directory, as text")
+    schedules = raw.get("schedules")
+    if schedules is not None and (not isinstance(schedules, str) or not schedules):
+        raise fail("schedules", "the on-call file (schedules, teams, policies), as text")
     built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
     names = [s.name for s in built]
     for n, name in enumerate(names):
@@ -194,6 +221,7 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         _limits(_table(raw, "limits", fail), fail),
         parse_sources(raw, fail),
         Path(runbooks) if runbooks is not None else None,
+        Path(schedules) if schedules is not None else None,
     )
 
 
@@ -269,7 +297,8 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     where = f"sinks[{n}]"
     if not isinstance(item, dict):
         raise fail(where, "must be a table")
-    unknown = set(item) - {"name", "kind", "url", "secret", "timeout", "retries", "drills"}
+    known = {"name", "kind", "url", "secret", "timeout", "retries", "drills", "sender", "domain"}
+    unknown = set(item) - known
     if unknown:
         raise fail(f"{where}.{sorted(unknown)[0]}", "unknown setting")
     kind = item.get("kind")
@@ -277,8 +306,13 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
         raise fail(f"{where}.kind", f"must be one of {', '.join(SINK_KINDS)}")
     url = item.get("url")
     parts = urlsplit(url) if isinstance(url, str) else None
-    if not isinstance(url, str) or parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-        raise fail(f"{where}.url", f"{url!r} is not an http(s) URL")
+    schemes = ("smtp",) if kind == "email" else ("http", "https")
+    if not isinstance(url, str) or parts is None or parts.scheme not in schemes or not parts.netloc:
+        wanted = "an smtp://host:port" if kind == "email" else "an http(s)"
+        raise fail(f"{where}.url", f"{url!r} is not {wanted} URL")
+    sender, domain = item.get("sender"), item.get("domain")
+    if kind == "email" and not (isinstance(sender, str) and sender and isinstance(domain, str) and domain):
+        raise fail(where, "an email sink needs sender (From address) and domain (users are NAME@domain)")
     name = item.get("name", sink_host(url))
     secret = item.get("secret")
     if not isinstance(name, str) or (secret is not None and not isinstance(secret, str)):
@@ -300,4 +334,4 @@ def _sink(item: Any, n: int, fail: Any) -> Sink:
     drills = item.get("drills", False)
     if not isinstance(drills, bool):
         raise fail(f"{where}.drills", "is true or false")
-    return Sink(name, kind, url, secret, float(timeout), retries, drills)
+    return Sink(name, kind, url, secret, float(timeout), retries, drills, sender, domain)

@@ -133,9 +133,9 @@ class Notifier:
         self, hub: Hub, sinks: tuple[Sink, ...], *, backoff: Callable[[int], float] | None = None
     ) -> None:
         self.hub = hub
-        self.sinks = sinks
+        self.sinks = tuple(s for s in sinks if s.kind != "email")  # e-mail carries pages only
         self.backoff = backoff or (lambda attempt: min(60.0, 0.5 * 2**attempt) * random.uniform(0.5, 1.0))
-        self._queues = {sink.name: asyncio.Queue[tuple[str, bytes, dict[str, str]]]() for sink in sinks}
+        self._queues = {sink.name: asyncio.Queue[tuple[str, bytes, dict[str, str]]]() for sink in self.sinks}
         self._workers: list[asyncio.Task[None]] = []
         self._http = httpx.AsyncClient(follow_redirects=False)
         self.delivered = 0

@@ -23,6 +23,7 @@ import uvicorn
 from server.access import Access
 from server.alerts import AlertService
 from server.config import HubConfig, HubConfigError, load_hub_config, sink_host
+from server.escalation import EscalationEngine
 from server.http_api import build_api
 from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
@@ -79,6 +80,9 @@ class HubServer:
         self.access = Access(store, secret, token, self.hub._clock, self.config.limits)
         self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
+        self.escalation = EscalationEngine(
+            self.hub, self.config.sinks, self.config.schedules, self.notifier.backoff
+        )
         self.alerts = AlertService(self.hub, self.config.routes, self.config.sources)
         self.runbooks = RunbookService(self.hub, self.config.runbooks)
         self.token = token
@@ -119,6 +123,7 @@ class HubServer:
         self.notifier.start()
         await self.alerts.start()
         await self.runbooks.start()
+        await self.escalation.start()
         await self.sync.start()
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio turn Nagle off, and every answer is not 40 ms late.
@@ -151,6 +156,7 @@ class HubServer:
     async def stop(self) -> None:
         """Stop taking connections, commit and ack what is queued, then close clients with 1001."""
         self.sync.stop_accepting()
+        await self.escalation.stop()
         await self.hub.drain()
         await self.sync.close()
         if self._http is not None and self._http_task is not None:
@@ -193,6 +199,7 @@ class HubServer:
         if new.policy != self.config.policy:
             self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
         self.alerts.configure(new.routes, new.sources)
+        self.escalation.configure(new.schedules)
         self.sync.origins = new.origins
         self.access.configure(new.limits)
         if self._http_protocol is not None:  # new connections get the new deadlines and cap
@@ -239,6 +246,7 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
         "alertmanager": default_alertmanager(config.sources),
         "sources": describe_sources(config.sources),
         "origins": list(config.origins),
+        "schedules": str(config.schedules) if config.schedules is not None else None,
         "sinks": [
             {"name": s.name, "kind": s.kind, "host": sink_host(s.url), "signed": s.secret is not None}
             for s in config.sinks

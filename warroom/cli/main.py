@@ -334,10 +334,14 @@ def _record_commands(sub: Any) -> None:
 
 
 def _oncall_commands(sub: Any) -> None:
-    """Schedules and who is on call: they need no hub, so they live in their own module."""
+    """Schedules, who is on call, escalation policies and pages: modules of their own."""
     from warroom.cli import oncall as oncall_cli
 
     oncall_cli.add_parsers(sub)
+    from warroom.cli import escalate as escalate_cli  # escalation policies and paging
+
+    for page_parser in escalate_cli.add_parsers(sub):
+        _hub_options(page_parser)
 
 
 async def _with_client(args: argparse.Namespace, work: Callable[[HubClient], Awaitable[int]]) -> int:
@@ -918,6 +922,12 @@ def _main(argv: Sequence[str] | None) -> int:
             return _join(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command in ("escalate", "page"):
+            from warroom.cli import escalate as escalate_cli
+
+            if args.command == "escalate":
+                return escalate_cli.run_simulate(args)
+            return asyncio.run(escalate_cli.run_page_ack(args))
         if args.command == "runbook" and args.runbook_command not in ("attach", "run"):
             return runbook_cli.run(args)
         if args.command in ("oncall", "schedule"):

@@ -343,6 +343,41 @@ define(
     from_clients=False,
 )
 define(
+    "page.sent",
+    "The hub paged people for an escalation policy's level (warroom/oncall/policies.py).",
+    Text("policy", max_len=NAME_MAX),
+    Int("level", minimum=1),
+    Int("round", required=False, default=0, minimum=0),
+    TextList("targets", max_items=32, max_len=NAME_MAX * 2),
+    TextList("notify", required=False, max_items=100, max_len=NAME_MAX),
+    Text("trigger", required=False, default="incident", max_len=NAME_MAX),
+    from_clients=False,
+)
+define(
+    "page.delivered",
+    "What a sink answered to a page: delivered, or failed (and whether the hub gives up).",
+    Text("policy", max_len=NAME_MAX),
+    Int("level", minimum=1),
+    Int("round", required=False, default=0, minimum=0),
+    Text("sink", max_len=NAME_MAX),
+    Bool("ok"),
+    Int("attempt", minimum=1),
+    Text("error", required=False, max_len=TEXT_MAX, multiline=True),
+    from_clients=False,
+)
+define(
+    "page.acked",
+    "A person answers the incident's page; if they were paged, its escalation stops.",
+)
+define(
+    "escalation.stopped",
+    "An escalation stopped: a paged person acknowledged, or the incident was resolved.",
+    Text("policy", max_len=NAME_MAX),
+    Text("by", max_len=NAME_MAX),
+    Text("trigger", required=False, default="incident", max_len=NAME_MAX),
+    from_clients=False,
+)
+define(
     "incident.services_set",
     "The services the incident touches, replacing the list; an alert's service label adds its own.",
     TextList("services", max_items=SERVICES_MAX, max_len=NAME_MAX),

@@ -292,6 +292,36 @@ def _notification_failed(state: IncidentState, event: Event) -> None:
     )
 
 
+@handles("page.sent")
+def _page_sent(state: IncidentState, event: Event) -> None:
+    d = event.data
+    people = ", ".join(d.get("notify") or []) or "nobody"
+    again = f", repeat {d['round']}" if d.get("round") else ""
+    targets = " ".join(d["targets"])
+    system_line(state, event, f"paged {people} ({d['policy']} level {d['level']}{again}: {targets})")
+
+
+@handles("page.delivered")
+def _page_delivered(state: IncidentState, event: Event) -> None:
+    d = event.data
+    if d["ok"]:
+        text = f"page (level {d['level']}) delivered by {d['sink']}"
+    else:
+        why = d.get("error", "")
+        text = f"page (level {d['level']}) to {d['sink']} failed: {why} (attempt {d['attempt']})"
+    system_line(state, event, text)
+
+
+@handles("page.acked")
+def _page_acked(state: IncidentState, event: Event) -> None:
+    system_line(state, event, f"{event.actor} acknowledged the page")
+
+
+@handles("escalation.stopped")
+def _escalation_stopped(state: IncidentState, event: Event) -> None:
+    system_line(state, event, f"escalation {event.data['policy']} stopped by {event.data['by']}")
+
+
 @handles("role.released")
 def _role_released(state: IncidentState, event: Event) -> None:
     role = event.data["role"]
