@@ -125,7 +125,16 @@ class EscalationEngine:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.configure(self.path)
+        await self.reconfigure(self.path)
+
+    async def reconfigure(self, path: Path | None) -> None:
+        """Read the on-call file; the first time there is one, catch up with the log and start ticking.
+
+        A hub with no policies never reads the log for them: its start stays as quick as it was.
+        """
+        self.configure(path)
+        if path is None or self._task is not None:
+            return
         self.hub.listeners.append(self.on_events)  # before the scan: nothing committed meanwhile is lost
         for event in sorted(await self.hub.store.scan(FOLLOWED), key=lambda e: (e.room, e.seq)):
             self._fold(event)

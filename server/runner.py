@@ -199,7 +199,7 @@ class HubServer:
         if new.policy != self.config.policy:
             self.sync.send_all({"t": "policy", "policy": new.policy.to_wire()})
         self.alerts.configure(new.routes, new.sources)
-        self.escalation.configure(new.schedules)
+        await self.escalation.reconfigure(new.schedules)
         self.sync.origins = new.origins
         self.access.configure(new.limits)
         if self._http_protocol is not None:  # new connections get the new deadlines and cap

@@ -566,3 +566,27 @@ def test_email_sinks_are_checked(sink: dict[str, str], message: str) -> None:
     with pytest.raises(HubConfigError) as refused:
         parse_hub_config({"sinks": [sink]}, "hub.toml")
     assert message in str(refused.value)
+
+
+async def test_a_hub_without_policies_reads_no_log_for_them_and_a_reload_that_adds_them_catches_up(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    config = write_config(tmp_path, receiver.url)
+    with_policies = config.read_text(encoding="utf-8")
+    config.write_text(with_policies.replace('schedules = "oncall.toml"\n', ""), encoding="utf-8")
+    server = await start_hub(tmp_path / "hub.db", config, clock)
+    hubs.append(server)
+    try:
+        assert server.escalation._task is None and server.escalation.on_events not in server.hub.listeners
+        frank = await client_of(server, "frank")
+        try:
+            room = await declare(frank, "Payments failing", "SEV2")
+        finally:
+            await frank.close()
+        config.write_text(with_policies, encoding="utf-8")
+        await server.reload_config()
+        # Declared before there were policies: the log says so, and level 1 is due now.
+        await wait_for(lambda: len(pages(receiver)) == 1, what="level 1 after the reload")
+        assert pages(receiver)[0]["incident"]["id"] == room
+    finally:
+        await server.stop()
