@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from warroom.cli.followup import moment
-from warroom.cli.oncall import _Fail as SchedulesMissing
+from warroom.cli.oncall import OncallRefused as SchedulesMissing
 from warroom.cli.oncall import schedules_path
 from warroom.core.events import SEVERITIES
 from warroom.core.text import visible

@@ -33,7 +33,7 @@ EXPORT_DAYS = 90  # ``export`` without --to covers this many days
 CHECK_DAYS = 90  # ``schedule check`` looks this far ahead
 
 
-class _Fail(Exception):
+class OncallRefused(Exception):
     """One line on stderr, exit 2."""
 
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         return _oncall(args)
     except OncallFileError as exc:
         return _fail(str(exc))
-    except (_Fail, ConfigError) as exc:
+    except (OncallRefused, ConfigError) as exc:
         return _fail(str(exc))
 
 
@@ -101,7 +101,7 @@ def schedules_path(given: str | None) -> Path:
     configured = load_file().get("schedules")
     if configured:
         return config_dir() / Path(configured).expanduser()  # an absolute path stays itself
-    raise _Fail(
+    raise OncallRefused(
         "no schedules file: pass --schedules FILE, set WARROOM_SCHEDULES, or put schedules in the config"
     )
 
@@ -109,7 +109,7 @@ def schedules_path(given: str | None) -> Path:
 def _pick(file: OncallFile, name: str) -> Schedule:
     if name not in file.schedules:
         known = ", ".join(sorted(file.schedules)) or "none"
-        raise _Fail(f"no schedule {name!r} in {file.path} (schedules: {known})")
+        raise OncallRefused(f"no schedule {name!r} in {file.path} (schedules: {known})")
     return file.schedules[name]
 
 
@@ -120,11 +120,11 @@ def parse_when(value: str | None, schedule: Schedule | None, flag: str) -> datet
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise _Fail(
+        raise OncallRefused(
             f"{flag} {value!r} is not a time: write 2026-10-26T09:00 (or with Z, or +01:00)"
         ) from None
     if not FIRST_YEAR < moment.year < LAST_YEAR:
-        raise _Fail(f"{flag} {value!r} is out of range: between {FIRST_YEAR} and {LAST_YEAR}, please")
+        raise OncallRefused(f"{flag} {value!r} is out of range: between {FIRST_YEAR} and {LAST_YEAR}, please")
     if moment.tzinfo is None and schedule is None:
         return moment.replace(tzinfo=UTC)
     return local_instant(moment, schedule.zone) if schedule else moment.astimezone(UTC)
@@ -148,10 +148,11 @@ def _oncall(args: argparse.Namespace) -> int:
     action = args.schedule if args.schedule in (SHIFTS, EXPORT) and args.name else None
     name = args.name if action else args.schedule
     if args.name and not action:
-        raise _Fail(f"unexpected {args.name!r}: write 'oncall SCHEDULE' or 'oncall shifts|export SCHEDULE'")
+        usage = "write 'oncall SCHEDULE' or 'oncall shifts|export SCHEDULE'"
+        raise OncallRefused(f"unexpected {args.name!r}: {usage}")
     file = load_oncall_file(schedules_path(args.schedules))
     if not action and name in (SHIFTS, EXPORT) and name not in file.schedules:
-        raise _Fail(f"oncall {name}: name the schedule: warroom oncall {name} SCHEDULE")
+        raise OncallRefused(f"oncall {name}: name the schedule: warroom oncall {name} SCHEDULE")
     schedule = _pick(file, name)
     if action == SHIFTS:
         return _shifts(args, schedule)
@@ -199,10 +200,10 @@ def _explain(schedule: Schedule, decided_by: str, at: datetime) -> str:
 def _range(args: argparse.Namespace, schedule: Schedule, days: int | None) -> tuple[datetime, datetime]:
     start = parse_when(args.start, schedule, "--from")
     if args.end is None and days is None:
-        raise _Fail("shifts: say until when with --to TIME")
+        raise OncallRefused("shifts: say until when with --to TIME")
     end = parse_when(args.end, schedule, "--to") if args.end else start + timedelta(days=days or 0)
     if end <= start:
-        raise _Fail("--to must come after --from")
+        raise OncallRefused("--to must come after --from")
     return start, end
 
 
@@ -229,14 +230,14 @@ def _export(args: argparse.Namespace, schedule: Schedule) -> int:
     from warroom.oncall.ical import calendar  # icalendar loads only for this command
 
     if not args.ical:
-        raise _Fail("export: say the format: --ical")
+        raise OncallRefused("export: say the format: --ical")
     start, end = _range(args, schedule, EXPORT_DAYS)
     feed = calendar(schedule, shifts(schedule, start, end), datetime.now(UTC))
     if args.output:
         try:
             Path(args.output).write_bytes(feed)
         except OSError as exc:
-            raise _Fail(f"cannot write {args.output}: {exc.strerror or exc}") from None
+            raise OncallRefused(f"cannot write {args.output}: {exc.strerror or exc}") from None
         return 0
     sys.stdout.flush()
     sys.stdout.buffer.write(feed)
@@ -252,7 +253,7 @@ def _check(args: argparse.Namespace) -> int:
         print(visible(str(exc)), file=sys.stderr)  # FILE:LINE: message, as an editor jumps to it
         return EXIT_USAGE
     if args.days < 1:
-        raise _Fail("--days must be at least 1")
+        raise OncallRefused("--days must be at least 1")
     start = parse_when(args.at, None, "--at")
     warnings: list[CheckWarning] = check(file, start, start + timedelta(days=args.days))
     for warning in warnings:
