@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,10 @@ def pages(receiver: Receiver) -> list[dict[str, Any]]:
 async def logged(server: HubServer, room: str, type_: str) -> list[dict[str, Any]]:
     events = await server.hub.store.read(room, 0, 10_000)
     return [{**e.data, "ts": e.ts, "actor": e.actor} for e in events if e.type == type_]
+
+
+def paged(receiver: Receiver, count: int) -> Callable[[], bool]:
+    return lambda: len(pages(receiver)) == count
 
 
 def timeline(server: HubServer, room: str) -> list[str]:
@@ -298,7 +302,7 @@ async def test_severities_pick_levels_and_repeat_runs_them_again(
         assert sorted(p["level"] for p in pages(receiver)) == [1, 4]
         for minutes, count in ((15, 3), (30, 4), (45, 6), (60, 7), (75, 8)):
             clock.now = declared_at + timedelta(minutes=minutes)
-            await wait_for(lambda n=count: len(pages(receiver)) == n, what=f"pages at {minutes}m")  # type: ignore[misc]
+            await wait_for(paged(receiver, count), what=f"pages at {minutes}m")
         clock.now = declared_at + timedelta(hours=5)
         await ticks(server)
         sent = await logged(server, room, "page.sent")

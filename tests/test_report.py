@@ -216,7 +216,9 @@ async def test_the_report_matches_the_numbers_worked_by_hand(
         {"week": "2026-11-30", "incidents": 0, "mttr_s": None},
     ]
     assert n["definitions"] == DEFINITIONS and {"tta", "ttm", "ttr", "budget_s"} <= set(DEFINITIONS)
-    documented = json.loads(re.search(r"```json\n(.*?)```", DOC, re.S).group(1))  # type: ignore[union-attr]
+    shown = re.search(r"```json\n(.*?)```", DOC, re.S)
+    assert shown is not None, "docs/report.md shows the JSON"
+    documented = json.loads(shown.group(1))
     assert set(documented) == set(n) and set(documented["slo"]["checkout"]) == set(checkout)
     assert set(documented["actions"]) == set(actions) and set(documented["actions"]["overdue"][0]) == set(
         actions["overdue"][0]

@@ -145,7 +145,8 @@ def test_a_step_without_attributes_a_plain_bullet_and_prose_code() -> None:
     runbook = runbook_of(text)
     assert next(s.id for s in runbook.steps()) == "check-the-error-dashboard"
     assert runbook.sections[-1].steps[-1].id == "under"  # a step under a plain bullet: a step of the section
-    assert runbook.step("under") is not None and runbook.step("under").command is None  # type: ignore[union-attr]
+    under = runbook.step("under")
+    assert under is not None and under.command is None
 
 
 def test_line_numbers_count_only_real_line_ends() -> None:
