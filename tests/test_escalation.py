@@ -16,7 +16,24 @@ from warroom.client import HubClient
 from warroom.oncall.escalation import Page, Stop, file_resolver, plan, simulate
 from warroom.oncall.policies import PolicyError, check_sinks, parse_offset, parse_policies
 
-FILE = """\
+# The issue's example policy: the team's schedule, the team at 15m, a manager at 30m, execs at once for SEV1.
+PAYMENTS_LEVELS = """\
+[[policies.payments.levels]]
+at = "0m"
+notify = ["schedule:platform"]
+[[policies.payments.levels]]
+at = "15m"
+notify = ["team:payments"]
+[[policies.payments.levels]]
+at = "30m"
+notify = ["user:erin"]
+[[policies.payments.levels]]
+at = "0m"
+notify = ["team:execs"]
+severities = ["SEV1"]
+"""
+FILE = (
+    """\
 [teams]
 payments = ["carol", "dave"]
 execs = ["erin"]
@@ -32,20 +49,9 @@ start = "2026-10-19"
 
 [policies.payments]
 repeat = 1
-[[policies.payments.levels]]
-at = "0m"
-notify = ["schedule:platform"]
-[[policies.payments.levels]]
-at = "15m"
-notify = ["team:payments"]
-[[policies.payments.levels]]
-at = "30m"
-notify = ["user:erin"]
-[[policies.payments.levels]]
-at = "0m"
-notify = ["team:execs"]
-severities = ["SEV1"]
 """
+    + PAYMENTS_LEVELS
+)
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 

@@ -19,10 +19,12 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN, Clock, Receiver, declare, wait_for
+from tests.test_escalation import PAYMENTS_LEVELS
 from warroom.client import HubClient
 from warroom.core.errors import WarroomError
 
-ONCALL = """
+ONCALL = (
+    """
 [teams]
 payments = ["carol", "dave"]
 execs = ["erin"]
@@ -39,20 +41,9 @@ start = "2026-11-01"
 [policies.payments]
 repeat = {repeat}
 sinks = ["pager"{more_sinks}]
-[[policies.payments.levels]]
-at = "0m"
-notify = ["schedule:platform"]
-[[policies.payments.levels]]
-at = "15m"
-notify = ["team:payments"]
-[[policies.payments.levels]]
-at = "30m"
-notify = ["user:erin"]
-[[policies.payments.levels]]
-at = "0m"
-notify = ["team:execs"]
-severities = ["SEV1"]
-
+"""
+    + PAYMENTS_LEVELS
+    + """
 [policies.inbox]
 triggers = ["alert"]
 sinks = ["pager"]
@@ -71,6 +62,7 @@ sinks = ["pager"]
 at = "0m"
 notify = ["user:erin"]
 """
+)
 
 
 def write_config(

@@ -12,8 +12,10 @@ from datetime import datetime
 from pathlib import Path
 
 from warroom.oncall.escalation import Resolver, file_resolver
+from warroom.oncall.model import OncallFile, OncallFileError
 from warroom.oncall.policies import EscalationPolicy, PolicyError, parse_policies
-from warroom.oncall.schedules import OncallFile, OncallFileError, parse_oncall, who_is_on_call
+from warroom.oncall.resolve import who_is_on_call
+from warroom.oncall.schedules import parse_oncall
 
 
 @dataclass(frozen=True)

@@ -43,30 +43,13 @@ from warroom.oncall.model import (
     OVERRIDE,
     ROTATIONS,
     Layer,
-    OnCall,
     OncallFile,
     OncallFileError,
     Override,
     Schedule,
-    Shift,
     Window,
     local_instant,
 )
-from warroom.oncall.resolve import shifts, who_is_on_call
-
-__all__ = [
-    "Layer",
-    "OnCall",
-    "OncallFile",
-    "OncallFileError",
-    "Override",
-    "Schedule",
-    "Shift",
-    "load_oncall_file",
-    "parse_oncall",
-    "shifts",
-    "who_is_on_call",
-]
 
 _AT_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
