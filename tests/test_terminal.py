@@ -106,3 +106,28 @@ async def test_a_group_acked_in_one_terminal_shows_acked_in_the_other(hub: HubSe
     await shows(tmux, lambda s: "Silence 8 alerts of DiskWillFillIn4h for 1h?" in s, "the question")
     tmux("send-keys", "-t", "main", "y")
     await shows(tmux, lambda s: "⏸8" in s, "the group silenced", session="other")
+
+
+async def test_lines_typed_in_one_burst_arrive_whole_and_apart(hub: HubServer, tmux: Tmux) -> None:
+    """A fast typist (or a slow link) sends a line, Enter, the next line, Enter: each arrives as typed.
+
+    Textual ran the Enter binding only after the letters behind it were in the line, so
+    "one line" + Enter + "second" went out as "one lines" and "econd".
+    """
+    room = (
+        await hub.hub.execute(
+            Command(new_id(), "incident.declared", {"title": "Burst", "severity": "SEV3"}), "maria"
+        )
+    ).room
+    tmux.start("main", join(hub.url, room, "A"))
+    await shows(tmux, lambda s: "A joined" in s, "the app to join")
+    tmux("send-keys", "-t", "main", "i")  # into the composer
+    lines = ["one line typed fast", "second line right behind", "/action Size the pool @bob"]
+    for line in lines:  # one burst: nothing waits between the keys
+        tmux("send-keys", "-t", "main", "-l", line)
+        tmux("send-keys", "-t", "main", "Enter")
+    state = hub.hub.rooms.loaded[room].state
+    await shows(tmux, lambda s: "Size the pool" in s, "the action item")
+    notes = [e.text for e in state.entries.values() if e.kind == "note"]
+    assert notes == lines[:2]
+    assert [a.text for a in state.actions.values()] == ["Size the pool"]

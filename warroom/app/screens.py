@@ -544,6 +544,8 @@ class IncidentScreen(Screen[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self._submit(action, sent, refused)
+            elif refused is not None:
+                refused("not sent: you said no")  # a typed line comes back to the composer
 
         self.app.push_screen(ConfirmScreen(*question), answered)
 

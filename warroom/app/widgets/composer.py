@@ -73,6 +73,18 @@ def without_controls(text: str) -> tuple[str, int]:
 class ComposerInput(Input):
     """The composer's line; a paste goes through the composer, so no line of it is dropped."""
 
+    async def _on_key(self, event: events.Key) -> None:
+        """Enter submits here, in turn with the letters: Textual runs a binding only once the key
+        has bubbled up to the app, and the letters typed behind it were in the line by then
+        ("first line" + Enter + "second" went out as "first lines")."""
+        if event.key == "enter":
+            event.stop()
+            event.prevent_default()
+            await self.action_submit()
+            self.value = ""  # the next line typed starts clean; the composer keeps this one until sent
+            return
+        await super()._on_key(event)
+
     def _on_paste(self, event: events.Paste) -> None:
         event.stop()
         event.prevent_default()  # Input's own handler keeps the first line only
@@ -95,6 +107,7 @@ class Composer(Vertical):
             self.text = text
 
     _note = ""  # said once, after the change a paste makes
+    _sent = ""  # the line last submitted, until it is sent (clear) or refused (an error hint)
 
     def compose(self) -> ComposeResult:
         yield ComposerInput(
@@ -154,12 +167,20 @@ class Composer(Vertical):
             self.hint(note)
 
     def hint(self, text: str, error: bool = False) -> None:
+        """Say something under the line; an error puts a line that was not sent back, to be fixed."""
+        if error and self._sent:
+            self._note = text  # the change below must not replace this hint with a count
+            self.input.value = self._sent + self.input.value
+            self.input.cursor_position = len(self._sent)
+            self._sent = ""
         label = self.query_one("#composer-hint", Label)
         label.update(Content(visible(text)))  # refusals quote what was typed or sent: text only
         label.set_class(error, "-error")
         label.display = bool(text)
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.value != self.input.value:
+            return  # a change already overtaken (the line cleared at Enter, then put back)
         if self._note:
             self._note = ""
             return
@@ -177,14 +198,15 @@ class Composer(Vertical):
         event.stop()
         if event.value.strip() == "/help":
             self.hint("   ".join(f"{usage}" for usage, _ in COMMANDS.values()))
-            self.input.value = ""
             return
+        self._sent = event.value  # out of the input already (ComposerInput): back on an error
         problem = text_problem(event.value)
         if problem is not None:
-            self.hint(problem, error=True)  # the text stays, to be fixed
+            self.hint(problem, error=True)  # the text comes back, to be fixed
             return
         self.post_message(self.Submitted(event.value))
 
     def clear(self) -> None:
-        self.input.value = ""
+        """The line was sent: forget it (it left the input at its Enter)."""
+        self._sent = ""
         self.hint("")
