@@ -43,6 +43,9 @@ file and the field, never halfway through an incident.
     webhook = "1h"
     grafana = "2h"
 
+    store = "postgresql://warroom@db.internal/warroom"  # the log (default: the SQLite file of --db);
+    store_password_file = "/etc/warroom/pgpass"         # its password, if not in the URL or PGPASSWORD
+
     [[sinks]]
     name = "#incidents"
     kind = "slack"                 # or "webhook"
@@ -101,6 +104,8 @@ class HubConfig:
     sources: Sources = field(default_factory=lambda: Sources())
     runbooks: Path | None = None  # the runbook library's directory
     schedules: Path | None = None  # the on-call file: schedules, teams, escalation policies
+    store: str | None = None  # the log's URL (postgresql://…, sqlite:PATH); None: the --db file
+    store_password_file: Path | None = None  # the store's password, first line of this file
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -117,6 +122,8 @@ def load_hub_config(path: Path | None) -> HubConfig:
         config = replace(config, runbooks=path.parent / config.runbooks)
     if config.schedules is not None and not config.schedules.is_absolute():
         config = replace(config, schedules=path.parent / config.schedules)
+    if config.store_password_file is not None and not config.store_password_file.is_absolute():
+        config = replace(config, store_password_file=path.parent / config.store_password_file)
     if config.schedules is not None:
         _check_schedules(config, str(path))
     return config
@@ -155,6 +162,8 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         "resolve_timeout",
         "runbooks",
         "schedules",
+        "store",
+        "store_password_file",
     }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
@@ -208,6 +217,12 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     schedules = raw.get("schedules")
     if schedules is not None and (not isinstance(schedules, str) or not schedules):
         raise fail("schedules", "the on-call file (schedules, teams, policies), as text")
+    store = raw.get("store")
+    if store is not None and not (isinstance(store, str) and _store_url(store)):
+        raise fail("store", "a store URL: postgresql://USER@HOST/DB or sqlite:PATH")
+    password_file = raw.get("store_password_file")
+    if password_file is not None and (not isinstance(password_file, str) or not password_file):
+        raise fail("store_password_file", "the file holding the store's password, as text")
     built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
     names = [s.name for s in built]
     for n, name in enumerate(names):
@@ -222,7 +237,16 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         parse_sources(raw, fail),
         Path(runbooks) if runbooks is not None else None,
         Path(schedules) if schedules is not None else None,
+        store,
+        Path(password_file) if password_file is not None else None,
     )
+
+
+def _store_url(url: str) -> bool:
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        return scheme in ("postgresql", "postgres", "sqlite") and bool(rest)
+    return url.startswith("sqlite:") and len(url) > len("sqlite:")
 
 
 def _silences(table: dict[str, Any], fail: Any) -> tuple[int, tuple[str, ...]]:

@@ -30,7 +30,7 @@ from server.hub import Hub
 from server.notify import Notifier
 from server.runbooks import RunbookService
 from server.sources import DEFAULT, Sources, describe_sources
-from server.store import SQLiteStore
+from server.store import PostgresStore, Store, open_store, shown
 from server.sync import SyncServer
 from server.tokens import load_secret
 from warroom.core.errors import Code, WarroomError
@@ -62,17 +62,22 @@ class HubServer:
         clock: Any = None,
         config: HubConfig | None = None,
         tls: tuple[str | Path, str | Path] | None = None,
-        store: SQLiteStore | None = None,
+        store: Store | str | None = None,
         config_path: str | Path | None = None,
     ) -> None:
         """Raises ``SecretError`` when the signing secret beside ``db`` cannot be made or used.
 
-        ``config_path`` is the file ``config`` came from, read again on a reload.
+        ``store`` is a store or its URL (``postgresql://…``, ``sqlite:PATH``); without one the
+        log is the SQLite file ``db``. The signing secret is a file beside ``db`` either way:
+        hubs sharing a database share that file too. ``config_path`` is the file ``config``
+        came from, read again on a reload.
         """
         self.db = Path(db)
         self.config = config or HubConfig()
         self.config_path = Path(config_path) if config_path is not None else None
-        store = store or SQLiteStore(self.db)
+        if store is None or isinstance(store, str):
+            store = open_store(store or self.db, self.config.store_password_file)
+        self.store = store
         self.hub = Hub(store, clock=clock, policy=self.config.policy, limits=self.config.limits)
         self.secret_file = self.db.with_name(self.db.name + ".secret")
         self.db.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +104,11 @@ class HubServer:
         self._http_task: asyncio.Task[None] | None = None
         self._http_socket: socket.socket | None = None
         self._http_protocol: type[GuardedH11] | None = None
+
+    @property
+    def store_name(self) -> str:
+        """Where the log is, fit to print: a file's path, or a URL without its password."""
+        return shown(self.store.dsn) if isinstance(self.store, PostgresStore) else str(self.store.path)
 
     @property
     def port(self) -> int:
@@ -186,6 +196,12 @@ class HubServer:
             new = load_hub_config(self.config_path)
         except HubConfigError as exc:
             raise WarroomError(Code.INVALID_VALUE, f"{exc}; nothing was reloaded", "config") from None
+        if (new.store, new.store_password_file) != (self.config.store, self.config.store_password_file):
+            raise WarroomError(
+                Code.INVALID_VALUE,
+                "store changed: restart the hub to apply it; nothing was reloaded",
+                "store",
+            )
         if new.sinks != self.config.sinks:
             raise WarroomError(
                 Code.INVALID_VALUE,

@@ -24,6 +24,7 @@ def run_serve(
     token: str | None,
     config: str | None,
     tls: tuple[str, str] | None = None,
+    store: str | None = None,
 ) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
@@ -45,8 +46,9 @@ def run_serve(
             config=hub_config,
             tls=tls,
             config_path=config,
+            store=store or hub_config.store,
         )
-    except SecretError as exc:
+    except (SecretError, StorageError) as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return 2
     except (OSError, ssl.SSLError) as exc:
@@ -59,11 +61,11 @@ async def _serve(server: HubServer, generated: bool) -> int:
     try:
         await server.start()
     except (OSError, sqlite3.Error, StorageError) as exc:
-        print(f"warroom: cannot start the hub: {exc}", file=sys.stderr)
+        print(f"warroom: cannot start the hub on {server.store_name}: {exc}", file=sys.stderr)
         return 2
     stop = server.handle_signals()
     print(f"warroom hub {server.hub.hub_id} is up", flush=True)
-    print(f"  sync  {server.url}\n  http  {server.http_url}\n  log   {server.db}", flush=True)
+    print(f"  sync  {server.url}\n  http  {server.http_url}\n  log   {server.store_name}", flush=True)
     token = server.token if generated else "<the token you gave>"
     print("Join from another terminal with:", flush=True)
     print(f"  export WARROOM_HUB={server.url} WARROOM_TOKEN={token}", flush=True)

@@ -27,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.runner import HubServer
 from server.store import RoomRecord
+from tests.pg import Cluster, pg_bindir, run_async, start_cluster
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff, RoomView
 from warroom.core.protocol import PROTOCOL_VERSION, new_id
@@ -90,9 +91,53 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "hub.db"
 
 
+# -- the store engines: SQLite always, PostgreSQL in a throwaway cluster --------------------------
+
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``stores`` (or in a module so marked) that use a store run once per engine."""
+    if "store_engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("stores"):
+        metafunc.parametrize("store_engine", ENGINES)
+
+
 @pytest.fixture
-async def hub(db_path: Path) -> AsyncIterator[HubServer]:
-    server = HubServer(db_path, TOKEN)
+def store_engine() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL cluster per test process, on a Unix socket in a temporary directory."""
+    cluster = start_cluster(require_postgres())
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def store_url(store_engine: str, db_path: Path, request: pytest.FixtureRequest) -> str:
+    """The hub's store: the SQLite file at ``db_path``, or a fresh PostgreSQL database of its own."""
+    if store_engine == "sqlite":
+        return str(db_path)
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    return cluster.fresh_url()
+
+
+def require_postgres() -> Path:
+    """PostgreSQL's server binaries; skip without them, unless CI demands every peer."""
+    bindir = pg_bindir()
+    if bindir is None:
+        reason = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed (Debian: apt-get install postgresql)"
+        if os.environ.get("WARROOM_REQUIRE_PEERS") == "1":
+            pytest.fail(f"WARROOM_REQUIRE_PEERS=1 but {reason}")
+        pytest.skip(reason)
+    return bindir
+
+
+@pytest.fixture
+async def hub(db_path: Path, store_url: str) -> AsyncIterator[HubServer]:
+    server = HubServer(db_path, TOKEN, store=store_url)
     await server.start()
     try:
         yield server
@@ -104,11 +149,11 @@ BULK = {"limits": {"commands_per_second": 1e6, "command_burst": 10**7}}  # for t
 
 
 @pytest.fixture
-async def bulk_hub(db_path: Path) -> AsyncIterator[HubServer]:
+async def bulk_hub(db_path: Path, store_url: str) -> AsyncIterator[HubServer]:
     """A hub whose rate limits let one client pipeline thousands of commands."""
     from server.config import parse_hub_config
 
-    server = HubServer(db_path, TOKEN, config=parse_hub_config(BULK))
+    server = HubServer(db_path, TOKEN, config=parse_hub_config(BULK), store=store_url)
     await server.start()
     try:
         yield server
@@ -233,14 +278,33 @@ async def issue(server: HubServer, name: str, **args: Any) -> str:
     return str(made["token"])
 
 
-def log_of(db: Path) -> list[tuple[str, int, str, str]]:
+def log_of(db: Path | str) -> list[tuple[str, int, str, str]]:
+    """Every event in the store (a SQLite file or a PostgreSQL URL), read from its tables directly."""
     import sqlite3
 
+    from server.store.locate import is_postgres
+
+    query = "SELECT room, seq, id, type FROM events ORDER BY room, seq"
+    if is_postgres(str(db)):
+        return [(r, int(s), i, t) for r, s, i, t in fetch_postgres(str(db), query)]
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT room, seq, id, type FROM events ORDER BY room, seq").fetchall()
+        return conn.execute(query).fetchall()
 
 
-def assert_log_is_whole(db: Path, acked: Iterable[str] = ()) -> None:
+def fetch_postgres(url: str, query: str, *args: Any) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(url)
+        try:
+            return [tuple(row) for row in await conn.fetch(query, *args)]
+        finally:
+            await conn.close()
+
+    return run_async(fetch)
+
+
+def assert_log_is_whole(db: Path | str, acked: Iterable[str] = ()) -> None:
     """After a restart: every room's seqs run 1..head, no command id twice, every acked id present."""
     from collections import Counter
 

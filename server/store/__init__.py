@@ -1,14 +1,30 @@
-"""Durable event logs. The hub sees only ``EventStore``; SQLite is the default engine."""
+"""Durable event logs. The hub sees only ``EventStore``; SQLite is the default engine, PostgreSQL
+lets several hubs share one log."""
 
-from server.store.base import AccessStore, AuditRecord, EventStore, RoomRecord, StorageError, TokenRecord
+from server.store.base import (
+    AccessStore,
+    AuditRecord,
+    Behind,
+    EventStore,
+    RoomRecord,
+    StorageError,
+    TokenRecord,
+)
+from server.store.locate import Store, open_store, shown
+from server.store.postgres import PostgresStore
 from server.store.sqlite import SQLiteStore
 
 __all__ = [
     "AccessStore",
     "AuditRecord",
+    "Behind",
     "EventStore",
+    "PostgresStore",
     "RoomRecord",
     "SQLiteStore",
     "StorageError",
+    "Store",
     "TokenRecord",
+    "open_store",
+    "shown",
 ]

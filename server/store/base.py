@@ -20,6 +20,26 @@ class StorageError(Exception):
     """The log could not take a write; nothing in the failed batch was stored."""
 
 
+class Behind(StorageError):
+    """Another hub wrote to these rooms first (or took a new room's id): nothing was stored.
+
+    The writer catches up from the log and validates the batch again.
+    """
+
+    def __init__(self, rooms: Sequence[str]) -> None:
+        super().__init__(f"another hub wrote first to {', '.join(rooms)}")
+        self.rooms = list(rooms)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A room some hub appended to: its head and listing as committed."""
+
+    room: str
+    head: int
+    summary: dict[str, Any] | None
+
+
 @dataclass(frozen=True, slots=True)
 class RoomRecord:
     room: str

@@ -133,7 +133,14 @@ def _serve_command(sub: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8765, help="sync (websocket) port")
     serve.add_argument("--http-port", type=int, default=8766, help="HTTP API port")
-    serve.add_argument("--db", help=f"SQLite event log (default: {default_db()})")
+    serve.add_argument(
+        "--db", help=f"SQLite event log, and the signing secret beside it (default: {default_db()})"
+    )
+    serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="the event log elsewhere: postgresql://USER@HOST/DB (several hubs may share it) or sqlite:PATH",
+    )
     serve.add_argument("--token", help="shared token (default: $WARROOM_TOKEN, else generated)")
     serve.add_argument(
         "--insecure-token",
@@ -753,6 +760,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         http_port=args.http_port,
         db=args.db or str(default_db()),
+        store=args.store,
         token=_hub_token(args.token, args.insecure_token),
         config=args.config,
         tls=_tls_pair(args.tls_cert, args.tls_key),
