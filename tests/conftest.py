@@ -128,7 +128,7 @@ def require_postgres() -> Path:
     """PostgreSQL's server binaries; skip without them, unless CI demands every peer."""
     bindir = pg_bindir()
     if bindir is None:
-        reason = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed (Debian: apt-get install postgresql)"
+        reason = "PostgreSQL's initdb and pg_ctl are not installed (Debian: apt-get install postgresql)"
         if os.environ.get("WARROOM_REQUIRE_PEERS") == "1":
             pytest.fail(f"WARROOM_REQUIRE_PEERS=1 but {reason}")
         pytest.skip(reason)

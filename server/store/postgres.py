@@ -61,7 +61,11 @@ CREATE TABLE IF NOT EXISTS events (
     digest TEXT,
     PRIMARY KEY (room, seq)
 );
-CREATE TABLE IF NOT EXISTS snapshots (room TEXT COLLATE "C" PRIMARY KEY, seq BIGINT NOT NULL, state BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    room TEXT COLLATE "C" PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    state BYTEA NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     room TEXT COLLATE "C" NOT NULL,
     seq BIGINT NOT NULL,
@@ -230,7 +234,7 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Conn]:
-        """One transaction: committed when the block ends, rolled back (or lost with the connection) if not."""
+        """One transaction: committed when the block ends, rolled back (or lost with the link) if not."""
         async with self._connection() as conn, conn.transaction():
             yield conn
 
@@ -269,9 +273,8 @@ class PostgresStore:
         for e in events:
             new_heads[e.room] = max(new_heads.get(e.room, 0), e.seq)
         created = format_time(datetime.now(UTC))
-        columns = list(
-            zip(*((e.room, e.seq, e.id, e.actor, e.ts, e.type, _pack(e.data), e.digest) for e in events), strict=True)
-        )
+        rows = [(e.room, e.seq, e.id, e.actor, e.ts, e.type, _pack(e.data), e.digest) for e in events]
+        columns = [list(column) for column in zip(*rows, strict=True)]
         try:
             async with self._transaction() as conn:
                 await self._check_heads(conn, new_rooms, heads)
@@ -311,9 +314,7 @@ class PostgresStore:
             raise Behind(sorted({*new_heads, *new_rooms})) from exc
 
     @staticmethod
-    async def _check_heads(
-        conn: Conn, new_rooms: Mapping[str, str], heads: Mapping[str, int]
-    ) -> None:
+    async def _check_heads(conn: Conn, new_rooms: Mapping[str, str], heads: Mapping[str, int]) -> None:
         """Lock the batch's rooms (in one order, so two hubs never deadlock) and compare their heads."""
         wanted = sorted({*heads, *new_rooms})
         if not wanted:
