@@ -63,13 +63,41 @@ class EventStore(Protocol):
         events: Sequence[Event],
         new_rooms: Mapping[str, str],
         summaries: Mapping[str, dict[str, Any]],
+        heads: Mapping[str, int],
     ) -> None:
         """Store a batch atomically: all of it is durable on return, or none of it.
 
         ``new_rooms`` maps each room the batch creates to its epoch; ``summaries``
-        carries each touched room's short listing form.
+        carries each touched room's short listing form; ``heads`` maps every other
+        room the batch writes to, to the head this hub last saw. ``Behind`` if any
+        head moved or a new room's id is taken: several hubs share one store.
         """
         ...
+
+    async def revision(self) -> int:
+        """A store-wide number that grows with every append."""
+        ...
+
+    async def changes(self, since: int) -> tuple[int, list[Change]]:
+        """The revision now, and every room appended to after revision ``since``."""
+        ...
+
+    async def wait_changes(self, since: int, timeout: float) -> None:
+        """Return once the revision may be past ``since``, or after ``timeout`` seconds.
+
+        A doorbell only: the caller reads what changed with ``changes``, so a
+        missed ring costs at most ``timeout``, never an event.
+        """
+        ...
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew a named lease for ``ttl`` seconds: True while ``holder`` has it.
+
+        Work that must happen once, not once per hub (paging), runs on the holder.
+        """
+        ...
+
+    async def release(self, name: str, holder: str) -> None: ...
 
     async def read(self, room: str, after: int, limit: int) -> list[Event]:
         """Events with seq > ``after``, in order, at most ``limit`` of them."""
