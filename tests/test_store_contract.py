@@ -41,7 +41,9 @@ async def store(opener: Opener) -> Store:
     return await opener()
 
 
-def ev(room: str, seq: int, type_: str = "note.added", ts: str = "", **data: Any) -> Event:
+def ev(
+    room: str, seq: int, type_: str = "note.added", ts: str = "", data: dict[str, Any] | None = None
+) -> Event:
     return Event(
         room,
         seq,
@@ -62,7 +64,7 @@ async def make_room(store: Store, room: str, events: int = 2) -> None:
 
 async def test_a_batch_comes_back_whole_and_in_order(store: Store) -> None:
     hostile = {"text": "é \x1b[31m \u202e", "blob": b"\x00\xff", "n": [1, {"k": None}]}
-    events = [ev("INC-1", 1, "incident.declared"), ev("INC-1", 2, **hostile), ev("INC-2", 1)]
+    events = [ev("INC-1", 1, "incident.declared"), ev("INC-1", 2, data=hostile), ev("INC-2", 1)]
     await store.append(events, {"INC-1": "e1", "INC-2": "e2"}, {"INC-1": {"title": "one"}, "INC-2": {}}, {})
     assert await store.read("INC-1", 0, 10) == events[:2]
     assert (await store.read("INC-1", 0, 10))[1].data == hostile
