@@ -323,8 +323,9 @@ def assert_log_is_whole(db: Path | str, acked: Iterable[str] = ()) -> None:
 class HubProcess:
     """``warroom serve`` in its own process, so a test can SIGKILL it for real."""
 
-    def __init__(self, db: Path, port: int = 0) -> None:
+    def __init__(self, db: Path, port: int = 0, store: str | None = None) -> None:
         self.db = db
+        self.store = store  # a store URL (--store); None: the SQLite file db
         self.port = port
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
@@ -344,6 +345,7 @@ class HubProcess:
                 "0",
                 "--db",
                 str(self.db),
+                *(["--store", self.store] if self.store else []),
                 "--token",
                 TOKEN,
             ],

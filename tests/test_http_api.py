@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from server.runner import HubServer
 from tests.conftest import TOKEN, ClientFactory, wait_for
 from warroom.core.protocol import new_id
+
+pytestmark = pytest.mark.stores  # the store-backed tests run on SQLite and on PostgreSQL
 
 
 async def test_declare_list_show_and_log_over_http(hub: HubServer, make_client: ClientFactory) -> None:

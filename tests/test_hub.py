@@ -1,9 +1,8 @@
-"""The sync channel end to end: real hub, real websockets, real SQLite file."""
+"""The sync channel end to end: real hub, real websockets, real store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,15 @@ from websockets.exceptions import ConnectionClosed
 from server import snapshotting
 from server.runner import HubServer
 from server.session import REPLAY_LIMIT
-from tests.conftest import TOKEN, ClientFactory, declare, record, wait_for
+from tests.conftest import TOKEN, ClientFactory, declare, log_of, record, wait_for
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
+pytestmark = pytest.mark.stores  # the store-backed tests run on SQLite and on PostgreSQL
 
-def stored_events(db: Path, room: str) -> list[tuple[int, str]]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT seq, id FROM events WHERE room = ? ORDER BY seq", (room,)).fetchall()
+
+def stored_events(store_url: str, room: str) -> list[tuple[int, str]]:
+    return [(seq, id_) for r, seq, id_, _ in log_of(store_url) if r == room]
 
 
 async def test_an_entry_typed_in_one_terminal_reaches_the_other(
@@ -38,13 +38,13 @@ async def test_an_entry_typed_in_one_terminal_reaches_the_other(
     assert a_view.state == b_view.state == await hub.hub.settled_state(room)
 
 
-async def test_an_ack_means_the_event_is_already_in_the_sqlite_file(
-    hub: HubServer, make_client: ClientFactory, db_path: Path
+async def test_an_ack_means_the_event_is_already_in_the_log(
+    hub: HubServer, make_client: ClientFactory, store_url: str
 ) -> None:
     client = await make_client(hub.url)
     room = await declare(client)
     acks = [await client.send("entry.added", {"text": f"step {n}"}, room) for n in range(5)]
-    on_disk = stored_events(db_path, room)
+    on_disk = stored_events(store_url, room)
     assert [seq for seq, _ in on_disk] == [1, 2, 3, 4, 5, 6]
     assert {a["id"] for a in acks} <= {id_ for _, id_ in on_disk}
 
@@ -158,7 +158,7 @@ async def test_a_storms_tail_is_snapshotted_once_the_room_is_quiet(
 
 
 async def test_presence_is_shared_but_never_logged(
-    hub: HubServer, make_client: ClientFactory, db_path: Path
+    hub: HubServer, make_client: ClientFactory, store_url: str
 ) -> None:
     alice = await make_client(hub.url, "alice")
     room = await declare(alice)
@@ -173,10 +173,10 @@ async def test_presence_is_shared_but_never_logged(
     bob_again = await make_client(hub.url, "bob")
     await bob_again.join(room)
     await wait_for(lambda: len(view.presence) == 2, what="bob back")
-    assert [seq for seq, _ in stored_events(db_path, room)] == [1, 2, 3]  # comings and goings are not
+    assert [seq for seq, _ in stored_events(store_url, room)] == [1, 2, 3]  # comings and goings are not
 
 
-async def test_a_resent_command_is_acknowledged_once(hub: HubServer, raw_client, db_path: Path) -> None:
+async def test_a_resent_command_is_acknowledged_once(hub: HubServer, raw_client, store_url: str) -> None:
     raw = await raw_client(hub.url)
     await raw.hello()
     declared = await raw.command("incident.declared", {"title": "Login errors", "severity": "SEV3"})
@@ -186,10 +186,10 @@ async def test_a_resent_command_is_acknowledged_once(hub: HubServer, raw_client,
     again = await raw.command("entry.added", {"text": "retry me"}, room, command_id)
     assert first["duplicate"] is False and again["duplicate"] is True
     assert (first["seq"], first["room"]) == (again["seq"], again["room"])
-    assert len(stored_events(db_path, room)) == 2
+    assert len(stored_events(store_url, room)) == 2
 
 
-async def test_the_same_id_sent_twice_at_once_lands_once(hub: HubServer, raw_client, db_path: Path) -> None:
+async def test_the_same_id_sent_twice_at_once_lands_once(hub: HubServer, raw_client, store_url: str) -> None:
     raw = await raw_client(hub.url)
     await raw.hello()
     room = (await raw.command("incident.declared", {"title": "t", "severity": "SEV4"}))["room"]
@@ -204,7 +204,7 @@ async def test_the_same_id_sent_twice_at_once_lands_once(hub: HubServer, raw_cli
             acks.append(reply)
     assert sorted(a["duplicate"] for a in acks) == [False, True]
     assert {a["seq"] for a in acks} == {2}
-    assert len(stored_events(db_path, room)) == 2
+    assert len(stored_events(store_url, room)) == 2
 
 
 async def test_incidents_are_listed(hub: HubServer, make_client: ClientFactory) -> None:
@@ -222,8 +222,10 @@ async def test_healthz_on_the_sync_port_needs_no_token(hub: HubServer) -> None:
     assert response.status_code == 200
 
 
-async def test_shutdown_acks_what_it_took_then_closes_with_1001(db_path: Path, raw_client) -> None:
-    server = HubServer(db_path, TOKEN)
+async def test_shutdown_acks_what_it_took_then_closes_with_1001(
+    db_path: Path, store_url: str, raw_client
+) -> None:
+    server = HubServer(db_path, TOKEN, store=store_url)
     await server.start()
     raw = await raw_client(server.url)
     await raw.hello()
@@ -246,14 +248,14 @@ async def test_shutdown_acks_what_it_took_then_closes_with_1001(db_path: Path, r
                 refused.add(frame["id"])
     await stopping
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
-    stored = {id_ for _, id_ in stored_events(db_path, room)}
+    stored = {id_ for _, id_ in stored_events(store_url, room)}
     assert acked | refused == set(ids)  # every command got an answer before the close
     assert acked <= stored  # nothing was acknowledged that the log does not hold
     assert not refused & stored  # and nothing refused was stored
 
 
 async def test_a_failing_listener_does_not_stop_the_writer(
-    hub: HubServer, make_client: ClientFactory
+    hub: HubServer, make_client: ClientFactory, store_url: str
 ) -> None:
     told: list[int] = []
 
@@ -266,4 +268,4 @@ async def test_a_failing_listener_does_not_stop_the_writer(
     room = await declare(client)
     acks = [await client.send("entry.added", {"text": f"after the bug {n}"}, room) for n in range(3)]
     assert [a["seq"] for a in acks] == [2, 3, 4] and len(told) == 4
-    assert [seq for seq, _ in stored_events(hub.db, room)] == [1, 2, 3, 4]
+    assert [seq for seq, _ in stored_events(store_url, room)] == [1, 2, 3, 4]

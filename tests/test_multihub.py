@@ -36,9 +36,11 @@ from tests.test_identity import open_raw
 from warroom.client import CommandRejected, HubClient
 from warroom.core.events import Event
 
+pytestmark = pytest.mark.stores  # the store-backed tests run on SQLite and on PostgreSQL
 
-async def started(db: Path, n: int, **kw: Any) -> list[HubServer]:
-    servers = [HubServer(db, TOKEN, **kw) for _ in range(n)]
+
+async def started(db: Path, store_url: str, n: int, **kw: Any) -> list[HubServer]:
+    servers = [HubServer(db, TOKEN, store=store_url, **kw) for _ in range(n)]
     for server in servers:
         await server.start()
     return servers
@@ -58,8 +60,8 @@ async def client_of(server: HubServer, name: str) -> HubClient:
     return client
 
 
-async def test_commands_spread_across_three_hubs_make_one_history(db_path: Path) -> None:
-    servers = await started(db_path, 3)
+async def test_commands_spread_across_three_hubs_make_one_history(db_path: Path, store_url: str) -> None:
+    servers = await started(db_path, store_url, 3)
     clients = [await client_of(server, f"r{n}") for n, server in enumerate(servers)]
     try:
         room = await declare(clients[0], "Checkout is down", "SEV2")
@@ -87,11 +89,11 @@ async def test_commands_spread_across_three_hubs_make_one_history(db_path: Path)
             await client.close()
         for server in servers:
             await server.stop()
-    assert_log_is_whole(db_path, [a["id"] for a in acks])
+    assert_log_is_whole(store_url, [a["id"] for a in acks])
 
 
-async def test_ids_listings_and_names_are_shared(db_path: Path) -> None:
-    a, b = await started(db_path, 2)
+async def test_ids_listings_and_names_are_shared(db_path: Path, store_url: str) -> None:
+    a, b = await started(db_path, store_url, 2)
     ann, bob = await client_of(a, "ann"), await client_of(b, "bob")
     try:
         made = await asyncio.gather(*(declare(c, f"t{n}") for n in range(6) for c in (ann, bob)))
@@ -112,11 +114,11 @@ async def test_ids_listings_and_names_are_shared(db_path: Path) -> None:
         await bob.close()
         await a.stop()
         await b.stop()
-    assert_log_is_whole(db_path)
+    assert_log_is_whole(store_url)
 
 
-async def test_a_revocation_on_one_hub_closes_connections_on_another(db_path: Path) -> None:
-    a, b = await started(db_path, 2)
+async def test_a_revocation_on_one_hub_closes_connections_on_another(db_path: Path, store_url: str) -> None:
+    a, b = await started(db_path, store_url, 2)
     try:
         token = await issue(a, "bob")
         raw = await open_raw(b, token)
@@ -173,14 +175,21 @@ async def test_the_store_refuses_a_batch_written_against_a_stale_head(db_path: P
         await second.close()
 
 
-async def test_one_hub_pages_and_another_carries_on_when_it_stops(tmp_path: Path, receiver: Receiver) -> None:
+async def test_one_hub_pages_and_another_carries_on_when_it_stops(
+    tmp_path: Path, store_url: str, receiver: Receiver
+) -> None:
     clock = Clock()
     config = write_config(tmp_path, receiver.url)
     from server.config import load_hub_config
 
     def hub() -> HubServer:
         server = HubServer(
-            tmp_path / "hub.db", TOKEN, clock=clock, config=load_hub_config(config), config_path=config
+            tmp_path / "hub.db",
+            TOKEN,
+            clock=clock,
+            config=load_hub_config(config),
+            config_path=config,
+            store=store_url,
         )
         server.escalation.interval = 0.01
         server.escalation.pager.backoff = lambda attempt: 0.01
@@ -209,5 +218,5 @@ async def test_one_hub_pages_and_another_carries_on_when_it_stops(tmp_path: Path
         await b.stop()
         if a.escalation._task is not None and not a.escalation._task.done():
             await a.stop()
-    rows = log_of(tmp_path / "hub.db")
+    rows = log_of(store_url)
     assert Counter(r[2] for r in rows).most_common(1)[0][1] == 1

@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from server.rooms import IDLE_ROOM
 from server.runner import HubServer
 from tests.conftest import (
@@ -23,11 +25,13 @@ from tests.conftest import (
 from warroom.client import HubClient
 from warroom.core.protocol import new_id
 
+pytestmark = pytest.mark.stores  # the store-backed tests run on SQLite and on PostgreSQL
+
 
 async def test_a_command_acknowledged_before_a_restart_is_a_duplicate_after_it(
-    db_path: Path, raw_client
+    db_path: Path, store_url: str, raw_client
 ) -> None:
-    first = HubServer(db_path, TOKEN)
+    first = HubServer(db_path, TOKEN, store=store_url)
     await first.start()
     raw = await raw_client(first.url)
     await raw.hello()
@@ -37,7 +41,7 @@ async def test_a_command_acknowledged_before_a_restart_is_a_duplicate_after_it(
     await raw.close()
     await first.stop()
 
-    second = HubServer(db_path, TOKEN)
+    second = HubServer(db_path, TOKEN, store=store_url)
     await second.start()
     try:
         raw = await raw_client(second.url)
@@ -49,12 +53,14 @@ async def test_a_command_acknowledged_before_a_restart_is_a_duplicate_after_it(
         assert (await raw.command("incident.declared", {"title": "u", "severity": "SEV4"}))["room"] == "INC-2"
     finally:
         await second.stop()
-    assert [row[1] for row in log_of(db_path) if row[0] == room] == [1, 2, 3]
-    assert_log_is_whole(db_path)
+    assert [row[1] for row in log_of(store_url) if row[0] == room] == [1, 2, 3]
+    assert_log_is_whole(store_url)
 
 
-async def test_a_client_resumes_after_a_graceful_restart(db_path: Path, make_client: ClientFactory) -> None:
-    first = HubServer(db_path, TOKEN)
+async def test_a_client_resumes_after_a_graceful_restart(
+    db_path: Path, store_url: str, make_client: ClientFactory
+) -> None:
+    first = HubServer(db_path, TOKEN, store=store_url)
     await first.start()
     port = first.port
     client = await make_client(first.url, "resumer", connect_now=False)
@@ -70,14 +76,14 @@ async def test_a_client_resumes_after_a_graceful_restart(db_path: Path, make_cli
     queued = client.submit("entry.added", {"text": "typed while the hub was down"}, room)
     assert len(client.outbox) == 1
 
-    second = HubServer(db_path, TOKEN, port=port)
+    second = HubServer(db_path, TOKEN, store=store_url, port=port)
     await second.start()
     try:
         ack = await asyncio.wait_for(queued, 15)
         assert ack["seq"] == 4 and len(client.outbox) == 0  # declared, joined, before, this
         await wait_for(lambda: view.state.seq == 4, what="resume")
         assert view.state == await second.hub.settled_state(room)
-        assert_log_is_whole(db_path, [ack["id"]])
+        assert_log_is_whole(store_url, [ack["id"]])
     finally:
         await client.close()
         runner.cancel()
@@ -85,9 +91,9 @@ async def test_a_client_resumes_after_a_graceful_restart(db_path: Path, make_cli
 
 
 async def test_sigkill_while_clients_write_loses_nothing_acknowledged(
-    db_path: Path, make_client: ClientFactory
+    db_path: Path, store_url: str, make_client: ClientFactory
 ) -> None:
-    hub = HubProcess(db_path)
+    hub = HubProcess(db_path, store=store_url)
     hub.start()
     try:
         clients = [await make_client(hub.url, f"writer{n}", connect_now=False) for n in range(3)]
@@ -120,13 +126,13 @@ async def test_sigkill_while_clients_write_loses_nothing_acknowledged(
         hub.start()  # same database, same port
         await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
 
-        rows = log_of(db_path)
+        rows = log_of(store_url)
         texts_by_seq = {seq: id_ for _, seq, id_, _ in rows}
         for text, seq in acked_before_crash.items():
             assert seq in texts_by_seq, f"{text} was acked as #{seq} before the crash but is gone"
         commands = [row for row in rows if row[3] != "responder.joined"]  # the hub's own
         assert len(commands) == 1 + len(futures)  # every command applied exactly once
-        assert_log_is_whole(db_path)
+        assert_log_is_whole(store_url)
         head = len(rows)
         for view in views:
             await wait_for(caught_up(view, head), timeout=15, what="clients to resume")
@@ -141,22 +147,26 @@ async def test_sigkill_while_clients_write_loses_nothing_acknowledged(
         hub.stop()
 
 
-async def test_sigterm_drains_and_exits_cleanly(db_path: Path, make_client: ClientFactory) -> None:
-    hub = HubProcess(db_path)
+async def test_sigterm_drains_and_exits_cleanly(
+    db_path: Path, store_url: str, make_client: ClientFactory
+) -> None:
+    hub = HubProcess(db_path, store=store_url)
     hub.start()
     try:
         client = await make_client(hub.url)
         room = await declare(client)
         await client.send("entry.added", {"text": "before the shutdown"}, room)
         assert await asyncio.to_thread(hub.terminate) == 0  # the loop keeps answering the close
-        assert [row[1] for row in log_of(db_path)] == [1, 2]
+        assert [row[1] for row in log_of(store_url)] == [1, 2]
     finally:
         hub.stop()
 
 
-async def test_idle_rooms_are_unloaded_and_come_back_whole(db_path: Path, make_client: ClientFactory) -> None:
+async def test_idle_rooms_are_unloaded_and_come_back_whole(
+    db_path: Path, store_url: str, make_client: ClientFactory
+) -> None:
     clock = Clock()
-    server = HubServer(db_path, TOKEN, clock=clock)
+    server = HubServer(db_path, TOKEN, store=store_url, clock=clock)
     await server.start()
     try:
         client = await make_client(server.url, "ann")
@@ -179,12 +189,12 @@ async def test_idle_rooms_are_unloaded_and_come_back_whole(db_path: Path, make_c
         assert after["entries"][:-1] == before["entries"] and after["entries"][-1]["text"] == "back again"
     finally:
         await server.stop()
-    assert_log_is_whole(db_path)
+    assert_log_is_whole(store_url)
 
 
-async def test_an_offer_made_before_a_restart_still_expires(db_path: Path) -> None:
+async def test_an_offer_made_before_a_restart_still_expires(db_path: Path, store_url: str) -> None:
     clock = Clock()
-    first = HubServer(db_path, TOKEN, clock=clock)
+    first = HubServer(db_path, TOKEN, store=store_url, clock=clock)
     await first.start()
     client = HubClient(first.url, TOKEN, "ann")
     await client.connect()
@@ -194,7 +204,7 @@ async def test_an_offer_made_before_a_restart_still_expires(db_path: Path) -> No
     await client.close()
     await first.stop()
 
-    second = HubServer(db_path, TOKEN, clock=clock)
+    second = HubServer(db_path, TOKEN, store=store_url, clock=clock)
     await second.start()  # nobody has touched the room since the restart
     try:
         clock.now += timedelta(seconds=second.hub.policy.offer_expires_after)
@@ -204,4 +214,4 @@ async def test_an_offer_made_before_a_restart_still_expires(db_path: Path) -> No
         assert state.roles["comms"].name == "ann" and state.summary_dict()["open_offers"] == 0
     finally:
         await second.stop()
-    assert_log_is_whole(db_path)
+    assert_log_is_whole(store_url)
