@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, caught_up, wait_for
+from tests.conftest import TOKEN, caught_up, log_of, wait_for
+from tests.pg import Cluster
 from tests.strategies import command
 from warroom.client import CommandRejected, HubClient
 from warroom.client.hub_client import Backoff
 
+pytestmark = pytest.mark.stores  # on SQLite and on PostgreSQL
+
 Step = tuple[int, Any]
+FreshStore = Callable[[Path], str]  # a new store URL, given the example's SQLite path
 steps = st.lists(
     st.tuples(st.integers(0, 2), st.one_of(command(st.integers(1, 25)), st.just("drop"), st.just("yield"))),
     min_size=1,
@@ -26,8 +31,8 @@ steps = st.lists(
 )
 
 
-async def scenario(db: Path, plan: list[Step]) -> None:
-    server = HubServer(db, TOKEN)
+async def scenario(db: Path, store: str, plan: list[Step]) -> None:
+    server = HubServer(db, TOKEN, store=store)
     await server.start()
     clients = [HubClient(server.url, TOKEN, f"c{n}", backoff=Backoff(base=0.01, cap=0.05)) for n in range(3)]
     runners = [asyncio.create_task(c.run()) for c in clients]
@@ -52,11 +57,7 @@ async def scenario(db: Path, plan: list[Step]) -> None:
         for view in views:
             await wait_for(caught_up(view, hub_state.seq), timeout=15, what="convergence")
             assert view.state == hub_state
-        with sqlite3.connect(db) as conn:
-            rows = conn.execute(
-                "SELECT id FROM events WHERE room = ? AND type != 'responder.joined'", (room,)
-            )
-            ids = Counter(row[0] for row in rows)
+        ids = Counter(id_ for r, _, id_, type_ in log_of(store) if r == room and type_ != "responder.joined")
         assert all(ids[a["id"]] == 1 for a in acked), "an acked command is missing or doubled"
         assert sum(ids.values()) == 1 + len(acked)  # nothing beyond what was acknowledged
     finally:
@@ -67,8 +68,24 @@ async def scenario(db: Path, plan: list[Step]) -> None:
         await server.stop()
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture
+def fresh_store(store_engine: str, request: pytest.FixtureRequest) -> FreshStore:
+    """A new store for each example: a SQLite file in the example's directory, or a PostgreSQL schema."""
+    if store_engine == "sqlite":
+        return str
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    return lambda _: cluster.fresh_url()
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(steps)
-def test_three_clients_converge_on_the_hub_state(plan: list[Step]) -> None:
+def test_three_clients_converge_on_the_hub_state(
+    fresh_store: Callable[[Path], str], plan: list[Step]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(scenario(Path(tmp) / "hub.db", plan))
+        db = Path(tmp) / "hub.db"
+        asyncio.run(scenario(db, fresh_store(db), plan))
