@@ -43,7 +43,11 @@ def routes(api: Api) -> list[Route]:
     headers = {"Cache-Control": f"max-age={MAX_AGE}"}
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
+        body: dict[str, Any] = {"status": "ok", "hub": hub.hub_id, "closing": hub.closing}
+        problem = await hub.health.problem()
+        if problem is not None:  # reads still work; writes would all be refused
+            return JSONResponse({**body, "status": "store_unavailable", "error": problem}, status_code=503)
+        return JSONResponse(body)
 
     async def status_json(request: Request) -> Response:
         return JSONResponse((await cache.get())[0], headers=headers)

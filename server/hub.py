@@ -17,6 +17,7 @@ from typing import Any
 
 from server import members
 from server.follow import LogFollower
+from server.health import StoreHealth
 from server.limits import Limits, RateLimiter
 from server.room import RESPONDER, Room, Subscriber, check_room
 from server.rooms import IDLE_ROOM, Rooms
@@ -70,6 +71,7 @@ class Hub:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.rooms = Rooms(store, self._clock)
         self.snapshots = Snapshots(store)
+        self.health = StoreHealth(store)  # what /healthz says of the store
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
         # The writer reads the rules from the hub at each command, so a reload reaches it.
         self.writer = Writer(

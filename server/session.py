@@ -270,6 +270,9 @@ class Session:
                 self.send({"t": "result", "rid": rid, "op": fields["op"], "data": data})
         except WarroomError as err:
             self._refuse(err, rid, command_id, doing=kind)
+        except StorageError as exc:  # the log is away (a join loads the room from it): try again later
+            unavailable = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log could not be read: {exc}")
+            self._refuse(unavailable, rid, command_id, doing=kind)
         except Exception:  # a bug answers the frame, and the connection and the hub go on
             log.exception("%s frame from %s failed", kind, self.name or "?")
             self._refuse(WarroomError(Code.INTERNAL, f"the hub failed on this {kind} frame"), rid, command_id)

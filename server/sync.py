@@ -92,8 +92,11 @@ class SyncServer:
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?")[0] == "/healthz":
+            problem = await self.hub.health.problem()
+            if problem is not None:
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, problem + "\n")
             return conn.respond(HTTPStatus.OK, "ok\n")
         if self.hub.closing:
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the hub is shutting down\n")
