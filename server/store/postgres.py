@@ -115,7 +115,7 @@ T = TypeVar("T")
 _NO_HEADS: Mapping[str, int] = MappingProxyType({})
 Conn = asyncpg.Connection | PoolConnectionProxy  # a connection of its own, or one lent by the pool
 
-_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 _EVENT_COLUMNS = "room, seq, id, actor, ts, type, data, digest"
 _TOKEN_COLUMNS = (
     "id, name, level, scope, created_at, created_by, expires_at, revoked_at, revoked_by, last_used_at"
@@ -130,7 +130,7 @@ def _storage_errors() -> Iterator[None]:
         yield
     except StorageError:
         raise
-    except _FAILURES as exc:
+    except FAILURES as exc:
         raise StorageError(_describe(exc)) from exc
 
 
@@ -209,13 +209,13 @@ class PostgresStore:
     async def close(self) -> None:
         if self._listener is not None:
             listener, self._listener = self._listener, None
-            with contextlib.suppress(*_FAILURES):
+            with contextlib.suppress(*FAILURES):
                 await asyncio.wait_for(listener.close(), CONNECT_TIMEOUT)
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), CONNECT_TIMEOUT)
-            except (*_FAILURES, asyncio.CancelledError):
+            except (*FAILURES, asyncio.CancelledError):
                 pool.terminate()
         self._bell.set()
         self._decode.shutdown(wait=True)

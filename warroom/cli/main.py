@@ -124,7 +124,28 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     _record_commands(sub)
     _oncall_commands(sub)
+    _store_commands(sub)
     return parser
+
+
+def _store_commands(sub: Any) -> None:
+    """Moving a hub's whole store between engines."""
+    store = sub.add_parser("store", help="the hub's store: store copy moves it between SQLite and PostgreSQL")
+    store_sub = store.add_subparsers(dest="store_command", required=True, parser_class=_Parser)
+    copy = store_sub.add_parser(
+        "copy", help="copy every table into an empty store, then check both logs match"
+    )
+    copy.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="sqlite:PATH or postgresql://…"
+    )
+    copy.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="an empty store: sqlite:PATH or postgresql://…",
+    )
+    copy.add_argument("--password-file", help="a PostgreSQL password, if not in the URL or PGPASSWORD")
 
 
 def _serve_command(sub: Any) -> None:
@@ -746,6 +767,21 @@ async def _config(args: argparse.Namespace) -> int:
     return await _with_client(args, work)
 
 
+async def _store(args: argparse.Namespace) -> int:
+    from server.store.copy import CopyRefused, copy
+
+    try:
+        copied = await copy(args.source, args.target, args.password_file)
+    except CopyRefused as exc:
+        raise UserError(f"store copy: {exc}") from None
+    rows = copied.rows
+    print(
+        f"copied {rows['events']} events in {rows['rooms']} incidents, {rows['tokens']} tokens and "
+        f"{rows['audit']} audit lines; both logs match (sha256 {copied.digest[:16]})"
+    )
+    return 0
+
+
 async def _postmortem(args: argparse.Namespace) -> int:
     from warroom.cli import postmortem as postmortem_cli
 
@@ -889,6 +925,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "audit": _audit,
     "config": _config,
     "postmortem": _postmortem,
+    "store": _store,
 }
 
 
