@@ -22,7 +22,9 @@ from server.store import SQLiteStore
 from server.store.base import Behind
 from tests.conftest import (
     TOKEN,
+    ClientFactory,
     Clock,
+    HubProcess,
     Receiver,
     assert_log_is_whole,
     caught_up,
@@ -211,3 +213,56 @@ async def test_one_hub_pages_and_another_carries_on_when_it_stops(tmp_path: Path
             await a.stop()
     rows = log_of(tmp_path / "hub.db")
     assert Counter(r[2] for r in rows).most_common(1)[0][1] == 1
+
+
+async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
+    db_path: Path, make_client: ClientFactory
+) -> None:
+    a, b = HubProcess(db_path), HubProcess(db_path)
+    a.start()
+    b.start()
+    try:
+        clients = [await make_client(f"{a.url},{b.url}", f"w{n}", connect_now=False) for n in range(2)]
+        runners = [asyncio.create_task(c.run()) for c in clients]
+        for client in clients:
+            await client.wait_connected(10)
+        assert all(c.url == a.url for c in clients)
+        room = await declare(clients[0])
+        views = [await c.join(room) for c in clients]
+        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        acked: dict[str, int] = {}
+
+        def write(client_no: int, n: int) -> None:
+            text = f"w{client_no}-{n}"
+            future = clients[client_no].submit("entry.added", {"text": text}, room)
+            futures[text] = future
+            future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
+
+        for n in range(200):
+            for c in range(2):
+                write(c, n)
+        await wait_for(lambda: len(acked) >= 20, what="some acks before the crash")
+        a.kill()  # the hub both clients are on; the other hub shares its store
+        acked_before_crash = dict(acked)
+        assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
+        for n in range(200, 220):  # typed while they move over
+            for c in range(2):
+                write(c, n)
+        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
+        assert all(c.url == b.url for c in clients)
+
+        rows = log_of(db_path)
+        seqs = {seq for _, seq, _, _ in rows}
+        assert all(seq in seqs for seq in acked_before_crash.values())
+        commands = [row for row in rows if row[3] != "responder.joined"]
+        assert len(commands) == 1 + len(futures)  # every command applied exactly once
+        assert_log_is_whole(db_path)
+        for view in views:
+            await wait_for(caught_up(view, len(rows)), timeout=15, what="both terminals at the head")
+        assert views[0].state == views[1].state
+        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(futures)
+        for runner in runners:
+            runner.cancel()
+    finally:
+        a.stop()
+        b.stop()
