@@ -218,7 +218,9 @@ async def test_one_hub_pages_and_another_carries_on_when_it_stops(tmp_path: Path
 async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
     db_path: Path, make_client: ClientFactory
 ) -> None:
-    a, b = HubProcess(db_path), HubProcess(db_path)
+    bulk = db_path.with_name("bulk.toml")  # two clients pipeline thousands of commands
+    bulk.write_text("[limits]\ncommands_per_second = 1e6\ncommand_burst = 10000000\n", encoding="utf-8")
+    a, b = (HubProcess(db_path, extra=("--config", str(bulk))) for _ in range(2))
     a.start()
     b.start()
     try:
@@ -238,14 +240,14 @@ async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
             futures[text] = future
             future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
 
-        for n in range(200):
+        for n in range(1500):  # far more than are acked before the kill
             for c in range(2):
                 write(c, n)
         await wait_for(lambda: len(acked) >= 20, what="some acks before the crash")
         a.kill()  # the hub both clients are on; the other hub shares its store
         acked_before_crash = dict(acked)
         assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
-        for n in range(200, 220):  # typed while they move over
+        for n in range(1500, 1520):  # typed while they move over
             for c in range(2):
                 write(c, n)
         await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
@@ -266,3 +268,23 @@ async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
     finally:
         a.stop()
         b.stop()
+
+
+async def test_presence_lists_everyone_whichever_hub_they_are_on(db_path: Path) -> None:
+    a, b = await started(db_path, 2)
+    ann, bob = await client_of(a, "ann"), await client_of(b, "bob")
+    try:
+        room = await declare(ann)
+        seen_by_ann, seen_by_bob = await ann.join(room), await bob.join(room)
+
+        def names(view: Any) -> set[str]:
+            return {p["name"] for p in view.presence}
+
+        await wait_for(lambda: names(seen_by_ann) == names(seen_by_bob) == {"ann", "bob"}, what="both listed")
+        assert {i["id"]: i["people"] for i in b.hub.rooms.incidents()}[room] == 2
+        await bob.close()
+        await wait_for(lambda: names(seen_by_ann) == {"ann"}, what="bob gone from ann's list")
+    finally:
+        await ann.close()
+        await a.stop()
+        await b.stop()
