@@ -19,10 +19,11 @@ from server import members
 from server.follow import LogFollower
 from server.health import StoreHealth
 from server.limits import Limits, RateLimiter
+from server.presence import SharedPresence
 from server.room import RESPONDER, Room, Subscriber, check_room
 from server.rooms import IDLE_ROOM, Rooms
 from server.snapshotting import Snapshots
-from server.store import EventStore
+from server.store import EventStore, StorageError
 from server.timetravel import History
 from server.writer import Ack, Follower, Writer, id_reused
 from warroom.core.errors import Code, WarroomError
@@ -78,11 +79,13 @@ class Hub:
             store, self.rooms, self.snapshots, self, self._clock, self.listeners, self.followers, self.stats
         )
         self.follower = LogFollower(store, self.rooms, self.writer, self.stats)
+        self.presence = SharedPresence(store, self.rooms, self.hub_id)
         self.history = History(store)  # checkpoints along each log, for the state at any seq
         self.listeners.append(self.history.committed)
         self._writing: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._following: asyncio.Task[None] | None = None
+        self._sharing: asyncio.Task[None] | None = None
         self.closing = False
         # Commands whose preparer runs now, by id: the digest as sent, and the prepared command.
         self._preparing: dict[str, tuple[str, asyncio.Future[Command]]] = {}
@@ -116,6 +119,7 @@ class Hub:
         self._writing = asyncio.create_task(self.writer.run(), name="warroom-writer")
         self._sweeper = asyncio.create_task(self.sweep_forever(), name="warroom-sweeper")
         self._following = asyncio.create_task(self.follower.run(), name="warroom-follower")
+        self._sharing = asyncio.create_task(self.presence.run(), name="warroom-presence")
 
     async def drain(self) -> None:
         """Refuse new commands, then wait until everything queued is committed and acked."""
@@ -123,11 +127,13 @@ class Hub:
         await self.writer.drain()
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._following):
+        for task in (self._sweeper, self._following, self._sharing):
             if task is not None:
                 task.cancel()
         await self.drain()
-        for task in (self._writing, self._sweeper, self._following):
+        with contextlib.suppress(StorageError):
+            await self.presence.leave_all()
+        for task in (self._writing, self._sweeper, self._following, self._sharing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -280,12 +286,14 @@ class Hub:
         self, room: Room, member: Subscriber, kind: str = RESPONDER, key: tuple[str, str] | None = None
     ) -> None:
         """Add a live member; a responder's first join goes on the record, a viewer's does not."""
+        self.presence.mark(room.id)
         if members.join(room, member, kind, key, self._clock()):
             self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
 
     def remove_member(self, room_id: str, member: Subscriber) -> None:
         room = self.rooms.loaded.get(room_id)
         if room is not None:
+            self.presence.mark(room_id)
             members.leave(room, member, self._clock())
 
     def emit(self, room_id: str, type_: str, data: dict[str, Any], actor: str = "warroom") -> None:

@@ -138,7 +138,7 @@ class Rooms:
         listing = []
         for item in self._listing:
             room = self.loaded.get(item["id"])
-            if room is not None and room.members:  # only rooms people are in: few, whatever the total
+            if room is not None and (room.members or room.elsewhere):  # only rooms people are in: few
                 item = {**item, "people": len(room.present())}
             listing.append(item)
         return listing

@@ -323,10 +323,13 @@ def assert_log_is_whole(db: Path | str, acked: Iterable[str] = ()) -> None:
 class HubProcess:
     """``warroom serve`` in its own process, so a test can SIGKILL it for real."""
 
-    def __init__(self, db: Path, port: int = 0, store: str | None = None) -> None:
+    def __init__(
+        self, db: Path, port: int = 0, extra: tuple[str, ...] = (), store: str | None = None
+    ) -> None:
         self.db = db
         self.store = store  # a store URL (--store); None: the SQLite file db
         self.port = port
+        self.extra = extra  # more arguments to warroom serve
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
@@ -348,6 +351,7 @@ class HubProcess:
                 *(["--store", self.store] if self.store else []),
                 "--token",
                 TOKEN,
+                *self.extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

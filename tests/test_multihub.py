@@ -22,7 +22,9 @@ from server.store import SQLiteStore
 from server.store.base import Behind
 from tests.conftest import (
     TOKEN,
+    ClientFactory,
     Clock,
+    HubProcess,
     Receiver,
     assert_log_is_whole,
     caught_up,
@@ -220,3 +222,78 @@ async def test_one_hub_pages_and_another_carries_on_when_it_stops(
             await a.stop()
     rows = log_of(store_url)
     assert Counter(r[2] for r in rows).most_common(1)[0][1] == 1
+
+
+async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
+    db_path: Path, store_url: str, make_client: ClientFactory
+) -> None:
+    bulk = db_path.with_name("bulk.toml")  # two clients pipeline thousands of commands
+    bulk.write_text("[limits]\ncommands_per_second = 1e6\ncommand_burst = 10000000\n", encoding="utf-8")
+    a, b = (HubProcess(db_path, extra=("--config", str(bulk)), store=store_url) for _ in range(2))
+    a.start()
+    b.start()
+    try:
+        clients = [await make_client(f"{a.url},{b.url}", f"w{n}", connect_now=False) for n in range(2)]
+        runners = [asyncio.create_task(c.run()) for c in clients]
+        for client in clients:
+            await client.wait_connected(10)
+        assert all(c.url == a.url for c in clients)
+        room = await declare(clients[0])
+        views = [await c.join(room) for c in clients]
+        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        acked: dict[str, int] = {}
+
+        def write(client_no: int, n: int) -> None:
+            text = f"w{client_no}-{n}"
+            future = clients[client_no].submit("entry.added", {"text": text}, room)
+            futures[text] = future
+            future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
+
+        for n in range(1500):  # far more than are acked before the kill
+            for c in range(2):
+                write(c, n)
+        await wait_for(lambda: len(acked) >= 20, what="some acks before the crash")
+        a.kill()  # the hub both clients are on; the other hub shares its store
+        acked_before_crash = dict(acked)
+        assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
+        for n in range(1500, 1520):  # typed while they move over
+            for c in range(2):
+                write(c, n)
+        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
+        assert all(c.url == b.url for c in clients)
+
+        rows = log_of(store_url)
+        seqs = {seq for _, seq, _, _ in rows}
+        assert all(seq in seqs for seq in acked_before_crash.values())
+        commands = [row for row in rows if row[3] != "responder.joined"]
+        assert len(commands) == 1 + len(futures)  # every command applied exactly once
+        assert_log_is_whole(store_url)
+        for view in views:
+            await wait_for(caught_up(view, len(rows)), timeout=15, what="both terminals at the head")
+        assert views[0].state == views[1].state
+        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(futures)
+        for runner in runners:
+            runner.cancel()
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def test_presence_lists_everyone_whichever_hub_they_are_on(db_path: Path, store_url: str) -> None:
+    a, b = await started(db_path, store_url, 2)
+    ann, bob = await client_of(a, "ann"), await client_of(b, "bob")
+    try:
+        room = await declare(ann)
+        seen_by_ann, seen_by_bob = await ann.join(room), await bob.join(room)
+
+        def names(view: Any) -> set[str]:
+            return {p["name"] for p in view.presence}
+
+        await wait_for(lambda: names(seen_by_ann) == names(seen_by_bob) == {"ann", "bob"}, what="both listed")
+        assert {i["id"]: i["people"] for i in b.hub.rooms.incidents()}[room] == 2
+        await bob.close()
+        await wait_for(lambda: names(seen_by_ann) == {"ann"}, what="bob gone from ann's list")
+    finally:
+        await ann.close()
+        await a.stop()
+        await b.stop()

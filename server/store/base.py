@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from warroom.core.events import Event
 
 T = TypeVar("T")
+Presence = dict[str, dict[str, list[dict[str, Any]]]]  # room -> hub id -> who is in it through that hub
 
 
 class StorageError(Exception):
@@ -98,6 +99,14 @@ class EventStore(Protocol):
         ...
 
     async def release(self, name: str, holder: str) -> None: ...
+
+    async def save_presence(self, room: str, hub: str, members: list[dict[str, Any]], ttl: float) -> None:
+        """Who is in ``room`` through ``hub``, for ``ttl`` seconds; an empty list says nobody."""
+        ...
+
+    async def presence(self, rooms: Sequence[str], other_than: str) -> Presence:
+        """Each room's members through every other hub whose word has not lapsed: room -> hub -> members."""
+        ...
 
     async def read(self, room: str, after: int, limit: int) -> list[Event]:
         """Events with seq > ``after``, in order, at most ``limit`` of them."""

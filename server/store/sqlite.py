@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from server.store.base import AuditRecord, Behind, Change, RoomRecord, StorageError, TokenRecord
+from server.store.base import AuditRecord, Behind, Change, Presence, RoomRecord, StorageError, TokenRecord
 from warroom.core.events import Event
 from warroom.core.schema import format_time
 
@@ -88,6 +88,14 @@ CREATE TABLE IF NOT EXISTS audit (
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 -- Work done once for all hubs sharing this file (paging) runs on the lease's holder.
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
+-- Who is in each room through each hub: every hub lists everyone, wherever they connected.
+CREATE TABLE IF NOT EXISTS presence (
+    room TEXT NOT NULL,
+    hub TEXT NOT NULL,
+    members TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (room, hub)
+) WITHOUT ROWID;
 """
 SCHEMA_VERSION = "3"
 # Each step takes a database from the version before it; the log itself is never rewritten.
@@ -446,6 +454,26 @@ class SQLiteStore:
 
     async def release(self, name: str, holder: str) -> None:
         await self._write("DELETE FROM leases WHERE name = ? AND holder = ?", [(name, holder)])
+
+    async def save_presence(self, room: str, hub: str, members: list[dict[str, Any]], ttl: float) -> None:
+        if members:
+            await self._write(
+                "INSERT OR REPLACE INTO presence (room, hub, members, expires) VALUES (?, ?, ?, ?)",
+                [(room, hub, json.dumps(members), time.time() + ttl)],
+            )
+        else:
+            await self._write("DELETE FROM presence WHERE room = ? AND hub = ?", [(room, hub)])
+
+    async def presence(self, rooms: Sequence[str], other_than: str) -> Presence:
+        found: Presence = {}
+        marks = ", ".join("?" * len(rooms))
+        rows = self._rows(
+            f"SELECT room, hub, members FROM presence WHERE room IN ({marks}) AND hub != ? AND expires > ?",
+            (*rooms, other_than, time.time()),
+        )
+        for room, hub, members in rows:
+            found.setdefault(room, {})[hub] = json.loads(members)
+        return found
 
     # -- tokens and the audit log ----------------------------------------------------
 
