@@ -224,6 +224,25 @@ async def test_a_lease_has_one_holder_until_it_expires_or_is_released(opener: Op
     assert not await b.lease("paging", "hub-b", 30)
 
 
+async def test_presence_is_shared_per_hub_until_its_word_lapses(opener: Opener) -> None:
+    a, b = await opener(), await opener()
+    ann = [{"name": "ann", "kind": "responder"}]
+    await a.save_presence("INC-1", "hub-a", ann, 30)
+    await b.save_presence("INC-1", "hub-b", [{"name": "bob"}], 30)
+    await a.save_presence("INC-2", "hub-a", [{"name": "é"}], 0.3)
+    assert await b.presence(["INC-1", "INC-2", "INC-3"], "hub-b") == {
+        "INC-1": {"hub-a": ann},
+        "INC-2": {"hub-a": [{"name": "é"}]},
+    }
+    assert await a.presence(["INC-1"], "hub-a") == {"INC-1": {"hub-b": [{"name": "bob"}]}}
+    await a.save_presence("INC-1", "hub-a", [], 30)  # nobody left through hub-a
+    assert await b.presence(["INC-1"], "hub-b") == {}
+    deadline = asyncio.get_running_loop().time() + 10
+    while await b.presence(["INC-2"], "hub-b"):  # hub-a stopped renewing: its word lapses
+        assert asyncio.get_running_loop().time() < deadline, "presence never lapsed"
+        await asyncio.sleep(0.05)
+
+
 async def test_snapshots_and_checkpoints(store: Store) -> None:
     await make_room(store, "INC-1", 5)
     assert await store.snapshot("INC-1") is None

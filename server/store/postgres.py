@@ -29,7 +29,7 @@ import asyncpg
 import msgpack
 from asyncpg.pool import PoolConnectionProxy
 
-from server.store.base import AuditRecord, Behind, Change, RoomRecord, StorageError, TokenRecord
+from server.store.base import AuditRecord, Behind, Change, Presence, RoomRecord, StorageError, TokenRecord
 from server.store.sqlite import _room_number
 from warroom.core.events import Event
 from warroom.core.schema import format_time
@@ -100,6 +100,14 @@ CREATE TABLE IF NOT EXISTS leases (
     name TEXT COLLATE "C" PRIMARY KEY,
     holder TEXT NOT NULL,
     expires_at TIMESTAMPTZ NOT NULL
+);
+-- Who is in each room through each hub, until the hub's word lapses.
+CREATE TABLE IF NOT EXISTS presence (
+    room TEXT COLLATE "C" NOT NULL,
+    hub TEXT COLLATE "C" NOT NULL,
+    members TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (room, hub)
 );
 """
 SCHEMA_VERSION = 1
@@ -474,6 +482,34 @@ class PostgresStore:
     async def release(self, name: str, holder: str) -> None:
         async with self._connection() as conn:
             await conn.execute("DELETE FROM leases WHERE name = $1 AND holder = $2", name, holder)
+
+    async def save_presence(self, room: str, hub: str, members: list[dict[str, Any]], ttl: float) -> None:
+        async with self._connection() as conn:
+            if members:
+                await conn.execute(
+                    "INSERT INTO presence (room, hub, members, expires_at) "
+                    "VALUES ($1, $2, $3, clock_timestamp() + make_interval(secs => $4)) "
+                    "ON CONFLICT (room, hub) DO UPDATE "
+                    "SET members = excluded.members, expires_at = excluded.expires_at",
+                    room,
+                    hub,
+                    json.dumps(members),
+                    float(ttl),
+                )
+            else:
+                await conn.execute("DELETE FROM presence WHERE room = $1 AND hub = $2", room, hub)
+
+    async def presence(self, rooms: Sequence[str], other_than: str) -> Presence:
+        rows = await self._fetch(
+            "SELECT room, hub, members FROM presence "
+            "WHERE room = ANY($1::text[]) AND hub <> $2 AND expires_at > clock_timestamp()",
+            list(rooms),
+            other_than,
+        )
+        found: Presence = {}
+        for room, hub, members in rows:
+            found.setdefault(room, {})[hub] = json.loads(members)
+        return found
 
     # -- tokens and the audit log ----------------------------------------------------
 
