@@ -435,6 +435,7 @@ class PostgresStore:
 
     async def wait_changes(self, since: int, timeout: float) -> None:
         bell = self._bell  # taken before the look: a ring after it wakes this wait
+        _ = self.pool  # a closed store refuses before it opens a listening connection
         await self._listen()
         if await self.revision() > since:
             return
