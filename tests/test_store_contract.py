@@ -129,6 +129,13 @@ async def test_a_stale_head_or_a_taken_room_is_behind_and_stores_nothing(store: 
     with pytest.raises(Behind) as taken:
         await store.append([ev("INC-2", 1, "incident.declared")], {"INC-2": "again"}, {}, {})
     assert taken.value.rooms == ["INC-2"]
+    logged = ev("INC-1", 1)  # a command id another hub has logged already
+    with pytest.raises(Behind) as known:
+        await store.append(
+            [Event("INC-3", 1, logged.id, "bob", logged.ts, "incident.declared", {})], {"INC-3": "e"}, {}, {}
+        )
+    assert known.value.rooms == ["INC-3"]
+    assert await store.room("INC-3") is None
     assert [e.seq for e in await store.read("INC-2", 0, 10)] == [1, 2]
     await store.append([ev("INC-1", 3)], {}, {}, {"INC-1": 2})  # the right head goes in
     assert (await store.room("INC-1") or pytest.fail()).head == 3

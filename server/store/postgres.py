@@ -223,7 +223,7 @@ class PostgresStore:
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), CONNECT_TIMEOUT)
-            except (*FAILURES, asyncio.CancelledError):
+            except FAILURES:
                 pool.terminate()
         self._bell.set()
         self._decode.shutdown(wait=True)
@@ -280,46 +280,56 @@ class PostgresStore:
         new_heads: dict[str, int] = {}
         for e in events:
             new_heads[e.room] = max(new_heads.get(e.room, 0), e.seq)
-        created = format_time(datetime.now(UTC))
         rows = [(e.room, e.seq, e.id, e.actor, e.ts, e.type, _pack(e.data), e.digest) for e in events]
         columns = [list(column) for column in zip(*rows, strict=True)]
-        try:
-            async with self._transaction() as conn:
+        async with self._transaction() as conn:
+            try:
                 await self._check_heads(conn, new_rooms, heads)
-                if new_rooms:
-                    await conn.execute(
-                        "INSERT INTO rooms (room, num, epoch, created_at) "
-                        "SELECT r, n, e, $4 FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(r, n, e)",
-                        list(new_rooms),
-                        [_room_number(room) for room in new_rooms],
-                        list(new_rooms.values()),
-                        created,
-                    )
-                if events:
-                    await conn.execute(
-                        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM unnest("
-                        "$1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
-                        "$7::bytea[], $8::text[])",
-                        *columns,
-                    )
-                if new_heads:
-                    # The revision is taken last: its row lock is held only through the commit, and
-                    # revisions become visible in the order they were handed out.
-                    await conn.execute(
-                        "WITH r AS (UPDATE counters SET value = value + 1 WHERE name = 'revision' "
-                        "RETURNING value), "
-                        "u AS (UPDATE rooms SET head = u.h, summary = u.s, rev = (SELECT value FROM r) "
-                        "FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(r, h, s) "
-                        "WHERE rooms.room = u.r RETURNING rooms.room, rooms.head) "
-                        "SELECT pg_notify($4, room || ':' || head) FROM u",
-                        list(new_heads),
-                        list(new_heads.values()),
-                        [_pack(summaries.get(room)) for room in new_heads],
-                        CHANNEL,
-                    )
-        except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
-            # A room, seq or event id another hub logged meanwhile: look again at the log.
-            raise Behind(sorted({*new_heads, *new_rooms})) from exc
+                await self._write_batch(conn, columns, new_rooms, new_heads, summaries)
+            except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError) as exc:
+                # A room, seq or event id another hub logged meanwhile: look again at the log. Raised
+                # inside the transaction, so it is rolled back, and as itself (not a StorageError).
+                raise Behind(sorted({*new_heads, *new_rooms})) from exc
+
+    @staticmethod
+    async def _write_batch(
+        conn: Conn,
+        columns: list[list[Any]],
+        new_rooms: Mapping[str, str],
+        new_heads: Mapping[str, int],
+        summaries: Mapping[str, dict[str, Any]],
+    ) -> None:
+        if new_rooms:
+            await conn.execute(
+                "INSERT INTO rooms (room, num, epoch, created_at) "
+                "SELECT r, n, e, $4 FROM unnest($1::text[], $2::bigint[], $3::text[]) AS u(r, n, e)",
+                list(new_rooms),
+                [_room_number(room) for room in new_rooms],
+                list(new_rooms.values()),
+                format_time(datetime.now(UTC)),
+            )
+        if columns:
+            await conn.execute(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT * FROM unnest("
+                "$1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], "
+                "$7::bytea[], $8::text[])",
+                *columns,
+            )
+        if new_heads:
+            # The revision is taken last: its row lock is held only through the commit, and
+            # revisions become visible in the order they were handed out.
+            await conn.execute(
+                "WITH r AS (UPDATE counters SET value = value + 1 WHERE name = 'revision' "
+                "RETURNING value), "
+                "u AS (UPDATE rooms SET head = u.h, summary = u.s, rev = (SELECT value FROM r) "
+                "FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS u(r, h, s) "
+                "WHERE rooms.room = u.r RETURNING rooms.room, rooms.head) "
+                "SELECT pg_notify($4, room || ':' || head) FROM u",
+                list(new_heads),
+                list(new_heads.values()),
+                [_pack(summaries.get(room)) for room in new_heads],
+                CHANNEL,
+            )
 
     @staticmethod
     async def _check_heads(conn: Conn, new_rooms: Mapping[str, str], heads: Mapping[str, int]) -> None:
