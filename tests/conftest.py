@@ -27,7 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from server.runner import HubServer
 from server.store import RoomRecord
-from tests.pg import Cluster, pg_bindir, run_async, start_cluster
+from tests.pg import Cluster, has_user, pg_bindir, run_async, start_cluster
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff, RoomView
 from warroom.core.protocol import PROTOCOL_VERSION, new_id
@@ -127,11 +127,16 @@ def store_url(store_engine: str, db_path: Path, request: pytest.FixtureRequest) 
 def require_postgres() -> Path:
     """PostgreSQL's server binaries; skip without them, unless CI demands every peer."""
     bindir = pg_bindir()
+    reason = ""
     if bindir is None:
         reason = "PostgreSQL's initdb and pg_ctl are not installed (Debian: apt-get install postgresql)"
+    elif os.geteuid() == 0 and not has_user("postgres"):
+        reason = "PostgreSQL will not run as root, and there is no postgres user to run it as"
+    if reason:
         if os.environ.get("WARROOM_REQUIRE_PEERS") == "1":
             pytest.fail(f"WARROOM_REQUIRE_PEERS=1 but {reason}")
         pytest.skip(reason)
+    assert bindir is not None
     return bindir
 
 

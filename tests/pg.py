@@ -46,6 +46,14 @@ def pg_bindir() -> Path | None:
     return next((d for d in candidates if (d / "initdb").is_file() and (d / "pg_ctl").is_file()), None)
 
 
+def has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def _major(name: str) -> int:
     return int(name) if name.isdigit() else -1
 
@@ -81,7 +89,6 @@ class Cluster:
         self.owner: str | None = None
         if os.geteuid() == 0:
             self.owner = "postgres"  # Debian's package makes this user
-            pwd.getpwnam(self.owner)  # KeyError: there is none
         self.root = Path(tempfile.mkdtemp(prefix="warroom-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"

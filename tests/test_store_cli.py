@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, declare, issue, log_of
+from server.store import PostgresStore, StorageError
+from server.store.postgres import SCHEMA_VERSION
+from tests.conftest import TOKEN, ClientFactory, declare, fetch_postgres, issue, log_of
 from tests.pg import Cluster
 from tests.test_cli import warroom
 from warroom.client import HubClient
@@ -99,3 +103,19 @@ async def test_serve_refuses_a_store_it_cannot_use_in_one_line(tmp_path: Path, e
     config.write_text('store = "mysql://x"\n')
     line = (await warroom(env, *serve, "--config", str(config))).one_line_error()
     assert "store: a store URL" in line
+
+
+async def test_a_postgresql_database_carries_its_schema_version(pg_cluster: Cluster) -> None:
+    url = pg_cluster.fresh_url()
+    store = PostgresStore(url)
+    assert await store.upgrade() == (None, SCHEMA_VERSION)  # a new database, made whole
+    assert await PostgresStore(url).upgrade() == (SCHEMA_VERSION, SCHEMA_VERSION)  # nothing to do
+    rows = fetch_postgres(url, "SELECT value FROM meta WHERE key = 'schema_version'")
+    assert rows == [(str(SCHEMA_VERSION),)]
+    newer = SCHEMA_VERSION + 1
+    schema = url.rsplit("search_path=", 1)[1]
+    pg_cluster.sql("warroom", f"UPDATE {schema}.meta SET value = '{newer}' WHERE key = 'schema_version'")
+    with pytest.raises(StorageError, match=f"schema version {newer}, newer than this warroom knows"):
+        await PostgresStore(url).open()
+    with pytest.raises(StorageError, match="newer"):
+        await PostgresStore(url).upgrade()
