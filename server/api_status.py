@@ -43,11 +43,15 @@ def routes(api: Api) -> list[Route]:
     headers = {"Cache-Control": f"max-age={MAX_AGE}"}
 
     async def healthz(request: Request) -> Response:
-        body: dict[str, Any] = {"status": "ok", "hub": hub.hub_id, "closing": hub.closing}
-        problem = await hub.health.problem()
-        if problem is not None:  # reads still work; writes would all be refused
-            return JSONResponse({**body, "status": "store_unavailable", "error": problem}, status_code=503)
-        return JSONResponse(body)
+        if hub.log_error is not None:  # reads still work, but nothing can be saved: take it out
+            body = {
+                "status": "log_unavailable",
+                "hub": hub.hub_id,
+                "closing": hub.closing,
+                "error": hub.log_error,
+            }
+            return JSONResponse(body, status_code=503)
+        return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
 
     async def status_json(request: Request) -> Response:
         return JSONResponse((await cache.get())[0], headers=headers)

@@ -135,6 +135,7 @@ class HubServer:
         await self.runbooks.start()
         await self.escalation.start()
         await self.sync.start()
+        self.hub.log_health.watchers.append(lambda error: self.sync.send_all({"t": "hub", "log": error}))
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio turn Nagle off, and every answer is not 40 ms late.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)

@@ -387,6 +387,23 @@ class HubProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def kill_at_ack(
+        self, acked: dict[str, int], n: int
+    ) -> Callable[[str, asyncio.Future[dict[str, Any]]], None]:
+        """An ack callback that records each ack and SIGKILLs the hub as the ``n``th arrives.
+
+        Killed from inside the client's read of that ack, the hub dies mid-stream: waiting for
+        the count and then killing lets a fast hub acknowledge the whole stream in between.
+        """
+
+        def record(text: str, done: asyncio.Future[dict[str, Any]]) -> None:
+            acked[text] = done.result()["seq"]
+            if len(acked) == n:
+                assert self.proc is not None
+                self.proc.send_signal(signal.SIGKILL)
+
+        return record
+
     def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
