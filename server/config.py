@@ -243,10 +243,9 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
 
 
 def _store_url(url: str) -> bool:
-    scheme, sep, rest = url.partition("://")
-    if sep:
-        return scheme in ("postgresql", "postgres", "sqlite") and bool(rest)
-    return url.startswith("sqlite:") and len(url) > len("sqlite:")
+    from server.store.locate import is_postgres, sqlite_path
+
+    return is_postgres(url) or (url.startswith("sqlite:") and str(sqlite_path(url)) not in ("", "."))
 
 
 def _silences(table: dict[str, Any], fail: Any) -> tuple[int, tuple[str, ...]]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from server.config import load_hub_config
 from server.runner import HubServer
 from server.store import PostgresStore, StorageError
 from server.store.postgres import SCHEMA_VERSION
@@ -13,6 +14,7 @@ from tests.conftest import TOKEN, ClientFactory, declare, fetch_postgres, issue,
 from tests.pg import Cluster
 from tests.test_cli import warroom
 from warroom.client import HubClient
+from warroom.core.errors import WarroomError
 
 
 async def a_used_hub(db: Path, make_client: ClientFactory) -> tuple[str, list[str]]:
@@ -119,3 +121,17 @@ async def test_a_postgresql_database_carries_its_schema_version(pg_cluster: Clus
         await PostgresStore(url).open()
     with pytest.raises(StorageError, match="newer"):
         await PostgresStore(url).upgrade()
+
+
+async def test_a_reload_that_changes_the_store_is_refused_whole(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text(f'store = "sqlite:{tmp_path / "hub.db"}"\n')
+    server = HubServer(tmp_path / "hub.db", TOKEN, config=load_hub_config(config), config_path=config)
+    await server.start()
+    try:
+        config.write_text('store = "postgresql://warroom@db.internal/warroom"\n')
+        with pytest.raises(WarroomError, match="store changed: restart the hub"):
+            await server.reload_config()
+        assert server.config.store == f"sqlite:{tmp_path / 'hub.db'}"
+    finally:
+        await server.stop()
