@@ -8,7 +8,6 @@ commands spread across them at once.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,6 +25,7 @@ from tests.conftest import (
     ClientFactory,
     Clock,
     HubProcess,
+    KilledMidStream,
     Receiver,
     assert_log_is_whole,
     caught_up,
@@ -232,38 +232,19 @@ async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
         assert all(c.url == a.url for c in clients)
         room = await declare(clients[0])
         views = [await c.join(room) for c in clients]
-        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        acked: dict[str, int] = {}
-        record = a.kill_at_ack(acked, 20)  # mid-stream: some acked, some in flight, some unsent
-
-        def write(client_no: int, n: int) -> None:
-            text = f"w{client_no}-{n}"
-            future = clients[client_no].submit("entry.added", {"text": text}, room)
-            futures[text] = future
-            future.add_done_callback(functools.partial(record, text))
-
-        for n in range(200):
-            for c in range(2):
-                write(c, n)
-        await wait_for(lambda: len(acked) >= 20, what="some acks before the crash")
-        a.kill()  # reaped; it died at the 20th ack
-        acked_before_crash = dict(list(acked.items())[:20])
-        for n in range(200, 220):  # typed while they move over
-            for c in range(2):
-                write(c, n)
-        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
+        stream = KilledMidStream(a, clients, room, kill_at=20)  # the hub both clients are on
+        stream.write(range(200))
+        before_crash = await stream.killed()
+        stream.write(range(200, 220))  # typed while they move over
+        await stream.all_acked()
         assert all(c.url == b.url for c in clients)
-
-        rows = log_of(db_path)
-        seqs = {seq for _, seq, _, _ in rows}
-        assert all(seq in seqs for seq in acked_before_crash.values())
-        commands = [row for row in rows if row[3] != "responder.joined"]
-        assert len(commands) == 1 + len(futures)  # every command applied exactly once
-        assert_log_is_whole(db_path)
+        rows = stream.assert_logged_once(db_path, before_crash)
         for view in views:
             await wait_for(caught_up(view, len(rows)), timeout=15, what="both terminals at the head")
         assert views[0].state == views[1].state
-        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(futures)
+        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(
+            stream.futures
+        )
         for runner in runners:
             runner.cancel()
     finally:
