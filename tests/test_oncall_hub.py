@@ -111,7 +111,7 @@ async def test_an_override_through_the_hub_wins_over_layers_and_file_overrides_a
         finally:
             await frank.close()
     await server.access.flush()
-    audit = await server.hub.store.audit(None, None, 100)
+    audit = await server.access.store.audit(None, None, 100)
     kinds = [(a.kind, a.actor) for a in audit if a.kind.startswith("oncall.")]
     assert kinds == [("oncall.override_added", "erin"), ("oncall.override_removed", "api")]
 
