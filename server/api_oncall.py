@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.access import EVERY
-from server.api_common import Api, command_id, read_json
+from server.api_common import Api, command_id, json_object, parse_json, read_body, read_json
 from server.oncall import OncallService
 from server.tokens import Level
 from warroom.core.errors import Code, WarroomError
@@ -52,7 +52,12 @@ def routes(api: Api) -> list[Route]:
             raise WarroomError(
                 Code.INVALID_VALUE, f"{text[:40]!r} is not an override id (a number)", "override"
             )
-        actor = api.acting(request, {}, "api")
+        raw = await read_body(request)  # optional: {"actor": NAME}, with the hub token
+        meta = json_object(parse_json(raw)) if raw.strip() else {}
+        unknown = sorted(set(meta) - {"actor"})
+        if unknown:
+            raise WarroomError(Code.UNKNOWN_FIELD, f"body: unknown field {unknown[0]!r}", unknown[0])
+        actor = api.acting(request, meta, "api")
         removed = await service().remove_override(int(text), actor, command_id(request))
         audit(request, "oncall.override_removed", actor, removed.to_json())
         return JSONResponse({"removed": removed.to_json()})

@@ -19,6 +19,7 @@ import pytest
 from server.intake import ONCALL
 from server.runner import HubServer
 from tests.conftest import TOKEN, Clock, Receiver, declare, issue, wait_for
+from tests.test_cli import warroom
 from tests.test_escalation_hub import client_of, logged, pages, start_hub, write_config
 
 FILE_OVERRIDE = """
@@ -277,3 +278,82 @@ async def test_the_on_call_log_is_no_incident_and_clients_cannot_write_to_it(
             await frank.send("entry.added", {"text": "hello"}, ONCALL)
     finally:
         await frank.close()
+
+
+# --- the CLI, in a real subprocess, against the hub ------------------------------------------------
+
+
+async def test_the_cli_adds_lists_uses_and_removes_hub_overrides(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], env: dict[str, str]
+) -> None:
+    server = await oncall_hub(tmp_path, receiver, clock)
+    hubs.append(server)
+    await settle(server)  # the on-call log: its room (#1), then platform followed from now (#2)
+    hub = ["--hub", server.url, "--token", TOKEN, "--http", server.http_url, "--as", "erin"]
+    file = ["--schedules", str(tmp_path / "oncall.toml")]
+    r = await warroom(
+        env, "oncall", "override", "platform", "dave", "--from", "2026-12-01T10:00", "--to",
+        "2026-12-01T12:00", "--reason", "swap with alice", *hub,
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert (
+        r.out == "override #3: dave on call for platform from 2026-12-01T09:00:00Z to 2026-12-01T11:00:00Z\n"
+    )
+    r = await warroom(env, "oncall", "overrides", "platform", "--json", *hub)
+    listed = json.loads(r.out)
+    assert [(o["id"], o["user"], o["by"], o["reason"]) for o in listed] == [
+        (3, "dave", "erin", "swap with alice")
+    ]
+    at = ["--at", "2026-12-01T10:30"]
+    r = await warroom(env, "oncall", "platform", *at, "--json", "--explain", *file, *hub)
+    assert (json.loads(r.out)["now"], json.loads(r.out)["decided_by"]) == ("dave", "override"), r.err
+    r = await warroom(env, "oncall", "platform", *at, "--explain", *file, *hub)
+    assert "decided by an override: dave" in r.out and "(recorded through the hub)" in r.out
+    r = await warroom(env, "oncall", "platform", *at, "--json", *file, *hub, "--no-hub")
+    assert json.loads(r.out)["now"] != "dave"  # the file alone
+    r = await warroom(
+        env, "oncall", "shifts", "platform", "--from", "2026-12-01T09:00", "--to", "2026-12-01T13:00",
+        "--json", *file, *hub,
+    )  # fmt: skip
+    assert ("dave", "override") in [(s["user"], s["source"]) for s in json.loads(r.out)]
+    r = await warroom(
+        env, "escalate", "simulate", "payments", "--at", "2026-12-01T09:30Z", "--json", *file, *hub
+    )
+    assert json.loads(r.out)[0]["notify"] == ["dave"], r.err
+    r = await warroom(env, "oncall", "override", "--remove", "3", *hub)
+    assert r.code == 0 and r.out == "removed override #3: dave on call for platform\n", r.err
+    r = await warroom(env, "oncall", "overrides", *hub)
+    assert r.out == "no overrides recorded in the hub\n"
+
+
+async def test_bad_override_input_on_the_cli_is_one_line_and_exit_2(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], env: dict[str, str]
+) -> None:
+    server = await oncall_hub(tmp_path, receiver, clock)
+    hubs.append(server)
+    viewer = await issue(server, "vic", level="viewer")
+    hub = ["--hub", server.url, "--token", TOKEN, "--http", server.http_url]
+    when = ["--from", "2026-12-01T10:00", "--to", "2026-12-01T12:00"]
+    cases = [
+        (["nope", "dave", *when], "no schedule 'nope'"),
+        (["platform", "mallory", *when], "unknown user 'mallory'"),
+        (
+            ["platform", "dave", "--from", "2026-12-01T12:00", "--to", "2026-12-01T12:00"],
+            "to must come after from",
+        ),
+        (["platform", "dave", "--from", "soon", "--to", "2026-12-01T12:00"], "'soon' is not a time"),
+        (["platform", "dave", "--from", "2026-12-01T12:00"], "say when with --from TIME and --to TIME"),
+        (["platform"], "write: warroom oncall override SCHEDULE NAME"),
+        (["--remove", "x"], "an override id is a number"),
+        (["--remove", "77"], "no override #77"),
+    ]
+    for args, words in cases:
+        r = await warroom(env, "oncall", "override", *args, *hub)
+        assert words in r.one_line_error(), (args, r.err)
+    as_viewer = ["--hub", server.url, "--token", viewer, "--http", server.http_url]
+    r = await warroom(env, "oncall", "override", "platform", "dave", *when, *as_viewer)
+    assert "needs a responder token" in r.one_line_error()
+    r = await warroom(env, "oncall", "platform", "--schedules", str(tmp_path / "oncall.toml"), "--hub",
+                      "ws://127.0.0.1:9", "--token", TOKEN, "--http", "http://127.0.0.1:9")  # fmt: skip
+    assert "--no-hub reads the schedules file alone" in r.one_line_error()
+    assert server.oncall.overrides == {}
