@@ -7,7 +7,9 @@ The clock starts at 2026-11-28 03:00 UTC (04:00 in Berlin): alice's daily turn o
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -19,8 +21,9 @@ import pytest
 from server.intake import ONCALL
 from server.runner import HubServer
 from tests.conftest import TOKEN, Clock, Receiver, declare, issue, wait_for
-from tests.test_cli import warroom
+from tests.test_cli import Result, warroom
 from tests.test_escalation_hub import client_of, logged, pages, start_hub, write_config
+from warroom.cli.main import main
 
 FILE_OVERRIDE = """
 [[schedules.platform.overrides]]
@@ -280,11 +283,33 @@ async def test_the_on_call_log_is_no_incident_and_clients_cannot_write_to_it(
         await frank.close()
 
 
-# --- the CLI, in a real subprocess, against the hub ------------------------------------------------
+# --- the CLI against the hub: one real subprocess, the rest in a thread (the hub's loop stays free) ---
+
+
+class Cli:
+    """``warroom ...`` run in-process on a thread, its output captured; the environment holds no
+    WARROOM_* of the developer's and an empty config dir."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    async def __call__(self, *args: str) -> Result:
+        self.capsys.readouterr()
+        code = await asyncio.to_thread(main, list(args))
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Cli:
+    for name in [k for k in os.environ if k.startswith("WARROOM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WARROOM_CONFIG_DIR", env["WARROOM_CONFIG_DIR"])
+    return Cli(capsys)
 
 
 async def test_the_cli_adds_lists_uses_and_removes_hub_overrides(
-    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], env: dict[str, str]
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], env: dict[str, str], cli: Cli
 ) -> None:
     server = await oncall_hub(tmp_path, receiver, clock)
     hubs.append(server)
@@ -299,35 +324,33 @@ async def test_the_cli_adds_lists_uses_and_removes_hub_overrides(
     assert (
         r.out == "override #3: dave on call for platform from 2026-12-01T09:00:00Z to 2026-12-01T11:00:00Z\n"
     )
-    r = await warroom(env, "oncall", "overrides", "platform", "--json", *hub)
+    r = await cli("oncall", "overrides", "platform", "--json", *hub)
     listed = json.loads(r.out)
     assert [(o["id"], o["user"], o["by"], o["reason"]) for o in listed] == [
         (3, "dave", "erin", "swap with alice")
     ]
     at = ["--at", "2026-12-01T10:30"]
-    r = await warroom(env, "oncall", "platform", *at, "--json", "--explain", *file, *hub)
+    r = await cli("oncall", "platform", *at, "--json", "--explain", *file, *hub)
     assert (json.loads(r.out)["now"], json.loads(r.out)["decided_by"]) == ("dave", "override"), r.err
-    r = await warroom(env, "oncall", "platform", *at, "--explain", *file, *hub)
+    r = await cli("oncall", "platform", *at, "--explain", *file, *hub)
     assert "decided by an override: dave" in r.out and "(recorded through the hub)" in r.out
-    r = await warroom(env, "oncall", "platform", *at, "--json", *file, *hub, "--no-hub")
+    r = await cli("oncall", "platform", *at, "--json", *file, *hub, "--no-hub")
     assert json.loads(r.out)["now"] != "dave"  # the file alone
-    r = await warroom(
-        env, "oncall", "shifts", "platform", "--from", "2026-12-01T09:00", "--to", "2026-12-01T13:00",
+    r = await cli(
+        "oncall", "shifts", "platform", "--from", "2026-12-01T09:00", "--to", "2026-12-01T13:00",
         "--json", *file, *hub,
     )  # fmt: skip
     assert ("dave", "override") in [(s["user"], s["source"]) for s in json.loads(r.out)]
-    r = await warroom(
-        env, "escalate", "simulate", "payments", "--at", "2026-12-01T09:30Z", "--json", *file, *hub
-    )
+    r = await cli("escalate", "simulate", "payments", "--at", "2026-12-01T09:30Z", "--json", *file, *hub)
     assert json.loads(r.out)[0]["notify"] == ["dave"], r.err
-    r = await warroom(env, "oncall", "override", "--remove", "3", *hub)
+    r = await cli("oncall", "override", "--remove", "3", *hub)
     assert r.code == 0 and r.out == "removed override #3: dave on call for platform\n", r.err
-    r = await warroom(env, "oncall", "overrides", *hub)
+    r = await cli("oncall", "overrides", *hub)
     assert r.out == "no overrides recorded in the hub\n"
 
 
 async def test_bad_override_input_on_the_cli_is_one_line_and_exit_2(
-    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], env: dict[str, str]
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], cli: Cli
 ) -> None:
     server = await oncall_hub(tmp_path, receiver, clock)
     hubs.append(server)
@@ -348,12 +371,12 @@ async def test_bad_override_input_on_the_cli_is_one_line_and_exit_2(
         (["--remove", "77"], "no override #77"),
     ]
     for args, words in cases:
-        r = await warroom(env, "oncall", "override", *args, *hub)
+        r = await cli("oncall", "override", *args, *hub)
         assert words in r.one_line_error(), (args, r.err)
     as_viewer = ["--hub", server.url, "--token", viewer, "--http", server.http_url]
-    r = await warroom(env, "oncall", "override", "platform", "dave", *when, *as_viewer)
+    r = await cli("oncall", "override", "platform", "dave", *when, *as_viewer)
     assert "needs a responder token" in r.one_line_error()
-    r = await warroom(env, "oncall", "platform", "--schedules", str(tmp_path / "oncall.toml"), "--hub",
+    r = await cli("oncall", "platform", "--schedules", str(tmp_path / "oncall.toml"), "--hub",
                       "ws://127.0.0.1:9", "--token", TOKEN, "--http", "http://127.0.0.1:9")  # fmt: skip
     assert "--no-hub reads the schedules file alone" in r.one_line_error()
     assert server.oncall.overrides == {}
