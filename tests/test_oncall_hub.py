@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,20 +30,6 @@ user = "carol"
 from = "2026-11-28T00:00"
 to = "2026-11-28T05:00"
 """
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def hubs() -> AsyncIterator[list[HubServer]]:
-    started: list[HubServer] = []
-    yield started
-    for server in started:
-        if server.oncall._task is not None and not server.oncall._task.done():
-            await server.stop()
 
 
 async def oncall_hub(tmp_path: Path, receiver: Receiver, clock: Clock, extra: str = "") -> HubServer:
