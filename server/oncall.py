@@ -115,6 +115,9 @@ class OncallService:
         self._caught_up = False
         self._room_made = False
         self._due: set[str] = set()  # incident rooms whose on-call lines need a look
+        # schedule -> nothing changes before this; forgotten when its overrides, its chain or the file change
+        self._quiet_until: dict[str, datetime] = {}
+        self._file_seen: Escalations | None = None
         self._requests: list[Event] = []  # page.requested not answered yet
         self._task: asyncio.Task[None] | None = None
         escalation.resolver = self.resolve_target
@@ -171,7 +174,9 @@ class OncallService:
         elif event.type == "oncall.override_removed":
             self.overrides.pop(d["override"], None)
             self.touched[d["schedule"]] = parse_time(event.ts)
-        elif event.type == "oncall.handoff":
+        if event.type.startswith("oncall."):
+            self._quiet_until.pop(d.get("schedule", ""), None)
+        if event.type == "oncall.handoff":
             at, last = parse_time(d["at"]), self.chain.get(d["schedule"])
             if last is None or at >= last.at:
                 self.chain[d["schedule"]] = Link(at, d.get("to"), d["why"])
@@ -336,6 +341,9 @@ class OncallService:
             since = format_time(self.hub._clock() - RECENT)
             self._requests += [e for e in await self.hub.store.scan(["page.requested"]) if e.ts >= since]
         now = self.hub._clock()
+        if self.file is not self._file_seen:  # read again (a config reload): work everything out again
+            self._file_seen = self.file
+            self._quiet_until.clear()
         for name in list(self.file.oncall.schedules):
             await self._follow(name, now)
         due, self._due = self._due, set()
@@ -352,10 +360,16 @@ class OncallService:
         if link is None:  # the hub starts following it: who is on call now, nobody told
             await self._record(name, now, None, who_is_on_call(schedule, now).user, "start")
             return
+        quiet = self._quiet_until.get(name)
+        if quiet is not None and now < quiet:
+            return
         change = self._next_change(name, schedule, link, now)
-        if change is not None:
-            at, user, why = change
-            await self._record(name, at, link.user, user, why)
+        if change is None:
+            handoff = who_is_on_call(schedule, now).handoff
+            self._quiet_until[name] = handoff if handoff is not None else datetime.max.replace(tzinfo=UTC)
+            return
+        at, user, why = change
+        await self._record(name, at, link.user, user, why)
 
     def _next_change(
         self, name: str, schedule: Schedule, link: Link, now: datetime
