@@ -1,5 +1,6 @@
-"""The roles panel shows who is on call for the incident, and F7 pages them: Pilot against a real hub
-with a controllable clock and a local webhook receiver (tests/test_oncall_hub.py has the hub's side)."""
+"""The roles panel shows who is on call for the incident, and F7 pages them: Pilot, then two real
+terminals (tmux), against a real hub with a controllable clock and a local webhook receiver
+(tests/test_oncall_hub.py has the hub's side)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from tests.conftest import Clock, Receiver, declare, wait_for
 from tests.test_app import incident, joined, make_app, running, settle
 from tests.test_escalation_hub import client_of, pages
 from tests.test_oncall_hub import handoffs, http, oncall_hub
+from tests.tmux import Tmux, join, shows
 from warroom.app.dialogs import ConfirmScreen
 from warroom.app.widgets.panels import RolesPanel
 
@@ -58,3 +60,29 @@ async def test_the_roles_panel_follows_handoffs_and_overrides_and_f7_pages_after
             return [e.text for e in app.client.rooms[room].state.entries.values()]
 
         await settle(pilot, lambda: "zoe paged dave (on call: schedule:platform)" in lines(), "the page line")
+
+
+async def test_two_real_terminals_show_who_is_on_call_and_follow_the_handoff(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], tmux: Tmux
+) -> None:
+    server = await oncall_hub(tmp_path, receiver, clock)
+    hubs.append(server)
+    frank = await client_of(server, "frank")
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+    finally:
+        await frank.close()
+    await wait_for(lambda: server.hub._rooms[room].state.oncall == {"platform": "alice"}, what="alice")
+    tmux.start("main", join(server.url, room, "A"))
+    tmux.start("other", join(server.url, room, "B"))
+    for session in ("main", "other"):
+        await shows(
+            tmux, lambda s: "on call: platform" in s and "alice" in s, "alice on call", session=session
+        )
+    clock.now = clock.now.replace(hour=8)  # the handoff: both terminals follow
+    for session in ("main", "other"):
+        await shows(tmux, lambda s: "alice → bob" in s, "the handoff line", session=session)
+    tmux("send-keys", "-t", "main", "F7")
+    await shows(tmux, lambda s: "Page bob now?" in s, "the question")
+    tmux("send-keys", "-t", "main", "y")
+    await shows(tmux, lambda s: "A paged bob (on call: schedule:platform)" in s, "the page", session="other")
