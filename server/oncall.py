@@ -1,20 +1,13 @@
-"""The hub's on-call log: overrides recorded through the hub, handoffs, and pages asked for by hand.
+"""The hub's on-call log: overrides recorded through the hub, and the chain of handoffs.
 
 It all lives in the event log, in the hub's own room ``oncall`` (``ONCALL``):
 ``oncall.override_added`` and ``oncall.override_removed``, and a chain of
 ``oncall.handoff`` events, one for each change of who is on call for each
 schedule. Every hub sharing the store reads that room again once a second, so
 an override recorded through one hub counts on all of them, for ``schedule:``
-pages as for handoffs.
-
-Handoffs are worked out from the last one in the log and the clock, over the
-resolved shifts (file and hub overrides included): a restarted hub records,
-late, those that fell due while it was down, in order, and none twice. Each
-one's command id is derived from schedule, instant and people, so two hubs
-record it once, and only the hub whose write it was notifies the incoming and
-outgoing people through the sinks. Each open incident the schedule covers (by
-the escalation policies) gets the handoff as a timeline line, with an id of
-its own derived the same way, so the room's state says who is on call for it.
+pages (this service is the escalation engine's resolver), handoffs
+(server/handoffs.py) and pages asked for by hand (server/oncall_pages.py).
+Its once-a-second tick runs those two as well.
 """
 
 from __future__ import annotations
@@ -22,32 +15,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.escalation import EscalationEngine
+from server.handoffs import Handoffs, command_id, zulu
 from server.hub import Hub
-from server.intake import HUB_ROOMS, ONCALL
-from server.paging import Outgoing
+from server.intake import ONCALL
+from server.oncall_pages import page_requested
 from server.room import Room
 from server.writer import Ack
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
 from warroom.core.schema import format_time, parse_time
 from warroom.oncall.bundle import Escalations
-from warroom.oncall.escalation import file_resolver, resolve
+from warroom.oncall.escalation import file_resolver
 from warroom.oncall.model import FIRST_YEAR, LAST_YEAR, Override, Schedule, local_instant
 from warroom.oncall.policies import known_names
-from warroom.oncall.resolve import shifts, who_is_on_call
+from warroom.oncall.resolve import who_is_on_call
 
 log = logging.getLogger("warroom.oncall")
 
 ACTOR = "oncall"
 TICK = 1.0  # seconds between looks at the clock and the on-call log
-IDS = uuid.UUID("5f0d7c3a-2b61-4e8f-9d14-7a2c6b1e0f93")  # namespace of the on-call log's command ids
-PAGE_POLICY = "on call"  # what a page asked for by hand says in its policy field
 RECENT = timedelta(hours=1)  # page requests a starting hub still answers, if nobody did
 ROOM_EVENTS = (
     "incident.declared",
@@ -56,15 +47,6 @@ ROOM_EVENTS = (
     "incident.status_changed",
 )
 TITLE = "On-call log: overrides and handoffs"
-
-
-def command_id(*parts: str) -> str:
-    """The same decision gets the same id, on any hub, before or after a restart."""
-    return str(uuid.uuid5(IDS, "/".join(parts)))
-
-
-def zulu(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -115,8 +97,7 @@ class OncallService:
         self._caught_up = False
         self._room_made = False
         self._due: set[str] = set()  # incident rooms whose on-call lines need a look
-        # schedule -> nothing changes before this; forgotten when its overrides, its chain or the file change
-        self._quiet_until: dict[str, datetime] = {}
+        self.handoffs = Handoffs(self)
         self._file_seen: Escalations | None = None
         self._requests: list[Event] = []  # page.requested not answered yet
         self._task: asyncio.Task[None] | None = None
@@ -175,7 +156,7 @@ class OncallService:
             self.overrides.pop(d["override"], None)
             self.touched[d["schedule"]] = parse_time(event.ts)
         if event.type.startswith("oncall."):
-            self._quiet_until.pop(d.get("schedule", ""), None)
+            self.handoffs.quiet_until.pop(d.get("schedule", ""), None)
         if event.type == "oncall.handoff":
             at, last = parse_time(d["at"]), self.chain.get(d["schedule"])
             if last is None or at >= last.at:
@@ -216,7 +197,7 @@ class OncallService:
                         names.setdefault(name, None)
         return list(names)
 
-    def _sinks(self, schedules: list[str]) -> tuple[str, ...]:
+    def sinks(self, schedules: list[str]) -> tuple[str, ...]:
         """The sinks of the policies naming these schedules; every sink if one of them names none."""
         named: dict[str, None] = {}
         for policy in self.file.policies.values() if self.file is not None else ():
@@ -272,7 +253,7 @@ class OncallService:
         data = {"schedule": schedule.name, "user": user, "from": format_time(start), "to": format_time(end)}
         if body.get("reason") is not None:
             data["reason"] = body["reason"]
-        await self._ensure_room()
+        await self.ensure_room()
         ack = await self.hub.execute(
             Command(cid, "oncall.override_added", data, ONCALL), actor, internal=True
         )
@@ -300,7 +281,7 @@ class OncallService:
         await self.refresh()
         return found
 
-    async def _ensure_room(self) -> None:
+    async def ensure_room(self) -> None:
         """The on-call log's room, declared on first use (by whichever hub comes first)."""
         if self._room_made or await self.hub.store.room(ONCALL) is not None:
             self._room_made = True
@@ -343,161 +324,17 @@ class OncallService:
         now = self.hub._clock()
         if self.file is not self._file_seen:  # read again (a config reload): work everything out again
             self._file_seen = self.file
-            self._quiet_until.clear()
+            self.handoffs.quiet_until.clear()
         for name in list(self.file.oncall.schedules):
-            await self._follow(name, now)
+            await self.handoffs.follow(name, now)
         due, self._due = self._due, set()
         for room in sorted(due):
-            await self._sync_room(room)
+            await self.handoffs.sync_room(room)
         requests, self._requests = self._requests, []
         for request in requests:
-            await self._page(request)
+            await page_requested(self, request)
 
-    async def _follow(self, name: str, now: datetime) -> None:
-        schedule = self.schedule(name)
-        assert schedule is not None
-        link = self.chain.get(name)
-        if link is None:  # the hub starts following it: who is on call now, nobody told
-            await self._record(name, now, None, who_is_on_call(schedule, now).user, "start")
-            return
-        quiet = self._quiet_until.get(name)
-        if quiet is not None and now < quiet:
-            return
-        change = self._next_change(name, schedule, link, now)
-        if change is None:
-            handoff = who_is_on_call(schedule, now).handoff
-            self._quiet_until[name] = handoff if handoff is not None else datetime.max.replace(tzinfo=UTC)
-            return
-        at, user, why = change
-        await self._record(name, at, link.user, user, why)
-
-    def _next_change(
-        self, name: str, schedule: Schedule, link: Link, now: datetime
-    ) -> tuple[datetime, str | None, str] | None:
-        """The first change of who is on call after the last recorded one, up to now."""
-        pieces = shifts(schedule, link.at, now + timedelta(milliseconds=1))
-        for point in sorted({p.start for p in pieces} | {p.end for p in pieces}):
-            if not link.at < point <= now:
-                continue
-            user = next((p.user for p in pieces if p.start <= point < p.end), None)
-            if user != link.user:
-                return point, user, "handoff"
-        current = who_is_on_call(schedule, now).user
-        if current == link.user:
-            return None
-        # Not at a shift's edge: an override added or removed since changed who it is now.
-        touched = self.touched.get(name)
-        return (touched if touched is not None and link.at < touched <= now else now), current, "override"
-
-    async def _record(self, name: str, at: datetime, before: str | None, after: str | None, why: str) -> None:
-        cid = (
-            command_id(name, "start")
-            if why == "start"
-            else command_id(name, zulu(at), before or "", after or "")
-        )
-        incidents = await self._inheritors(name)
-        data: dict[str, Any] = {"schedule": name, "at": format_time(at), "why": why}
-        if before:
-            data["from"] = before
-        if after:
-            data["to"] = after
-        if incidents:
-            data["incidents"] = [i["id"] for i in incidents]
-        await self._ensure_room()
-        ack = await self._submit(Command(cid, "oncall.handoff", data, ONCALL))
-        await self.refresh()
-        if ack is not None and not ack.duplicate and why != "start":
-            self._tell(name, data, incidents, cid)
-
-    async def _inheritors(self, name: str) -> list[dict[str, Any]]:
-        """Open incidents (drills aside) whose policies page this schedule: they change hands with it."""
-        out = []
-        for item in await self.hub.incidents():
-            if item.get("status") == "resolved" or item.get("drill"):
-                continue
-            if name in self.schedules_for(str(item.get("severity") or ""), item.get("services") or []):
-                out.append(item)
-        return out[:100]
-
-    def _tell(self, name: str, data: dict[str, Any], incidents: list[dict[str, Any]], cid: str) -> None:
-        """Notify the outgoing and incoming people through the sinks, naming what they inherit."""
-        before, after = data.get("from"), data.get("to")
-        summary = f"on call for {name}: {before or 'nobody'} → {after or 'nobody'} at {data['at']}"
-        if incidents:
-            named = ", ".join(f"{i['id']} ({i.get('severity')} {i.get('title')})" for i in incidents)
-            summary += f"; open incidents you inherit: {named}"
-        listed = [{k: i.get(k) for k in ("id", "title", "severity", "status")} for i in incidents]
-        body = {"event": "oncall.handoff", **data, "incidents": listed, "summary": summary}
-        people = tuple(p for p in (before, after) if p)
-        keys = {"schedule": name, "at": data["at"]}
-        self.escalation.pager.deliver(
-            Outgoing("oncall.handoff", body, people, ONCALL, keys), cid, self._sinks([name])
-        )
-
-    async def _sync_room(self, room_id: str) -> None:
-        """Write the on-call lines an open incident lacks: each schedule its policies page, as now."""
-        if room_id in HUB_ROOMS:
-            return
-        try:
-            room = await self.hub.room(room_id)
-        except WarroomError:
-            return
-        state = room.state
-        if not state.declared or state.status == "resolved" or state.drill:
-            return
-        for name in self.schedules_for(state.severity, state.services):
-            link = self.chain.get(name)
-            current = state.oncall.get(name)
-            if link is None or current == link.user:
-                continue
-            why = link.why if name in state.oncall and link.why != "start" else "joined"
-            data: dict[str, Any] = {"schedule": name, "at": format_time(link.at), "why": why}
-            if current:
-                data["from"] = current
-            if link.user:
-                data["to"] = link.user
-            cid = command_id(room_id, name, zulu(link.at), link.user or "")
-            await self._submit(Command(cid, "oncall.handoff", data, room_id))
-
-    # -- pages asked for by hand -------------------------------------------------------
-
-    async def _page(self, request: Event) -> None:
-        """Page whoever is on call now for the incident (``page.requested``): a ``page.sent`` line."""
-        try:
-            room = await self.hub.room(request.room)
-        except WarroomError:
-            return
-        state = room.state
-        names = self.schedules_for(state.severity, state.services)
-        if not names:
-            log.warning("page asked for in %s, but no policy pages a schedule for it", request.room)
-            return
-        targets = [f"schedule:{n}" for n in names]
-        notify = resolve(targets, self.hub._clock(), self.resolve_target)
-        data: dict[str, Any] = {
-            "policy": PAGE_POLICY,
-            "level": 1,
-            "round": 0,
-            "targets": targets,
-            "trigger": "incident",
-            "by": request.actor,
-        }
-        if notify:
-            data["notify"] = list(notify)
-        cid = command_id(request.room, "page", request.id)
-        ack = await self._submit(Command(cid, "page.sent", data, request.room))
-        if ack is None or ack.duplicate or state.drill:  # drills never leave the hub
-            return
-        incident = {
-            "id": state.room,
-            "title": state.title,
-            "severity": state.severity,
-            "status": state.status,
-        }
-        page = {"event": "page.sent", "incident": incident, **data, "notify": list(notify)}
-        self.escalation.pager.send(page, cid, self._sinks(names))
-
-    async def _submit(self, command: Command) -> Ack | None:
+    async def submit(self, command: Command) -> Ack | None:
         try:
             future = self.hub.submit(command, ACTOR, internal=True, fixed_id=True)
             return await future
