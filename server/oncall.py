@@ -218,7 +218,9 @@ class OncallService:
 
     def _named(self, name: Any) -> Schedule:
         file = self._loaded()
-        if not isinstance(name, str) or name not in file.oncall.schedules:
+        if not isinstance(name, str):
+            raise WarroomError(Code.MISSING_FIELD, "schedule: the schedule's name is required", "schedule")
+        if name not in file.oncall.schedules:
             known = ", ".join(sorted(file.oncall.schedules)) or "none"
             raise WarroomError(Code.NOT_FOUND, f"no schedule {name!r} (schedules: {known})", "schedule")
         return file.oncall.schedules[name]
@@ -325,8 +327,8 @@ class OncallService:
         if self.file is not self._file_seen:  # read again (a config reload): work everything out again
             self._file_seen = self.file
             self.handoffs.quiet_until.clear()
-        for name in list(self.file.oncall.schedules):
-            await self.handoffs.follow(name, now)
+        # One schedule's handoffs follow each other; different schedules' commit together.
+        await asyncio.gather(*(self.handoffs.follow(name, now) for name in list(self.file.oncall.schedules)))
         due, self._due = self._due, set()
         for room in sorted(due):
             await self.handoffs.sync_room(room)
