@@ -264,8 +264,14 @@ async def test_the_on_call_log_is_no_incident_and_clients_cannot_write_to_it(
     try:
         with pytest.raises(Exception, match="on-call log"):
             await frank.send("entry.added", {"text": "hello"}, ONCALL)
+        room = await declare(frank, "Payments failing", "SEV2")  # an incident's declaration is posted
+        await wait_for(
+            lambda: any(room.encode() in body and b"declared" in body for _, _, body in receiver.got)
+        )
     finally:
         await frank.close()
+    assert not any(b"On-call log" in body for _, _, body in receiver.got)  # the log's never was
+    assert [i["id"] for i in await server.hub.incidents()] == [room]
 
 
 # --- the CLI against the hub: one real subprocess, the rest in a thread (the hub's loop stays free) ---
