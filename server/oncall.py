@@ -134,6 +134,8 @@ class OncallService:
                 if event.seq == self.seq + 1:  # a gap (another hub wrote) is filled by refresh
                     self._fold(event)
             return
+        if self.file is None:  # no on-call file: nothing to keep up to date, nobody to page
+            return
         for event in events:
             if event.type in ROOM_EVENTS:
                 self._due.add(room.id)
