@@ -86,3 +86,27 @@ async def test_two_real_terminals_show_who_is_on_call_and_follow_the_handoff(
     await shows(tmux, lambda s: "Page bob now?" in s, "the question")
     tmux("send-keys", "-t", "main", "y")
     await shows(tmux, lambda s: "A paged bob (on call: schedule:platform)" in s, "the page", session="other")
+
+
+async def test_f7_with_nobody_on_call_says_so_and_sends_nothing(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    server = await oncall_hub(tmp_path, receiver, clock)
+    hubs.append(server)
+    frank = await client_of(server, "frank")
+    try:  # a drill: nobody is paged for it, so the hub writes no on-call line into it
+        ack = await frank.send("incident.declared", {"title": "Game day", "severity": "SEV2", "drill": True})
+        room = str(ack["room"])
+    finally:
+        await frank.close()
+    app = make_app(server.url, "zoe", room, clock=clock)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "joined")
+        await pilot.press("f7")
+        await settle(
+            pilot, lambda: any("nobody is on call" in str(n.message) for n in app._notifications), "said"
+        )
+        assert not isinstance(app.screen, ConfirmScreen)
+        await server.hub.writer.settled()
+        types = [e.type for e in await server.hub.store.read(room, 0, 1000)]
+        assert "page.requested" not in types and "page.sent" not in types

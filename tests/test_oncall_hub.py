@@ -136,6 +136,15 @@ async def test_bad_overrides_are_refused_in_json_and_change_nothing(
         assert refused.status_code == 403
         assert "needs a responder token" in refused.json()["error"]["message"]
         assert (await api.get("/api/v1/oncall/overrides")).status_code == 200  # reading is fine
+    async with http(server, await issue(server, "sam", scope=["INC-1"])) as api:
+        refused = await api.post("/api/v1/oncall/overrides", json=good)  # a responder for one incident
+        assert refused.status_code == 403
+        assert "reaches every incident" in refused.json()["error"]["message"]
+    async with http(server, await issue(server, "maria")) as api:  # a responder for all: it may
+        made = await api.post("/api/v1/oncall/overrides", json={**good, "actor": "someone-else"})
+        assert made.status_code == 201 and made.json()["override"]["by"] == "maria"  # the token names her
+        gone = await api.delete(f"/api/v1/oncall/overrides/{made.json()['override']['id']}")
+        assert gone.status_code == 200
     assert server.oncall.overrides == {}
 
 
