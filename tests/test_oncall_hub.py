@@ -215,6 +215,12 @@ async def test_a_restart_in_the_middle_repeats_no_handoff_and_skips_none(
     assert [o.user for o in again.oncall.overrides.values()] == ["dave"]
     state = await again.hub.settled_state(room)
     assert state.oncall == {"platform": "alice"}
+    lines = [e.text for e in state.entries.values() if e.text.startswith("on call for")]
+    assert lines == [  # the incident's timeline skips neither
+        "on call for platform: alice",
+        "on call for platform: alice → bob",
+        "on call for platform: bob → alice",
+    ]
     await again.stop()
     third = await oncall_hub(tmp_path, receiver, clock)  # once more, with nothing due: nothing repeats
     hubs.append(third)
