@@ -130,7 +130,8 @@ class Handoffs:
         )
 
     async def sync_room(self, room_id: str) -> None:
-        """Write the on-call lines an open incident lacks: each schedule its policies page, as now."""
+        """Bring an open incident's on-call lines up to date: each schedule its policies page, as now,
+        and a line for each one they no longer page."""
         if room_id in HUB_ROOMS:
             return
         try:
@@ -140,7 +141,13 @@ class Handoffs:
         state = room.state
         if not state.declared or state.status == "resolved" or state.drill:
             return
-        for name in self.service.schedules_for(state.severity, state.services):
+        wanted = self.service.schedules_for(state.severity, state.services)
+        for name in sorted(set(state.oncall) - set(wanted)):  # its services or severity moved away
+            at = format_time(self.service.hub._clock())
+            gone = {"schedule": name, "at": at, "why": "left", "from": state.oncall[name]}
+            cid = command_id(room_id, name, "left", str(state.seq))
+            await self.service.submit(Command(cid, "oncall.handoff", gone, room_id))
+        for name in wanted:
             link = self.service.chain.get(name)
             current = state.oncall.get(name)
             if link is None or current == link.user:

@@ -267,6 +267,54 @@ async def test_a_page_asked_for_in_the_room_pages_whoever_is_on_call_now(
         await frank.close()
 
 
+DB_SCHEDULE = """
+[schedules.db]
+timezone = "UTC"
+[[schedules.db.layers]]
+users = ["erin"]
+rotation = "weekly"
+handoff = "monday 00:00"
+start = "2026-11-02"
+
+[policies.database]
+services = ["postgres"]
+sinks = ["pager"]
+[[policies.database.levels]]
+at = "1h"
+notify = ["schedule:db"]
+"""
+
+
+async def test_an_incident_gains_and_loses_schedules_as_its_services_change(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    server = await oncall_hub(tmp_path, receiver, clock, DB_SCHEDULE)
+    hubs.append(server)
+    frank = await client_of(server, "frank")
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+
+        def oncall() -> dict[str, str]:
+            return server.hub._rooms[room].state.oncall
+
+        await wait_for(lambda: oncall() == {"platform": "alice"}, what="platform only")
+        await frank.send("incident.services_set", {"services": ["postgres"]}, room)
+        await wait_for(lambda: oncall() == {"platform": "alice", "db": "erin"}, what="db joins")
+        await frank.send("incident.services_set", {"services": ["web"]}, room)
+        await wait_for(lambda: oncall() == {"platform": "alice"}, what="db leaves")
+        await settle(server)
+        lines = [
+            e.text for e in server.hub._rooms[room].state.entries.values() if e.text.startswith("on call")
+        ]
+        assert lines == [
+            "on call for platform: alice",
+            "on call for db: erin",
+            "on call for db: no longer paged for this incident",
+        ]
+    finally:
+        await frank.close()
+
+
 async def test_the_on_call_log_is_no_incident_and_clients_cannot_write_to_it(
     tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
 ) -> None:

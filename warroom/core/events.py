@@ -49,8 +49,8 @@ WHY_LEVELS = 5
 ACTION_STATUSES = ("open", "in_progress", "done", "wont_do")
 SERVICES_MAX = 32
 # Why who is on call changed: a shift ended (rotation or an override's own times), an override was
-# added or removed, the hub started following the schedule, or an incident came under it.
-HANDOFF_REASONS = ("handoff", "override", "start", "joined")
+# added or removed, the hub started following the schedule, or an incident came under it or left it.
+HANDOFF_REASONS = ("handoff", "override", "start", "joined", "left")
 
 NAME_MAX = 64
 TITLE_MAX = 200

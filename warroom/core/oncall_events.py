@@ -31,12 +31,14 @@ def _override_removed(state: IncidentState, event: Event) -> None:
 def _handoff(state: IncidentState, event: Event) -> None:
     d = event.data
     schedule, to = d["schedule"], d.get("to")
-    if to:
+    if to and d["why"] != "left":
         state.oncall[schedule] = to
     else:
         state.oncall.pop(schedule, None)
     after = to or "nobody"
-    if d["why"] in ("start", "joined"):
+    if d["why"] == "left":
+        text = f"on call for {schedule}: no longer paged for this incident"
+    elif d["why"] in ("start", "joined"):
         text = f"on call for {schedule}: {after}"
     else:
         text = f"on call for {schedule}: {d.get('from') or 'nobody'} → {after}"
