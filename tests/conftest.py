@@ -70,6 +70,21 @@ class Clock:
 
 
 @pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def hubs() -> AsyncIterator[list[HubServer]]:
+    """Hubs a test starts (and may stop and start again), stopped at its end if it did not stop them."""
+    started: list[HubServer] = []
+    yield started
+    for server in started:
+        if not server.hub.closing:
+            await server.stop()
+
+
+@pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """The environment for a CLI subprocess: no WARROOM_* from the developer's shell.
 
