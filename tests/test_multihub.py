@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from server.intake import ONCALL
 from server.runner import HubServer
 from server.store import SQLiteStore
 from server.store.base import Behind
@@ -270,3 +271,46 @@ async def test_presence_lists_everyone_whichever_hub_they_are_on(db_path: Path) 
         await ann.close()
         await a.stop()
         await b.stop()
+
+
+async def test_two_hubs_record_and_tell_each_handoff_once_and_share_overrides(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    from tests.test_oncall_hub import handoffs, http, oncall_hub, settle
+
+    a = await oncall_hub(tmp_path, receiver, clock)
+    b = await oncall_hub(tmp_path, receiver, clock)
+    hubs.extend([a, b])
+    start = clock.now
+    frank = await client_of(b, "frank")
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+        await wait_for(lambda: a.hub.rooms.summaries.get(room) is not None, what="the incident on hub A")
+        async with http(a) as api:  # an override made on one hub ...
+            body = {
+                "schedule": "platform",
+                "user": "dave",
+                "from": "2026-11-28T10:00",
+                "to": "2026-11-28T12:00",
+            }
+            assert (await api.post("/api/v1/oncall/overrides", json=body)).status_code == 201
+        await wait_for(lambda: bool(b.oncall.overrides), what="... is known on the other")
+        clock.now = start.replace(hour=8)  # alice -> bob, which both hubs work out
+        await wait_for(lambda: len(handoffs(receiver)) == 1, what="the 08:00 handoff")
+        clock.now = start.replace(hour=9)  # 10:00 in Berlin: dave's override, from hub A's record
+        await wait_for(lambda: len(handoffs(receiver)) == 2, what="the override's handoff")
+        await settle(a, 5)
+        await settle(b, 5)
+        told = [(h["from"], h["to"]) for h in handoffs(receiver)]
+        assert told == [("alice", "bob"), ("bob", "dave")]  # each told once, though two hubs decided it
+        chain = await logged(a, ONCALL, "oncall.handoff")
+        assert [(h.get("from"), h.get("to")) for h in chain] == [
+            (None, "alice"),
+            ("alice", "bob"),
+            ("bob", "dave"),
+        ]
+        lines = [e.text for e in (await b.hub.settled_state(room)).entries.values()]
+        assert lines.count("on call for platform: alice → bob") == 1
+        assert lines.count("on call for platform: bob → dave") == 1
+    finally:
+        await frank.close()
