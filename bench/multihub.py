@@ -45,6 +45,12 @@ async def hub(db: Path, store: str | None, work: Path, label: str) -> Child:
     return await start_child(argv, work, label, want=("sync",))
 
 
+def entry(room: str, text: str) -> bytes:
+    return packb(
+        {"t": "cmd", "id": str(uuid.uuid4()), "type": "entry.added", "room": room, "data": {"text": text}}
+    )
+
+
 async def member(url: str, room: str, name: str, want: int, out: list[float], synced: asyncio.Event) -> None:
     """Join and record each entry's latency from the send time in its text."""
     ws = await open_client(url, name, 15.0, TOKEN)
@@ -98,18 +104,7 @@ async def latency(a: Child, b: Child) -> tuple[list[float], list[float]]:
     await asyncio.wait_for(asyncio.gather(*(s.wait() for s in synced)), 30)  # both in before the first entry
     writer = await open_client(a.ws_url, "writer", 15.0, TOKEN)
     for _ in range(ENTRIES):
-        text = f"t={time.perf_counter_ns()}"
-        await writer.send(
-            packb(
-                {
-                    "t": "cmd",
-                    "id": str(uuid.uuid4()),
-                    "type": "entry.added",
-                    "room": room,
-                    "data": {"text": text},
-                }
-            )
-        )
+        await writer.send(entry(room, f"t={time.perf_counter_ns()}"))
         await asyncio.sleep(1 / RATE)  # the pace of the load, not a wait for an event
     await asyncio.wait_for(asyncio.gather(*members), 60)
     await writer.close()
@@ -123,17 +118,7 @@ async def pipelined(urls: Sequence[str], room: str) -> float:
         ws = await open_client(url, f"w{uuid.uuid4().hex[:4]}", 15.0, TOKEN)
         each = PIPELINED // len(urls)
         for n in range(each):
-            await ws.send(
-                packb(
-                    {
-                        "t": "cmd",
-                        "id": str(uuid.uuid4()),
-                        "type": "entry.added",
-                        "room": room,
-                        "data": {"text": f"p{n}"},
-                    }
-                )
-            )
+            await ws.send(entry(room, f"p{n}"))
         acked = 0
         while acked < each:
             frame = unpackb(await asyncio.wait_for(ws.recv(), 60))

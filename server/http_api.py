@@ -21,13 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server import api_actions, api_admin, api_incidents, api_intake, api_status, api_timetravel
+from server import api_actions, api_admin, api_incidents, api_intake, api_oncall, api_status, api_timetravel
 from server.access import Access
 from server.alerts import AlertService
 from server.api_common import MAX_BODY, MAX_INTAKE, Api, refused
 from server.api_postmortem import routes as postmortem_routes
 from server.hub import Hub
 from server.limits import RateLimiter
+from server.oncall import OncallService
 from server.tokens import bearer
 from warroom.core.errors import Code, WarroomError
 
@@ -74,8 +75,10 @@ class TokenAuth:
         await self.app(scope, receive, send)
 
 
-def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
-    api = Api(hub, access, alerts)
+def build_api(
+    hub: Hub, access: Access, alerts: AlertService, oncall: OncallService | None = None
+) -> Starlette:
+    api = Api(hub, access, alerts, oncall)
 
     async def on_warroom_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WarroomError)
@@ -112,6 +115,7 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
             *api_intake.routes(api),
             *api_admin.routes(api),
             *postmortem_routes(api),
+            *api_oncall.routes(api),
         ],
         middleware=[Middleware(TokenAuth, access=access, rate=hub.http_rate)],
         exception_handlers=handlers,

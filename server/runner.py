@@ -28,6 +28,7 @@ from server.http_api import build_api
 from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
 from server.notify import Notifier
+from server.oncall import OncallService
 from server.runbooks import RunbookService
 from server.sources import DEFAULT, Sources, describe_sources
 from server.store import PostgresStore, Store, open_store, shown
@@ -88,6 +89,7 @@ class HubServer:
         self.escalation = EscalationEngine(
             self.hub, self.config.sinks, self.config.schedules, self.notifier.backoff
         )
+        self.oncall = OncallService(self.hub, self.escalation)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.sources)
         self.runbooks = RunbookService(self.hub, self.config.runbooks)
         self.token = token
@@ -134,6 +136,7 @@ class HubServer:
         await self.alerts.start()
         await self.runbooks.start()
         await self.escalation.start()
+        await self.oncall.start()
         await self.sync.start()
         self.hub.log_health.watchers.append(lambda error: self.sync.send_all({"t": "hub", "log": error}))
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -147,7 +150,7 @@ class HubServer:
         limits = self.config.limits
         self._http_protocol = guarded(limits.header_timeout, limits.body_timeout, limits.connections)
         config = uvicorn.Config(
-            build_api(self.hub, self.access, self.alerts),
+            build_api(self.hub, self.access, self.alerts, self.oncall),
             http=self._http_protocol,
             ws="none",
             limit_concurrency=limits.connections + 1,  # our own cap answers first, in JSON
@@ -167,6 +170,7 @@ class HubServer:
     async def stop(self) -> None:
         """Stop taking connections, commit and ack what is queued, then close clients with 1001."""
         self.sync.stop_accepting()
+        await self.oncall.stop()
         await self.escalation.stop()
         await self.hub.drain()
         await self.sync.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -67,6 +68,21 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def hubs() -> AsyncIterator[list[HubServer]]:
+    """Hubs a test starts (and may stop and start again), stopped at its end if it did not stop them."""
+    started: list[HubServer] = []
+    yield started
+    for server in started:
+        if not server.hub.closing:
+            await server.stop()
 
 
 @pytest.fixture
@@ -387,23 +403,6 @@ class HubProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
-    def kill_at_ack(
-        self, acked: dict[str, int], n: int
-    ) -> Callable[[str, asyncio.Future[dict[str, Any]]], None]:
-        """An ack callback that records each ack and SIGKILLs the hub as the ``n``th arrives.
-
-        Killed from inside the client's read of that ack, the hub dies mid-stream: waiting for
-        the count and then killing lets a fast hub acknowledge the whole stream in between.
-        """
-
-        def record(text: str, done: asyncio.Future[dict[str, Any]]) -> None:
-            acked[text] = done.result()["seq"]
-            if len(acked) == n:
-                assert self.proc is not None
-                self.proc.send_signal(signal.SIGKILL)
-
-        return record
-
     def terminate(self) -> int:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
@@ -413,6 +412,55 @@ class HubProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+
+class KilledMidStream:
+    """Entries written by several clients into one room while a hub process is SIGKILLed mid-stream.
+
+    The hub is killed from inside the client's read of the ``kill_at``th ack: waiting for the
+    count and then killing lets a fast hub acknowledge the whole stream in between.
+    """
+
+    def __init__(self, hub: HubProcess, clients: list[HubClient], room: str, kill_at: int) -> None:
+        self.hub, self.clients, self.room, self.kill_at = hub, clients, room, kill_at
+        self.futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.acked: dict[str, int] = {}  # text -> seq, in the order the acks arrived
+
+    def write(self, rounds: range) -> None:
+        for n in rounds:
+            for c, client in enumerate(self.clients):
+                text = f"w{c}-{n}"
+                future = client.submit("entry.added", {"text": text}, self.room)
+                self.futures[text] = future
+                future.add_done_callback(functools.partial(self._acked, text))
+
+    def _acked(self, text: str, done: asyncio.Future[dict[str, Any]]) -> None:
+        self.acked[text] = done.result()["seq"]
+        if len(self.acked) == self.kill_at:
+            assert self.hub.proc is not None
+            self.hub.proc.send_signal(signal.SIGKILL)
+
+    async def killed(self) -> dict[str, int]:
+        """Wait for the kill, reap the hub, and return what was acked before it died."""
+        await wait_for(lambda: len(self.acked) >= self.kill_at, what="some acks before the crash")
+        self.hub.kill()
+        return dict(list(self.acked.items())[: self.kill_at])
+
+    async def all_acked(self, timeout: float = 30) -> None:
+        await asyncio.wait_for(asyncio.gather(*self.futures.values()), timeout)
+
+    def assert_logged_once(
+        self, db: Path | str, before_crash: dict[str, int]
+    ) -> list[tuple[str, int, str, str]]:
+        """Every ack from before the crash is in the log, and every command is there exactly once."""
+        rows = log_of(db)
+        seqs = {seq for _, seq, _, _ in rows}
+        for text, seq in before_crash.items():
+            assert seq in seqs, f"{text} was acked as #{seq} before the crash but is gone"
+        commands = [row for row in rows if row[3] != "responder.joined"]  # the hub's own
+        assert len(commands) == 1 + len(self.futures)  # the declaration, and each entry once
+        assert_log_is_whole(db)
+        return rows
 
 
 _REFUSING: list[socket.socket] = []  # held open for the whole run, so the ports stay taken

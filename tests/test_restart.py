@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +15,7 @@ from tests.conftest import (
     ClientFactory,
     Clock,
     HubProcess,
+    KilledMidStream,
     assert_log_is_whole,
     caught_up,
     declare,
@@ -104,41 +103,19 @@ async def test_sigkill_while_clients_write_loses_nothing_acknowledged(
         room = await declare(clients[0])
         views = [await c.join(room) for c in clients]
 
-        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        acked: dict[str, int] = {}
-        record = hub.kill_at_ack(acked, 30)  # mid-stream: some acked, some in flight, some unsent
-
-        def write(client_no: int, n: int) -> None:
-            text = f"w{client_no}-{n}"
-            future = clients[client_no].submit("entry.added", {"text": text}, room)
-            futures[text] = future
-            future.add_done_callback(functools.partial(record, text))
-
-        for n in range(300):
-            for c in range(3):
-                write(c, n)
-        await wait_for(lambda: len(acked) >= 30, what="some acks before the crash")
-        hub.kill()  # reaped; it died at the 30th ack
-        acked_before_crash = dict(list(acked.items())[:30])
-        for n in range(300, 320):  # typed while the hub is down
-            for c in range(3):
-                write(c, n)
+        stream = KilledMidStream(hub, clients, room, kill_at=30)
+        stream.write(range(300))
+        before_crash = await stream.killed()
+        stream.write(range(300, 320))  # typed while the hub is down
 
         hub.start()  # same database, same port
-        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
-
-        rows = log_of(store_url)
-        texts_by_seq = {seq: id_ for _, seq, id_, _ in rows}
-        for text, seq in acked_before_crash.items():
-            assert seq in texts_by_seq, f"{text} was acked as #{seq} before the crash but is gone"
-        commands = [row for row in rows if row[3] != "responder.joined"]  # the hub's own
-        assert len(commands) == 1 + len(futures)  # every command applied exactly once
-        assert_log_is_whole(store_url)
+        await stream.all_acked()
+        rows = stream.assert_logged_once(store_url, before_crash)
         head = len(rows)
         for view in views:
             await wait_for(caught_up(view, head), timeout=15, what="clients to resume")
         texts = sorted(e.text for e in views[0].state.entries.values() if e.kind == "note")
-        assert texts == sorted(futures)
+        assert texts == sorted(stream.futures)
         assert views[0].state == views[1].state == views[2].state
         for client in clients:
             await client.close()
