@@ -120,7 +120,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture
 def store_engine() -> str:
-    return "sqlite"
+    """The engine of every test that does not run on both: WARROOM_TEST_STORE=postgresql runs
+    the whole suite's hubs on PostgreSQL."""
+    engine = os.environ.get("WARROOM_TEST_STORE", "sqlite")
+    if engine not in ENGINES:
+        pytest.fail(f"WARROOM_TEST_STORE={engine!r}: not one of {', '.join(ENGINES)}")
+    return engine
 
 
 @pytest.fixture(scope="session")
@@ -297,6 +302,13 @@ async def issue(server: HubServer, name: str, **args: Any) -> str:
     finally:
         await admin.close()
     return str(made["token"])
+
+
+def log_location(server: HubServer) -> str:
+    """The hub's log, for log_of: its SQLite file or its PostgreSQL URL."""
+    from server.store import PostgresStore
+
+    return server.store.dsn if isinstance(server.store, PostgresStore) else str(server.store.path)
 
 
 def log_of(db: Path | str) -> list[tuple[str, int, str, str]]:

@@ -6,14 +6,12 @@ and checks what the hub recorded, not what the screen claims.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from server.runner import HubServer
-from tests.conftest import log_of, wait_for
+from tests.conftest import log_location, log_of, wait_for
 from tests.test_app import incident, joined, make_app, paste_line, running, seeded, settle
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
@@ -76,9 +74,7 @@ async def on_timeline(pilot: Pilot[None], app: WarroomApp) -> Timeline:
     return timeline
 
 
-async def test_a_sentence_typed_on_the_timeline_only_fills_the_composer(
-    hub: HubServer, db_path: Path
-) -> None:
+async def test_a_sentence_typed_on_the_timeline_only_fills_the_composer(hub: HubServer) -> None:
     room = await seeded(hub)
     await add_entries(hub, room, "someone else's entry")
     app = make_app(hub.url, "alice", room)
@@ -86,7 +82,7 @@ async def test_a_sentence_typed_on_the_timeline_only_fills_the_composer(
         await settle(pilot, joined(app, room), "join")
         timeline = incident(app).query_one(Timeline)
         await settle(pilot, lambda: timeline.selected is not None, "a selected entry")
-        before = log_of(db_path)
+        before = log_of(log_location(hub))
         for sentence in SENTENCES:
             await on_timeline(pilot, app)
             await pilot.press(*sentence)
@@ -99,21 +95,19 @@ async def test_a_sentence_typed_on_the_timeline_only_fills_the_composer(
             assert composer_of(app).has_focus
             assert len(app.client.outbox) == 0
         assert not timeline.filter.active
-        assert log_of(db_path) == before  # nothing reached the hub: no strike, pin, declare or join
+        assert log_of(log_location(hub)) == before  # nothing reached the hub: no strike, pin, declare or join
         state = await hub.hub.settled_state(room)
         assert not any(e.struck_by or e.pinned for e in state.entries.values())
         assert not any(a.acked_by for a in state.alerts.values())
         assert not any(item.checked for item in state.checklist.values())
 
 
-async def test_a_sentence_typed_on_the_side_panels_only_fills_the_composer(
-    hub: HubServer, db_path: Path
-) -> None:
+async def test_a_sentence_typed_on_the_side_panels_only_fills_the_composer(hub: HubServer) -> None:
     room = await seeded(hub)
     app = make_app(hub.url, "alice", room)
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
-        before = log_of(db_path)
+        before = log_of(log_location(hub))
         for panel in (ChecklistPanel, AlertFeed):
             await on_timeline(pilot, app)
             incident(app).query_one(panel).focus()
@@ -122,7 +116,7 @@ async def test_a_sentence_typed_on_the_side_panels_only_fills_the_composer(
             await pilot.pause()
             assert composer_of(app).value == "need help now"
             assert len(app.screen_stack) == 2
-        assert log_of(db_path) == before
+        assert log_of(log_location(hub)) == before
 
 
 async def test_prefix_keys_leave_the_cursor_after_the_prefix(hub: HubServer) -> None:
@@ -168,14 +162,14 @@ async def answer(pilot: Pilot[None], app: WarroomApp, key: str) -> None:
     await settle(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
 
 
-async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_path: Path) -> None:
+async def test_strike_status_severity_and_declare_ask_first(hub: HubServer) -> None:
     room = await seeded(hub)
     [entry] = await add_entries(hub, room, "the wrong host", author="alice")  # hers to strike
     app = make_app(hub.url, "alice", room)
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
         await select_entry(pilot, app, entry)
-        before = len(log_of(db_path))
+        before = len(log_of(log_location(hub)))
 
         # Each path asks, and No (n, Escape, or Enter on the focused No) changes nothing.
         await pilot.press("delete")
@@ -194,7 +188,7 @@ async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_p
         await pilot.press("ctrl+s")
         await answer(pilot, app, "n")
         await pilot.pause()
-        assert len(log_of(db_path)) == before
+        assert len(log_of(log_location(hub))) == before
         assert len(app.client.outbox) == 0
 
         # Yes does it.
@@ -230,7 +224,7 @@ async def test_strike_status_severity_and_declare_ask_first(hub: HubServer, db_p
         assert (await hub.hub.settled_state(opened.room)).title == "Search is down"
 
 
-async def test_pin_is_a_toggle_the_same_key_undoes(hub: HubServer, db_path: Path) -> None:
+async def test_pin_is_a_toggle_the_same_key_undoes(hub: HubServer) -> None:
     room = await seeded(hub)
     [entry] = await add_entries(hub, room, "root cause: pool size")
     app = make_app(hub.url, "alice", room)
@@ -247,7 +241,7 @@ async def test_pin_is_a_toggle_the_same_key_undoes(hub: HubServer, db_path: Path
         assert timeline._shown == [entry]
         await pilot.press("ctrl+t")
         await settle(pilot, lambda: not state.entries[entry].pinned, "the undo")
-    types = [t for r, _, _, t in log_of(db_path) if r == room]
+    types = [t for r, _, _, t in log_of(log_location(hub)) if r == room]
     assert types[-2:] == ["entry.pinned", "entry.unpinned"]  # the room saw both
 
 
@@ -335,14 +329,12 @@ async def paste(pilot: Pilot[None], app: WarroomApp, text: str) -> None:
     await pilot.pause()
 
 
-async def test_an_oversize_paste_is_counted_and_refused_before_it_is_queued(
-    hub: HubServer, db_path: Path
-) -> None:
+async def test_an_oversize_paste_is_counted_and_refused_before_it_is_queued(hub: HubServer) -> None:
     room = await seeded(hub)
     app = make_app(hub.url, "alice", room)
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
-        before = log_of(db_path)
+        before = log_of(log_location(hub))
         big = "x" * 100_000
         await paste(pilot, app, big)  # lands on the timeline: it goes to the composer
         await settle(pilot, lambda: composer_of(app).value == big, "the paste in the composer")
@@ -352,14 +344,16 @@ async def test_an_oversize_paste_is_counted_and_refused_before_it_is_queued(
         assert "too long: 100,000 characters" in hint_of(app)
         assert composer_of(app).value == big  # kept, to be cut down
         assert len(app.client.outbox) == 0 and app.client.connected
-        assert log_of(db_path) == before
+        assert log_of(log_location(hub)) == before
 
         # Near the limit the count shows; at the limit it is sent.
         composer_of(app).value = "y" * (TEXT_MAX - 1)
         await pilot.pause()
         assert f"{TEXT_MAX - 1:,}/{TEXT_MAX:,}" in hint_of(app)
         await pilot.press("z", "enter")
-        await wait_for(lambda: len(log_of(db_path)) == len(before) + 1, what="the entry at the limit")
+        await wait_for(
+            lambda: len(log_of(log_location(hub))) == len(before) + 1, what="the entry at the limit"
+        )
 
         # Control characters in a paste are taken out, and the composer says so.
         await paste(pilot, app, "disk \x1b[31mfull\x07")
@@ -430,7 +424,7 @@ async def test_help_lists_the_keys(hub: HubServer) -> None:
         await settle(pilot, lambda: isinstance(app.screen, HelpScreen), "help by ?")
 
 
-async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, db_path: Path) -> None:
+async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer) -> None:
     """A fast typist (or a terminal without bracketed paste) sends keys before the composer has the focus."""
     from textual.keys import _character_to_key
 
@@ -439,14 +433,14 @@ async def test_keys_typed_faster_than_the_focus_moves_stay_text(hub: HubServer, 
     sentence = "so fine, I pin it: d/f/i are text here"
     async with running(app) as pilot:
         await settle(pilot, joined(app, room), "join")
-        before = log_of(db_path)
+        before = log_of(log_location(hub))
         for char in sentence:  # all queued at once: none waits for the previous one's effect
             app.post_message(events.Key(_character_to_key(char), char))
         await settle(pilot, lambda: composer_of(app).value == sentence, "the whole sentence in the composer")
-        assert len(app.screen_stack) == 2 and log_of(db_path) == before
+        assert len(app.screen_stack) == 2 and log_of(log_location(hub)) == before
 
 
-async def test_a_burst_of_keys_ending_in_enter_sends_the_whole_line(hub: HubServer, db_path: Path) -> None:
+async def test_a_burst_of_keys_ending_in_enter_sends_the_whole_line(hub: HubServer) -> None:
     """A prefix key, the text behind it and Enter, all sent before the app has read any: the line
     goes out whole. The keys once went to the panel that had the focus: the prefix was lost, or
     the Enter overtook the last letters ("/skip rollback no deploy" went out as "... no depl")."""

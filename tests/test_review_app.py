@@ -16,7 +16,7 @@ from textual.strip import Strip
 from textual.widgets import Input, Label, TextArea
 
 from server.runner import HubServer
-from tests.conftest import issue, log_of, wait_for
+from tests.conftest import issue, log_location, log_of, wait_for
 from tests.hostile import HOSTILE
 from tests.test_app import incident, joined, make_app, running, seeded, settle
 from tests.test_hostile_display import TYPED, check_strips, every_widget
@@ -83,11 +83,11 @@ def shown_text(app: WarroomApp, where: str) -> str:
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
-def types(db: Path) -> list[str]:
+def types(db: Path | str) -> list[str]:
     return [row[3] for row in log_of(db)]
 
 
-async def test_action_and_done_in_the_composer_reach_the_hub(hub: HubServer, db_path: Path) -> None:
+async def test_action_and_done_in_the_composer_reach_the_hub(hub: HubServer) -> None:
     room = await seeded(hub)
     app = make_app(hub.url, "alice", room, clock=clock)
     async with running(app) as pilot:
@@ -108,7 +108,7 @@ async def test_action_and_done_in_the_composer_reach_the_hub(hub: HubServer, db_
         await settle(pilot, lambda: panel.display, "the panel to show")
 
         # Bad input: a one-line hint, the text kept to fix, nothing sent.
-        before = types(db_path)
+        before = types(log_location(hub))
         for line, why in [
             ("/action fix it due friday", "due friday: write the day as YYYY-MM-DD or +3d"),
             ("/action @bob", "an action item needs its text"),
@@ -121,7 +121,7 @@ async def test_action_and_done_in_the_composer_reach_the_hub(hub: HubServer, db_
             assert why in hint(app), (line, hint(app))
             assert "\n" not in hint(app).strip()
             assert composer(app).value == line
-        assert len(app.client.outbox) == 0 and types(db_path) == before
+        assert len(app.client.outbox) == 0 and types(log_location(hub)) == before
 
         composer(app).value = "/done A-1"
         await pilot.press("enter")
@@ -184,7 +184,7 @@ async def open_review(pilot: Any, app: WarroomApp) -> ReviewScreen:
     return review(app)
 
 
-async def test_the_review_editor_sends_each_kind_of_edit(hub: HubServer, db_path: Path) -> None:
+async def test_the_review_editor_sends_each_kind_of_edit(hub: HubServer) -> None:
     room = await seeded(hub)
     app = make_app(hub.url, "alice", room, clock=clock)
     async with running(app, size=(120, 50)) as pilot:
@@ -280,7 +280,7 @@ async def test_the_review_editor_sends_each_kind_of_edit(hub: HubServer, db_path
         await pilot.press("escape")
         await settle(pilot, lambda: app.screen is incident(app), "back in the room")
         await settle(pilot, lambda: "impact_technical" in state().review.fields, "saved on escape")
-    sent = types(db_path)
+    sent = types(log_location(hub))
     for kind in (
         "review.updated",
         "review.why_set",

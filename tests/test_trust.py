@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.config import HubConfigError, parse_hub_config
 from server.runner import HubServer
-from tests.conftest import BULK, TOKEN, Clock, Raw, assert_log_is_whole, issue, wait_for
+from tests.conftest import BULK, TOKEN, Clock, Raw, assert_log_is_whole, issue, log_location, wait_for
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
 from warroom.core.events import Command
@@ -124,7 +124,7 @@ async def test_a_scoped_token_cannot_reach_another_incident_through_alerts(
     await fire(hub, mine, "fp-mine")
     assert (await hub.hub.settled_state(other)).alerts["fp-mine"].count == 2
     assert "fp-mine" not in (await hub.hub.settled_state(mine)).alerts
-    assert_log_is_whole(hub.db)
+    assert_log_is_whole(log_location(hub))
 
 
 # -- authority does not follow presence --------------------------------------------------------------
@@ -258,7 +258,7 @@ async def test_only_the_author_the_commander_or_the_scribe_rewrite_an_entry(
     assert state.entries[hers].text == "db primary is down" and state.entries[hers].struck_by is None
     assert state.entries[1].text.startswith("declared") and state.entries[1].struck_by is None
     assert (state.entries[his].text, state.entries[his].struck_by) == ("rolled back #4512", "sue")
-    assert_log_is_whole(hub.db)
+    assert_log_is_whole(log_location(hub))
 
 
 # -- a reused command id ------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ async def test_a_command_id_reused_with_other_content_is_refused_not_dropped(
     texts = [e.text for e in (await hub.hub.settled_state(mine)).entries.values() if e.kind == "note"]
     assert texts.count("cache flushed") == 1 and "cache NOT flushed" not in texts and texts.count("a") == 1
     assert len({"first", "second"} & set(texts)) == 1
-    assert_log_is_whole(hub.db)
+    assert_log_is_whole(log_location(hub))
 
 
 async def test_an_id_reused_while_the_first_is_in_flight_is_refused(hub: HubServer) -> None:
@@ -324,7 +324,7 @@ async def test_an_id_reused_while_the_first_is_in_flight_is_refused(hub: HubServ
         hub.hub.submit(Command(same, "entry.added", {"text": "two"}, room), "ann")
     assert getattr(refused.value, "code", None) == "id_reused"
     assert (await first).seq == (await resend).seq and (await resend).duplicate
-    assert_log_is_whole(hub.db)
+    assert_log_is_whole(log_location(hub))
 
 
 async def test_a_database_from_before_digests_is_migrated_and_its_ids_still_guarded(db_path: Path) -> None:
