@@ -11,7 +11,7 @@ from pathlib import Path
 
 from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
-from server.store import StorageError
+from server.store import SchemaMismatch, StorageError
 from server.tokens import SecretError, new_token
 
 
@@ -58,6 +58,9 @@ def run_serve(
 async def _serve(server: HubServer, generated: bool) -> int:
     try:
         await server.start()
+    except SchemaMismatch as exc:  # one line that says what to run
+        print(f"warroom: {exc}", file=sys.stderr)
+        return 2
     except (OSError, sqlite3.Error, StorageError) as exc:
         print(f"warroom: cannot start the hub: {exc}", file=sys.stderr)
         return 2

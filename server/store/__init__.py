@@ -1,6 +1,15 @@
 """Durable event logs. The hub sees only ``EventStore``; SQLite is the default engine."""
 
-from server.store.base import AccessStore, AuditRecord, EventStore, RoomRecord, StorageError, TokenRecord
+from server.store.base import (
+    AccessStore,
+    AuditRecord,
+    EventStore,
+    RoomRecord,
+    SchemaMismatch,
+    StorageError,
+    TokenRecord,
+    check_schema,
+)
 from server.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -9,6 +18,8 @@ __all__ = [
     "EventStore",
     "RoomRecord",
     "SQLiteStore",
+    "SchemaMismatch",
     "StorageError",
     "TokenRecord",
+    "check_schema",
 ]

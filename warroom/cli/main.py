@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     _record_commands(sub)
     _oncall_commands(sub)
+    from warroom.cli import ops as ops_cli  # running a hub: upgrades, backups, moving incidents
+
+    for ops_parser in ops_cli.add_parsers(sub):
+        _hub_options(ops_parser)
     return parser
 
 
@@ -745,6 +749,12 @@ async def _postmortem(args: argparse.Namespace) -> int:
     return await postmortem_cli.run(args)
 
 
+async def _ops(args: argparse.Namespace) -> int:
+    from warroom.cli import ops as ops_cli
+
+    return await ops_cli.run(args)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
@@ -881,6 +891,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "audit": _audit,
     "config": _config,
     "postmortem": _postmortem,
+    **dict.fromkeys(("db", "backup", "restore", "export", "import"), _ops),
 }
 
 
