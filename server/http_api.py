@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server import api_actions, api_admin, api_incidents, api_intake, api_status, api_timetravel
+from server import api_actions, api_admin, api_incidents, api_intake, api_status, api_timetravel, api_transfer
 from server.access import Access
 from server.alerts import AlertService
 from server.api_common import MAX_BODY, MAX_INTAKE, Api, refused
@@ -111,6 +111,7 @@ def build_api(hub: Hub, access: Access, alerts: AlertService) -> Starlette:
             *api_timetravel.routes(api),
             *api_intake.routes(api),
             *api_admin.routes(api),
+            *api_transfer.routes(api),
             *postmortem_routes(api),
         ],
         middleware=[Middleware(TokenAuth, access=access, rate=hub.http_rate)],

@@ -8,6 +8,7 @@ moves between hubs whatever store each one runs on.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -124,12 +125,70 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 async def _export(args: argparse.Namespace) -> int:
-    raise OpsError("not yet")
+    import httpx
+
+    async with _http(args) as http:
+        try:
+            async with http.stream("GET", f"/api/v1/incidents/{args.incident}/export") as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise OpsError(_refusal(response))
+                out = sys.stdout.buffer
+                async for chunk in response.aiter_bytes():
+                    out.write(chunk)
+                out.flush()
+        except httpx.HTTPError as exc:
+            raise OpsError(f"the hub's HTTP API at {http.base_url} did not answer: {exc}") from None
+    return 0
 
 
 async def _import(args: argparse.Namespace) -> int:
-    raise OpsError("not yet")
+    import httpx
+
+    try:
+        body = (
+            sys.stdin.buffer.read()
+            if args.file == "-"
+            else await asyncio.to_thread(Path(args.file).read_bytes)
+        )
+    except OSError as exc:
+        raise OpsError(f"{args.file}: cannot read it: {exc.strerror or exc}") from None
+    async with _http(args) as http:
+        try:
+            response = await http.post(
+                "/api/v1/import", content=body, headers={"Content-Type": "application/x-ndjson"}
+            )
+        except httpx.HTTPError as exc:
+            raise OpsError(f"the hub's HTTP API at {http.base_url} did not answer: {exc}") from None
+    if not response.is_success:
+        raise OpsError(_refusal(response))
+    made = response.json()
+    _say(f"imported {made['id']}: {made['events']} events")
+    return 0
+
+
+def _http(args: argparse.Namespace) -> Any:
+    """An HTTP client on the hub's API, with the hub options' token and CA."""
+    import httpx
+
+    from warroom.cli.drill import http_url
+    from warroom.config import client_settings
+
+    settings = client_settings(args.hub, args.token, args.name, args.ca)
+    return httpx.AsyncClient(
+        base_url=http_url(settings.hub, args.http),
+        headers={"Authorization": f"Bearer {settings.token}"},
+        verify=settings.tls() or True,
+        timeout=60,
+    )
+
+
+def _refusal(response: Any) -> str:
+    """The hub's error message from an HTTP error body, or the status line."""
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"the hub answered {response.status_code} {response.reason_phrase}"
 
 
 __all__ = ["OpsError", "add_parsers", "run"]
-_ = (sys, Path)
