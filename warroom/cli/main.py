@@ -271,7 +271,7 @@ def _admin_commands(sub: Any) -> None:
         nargs="+",
         default=["all"],
         metavar="INCIDENT",
-        help="incidents it may reach (default: all)",
+        help="incidents it may reach (default: all); metrics: may read /metrics, and no incident",
     )
     create.add_argument(
         "--role",
