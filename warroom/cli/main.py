@@ -147,6 +147,11 @@ def _serve_command(sub: Any) -> None:
     serve.add_argument("--config", help="hub config file (TOML): severities, cadence, roles, sinks")
     serve.add_argument("--tls-cert", help="certificate chain (PEM): serve wss:// and https://")
     serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text for people, json for a log pipeline: one object a line (default: the config's, else text)",
+    )
 
 
 def _incident_commands(sub: Any) -> None:
@@ -766,6 +771,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=_hub_token(args.token, args.insecure_token),
         config=args.config,
         tls=_tls_pair(args.tls_cert, args.tls_key),
+        log_format=args.log_format,
     )
 
 
