@@ -109,6 +109,7 @@ class HubMetrics:
         )
         r.register(_LiveCollector(live))
         self._committed_at = 0.0
+        self._by_type: dict[str, Any] = {}
 
     # -- what the log says -------------------------------------------------------------------
 
@@ -117,7 +118,10 @@ class HubMetrics:
         if self._committed_at:
             self.fanout_seconds.observe(time.perf_counter() - self._committed_at)
         for event in events:
-            self.events.labels(event.type).inc()
+            counted = self._by_type.get(event.type)
+            if counted is None:  # labels() looks its child up each time: a storm's alerts pay once
+                counted = self._by_type[event.type] = self.events.labels(event.type)
+            counted.inc()
             data = event.data
             if event.type == "alert.upserted":
                 source = data.get("source")

@@ -155,6 +155,7 @@ class HubServer:
             ssl_certfile=str(self.tls[0]) if self.tls else None,
             ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
+            log_config=None,  # uvicorn logs through the hub's handler: --log-format json holds for it
             lifespan="off",
             access_log=False,
             server_header=False,

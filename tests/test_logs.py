@@ -39,6 +39,14 @@ async def test_a_real_hub_logs_one_json_object_a_line(tmp_path: Path, env: dict[
     try:
         while b"is up" not in await asyncio.wait_for(proc.stdout.readline(), 30):
             pass
+        http_line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        while b"http " not in http_line:
+            http_line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        port = int(http_line.decode().rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"NONSENSE\r\n\r\n")  # uvicorn logs a warning of its own: it must be JSON too
+        await reader.read()
+        writer.close()
         proc.send_signal(signal.SIGHUP)  # a reload: logged at INFO with a config, ERROR without
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
@@ -52,6 +60,7 @@ async def test_a_real_hub_logs_one_json_object_a_line(tmp_path: Path, env: dict[
     said = [(line["logger"], line["message"], line["level"]) for line in lines]
     assert ("warroom.serve", "shutting down", "INFO") in said
     assert any(line["message"].startswith("SIGHUP") for line in lines)
+    assert any(line["logger"].startswith("uvicorn") for line in lines)
     assert all(line["ts"].endswith("Z") and line["ts"][:2] == "20" for line in lines)
 
 
