@@ -143,7 +143,7 @@ async def seed(db: Path, incidents: int, big_events: int) -> None:
     room(CALM_ROOM, "Where the well-behaved client writes", 0, False)
     for room_id in ALERT_ROOMS:
         room(room_id, f"Alerts for {room_id}", 0, False)
-    await store.append(events, new_rooms, summaries)
+    await store.append(events, new_rooms, summaries, {})
     await store.close()
 
 

@@ -112,7 +112,7 @@ async def build(db: Path, start: int, stop: int, events: int) -> float:
         for n in range(start, stop):
             room = await store.reserve_room_id()
             log, summary = _incident(room, n, events)
-            await store.append(log, {room: uuid.uuid4().hex}, {room: summary})
+            await store.append(log, {room: uuid.uuid4().hex}, {room: summary}, {})
     finally:
         await store.close()
     return time.perf_counter() - began

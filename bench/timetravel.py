@@ -101,7 +101,8 @@ async def build(db: Path, total: int) -> list[Event]:
     try:
         for start in range(0, total, 20_000):
             new = {ROOM: uuid.uuid4().hex} if start == 0 else {}
-            await store.append(events[start : start + 20_000], new, {ROOM: summary})
+            heads = {} if new else {ROOM: start}
+            await store.append(events[start : start + 20_000], new, {ROOM: summary}, heads)
     finally:
         await store.close()
     return events

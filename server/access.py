@@ -41,7 +41,7 @@ log = logging.getLogger("warroom.access")
 
 EVERY = "*"  # stands for "every incident" where a request reaches beyond one room
 FLUSH_EVERY = 1.0  # seconds between audit writes; repeats within one are counted, not repeated
-REFRESH_EVERY = 30.0  # seconds between re-reading revocations another hub may have made
+REFRESH_EVERY = 1.0  # seconds between re-reading revocations another hub may have made: at most this late
 PRUNE_EVERY = 3600.0  # seconds between dropping audit lines past their keep time
 AUDIT_BUFFER = 10_000  # audit lines held while the store refuses writes
 VERIFIED_CACHE = 4096  # tokens whose signature was checked, so a webhook storm checks each once

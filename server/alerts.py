@@ -14,7 +14,6 @@ from typing import Any
 from server.hub import Hub
 from server.intake import INBOX, AlertIn, ChangeIn, PagerDutyEvent, Route, route, route_labels
 from server.reconcile import Reconciler
-from server.room import Room
 from server.silences import Silencer, alert_of
 from server.sources import Sources
 from warroom.core.errors import Code, WarroomError, unknown_room
@@ -66,7 +65,7 @@ class AlertService:
         """Learn from the log where each alert lives, then follow every batch from here on."""
         for event in await self.hub.store.scan(("alert.upserted", "alert.moved")):
             self._locate(event)
-        self.hub.listeners.append(self._track)
+        self.hub.followers.append(self._track)
         self.silencer.install()
         self.hub.preparers["alert.moved"] = self._prepare_move
         self.reconciler.start()
@@ -75,7 +74,7 @@ class AlertService:
         await self.reconciler.stop()
         await self.silencer.close()
 
-    def _track(self, room: Room, events: list[Event]) -> None:
+    def _track(self, events: list[Event]) -> None:
         for event in events:
             self._locate(event)
 

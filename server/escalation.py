@@ -32,8 +32,8 @@ from typing import Any
 from server.config import Sink
 from server.hub import Hub
 from server.intake import INBOX
+from server.lease import Lease
 from server.paging import Pager
-from server.room import Room
 from server.writer import Ack
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
@@ -119,10 +119,11 @@ class EscalationEngine:
         self.pager = Pager(hub, sinks, backoff)
         self.tracks: dict[str, Track] = {}
         self.interval = TICK
-        self.ticks = 0  # looks at the clock so far, for tests and status
+        self.ticks = 0  # looks at the clock so far (by the lease's holder or not), for tests and status
         self._buffer: list[tuple[str, list[Event]]] | None = []  # batches committed while the log is read
         self._inflight: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self.lease = Lease(hub.store, "escalation", hub.hub_id)  # one hub pages for all of them
 
     async def start(self) -> None:
         await self.reconfigure(self.path)
@@ -135,7 +136,7 @@ class EscalationEngine:
         self.configure(path)
         if path is None or self._task is not None:
             return
-        self.hub.listeners.append(self.on_events)  # before the scan: nothing committed meanwhile is lost
+        self.hub.followers.append(self.on_events)  # before the scan: nothing committed meanwhile is lost
         for event in sorted(await self.hub.store.scan(FOLLOWED), key=lambda e: (e.room, e.seq)):
             self._fold(event)
         buffered, self._buffer = self._buffer or [], None
@@ -163,13 +164,14 @@ class EscalationEngine:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self.lease.release()
         await self.pager.stop()
 
     # -- following the log -------------------------------------------------------------
 
-    def on_events(self, room: Room, events: list[Event]) -> None:
+    def on_events(self, events: list[Event]) -> None:
         if self._buffer is not None:
-            self._buffer.append((room.id, events))
+            self._buffer.append((events[0].room, events))
             return
         for event in events:
             if event.type in FOLLOWED:
@@ -290,7 +292,9 @@ class EscalationEngine:
     async def _run(self) -> None:
         while True:
             try:
-                self.tick()
+                if await self.lease.held():
+                    self.tick()
+                self.ticks += 1
             except WarroomError as exc:
                 if exc.code == Code.SHUTTING_DOWN:
                     return
@@ -307,7 +311,6 @@ class EscalationEngine:
     def tick(self) -> None:
         """Queue every page now due and every stop now owed, in time order."""
         now = self.hub._clock()
-        self.ticks += 1
         for track in list(self.tracks.values()):
             if not track.open or track.drill:
                 continue

@@ -16,13 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server import members
+from server.follow import LogFollower
 from server.limits import Limits, RateLimiter
+from server.presence import SharedPresence
 from server.room import RESPONDER, Room, Subscriber, check_room
 from server.rooms import IDLE_ROOM, Rooms
 from server.snapshotting import Snapshots
-from server.store import EventStore
+from server.store import EventStore, StorageError
 from server.timetravel import History
-from server.writer import Ack, Writer, id_reused
+from server.writer import Ack, Follower, Writer, id_reused
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event, validate_command
 from warroom.core.policy import Policy, authorize
@@ -55,7 +57,8 @@ class Hub:
         )
         self.join_rate = RateLimiter(self.limits.joins_per_second, self.limits.join_burst, "joins and lists")
         self.catch_ups = asyncio.Semaphore(self.limits.catch_ups)  # log replays at once, hub-wide
-        self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each committed batch
+        self.listeners: list[Callable[[Room, list[Event]], None]] = []  # told of each batch this hub commits
+        self.followers: list[Follower] = []  # told of every room's events, whichever hub committed them
         # Work a command type needs before it can be sequenced (reaching Alertmanager, say):
         # called with the command, the actor, and whether they are an admin (beyond the hub's bounds).
         self.preparers: dict[str, Callable[[Command, str, bool], Awaitable[Command]]] = {}
@@ -70,11 +73,17 @@ class Hub:
         self.snapshots = Snapshots(store)
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
         # The writer reads the rules from the hub at each command, so a reload reaches it.
-        self.writer = Writer(store, self.rooms, self.snapshots, self, self._clock, self.listeners, self.stats)
+        self.writer = Writer(
+            store, self.rooms, self.snapshots, self, self._clock, self.listeners, self.followers, self.stats
+        )
+        self.follower = LogFollower(store, self.rooms, self.writer, self.stats)
+        self.presence = SharedPresence(store, self.rooms, self.hub_id)
         self.history = History(store)  # checkpoints along each log, for the state at any seq
         self.listeners.append(self.history.committed)
         self._writing: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._following: asyncio.Task[None] | None = None
+        self._sharing: asyncio.Task[None] | None = None
         self.closing = False
         # Commands whose preparer runs now, by id: the digest as sent, and the prepared command.
         self._preparing: dict[str, tuple[str, asyncio.Future[Command]]] = {}
@@ -99,12 +108,16 @@ class Hub:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.follower.start()  # before the rooms are read: what lands meanwhile is taken in after
         for record in await self.store.rooms():
             self.rooms.summaries[record.room] = record.summary
+            self.rooms.heads[record.room] = record.head
             if record.summary.get("open_offers"):
                 await self.room(record.room)  # loaded, so the sweep expires offers nobody answers
         self._writing = asyncio.create_task(self.writer.run(), name="warroom-writer")
         self._sweeper = asyncio.create_task(self.sweep_forever(), name="warroom-sweeper")
+        self._following = asyncio.create_task(self.follower.run(), name="warroom-follower")
+        self._sharing = asyncio.create_task(self.presence.run(), name="warroom-presence")
 
     async def drain(self) -> None:
         """Refuse new commands, then wait until everything queued is committed and acked."""
@@ -112,10 +125,13 @@ class Hub:
         await self.writer.drain()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._following, self._sharing):
+            if task is not None:
+                task.cancel()
         await self.drain()
-        for task in (self._writing, self._sweeper):
+        with contextlib.suppress(StorageError):
+            await self.presence.leave_all()
+        for task in (self._writing, self._sweeper, self._following, self._sharing):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -268,12 +284,14 @@ class Hub:
         self, room: Room, member: Subscriber, kind: str = RESPONDER, key: tuple[str, str] | None = None
     ) -> None:
         """Add a live member; a responder's first join goes on the record, a viewer's does not."""
+        self.presence.mark(room.id)
         if members.join(room, member, kind, key, self._clock()):
             self.emit(room.id, "responder.joined", {"name": member.name}, member.name)
 
     def remove_member(self, room_id: str, member: Subscriber) -> None:
         room = self.rooms.loaded.get(room_id)
         if room is not None:
+            self.presence.mark(room_id)
             members.leave(room, member, self._clock())
 
     def emit(self, room_id: str, type_: str, data: dict[str, Any], actor: str = "warroom") -> None:

@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from server.room import Room
 from server.store import StorageError
+from server.store.base import Behind
 from warroom import __version__
 from warroom.core.errors import WarroomError
 from warroom.core.events import Event
@@ -176,6 +177,14 @@ class _LiveCollector(Collector):
             "Events handed to connections (one per event per member)",
             stats["deliveries"],
         )
+        yield _counter(
+            "warroom_commit_retries",
+            "Batches validated again because another hub wrote first",
+            stats.get("behind", 0),
+        )
+        yield _counter(
+            "warroom_followed_events", "Events other hubs committed, taken in here", stats.get("followed", 0)
+        )
         yield _labelled(
             "warroom_sink_deliveries", "Notifications a sink took, by sink", "sink", live.sink_deliveries()
         )
@@ -221,10 +230,12 @@ class MeteredStore:
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._inner, name, value)
 
-    async def append(self, events: Any, new_rooms: Any, summaries: Any) -> None:
+    async def append(self, events: Any, *args: Any) -> None:
         started = time.perf_counter()
         try:
-            await self._inner.append(events, new_rooms, summaries)
+            await self._inner.append(events, *args)
+        except Behind:  # another hub wrote first: the writer tries again (warroom_commit_retries_total)
+            raise
         except StorageError:
             self._metrics.store_errors.labels("append").inc()
             raise

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from server.hub import Hub
+from server.lease import Lease
 from server.reconcile_plan import (
     Listing,
     holds,
@@ -68,6 +69,7 @@ class Reconciler:
         self._idle: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
         self._uptimes: dict[str, str] = {}  # per Alertmanager: the uptime its status last gave
         self.polls: dict[str, int] = {}  # per Alertmanager or swept source: rounds done, for tests and status
+        self.lease = Lease(hub.store, "reconcile", hub.hub_id)  # one hub reads the sources for all
 
     @property
     def sources(self) -> Sources:
@@ -91,6 +93,7 @@ class Reconciler:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.lease.release()
         if self._http is not None:
             await self._http.aclose()
 
@@ -112,6 +115,9 @@ class Reconciler:
     async def _follow(self, am: Target, interval: float) -> None:
         failures, uptime = 0, None
         while True:
+            if not await self.lease.held():
+                await asyncio.sleep(interval)  # another hub reconciles; look again next round
+                continue
             try:
                 listing = await self._read(am)
             except SourceDown as exc:
@@ -234,6 +240,9 @@ class Reconciler:
     async def _sweep(self, sources: Sources) -> None:
         managed = [am.name for am in sources.alertmanagers]
         while True:
+            if not await self.lease.held():
+                await asyncio.sleep(sources.interval)  # another hub sweeps; look again next round
+                continue
             for source, timeout in sources.resolve_timeouts:
                 plan = functools.partial(
                     plan_unseen, source=source, skip=managed, timeout=timeout, now=self.hub._clock()

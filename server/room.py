@@ -55,16 +55,26 @@ class Room:
     touched: datetime | None = None  # by the hub's clock: the last command, join or leave
     loaded: datetime | None = None  # by the hub's clock: nobody's absence is known from before this
     left: dict[str, datetime] = field(default_factory=dict)  # name -> when their last connection left
+    elsewhere: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # hub id -> who is in through it
 
     def present(self) -> set[str]:
-        """Who is in the room, observers aside."""
-        return {m.name for m, how in self.members.items() if how.kind != OBSERVER}
+        """Who is in the room, observers aside, through this hub or any other."""
+        return {p["name"] for p in self.people()}
 
-    def presence(self) -> dict[str, Any]:
-        people = [
+    def people_here(self) -> list[dict[str, Any]]:
+        """Who is in the room through this hub: what it tells the other hubs."""
+        return [
             {"name": m.name, "since": how.since} for m, how in self.members.items() if how.kind != OBSERVER
         ]
-        return {"t": "presence", "room": self.id, "members": people}
+
+    def people(self) -> list[dict[str, Any]]:
+        people = self.people_here()
+        for there in self.elsewhere.values():
+            people.extend(there)
+        return people
+
+    def presence(self) -> dict[str, Any]:
+        return {"t": "presence", "room": self.id, "members": self.people()}
 
 
 def check_room(command: Command, internal: bool) -> None:

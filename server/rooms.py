@@ -31,6 +31,7 @@ class Rooms:
         # Every room's listing as committed, kept as batches commit: listing incidents, the
         # status page and counting rooms read this, never every row of the store.
         self.summaries: dict[str, dict[str, Any]] = {}
+        self.heads: dict[str, int] = {}  # every room's head as this hub last saw it committed
         self._listing: list[dict[str, Any]] | None = None  # sorted; rebuilt after a change
         self.listing_version = 0  # bumped whenever an incident's listing changes
 
@@ -137,7 +138,7 @@ class Rooms:
         listing = []
         for item in self._listing:
             room = self.loaded.get(item["id"])
-            if room is not None and room.members:  # only rooms people are in: few, whatever the total
+            if room is not None and (room.members or room.elsewhere):  # only rooms people are in: few
                 item = {**item, "people": len(room.present())}
             listing.append(item)
         return listing

@@ -172,7 +172,7 @@ def _interval(item: Any, fail: Fail) -> float:
 
 def _timeouts(item: Any, fail: Fail) -> tuple[tuple[str, float], ...]:
     if not isinstance(item, dict):
-        raise fail("resolve_timeout", "a table of source = duration, such as webhook = \"1h\"")
+        raise fail("resolve_timeout", 'a table of source = duration, such as webhook = "1h"')
     out = []
     for source, value in item.items():
         if not NAME.match(source):

@@ -18,6 +18,7 @@ from typing import Any
 from server.hub import Hub
 from server.room import ROOM_ID
 from server.store import StorageError
+from server.store.base import Behind
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import NAME_MAX, Event, validate_command
 from warroom.core.reducer import apply, check
@@ -152,8 +153,16 @@ async def import_incident(hub: Hub, body: bytes) -> dict[str, Any]:
         raise WarroomError(Code.LIMIT_REACHED, f"this hub holds {most} incidents at most")
     summary = state.summary_dict()
     try:
-        await hub.store.append(events, {room: head["epoch"]}, {room: summary})
-    except StorageError as exc:  # a declare that took the same id meanwhile, or a failing disk
+        # No heads: the room is new. Another hub (or a declare here) taking its id, or one of
+        # its event ids, meanwhile is Behind, and nothing is stored.
+        await hub.store.append(events, {room: head["epoch"]}, {room: summary}, {})
+    except Behind:
+        raise WarroomError(
+            Code.ROOM_EXISTS,
+            f"{room} or one of its events was written meanwhile; nothing was imported",
+            "room",
+        ) from None
+    except StorageError as exc:
         raise WarroomError(Code.STORAGE_UNAVAILABLE, f"the log refused the import: {exc}") from None
-    hub.rooms.committed({room: summary})
+    hub.rooms.committed({room: summary})  # listed at once; the log follower tells the alert index
     return {"id": room, "events": len(events), "epoch": head["epoch"]}

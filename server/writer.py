@@ -1,6 +1,9 @@
 """The single writer: commands queued, sequenced in batches, committed, then acknowledged and fanned out.
 
-Nothing is told before the log has it.
+Nothing is told before the log has it. Several hubs may share one store: a
+batch carries the head it saw of each room, and when another hub wrote first
+the store refuses it whole (``Behind``); the writer takes in what the other hub
+wrote, tells this hub's members, and validates the batch again against it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from server.room import Room
 from server.rooms import Rooms
 from server.snapshotting import Snapshots, snapshot_due
 from server.store import EventStore, StorageError
+from server.store.base import Behind
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
 from warroom.core.policy import Policy, authorize
@@ -29,6 +33,9 @@ from warroom.core.schema import format_time
 log = logging.getLogger("warroom.hub")
 
 MAX_BATCH = 512
+RETRIES = 8  # batches validated again after another hub wrote first, before the batch is refused
+
+Follower = Callable[[list[Event]], None]  # told of every committed event, whichever hub wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +78,7 @@ class Writer:
         rules: Rules,
         clock: Callable[[], datetime],
         listeners: list[Callable[[Room, list[Event]], None]],
+        followers: list[Follower],
         stats: dict[str, int],
     ) -> None:
         self.store = store
@@ -78,7 +86,9 @@ class Writer:
         self.snapshots = snapshots
         self.rules = rules
         self._clock = clock
-        self.listeners = listeners  # told of each committed batch
+        self.listeners = listeners  # told of each batch this hub commits: work done once per event
+        self.followers = followers  # told of every room's events, this hub's and other hubs'
+        self.lock = asyncio.Lock()  # held while room states may run ahead of the log
         self.stats = stats
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._inflight: dict[str, _Pending] = {}  # by command id, until settled
@@ -131,7 +141,8 @@ class Writer:
                 batch.append(self._pending.get_nowait())
             self._idle.clear()
             try:
-                await self._commit(batch)
+                async with self.lock:
+                    await self._commit_retrying(batch)
             except Exception:  # the writer outlives any bug; whatever is still unanswered is refused
                 log.exception("writer failed on a batch")
                 for p in batch:
@@ -139,23 +150,42 @@ class Writer:
             finally:
                 self._idle.set()
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit_retrying(self, batch: list[_Pending]) -> None:
+        for _ in range(RETRIES):
+            batch = [p for p in batch if not p.future.done()]
+            if not batch or not await self._commit(batch):
+                return
+        for p in batch:
+            refusal = WarroomError(Code.STORAGE_UNAVAILABLE, "other hubs kept writing first; send again")
+            self._settle(p, refusal)
+
+    async def _commit(self, batch: list[_Pending]) -> bool:
+        """Commit what of the batch is valid; True when another hub wrote first and it must be tried again."""
         accepted: list[tuple[_Pending, Event]] = []
         new_rooms: dict[str, str] = {}
         touched: dict[str, Room] = {}
+        bases: dict[str, int] = {}  # each existing room's head before this batch
         try:
             for p in batch:
                 try:
-                    event = await self._sequence(p, new_rooms, touched)
+                    event = await self._sequence(p, new_rooms, touched, bases)
                 except WarroomError as err:
                     self._settle(p, err)
                     continue
                 if event is not None:
                     accepted.append((p, event))
             if not accepted:
-                return
+                return False
             summaries = {r: room.state.summary_dict() for r, room in touched.items()}
-            await self.store.append([event for _, event in accepted], new_rooms, summaries)
+            await self.store.append([event for _, event in accepted], new_rooms, summaries, bases)
+        except Behind:
+            self.stats["behind"] = self.stats.get("behind", 0) + 1
+            await self._rewind(touched, new_rooms)
+            for room_id, base in bases.items():
+                room = self.rooms.loaded.get(room_id)
+                if room is not None and room.state.seq > base:
+                    self.announce(room, await self.store.read(room_id, base, room.state.seq - base))
+            return True
         except Exception as exc:  # the writer outlives any one batch; the log stays the truth
             if isinstance(exc, StorageError):
                 self.stats["storage_errors"] += 1
@@ -167,7 +197,7 @@ class Writer:
             for p in batch:
                 self._settle(p, refusal)
             await self._rewind(touched, new_rooms)
-            return
+            return False
         events = [event for _, event in accepted]
         self.rooms.committed(summaries)
         self.stats["events"] += len(events)
@@ -178,7 +208,7 @@ class Writer:
         for room in touched.values():
             room.touched = now
             room_events = [e for e in events if e.room == room.id]
-            self._fan_out(room, room_events)
+            self.announce(room, room_events)
             for listener in self.listeners:
                 try:
                     listener(room, room_events)
@@ -191,9 +221,10 @@ class Writer:
                 self.snapshots.soon(room)
             elif behind >= snapshotting.QUIET_BEHIND:
                 self.snapshots.when_quiet(room)
+        return False
 
     async def _sequence(
-        self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room]
+        self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room], bases: dict[str, int]
     ) -> Event | None:
         cmd = p.command
         # The hub's own commands mostly carry ids it has just minted: no earlier use to look
@@ -236,6 +267,8 @@ class Writer:
         holder = room.state.roles.get(p.data.get("role", ""))
         if cmd.type == "role.taken_over" and holder is not None:  # on the record: how long they were gone
             p.data = {**p.data, "absent_for": int(absence(room, self._clock())(holder.name) or 0)}
+        if room.id not in touched and room.id not in new_rooms:
+            bases[room.id] = room.state.seq
         touched[room.id] = room  # from here on its state may run ahead of the log
         now = format_time(self._clock())
         ts = max(now, room.state.updated_at or now)  # never let a room's clock run backwards
@@ -268,12 +301,24 @@ class Writer:
         else:
             p.future.set_exception(outcome)
 
-    def _fan_out(self, room: Room, events: list[Event]) -> None:
+    def announce(self, room: Room, events: list[Event]) -> None:
+        """Send committed events to the room's members, and tell the followers."""
+        if not events:
+            return
+        self.rooms.heads[room.id] = events[-1].seq
         frame = encode({"t": "events", "room": room.id, "events": [e.to_wire() for e in events]})
         first, last = events[0].seq, events[-1].seq
         for member in list(room.members):
             member.deliver(room.id, first, last, frame)
         self.stats["deliveries"] += len(events) * len(room.members)
+        self.follow(events)
+
+    def follow(self, events: list[Event]) -> None:
+        for follower in self.followers:
+            try:
+                follower(events)
+            except Exception:  # a follower's bug must not stop the writer: the log is committed
+                log.exception("follower %r failed on %s", follower, events[0].room)
 
 
 def id_reused(command_id: str) -> WarroomError:

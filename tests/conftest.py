@@ -259,9 +259,10 @@ def assert_log_is_whole(db: Path, acked: Iterable[str] = ()) -> None:
 class HubProcess:
     """``warroom serve`` in its own process, so a test can SIGKILL it for real."""
 
-    def __init__(self, db: Path, port: int = 0) -> None:
+    def __init__(self, db: Path, port: int = 0, extra: tuple[str, ...] = ()) -> None:
         self.db = db
         self.port = port
+        self.extra = extra  # more arguments to warroom serve
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.output: list[str] = []
@@ -282,6 +283,7 @@ class HubProcess:
                 str(self.db),
                 "--token",
                 TOKEN,
+                *self.extra,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -94,7 +94,7 @@ async def seed_old_log(db: Path) -> None:
     store = SQLiteStore(db)
     await store.open()
     try:
-        await store.append(events, {ROOM: new_id()}, {ROOM: state.summary_dict()})
+        await store.append(events, {ROOM: new_id()}, {ROOM: state.summary_dict()}, {})
         await store.save_token(
             TokenRecord(
                 "t0123456789", HOSTILE["osc-title"], "viewer", [HOSTILE["clear-screen"]], TS, HOSTILE["bell"]

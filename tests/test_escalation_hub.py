@@ -575,7 +575,7 @@ async def test_a_hub_without_policies_reads_no_log_for_them_and_a_reload_that_ad
     server = await start_hub(tmp_path / "hub.db", config, clock)
     hubs.append(server)
     try:
-        assert server.escalation._task is None and server.escalation.on_events not in server.hub.listeners
+        assert server.escalation._task is None and server.escalation.on_events not in server.hub.followers
         frank = await client_of(server, "frank")
         try:
             room = await declare(frank, "Payments failing", "SEV2")

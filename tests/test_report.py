@@ -426,7 +426,7 @@ async def test_hostile_text_in_action_items_and_services_prints_inert(
         events.append(event)
     store = SQLiteStore(db_path)
     await store.open()
-    await store.append(events, {"INC-1": new_id()}, {"INC-1": state.summary_dict()})
+    await store.append(events, {"INC-1": new_id()}, {"INC-1": state.summary_dict()}, {})
     await store.close()
     server = HubServer(db_path, TOKEN)
     await server.start()

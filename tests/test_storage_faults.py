@@ -25,11 +25,11 @@ class FailingStore(SQLiteStore):
     failing: str | None = None
     refused = 0
 
-    async def append(self, events: Any, new_rooms: Any, summaries: Any) -> None:
+    async def append(self, events: Any, new_rooms: Any, summaries: Any, heads: Any) -> None:
         if self.failing is not None:
             self.refused += 1
             raise StorageError(str(sqlite3.OperationalError(self.failing)))
-        await super().append(events, new_rooms, summaries)
+        await super().append(events, new_rooms, summaries, heads)
 
 
 @pytest.fixture

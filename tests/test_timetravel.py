@@ -227,7 +227,8 @@ async def test_a_long_log_written_straight_to_the_store(tmp_path: Path) -> None:
     log = [event(seq) for seq in range(1, total + 1)]
     summary = {"id": room, "declared_at": log[0].ts}
     for start in range(0, total, 10_000):
-        await store.append(log[start : start + 10_000], {room: "e"} if start == 0 else {}, {room: summary})
+        new = {room: "e"} if start == 0 else {}
+        await store.append(log[start : start + 10_000], new, {room: summary}, {} if new else {room: start})
     history = History(store)
     points = [1, 2, 2_499, 2_500, 2_501, 12_345, 14_999, 19_999, 20_000]
     try:

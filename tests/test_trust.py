@@ -338,17 +338,19 @@ async def test_a_database_from_before_digests_is_upgraded_and_its_ids_still_guar
     await server.stop()
     with sqlite3.connect(db_path) as conn:  # what an older hub left: no digest column, version 1
         conn.execute("ALTER TABLE events DROP COLUMN digest")
+        conn.execute("DROP INDEX rooms_rev")
+        conn.execute("ALTER TABLE rooms DROP COLUMN rev")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with pytest.raises(SchemaMismatch, match="warroom db upgrade"):  # never migrated behind one's back
         await HubServer(db_path, TOKEN).start()
-    assert await SQLiteStore(db_path).upgrade() == (1, 2)  # what `warroom db upgrade` runs
+    assert await SQLiteStore(db_path).upgrade() == (1, 3)  # what `warroom db upgrade` runs
 
     server = HubServer(db_path, TOKEN)
     await server.start()
     try:
         with sqlite3.connect(db_path) as conn:
             assert "digest" in [row[1] for row in conn.execute("PRAGMA table_info(events)")]
-            assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+            assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
         resent = await server.hub.execute(
             Command(old, "incident.declared", {"title": "t", "severity": "SEV3"}), "ann"
         )

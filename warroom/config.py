@@ -75,8 +75,9 @@ def client_settings(
 ) -> ClientSettings:
     file = load_file()
     hub = hub or os.environ.get("WARROOM_HUB") or file.get("hub") or DEFAULT_HUB
-    if not hub.startswith(("ws://", "wss://")):
-        raise ConfigError(f"--hub must be a ws:// or wss:// URL, got {hub!r}")
+    for url in hub.split(","):
+        if not url.strip().startswith(("ws://", "wss://")):
+            raise ConfigError(f"--hub must be ws:// or wss:// URLs, separated by commas; got {url.strip()!r}")
     token = _token(token, file)
     name = name or os.environ.get("WARROOM_NAME") or file.get("name") or _login()
     ca = ca or os.environ.get("WARROOM_CA") or file.get("ca")

@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar
 from warroom.core.events import Event
 
 T = TypeVar("T")
+Presence = dict[str, dict[str, list[dict[str, Any]]]]  # room -> hub id -> who is in it through that hub
 
 
 class StorageError(Exception):
@@ -45,6 +46,26 @@ def check_schema(found: int, known: int, where: str, upgrade: str) -> None:
             f"{where} is at schema version {found} and this warroom needs {known}: "
             f"back it up, then run `{upgrade}`"
         )
+
+
+class Behind(StorageError):
+    """Another hub wrote to these rooms first (or took a new room's id): nothing was stored.
+
+    The writer catches up from the log and validates the batch again.
+    """
+
+    def __init__(self, rooms: Sequence[str]) -> None:
+        super().__init__(f"another hub wrote first to {', '.join(rooms)}")
+        self.rooms = list(rooms)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A room some hub appended to: its head and listing as committed."""
+
+    room: str
+    head: int
+    summary: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +106,48 @@ class EventStore(Protocol):
         events: Sequence[Event],
         new_rooms: Mapping[str, str],
         summaries: Mapping[str, dict[str, Any]],
+        heads: Mapping[str, int],
     ) -> None:
         """Store a batch atomically: all of it is durable on return, or none of it.
 
         ``new_rooms`` maps each room the batch creates to its epoch; ``summaries``
-        carries each touched room's short listing form.
+        carries each touched room's short listing form; ``heads`` maps every other
+        room the batch writes to, to the head this hub last saw. ``Behind`` if any
+        head moved or a new room's id is taken: several hubs share one store.
         """
+        ...
+
+    async def revision(self) -> int:
+        """A store-wide number that grows with every append."""
+        ...
+
+    async def changes(self, since: int) -> tuple[int, list[Change]]:
+        """The revision now, and every room appended to after revision ``since``."""
+        ...
+
+    async def wait_changes(self, since: int, timeout: float) -> None:
+        """Return once the revision may be past ``since``, or after ``timeout`` seconds.
+
+        A doorbell only: the caller reads what changed with ``changes``, so a
+        missed ring costs at most ``timeout``, never an event.
+        """
+        ...
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take or renew a named lease for ``ttl`` seconds: True while ``holder`` has it.
+
+        Work that must happen once, not once per hub (paging), runs on the holder.
+        """
+        ...
+
+    async def release(self, name: str, holder: str) -> None: ...
+
+    async def save_presence(self, room: str, hub: str, members: list[dict[str, Any]], ttl: float) -> None:
+        """Who is in ``room`` through ``hub``, for ``ttl`` seconds; an empty list says nobody."""
+        ...
+
+    async def presence(self, rooms: Sequence[str], other_than: str) -> Presence:
+        """Each room's members through every other hub whose word has not lapsed: room -> hub -> members."""
         ...
 
     async def read(self, room: str, after: int, limit: int) -> list[Event]:

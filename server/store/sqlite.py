@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -23,7 +24,16 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from server.store.base import AuditRecord, RoomRecord, StorageError, TokenRecord, check_schema
+from server.store.base import (
+    AuditRecord,
+    Behind,
+    Change,
+    Presence,
+    RoomRecord,
+    StorageError,
+    TokenRecord,
+    check_schema,
+)
 from warroom.core.events import Event
 from warroom.core.schema import format_time
 
@@ -35,8 +45,10 @@ CREATE TABLE IF NOT EXISTS rooms (
     epoch TEXT NOT NULL,
     created_at TEXT NOT NULL,
     head INTEGER NOT NULL DEFAULT 0,
-    summary BLOB
+    summary BLOB,
+    rev INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS rooms_rev ON rooms (rev);
 CREATE TABLE IF NOT EXISTS events (
     room TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -84,15 +96,29 @@ CREATE TABLE IF NOT EXISTS audit (
     count INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
+-- Work done once for all hubs sharing this file (paging) runs on the lease's holder.
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL);
+-- Who is in each room through each hub: every hub lists everyone, wherever they connected.
+CREATE TABLE IF NOT EXISTS presence (
+    room TEXT NOT NULL,
+    hub TEXT NOT NULL,
+    members TEXT NOT NULL,
+    expires REAL NOT NULL,
+    PRIMARY KEY (room, hub)
+) WITHOUT ROWID;
 """
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Each step takes a database from the version before it; the log itself is never rewritten.
 # Tables added without a step (CREATE TABLE IF NOT EXISTS above) are made at every open.
 MIGRATIONS: dict[int, str] = {
     # 2: the digest of the command that made each event, so a reused id with other content is
     # refused. Events logged before it have none; the hub compares their type and room instead.
     2: "ALTER TABLE events ADD COLUMN digest TEXT",
+    # 3: the store-wide revision of each room's last append, so other hubs sharing the file
+    # find what changed without reading every room.
+    3: "ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
 }
+POLL = 0.05  # seconds between looks at the revision while waiting for another hub's append
 READERS = 2  # threads that read (and encode) catch-ups off the event loop
 T = TypeVar("T")
 
@@ -205,6 +231,7 @@ def _event(row: Sequence[Any]) -> Event:
 
 
 _EVENT_COLUMNS = "room, seq, id, actor, ts, type, data, digest"
+_HEAD = "SELECT head FROM rooms WHERE room = ?"
 
 
 class SQLiteStore:
@@ -216,7 +243,6 @@ class SQLiteStore:
         self._read_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="warroom-read")
         self._local = threading.local()  # each read thread's own connection
         self._read_conns: list[sqlite3.Connection] = []
-        self._next_num = 1
         self._in_use: int | None = None  # a descriptor holding a shared flock while open
 
     async def open(self) -> None:
@@ -242,8 +268,6 @@ class SQLiteStore:
             self._writer.close()
             self._writer = None
             raise
-        row = self._writer.execute("SELECT COALESCE(MAX(num), 0) FROM rooms").fetchone()
-        self._next_num = int(row[0]) + 1
 
     async def upgrade(self) -> tuple[int | None, int]:
         """Migrate the database at ``path``, one step per transaction (see ``EventStore.upgrade``)."""
@@ -298,10 +322,26 @@ class SQLiteStore:
         return rows[0] if rows else None
 
     async def reserve_room_id(self) -> str:
+        # A counter in the file, taken in a write transaction: hubs sharing it never hand out one id twice.
+        taken: list[int] = []
+
+        def take(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "SELECT MAX(COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'next_room'), 1),"
+                " (SELECT COALESCE(MAX(num), 0) + 1 FROM rooms))"
+            ).fetchone()
+            num = int(row[0])
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('next_room', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(num + 1),),
+            )
+            taken.append(num)
+
         while True:
-            room = f"INC-{self._next_num}"
-            self._next_num += 1
-            if await self.room(room) is None:
+            await self._transaction(take)
+            room = f"INC-{taken[-1]}"
+            if await self.room(room) is None:  # a room named INC-n by hand takes no number
                 return room
 
     async def append(
@@ -309,26 +349,39 @@ class SQLiteStore:
         events: Sequence[Event],
         new_rooms: Mapping[str, str],
         summaries: Mapping[str, dict[str, Any]],
+        heads: Mapping[str, int],
     ) -> None:
         rows = [
             (e.room, e.seq, e.id, e.actor, e.ts, e.type, msgpack.packb(e.data, use_bin_type=True), e.digest)
             for e in events
         ]
-        heads: dict[str, int] = {}
+        new_heads: dict[str, int] = {}
         for e in events:
-            heads[e.room] = max(heads.get(e.room, 0), e.seq)
+            new_heads[e.room] = max(new_heads.get(e.room, 0), e.seq)
         created = format_time(datetime.now(UTC))
         room_rows = [(room, _room_number(room), epoch, created) for room, epoch in new_rooms.items()]
-        head_rows = [
-            (heads[room], msgpack.packb(summaries.get(room), use_bin_type=True), room) for room in heads
-        ]
+        summary_blobs = {room: msgpack.packb(summaries.get(room), use_bin_type=True) for room in new_heads}
 
         def write(conn: sqlite3.Connection) -> None:
+            stale = [room for room in new_rooms if conn.execute(_HEAD, (room,)).fetchone() is not None]
+            for room, head in heads.items():
+                row = conn.execute(_HEAD, (room,)).fetchone()
+                if row is None or int(row[0]) != head:
+                    stale.append(room)
+            if stale:
+                raise Behind(stale)
+            rev = int(conn.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM rooms").fetchone()[0])
             conn.executemany(
                 "INSERT INTO rooms (room, num, epoch, created_at) VALUES (?, ?, ?, ?)", room_rows
             )
-            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
-            conn.executemany("UPDATE rooms SET head = ?, summary = ? WHERE room = ?", head_rows)
+            try:
+                conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", rows)
+            except sqlite3.IntegrityError as exc:  # an id another hub has just logged: look again
+                raise Behind(list(new_heads)) from exc
+            conn.executemany(
+                "UPDATE rooms SET head = ?, summary = ?, rev = ? WHERE room = ?",
+                [(new_heads[room], summary_blobs[room], rev, room) for room in new_heads],
+            )
 
         await self._transaction(write)
 
@@ -343,9 +396,11 @@ class SQLiteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 work(conn)
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, Behind) as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, Behind):
+                    raise
                 raise StorageError(str(exc)) from exc
 
         await self._in_writer(run)
@@ -439,6 +494,66 @@ class SQLiteStore:
             "SELECT seq FROM events WHERE room = ? AND ts <= ? ORDER BY seq DESC LIMIT 1", (room, ts)
         )
         return int(row[0]) if row else 0
+
+    # -- several hubs on one file -------------------------------------------------------
+
+    async def revision(self) -> int:
+        return int(self._row("SELECT COALESCE(MAX(rev), 0) FROM rooms")[0])
+
+    async def changes(self, since: int) -> tuple[int, list[Change]]:
+        rows = self._rows("SELECT room, head, summary, rev FROM rooms WHERE rev > ? ORDER BY rev", (since,))
+        changed = [
+            Change(room, int(head), msgpack.unpackb(blob, raw=False) if blob else None)
+            for room, head, blob, _ in rows
+        ]
+        return (int(rows[-1][3]) if rows else since), changed
+
+    async def wait_changes(self, since: int, timeout: float) -> None:
+        # Hubs sharing a file share a machine: a cheap indexed look every POLL is the doorbell.
+        deadline = time.monotonic() + timeout
+        # Another process's commit can set no asyncio.Event here: polling is the doorbell.
+        while await self.revision() <= since and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:
+        held: list[bool] = []
+
+        def take(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            conn.execute(
+                "INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+                "SET holder = excluded.holder, expires = excluded.expires "
+                "WHERE leases.holder = excluded.holder OR leases.expires < ?",
+                (name, holder, now + ttl, now),
+            )
+            row = conn.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
+            held.append(row is not None and row[0] == holder)
+
+        await self._transaction(take)
+        return held[-1]
+
+    async def release(self, name: str, holder: str) -> None:
+        await self._write("DELETE FROM leases WHERE name = ? AND holder = ?", [(name, holder)])
+
+    async def save_presence(self, room: str, hub: str, members: list[dict[str, Any]], ttl: float) -> None:
+        if members:
+            await self._write(
+                "INSERT OR REPLACE INTO presence (room, hub, members, expires) VALUES (?, ?, ?, ?)",
+                [(room, hub, json.dumps(members), time.time() + ttl)],
+            )
+        else:
+            await self._write("DELETE FROM presence WHERE room = ? AND hub = ?", [(room, hub)])
+
+    async def presence(self, rooms: Sequence[str], other_than: str) -> Presence:
+        found: Presence = {}
+        marks = ", ".join("?" * len(rooms))
+        rows = self._rows(
+            f"SELECT room, hub, members FROM presence WHERE room IN ({marks}) AND hub != ? AND expires > ?",
+            (*rooms, other_than, time.time()),
+        )
+        for room, hub, members in rows:
+            found.setdefault(room, {})[hub] = json.loads(members)
+        return found
 
     # -- tokens and the audit log ----------------------------------------------------
 

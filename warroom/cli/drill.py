@@ -108,7 +108,7 @@ def http_url(hub: str, given: str | None) -> str:
     """The HTTP API beside a ``ws://HOST:PORT`` hub: ``warroom serve`` puts it on PORT + 1."""
     if given := given or os.environ.get(HTTP_ENV):
         return given.rstrip("/")
-    parts = urlsplit(hub)
+    parts = urlsplit(hub.split(",")[0].strip())  # beside the first of several hubs
     scheme = "https" if parts.scheme == "wss" else "http"
     port = (parts.port or (443 if scheme == "https" else 80)) + 1
     return urlunsplit((scheme, f"{parts.hostname}:{port}", "", "", ""))

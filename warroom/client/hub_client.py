@@ -162,6 +162,12 @@ Listener = Callable[[str, str | None], None]
 EventListener = Callable[[str, Event], None]
 
 
+def hub_urls(given: str) -> list[str]:
+    """``ws://a:8765,ws://b:8765``: the hubs to try, in order."""
+    urls = [part.strip() for part in given.split(",") if part.strip()]
+    return urls or [given]
+
+
 class HubClient:
     def __init__(
         self,
@@ -175,7 +181,9 @@ class HubClient:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.ssl_context = ssl_context  # for wss://: a private CA's context; None trusts the system's
-        self.url = url
+        # Several hubs on one store: a dropped or unreachable hub sends the client to the next.
+        self.urls = hub_urls(url)
+        self._at = 0  # which of urls is in use
         self.token = token
         self.name = name
         self.outbox = outbox if outbox is not None else Outbox()
@@ -239,6 +247,11 @@ class HubClient:
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def url(self) -> str:
+        """The hub in use, or tried next."""
+        return self.urls[self._at]
 
     @property
     def connected(self) -> bool:
@@ -348,7 +361,11 @@ class HubClient:
         return {}
 
     async def run(self) -> None:
-        """Stay connected until ``close()``: reconnect with backoff, resuming every room."""
+        """Stay connected until ``close()``: reconnect with backoff, resuming every room.
+
+        With several hubs, a lost or refused connection moves to the next one at
+        once; the backoff starts only when every hub has been tried.
+        """
         attempt = 0
         while not self._closing:
             try:
@@ -364,6 +381,9 @@ class HubClient:
                     await asyncio.shield(self._reader)
                 if self.closing:
                     break
+            self._at = (self._at + 1) % len(self.urls)
+            if self._at != 0:
+                continue  # another hub not tried yet in this round
             attempt += 1
             delay = self.backoff.delay(attempt)
             self._set_state("reconnecting", attempt=attempt, retry_in=delay)

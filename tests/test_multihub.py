@@ -1,0 +1,290 @@
+"""Several hubs on one store: one history per incident, every hub's members told, work done once.
+
+Two and three real hubs share one SQLite file (the engine-neutral path every
+store takes: heads checked at commit, the log followed by revision), with
+commands spread across them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from server.runner import HubServer
+from server.store import SQLiteStore
+from server.store.base import Behind
+from tests.conftest import (
+    TOKEN,
+    ClientFactory,
+    Clock,
+    HubProcess,
+    Receiver,
+    assert_log_is_whole,
+    caught_up,
+    declare,
+    issue,
+    log_of,
+    wait_for,
+)
+from tests.test_escalation_hub import logged, pages, ticks, write_config
+from tests.test_identity import open_raw
+from warroom.client import CommandRejected, HubClient
+from warroom.core.events import Event
+
+
+async def started(db: Path, n: int, **kw: Any) -> list[HubServer]:
+    servers = [HubServer(db, TOKEN, **kw) for _ in range(n)]
+    for server in servers:
+        await server.start()
+    return servers
+
+
+def at_head(server: HubServer, room: str, head: int) -> Callable[[], bool]:
+    return lambda: server.hub._rooms[room].state.seq == head
+
+
+def lists(server: HubServer, ids: set[str]) -> Callable[[], bool]:
+    return lambda: {i["id"] for i in server.hub.rooms.incidents()} >= ids
+
+
+async def client_of(server: HubServer, name: str) -> HubClient:
+    client = HubClient(server.url, TOKEN, name)
+    await client.connect()
+    return client
+
+
+async def test_commands_spread_across_three_hubs_make_one_history(db_path: Path) -> None:
+    servers = await started(db_path, 3)
+    clients = [await client_of(server, f"r{n}") for n, server in enumerate(servers)]
+    try:
+        room = await declare(clients[0], "Checkout is down", "SEV2")
+        views = [await c.join(room) for c in clients]
+
+        async def say(client: HubClient, n: int) -> dict[str, Any]:
+            return await client.send("entry.added", {"text": f"{client.name} line {n}"}, room)
+
+        acks = await asyncio.wait_for(asyncio.gather(*(say(c, n) for n in range(40) for c in clients)), 60)
+        seqs = sorted(a["seq"] for a in acks)
+        assert len(set(seqs)) == len(acks)  # no seq handed out twice, whichever hub acked
+        head = max(seqs)
+        for server in servers:
+            await wait_for(at_head(server, room, head), what="every hub at the head")
+        for view in views:
+            await wait_for(caught_up(view, head), timeout=15, what="every terminal at the head")
+        states = [await s.hub.settled_state(room) for s in servers]
+        assert all(state == states[0] for state in states)
+        assert all(view.state == states[0] for view in views)
+        said = Counter(e.text for e in states[0].entries.values())
+        assert all(said[f"{c.name} line {n}"] == 1 for c in clients for n in range(40))
+        assert sum(s.hub.stats.get("behind", 0) for s in servers) > 0  # the hubs did race
+    finally:
+        for client in clients:
+            await client.close()
+        for server in servers:
+            await server.stop()
+    assert_log_is_whole(db_path, [a["id"] for a in acks])
+
+
+async def test_ids_listings_and_names_are_shared(db_path: Path) -> None:
+    a, b = await started(db_path, 2)
+    ann, bob = await client_of(a, "ann"), await client_of(b, "bob")
+    try:
+        made = await asyncio.gather(*(declare(c, f"t{n}") for n in range(6) for c in (ann, bob)))
+        assert len(set(made)) == 12  # incident numbers come from the store, not from each hub
+        for server in (a, b):
+            await wait_for(lists(server, set(made)), what="every incident listed on every hub")
+        both = await asyncio.gather(
+            *(
+                c.send("incident.declared", {"title": "same", "severity": "SEV3"}, "INC-db")
+                for c in (ann, bob)
+            ),
+            return_exceptions=True,
+        )
+        refused = [r for r in both if isinstance(r, CommandRejected)]
+        assert len(refused) == 1 and refused[0].error.code == "room_exists", both
+    finally:
+        await ann.close()
+        await bob.close()
+        await a.stop()
+        await b.stop()
+    assert_log_is_whole(db_path)
+
+
+async def test_a_revocation_on_one_hub_closes_connections_on_another(db_path: Path) -> None:
+    a, b = await started(db_path, 2)
+    try:
+        token = await issue(a, "bob")
+        raw = await open_raw(b, token)
+        root = await client_of(a, "root")
+        listed = await root.admin("token.list")
+        await root.admin("token.revoke", {"id": listed[0]["id"]})
+        await root.close()
+        with pytest.raises(ConnectionClosed) as closed:
+            await raw.recv_until("never", timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_the_store_refuses_a_batch_written_against_a_stale_head(db_path: Path) -> None:
+    first, second = SQLiteStore(db_path), SQLiteStore(db_path)
+    await first.open()
+    await second.open()
+    try:
+        since = await first.revision()
+        e1 = Event("INC-9", 1, "id-1", "ann", "2026-12-02T09:00:00.000Z", "incident.declared", {}, None)
+        await first.append([e1], {"INC-9": "ep"}, {"INC-9": {"title": "x"}}, {})
+        with pytest.raises(Behind) as behind:  # the same new room, from a hub that did not see it
+            await second.append([e1], {"INC-9": "ep"}, {}, {})
+        assert behind.value.rooms == ["INC-9"]
+        e2 = Event("INC-9", 2, "id-2", "bob", "2026-12-02T09:00:01.000Z", "entry.added", {}, None)
+        with pytest.raises(Behind):  # bob's hub thought the room was empty
+            await second.append([e2], {}, {}, {"INC-9": 0})
+        await second.append([e2], {}, {}, {"INC-9": 1})
+        revision, changes = await first.changes(since)
+        assert revision > since and [(c.room, c.head) for c in changes] == [("INC-9", 2)]
+        await asyncio.wait_for(first.wait_changes(since, 5), 5)  # rings at once: it is past since
+        assert await first.lease("paging", "hub-a", 0.2)
+        assert not await second.lease("paging", "hub-b", 0.2)  # held
+        assert await first.lease("paging", "hub-a", 0.2)  # renewed by its holder
+        taken = False
+
+        async def lapsed() -> None:
+            nonlocal taken
+            taken = await second.lease("paging", "hub-b", 0.2)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while not taken and loop.time() < deadline:  # a holder that died: its lease lapses
+            await lapsed()
+        assert taken
+        await second.release("paging", "hub-b")
+        assert await first.lease("paging", "hub-a", 0.2)
+        ids = await asyncio.gather(*(s.reserve_room_id() for s in (first, second) for _ in range(10)))
+        assert len(set(ids)) == 20
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_one_hub_pages_and_another_carries_on_when_it_stops(tmp_path: Path, receiver: Receiver) -> None:
+    clock = Clock()
+    config = write_config(tmp_path, receiver.url)
+    from server.config import load_hub_config
+
+    def hub() -> HubServer:
+        server = HubServer(
+            tmp_path / "hub.db", TOKEN, clock=clock, config=load_hub_config(config), config_path=config
+        )
+        server.escalation.interval = 0.01
+        server.escalation.pager.backoff = lambda attempt: 0.01
+        return server
+
+    a, b = hub(), hub()
+    await a.start()
+    await b.start()
+    frank = await client_of(b, "frank")  # declared on the hub that does not page
+    try:
+        declared_at = clock.now
+        room = await declare(frank, "Payments failing", "SEV2")
+        await wait_for(lambda: len(pages(receiver)) == 1, what="level 1")
+        await ticks(a)
+        await ticks(b)
+        assert len(pages(receiver)) == 1  # two hubs, one page
+        await a.stop()  # the paging hub goes away; the other takes the lease on its next look
+        clock.now = declared_at + timedelta(minutes=15)
+        await wait_for(lambda: len(pages(receiver)) == 2, what="level 2 from the other hub")
+        await ticks(b)
+        sent = await logged(b, room, "page.sent")
+        assert [p["level"] for p in sent] == [1, 2]  # nothing repeated, nothing skipped
+        assert [p["level"] for p in pages(receiver)] == [1, 2]
+    finally:
+        await frank.close()
+        await b.stop()
+        if a.escalation._task is not None and not a.escalation._task.done():
+            await a.stop()
+    rows = log_of(tmp_path / "hub.db")
+    assert Counter(r[2] for r in rows).most_common(1)[0][1] == 1
+
+
+async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
+    db_path: Path, make_client: ClientFactory
+) -> None:
+    bulk = db_path.with_name("bulk.toml")  # two clients pipeline thousands of commands
+    bulk.write_text("[limits]\ncommands_per_second = 1e6\ncommand_burst = 10000000\n", encoding="utf-8")
+    a, b = (HubProcess(db_path, extra=("--config", str(bulk))) for _ in range(2))
+    a.start()
+    b.start()
+    try:
+        clients = [await make_client(f"{a.url},{b.url}", f"w{n}", connect_now=False) for n in range(2)]
+        runners = [asyncio.create_task(c.run()) for c in clients]
+        for client in clients:
+            await client.wait_connected(10)
+        assert all(c.url == a.url for c in clients)
+        room = await declare(clients[0])
+        views = [await c.join(room) for c in clients]
+        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        acked: dict[str, int] = {}
+
+        def write(client_no: int, n: int) -> None:
+            text = f"w{client_no}-{n}"
+            future = clients[client_no].submit("entry.added", {"text": text}, room)
+            futures[text] = future
+            future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
+
+        for n in range(1500):  # far more than are acked before the kill
+            for c in range(2):
+                write(c, n)
+        await wait_for(lambda: len(acked) >= 20, what="some acks before the crash")
+        a.kill()  # the hub both clients are on; the other hub shares its store
+        acked_before_crash = dict(acked)
+        assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
+        for n in range(1500, 1520):  # typed while they move over
+            for c in range(2):
+                write(c, n)
+        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
+        assert all(c.url == b.url for c in clients)
+
+        rows = log_of(db_path)
+        seqs = {seq for _, seq, _, _ in rows}
+        assert all(seq in seqs for seq in acked_before_crash.values())
+        commands = [row for row in rows if row[3] != "responder.joined"]
+        assert len(commands) == 1 + len(futures)  # every command applied exactly once
+        assert_log_is_whole(db_path)
+        for view in views:
+            await wait_for(caught_up(view, len(rows)), timeout=15, what="both terminals at the head")
+        assert views[0].state == views[1].state
+        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(futures)
+        for runner in runners:
+            runner.cancel()
+    finally:
+        a.stop()
+        b.stop()
+
+
+async def test_presence_lists_everyone_whichever_hub_they_are_on(db_path: Path) -> None:
+    a, b = await started(db_path, 2)
+    ann, bob = await client_of(a, "ann"), await client_of(b, "bob")
+    try:
+        room = await declare(ann)
+        seen_by_ann, seen_by_bob = await ann.join(room), await bob.join(room)
+
+        def names(view: Any) -> set[str]:
+            return {p["name"] for p in view.presence}
+
+        await wait_for(lambda: names(seen_by_ann) == names(seen_by_bob) == {"ann", "bob"}, what="both listed")
+        assert {i["id"]: i["people"] for i in b.hub.rooms.incidents()}[room] == 2
+        await bob.close()
+        await wait_for(lambda: names(seen_by_ann) == {"ann"}, what="bob gone from ann's list")
+    finally:
+        await ann.close()
+        await a.stop()
+        await b.stop()
