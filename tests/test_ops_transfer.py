@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, issue
+from tests.conftest import TOKEN, issue, wait_for
 from tests.test_cli import warroom
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
@@ -147,3 +147,32 @@ async def test_export_and_import_need_an_admin(
         anonymous = await http.post("/api/v1/import", content=dump.read_bytes())
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
     assert await b.hub.incidents() == []
+
+
+async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    source = HubServer(tmp_path / "old.db", TOKEN)
+    shared = tmp_path / "shared.db"
+    here, there = HubServer(shared, TOKEN), HubServer(shared, TOKEN)
+    for server in (source, here, there):
+        await server.start()
+    try:
+        room, _ = await busy_incident(source)
+        dump = tmp_path / "inc.jsonl"
+        dump.write_text((await warroom(env, "export", room, *on(source))).out)
+        assert (await warroom(env, "import", str(dump), *on(here))).code == 0
+        await wait_for(
+            lambda: room in {i["id"] for i in there.hub.rooms.incidents()}, what="the other hub to list it"
+        )
+        state = await there.hub.settled_state(room)
+        assert state.seq == 5 and state.roles["comms"].name == "bob"
+        after = await there.hub.execute(
+            Command(new_id(), "entry.added", {"text": "on the other hub"}, room), "bob"
+        )
+        assert after.seq == 6
+        again = await warroom(env, "import", str(dump), *on(there))
+        assert "already exists" in again.one_line_error()
+    finally:
+        for server in (source, here, there):
+            await server.stop()
