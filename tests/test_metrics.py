@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.config import parse_hub_config
+from server.config import load_hub_config, parse_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN, ClientFactory, Receiver, issue, wait_for
 from tests.test_intake import FIRING
@@ -178,5 +178,20 @@ async def test_store_errors_are_counted(db_path: Path, raw_client: Any) -> None:
         samples = await scrape(server)
         assert value(samples, "warroom_store_errors_total", op="append") == 1
         assert value(samples, "warroom_refusals_total", code="storage_unavailable", via="sync") == 1
+    finally:
+        await server.stop()
+
+
+async def test_a_reload_applies_a_changed_metrics_from(tmp_path: Path) -> None:
+    config = tmp_path / "hub.toml"
+    config.write_text('metrics_from = ["10.0.0.0/8"]\n')
+    server = HubServer(tmp_path / "hub.db", TOKEN, config=load_hub_config(config), config_path=config)
+    await server.start()
+    try:
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{server.http_url}/metrics")).status_code == 401
+            config.write_text('metrics_from = ["127.0.0.1/32"]\n')
+            assert (await server.reload_config())["changed"] == ["metrics_from"]
+            assert (await http.get(f"{server.http_url}/metrics")).status_code == 200
     finally:
         await server.stop()
