@@ -400,3 +400,23 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec.hang.set()
     server.should_exit = True
     await task
+
+
+# -- the warroom command in this process ------------------------------------------------------------
+
+CLI = Callable[..., Awaitable[Any]]  # returns tests.test_cli.Result
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> CLI:
+    """The real ``warroom`` command run in this process, in a thread so a hub here keeps running:
+    the same parser, output and exit status as a subprocess, without its second of start-up."""
+    from tests.test_cli import Result
+    from warroom.cli.main import main
+
+    async def run(*args: str) -> Result:
+        code = await asyncio.to_thread(main, list(args))
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run

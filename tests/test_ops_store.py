@@ -13,7 +13,7 @@ import pytest
 from server.runner import HubServer
 from server.store import SchemaMismatch, SQLiteStore
 from server.store.sqlite import SCHEMA_VERSION
-from tests.conftest import TOKEN, HubProcess, assert_log_is_whole, log_of, wait_for
+from tests.conftest import CLI, TOKEN, HubProcess, assert_log_is_whole, log_of, wait_for
 from tests.test_cli import warroom
 from warroom.core.events import Command, Event
 from warroom.core.reducer import fold
@@ -64,7 +64,7 @@ def serve_args(db: Path) -> list[str]:
 
 
 async def test_a_hub_refuses_an_old_database_until_it_is_upgraded(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, env: dict[str, str], cli: CLI
 ) -> None:
     db = tmp_path / "old.db"
     ids = old_database(db)
@@ -74,10 +74,10 @@ async def test_a_hub_refuses_an_old_database_until_it_is_upgraded(
     assert "schema version 1" in line and f"warroom db upgrade --db {db}" in line
     assert version_of(db) == "1"  # refusing touched nothing
 
-    upgraded = await warroom(env, "db", "upgrade", "--db", str(db))
+    upgraded = await cli("db", "upgrade", "--db", str(db))
     assert upgraded.code == 0, upgraded.err
     assert f"upgraded from schema version 1 to {SCHEMA_VERSION}" in upgraded.out
-    again = await warroom(env, "db", "upgrade", "--store", f"sqlite:{db}")
+    again = await cli("db", "upgrade", "--store", f"sqlite:{db}")
     assert again.code == 0 and "nothing to do" in again.out, again.err
     assert version_of(db) == str(SCHEMA_VERSION)
     with sqlite3.connect(db) as conn:
@@ -103,7 +103,9 @@ async def test_a_hub_refuses_an_old_database_until_it_is_upgraded(
     assert_log_is_whole(db, ids)
 
 
-async def test_a_hub_refuses_a_database_newer_than_it_knows(tmp_path: Path, env: dict[str, str]) -> None:
+async def test_a_hub_refuses_a_database_newer_than_it_knows(
+    tmp_path: Path, env: dict[str, str], cli: CLI
+) -> None:
     db = tmp_path / "new.db"
     store = SQLiteStore(db)
     await store.upgrade()  # a new database, at this version
@@ -113,15 +115,15 @@ async def test_a_hub_refuses_a_database_newer_than_it_knows(tmp_path: Path, env:
 
     line = (await warroom(env, *serve_args(db))).one_line_error()
     assert f"schema version {SCHEMA_VERSION + 1}, newer than this warroom knows" in line
-    assert "newer" in (await warroom(env, "db", "upgrade", "--db", str(db))).one_line_error()
+    assert "newer" in (await cli("db", "upgrade", "--db", str(db))).one_line_error()
     with pytest.raises(SchemaMismatch):
         await HubServer(db, TOKEN).start()
     assert version_of(db) == str(SCHEMA_VERSION + 1)
 
 
-async def test_a_new_database_is_made_at_the_current_version(tmp_path: Path, env: dict[str, str]) -> None:
+async def test_a_new_database_is_made_at_the_current_version(tmp_path: Path, cli: CLI) -> None:
     fresh = tmp_path / "fresh.db"
-    made = await warroom(env, "db", "upgrade", "--db", str(fresh))
+    made = await cli("db", "upgrade", "--db", str(fresh))
     assert made.code == 0 and f"made at schema version {SCHEMA_VERSION}" in made.out
     server = HubServer(tmp_path / "served.db", TOKEN)  # a hub on no file at all starts as before
     await server.start()
@@ -129,20 +131,18 @@ async def test_a_new_database_is_made_at_the_current_version(tmp_path: Path, env
     assert version_of(tmp_path / "served.db") == str(SCHEMA_VERSION)
 
 
-async def test_db_upgrade_refuses_what_is_not_a_warroom_database(tmp_path: Path, env: dict[str, str]) -> None:
+async def test_db_upgrade_refuses_what_is_not_a_warroom_database(tmp_path: Path, cli: CLI) -> None:
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE notes (x TEXT)")
     conn.close()
-    assert (
-        "not a warroom database" in (await warroom(env, "db", "upgrade", "--db", str(other))).one_line_error()
-    )
+    assert "not a warroom database" in (await cli("db", "upgrade", "--db", str(other))).one_line_error()
     store_url = "postgresql://me:s3cret@db.example/warroom"
-    line = (await warroom(env, "db", "upgrade", "--store", store_url)).one_line_error()
+    line = (await cli("db", "upgrade", "--store", store_url)).one_line_error()
     assert "s3cret" not in line  # a password in a store URL is never printed
 
 
-async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, env: dict[str, str]) -> None:
+async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, cli: CLI) -> None:
     db, copy, restored = tmp_path / "hub.db", tmp_path / "backup.db", tmp_path / "restored" / "hub.db"
     hub = HubProcess(db)
     hub.start()
@@ -166,7 +166,7 @@ async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, en
         writer = asyncio.create_task(write())
         await wait_for(lambda: len(acked) >= 50, what="50 acknowledged writes")
         acked_before = list(acked)
-        made = await warroom(env, "backup", str(copy), "--db", str(db))
+        made = await cli("backup", str(copy), "--db", str(db))
         acked_during = len(acked)
         stop.set()
         await writer
@@ -174,12 +174,12 @@ async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, en
         assert made.code == 0, made.err
         assert len(acked) > len(acked_before)  # the hub went on taking writes through the backup
         # A running hub's database is refused as a restore target.
-        busy = await warroom(env, "restore", str(copy), "--db", str(db), "--force")
+        busy = await cli("restore", str(copy), "--db", str(db), "--force")
         assert "open in a running hub" in busy.one_line_error()
     finally:
         hub.stop()
 
-    assert (await warroom(env, "restore", str(copy), "--db", str(restored))).code == 0
+    assert (await cli("restore", str(copy), "--db", str(restored))).code == 0
     backed_up = log_of(restored)
     assert_log_is_whole(restored, acked_before)
     assert len(backed_up) <= 1 + acked_during + 1  # nothing the hub had not committed when it ended
@@ -199,7 +199,7 @@ async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, en
     assert_log_is_whole(restored, [*acked_before])
 
 
-async def test_restore_refuses_what_would_lose_data(tmp_path: Path, env: dict[str, str]) -> None:
+async def test_restore_refuses_what_would_lose_data(tmp_path: Path, cli: CLI) -> None:
     db = tmp_path / "hub.db"
     server = HubServer(db, TOKEN)
     await server.start()
@@ -208,22 +208,20 @@ async def test_restore_refuses_what_would_lose_data(tmp_path: Path, env: dict[st
     )
     await server.stop()
     backup = tmp_path / "b.db"
-    assert (await warroom(env, "backup", str(backup), "--db", str(db))).code == 0
-    assert "exists" in (await warroom(env, "backup", str(backup), "--db", str(db))).one_line_error()
-    assert "--force" in (await warroom(env, "restore", str(backup), "--db", str(db))).one_line_error()
+    assert (await cli("backup", str(backup), "--db", str(db))).code == 0
+    assert "exists" in (await cli("backup", str(backup), "--db", str(db))).one_line_error()
+    assert "--force" in (await cli("restore", str(backup), "--db", str(db))).one_line_error()
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     assert (
         "not a warroom database"
-        in (await warroom(env, "restore", str(junk), "--db", str(tmp_path / "x.db"))).one_line_error()
+        in (await cli("restore", str(junk), "--db", str(tmp_path / "x.db"))).one_line_error()
     )
-    assert "no such" in (await warroom(env, "restore", str(tmp_path / "nope.db"))).one_line_error()
+    assert "no such" in (await cli("restore", str(tmp_path / "nope.db"))).one_line_error()
     assert (
         "no such database"
-        in (
-            await warroom(env, "backup", str(tmp_path / "c.db"), "--db", str(tmp_path / "nope.db"))
-        ).one_line_error()
+        in (await cli("backup", str(tmp_path / "c.db"), "--db", str(tmp_path / "nope.db"))).one_line_error()
     )
-    replaced = await warroom(env, "restore", str(backup), "--db", str(db), "--force")
+    replaced = await cli("restore", str(backup), "--db", str(db), "--force")
     assert replaced.code == 0 and "1 events" in replaced.out
     assert len(log_of(db)) == 1

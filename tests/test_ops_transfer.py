@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, issue, wait_for
-from tests.test_cli import warroom
+from tests.conftest import CLI, TOKEN, issue, wait_for
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 
@@ -59,18 +58,18 @@ async def busy_incident(hub: HubServer) -> tuple[str, list[str]]:
 
 
 async def test_an_incident_moves_between_hubs_with_its_ids_and_times(
-    two_hubs: tuple[HubServer, HubServer], env: dict[str, str], tmp_path: Path
+    two_hubs: tuple[HubServer, HubServer], cli: CLI, tmp_path: Path
 ) -> None:
     a, b = two_hubs
     room, ids = await busy_incident(a)
-    exported = await warroom(env, "export", room, *on(a))
+    exported = await cli("export", room, *on(a))
     assert exported.code == 0, exported.err
     lines = exported.out.splitlines()
     assert json.loads(lines[0])["events"] == 5 and len(lines) == 6
     dump = tmp_path / "inc.jsonl"
     dump.write_text(exported.out)
 
-    imported = await warroom(env, "import", str(dump), *on(b))
+    imported = await cli("import", str(dump), *on(b))
     assert imported.code == 0, imported.err
     assert f"imported {room}: 5 events" in imported.out
     assert rows(b.db, room) == rows(a.db, room)  # ids, actors, times, data and digests intact
@@ -84,7 +83,7 @@ async def test_an_incident_moves_between_hubs_with_its_ids_and_times(
     after = await b.hub.execute(Command(new_id(), "entry.added", {"text": "on b"}, room), "bob")
     assert after.seq == 6
 
-    again = await warroom(env, "import", str(dump), *on(b))
+    again = await cli("import", str(dump), *on(b))
     assert "already exists" in again.one_line_error()
     assert len(rows(b.db, room)) == 6
 
@@ -117,41 +116,39 @@ async def test_a_damaged_export_is_refused_whole(
 
 
 async def test_an_id_already_on_the_target_is_refused(
-    two_hubs: tuple[HubServer, HubServer], env: dict[str, str], tmp_path: Path
+    two_hubs: tuple[HubServer, HubServer], cli: CLI, tmp_path: Path
 ) -> None:
     a, b = two_hubs
     room, ids = await busy_incident(a)
     dump = tmp_path / "inc.jsonl"
-    dump.write_text((await warroom(env, "export", room, *on(a))).out)
+    dump.write_text((await cli("export", room, *on(a))).out)
     await b.hub.execute(Command(ids[0], "incident.declared", {"title": "Moving", "severity": "SEV1"}), "ann")
     await b.hub.execute(Command(new_id(), "incident.declared", {"title": "x", "severity": "SEV1"}), "ann")
     held = {i["id"] for i in await b.hub.incidents()}
-    line = (await warroom(env, "import", str(dump), *on(b))).one_line_error()
+    line = (await cli("import", str(dump), *on(b))).one_line_error()
     assert "already" in line
     assert {i["id"] for i in await b.hub.incidents()} == held
 
 
 async def test_export_and_import_need_an_admin(
-    two_hubs: tuple[HubServer, HubServer], env: dict[str, str], tmp_path: Path
+    two_hubs: tuple[HubServer, HubServer], cli: CLI, tmp_path: Path
 ) -> None:
     a, b = two_hubs
     room, _ = await busy_incident(a)
     responder = await issue(a, "rita", level="responder")
-    assert "admin" in (await warroom(env, "export", room, *on(a, responder))).one_line_error()
-    assert "no incident 'INC-404'" in (await warroom(env, "export", "INC-404", *on(a))).one_line_error()
+    assert "admin" in (await cli("export", room, *on(a, responder))).one_line_error()
+    assert "no incident 'INC-404'" in (await cli("export", "INC-404", *on(a))).one_line_error()
     dump = tmp_path / "inc.jsonl"
-    dump.write_text((await warroom(env, "export", room, *on(a))).out)
+    dump.write_text((await cli("export", room, *on(a))).out)
     viewer = await issue(b, "vic", level="viewer")
-    assert "admin" in (await warroom(env, "import", str(dump), *on(b, viewer))).one_line_error()
+    assert "admin" in (await cli("import", str(dump), *on(b, viewer))).one_line_error()
     async with httpx.AsyncClient(base_url=b.http_url) as http:
         anonymous = await http.post("/api/v1/import", content=dump.read_bytes())
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthorized"
     assert await b.hub.incidents() == []
 
 
-async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(
-    tmp_path: Path, env: dict[str, str]
-) -> None:
+async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(tmp_path: Path, cli: CLI) -> None:
     source = HubServer(tmp_path / "old.db", TOKEN)
     shared = tmp_path / "shared.db"
     here, there = HubServer(shared, TOKEN), HubServer(shared, TOKEN)
@@ -160,8 +157,8 @@ async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(
     try:
         room, _ = await busy_incident(source)
         dump = tmp_path / "inc.jsonl"
-        dump.write_text((await warroom(env, "export", room, *on(source))).out)
-        assert (await warroom(env, "import", str(dump), *on(here))).code == 0
+        dump.write_text((await cli("export", room, *on(source))).out)
+        assert (await cli("import", str(dump), *on(here))).code == 0
         await wait_for(
             lambda: room in {i["id"] for i in there.hub.rooms.incidents()}, what="the other hub to list it"
         )
@@ -171,7 +168,7 @@ async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(
             Command(new_id(), "entry.added", {"text": "on the other hub"}, room), "bob"
         )
         assert after.seq == 6
-        again = await warroom(env, "import", str(dump), *on(there))
+        again = await cli("import", str(dump), *on(there))
         assert "already exists" in again.one_line_error()
     finally:
         for server in (source, here, there):
