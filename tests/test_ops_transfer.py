@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from server.runner import HubServer
+from server.store import SQLiteStore, StorageError
 from tests.conftest import CLI, TOKEN, issue, wait_for
-from warroom.core.events import Command
+from warroom.core.events import Command, Event
 from warroom.core.protocol import new_id
 
 
@@ -173,3 +174,29 @@ async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(tmp_path: Pat
     finally:
         for server in (source, here, there):
             await server.stop()
+
+
+class UnreadableStore(SQLiteStore):
+    """The real store, whose event reads fail while ``failing`` is set: a disk going bad mid-export."""
+
+    failing = False
+
+    async def read(self, room: str, after: int, limit: int) -> list[Event]:
+        if self.failing:
+            raise StorageError("disk I/O error")
+        return await super().read(room, after, limit)
+
+
+async def test_an_export_cut_short_is_an_error_not_a_short_file(tmp_path: Path, cli: CLI) -> None:
+    store = UnreadableStore(tmp_path / "hub.db")
+    server = HubServer(tmp_path / "hub.db", TOKEN, store=store)
+    await server.start()
+    try:
+        room, _ = await busy_incident(server)
+        store.failing = True  # the header is read from the room's record; the events fail after it
+        cut = await cli("export", room, *on(server))
+        assert cut.code == 2 and len(cut.err.strip().splitlines()) == 1, cut.err
+        assert "the export was cut short: 0 of 5 events" in cut.err, cut.err
+    finally:
+        store.failing = False
+        await server.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,17 +38,14 @@ def add_parsers(sub: Any) -> list[argparse.ArgumentParser]:
     restore.add_argument("--db", help=f"the database to restore into (default: {default_db()})")
     restore.add_argument("--force", action="store_true", help="replace a database that exists")
 
-    export = sub.add_parser("export", help="write one incident's whole log as JSON lines, on stdout")
+    export = sub.add_parser("export", help="write one incident's whole log as JSON lines, on stdout (admin)")
     export.add_argument("incident")
-    export.add_argument(
-        "--http", help="the hub's HTTP API URL (default: $WARROOM_HTTP, else the hub's port + 1)"
-    )
-
     imported = sub.add_parser("import", help="add an exported incident to a hub: all of it, or none (admin)")
     imported.add_argument("file", metavar="FILE", help="what warroom export wrote (- for stdin)")
-    imported.add_argument(
-        "--http", help="the hub's HTTP API URL (default: $WARROOM_HTTP, else the hub's port + 1)"
-    )
+    for parser in (export, imported):
+        parser.add_argument(
+            "--http", help="the hub's HTTP API URL (default: $WARROOM_HTTP, else the hub's port + 1)"
+        )
     return [export, imported]
 
 
@@ -134,11 +132,18 @@ async def _export(args: argparse.Namespace) -> int:
                     await response.aread()
                     raise OpsError(_refusal(response))
                 out = sys.stdout.buffer
+                head, lines = b"", 0
                 async for chunk in response.aiter_bytes():
+                    if lines == 0:
+                        head += chunk
+                    lines += chunk.count(b"\n")
                     out.write(chunk)
                 out.flush()
         except httpx.HTTPError as exc:
             raise OpsError(f"the hub's HTTP API at {http.base_url} did not answer: {exc}") from None
+    promised = json.loads(head.split(b"\n", 1)[0])["events"]
+    if lines != promised + 1:  # the hub failed part-way: what was written is not the whole log
+        raise OpsError(f"the export was cut short: {lines - 1} of {promised} events; export it again")
     return 0
 
 
