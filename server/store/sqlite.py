@@ -138,7 +138,7 @@ def _storage_errors() -> Iterator[None]:
         raise StorageError(f"the store is closing: {exc}") from exc
 
 
-def _private(path: Path) -> None:
+def make_private(path: Path) -> None:
     """The log and its WAL and shared-memory files readable by the hub's user only.
 
     SQLite gives the -wal and -shm files the database file's mode, so the
@@ -247,7 +247,7 @@ class SQLiteStore:
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _private(self.path)
+        make_private(self.path)
         self._in_use = hold_in_use(self.path)
         try:
             await self._in_writer(self._open_writer)
@@ -274,7 +274,7 @@ class SQLiteStore:
 
         def run() -> tuple[int | None, int]:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _private(self.path)
+            make_private(self.path)
             conn = _connect(self.path)
             try:
                 return _upgrade(conn, str(self.path))

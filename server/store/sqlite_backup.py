@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from server.store.base import StorageError
-from server.store.sqlite import _private, schema_version
+from server.store.sqlite import make_private, schema_version
 
 
 class BackupRefused(Exception):
@@ -38,7 +38,7 @@ def backup(db: Path, target: Path, *, force: bool = False) -> int:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _private(partial)
+    make_private(partial)
     try:
         with _closing(_read_only(db)) as source, _closing(sqlite3.connect(partial)) as copy:
             source.backup(copy)  # every page in one step: one read transaction, one point in time
@@ -65,7 +65,7 @@ def restore(source: Path, db: Path, *, force: bool = False) -> int:
     if exists and not force:
         raise BackupRefused(f"{db} exists; pass --force to replace it with {source}")
     db.parent.mkdir(parents=True, exist_ok=True)
-    _private(db)
+    make_private(db)
     with _exclusive(db):
         try:
             with _closing(_read_only(source)) as backup_db, _closing(sqlite3.connect(db)) as target:
