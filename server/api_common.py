@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from server.access import Access
 from server.alerts import AlertService
 from server.hub import Hub
+from server.oncall import OncallService
 from server.tokens import Identity, Level
 from warroom.core.errors import HTTP_STATUS, Code, WarroomError
 
@@ -95,6 +96,7 @@ class Api:
     hub: Hub
     access: Access
     alerts: AlertService
+    oncall: OncallService | None = None  # overrides through the hub (server/oncall.py)
 
     def allow(self, request: Request, level: Level, room: str | None = None, doing: str = "") -> Identity:
         who = identity(request)

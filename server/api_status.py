@@ -43,6 +43,14 @@ def routes(api: Api) -> list[Route]:
     headers = {"Cache-Control": f"max-age={MAX_AGE}"}
 
     async def healthz(request: Request) -> Response:
+        if hub.log_error is not None:  # reads still work, but nothing can be saved: take it out
+            body = {
+                "status": "log_unavailable",
+                "hub": hub.hub_id,
+                "closing": hub.closing,
+                "error": hub.log_error,
+            }
+            return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
 
     async def status_json(request: Request) -> Response:

@@ -31,7 +31,7 @@ from typing import Any
 
 from server.config import Sink
 from server.hub import Hub
-from server.intake import INBOX
+from server.intake import INBOX, ONCALL
 from server.lease import Lease
 from server.paging import Pager
 from server.writer import Ack
@@ -40,7 +40,7 @@ from warroom.core.events import Command, Event
 from warroom.core.matchers import matches_all, parse_matchers
 from warroom.core.schema import parse_time
 from warroom.oncall.bundle import Escalations, load_escalations
-from warroom.oncall.escalation import Planned, plan, resolve
+from warroom.oncall.escalation import Planned, Resolver, plan, resolve
 from warroom.oncall.policies import EscalationPolicy, PolicyError
 
 log = logging.getLogger("warroom.escalation")
@@ -117,6 +117,9 @@ class EscalationEngine:
         self.path = path
         self.loaded: Escalations | None = None
         self.pager = Pager(hub, sinks, backoff)
+        # Resolves a target at page time; the on-call service (server/oncall.py) sets it, so a
+        # schedule's overrides recorded through the hub count. Default: the file alone.
+        self.resolver: Resolver | None = None
         self.tracks: dict[str, Track] = {}
         self.interval = TICK
         self.ticks = 0  # looks at the clock so far (by the lease's holder or not), for tests and status
@@ -180,7 +183,7 @@ class EscalationEngine:
     def _fold(self, event: Event) -> None:
         d = event.data
         if event.type == "incident.declared":
-            if event.room not in self.tracks:  # read twice when committed during the start's scan
+            if event.room not in self.tracks and event.room != ONCALL:  # read twice during the start's scan
                 inbox = event.room == INBOX  # the alert inbox: no incident, its alerts escalate
                 new = Track(
                     event.room,
@@ -346,7 +349,8 @@ class EscalationEngine:
         cid = command_id(track.room, policy.name, run.key, f"{planned.level}/{planned.round}")
         if cid in self._inflight:
             return
-        notify = resolve(planned.targets, now, self.loaded.resolver)  # schedules: who is on call now
+        resolver = self.resolver or self.loaded.resolver
+        notify = resolve(planned.targets, now, resolver)  # schedules: who is on call now
         data: dict[str, Any] = {
             "policy": policy.name,
             "level": planned.level,

@@ -10,8 +10,10 @@ escalation) hears of every room's events, loaded or not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
+from server.log_health import LogHealth
 from server.rooms import Rooms
 from server.store import EventStore, StorageError
 from server.store.base import Change
@@ -25,8 +27,18 @@ PAGE = 5000
 
 
 class LogFollower:
-    def __init__(self, store: EventStore, rooms: Rooms, writer: Writer, stats: dict[str, int]) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        rooms: Rooms,
+        writer: Writer,
+        stats: dict[str, int],
+        health: LogHealth,
+        hub_id: str,
+    ) -> None:
         self.store = store
+        self.health = health
+        self.hub_id = hub_id
         self.rooms = rooms
         self.writer = writer
         self.stats = stats
@@ -42,10 +54,18 @@ class LogFollower:
                 await self.take_in()
             except StorageError as exc:  # the store is away: the next look tries again
                 log.warning("following the log postponed: %s", exc)
+                self.health.read(str(exc))
                 await asyncio.sleep(POLL)  # a retry period, not a wait for an event
+                continue
             except Exception:  # other hubs' events must keep arriving: outlive any one bug
                 log.exception("following the log failed")
                 await asyncio.sleep(POLL)
+                continue
+            self.health.read(None)
+            if "write" in self.health.errors:  # a write with nothing in it says whether writes work again
+                with contextlib.suppress(StorageError):
+                    await self.store.lease(f"probe/{self.hub_id}", self.hub_id, POLL)
+                    self.health.wrote(None)
 
     async def take_in(self) -> None:
         """Bring this hub up to every change since the last look."""

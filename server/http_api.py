@@ -22,13 +22,23 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server import api_actions, api_admin, api_incidents, api_intake, api_status, api_timetravel, api_transfer
+from server import (
+    api_actions,
+    api_admin,
+    api_incidents,
+    api_intake,
+    api_oncall,
+    api_status,
+    api_timetravel,
+    api_transfer,
+)
 from server.access import Access
 from server.alerts import AlertService
 from server.api_common import MAX_BODY, MAX_INTAKE, Api, refused
 from server.api_postmortem import routes as postmortem_routes
 from server.hub import Hub
 from server.limits import RateLimiter
+from server.oncall import OncallService
 from server.tokens import bearer
 from warroom.core.errors import Code, WarroomError
 
@@ -75,9 +85,15 @@ class TokenAuth:
         await self.app(scope, receive, send)
 
 
-def build_api(hub: Hub, access: Access, alerts: AlertService, extra: Sequence[BaseRoute] = ()) -> Starlette:
+def build_api(
+    hub: Hub,
+    access: Access,
+    alerts: AlertService,
+    oncall: OncallService | None = None,
+    extra: Sequence[BaseRoute] = (),
+) -> Starlette:
     """``extra``: routes the hub server adds beside the API (``/metrics``)."""
-    api = Api(hub, access, alerts)
+    api = Api(hub, access, alerts, oncall)
 
     async def on_warroom_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, WarroomError)
@@ -115,6 +131,7 @@ def build_api(hub: Hub, access: Access, alerts: AlertService, extra: Sequence[Ba
             *api_admin.routes(api),
             *api_transfer.routes(api),
             *postmortem_routes(api),
+            *api_oncall.routes(api),
             *extra,
         ],
         middleware=[Middleware(TokenAuth, access=access, rate=hub.http_rate)],

@@ -18,6 +18,7 @@ from typing import Any
 from server import members
 from server.follow import LogFollower
 from server.limits import Limits, RateLimiter
+from server.log_health import LogHealth
 from server.presence import SharedPresence
 from server.room import RESPONDER, Room, Subscriber, check_room
 from server.rooms import IDLE_ROOM, Rooms
@@ -73,10 +74,19 @@ class Hub:
         self.snapshots = Snapshots(store)
         self.stats = {"events": 0, "batches": 0, "deliveries": 0, "storage_errors": 0, "slow_consumers": 0}
         # The writer reads the rules from the hub at each command, so a reload reaches it.
+        self.log_health = LogHealth()
         self.writer = Writer(
-            store, self.rooms, self.snapshots, self, self._clock, self.listeners, self.followers, self.stats
+            store,
+            self.rooms,
+            self.snapshots,
+            self,
+            self._clock,
+            self.listeners,
+            self.followers,
+            self.stats,
+            self.log_health.wrote,
         )
-        self.follower = LogFollower(store, self.rooms, self.writer, self.stats)
+        self.follower = LogFollower(store, self.rooms, self.writer, self.stats, self.log_health, self.hub_id)
         self.presence = SharedPresence(store, self.rooms, self.hub_id)
         self.history = History(store)  # checkpoints along each log, for the state at any seq
         self.listeners.append(self.history.committed)
@@ -87,6 +97,11 @@ class Hub:
         self.closing = False
         # Commands whose preparer runs now, by id: the digest as sent, and the prepared command.
         self._preparing: dict[str, tuple[str, asyncio.Future[Command]]] = {}
+
+    @property
+    def log_error(self) -> str | None:
+        """Why the event log does not answer now; None while it does."""
+        return self.log_health.error
 
     @property
     def _rooms(self) -> dict[str, Room]:

@@ -30,6 +30,8 @@ from warroom.core.schema import format_time, parse_time
 from warroom.core.text import visible
 
 INBOX = "inbox"
+ONCALL = "oncall"  # the hub's on-call log: overrides and handoffs (server/oncall.py)
+HUB_ROOMS = (INBOX, ONCALL)  # rooms of the hub's own, not incidents
 AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "not ended yet"
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 PD_ACTIONS = ("trigger", "acknowledge", "resolve")

@@ -24,7 +24,7 @@ import httpx
 
 from server.config import Sink, sink_host
 from server.hub import Hub
-from server.intake import INBOX
+from server.intake import HUB_ROOMS
 from server.room import Room
 from warroom.core.events import Event
 from warroom.core.text import visible
@@ -155,7 +155,7 @@ class Notifier:
         await self._http.aclose()
 
     def on_events(self, room: Room, events: list[Event]) -> None:
-        if room.id == INBOX:  # the alert inbox never leaves the hub
+        if room.id in HUB_ROOMS:  # the alert inbox and the on-call log never leave the hub
             return
         drill = room.state.drill  # drills reach only the sinks that opted in (drills = true)
         for event in events:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from server.intake import INBOX
+from server.intake import INBOX, ONCALL
 from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command
 from warroom.core.state import IncidentState
@@ -85,3 +85,7 @@ def check_room(command: Command, internal: bool) -> None:
         raise WarroomError(Code.INVALID_VALUE, "room: not a valid incident id", field="room")
     if command.room == INBOX and command.type == "incident.declared" and not internal:
         raise WarroomError(Code.INVALID_VALUE, f"room: {INBOX!r} is reserved for the alert inbox", "room")
+    if command.room == ONCALL and not internal:
+        raise WarroomError(
+            Code.INVALID_VALUE, f"room: {ONCALL!r} is the hub's on-call log, written by the hub", "room"
+        )

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from server.intake import INBOX
+from server.intake import HUB_ROOMS
 from server.room import Room
 from server.store import EventStore
 from warroom.core.errors import Code, WarroomError, unknown_room
@@ -128,8 +128,8 @@ class Rooms:
         if self._listing is None:
             out = []
             for room_id, summary in self.summaries.items():
-                if room_id == INBOX:
-                    continue  # the alert inbox is a room, not an incident
+                if room_id in HUB_ROOMS:
+                    continue  # the alert inbox and the on-call log are rooms, not incidents
                 out.append({**summary, "id": summary.get("id", room_id), "people": 0})
             # open incidents first, the newest on top; resolved ones after, still readable
             out.sort(key=lambda s: s.get("declared_at") or "", reverse=True)

@@ -31,6 +31,7 @@ from server.hub import Hub
 from server.metrics import HubMetrics, MeteredStore
 from server.metrics_live import HubLive
 from server.notify import Notifier
+from server.oncall import OncallService
 from server.runbooks import RunbookService
 from server.sources import DEFAULT, Sources, describe_sources
 from server.store import SQLiteStore
@@ -87,6 +88,7 @@ class HubServer:
         self.escalation = EscalationEngine(
             self.hub, self.config.sinks, self.config.schedules, self.notifier.backoff
         )
+        self.oncall = OncallService(self.hub, self.escalation)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.sources)
         self.runbooks = RunbookService(self.hub, self.config.runbooks)
         self.hub.listeners.insert(0, self.metrics.committed)  # first: fan-out latency is measured to it
@@ -131,7 +133,9 @@ class HubServer:
         await self.alerts.start()
         await self.runbooks.start()
         await self.escalation.start()
+        await self.oncall.start()
         await self.sync.start()
+        self.hub.log_health.watchers.append(lambda error: self.sync.send_all({"t": "hub", "log": error}))
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # IPPROTO_TCP, not 0: only then does asyncio turn Nagle off, and every answer is not 40 ms late.
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -147,6 +151,7 @@ class HubServer:
                 self.hub,
                 self.access,
                 self.alerts,
+                self.oncall,
                 api_metrics.routes(self.metrics, self.access, lambda: self.config.metrics_from),
             ),
             http=self._http_protocol,
@@ -169,6 +174,7 @@ class HubServer:
     async def stop(self) -> None:
         """Stop taking connections, commit and ack what is queued, then close clients with 1001."""
         self.sync.stop_accepting()
+        await self.oncall.stop()
         await self.escalation.stop()
         await self.hub.drain()
         await self.sync.close()

@@ -320,6 +320,7 @@ class Session:
                 "policy": self.hub.policy.to_wire(),
                 "alertmanager": "alert.silenced" in self.hub.preparers and self.hub.has_alertmanager,
                 "runbooks": self.hub.runbook_listing,
+                "log": self.hub.log_error,
             }
         )
 

@@ -94,6 +94,8 @@ class SyncServer:
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.path.split("?")[0] == "/healthz":
+            if self.hub.log_error is not None:
+                return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the event log is unavailable\n")
             return conn.respond(HTTPStatus.OK, "ok\n")
         if self.hub.closing:
             return conn.respond(HTTPStatus.SERVICE_UNAVAILABLE, "the hub is shutting down\n")

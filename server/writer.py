@@ -80,6 +80,7 @@ class Writer:
         listeners: list[Callable[[Room, list[Event]], None]],
         followers: list[Follower],
         stats: dict[str, int],
+        health: Callable[[str | None], None] = lambda error: None,
     ) -> None:
         self.store = store
         self.rooms = rooms
@@ -89,6 +90,7 @@ class Writer:
         self.listeners = listeners  # told of each batch this hub commits: work done once per event
         self.followers = followers  # told of every room's events, this hub's and other hubs'
         self.lock = asyncio.Lock()  # held while room states may run ahead of the log
+        self.health = health  # told whether the log takes writes: None, or why not
         self.stats = stats
         self._pending: asyncio.Queue[_Pending] = asyncio.Queue()
         self._inflight: dict[str, _Pending] = {}  # by command id, until settled
@@ -189,6 +191,7 @@ class Writer:
         except Exception as exc:  # the writer outlives any one batch; the log stays the truth
             if isinstance(exc, StorageError):
                 self.stats["storage_errors"] += 1
+                self.health(str(exc))
                 log.error("store refused a batch of %d commands: %s", len(batch), exc)
                 refusal = WarroomError(Code.STORAGE_UNAVAILABLE, f"the event log refused the write: {exc}")
             else:
@@ -198,6 +201,7 @@ class Writer:
                 self._settle(p, refusal)
             await self._rewind(touched, new_rooms)
             return False
+        self.health(None)
         events = [event for _, event in accepted]
         self.rooms.committed(summaries)
         self.stats["events"] += len(events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -66,6 +67,21 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def hubs() -> AsyncIterator[list[HubServer]]:
+    """Hubs a test starts (and may stop and start again), stopped at its end if it did not stop them."""
+    started: list[HubServer] = []
+    yield started
+    for server in started:
+        if not server.hub.closing:
+            await server.stop()
 
 
 @pytest.fixture
@@ -325,6 +341,53 @@ class HubProcess:
             self.proc.wait(10)
 
 
+class KilledMidStream:
+    """Entries written by several clients into one room while a hub process is SIGKILLed mid-stream.
+
+    The hub is killed from inside the client's read of the ``kill_at``th ack: waiting for the
+    count and then killing lets a fast hub acknowledge the whole stream in between.
+    """
+
+    def __init__(self, hub: HubProcess, clients: list[HubClient], room: str, kill_at: int) -> None:
+        self.hub, self.clients, self.room, self.kill_at = hub, clients, room, kill_at
+        self.futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self.acked: dict[str, int] = {}  # text -> seq, in the order the acks arrived
+
+    def write(self, rounds: range) -> None:
+        for n in rounds:
+            for c, client in enumerate(self.clients):
+                text = f"w{c}-{n}"
+                future = client.submit("entry.added", {"text": text}, self.room)
+                self.futures[text] = future
+                future.add_done_callback(functools.partial(self._acked, text))
+
+    def _acked(self, text: str, done: asyncio.Future[dict[str, Any]]) -> None:
+        self.acked[text] = done.result()["seq"]
+        if len(self.acked) == self.kill_at:
+            assert self.hub.proc is not None
+            self.hub.proc.send_signal(signal.SIGKILL)
+
+    async def killed(self) -> dict[str, int]:
+        """Wait for the kill, reap the hub, and return what was acked before it died."""
+        await wait_for(lambda: len(self.acked) >= self.kill_at, what="some acks before the crash")
+        self.hub.kill()
+        return dict(list(self.acked.items())[: self.kill_at])
+
+    async def all_acked(self, timeout: float = 30) -> None:
+        await asyncio.wait_for(asyncio.gather(*self.futures.values()), timeout)
+
+    def assert_logged_once(self, db: Path, before_crash: dict[str, int]) -> list[tuple[str, int, str, str]]:
+        """Every ack from before the crash is in the log, and every command is there exactly once."""
+        rows = log_of(db)
+        seqs = {seq for _, seq, _, _ in rows}
+        for text, seq in before_crash.items():
+            assert seq in seqs, f"{text} was acked as #{seq} before the crash but is gone"
+        commands = [row for row in rows if row[3] != "responder.joined"]  # the hub's own
+        assert len(commands) == 1 + len(self.futures)  # the declaration, and each entry once
+        assert_log_is_whole(db)
+        return rows
+
+
 _REFUSING: list[socket.socket] = []  # held open for the whole run, so the ports stay taken
 
 
@@ -404,19 +467,29 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 # -- the warroom command in this process ------------------------------------------------------------
 
-CLI = Callable[..., Awaitable[Any]]  # returns tests.test_cli.Result
+
+class Cli:
+    """``warroom ...`` run in-process on a thread (a hub in the test keeps running), its output
+    captured: the same parser, output and exit status as a subprocess, without its start-up.
+    The environment holds no WARROOM_* of the developer's and an empty config dir."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    async def __call__(self, *args: str) -> Any:  # a tests.test_cli.Result
+        from tests.test_cli import Result
+        from warroom.cli.main import main
+
+        self.capsys.readouterr()
+        code = await asyncio.to_thread(main, list(args))
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err)
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]) -> CLI:
-    """The real ``warroom`` command run in this process, in a thread so a hub here keeps running:
-    the same parser, output and exit status as a subprocess, without its second of start-up."""
-    from tests.test_cli import Result
-    from warroom.cli.main import main
-
-    async def run(*args: str) -> Result:
-        code = await asyncio.to_thread(main, list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Cli:
+    for name in [k for k in os.environ if k.startswith("WARROOM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WARROOM_CONFIG_DIR", env["WARROOM_CONFIG_DIR"])
+    monkeypatch.setenv("WARROOM_DATA_DIR", env["WARROOM_DATA_DIR"])
+    return Cli(capsys)

@@ -102,21 +102,6 @@ async def start_hub(db: Path, config: Path, clock: Clock) -> HubServer:
     return server
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def hubs(tmp_path: Path) -> AsyncIterator[list[HubServer]]:
-    """Hubs a test starts, stopped at its end if it did not stop them."""
-    started: list[HubServer] = []
-    yield started
-    for server in started:
-        if server.escalation._task is not None and not server.escalation._task.done():
-            await server.stop()
-
-
 def pages(receiver: Receiver) -> list[dict[str, Any]]:
     """The pages the webhook sink received (the notifier's own posts left out)."""
     return [

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from server.intake import ONCALL
 from server.runner import HubServer
 from server.store import SQLiteStore
 from server.store.base import Behind
@@ -25,6 +26,7 @@ from tests.conftest import (
     ClientFactory,
     Clock,
     HubProcess,
+    KilledMidStream,
     Receiver,
     assert_log_is_whole,
     caught_up,
@@ -231,38 +233,19 @@ async def test_a_client_moves_to_another_hub_when_its_hub_is_killed(
         assert all(c.url == a.url for c in clients)
         room = await declare(clients[0])
         views = [await c.join(room) for c in clients]
-        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        acked: dict[str, int] = {}
-
-        def write(client_no: int, n: int) -> None:
-            text = f"w{client_no}-{n}"
-            future = clients[client_no].submit("entry.added", {"text": text}, room)
-            futures[text] = future
-            future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
-
-        for n in range(1500):  # far more than are acked before the kill
-            for c in range(2):
-                write(c, n)
-        await wait_for(lambda: len(acked) >= 20, what="some acks before the crash")
-        a.kill()  # the hub both clients are on; the other hub shares its store
-        acked_before_crash = dict(acked)
-        assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
-        for n in range(1500, 1520):  # typed while they move over
-            for c in range(2):
-                write(c, n)
-        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
+        stream = KilledMidStream(a, clients, room, kill_at=20)  # the hub both clients are on
+        stream.write(range(200))
+        before_crash = await stream.killed()
+        stream.write(range(200, 220))  # typed while they move over
+        await stream.all_acked()
         assert all(c.url == b.url for c in clients)
-
-        rows = log_of(db_path)
-        seqs = {seq for _, seq, _, _ in rows}
-        assert all(seq in seqs for seq in acked_before_crash.values())
-        commands = [row for row in rows if row[3] != "responder.joined"]
-        assert len(commands) == 1 + len(futures)  # every command applied exactly once
-        assert_log_is_whole(db_path)
+        rows = stream.assert_logged_once(db_path, before_crash)
         for view in views:
             await wait_for(caught_up(view, len(rows)), timeout=15, what="both terminals at the head")
         assert views[0].state == views[1].state
-        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(futures)
+        assert sorted(e.text for e in views[0].state.entries.values() if e.kind == "note") == sorted(
+            stream.futures
+        )
         for runner in runners:
             runner.cancel()
     finally:
@@ -288,3 +271,46 @@ async def test_presence_lists_everyone_whichever_hub_they_are_on(db_path: Path) 
         await ann.close()
         await a.stop()
         await b.stop()
+
+
+async def test_two_hubs_record_and_tell_each_handoff_once_and_share_overrides(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> None:
+    from tests.test_oncall_hub import handoffs, http, oncall_hub, settle
+
+    a = await oncall_hub(tmp_path, receiver, clock)
+    b = await oncall_hub(tmp_path, receiver, clock)
+    hubs.extend([a, b])
+    start = clock.now
+    frank = await client_of(b, "frank")
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+        await wait_for(lambda: a.hub.rooms.summaries.get(room) is not None, what="the incident on hub A")
+        async with http(a) as api:  # an override made on one hub ...
+            body = {
+                "schedule": "platform",
+                "user": "dave",
+                "from": "2026-11-28T10:00",
+                "to": "2026-11-28T12:00",
+            }
+            assert (await api.post("/api/v1/oncall/overrides", json=body)).status_code == 201
+        await wait_for(lambda: bool(b.oncall.overrides), what="... is known on the other")
+        clock.now = start.replace(hour=8)  # alice -> bob, which both hubs work out
+        await wait_for(lambda: len(handoffs(receiver)) == 1, what="the 08:00 handoff")
+        clock.now = start.replace(hour=9)  # 10:00 in Berlin: dave's override, from hub A's record
+        await wait_for(lambda: len(handoffs(receiver)) == 2, what="the override's handoff")
+        await settle(a, 5)
+        await settle(b, 5)
+        told = [(h["from"], h["to"]) for h in handoffs(receiver)]
+        assert told == [("alice", "bob"), ("bob", "dave")]  # each told once, though two hubs decided it
+        chain = await logged(a, ONCALL, "oncall.handoff")
+        assert [(h.get("from"), h.get("to")) for h in chain] == [
+            (None, "alice"),
+            ("alice", "bob"),
+            ("bob", "dave"),
+        ]
+        lines = [e.text for e in (await b.hub.settled_state(room)).entries.values()]
+        assert lines.count("on call for platform: alice → bob") == 1
+        assert lines.count("on call for platform: bob → dave") == 1
+    finally:
+        await frank.close()

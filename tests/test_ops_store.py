@@ -13,7 +13,7 @@ import pytest
 from server.runner import HubServer
 from server.store import SchemaMismatch, SQLiteStore
 from server.store.sqlite import SCHEMA_VERSION
-from tests.conftest import CLI, TOKEN, HubProcess, assert_log_is_whole, log_of, wait_for
+from tests.conftest import TOKEN, Cli, HubProcess, assert_log_is_whole, log_of, wait_for
 from tests.test_cli import warroom
 from warroom.core.events import Command, Event
 from warroom.core.reducer import fold
@@ -64,7 +64,7 @@ def serve_args(db: Path) -> list[str]:
 
 
 async def test_a_hub_refuses_an_old_database_until_it_is_upgraded(
-    tmp_path: Path, env: dict[str, str], cli: CLI
+    tmp_path: Path, env: dict[str, str], cli: Cli
 ) -> None:
     db = tmp_path / "old.db"
     ids = old_database(db)
@@ -104,7 +104,7 @@ async def test_a_hub_refuses_an_old_database_until_it_is_upgraded(
 
 
 async def test_a_hub_refuses_a_database_newer_than_it_knows(
-    tmp_path: Path, env: dict[str, str], cli: CLI
+    tmp_path: Path, env: dict[str, str], cli: Cli
 ) -> None:
     db = tmp_path / "new.db"
     store = SQLiteStore(db)
@@ -121,7 +121,7 @@ async def test_a_hub_refuses_a_database_newer_than_it_knows(
     assert version_of(db) == str(SCHEMA_VERSION + 1)
 
 
-async def test_a_new_database_is_made_at_the_current_version(tmp_path: Path, cli: CLI) -> None:
+async def test_a_new_database_is_made_at_the_current_version(tmp_path: Path, cli: Cli) -> None:
     fresh = tmp_path / "fresh.db"
     made = await cli("db", "upgrade", "--db", str(fresh))
     assert made.code == 0 and f"made at schema version {SCHEMA_VERSION}" in made.out
@@ -131,7 +131,7 @@ async def test_a_new_database_is_made_at_the_current_version(tmp_path: Path, cli
     assert version_of(tmp_path / "served.db") == str(SCHEMA_VERSION)
 
 
-async def test_db_upgrade_refuses_what_is_not_a_warroom_database(tmp_path: Path, cli: CLI) -> None:
+async def test_db_upgrade_refuses_what_is_not_a_warroom_database(tmp_path: Path, cli: Cli) -> None:
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as conn:
         conn.execute("CREATE TABLE notes (x TEXT)")
@@ -142,7 +142,7 @@ async def test_db_upgrade_refuses_what_is_not_a_warroom_database(tmp_path: Path,
     assert "s3cret" not in line  # a password in a store URL is never printed
 
 
-async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, cli: CLI) -> None:
+async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, cli: Cli) -> None:
     db, copy, restored = tmp_path / "hub.db", tmp_path / "backup.db", tmp_path / "restored" / "hub.db"
     hub = HubProcess(db)
     hub.start()
@@ -199,7 +199,7 @@ async def test_a_backup_of_a_hub_taking_writes_restores_whole(tmp_path: Path, cl
     assert_log_is_whole(restored, [*acked_before])
 
 
-async def test_restore_refuses_what_would_lose_data(tmp_path: Path, cli: CLI) -> None:
+async def test_restore_refuses_what_would_lose_data(tmp_path: Path, cli: Cli) -> None:
     db = tmp_path / "hub.db"
     server = HubServer(db, TOKEN)
     await server.start()

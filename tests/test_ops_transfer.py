@@ -13,7 +13,7 @@ import pytest
 
 from server.runner import HubServer
 from server.store import SQLiteStore, StorageError
-from tests.conftest import CLI, TOKEN, issue, wait_for
+from tests.conftest import TOKEN, Cli, issue, wait_for
 from tests.test_intake import FIRING, RESOLVED
 from warroom.core.events import Command, Event
 from warroom.core.protocol import new_id
@@ -60,7 +60,7 @@ async def busy_incident(hub: HubServer) -> tuple[str, list[str]]:
 
 
 async def test_an_incident_moves_between_hubs_with_its_ids_and_times(
-    two_hubs: tuple[HubServer, HubServer], cli: CLI, tmp_path: Path
+    two_hubs: tuple[HubServer, HubServer], cli: Cli, tmp_path: Path
 ) -> None:
     a, b = two_hubs
     room, ids = await busy_incident(a)
@@ -132,7 +132,7 @@ async def test_a_damaged_export_is_refused_whole(
 
 
 async def test_an_id_already_on_the_target_is_refused(
-    two_hubs: tuple[HubServer, HubServer], cli: CLI, tmp_path: Path
+    two_hubs: tuple[HubServer, HubServer], cli: Cli, tmp_path: Path
 ) -> None:
     a, b = two_hubs
     room, ids = await busy_incident(a)
@@ -147,7 +147,7 @@ async def test_an_id_already_on_the_target_is_refused(
 
 
 async def test_export_and_import_need_an_admin(
-    two_hubs: tuple[HubServer, HubServer], cli: CLI, tmp_path: Path
+    two_hubs: tuple[HubServer, HubServer], cli: Cli, tmp_path: Path
 ) -> None:
     a, b = two_hubs
     room, _ = await busy_incident(a)
@@ -164,7 +164,7 @@ async def test_export_and_import_need_an_admin(
     assert await b.hub.incidents() == []
 
 
-async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(tmp_path: Path, cli: CLI) -> None:
+async def test_an_import_on_one_hub_reaches_every_hub_on_its_store(tmp_path: Path, cli: Cli) -> None:
     source = HubServer(tmp_path / "old.db", TOKEN)
     shared = tmp_path / "shared.db"
     here, there = HubServer(shared, TOKEN), HubServer(shared, TOKEN)
@@ -202,7 +202,7 @@ class UnreadableStore(SQLiteStore):
         return await super().read(room, after, limit)
 
 
-async def test_an_export_cut_short_is_an_error_not_a_short_file(tmp_path: Path, cli: CLI) -> None:
+async def test_an_export_cut_short_is_an_error_not_a_short_file(tmp_path: Path, cli: Cli) -> None:
     store = UnreadableStore(tmp_path / "hub.db")
     server = HubServer(tmp_path / "hub.db", TOKEN, store=store)
     await server.start()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from server.rooms import IDLE_ROOM
 from server.runner import HubServer
@@ -14,6 +13,7 @@ from tests.conftest import (
     ClientFactory,
     Clock,
     HubProcess,
+    KilledMidStream,
     assert_log_is_whole,
     caught_up,
     declare,
@@ -97,41 +97,19 @@ async def test_sigkill_while_clients_write_loses_nothing_acknowledged(
         room = await declare(clients[0])
         views = [await c.join(room) for c in clients]
 
-        futures: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        acked: dict[str, int] = {}
-
-        def write(client_no: int, n: int) -> None:
-            text = f"w{client_no}-{n}"
-            future = clients[client_no].submit("entry.added", {"text": text}, room)
-            futures[text] = future
-            future.add_done_callback(lambda f: acked.__setitem__(text, f.result()["seq"]))
-
-        for n in range(300):
-            for c in range(3):
-                write(c, n)
-        await wait_for(lambda: len(acked) >= 30, what="some acks before the crash")
-        hub.kill()  # mid-stream: some commands acked, some in flight, some not yet sent
-        acked_before_crash = dict(acked)
-        assert len(acked_before_crash) < len(futures), "the crash came after the last ack"
-        for n in range(300, 320):  # typed while the hub is down
-            for c in range(3):
-                write(c, n)
+        stream = KilledMidStream(hub, clients, room, kill_at=30)
+        stream.write(range(300))
+        before_crash = await stream.killed()
+        stream.write(range(300, 320))  # typed while the hub is down
 
         hub.start()  # same database, same port
-        await asyncio.wait_for(asyncio.gather(*futures.values()), 30)
-
-        rows = log_of(db_path)
-        texts_by_seq = {seq: id_ for _, seq, id_, _ in rows}
-        for text, seq in acked_before_crash.items():
-            assert seq in texts_by_seq, f"{text} was acked as #{seq} before the crash but is gone"
-        commands = [row for row in rows if row[3] != "responder.joined"]  # the hub's own
-        assert len(commands) == 1 + len(futures)  # every command applied exactly once
-        assert_log_is_whole(db_path)
+        await stream.all_acked()
+        rows = stream.assert_logged_once(db_path, before_crash)
         head = len(rows)
         for view in views:
             await wait_for(caught_up(view, head), timeout=15, what="clients to resume")
         texts = sorted(e.text for e in views[0].state.entries.values() if e.kind == "note")
-        assert texts == sorted(futures)
+        assert texts == sorted(stream.futures)
         assert views[0].state == views[1].state == views[2].state
         for client in clients:
             await client.close()

@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from server.runner import HubServer
@@ -30,6 +31,11 @@ class FailingStore(SQLiteStore):
             self.refused += 1
             raise StorageError(str(sqlite3.OperationalError(self.failing)))
         await super().append(events, new_rooms, summaries, heads)
+
+    async def lease(self, name: str, holder: str, ttl: float) -> bool:  # a write as well
+        if self.failing is not None:
+            raise StorageError(str(sqlite3.OperationalError(self.failing)))
+        return await super().lease(name, holder, ttl)
 
 
 @pytest.fixture
@@ -64,8 +70,20 @@ async def test_a_failing_disk_refuses_then_recovers(
     assert not queued.done() and len(writer.outbox) == 1
     assert len(log_of(db_path)) == stored_before  # nothing half-written
     assert [e.text for e in view.state.entries.values()].count("never acknowledged") == 0
+    # Said everywhere: the load balancer's health check, and the header of every terminal.
+    await wait_for(lambda: writer.state.log_error is not None, what="the hub to tell its clients")
+    assert writer.state.describe().startswith("live, but the hub cannot save")
+    async with httpx.AsyncClient() as http:
+        health = await http.get(f"{server.http_url}/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "log_unavailable"
+        assert (await http.get(f"{server.url.replace('ws', 'http')}/healthz")).status_code == 503
+        reads = await http.get(f"{server.http_url}/status.json")  # what it holds is still served
+        assert reads.status_code == 200
 
     store.failing = None  # the disk has room again
+    await wait_for(lambda: writer.state.log_error is None, what="the hub to find the log back by itself")
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{server.http_url}/healthz")).status_code == 200
     ack = await queued  # the outbox's retry lands, once
     assert ack["duplicate"] is False
     state = await server.hub.settled_state(room)

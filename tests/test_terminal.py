@@ -131,3 +131,28 @@ async def test_lines_typed_in_one_burst_arrive_whole_and_apart(hub: HubServer, t
     notes = [e.text for e in state.entries.values() if e.kind == "note"]
     assert notes == lines[:2]
     assert [a.text for a in state.actions.values()] == ["Size the pool"]
+
+
+async def test_a_pasted_log_with_escape_bytes_arrives_whole_and_in_order(
+    hub: HubServer, tmux: Tmux, tmp_path: Any
+) -> None:
+    """Textual's parser read an ESC inside a paste as a key sequence: what followed it came first."""
+    room = (
+        await hub.hub.execute(
+            Command(new_id(), "incident.declared", {"title": "Paste", "severity": "SEV3"}), "maria"
+        )
+    ).room
+    tmux.start("main", join(hub.url, room, "A"))
+    await shows(tmux, lambda s: "A joined" in s, "the app to join")
+    title = tmux.title()
+    pasted = "one \x1b]0;pwned\x07 two \x1b[2J three [bold]four[/]"
+    (tmp_path / "paste.txt").write_text(pasted, encoding="utf-8")
+    tmux("load-buffer", str(tmp_path / "paste.txt"))
+    tmux("send-keys", "-t", "main", "i")  # into the composer
+    tmux("paste-buffer", "-p", "-t", "main")  # bracketed, as a terminal pastes
+    tmux("send-keys", "-t", "main", "Enter")
+    state = hub.hub.rooms.loaded[room].state
+    await shows(tmux, lambda s: "four[/]" in s, "the pasted line")
+    notes = [e.text for e in state.entries.values() if e.kind == "note"]
+    assert notes == ["one ␛]0;pwned␇ two ␛[2J three [bold]four[/]"]  # whole, in order, controls as shown
+    assert tmux.title() == title

@@ -12,6 +12,7 @@ from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 
+from warroom.app import paste_guard
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
 from warroom.app.tell import tell
@@ -69,6 +70,7 @@ class WarroomApp(App[None]):
         join_hint: str | None = None,
     ) -> None:
         super().__init__()
+        paste_guard.install()  # before the driver starts reading the terminal
         self.client = client
         self.join_hint = join_hint  # how a second terminal joins (the demo's hub): shown in the app
         self.room = room

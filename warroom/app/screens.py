@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
+from warroom.app.oncall_page import page_on_call
 from warroom.app.review_editor import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
@@ -130,6 +131,13 @@ ACTS: list[Act] = [
     Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
     Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
     Act("f4", "replay", "Replay", "Step through the log: every panel as it was then (read-only)", show=False),
+    Act(
+        "f7",
+        "page_oncall",
+        "Page on-call",
+        "Page whoever is on call for this incident (asks first)",
+        show=False,
+    ),
 ]
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
@@ -871,6 +879,9 @@ class IncidentScreen(Screen[None]):
             f"/{verb} #{selected.id}",
             sent=lambda: self.app.notify(f"{verb}ned #{selected.id} - ctrl+t again to {undo}"),
         )
+
+    def action_page_oncall(self) -> None:
+        page_on_call(self)  # warroom/app/oncall_page.py
 
     def action_strike(self) -> None:
         self._slash("/strike")

@@ -1,24 +1,27 @@
 """``warroom escalate simulate`` and ``warroom page ack``: escalation from the command line.
 
 ``simulate`` needs no hub: it reads the on-call file and prints every page a
-policy would send, and the stop an acknowledgement makes. Bad input is one
-line and exit 2.
+policy would send, and the stop an acknowledgement makes; when a hub is named,
+the overrides recorded there count too. Bad input is one line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import datetime
 from typing import Any
 
 from warroom.cli.followup import moment
 from warroom.cli.oncall import OncallRefused as SchedulesMissing
 from warroom.cli.oncall import schedules_path
+from warroom.cli.oncall_hub import HubRefused, add_hub_options, with_hub
 from warroom.core.events import SEVERITIES
 from warroom.core.text import visible
 from warroom.oncall.bundle import load_escalations
-from warroom.oncall.escalation import Page, simulate
+from warroom.oncall.escalation import Page, file_resolver, simulate
 from warroom.oncall.policies import PolicyError
+from warroom.oncall.resolve import who_is_on_call
 
 
 def add_parsers(sub: Any) -> list[Any]:
@@ -44,11 +47,12 @@ def add_parsers(sub: Any) -> list[Any]:
         metavar="FILE",
         help="the on-call file: schedules, teams, policies (default: $WARROOM_SCHEDULES, else the config's)",
     )
+    add_hub_options(sim)  # the hub's overrides count for schedule: targets, when a hub is named
     page = sub.add_parser("page", help="answer a page")
     page_sub = page.add_subparsers(dest="page_command", required=True)
     ack = page_sub.add_parser("ack", help="acknowledge the incident's page: its escalation stops")
     ack.add_argument("incident")
-    return [ack]
+    return [ack, sim]
 
 
 def run_simulate(args: argparse.Namespace) -> int:
@@ -69,11 +73,21 @@ def run_simulate(args: argparse.Namespace) -> int:
         loaded = load_escalations(path)
     except PolicyError as exc:
         raise UserError(str(exc)) from None
+    try:
+        oncall = with_hub(args, loaded.oncall, list(loaded.oncall.schedules))
+    except HubRefused as exc:
+        raise UserError(str(exc)) from None
+
+    def on_call(name: str, at: datetime) -> str | None:
+        schedule = oncall.schedules.get(name)
+        return who_is_on_call(schedule, at).user if schedule is not None else None
+
+    resolver = file_resolver(oncall.raw, on_call)
     policy = loaded.policies.get(args.policy)
     if policy is None:
         known = ", ".join(sorted(loaded.policies)) or "none"
         raise UserError(f"no policy {args.policy!r} in {path} (known: {known})")
-    steps = simulate(policy, at, args.severity, acks, loaded.resolver)
+    steps = simulate(policy, at, args.severity, acks, resolver)
     if args.json:
         print(json.dumps([step.to_json() for step in steps], indent=2))
         return 0

@@ -346,7 +346,8 @@ def _oncall_commands(sub: Any) -> None:
     """Schedules, who is on call, escalation policies and pages: modules of their own."""
     from warroom.cli import oncall as oncall_cli
 
-    oncall_cli.add_parsers(sub)
+    for hub_parser in oncall_cli.add_parsers(sub):
+        _hub_options(hub_parser)
     from warroom.cli import escalate as escalate_cli  # escalation policies and paging
 
     for page_parser in escalate_cli.add_parsers(sub):

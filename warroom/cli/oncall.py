@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from warroom.cli.oncall_hub import HubRefused, add_hub_options, run_override, run_overrides, with_hub
 from warroom.config import ConfigError, config_dir, load_file
 from warroom.core.text import json_safe, visible
 from warroom.oncall import OncallFile, OncallFileError, Schedule, Shift, load_oncall_file, shifts
@@ -29,6 +30,7 @@ from warroom.oncall.resolve import who_is_on_call
 EXIT_USAGE = 2
 EXIT_WARNINGS = 1
 SHIFTS, EXPORT, CHECK = "shifts", "export", "check"
+OVERRIDE_CMD, OVERRIDES = "override", "overrides"  # through the hub (warroom/cli/oncall_hub.py)
 EXPORT_DAYS = 90  # ``export`` without --to covers this many days
 CHECK_DAYS = 90  # ``schedule check`` looks this far ahead
 
@@ -37,16 +39,28 @@ class OncallRefused(Exception):
     """One line on stderr, exit 2."""
 
 
-def add_parsers(sub: Any) -> None:
-    """Register ``oncall`` and ``schedule``."""
+def add_parsers(sub: Any) -> list[argparse.ArgumentParser]:
+    """Register ``oncall`` and ``schedule``; returns the parsers that may reach a hub."""
     oncall = sub.add_parser(
         "oncall",
-        help="who is on call for a schedule (no hub needed); 'oncall shifts', 'oncall export --ical'",
+        help="who is on call for a schedule; 'oncall shifts', 'oncall export --ical', "
+        "'oncall override' and 'oncall overrides' (through the hub)",
     )
     oncall.add_argument(
-        "schedule", metavar="SCHEDULE | shifts | export", help="a schedule, or shifts, export"
+        "schedule",
+        metavar="SCHEDULE | shifts | export | override | overrides",
+        help="a schedule, or shifts, export, override, overrides",
     )
-    oncall.add_argument("name", nargs="?", metavar="SCHEDULE", help="with shifts or export: the schedule")
+    oncall.add_argument(
+        "subject",
+        nargs="?",
+        metavar="SCHEDULE",
+        help="with shifts, export, override, overrides: the schedule",
+    )
+    oncall.add_argument("user", nargs="?", metavar="NAME", help="override: who is on call instead")
+    oncall.add_argument("--reason", help="override: why")
+    oncall.add_argument("--remove", metavar="ID", help="override --remove ID: take an override back")
+    add_hub_options(oncall)
     oncall.add_argument("--at", metavar="TIME", help="who is on call at TIME instead of now")
     oncall.add_argument(
         "--from", dest="start", metavar="TIME", help="shifts, export: from TIME (default now)"
@@ -66,6 +80,7 @@ def add_parsers(sub: Any) -> None:
     schedule.add_argument(
         "--days", type=int, default=CHECK_DAYS, help=f"how far ahead (default {CHECK_DAYS})"
     )
+    return [oncall]
 
 
 def _file_option(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         return _oncall(args)
     except OncallFileError as exc:
         return _fail(str(exc))
-    except (OncallRefused, ConfigError) as exc:
+    except (OncallRefused, ConfigError, HubRefused) as exc:
         return _fail(str(exc))
 
 
@@ -145,12 +160,17 @@ def _print_json(value: Any) -> None:
 
 
 def _oncall(args: argparse.Namespace) -> int:
-    action = args.schedule if args.schedule in (SHIFTS, EXPORT) and args.name else None
-    name = args.name if action else args.schedule
-    if args.name and not action:
+    if args.schedule == OVERRIDE_CMD:
+        return run_override(args)
+    if args.schedule == OVERRIDES and not args.user:
+        return run_overrides(args, _print_json)
+    action = args.schedule if args.schedule in (SHIFTS, EXPORT) and args.subject else None
+    name = args.subject if action else args.schedule
+    if (args.subject and not action) or args.user:
         usage = "write 'oncall SCHEDULE' or 'oncall shifts|export SCHEDULE'"
-        raise OncallRefused(f"unexpected {args.name!r}: {usage}")
+        raise OncallRefused(f"unexpected {args.user if action else args.subject!r}: {usage}")
     file = load_oncall_file(schedules_path(args.schedules))
+    file = with_hub(args, file, [name])  # the hub's overrides too, when a hub is named
     if not action and name in (SHIFTS, EXPORT) and name not in file.schedules:
         raise OncallRefused(f"oncall {name}: name the schedule: warroom oncall {name} SCHEDULE")
     schedule = _pick(file, name)
@@ -188,7 +208,8 @@ def _explain(schedule: Schedule, decided_by: str, at: datetime) -> str:
         for o in reversed(schedule.overrides):
             if o.start <= at < o.end:
                 span = f"from {wall(o.start, schedule)} to {wall(o.end, schedule)}"
-                return f"decided by an override: {o.user} {span} (line {o.line})"
+                where = f"line {o.line}" if o.line else "recorded through the hub"
+                return f"decided by an override: {o.user} {span} ({where})"
     if decided_by:
         layers = [layer.name for layer in schedule.layers]
         before = layers[: layers.index(decided_by)]

@@ -110,13 +110,14 @@ class ConnectionState:
     retry_in: float | None = None
     queued: int = 0
     error: str | None = None
+    log_error: str | None = None  # the hub is up but its event log takes no writes
 
     def describe(self) -> str:
         """What the header says; the queued count shows whenever anything waits to be sent."""
         if self.status == "offline":
             return f"offline, {self.queued} action{'s' if self.queued != 1 else ''} queued"
         if self.status == "connected":
-            text = "live"
+            text = "live, but the hub cannot save: commands wait" if self.log_error else "live"
         elif self.status == "reconnecting":
             text = f"reconnecting (attempt {self.attempt}, next try in {self.retry_in or 0:.0f}s)"
         else:
@@ -199,6 +200,7 @@ class HubClient:
         self.alertmanager = False  # the hub can make real silences
         self.access: dict[str, Any] = {}  # the token's level, scope and expiry, as the hub sees it
         self.library: list[dict[str, str]] = []  # the hub's runbooks ({id, title, owner}) for the picker
+        self.log_error: str | None = None  # the hub's word that its event log takes no writes
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
         self._futures: dict[str, asyncio.Future[Any]] = {}  # command id -> ack future
@@ -241,6 +243,7 @@ class HubClient:
                 log.exception("listener failed")
 
     def _set_state(self, status: Status, **kw: Any) -> None:
+        kw.setdefault("log_error", self.log_error if status == "connected" else None)
         self.state = ConnectionState(status, queued=len(self.outbox), **kw)
         self._notify("connection")
 
@@ -298,6 +301,7 @@ class HubClient:
             self.policy = welcome.get("policy") or {}
             self.alertmanager = bool(welcome.get("alertmanager"))
             self.library = _library(welcome.get("runbooks"))
+            self.log_error = welcome.get("log")
             self.max_frame = int(welcome.get("max_frame") or MAX_FRAME)
             if self._closed_over is not None:  # what the socket did outweighs what the welcome says
                 self.max_frame = min(self.max_frame, self._closed_over - 1)
@@ -636,6 +640,10 @@ class HubClient:
             if view is not None:
                 view.presence = frame["members"]
                 self._notify("presence", view.room)
+        elif kind == "hub":  # the hub's event log stopped or started taking writes
+            self.log_error = frame.get("log")
+            if self.connected:
+                self._set_state("connected")
         elif kind == "policy":  # the hub's config was reloaded
             self.policy = frame["policy"]
             self._notify("connection")

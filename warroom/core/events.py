@@ -48,6 +48,9 @@ REVIEW_LISTS = ("factors", "went_well", "lucky")  # contributing factors, what w
 WHY_LEVELS = 5
 ACTION_STATUSES = ("open", "in_progress", "done", "wont_do")
 SERVICES_MAX = 32
+# Why who is on call changed: a shift ended (rotation or an override's own times), an override was
+# added or removed, the hub started following the schedule, or an incident came under it or left it.
+HANDOFF_REASONS = ("handoff", "override", "start", "joined", "left")
 
 NAME_MAX = 64
 TITLE_MAX = 200
@@ -351,7 +354,12 @@ define(
     TextList("targets", max_items=32, max_len=NAME_MAX * 2),
     TextList("notify", required=False, max_items=100, max_len=NAME_MAX),
     Text("trigger", required=False, default="incident", max_len=NAME_MAX),
+    Text("by", required=False, max_len=NAME_MAX),  # a page asked for by hand (page.requested): who asked
     from_clients=False,
+)
+define(
+    "page.requested",
+    "A person asks the hub to page whoever is on call for this incident now; the page is a page.sent.",
 )
 define(
     "page.delivered",
@@ -375,6 +383,34 @@ define(
     Text("policy", max_len=NAME_MAX),
     Text("by", max_len=NAME_MAX),
     Text("trigger", required=False, default="incident", max_len=NAME_MAX),
+    from_clients=False,
+)
+define(
+    "oncall.override_added",
+    "Someone is on call for a schedule instead of its rotation for a while (the hub's on-call log).",
+    Text("schedule", max_len=NAME_MAX),
+    Text("user", max_len=NAME_MAX),
+    Time("from"),
+    Time("to"),
+    Text("reason", required=False, max_len=TEXT_MAX, multiline=True),
+    from_clients=False,
+)
+define(
+    "oncall.override_removed",
+    "Takes back an override recorded through the hub; ``override`` is its seq in the on-call log.",
+    Int("override", minimum=1),
+    Text("schedule", max_len=NAME_MAX),
+    from_clients=False,
+)
+define(
+    "oncall.handoff",
+    "Who is on call for a schedule changed, or who it is as the hub starts following it for a room.",
+    Text("schedule", max_len=NAME_MAX),
+    Time("at"),
+    Text("from", required=False, max_len=NAME_MAX),
+    Text("to", required=False, max_len=NAME_MAX),
+    Choice("why", options=HANDOFF_REASONS),
+    TextList("incidents", required=False, max_items=100, max_len=64),
     from_clients=False,
 )
 define(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from warroom.core import oncall_events  # noqa: F401  its handlers register on import
 from warroom.core.errors import Code, WarroomError, unknown_room
 from warroom.core.events import EVENT_TYPES, ROLE_TITLES, Event
 from warroom.core.followup import TYPES as FOLLOWUP_TYPES
@@ -298,6 +299,9 @@ def _page_sent(state: IncidentState, event: Event) -> None:
     people = ", ".join(d.get("notify") or []) or "nobody"
     again = f", repeat {d['round']}" if d.get("round") else ""
     targets = " ".join(d["targets"])
+    if d.get("by"):
+        system_line(state, event, f"{d['by']} paged {people} (on call: {targets})")
+        return
     system_line(state, event, f"paged {people} ({d['policy']} level {d['level']}{again}: {targets})")
 
 
@@ -742,4 +746,3 @@ def fold(room: str, events: list[Event], state: IncidentState | None = None) -> 
     for event in events:
         apply(current, event)
     return current
-

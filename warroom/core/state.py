@@ -335,6 +335,7 @@ class IncidentState:
     impact_fraction: float = 1.0
     review: Review = field(default_factory=Review)
     actions: dict[str, ActionItem] = field(default_factory=dict)  # by id, in the order added
+    oncall: dict[str, str] = field(default_factory=dict)  # schedule -> who is on call (oncall.handoff)
 
     @property
     def declared(self) -> bool:

@@ -207,6 +207,11 @@ class RolesPanel(Static):
             lines.append(tuple(row))
             if offer is not None and not narrow:
                 lines.append(line(" " * pad, (f" → offered to {visible(offer.to)}", "$accent")))
+        for schedule, user in sorted(state.oncall.items()):  # the hub's oncall.handoff lines keep it
+            title = "on call" if narrow else f"on call: {visible(schedule)}"[:pad]
+            lines.append(
+                line((f"{title:<{pad}}", "$accent"), " ", (visible(user), "bold"), ("  F7 page", "dim"))
+            )
         within = policy.get("commander_within", {}).get(state.severity)
         if "commander" not in state.roles and within and state.declared_at:
             waited = (now - parse_time(state.declared_at)).total_seconds()
