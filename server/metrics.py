@@ -51,6 +51,8 @@ class Live(Protocol):
 
     def polls(self) -> dict[str, int]: ...
 
+    def log_up(self) -> bool: ...
+
 
 class HubMetrics:
     def __init__(self, live: Live) -> None:
@@ -156,6 +158,9 @@ class _LiveCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         live = self.live
+        yield _gauge(
+            "warroom_event_log_up", "1 while the event log answers reads and takes writes", live.log_up()
+        )
         yield _gauge("warroom_connections", "Open sync (websocket) connections", live.connections())
         yield _gauge("warroom_rooms_loaded", "Incident rooms held in memory", live.rooms_loaded())
         yield _gauge("warroom_incidents", "Incidents this hub knows, open and resolved", live.incidents())

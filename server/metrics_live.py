@@ -34,3 +34,6 @@ class HubLive:
 
     def polls(self) -> dict[str, int]:
         return dict(self.server.alerts.reconciler.polls)
+
+    def log_up(self) -> bool:
+        return self.server.hub.log_health.error is None

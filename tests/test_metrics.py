@@ -174,9 +174,17 @@ async def test_store_errors_are_counted(db_path: Path, raw_client: Any) -> None:
         await raw.hello("bo")
         refused = await raw.command("entry.added", {"text": "refused"}, room)
         assert refused["code"] == "storage_unavailable"
+        down = await scrape(server)
+        assert value(down, "warroom_event_log_up") == 0
         store.failing = None
+        await wait_for(lambda: server.hub.log_health.error is None, what="the log found back")
         samples = await scrape(server)
-        assert value(samples, "warroom_store_errors_total", op="append") == 1
+        assert value(samples, "warroom_event_log_up") == 1
+        assert (
+            value(samples, "warroom_store_errors_total", op="append")
+            == value(down, "warroom_store_errors_total", op="append")
+            >= 1
+        )
         assert value(samples, "warroom_refusals_total", code="storage_unavailable", via="sync") == 1
     finally:
         await server.stop()
