@@ -91,6 +91,8 @@ class Access:
         self.clock = clock
         self.revoked: set[str] = set()
         self.on_change: list[Callable[[], None]] = []  # told when an open identity may have lapsed
+        self.on_refused: list[Callable[[WarroomError, str], None]] = []  # every refusal, and its transport
+        self.on_rejected: list[Callable[[str, str], None]] = []  # every failed sign-in: transport, reason
         self._lines: dict[tuple[Any, ...], AuditRecord] = {}
         self._dropped: dict[str, int] = {}  # kind -> lines the full buffer could not hold
         self._used: dict[str, str] = {}  # token id -> last use, written with the next flush
@@ -158,6 +160,8 @@ class Access:
         wait = self.failures.wait(remote)
         if wait and token not in self._verified and not hmac.compare_digest(token.encode(), self._hub_token):
             self.record("auth.throttled", None, via, remote, coalesce=True)
+            for listener in self.on_rejected:
+                listener(via, "throttled")
             raise WarroomError(
                 Code.RATE_LIMITED,
                 f"too many failed authentications from this address; retry in {wait:.0f}s",
@@ -188,6 +192,8 @@ class Access:
     ) -> WarroomError:
         self.record("auth.rejected", identity, via, remote, {"reason": reason}, coalesce=True)
         self.failures.failed(remote)
+        for listener in self.on_rejected:
+            listener(via, reason)
         if reason in ("revoked", "expired"):
             return lapse_error(reason)
         return WarroomError(Code.UNAUTHORIZED, "missing or wrong token")
@@ -265,6 +271,8 @@ class Access:
 
         Repeats within one flush fold into one line with a count, like failed logins.
         """
+        for listener in self.on_refused:
+            listener(err, via)
         if err.code == Code.FORBIDDEN or isinstance(err, OutOfScope):
             why = err.why if isinstance(err, OutOfScope) else err.message
             self.record(

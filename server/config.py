@@ -30,6 +30,9 @@ file and the field, never halfway through an incident.
     url = "https://grafana.example.com"
     token = "glsa_..."
 
+    metrics_from = ["127.0.0.1/32"]    # addresses that may read /metrics without a token
+    log_format = "json"                # or "text" (the default); --log-format overrides it
+
     schedules = "oncall.toml"          # schedules, teams and escalation policies (relative to this file);
                                        # checked at start and re-read on config reload
 
@@ -56,6 +59,7 @@ file and the field, never halfway through an incident.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -74,6 +78,7 @@ from warroom.core.policy import (
     Policy,
 )
 
+LOG_FORMATS = ("text", "json")
 SINK_KINDS = ("slack", "webhook", "email")  # email: pages only, over SMTP (server/paging.py)
 
 
@@ -106,6 +111,8 @@ class HubConfig:
     schedules: Path | None = None  # the on-call file: schedules, teams, escalation policies
     store: str | None = None  # the log's URL (postgresql://…, sqlite:PATH); None: the --db file
     store_password_file: Path | None = None  # the store's password, first line of this file
+    metrics_from: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()  # /metrics without a token
+    log_format: str | None = None  # "text" or "json"; None: --log-format, else text
 
 
 def load_hub_config(path: Path | None) -> HubConfig:
@@ -164,6 +171,8 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         "schedules",
         "store",
         "store_password_file",
+        "metrics_from",
+        "log_format",
     }
     if unknown:
         raise fail(sorted(unknown)[0], "unknown setting")
@@ -223,6 +232,9 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
     password_file = raw.get("store_password_file")
     if password_file is not None and (not isinstance(password_file, str) or not password_file):
         raise fail("store_password_file", "the file holding the store's password, as text")
+    log_format = raw.get("log_format")
+    if log_format is not None and log_format not in LOG_FORMATS:
+        raise fail("log_format", f"one of {', '.join(LOG_FORMATS)}")
     built = tuple(_sink(item, n, fail) for n, item in enumerate(sinks))
     names = [s.name for s in built]
     for n, name in enumerate(names):
@@ -239,6 +251,8 @@ def parse_hub_config(raw: dict[str, Any], where: str = "config") -> HubConfig:
         Path(schedules) if schedules is not None else None,
         store,
         Path(password_file) if password_file is not None else None,
+        _networks(raw.get("metrics_from", []), fail),
+        log_format,
     )
 
 
@@ -246,6 +260,16 @@ def _store_url(url: str) -> bool:
     from server.store.locate import is_postgres, sqlite_path
 
     return is_postgres(url) or (url.startswith("sqlite:") and str(sqlite_path(url)) not in ("", "."))
+
+
+def _networks(value: Any, fail: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``metrics_from``: addresses or networks (``10.0.0.0/8``) whose scrapes need no token."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail("metrics_from", 'a list of addresses or networks, like ["127.0.0.1/32", "10.0.0.0/8"]')
+    try:
+        return tuple(ipaddress.ip_network(v, strict=False) for v in value)
+    except ValueError as exc:
+        raise fail("metrics_from", str(exc)) from None
 
 
 def _silences(table: dict[str, Any], fail: Any) -> tuple[int, tuple[str, ...]]:

@@ -10,7 +10,7 @@ handlers, so every refusal is the same JSON body.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,9 +19,19 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server import api_actions, api_admin, api_incidents, api_intake, api_oncall, api_status, api_timetravel
+from server import (
+    api_actions,
+    api_admin,
+    api_incidents,
+    api_intake,
+    api_oncall,
+    api_status,
+    api_timetravel,
+    api_transfer,
+)
 from server.access import Access
 from server.alerts import AlertService
 from server.api_common import MAX_BODY, MAX_INTAKE, Api, refused
@@ -35,7 +45,7 @@ from warroom.core.errors import Code, WarroomError
 log = logging.getLogger("warroom.http")
 
 __all__ = ["MAX_BODY", "MAX_INTAKE", "PUBLIC_PATHS", "TokenAuth", "build_api"]
-PUBLIC_PATHS = {"/healthz", "/status", "/status.json"}
+PUBLIC_PATHS = {"/healthz", "/status", "/status.json", "/metrics"}  # /metrics checks its own callers
 
 
 class TokenAuth:
@@ -76,8 +86,13 @@ class TokenAuth:
 
 
 def build_api(
-    hub: Hub, access: Access, alerts: AlertService, oncall: OncallService | None = None
+    hub: Hub,
+    access: Access,
+    alerts: AlertService,
+    oncall: OncallService | None = None,
+    extra: Sequence[BaseRoute] = (),
 ) -> Starlette:
+    """``extra``: routes the hub server adds beside the API (``/metrics``)."""
     api = Api(hub, access, alerts, oncall)
 
     async def on_warroom_error(request: Request, exc: Exception) -> Response:
@@ -114,8 +129,10 @@ def build_api(
             *api_timetravel.routes(api),
             *api_intake.routes(api),
             *api_admin.routes(api),
+            *api_transfer.routes(api),
             *postmortem_routes(api),
             *api_oncall.routes(api),
+            *extra,
         ],
         middleware=[Middleware(TokenAuth, access=access, rate=hub.http_rate)],
         exception_handlers=handlers,

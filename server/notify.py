@@ -139,6 +139,7 @@ class Notifier:
         self._workers: list[asyncio.Task[None]] = []
         self._http = httpx.AsyncClient(follow_redirects=False)
         self.delivered = 0
+        self.delivered_to: dict[str, int] = {}  # sink name -> notifications it took
 
     def start(self) -> None:
         self.hub.listeners.append(self.on_events)
@@ -206,6 +207,7 @@ class Notifier:
             else:
                 if response.is_success:
                     self.delivered += 1
+                    self.delivered_to[sink.name] = self.delivered_to.get(sink.name, 0) + 1
                     log.info(
                         "sink %s took %s in %.0f ms", sink.name, room_id, 1000 * (time.monotonic() - started)
                     )

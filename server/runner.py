@@ -20,6 +20,7 @@ from typing import Any
 
 import uvicorn
 
+from server import api_metrics
 from server.access import Access
 from server.alerts import AlertService
 from server.config import HubConfig, HubConfigError, load_hub_config, sink_host
@@ -27,6 +28,8 @@ from server.escalation import EscalationEngine
 from server.http_api import build_api
 from server.http_guard import GuardedH11, guarded, raise_nofile
 from server.hub import Hub
+from server.metrics import HubMetrics, MeteredStore
+from server.metrics_live import HubLive
 from server.notify import Notifier
 from server.oncall import OncallService
 from server.runbooks import RunbookService
@@ -79,11 +82,13 @@ class HubServer:
         if store is None or isinstance(store, str):
             store = open_store(store or self.db, self.config.store_password_file)
         self.store = store
-        self.hub = Hub(store, clock=clock, policy=self.config.policy, limits=self.config.limits)
+        self.metrics = HubMetrics(HubLive(self))  # its own registry: many hubs may share a process
+        metered = MeteredStore(store, self.metrics)
+        self.hub = Hub(metered, clock=clock, policy=self.config.policy, limits=self.config.limits)
         self.secret_file = self.db.with_name(self.db.name + ".secret")
         self.db.parent.mkdir(parents=True, exist_ok=True)
         secret = load_secret(self.secret_file)
-        self.access = Access(store, secret, token, self.hub._clock, self.config.limits)
+        self.access = Access(metered, secret, token, self.hub._clock, self.config.limits)
         self.access.extra_ops.update({"config.show": self.config_view, "config.reload": self.reload_config})
         self.notifier = Notifier(self.hub, self.config.sinks)
         self.escalation = EscalationEngine(
@@ -92,6 +97,9 @@ class HubServer:
         self.oncall = OncallService(self.hub, self.escalation)
         self.alerts = AlertService(self.hub, self.config.routes, self.config.sources)
         self.runbooks = RunbookService(self.hub, self.config.runbooks)
+        self.hub.listeners.insert(0, self.metrics.committed)  # first: fan-out latency is measured to it
+        self.access.on_refused.append(self.metrics.refused)
+        self.access.on_rejected.append(self.metrics.rejected)
         self.token = token
         self.host = host
         self.tls = tls  # (certificate chain, private key): wss:// and https://
@@ -150,13 +158,20 @@ class HubServer:
         limits = self.config.limits
         self._http_protocol = guarded(limits.header_timeout, limits.body_timeout, limits.connections)
         config = uvicorn.Config(
-            build_api(self.hub, self.access, self.alerts, self.oncall),
+            build_api(
+                self.hub,
+                self.access,
+                self.alerts,
+                self.oncall,
+                api_metrics.routes(self.metrics, self.access, lambda: self.config.metrics_from),
+            ),
             http=self._http_protocol,
             ws="none",
             limit_concurrency=limits.connections + 1,  # our own cap answers first, in JSON
             ssl_certfile=str(self.tls[0]) if self.tls else None,
             ssl_keyfile=str(self.tls[1]) if self.tls else None,
             log_level="warning",
+            log_config=None,  # uvicorn logs through the hub's handler: --log-format json holds for it
             lifespan="off",
             access_log=False,
             server_header=False,
@@ -267,6 +282,7 @@ def describe_config(config: HubConfig, path: Path | None) -> dict[str, Any]:
         "alertmanager": default_alertmanager(config.sources),
         "sources": describe_sources(config.sources),
         "origins": list(config.origins),
+        "metrics_from": [str(n) for n in config.metrics_from],
         "schedules": str(config.schedules) if config.schedules is not None else None,
         "sinks": [
             {"name": s.name, "kind": s.kind, "host": sink_host(s.url), "signed": s.secret is not None}

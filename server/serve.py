@@ -9,9 +9,10 @@ import ssl
 import sys
 from pathlib import Path
 
+from server import logs
 from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
-from server.store import StorageError
+from server.store import SchemaMismatch, StorageError
 from server.tokens import SecretError, new_token
 
 
@@ -25,15 +26,15 @@ def run_serve(
     config: str | None,
     tls: tuple[str, str] | None = None,
     store: str | None = None,
+    log_format: str | None = None,
 ) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
-    )
+    """``log_format`` (text or json) wins over the config's ``log_format``; text by default."""
     try:
         hub_config = load_hub_config(Path(config) if config else None)
     except HubConfigError as exc:
         print(f"warroom: {exc}", file=sys.stderr)
         return 2
+    logs.configure(log_format or hub_config.log_format or "text")
     generated = token is None
     token = token or new_token()
     try:
@@ -60,6 +61,9 @@ def run_serve(
 async def _serve(server: HubServer, generated: bool) -> int:
     try:
         await server.start()
+    except SchemaMismatch as exc:  # one line that says what to run
+        print(f"warroom: {exc}", file=sys.stderr)
+        return 2
     except (OSError, sqlite3.Error, StorageError) as exc:
         print(f"warroom: cannot start the hub on {server.store_name}: {exc}", file=sys.stderr)
         return 2

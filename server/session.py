@@ -89,6 +89,11 @@ class Session:
         self._closer: asyncio.Task[None] | None = None
         self._answering: set[asyncio.Task[None]] = set()  # replies being made (the state at a seq)
 
+    @property
+    def queued(self) -> int:
+        """Frames waiting for this client (its send queue's depth, for the metrics)."""
+        return self._queue.qsize()
+
     # -- the Subscriber interface the hub fans out through ---------------------------
 
     def deliver(self, room: str, first: int, last: int, frame: bytes) -> None:

@@ -28,6 +28,7 @@ from warroom.core.schema import format_time, parse_time
 
 PREFIX = "wr1"
 HUB_TOKEN_ID = "hub"  # the id the hub's own token appears under in the audit log
+METRICS = "metrics"  # a scope entry that is no incident: the token may read /metrics
 
 
 class Level(IntEnum):
@@ -66,7 +67,13 @@ class Identity:
         return self.token_id == HUB_TOKEN_ID
 
     def covers(self, room: str | None) -> bool:
-        return self.scope is None or (room is not None and room in self.scope)
+        return self.scope is None or (room is not None and room != METRICS and room in self.scope)
+
+    @property
+    def reads_metrics(self) -> bool:
+        """A token scoped to ``metrics``, or an admin of every incident."""
+        every = self.scope is None and self.level >= Level.ADMIN
+        return every or (self.scope is not None and METRICS in self.scope)
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -550,3 +550,33 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec.hang.set()
     server.should_exit = True
     await task
+
+
+# -- the warroom command in this process ------------------------------------------------------------
+
+
+class Cli:
+    """``warroom ...`` run in-process on a thread (a hub in the test keeps running), its output
+    captured: the same parser, output and exit status as a subprocess, without its start-up.
+    The environment holds no WARROOM_* of the developer's and an empty config dir."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+
+    async def __call__(self, *args: str) -> Any:  # a tests.test_cli.Result
+        from tests.test_cli import Result
+        from warroom.cli.main import main
+
+        self.capsys.readouterr()
+        code = await asyncio.to_thread(main, list(args))
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Cli:
+    for name in [k for k in os.environ if k.startswith("WARROOM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WARROOM_CONFIG_DIR", env["WARROOM_CONFIG_DIR"])
+    monkeypatch.setenv("WARROOM_DATA_DIR", env["WARROOM_DATA_DIR"])
+    return Cli(capsys)

@@ -20,6 +20,7 @@ from server.config import HubConfigError, load_hub_config
 from server.runner import HubServer
 from tests.conftest import TOKEN, Clock, Receiver, declare, wait_for
 from tests.test_escalation import PAYMENTS_LEVELS
+from tests.test_metrics import scrape, value
 from warroom.client import HubClient
 from warroom.core.errors import WarroomError
 
@@ -183,6 +184,7 @@ async def test_levels_fire_in_order_at_their_times_and_an_ack_stops_them(
             (1, "pager", True),
             (2, "pager", True),
         ]
+        assert value(await scrape(server), "warroom_pages_total", sink="pager", result="ok") == 2
         state = await server.hub.settled_state(room)
         lines = [e.text for e in state.entries.values()]
         assert any(line.startswith("paged alice (payments level 1") for line in lines)

@@ -318,8 +318,13 @@ async def test_two_hubs_record_and_tell_each_handoff_once_and_share_overrides(
             ("alice", "bob"),
             ("bob", "dave"),
         ]
-        lines = [e.text for e in (await b.hub.settled_state(room)).entries.values()]
-        assert lines.count("on call for platform: alice → bob") == 1
-        assert lines.count("on call for platform: bob → dave") == 1
+        def lines() -> list[str]:
+            return [e.text for e in b.hub.rooms.loaded[room].state.entries.values()]
+
+        await wait_for(lambda: "on call for platform: bob → dave" in lines(), what="hub A's line on hub B")
+        await settle(a, 5)
+        await settle(b, 5)
+        assert lines().count("on call for platform: alice → bob") == 1
+        assert lines().count("on call for platform: bob → dave") == 1
     finally:
         await frank.close()

@@ -7,9 +7,7 @@ The clock starts at 2026-11-28 03:00 UTC (04:00 in Berlin): alice's daily turn o
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,9 @@ import pytest
 
 from server.intake import ONCALL
 from server.runner import HubServer
-from tests.conftest import TOKEN, Clock, Receiver, declare, issue, wait_for
-from tests.test_cli import Result, warroom
+from tests.conftest import TOKEN, Cli, Clock, Receiver, declare, issue, wait_for
+from tests.test_cli import warroom
 from tests.test_escalation_hub import client_of, logged, pages, start_hub, write_config
-from warroom.cli.main import main
 
 FILE_OVERRIDE = """
 [[schedules.platform.overrides]]
@@ -338,28 +335,6 @@ async def test_the_on_call_log_is_no_incident_and_clients_cannot_write_to_it(
 
 
 # --- the CLI against the hub: one real subprocess, the rest in a thread (the hub's loop stays free) ---
-
-
-class Cli:
-    """``warroom ...`` run in-process on a thread, its output captured; the environment holds no
-    WARROOM_* of the developer's and an empty config dir."""
-
-    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
-        self.capsys = capsys
-
-    async def __call__(self, *args: str) -> Result:
-        self.capsys.readouterr()
-        code = await asyncio.to_thread(main, list(args))
-        out, err = self.capsys.readouterr()
-        return Result(code, out, err)
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Cli:
-    for name in [k for k in os.environ if k.startswith("WARROOM_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("WARROOM_CONFIG_DIR", env["WARROOM_CONFIG_DIR"])
-    return Cli(capsys)
 
 
 async def test_the_cli_adds_lists_uses_and_removes_hub_overrides(

@@ -150,7 +150,7 @@ def test_every_command_in_the_commands_table_exists_with_its_options() -> None:
     for row in rows:
         for usage in re.findall(r"`(warroom [^`]*)`", row.split(" | ")[0]):
             words = [w for w in usage.split()[1:] if re.fullmatch(r"[a-z]+", w)]
-            two_words = ("token", "config", "runbook", "action", "escalate", "page", "store")
+            two_words = ("token", "config", "runbook", "action", "escalate", "page", "db", "store")
             path = words[: 2 if words[0] in two_words else 1]
             shown = io.StringIO()
             with contextlib.redirect_stdout(shown), pytest.raises(SystemExit) as ended:

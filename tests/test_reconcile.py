@@ -39,6 +39,8 @@ from tests.conftest import (
     wait_for,
 )
 from tests.test_alertmanager import UNROUTED, Alertmanager, iso
+from tests.test_metrics import scrape
+from tests.test_metrics import value as metric
 from warroom.client import CommandRejected, HubClient
 from warroom.client.hub_client import RoomView
 from warroom.core.events import Command
@@ -234,6 +236,10 @@ async def test_an_alertmanager_restart_makes_its_lost_alerts_stale_then_resolved
     await stack.polls(3)
     assert by_instance(view, "db-1").stale_since is None
     assert len(stack.events("alert.stale")) == 2 and len(stack.events("alert.resolved")) == 2
+    metrics = await scrape(stack.server)  # what reconciliation did, as Prometheus sees it
+    assert metric(metrics, "warroom_reconcile_events_total", type="alert.stale") == 2
+    assert metric(metrics, "warroom_reconcile_polls_total", source="am1") >= 3
+    assert metric(metrics, "warroom_alerts_received_total", source="alertmanager") >= 3
 
 
 async def test_a_silence_by_matcher_covers_every_instance_and_only_them(

@@ -8,7 +8,7 @@ import pytest
 
 from server.config import load_hub_config
 from server.runner import HubServer
-from server.store import PostgresStore, StorageError
+from server.store import PostgresStore, SchemaMismatch
 from server.store.postgres import SCHEMA_VERSION
 from tests.conftest import TOKEN, ClientFactory, declare, fetch_postgres, issue, log_of
 from tests.pg import Cluster
@@ -117,9 +117,9 @@ async def test_a_postgresql_database_carries_its_schema_version(pg_cluster: Clus
     newer = SCHEMA_VERSION + 1
     schema = url.rsplit("search_path=", 1)[1]
     pg_cluster.sql("warroom", f"UPDATE {schema}.meta SET value = '{newer}' WHERE key = 'schema_version'")
-    with pytest.raises(StorageError, match=f"schema version {newer}, newer than this warroom knows"):
+    with pytest.raises(SchemaMismatch, match=f"schema version {newer}, newer than this warroom knows"):
         await PostgresStore(url).open()
-    with pytest.raises(StorageError, match="newer"):
+    with pytest.raises(SchemaMismatch, match="newer"):
         await PostgresStore(url).upgrade()
 
 

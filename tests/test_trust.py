@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.config import HubConfigError, parse_hub_config
 from server.runner import HubServer
+from server.store import SchemaMismatch, SQLiteStore
 from tests.conftest import BULK, TOKEN, Clock, Raw, assert_log_is_whole, issue, log_location, wait_for
 from warroom.client import HubClient
 from warroom.client.hub_client import Backoff
@@ -327,7 +328,7 @@ async def test_an_id_reused_while_the_first_is_in_flight_is_refused(hub: HubServ
     assert_log_is_whole(log_location(hub))
 
 
-async def test_a_database_from_before_digests_is_migrated_and_its_ids_still_guarded(db_path: Path) -> None:
+async def test_a_database_from_before_digests_is_upgraded_and_its_ids_still_guarded(db_path: Path) -> None:
     server = HubServer(db_path, TOKEN)
     await server.start()
     old = new_id()
@@ -340,6 +341,9 @@ async def test_a_database_from_before_digests_is_migrated_and_its_ids_still_guar
         conn.execute("DROP INDEX rooms_rev")
         conn.execute("ALTER TABLE rooms DROP COLUMN rev")
         conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(SchemaMismatch, match="warroom db upgrade"):  # never migrated behind one's back
+        await HubServer(db_path, TOKEN).start()
+    assert await SQLiteStore(db_path).upgrade() == (1, 3)  # what `warroom db upgrade` runs
 
     server = HubServer(db_path, TOKEN)
     await server.start()

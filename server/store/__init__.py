@@ -7,8 +7,10 @@ from server.store.base import (
     Behind,
     EventStore,
     RoomRecord,
+    SchemaMismatch,
     StorageError,
     TokenRecord,
+    check_schema,
 )
 from server.store.locate import Store, open_store, shown
 from server.store.postgres import PostgresStore
@@ -22,9 +24,11 @@ __all__ = [
     "PostgresStore",
     "RoomRecord",
     "SQLiteStore",
+    "SchemaMismatch",
     "StorageError",
     "Store",
     "TokenRecord",
+    "check_schema",
     "open_store",
     "shown",
 ]

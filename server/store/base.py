@@ -21,6 +21,33 @@ class StorageError(Exception):
     """The log could not take a write; nothing in the failed batch was stored."""
 
 
+class SchemaMismatch(Exception):
+    """The database's schema is not the one this hub writes: it needs an upgrade, or a newer hub.
+
+    Raised when a store opens, never later: a hub refuses to start rather than
+    write a database it does not understand. The message is one line that says
+    what to run.
+    """
+
+
+def check_schema(found: int, known: int, where: str, upgrade: str) -> None:
+    """Refuse a database at another schema version than ``known``, naming the way out.
+
+    ``where`` names the database for people; ``upgrade`` is the command that
+    brings it up to date (``warroom db upgrade --db PATH``, or ``--store URL``).
+    """
+    if found > known:
+        raise SchemaMismatch(
+            f"{where} is at schema version {found}, newer than this warroom knows ({known}): "
+            "run the warroom version that wrote it, or restore a backup taken before the upgrade"
+        )
+    if found < known:
+        raise SchemaMismatch(
+            f"{where} is at schema version {found} and this warroom needs {known}: "
+            f"back it up, then run `{upgrade}`"
+        )
+
+
 class Behind(StorageError):
     """Another hub wrote to these rooms first (or took a new room's id): nothing was stored.
 
@@ -51,7 +78,22 @@ class RoomRecord:
 
 
 class EventStore(Protocol):
-    async def open(self) -> None: ...
+    async def open(self) -> None:
+        """Open the store; a new, empty database is made at this hub's schema version.
+
+        Raises ``SchemaMismatch`` for a database at any other version: nothing
+        migrates by itself (``upgrade`` does, when an operator says so).
+        """
+        ...
+
+    async def upgrade(self) -> tuple[int | None, int]:
+        """Bring the database to this hub's schema version without opening it for service.
+
+        Returns the version it was at (None: a new database, made whole) and
+        the version it is at now; the two are equal when there was nothing to
+        do. Raises ``SchemaMismatch`` for a database newer than this hub.
+        """
+        ...
 
     async def close(self) -> None: ...
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from server.store.base import StorageError
+from server.store.base import SchemaMismatch, StorageError
 from server.store.locate import open_store, shown, sqlite_path
 from server.store.postgres import FAILURES, Conn, PostgresStore
 
@@ -233,7 +233,7 @@ async def copy(source: str, target: str, password_file: str | None = None) -> Fi
         for one in (dst, src):
             with contextlib.suppress(*FAILURES, sqlite3.Error, StorageError):
                 await one.close(commit=False)
-        if isinstance(exc, (*FAILURES, sqlite3.Error, StorageError)):
+        if isinstance(exc, (*FAILURES, sqlite3.Error, StorageError, SchemaMismatch)):
             raise CopyRefused(str(exc)) from None
         raise
     await src.close(commit=False)

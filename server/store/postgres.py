@@ -29,7 +29,16 @@ import asyncpg
 import msgpack
 from asyncpg.pool import PoolConnectionProxy
 
-from server.store.base import AuditRecord, Behind, Change, Presence, RoomRecord, StorageError, TokenRecord
+from server.store.base import (
+    AuditRecord,
+    Behind,
+    Change,
+    Presence,
+    RoomRecord,
+    StorageError,
+    TokenRecord,
+    check_schema,
+)
 from server.store.sqlite import _room_number
 from warroom.core.events import Event
 from warroom.core.schema import format_time
@@ -188,7 +197,7 @@ class PostgresStore:
                 if found is None:
                     await _create(conn)
                 elif found != SCHEMA_VERSION:
-                    raise StorageError(_mismatch(found, self.dsn))
+                    self._refuse(found)
         except BaseException:
             await self.close()
             raise
@@ -203,7 +212,7 @@ class PostgresStore:
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
                     found = await _schema_version(conn)
                     if found is not None and found > SCHEMA_VERSION:
-                        raise StorageError(_mismatch(found, self.dsn))
+                        self._refuse(found)
                     for step in range(
                         found + 1 if found is not None else SCHEMA_VERSION + 1, SCHEMA_VERSION + 1
                     ):
@@ -213,6 +222,13 @@ class PostgresStore:
         finally:
             await conn.close()
         return found, SCHEMA_VERSION
+
+    def _refuse(self, found: int) -> None:
+        """A database at another schema version: SchemaMismatch, naming what to run."""
+        from server.store.locate import shown
+
+        where = shown(self.dsn)
+        check_schema(found, SCHEMA_VERSION, where, f"warroom db upgrade --store {where}")
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -613,20 +629,6 @@ async def _set_version(conn: Conn, version: int) -> None:
         "INSERT INTO meta (key, value) VALUES ('schema_version', $1) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         str(version),
-    )
-
-
-def _mismatch(found: int, dsn: str) -> str:
-    from server.store.locate import shown
-
-    if found > SCHEMA_VERSION:
-        return (
-            f"the database is at schema version {found}, newer than this warroom knows ({SCHEMA_VERSION}): "
-            "run the warroom version that wrote it"
-        )
-    return (
-        f"the database is at schema version {found} and this warroom needs {SCHEMA_VERSION}: "
-        f"back it up (pg_dump), then run `warroom db upgrade --store {shown(dsn)}`"
     )
 
 

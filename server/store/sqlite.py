@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -23,7 +24,16 @@ from typing import Any, TypeVar
 
 import msgpack
 
-from server.store.base import AuditRecord, Behind, Change, Presence, RoomRecord, StorageError, TokenRecord
+from server.store.base import (
+    AuditRecord,
+    Behind,
+    Change,
+    Presence,
+    RoomRecord,
+    StorageError,
+    TokenRecord,
+    check_schema,
+)
 from warroom.core.events import Event
 from warroom.core.schema import format_time
 
@@ -97,15 +107,16 @@ CREATE TABLE IF NOT EXISTS presence (
     PRIMARY KEY (room, hub)
 ) WITHOUT ROWID;
 """
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = 3
 # Each step takes a database from the version before it; the log itself is never rewritten.
-MIGRATIONS = {
+# Tables added without a step (CREATE TABLE IF NOT EXISTS above) are made at every open.
+MIGRATIONS: dict[int, str] = {
     # 2: the digest of the command that made each event, so a reused id with other content is
     # refused. Events logged before it have none; the hub compares their type and room instead.
-    "2": "ALTER TABLE events ADD COLUMN digest TEXT",
+    2: "ALTER TABLE events ADD COLUMN digest TEXT",
     # 3: the store-wide revision of each room's last append, so other hubs sharing the file
     # find what changed without reading every room.
-    "3": "ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
+    3: "ALTER TABLE rooms ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
 }
 POLL = 0.05  # seconds between looks at the revision while waiting for another hub's append
 READERS = 2  # threads that read (and encode) catch-ups off the event loop
@@ -127,7 +138,7 @@ def _storage_errors() -> Iterator[None]:
         raise StorageError(f"the store is closing: {exc}") from exc
 
 
-def _private(path: Path) -> None:
+def make_private(path: Path) -> None:
     """The log and its WAL and shared-memory files readable by the hub's user only.
 
     SQLite gives the -wal and -shm files the database file's mode, so the
@@ -145,12 +156,73 @@ def _private(path: Path) -> None:
             continue
 
 
+def hold_in_use(path: Path) -> int:
+    """A shared flock on the database file, held while a hub has it open: ``warroom restore``
+    takes it exclusively, so it refuses a database in use, and a hub refuses one being restored.
+
+    flock and SQLite's own (POSIX) locks do not interact, so this changes nothing for SQLite.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StorageError(f"{path} is being restored; start the hub once the restore is done") from None
+    return fd
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int | None:
+    """The database's schema version; None for a new one with no tables yet.
+
+    A hub before versions were kept wrote no version row: that is version 1.
+    """
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return None
+    if not {"meta", "events", "rooms"} <= tables:
+        raise StorageError("it is not a warroom database (no meta, events and rooms tables)")
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 1
+    except ValueError:
+        raise StorageError(f"its schema version {row[0]!r} is not a number") from None
+
+
+def _create(conn: sqlite3.Connection) -> None:
+    """Make every table this version has that the database lacks, and record a new one's version."""
+    conn.executescript(SCHEMA)
+    conn.execute(
+        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    )
+
+
+def _upgrade(conn: sqlite3.Connection, where: str) -> tuple[int | None, int]:
+    found = schema_version(conn)
+    if found is not None and found > SCHEMA_VERSION:
+        check_schema(found, SCHEMA_VERSION, where, "")  # raises: newer than this hub
+    for step in range(found + 1 if found is not None else SCHEMA_VERSION + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(MIGRATIONS[step])
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(step),),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            conn.execute("ROLLBACK")
+            raise
+    _create(conn)
+    return found, SCHEMA_VERSION
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -171,41 +243,46 @@ class SQLiteStore:
         self._read_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="warroom-read")
         self._local = threading.local()  # each read thread's own connection
         self._read_conns: list[sqlite3.Connection] = []
+        self._in_use: int | None = None  # a descriptor holding a shared flock while open
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _private(self.path)
-        await self._in_writer(self._open_writer)
+        make_private(self.path)
+        self._in_use = hold_in_use(self.path)
+        try:
+            await self._in_writer(self._open_writer)
+        except BaseException:
+            os.close(self._in_use)
+            self._in_use = None
+            raise
         self._reader = _connect(self.path)
 
     def _open_writer(self) -> None:
         self._writer = _connect(self.path)
-        self._migrate(self._writer)
-        self._writer.executescript(SCHEMA)
-        self._writer.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-        )
+        try:
+            version = schema_version(self._writer)
+            if version is not None:
+                check_schema(version, SCHEMA_VERSION, str(self.path), f"warroom db upgrade --db {self.path}")
+            _create(self._writer)
+        except BaseException:
+            self._writer.close()
+            self._writer = None
+            raise
 
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
-        """Bring a database made by an older hub up to this schema, one step per transaction."""
-        if conn.execute("SELECT name FROM sqlite_master WHERE name = 'meta'").fetchone() is None:
-            return  # a new database: the schema script makes it whole
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 1
-        for step in range(version + 1, int(SCHEMA_VERSION) + 1):
-            conn.execute("BEGIN IMMEDIATE")
+    async def upgrade(self) -> tuple[int | None, int]:
+        """Migrate the database at ``path``, one step per transaction (see ``EventStore.upgrade``)."""
+
+        def run() -> tuple[int | None, int]:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_private(self.path)
+            conn = _connect(self.path)
             try:
-                conn.execute(MIGRATIONS[str(step)])
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (str(step),),
-                )
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                conn.execute("ROLLBACK")
-                raise
+                return _upgrade(conn, str(self.path))
+            finally:
+                conn.close()
+
+        with _storage_errors():
+            return await asyncio.to_thread(run)
 
     async def close(self) -> None:
         def shut() -> None:
@@ -222,6 +299,9 @@ class SQLiteStore:
             conn.close()
         self._read_conns.clear()
         self._pool.shutdown(wait=True)
+        if self._in_use is not None:
+            os.close(self._in_use)
+            self._in_use = None
 
     async def _in_writer(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)

@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     _record_commands(sub)
     _oncall_commands(sub)
     _store_commands(sub)
+    from warroom.cli import ops as ops_cli  # running a hub: upgrades, backups, moving incidents
+
+    for ops_parser in ops_cli.add_parsers(sub):
+        _hub_options(ops_parser)
     return parser
 
 
@@ -171,6 +175,11 @@ def _serve_command(sub: Any) -> None:
     serve.add_argument("--config", help="hub config file (TOML): severities, cadence, roles, sinks")
     serve.add_argument("--tls-cert", help="certificate chain (PEM): serve wss:// and https://")
     serve.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="text for people, json for a log pipeline: one object a line (default: the config's, else text)",
+    )
 
 
 def _incident_commands(sub: Any) -> None:
@@ -295,7 +304,7 @@ def _admin_commands(sub: Any) -> None:
         nargs="+",
         default=["all"],
         metavar="INCIDENT",
-        help="incidents it may reach (default: all)",
+        help="incidents it may reach (default: all); metrics: may read /metrics, and no incident",
     )
     create.add_argument(
         "--role",
@@ -789,6 +798,12 @@ async def _postmortem(args: argparse.Namespace) -> int:
     return await postmortem_cli.run(args)
 
 
+async def _ops(args: argparse.Namespace) -> int:
+    from warroom.cli import ops as ops_cli
+
+    return await ops_cli.run(args)
+
+
 def _serve(args: argparse.Namespace) -> int:
     from server.serve import run_serve
 
@@ -801,6 +816,7 @@ def _serve(args: argparse.Namespace) -> int:
         token=_hub_token(args.token, args.insecure_token),
         config=args.config,
         tls=_tls_pair(args.tls_cert, args.tls_key),
+        log_format=args.log_format,
     )
 
 
@@ -927,6 +943,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = 
     "config": _config,
     "postmortem": _postmortem,
     "store": _store,
+    **dict.fromkeys(("db", "backup", "restore", "export", "import"), _ops),
 }
 
 
