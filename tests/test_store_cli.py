@@ -135,3 +135,17 @@ async def test_a_reload_that_changes_the_store_is_refused_whole(tmp_path: Path) 
         assert server.config.store == f"sqlite:{tmp_path / 'hub.db'}"
     finally:
         await server.stop()
+
+
+async def test_db_upgrade_makes_and_then_leaves_a_postgresql_database(
+    pg_cluster: Cluster, env: dict[str, str]
+) -> None:
+    url = pg_cluster.fresh_url()
+    made = await warroom(env, "db", "upgrade", "--store", url)
+    assert made.code == 0 and f"a new database, made at schema version {SCHEMA_VERSION}" in made.out
+    again = await warroom(env, "db", "upgrade", "--store", url)
+    assert again.code == 0 and "nothing to do" in again.out
+    away = await warroom(
+        env, "db", "upgrade", "--store", f"postgresql://warroom:pw@/x?host={pg_cluster.root}/no"
+    )
+    assert "PostgreSQL" in away.one_line_error() and ":pw@" not in away.err
