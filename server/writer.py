@@ -168,9 +168,17 @@ class Writer:
         touched: dict[str, Room] = {}
         bases: dict[str, int] = {}  # each existing room's head before this batch
         try:
+            # The hub's own commands mostly carry ids it has just minted: no earlier use to look
+            # up (an alert storm would otherwise look up every alert). Those whose id names a
+            # decision (reconciliation's) may have been written already, and are looked up: a
+            # twin must be a duplicate, not a UNIQUE(id) failure that refuses the whole batch.
+            # One query for the batch: on a networked store, one round trip, not one per command.
+            earlier = await self.store.lookup_many(
+                [p.command.id for p in batch if not p.internal or p.fixed_id]
+            )
             for p in batch:
                 try:
-                    event = await self._sequence(p, new_rooms, touched, bases)
+                    event = await self._sequence(p, earlier.get(p.command.id), new_rooms, touched, bases)
                 except WarroomError as err:
                     self._settle(p, err)
                     continue
@@ -228,14 +236,15 @@ class Writer:
         return False
 
     async def _sequence(
-        self, p: _Pending, new_rooms: dict[str, str], touched: dict[str, Room], bases: dict[str, int]
+        self,
+        p: _Pending,
+        earlier: Event | None,
+        new_rooms: dict[str, str],
+        touched: dict[str, Room],
+        bases: dict[str, int],
     ) -> Event | None:
+        """The command's event, applied to its room; None when ``earlier`` (its id's event) answers it."""
         cmd = p.command
-        # The hub's own commands mostly carry ids it has just minted: no earlier use to look
-        # up (an alert storm would otherwise make one query per alert). Those whose id names
-        # a decision (reconciliation's) may have been written already, and are looked up:
-        # a twin must be a duplicate, not a UNIQUE(id) failure that refuses the whole batch.
-        earlier = None if p.internal and not p.fixed_id else await self.store.lookup(cmd.id)
         if earlier is not None:
             if earlier.digest is not None:
                 reused = earlier.digest != p.digest

@@ -123,3 +123,22 @@ def test_impact_is_a_fraction_the_commander_sets() -> None:
     authorize(state, "cy", "review.updated", {"field": "summary", "text": "x"}, policy)
     with pytest.raises(WarroomError):
         authorize(state, "bo", "review.updated", {"field": "summary", "text": "x"}, policy)
+
+
+def test_a_handoff_decided_from_a_stale_view_of_the_room_is_refused() -> None:
+    """Two hubs may decide a room's on-call line from different views; only the current one lands."""
+    state = run(
+        [
+            ("incident.declared", {"title": "t", "severity": "SEV2"}),
+            (
+                "oncall.handoff",
+                {"schedule": "platform", "at": "2026-11-28T03:00:00.000Z", "why": "joined", "to": "alice"},
+            ),
+        ]
+    )
+    stale = {"schedule": "platform", "at": "2026-11-28T08:00:00.000Z", "why": "joined", "to": "bob"}
+    with pytest.raises(WarroomError) as refused:
+        check(state, "oncall.handoff", validate_command("oncall.handoff", stale, from_client=False))
+    assert (refused.value.code, refused.value.field) == (Code.NO_CHANGE, "from")
+    current = {**stale, "why": "handoff", "from": "alice"}
+    check(state, "oncall.handoff", validate_command("oncall.handoff", current, from_client=False))

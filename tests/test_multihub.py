@@ -294,6 +294,7 @@ async def test_two_hubs_record_and_tell_each_handoff_once_and_share_overrides(
     frank = await client_of(b, "frank")
     try:
         room = await declare(frank, "Payments failing", "SEV2")
+        await frank.join(room)  # a member: hub B keeps the room loaded across the clock's jumps
         await wait_for(lambda: a.hub.rooms.summaries.get(room) is not None, what="the incident on hub A")
         async with http(a) as api:  # an override made on one hub ...
             body = {

@@ -78,6 +78,9 @@ async def test_a_batch_comes_back_whole_and_in_order(store: Store) -> None:
     assert [r.room for r in await store.rooms()] == ["INC-1", "INC-2"]
     assert await store.lookup(events[1].id) == events[1]
     assert await store.lookup("no-such-id") is None
+    ids = [events[0].id, "no-such-id", events[1].id]
+    assert await store.lookup_many(ids) == {e.id: e for e in events[:2]}
+    assert await store.lookup_many([]) == {}
     assert await store.scan(["incident.declared"]) == events[:1]
 
 

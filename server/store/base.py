@@ -171,6 +171,10 @@ class EventStore(Protocol):
         """The event accepted under this idempotency key, if any."""
         ...
 
+    async def lookup_many(self, event_ids: Sequence[str]) -> dict[str, Event]:
+        """The events accepted under any of these keys, by key: one query for a whole batch."""
+        ...
+
     async def save_snapshot(self, room: str, seq: int, state: bytes) -> None: ...
 
     async def snapshot(self, room: str) -> tuple[int, bytes] | None:

@@ -402,8 +402,15 @@ class PostgresStore:
         return [_record(row) for row in rows]
 
     async def lookup(self, event_id: str) -> Event | None:
-        row = await self._fetchrow(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = $1", event_id)
-        return _event(row) if row else None
+        return (await self.lookup_many([event_id])).get(event_id)
+
+    async def lookup_many(self, event_ids: Sequence[str]) -> dict[str, Event]:
+        if not event_ids:
+            return {}
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ANY($1::text[])", list(event_ids)
+        )
+        return {event.id: event for event in map(_event, rows)}
 
     async def save_snapshot(self, room: str, seq: int, state: bytes) -> None:
         async with self._connection() as conn:

@@ -447,8 +447,17 @@ class SQLiteStore:
         return [_record(row) for row in rows]
 
     async def lookup(self, event_id: str) -> Event | None:
-        row = self._row(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = ?", (event_id,))
-        return _event(row) if row else None
+        return (await self.lookup_many([event_id])).get(event_id)
+
+    async def lookup_many(self, event_ids: Sequence[str]) -> dict[str, Event]:
+        found: dict[str, Event] = {}
+        for start in range(0, len(event_ids), 500):  # under SQLite's limit on bound values
+            chunk = event_ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._rows(f"SELECT {_EVENT_COLUMNS} FROM events WHERE id IN ({marks})", chunk):
+                event = _event(row)
+                found[event.id] = event
+        return found
 
     async def save_snapshot(self, room: str, seq: int, state: bytes) -> None:
         def save() -> None:

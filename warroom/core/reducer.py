@@ -56,6 +56,10 @@ def check(state: IncidentState, type_name: str, data: dict[str, Any]) -> None:
         raise WarroomError(Code.NO_CHANGE, f"severity is already {state.severity}", "severity")
     if type_name == "incident.status_changed" and data["status"] == state.status:
         raise WarroomError(Code.NO_CHANGE, f"status is already {state.status}", "status")
+    if type_name == "oncall.handoff" and data.get("from") != state.oncall.get(data["schedule"]):
+        # Decided from a view of the room another hub has moved past: the hub that saw it writes it.
+        now = state.oncall.get(data["schedule"]) or "nobody"
+        raise WarroomError(Code.NO_CHANGE, f"on call for {data['schedule']} is {now} here", "from")
     if type_name == "role.released" and data["role"] not in state.roles:
         raise WarroomError(Code.NO_CHANGE, f"nobody holds {data['role']}", "role")
     holder = state.roles.get(data.get("role", ""))
