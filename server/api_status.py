@@ -44,12 +44,8 @@ def routes(api: Api) -> list[Route]:
 
     async def healthz(request: Request) -> Response:
         if hub.log_error is not None:  # reads still work, but nothing can be saved: take it out
-            body = {
-                "status": "log_unavailable",
-                "hub": hub.hub_id,
-                "closing": hub.closing,
-                "error": hub.log_error,
-            }
+            # No token is needed here, so the store's own words (hosts, paths) stay in the hub's log.
+            body = {"status": "log_unavailable", "hub": hub.hub_id, "closing": hub.closing}
             return JSONResponse(body, status_code=503)
         return JSONResponse({"status": "ok", "hub": hub.hub_id, "closing": hub.closing})
 
