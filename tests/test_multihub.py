@@ -19,8 +19,6 @@ from websockets.exceptions import ConnectionClosed
 
 from server.intake import ONCALL
 from server.runner import HubServer
-from server.store import SQLiteStore
-from server.store.base import Behind
 from tests.conftest import (
     TOKEN,
     ClientFactory,
@@ -38,7 +36,6 @@ from tests.conftest import (
 from tests.test_escalation_hub import logged, pages, ticks, write_config
 from tests.test_identity import open_raw
 from warroom.client import CommandRejected, HubClient
-from warroom.core.events import Event
 
 pytestmark = pytest.mark.stores  # the store-backed tests run on SQLite and on PostgreSQL
 
@@ -136,47 +133,6 @@ async def test_a_revocation_on_one_hub_closes_connections_on_another(db_path: Pa
     finally:
         await a.stop()
         await b.stop()
-
-
-async def test_the_store_refuses_a_batch_written_against_a_stale_head(db_path: Path) -> None:
-    first, second = SQLiteStore(db_path), SQLiteStore(db_path)
-    await first.open()
-    await second.open()
-    try:
-        since = await first.revision()
-        e1 = Event("INC-9", 1, "id-1", "ann", "2026-12-02T09:00:00.000Z", "incident.declared", {}, None)
-        await first.append([e1], {"INC-9": "ep"}, {"INC-9": {"title": "x"}}, {})
-        with pytest.raises(Behind) as behind:  # the same new room, from a hub that did not see it
-            await second.append([e1], {"INC-9": "ep"}, {}, {})
-        assert behind.value.rooms == ["INC-9"]
-        e2 = Event("INC-9", 2, "id-2", "bob", "2026-12-02T09:00:01.000Z", "entry.added", {}, None)
-        with pytest.raises(Behind):  # bob's hub thought the room was empty
-            await second.append([e2], {}, {}, {"INC-9": 0})
-        await second.append([e2], {}, {}, {"INC-9": 1})
-        revision, changes = await first.changes(since)
-        assert revision > since and [(c.room, c.head) for c in changes] == [("INC-9", 2)]
-        await asyncio.wait_for(first.wait_changes(since, 5), 5)  # rings at once: it is past since
-        assert await first.lease("paging", "hub-a", 0.2)
-        assert not await second.lease("paging", "hub-b", 0.2)  # held
-        assert await first.lease("paging", "hub-a", 0.2)  # renewed by its holder
-        taken = False
-
-        async def lapsed() -> None:
-            nonlocal taken
-            taken = await second.lease("paging", "hub-b", 0.2)
-
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while not taken and loop.time() < deadline:  # a holder that died: its lease lapses
-            await lapsed()
-        assert taken
-        await second.release("paging", "hub-b")
-        assert await first.lease("paging", "hub-a", 0.2)
-        ids = await asyncio.gather(*(s.reserve_room_id() for s in (first, second) for _ in range(10)))
-        assert len(set(ids)) == 20
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_one_hub_pages_and_another_carries_on_when_it_stops(
