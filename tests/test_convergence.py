@@ -1,4 +1,8 @@
-"""Convergence: random interleavings from three clients, with random drops, end in one state."""
+"""Convergence: random interleavings from three clients, with random drops, end in one state.
+
+The clients are spread over one, two or three hubs sharing the store: every hub, every
+terminal and the log end the same, whichever hub took each command.
+"""
 
 from __future__ import annotations
 
@@ -31,10 +35,18 @@ steps = st.lists(
 )
 
 
-async def scenario(db: Path, store: str, plan: list[Step]) -> None:
-    server = HubServer(db, TOKEN, store=store)
-    await server.start()
-    clients = [HubClient(server.url, TOKEN, f"c{n}", backoff=Backoff(base=0.01, cap=0.05)) for n in range(3)]
+def at_head(server: HubServer, room: str, head: int) -> Callable[[], bool]:
+    return lambda: server.hub.rooms.heads.get(room) == head
+
+
+async def scenario(db: Path, store: str, plan: list[Step], hubs: int) -> None:
+    servers = [HubServer(db, TOKEN, store=store) for _ in range(hubs)]
+    for server in servers:
+        await server.start()
+    clients = [
+        HubClient(servers[n % hubs].url, TOKEN, f"c{n}", backoff=Backoff(base=0.01, cap=0.05))
+        for n in range(3)
+    ]
     runners = [asyncio.create_task(c.run()) for c in clients]
     try:
         for client in clients:
@@ -53,7 +65,15 @@ async def scenario(db: Path, store: str, plan: list[Step]) -> None:
         acked = [o for o in outcomes if isinstance(o, dict)]
         assert all(isinstance(o, dict | CommandRejected) for o in outcomes), outcomes
 
-        hub_state = await server.hub.settled_state(room)
+        for server in servers:  # what each hub queued of its own (a join's line) is in the log
+            await server.hub.writer.drain()
+        record = await servers[0].hub.store.room(room)
+        assert record is not None
+        for server in servers:  # each hub takes in what the others wrote
+            await wait_for(at_head(server, room, record.head), what="every hub at the head")
+        hub_state = await servers[0].hub.settled_state(room)
+        for server in servers[1:]:
+            assert await server.hub.settled_state(room) == hub_state
         for view in views:
             await wait_for(caught_up(view, hub_state.seq), timeout=15, what="convergence")
             assert view.state == hub_state
@@ -65,7 +85,8 @@ async def scenario(db: Path, store: str, plan: list[Step]) -> None:
             await client.close()
         for runner in runners:
             runner.cancel()
-        await server.stop()
+        for server in servers:
+            await server.stop()
 
 
 # PostgreSQL runs fewer examples: the interleavings exercise the hub, which is the same on both
@@ -82,10 +103,10 @@ def test_three_clients_converge_on_the_hub_state(store_engine: str, request: pyt
     @settings(
         max_examples=EXAMPLES[store_engine], deadline=None, suppress_health_check=[HealthCheck.too_slow]
     )
-    @given(steps)
-    def converge(plan: list[Step]) -> None:
+    @given(steps, st.integers(1, 3))
+    def converge(plan: list[Step], hubs: int) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "hub.db"
-            asyncio.run(scenario(db, fresh(db), plan))
+            asyncio.run(scenario(db, fresh(db), plan, hubs))
 
     converge()
