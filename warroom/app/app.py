@@ -156,7 +156,7 @@ class WarroomApp(App[None]):
         if isinstance(screen, AlertDetailScreen) and len(self.screen_stack) > 1:
             screen = self.screen_stack[-2]  # the incident beneath keeps the details live
         if isinstance(screen, IncidentScreen | PickerScreen):
-            screen.hub_changed()
+            screen.hub_changed(message.kind)
 
     async def action_quit(self) -> None:
         await self.client.close()  # a clean 1000, not a dropped socket

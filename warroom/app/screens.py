@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import gc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +18,10 @@ from textual.widgets import Footer, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from warroom.app.alert_detail import AlertDetailScreen
+from warroom.app.changes import Changes
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
 from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
+from warroom.app.gc_tuning import RoomGc
 from warroom.app.review_editor import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
@@ -153,16 +155,7 @@ CONFIRMED = {
     "alerts.acknowledged",
     "alerts.silenced",
 }
-# Events that change one alert, named by their fingerprint; any other alert event may change many.
-ONE_ALERT = {
-    "alert.upserted",
-    "alert.acknowledged",
-    "alert.resolved",
-    "alert.stale",
-    "alert.silenced",
-    "alert.moved",
-}
-MANY_ALERTS = {"alerts.acknowledged", "alerts.silenced", "alert.unsilenced", "silence.synced"}
+FRAME = 1 / 60  # the most often a room's panels are redrawn: a screen's refresh rate
 
 
 def key_label(keys: str) -> str:
@@ -240,12 +233,14 @@ class IncidentScreen(Screen[None]):
         self.room = room
         self.now = now
         self._scheduled = False
+        self._drawn_at = 0.0  # time.monotonic() of the last redraw
         self._nudged_due: str | None = None
-        self._frozen: IncidentState | None = None
-        self._thresholds: tuple[int, int, int] | None = None  # the GC's own, to put back
+        self._loaded: IncidentState | None = None  # the synced state the collector froze
+        self._gc = RoomGc()
         self._nudged_offers: set[str] = set()
         self._redirecting = False  # typed keys go to the composer until it has the focus
-        self._alert_changes: set[str] | None = None  # what events changed since the feed drew; None: all
+        self._changes = Changes()  # what events changed since the panels were drawn
+        self._drawn_state: IncidentState | None = None
         self._stop_listening: Callable[[], None] | None = None
         self._detail_moved_to: str | None = None  # where the alert in the open details was moved
 
@@ -256,9 +251,15 @@ class IncidentScreen(Screen[None]):
         self.query_one(RolesPanel).border_title = "Roles"
         self.query_one(Timeline).focus()
         self._stop_listening = self.client.listen_events(self._on_event)
+        self._gc.open()
         self.run_worker(self._join(), exit_on_error=False, name=f"join {self.room}")
-        self.set_interval(1, self.refresh_state)
+        self.set_interval(1, self._tick)
         self.refresh_state()
+
+    def _tick(self) -> None:
+        """Once a second: what the clock changes (ages, overdue marks), and the collector's turn."""
+        self.refresh_state()
+        self._gc.tick()
 
     async def _join(self) -> None:
         try:
@@ -292,7 +293,7 @@ class IncidentScreen(Screen[None]):
     # -- state down ------------------------------------------------------------------
 
     def _on_event(self, room: str, event: Event) -> None:
-        """Note which alerts an event changed, so the feed redraws their groups and no others.
+        """Note what an event changed, so the redraw draws those panels (and rows) and no others.
 
         And where the alert in the open details went, if it is moved out: the state no longer says.
         """
@@ -300,42 +301,55 @@ class IncidentScreen(Screen[None]):
             return
         if event.type == "alert.moved" and event.data["fingerprint"] == self._detail_of():
             self._detail_moved_to = event.data["to"]  # the open details say where it went
-        changes = self._alert_changes
-        if changes is None:
-            return
-        if event.type in ONE_ALERT:
-            changes.add(event.data["fingerprint"])
-        elif event.type in MANY_ALERTS:
-            self._alert_changes = None
+        self._changes.note(event)
 
-    def hub_changed(self) -> None:
-        """Called by the app on every hub update; many updates make one redraw."""
+    def hub_changed(self, kind: str = "state") -> None:
+        """Called by the app on every hub update; the updates of one frame make one redraw."""
+        self._changes.state_changed(kind)
         if not self._scheduled:
             self._scheduled = True
-            self.call_later(self.refresh_state)
+            wait = self._drawn_at + FRAME - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._redraw)
+            else:
+                self.call_later(self._redraw)
 
-    def refresh_state(self) -> None:
+    def _redraw(self) -> None:
+        if self._scheduled:
+            self.refresh_state(full=False)
+
+    def refresh_state(self, full: bool = True) -> None:
+        """Draw what changed since the last redraw; ``full``: every panel (the clock moved)."""
         self._scheduled = False
+        self._drawn_at = time.monotonic()
         view = self.client.rooms.get(self.room)
         state = self.state
         now = self.now()
-        self.query_one(IncidentHeader).show(state, self.client.state, now)
-        self.query_one(BroadcastBanner).show(state.broadcast, now)
-        self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room))
-        self.query_one(KeyFacts).show(state)
+        changes = self._changes.take()
+        if state is not self._drawn_state:
+            self._drawn_state = state
+            changes = Changes()  # a new state (a join, a snapshot): all of it
+        full = full or changes.full
+        if full:
+            self.query_one(IncidentHeader).show(state, self.client.state, now)
+            self.query_one(BroadcastBanner).show(state.broadcast, now)
+        self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room), changes.edited)
+        self.query_one(KeyFacts).show(state, changes.edited)
         self.query_one(RolesPanel).show(
             state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
         )
-        self._nudge(state, now)
-        self.query_one(ChecklistPanel).show(
-            list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
-        )
-        self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
-        changed, self._alert_changes = self._alert_changes, set()
-        self.query_one(AlertFeed).show(state.alerts, now, changed)
-        self.query_one(Composer).read_only(self._read_only())
-        if view is not None and view.synced and self._frozen is not state:
-            self._freeze(state)
+        if full:
+            self._nudge(state, now)
+            self.query_one(ChecklistPanel).show(
+                list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
+            )
+            self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
+        self.query_one(AlertFeed).show(state.alerts, now, changes.alerts)
+        if full:
+            self.query_one(Composer).read_only(self._read_only())
+        if view is not None and view.synced and self._loaded is not state:
+            self._loaded = state
+            self._gc.loaded()
         if (fingerprint := self._detail_of()) is not None:
             detail = self.app.screen
             assert isinstance(detail, AlertDetailScreen)
@@ -349,36 +363,11 @@ class IncidentScreen(Screen[None]):
             return top.fingerprint
         return None
 
-    def _freeze(self, state: IncidentState) -> None:
-        """Move a synced room out of the GC's sight.
-
-        100,000 entries are a few hundred thousand objects that live as long as
-        the room; every full collection walked them all, a 100-150 ms stall of
-        the UI several times a minute. A new state object (a reset) thaws the
-        old one first, so it can still be freed.
-        """
-        if self._frozen is not None:
-            gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-        # Live entries then arrive at up to 100/s. Small, frequent young collections (under
-        # 10 ms each) beat rare large ones: with 20,000/20 a middle collection walked some
-        # 400,000 objects, 60 ms under a key press (python bench/tui.py: p99 53 -> 37-40 ms).
-        if self._thresholds is None:
-            self._thresholds = gc.get_threshold()
-        gc.set_threshold(2_000, 10, 50)
-        self._frozen = state
-
     def on_unmount(self) -> None:
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
-        if self._frozen is not None:
-            gc.unfreeze()
-            self._frozen = None
-        if self._thresholds is not None:
-            gc.set_threshold(*self._thresholds)
-            self._thresholds = None
+        self._gc.close()
 
     def _nudge(self, state: IncidentState, now: datetime) -> None:
         """Tell me, once, when an update I owe is due or a role is offered to me."""
@@ -419,6 +408,7 @@ class IncidentScreen(Screen[None]):
         calls this for each key as it reads it; True means the key is used up (a prefix, typed; a
         tab, whose focus move the panel's verb behind it must see).
         """
+        self._gc.key()
         focused = self.focused
         if isinstance(focused, Input):
             return False
@@ -1042,7 +1032,7 @@ class PickerScreen(Screen[None]):
         self.query_one(OptionList).border_title = "Open incidents"
         self.run_worker(self._reload(None), exclusive=True, exit_on_error=False)
 
-    def hub_changed(self) -> None:
+    def hub_changed(self, kind: str = "state") -> None:
         return None
 
     def action_reload(self) -> None:

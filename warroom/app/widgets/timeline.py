@@ -144,10 +144,17 @@ class Timeline(ScrollView, can_focus=True):
 
     # -- data in ---------------------------------------------------------------------
 
-    def show(self, entries: dict[int, Entry], pending: Iterable[Command] = ()) -> None:
-        """Take the room's entries (appended to since last time, or a new state) and pending lines."""
+    def show(self, entries: dict[int, Entry], pending: Iterable[Command] = (), edited: bool = True) -> None:
+        """Take the room's entries (appended to since last time, or a new state) and pending lines.
+
+        ``edited`` False: the caller knows no entry was pinned, edited or struck since the last
+        call, so with nothing appended and the same pending lines there is nothing to draw.
+        """
         fresh: list[int]
         reset = entries is not self._entries or len(entries) < len(self._all)
+        waiting = [c for c in pending if c.type == "entry.added"]
+        if not reset and not edited and len(entries) == len(self._all) and waiting == self._pending:
+            return
         out_of_order = False
         if reset:
             self._entries = entries
@@ -167,8 +174,7 @@ class Timeline(ScrollView, can_focus=True):
         if (
             reset
             or out_of_order
-            or self.filter.pinned_only
-            or self.filter.text
+            or (edited and (self.filter.pinned_only or self.filter.text))
             or with_dates != self.with_dates
         ):
             # back-dating changes where lines go; pins and edits change which lines show
@@ -180,7 +186,7 @@ class Timeline(ScrollView, can_focus=True):
             self._shown.extend(added)
             if self.wrap:
                 self._grow(self._heights_of([entries[i] for i in added]))
-        self._pending = [c for c in pending if c.type == "entry.added"]
+        self._pending = waiting
         at_bottom = self.follow
         if self.virtual_size.height != self.line_count:
             self.virtual_size = Size(self._width, self.line_count)
