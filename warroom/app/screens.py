@@ -140,6 +140,9 @@ KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
 # keys typed behind it had gone to the composer, so "/skip" typed fast became the note "skip".
 PREFIXES = {"i": "", "slash": "/", "d": "/decision ", "f": "/filter "}
 NAVIGATION = {"j", "k"}
+# Keys that move the focus, acted on as the app reads them (route_key), as tab is: the keys
+# typed right behind one in a burst went to the panel it left ("f2 a" acked nothing).
+FOCUS_KEYS = {"escape": "focus_timeline", "f2": "focus_alerts", "f5": "focus_actions"}
 HELP_KEYS = {"question_mark"}
 # The verbs of the side panels: the rest of the printable keys start a note there too.
 PANEL_VERBS: dict[type, set[str]] = {
@@ -409,6 +412,9 @@ class IncidentScreen(Screen[None]):
         tab, whose focus move the panel's verb behind it must see).
         """
         self._gc.key()
+        if (focus := FOCUS_KEYS.get(event.key)) is not None:
+            getattr(self, f"action_{focus}")()
+            return True
         focused = self.focused
         if isinstance(focused, Input):
             return False
@@ -816,13 +822,13 @@ class IncidentScreen(Screen[None]):
 
     def action_focus_alerts(self) -> None:
         """A key, not a letter: on the timeline a letter starts a note."""
-        self.query_one(AlertFeed).focus()
+        self.set_focus(self.query_one(AlertFeed))  # now, not after the keys behind it (route_key)
 
     def action_focus_actions(self) -> None:
         """A key, not a letter, as for the alerts; the panel shows once the room has an item."""
         panel = self.query_one(ActionsPanel)
         if panel.display:
-            panel.focus()
+            self.set_focus(panel)
         else:
             self.app.notify(
                 "No action items yet: /action TEXT [@NAME] [due YYYY-MM-DD|+3d] adds one", markup=False
@@ -839,7 +845,7 @@ class IncidentScreen(Screen[None]):
 
     def action_focus_timeline(self) -> None:
         """Only the focus moves: a half-typed draft is still there when the composer is opened again."""
-        self.query_one(Timeline).focus()
+        self.set_focus(self.query_one(Timeline))
 
     def _slash(self, line: str, sent: Callable[[], None] | None = None) -> None:
         try:
