@@ -660,7 +660,7 @@ class Phase:
     seconds: float = float("nan")  # the CPU window (no keys pressed in it)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds in the window, by process
     keys_ms: list[float] = field(default_factory=list)
-    gc_longest_ms: float = 0.0  # any generation, while the keys were pressed
+    gc_longest_ms: tuple[float, float] = (0.0, 0.0)  # any generation, while keys were pressed: wall, CPU
     gc: str = ""
     sent: dict[str, Any] = field(default_factory=dict)
     shown_s: float = float("nan")  # a storm: from its first webhook until the feed held all of it
@@ -702,7 +702,7 @@ class Results:
     # keys
     key_idle_ms: list[float] = field(default_factory=list)
     idle_cpu_per_s: float = float("nan")  # the app's CPU share with nothing arriving (its clock ticks)
-    gc_idle_ms: float = 0.0
+    gc_idle_ms: tuple[float, float] = (0.0, 0.0)
     key_timeouts: int = 0
     phases: list[Phase] = field(default_factory=list)
     actions: list[Count] = field(default_factory=list)  # keys per action, walked in the real app
@@ -783,11 +783,15 @@ async def key_samples(
 
 
 class GcWatch:
-    """Read-only: the pauses of the cyclic garbage collector, by generation, with when they began."""
+    """Read-only: the pauses of the cyclic garbage collector, by generation, with when they began.
+
+    Each pause is timed on the wall clock and in the CPU time of the thread that collected: on
+    a shared 2-core machine the wall time also holds the moments another process had the core.
+    """
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[int, int, int]] = []  # (start ns, generation, duration ns)
-        self._start = 0
+        self.pauses: list[tuple[int, int, int, int]] = []  # (start ns, generation, wall ns, CPU ns)
+        self._start = self._cpu = 0
 
     def __enter__(self) -> GcWatch:
         gc.callbacks.append(self._callback)
@@ -798,21 +802,24 @@ class GcWatch:
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._start = now_ns()
+            self._start, self._cpu = now_ns(), time.thread_time_ns()
         else:
-            self.pauses.append((self._start, info["generation"], now_ns() - self._start))
+            wall, cpu = now_ns() - self._start, time.thread_time_ns() - self._cpu
+            self.pauses.append((self._start, info["generation"], wall, cpu))
 
-    def longest(self, start_ns: int, end_ns: int) -> float:
-        """The longest pause (ms, any generation) that began in the window."""
-        return max((d / MS for t, g, d in self.pauses if start_ns <= t <= end_ns), default=0.0)
+    def longest(self, start_ns: int, end_ns: int) -> tuple[float, float]:
+        """The longest pause (ms, any generation) that began in the window: wall, and its CPU time."""
+        within = [(w, c) for t, _, w, c in self.pauses if start_ns <= t <= end_ns]
+        wall, cpu = max(within, default=(0, 0))
+        return wall / MS, cpu / MS
 
     def full(self, start_ns: int, end_ns: int) -> list[float]:
         """Durations (ms) of the full collections that began in the window."""
-        return [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
+        return [w / MS for t, g, w, _ in self.pauses if g == 2 and start_ns <= t <= end_ns]
 
     def summary(self, start_ns: int, end_ns: int) -> str:
-        full = [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
-        young = [d / MS for t, g, d in self.pauses if g < 2 and start_ns <= t <= end_ns]
+        full = [w / MS for t, g, w, _ in self.pauses if g == 2 and start_ns <= t <= end_ns]
+        young = [w / MS for t, g, w, _ in self.pauses if g < 2 and start_ns <= t <= end_ns]
         return (
             f"{len(full)} full (gen 2) collections, {sum(full):.0f} ms in all, "
             f"longest {max(full, default=0):.0f} ms; "
@@ -873,6 +880,26 @@ class Rig:
         return {"app": time.process_time(), **{k: cpu_seconds(pid) for k, pid in self.procs.items()}}
 
 
+@contextlib.contextmanager
+def profiled(directory: Path | None, label: str) -> Any:
+    """With --profile: pyinstrument (not a dependency: pip install pyinstrument) samples the app's
+    process meanwhile, and its call tree goes to DIRECTORY/LABEL.txt."""
+    if directory is None:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / (label.replace(" ", "-").replace("/", "-per-") + ".txt")
+        path.write_text(profiler.output_text(unicode=True, show_all=True))
+
+
 async def loaded(rig: Rig, label: str, request: dict[str, Any], args: argparse.Namespace) -> Phase:
     """Start a stream in the writer; measure the CPU it costs (no keys), then keys pressed under it."""
     phase = Phase(label)
@@ -885,7 +912,8 @@ async def loaded(rig: Rig, label: str, request: dict[str, Any], args: argparse.N
         if not storm:
             await asyncio.sleep(1.0)  # a warm-up second of the stream, not measured
             e0, t0, cpu0 = rig.counter.n, now_ns(), rig.cpu()
-            await asyncio.sleep(args.cpu_seconds)
+            with profiled(args.profile, label):
+                await asyncio.sleep(args.cpu_seconds)
             e1, t1, cpu1 = rig.counter.n, now_ns(), rig.cpu()
             phase.events, phase.seconds = e1 - e0, (t1 - t0) / NS
             phase.cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
@@ -1162,7 +1190,7 @@ def report(r: Results) -> None:
             verdict(idle <= TARGET_IDLE_P99_MS),
         ],
     ]
-    gc_longest = max([r.gc_idle_ms, *(p.gc_longest_ms for p in r.phases)])
+    gc_wall, gc_cpu = max([r.gc_idle_ms, *(p.gc_longest_ms for p in r.phases)])
     for p in r.phases:
         p99 = p.p99() if r.key_timeouts == 0 else float("inf")
         rows.append(
@@ -1200,11 +1228,11 @@ def report(r: Results) -> None:
     rows.append(
         [
             "longest GC pause while keys were pressed (any generation)",
-            f"{fmt(gc_longest, 1)} ms",
-            "-",
+            f"{fmt(gc_wall, 1)} ms",
+            f"its CPU time {fmt(gc_cpu, 1)} ms",
             "-",
             f"<= {TARGET_GC_MS:g} ms",
-            verdict(gc_longest <= TARGET_GC_MS),
+            verdict(gc_wall <= TARGET_GC_MS),
         ]
     )
     j = r.join
@@ -1393,6 +1421,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--actions", action="store_true", help="only count the keys each everyday action takes"
+    )
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="profile the app under each stream with pyinstrument"
     )
     parser.add_argument("--build-room", nargs=4, metavar=("DB", "TOKEN", "N", "A"), help=argparse.SUPPRESS)
     parser.add_argument("--writer", nargs=4, metavar=("URL", "HTTP", "TOKEN", "ROOM"), help=argparse.SUPPRESS)

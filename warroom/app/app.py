@@ -75,6 +75,7 @@ class WarroomApp(App[None]):
         self._themes = themes
         self._wanted_theme = theme or DEFAULT_THEME
         self.now = clock or (lambda: datetime.now(UTC))
+        self._state_pending = False  # a HubChanged("state") is queued, not yet handled
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -114,6 +115,11 @@ class WarroomApp(App[None]):
             self.push_screen(PickerScreen(self.client, self.now))
 
     def _relay(self, kind: str, room: str | None) -> None:
+        """One message for the state changes that arrive before it is handled (one per frame of events)."""
+        if kind == "state":
+            if self._state_pending:
+                return
+            self._state_pending = True
         self.post_message(HubChanged(kind, room))
 
     async def _stay_connected(self) -> None:
@@ -148,6 +154,8 @@ class WarroomApp(App[None]):
             tell(self, item.describe(), title="not sent", severity="error", timeout=30)
 
     def on_hub_changed(self, message: HubChanged) -> None:
+        if message.kind == "state":
+            self._state_pending = False
         if message.kind == "dropped":
             self._show_dropped()
         if not self.screen_stack:

@@ -158,7 +158,11 @@ CONFIRMED = {
     "alerts.acknowledged",
     "alerts.silenced",
 }
-FRAME = 1 / 60  # the most often a room's panels are redrawn: a screen's refresh rate
+# The most often the hub's changes redraw the room: a change after a quiet spell is drawn at
+# once, a stream of them 20 times a second. Every redraw that follows the newest entry moves
+# the whole timeline (and Textual lays the screen out again), some 4 ms: at 100 entries a
+# second that was most of the app's CPU. Keys are drawn at the screen's own rate, apart.
+FRAME = 1 / 20
 
 
 def key_label(keys: str) -> str:

@@ -331,6 +331,7 @@ class Timeline(ScrollView, can_focus=True):
         if not self._shown:
             return
         current = self.cursor if self.cursor >= 0 else len(self._shown) - 1
+        was = self.cursor
         self.cursor = max(0, min(len(self._shown) - 1, current + delta))
         top = self._first_line(self.cursor)
         bottom = top + self._entry_height(self.cursor) - 1
@@ -338,6 +339,10 @@ class Timeline(ScrollView, can_focus=True):
             self.scroll_to(y=top, animate=False, immediate=True)
         elif bottom >= self.scroll_y + self.size.height:
             self.scroll_to(y=min(top, bottom - self.size.height + 1), animate=False, immediate=True)
+        else:  # nothing scrolled: only the lines the cursor left and reached are drawn again
+            for at in {was, self.cursor} if was >= 0 else {current, self.cursor}:
+                self.refresh_lines(self._first_line(at), self._entry_height(at))
+            return
         self.refresh()
 
     def action_first(self) -> None:
