@@ -26,7 +26,7 @@ from warroom.app.review_editor import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
 from warroom.app.widgets.actions_panel import ActionsPanel, toggled
-from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.alert_feed import REBUILD_OVER, AlertFeed
 from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import (
@@ -248,6 +248,7 @@ class IncidentScreen(Screen[None]):
         self._redirecting = False  # typed keys go to the composer until it has the focus
         self._changes = Changes()  # what events changed since the panels were drawn
         self._drawn_state: IncidentState | None = None
+        self._feed_later = False  # the alert feed's rebuild waits for the first screen
         self._stop_listening: Callable[[], None] | None = None
         self._detail_moved_to: str | None = None  # where the alert in the open details was moved
 
@@ -351,7 +352,14 @@ class IncidentScreen(Screen[None]):
                 list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
             )
             self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
-        self.query_one(AlertFeed).show(state.alerts, now, changes.alerts)
+        feed = self.query_one(AlertFeed)
+        if self._feed_later:
+            pass  # a whole rebuild is due after the first screen is painted; it takes every change
+        elif feed.rebuilds(state.alerts) and len(state.alerts) > REBUILD_OVER:
+            self._feed_later = True  # 50,000 rows: the rest of the room is painted first
+            self.call_after_refresh(self._draw_feed)
+        else:
+            feed.show(state.alerts, now, changes.alerts)
         if full:
             self.query_one(Composer).read_only(self._read_only())
         if view is not None and view.synced and self._loaded is not state:
@@ -361,6 +369,10 @@ class IncidentScreen(Screen[None]):
             detail = self.app.screen
             assert isinstance(detail, AlertDetailScreen)
             detail.show(state.alerts.get(fingerprint), self._detail_moved_to)
+
+    def _draw_feed(self) -> None:
+        self._feed_later = False
+        self.query_one(AlertFeed).show(self.state.alerts, self.now(), None)
 
     def _detail_of(self) -> str | None:
         """The fingerprint of the alert details this screen opened, while they are on top."""

@@ -121,7 +121,7 @@ class AlertFeed(Tree[str]):
         minute = now.strftime("%Y-%m-%dT%H:%M")
         self._now, self._now_text = now, format_time(now)
         replay = changed is not None and len(changed) > REBUILD_OVER and not self._groups
-        if alerts is not self._source or self.app.theme != self._theme or replay:
+        if self.rebuilds(alerts) or replay:
             self._rebuild(alerts, now)  # a snapshot, a first replay, a theme: one pass beats row by row
         elif changed is None:
             self._update(alerts, now, set(alerts) | set(self._where))
@@ -136,6 +136,10 @@ class AlertFeed(Tree[str]):
         title = f"Alerts {firing} firing"
         if str(self.border_title) != title:
             self.border_title = Content(title)
+
+    def rebuilds(self, alerts: dict[str, Alert]) -> bool:
+        """Whether showing ``alerts`` builds every row again (a new state, a new theme)."""
+        return alerts is not self._source or self.app.theme != self._theme
 
     @property
     def selected_fingerprint(self) -> str | None:

@@ -37,6 +37,7 @@ from warroom.core.events import Command
 from warroom.core.state import Entry
 from warroom.core.text import visible
 
+FIRST_SCREEN = 500  # a big room's newest entries, shown before the rest are put in order
 GLYPHS = {"note": "·", "decision": "◆", "action": "▶", "finding": "✱", "system": "○"}
 
 
@@ -140,6 +141,7 @@ class Timeline(ScrollView, can_focus=True):
         self._starts: list[int] = []  # when wrapping: the first line of each shown entry
         self._heights: list[int] = []  # when wrapping: the lines each shown entry takes
         self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(4096)
+        self._newest_only = False  # a big room's newest lines are indexed; the rest come next (_index_all)
         self._palette = _Palette()
 
     # -- data in ---------------------------------------------------------------------
@@ -151,6 +153,8 @@ class Timeline(ScrollView, can_focus=True):
         call, so with nothing appended and the same pending lines there is nothing to draw.
         """
         fresh: list[int]
+        if self._newest_only and entries is self._entries:
+            self._index_all()  # the rest of the room first, then what was appended since
         reset = entries is not self._entries or len(entries) < len(self._all)
         waiting = [c for c in pending if c.type == "entry.added"]
         if not reset and not edited and len(entries) == len(self._all) and waiting == self._pending:
@@ -158,7 +162,11 @@ class Timeline(ScrollView, can_focus=True):
         out_of_order = False
         if reset:
             self._entries = entries
-            self._all = sorted(entries, key=lambda i: (entries[i].when, i))
+            newest = list(islice(reversed(entries), FIRST_SCREEN))
+            self._newest_only = len(newest) < len(entries)
+            if self._newest_only:  # a big room: its newest lines now, the rest once they are painted
+                self.call_after_refresh(self._index_all)
+            self._all = sorted(newest if self._newest_only else entries, key=lambda i: (entries[i].when, i))
             self._keys = [(entries[i].when, i) for i in self._all]
             fresh = self._all
         else:
@@ -196,6 +204,31 @@ class Timeline(ScrollView, can_focus=True):
         else:
             self.unseen += len(fresh) if fresh is not self._all else 0
         self._mark_unseen()
+        self.refresh()
+
+    def _index_all(self) -> None:
+        """Every entry of a big room, in time order, after its newest lines were painted.
+
+        The cursor stays on its entry, and a filter applies to them all; what was
+        appended meanwhile comes with the next ``show``.
+        """
+        if not self._newest_only:
+            return
+        self._newest_only = False
+        entries, shown_before = self._entries, len(self._shown)
+        indexed = set(self._all)
+        older = sorted((i for i in entries if i not in indexed), key=lambda i: (entries[i].when, i))
+        self._all = sorted(older + self._all, key=lambda i: (entries[i].when, i))
+        self._keys = [(entries[i].when, i) for i in self._all]
+        self._shown = self._filtered()
+        self._measure()
+        if self.cursor >= 0:
+            self.cursor += len(self._shown) - shown_before
+        self.virtual_size = Size(self._width, self.line_count)
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True)
+        else:
+            self.scroll_to(y=self.scroll_y + len(self._shown) - shown_before, animate=False, immediate=True)
         self.refresh()
 
     def set_filter(self, new: Filter) -> None:
