@@ -13,7 +13,9 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 
 from warroom.app.alert_detail import AlertDetailScreen
-from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
+from warroom.app.keymap import ACTS
+from warroom.app.picker import PickerScreen
+from warroom.app.screens import IncidentScreen
 from warroom.app.tell import tell
 from warroom.app.themes import APP_VARIABLES, DEFAULT_THEME, LoadedThemes
 from warroom.client import HubClient, Unauthorized

@@ -16,6 +16,7 @@ they are, so a control character in them would steer it.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,7 @@ from warroom.core.events import Command
 from warroom.core.state import Entry
 from warroom.core.text import visible
 
+MARK_EVERY = 0.5  # seconds between redraws of the "N new" count while entries stream in
 FIRST_SCREEN = 500  # a big room's newest entries, shown before the rest are put in order
 GLYPHS = {"note": "·", "decision": "◆", "action": "▶", "finding": "✱", "system": "○"}
 
@@ -142,6 +144,7 @@ class Timeline(ScrollView, can_focus=True):
         self._heights: list[int] = []  # when wrapping: the lines each shown entry takes
         self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(4096)
         self._newest_only = False  # a big room's newest lines are indexed; the rest come next (_index_all)
+        self._marked_at = 0.0  # time.monotonic() the "N new" marker was last drawn
         self._palette = _Palette()
 
     # -- data in ---------------------------------------------------------------------
@@ -153,11 +156,13 @@ class Timeline(ScrollView, can_focus=True):
         call, so with nothing appended and the same pending lines there is nothing to draw.
         """
         fresh: list[int]
+        lines_before = self.line_count
         if self._newest_only and entries is self._entries:
             self._index_all()  # the rest of the room first, then what was appended since
         reset = entries is not self._entries or len(entries) < len(self._all)
         waiting = [c for c in pending if c.type == "entry.added"]
         if not reset and not edited and len(entries) == len(self._all) and waiting == self._pending:
+            self._mark_unseen()  # a count held back while entries streamed in
             return
         out_of_order = False
         if reset:
@@ -203,8 +208,9 @@ class Timeline(ScrollView, can_focus=True):
             self.scroll_end(animate=False)
         else:
             self.unseen += len(fresh) if fresh is not self._all else 0
-        self._mark_unseen()
-        self.refresh()
+        self._mark_unseen(soon=not at_bottom)
+        if reset or out_of_order or edited or at_bottom or lines_before < self.scroll_y + self.size.height:
+            self.refresh()  # else the new lines are below the reader's view: only the scrollbar moves
 
     def _index_all(self) -> None:
         """Every entry of a big room, in time order, after its newest lines were painted.
@@ -354,11 +360,16 @@ class Timeline(ScrollView, can_focus=True):
             self.unseen = 0
             self._mark_unseen()
 
-    def _mark_unseen(self) -> None:
+    def _mark_unseen(self, soon: bool = False) -> None:
+        """The "N new" marker; ``soon``: while entries stream in, redrawn at most every MARK_EVERY s."""
         mark = f"{self.unseen} new · End to jump" if self.unseen else ""
-        if mark != self._unseen_mark:  # setting a border title costs a refresh of the whole widget
-            self._unseen_mark = mark
-            self.border_subtitle = mark
+        if mark == self._unseen_mark:
+            return
+        now = time.monotonic()
+        if soon and self._unseen_mark and mark and now - self._marked_at < MARK_EVERY:
+            return  # setting a border title costs a redraw of the whole timeline
+        self._unseen_mark, self._marked_at = mark, now
+        self.border_subtitle = mark
 
     def action_cursor(self, delta: int) -> None:
         if not self._shown:
