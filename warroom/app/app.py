@@ -59,6 +59,7 @@ class WarroomApp(App[None]):
     TITLE = "warroom"
     COMMANDS = App.COMMANDS | {WarroomCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # a short terminal shrinks the side panels
     BINDINGS = [("ctrl+q", "quit", "Quit")]
 
     def __init__(
