@@ -4,9 +4,9 @@ A storm stays one line a group. An update touches only the group(s) it changed:
 with 50,000 alerts in a room, rebuilding every row for each incoming alert took
 about a second, so the feed keeps each group's node and rows by name and
 fingerprint and redraws what an event changed, moving a group only when its
-place in the order did. A row in a closed group draws its label only when
-something reads it (a group opened, a test): building 50,000 labels nobody
-sees made a full rebuild take 3.5 s.
+place in the order did. A closed group holds no rows until something opens
+it or reads them, and a row draws its label only when it is read: building
+50,000 rows and labels nobody sees made a full rebuild take 3.5 s.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Tree
+from textual.widgets._tree import TreeNodes
 from textual.widgets.tree import TreeNode
 
 from warroom.app.widgets.panels import span
@@ -55,6 +56,23 @@ class _Row(TreeNode[str]):
         self._text, self._draw = value, None
 
 
+class _GroupNode(TreeNode[str]):
+    """A group's row, whose alert rows are made when it opens or they are read (``children``)."""
+
+    _fill: Callable[[], None] | None = None
+
+    @property
+    def children(self) -> TreeNodes[str]:
+        if self._fill is not None:
+            self._fill()
+        return TreeNodes(self._children)
+
+    def _expand(self, expand_all: bool) -> None:
+        if self._fill is not None:
+            self._fill()
+        super()._expand(expand_all)
+
+
 @dataclass
 class _Group:
     """One alertname's node, its rows by fingerprint, and what they last showed."""
@@ -71,6 +89,7 @@ class _Group:
     keyed: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # fingerprint -> its row's sort key
     minute: str = ""  # the minute its rows' ages were drawn for
     row_shown: tuple[object, ...] = ()
+    filled: bool = True  # its alert rows exist (False: a closed group, made when opened or read)
 
 
 class AlertFeed(Tree[str]):
@@ -165,7 +184,11 @@ class AlertFeed(Tree[str]):
 
     def alert_node(self, fingerprint: str) -> TreeNode[str] | None:
         name = self._where.get(fingerprint)
-        return self._groups[name].rows.get(fingerprint) if name is not None else None
+        if name is None:
+            return None
+        group = self._groups[name]
+        self._fill(group)
+        return group.rows.get(fingerprint)
 
     def action_open(self) -> None:
         """On an alert's row, open its details; on a group's row, open or close the group."""
@@ -199,21 +222,15 @@ class AlertFeed(Tree[str]):
             fresh = name not in self._seen
             self._seen.add(name)
             open_ = name in expanded or (fresh and len(group_alerts) <= SMALL_GROUP)
-            node = self._add(self.root, self._group_label(stats, now), f"group:{name}", expand=open_)
-            group = _Group(name, node, stats, key, tally, minute=minute)
+            node = self._new_group(name, self._group_label(stats, now), open_, None)
+            group = _Group(name, node, stats, key, tally, minute=minute, filled=False)
             self._name_spans[id(node)] = self._name_span(name)
             group.row_shown = self._row_signature(stats, now)
-            keyed = sorted((alert_sort_key(alert), alert) for alert in group_alerts)
-            rows = [self._new_row(node, alert, open_, now) for _, alert in keyed]
-            node._children.extend(rows)
-            group.rows = {row.data: row for row in rows if row.data is not None}
-            group.order = [key for key, _ in keyed]
-            group.keyed = dict(zip(group.rows, group.order, strict=True))
-            group.members = set(group.rows)
-            if open_:
-                group.shown = {a.fingerprint: self._alert_signature(a, now) for _, a in keyed}
-            self._where.update(dict.fromkeys(group.rows, name))
+            group.members = {alert.fingerprint for alert in group_alerts}
+            self._where.update(dict.fromkeys(group.members, name))
             self._groups[name] = group
+            if open_:
+                self._fill(group)
             self._keys.append(key)
         self._invalidate()
         self._silence_check = self._earliest_silence_end()
@@ -226,6 +243,34 @@ class AlertFeed(Tree[str]):
         node._allow_expand = parent is self.root
         parent._children.append(node)
         return node
+
+    def _new_group(self, name: str, label: Text, expand: bool, before: int | None) -> _GroupNode:
+        """A group's row at ``before`` among the groups (None: last), without a per-node invalidation."""
+        node = _GroupNode(self, self.root, self._new_id(), label, f"group:{name}", expanded=expand)
+        node._fill = lambda: self._fill(self._groups[name]) if name in self._groups else None
+        self._tree_nodes[node._id] = node
+        self._updates += 1
+        if before is None:
+            self.root._children.append(node)
+        else:
+            self.root._children.insert(before, node)
+        return node
+
+    def _fill(self, group: _Group) -> None:
+        """Make a group's alert rows, in order; an open group's are drawn now, a closed one's when read."""
+        if group.filled or not isinstance(self._source, dict):
+            return
+        group.filled = True
+        alerts, node, now = self._source, group.node, self._now
+        keyed = sorted((alert_sort_key(alerts[fp]), alerts[fp]) for fp in group.members if fp in alerts)
+        drawn = node.is_expanded
+        rows = [self._new_row(node, alert, drawn, now) for _, alert in keyed]
+        node._children[:] = rows
+        group.rows = {alert.fingerprint: row for (_, alert), row in zip(keyed, rows, strict=True)}
+        group.order = [key for key, _ in keyed]
+        group.keyed = dict(zip(group.rows, group.order, strict=True))
+        if drawn:
+            group.shown = {a.fingerprint: self._alert_signature(a, now) for _, a in keyed}
 
     def _new_row(self, group: TreeNode[str], alert: Alert, drawn: bool, now: datetime) -> _Row:
         """An alert's row, not yet in its group's children; drawn now, or when first read."""
@@ -282,14 +327,10 @@ class AlertFeed(Tree[str]):
             stats = tally.stats()
             key = stats.sort_key()
             at = bisect_left(self._keys, key)
-            node = self.root.add(
-                self._group_label(stats, now),
-                f"group:{name}",
-                before=at if at < len(self._keys) else None,
-                expand=fresh and len(changed) <= SMALL_GROUP,
-            )
+            opened = fresh and len(changed) <= SMALL_GROUP
+            node = self._new_group(name, self._group_label(stats, now), opened, at)
             self._keys.insert(at, key)
-            group = _Group(name, node, stats, key, tally, minute=self._minute)
+            group = _Group(name, node, stats, key, tally, minute=self._minute, filled=opened)
             self._name_spans[id(node)] = self._name_span(name)
             self._groups[name] = group
             layout = True
@@ -336,6 +377,11 @@ class AlertFeed(Tree[str]):
     def _put_row(self, group: _Group, alert: Alert, now: datetime) -> bool:
         """Add or redraw an alert's row in its group; True when a line was added or moved."""
         fp = alert.fingerprint
+        if not group.filled:  # a closed group without rows: its count and members are all it keeps
+            fresh = fp not in group.members
+            group.members.add(fp)
+            self._where[fp] = group.name
+            return fresh
         key = alert_sort_key(alert)
         row = group.rows.get(fp)
         if row is None:
@@ -379,6 +425,12 @@ class AlertFeed(Tree[str]):
         return group.node._children.index(group.rows[fingerprint])
 
     def _drop_row(self, group: _Group, fingerprint: str) -> None:
+        if not group.filled and fingerprint in group.members:
+            group.members.discard(fingerprint)
+            group.tally.put(fingerprint, None)
+            if self._where.get(fingerprint) == group.name:
+                del self._where[fingerprint]
+            return
         if fingerprint not in group.rows:
             return
         group.order.pop(self._row_index(group, fingerprint))
