@@ -2,21 +2,32 @@
 
 Run from the repository root::
 
-    python bench/tui.py            # full run: a 100,000-entry room, about a minute on 2 cores
+    python bench/tui.py            # full run: 100,000 entries and 50,000 alerts, a few minutes on 2 cores
+    python bench/tui.py --storm    # also 5,000 alerts through Alertmanager webhooks under key presses
     python bench/tui.py --quick    # a smoke run with a 10,000-entry room (not a measurement)
     python bench/tui.py --actions  # only the keys-per-action table (bench/actions.py), in seconds
+    python bench/tui.py --profile DIR  # also where the app's time went (pyinstrument), per stream
+
+Each figure is printed beside its baseline from the same run: the first screen and
+"fully interactive" (every entry and alert in, a key answered) beside a warm bare
+``HubClient`` join; 1,000 live appends painted beside the bare client's receipt; key
+press -> repaint p99 under 100 entries/s, 100 alert updates/s (one alert a webhook) and
+the storm beside the idle p99; the app's CPU per event beside a bare client's (the
+observer); the longest GC pause while keys are pressed, with its CPU time.
 
 What runs where (everything on 127.0.0.1, every file in a fresh temp dir):
 
 * builder (this script with ``--build-room``, a child process): writes the big room
   through the hub's own command path (``HubServer`` in process, ``hub.submit`` futures
-  pipelined and awaited in chunks so the hub group-commits), then stops. The hub takes
-  its snapshots on the way, as in production.
+  pipelined and awaited in chunks so the hub group-commits) and its alerts through the
+  hub's intake, then stops. The hub takes its snapshots on the way, as in production.
 * hub: ``python -m warroom serve --port 0 --http-port 0 --db FILE --token T`` in its own
   process, so the app's RSS is the app's alone.
 * writer (this script with ``--writer``, a child process): a bare ``HubClient`` that joins
   the room (the no-UI baseline for a join), then on request sends bursts or a paced
-  stream of ``entry.added`` commands and reports when its own copy of the room saw them.
+  stream of ``entry.added`` commands, or Alertmanager webhooks, and reports when its own
+  copy of the room saw them.
+* observer (the same, doing nothing else): a bare client's CPU per event.
 * this process: ``WarroomApp`` driven by Pilot (``run_test``), measured from outside.
 
 How "shown" is decided. Two read-only probes are installed in this process:

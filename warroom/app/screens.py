@@ -145,11 +145,15 @@ class IncidentScreen(Screen[None]):
         self._changes.note(event)
 
     def hub_changed(self, kind: str = "state") -> None:
-        """Called by the app on every hub update; the updates of one frame make one redraw."""
+        """Called by the app on every hub update; the updates of one frame make one redraw.
+
+        The connection and the outbox (rare, and what the header says) are drawn at once.
+        """
         self._changes.state_changed(kind)
-        if not self._scheduled:
+        urgent = kind in ("connection", "outbox")
+        if not self._scheduled or urgent:
             self._scheduled = True
-            wait = self._drawn_at + FRAME - time.monotonic()
+            wait = 0.0 if urgent else self._drawn_at + FRAME - time.monotonic()
             if wait > 0:
                 self.set_timer(wait, self._redraw)
             else:
