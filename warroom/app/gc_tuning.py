@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 
 # Young collections every 2,000 allocations; the middle one every 5th: each walks at most a
 # few ten thousand objects, a few ms. The third one is never reached: full collections are ours.
@@ -30,10 +31,11 @@ QUIET = 2.0  # ... each at a moment no key was pressed for this long
 class RoomGc:
     """Owns the collector's settings while a room is open, and puts the old ones back after."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._old: tuple[int, int, int] | None = None
         self._frozen = False
-        self._last_collect = time.monotonic()
+        self._last_collect = clock()
         self._last_key = 0.0
 
     def open(self) -> None:
@@ -46,14 +48,14 @@ class RoomGc:
         """The room is in: freeze it (no walk now; a freeze only moves the objects aside)."""
         gc.freeze()
         self._frozen = True
-        self._last_collect = time.monotonic()
+        self._last_collect = self._clock()
 
     def key(self) -> None:
-        self._last_key = time.monotonic()
+        self._last_key = self._clock()
 
     def tick(self) -> None:
         """Called about once a second: collect and freeze what came since, when nobody is typing."""
-        now = time.monotonic()
+        now = self._clock()
         if self._old is None or now - self._last_collect < EVERY or now - self._last_key < QUIET:
             return
         self._last_collect = now
