@@ -6,7 +6,6 @@ maps (``to_dict``) for snapshots, the HTTP API and ``warroom show --json``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any
@@ -170,36 +169,6 @@ def origin_title(origin: str | None) -> str:
 
 ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 _alert_row = attrgetter(*ALERT_FIELDS)
-# The columns that repeat across a room's alerts: names, states, sources, label names and values.
-_SHARED = tuple(ALERT_FIELDS.index(n) for n in ("alertname", "status", "severity", "source", "origin"))
-_SHARED_MAPS = tuple(ALERT_FIELDS.index(n) for n in ("labels", "links", "values"))
-_ANNOTATIONS = ALERT_FIELDS.index("annotations")
-
-
-class _Sharer:
-    """One string object for each distinct repeated value of a snapshot's alerts.
-
-    A decoded snapshot holds its own copy of every string: 50,000 alerts carried
-    50,000 copies of "alertname", "job", "firing" and the like, some 40 MB of a room
-    of 50,000 alerts. Shared here per snapshot, not interned for the process's life.
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[str, str] = {}
-
-    def one(self, value: Any) -> Any:
-        return self._seen.setdefault(value, value) if isinstance(value, str) else value
-
-    def row(self, columns: Sequence[Any]) -> list[Any]:
-        row, one = list(columns), self.one
-        for n in _SHARED:
-            row[n] = one(row[n])
-        for n in _SHARED_MAPS:
-            if row[n]:
-                row[n] = {one(k): one(v) for k, v in row[n].items()}
-        if row[_ANNOTATIONS]:  # their names repeat; their text (a summary) mostly does not
-            row[_ANNOTATIONS] = {one(k): v for k, v in row[_ANNOTATIONS].items()}
-        return row
 
 
 @dataclass(slots=True)
@@ -477,8 +446,7 @@ class IncidentState:
         if "alert_fields" in raw:
             names = tuple(raw["alert_fields"])
             if names == ALERT_FIELDS:
-                share = _Sharer()
-                state.alerts = {row[0]: Alert(*share.row(row)) for row in raw["alerts"]}
+                state.alerts = {row[0]: Alert(*row) for row in raw["alerts"]}
             else:  # written by another version: by name, the columns this one knows
                 known = [(n, name) for n, name in enumerate(names) if name in ALERT_FIELDS]
                 alerts = (Alert(**{name: row[n] for n, name in known}) for row in raw["alerts"])
