@@ -145,6 +145,7 @@ class Timeline(ScrollView, can_focus=True):
         self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(4096)
         self._newest_only = False  # a big room's newest lines are indexed; the rest come next (_index_all)
         self._marked_at = 0.0  # time.monotonic() the "N new" marker was last drawn
+        self._sized_at = 0.0  # time.monotonic() the scrollable height was last brought up to date
         self._palette = _Palette()
 
     # -- data in ---------------------------------------------------------------------
@@ -163,6 +164,7 @@ class Timeline(ScrollView, can_focus=True):
         waiting = [c for c in pending if c.type == "entry.added"]
         if not reset and not edited and len(entries) == len(self._all) and waiting == self._pending:
             self._mark_unseen()  # a count held back while entries streamed in
+            self._sized()
             return
         out_of_order = False
         if reset:
@@ -184,6 +186,7 @@ class Timeline(ScrollView, can_focus=True):
                 self._keys.insert(at, key)
                 self._all.insert(at, entry_id)
         with_dates = bool(self._keys) and self._keys[0][0][:10] != self._keys[-1][0][:10]
+        redated = with_dates != self.with_dates  # every line gains or loses its date
         if (
             reset
             or out_of_order
@@ -201,15 +204,20 @@ class Timeline(ScrollView, can_focus=True):
                 self._grow(self._heights_of([entries[i] for i in added]))
         self._pending = waiting
         at_bottom = self.follow
-        if self.virtual_size.height != self.line_count:
-            self.virtual_size = Size(self._width, self.line_count)
+        below = not (reset or out_of_order or edited or redated or at_bottom) and (
+            lines_before >= self.scroll_y + self.size.height  # the new lines are below the view
+        )
+        if below and time.monotonic() - self._sized_at < MARK_EVERY:
+            pass  # the scrollbar catches up soon (_sized): resizing lays the whole screen out again
+        else:
+            self._sized()
         if at_bottom and (fresh or self._pending):
             self.cursor = -1
             self.scroll_end(animate=False)
         else:
             self.unseen += len(fresh) if fresh is not self._all else 0
         self._mark_unseen(soon=not at_bottom)
-        if reset or out_of_order or edited or at_bottom or lines_before < self.scroll_y + self.size.height:
+        if not below:
             self.refresh()  # else the new lines are below the reader's view: only the scrollbar moves
 
     def _index_all(self) -> None:
@@ -371,7 +379,14 @@ class Timeline(ScrollView, can_focus=True):
         self._unseen_mark, self._marked_at = mark, now
         self.border_subtitle = mark
 
+    def _sized(self) -> None:
+        """The scrollable height is every line's (held back while lines stream in below the view)."""
+        if self.virtual_size.height != self.line_count:
+            self.virtual_size = Size(self._width, self.line_count)
+        self._sized_at = time.monotonic()
+
     def action_cursor(self, delta: int) -> None:
+        self._sized()
         if not self._shown:
             return
         current = self.cursor if self.cursor >= 0 else len(self._shown) - 1
@@ -393,6 +408,7 @@ class Timeline(ScrollView, can_focus=True):
         self.action_cursor(-len(self._shown))
 
     def action_newest(self) -> None:
+        self._sized()
         self.cursor = -1
         self.unseen = 0
         self._mark_unseen()
