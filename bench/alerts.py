@@ -76,7 +76,7 @@ from typing import Any
 
 import httpx
 
-from bench.children import BULK_CONFIG, WORKERS, Child, cleanup_children, serve_argv, start_child
+from bench.children import WORKERS, Child, cleanup_children, serve_argv, start_child
 from bench.common import Pipe, pipe_recv, verdict
 from server import snapshotting
 from server.intake import parse_alertmanager
@@ -512,9 +512,9 @@ class Connection:
     Go client does.
     """
 
-    def __init__(self, http_url: str) -> None:
+    def __init__(self, http_url: str, token: str = TOKEN) -> None:
         host, _, port = http_url.removeprefix("http://").partition(":")
-        self.host, self.port = host, int(port)
+        self.host, self.port, self.token = host, int(port), token
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -524,7 +524,7 @@ class Connection:
         reader, writer = self._reader, self._writer
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
         start = time.perf_counter()
@@ -1081,10 +1081,7 @@ async def cli_json_bench(quick: bool) -> int:
     sizes = (200, 2_000) if quick else CLI_SIZES
     try:
         db = workdir / "cli.db"
-        argv = serve_argv(db, TOKEN)  # writes the bulk config; lift the room cap for 50,000
-        db.with_suffix(".bench.toml").write_text(
-            BULK_CONFIG.replace("[limits]\n", "[limits]\nalerts_per_room = 100000\n")
-        )
+        argv = serve_argv(db, TOKEN, "alerts_per_room = 100000")  # lift the room cap for 50,000
         hub = await start_child(argv, workdir, "hub-cli")
         small = sizes[0]
         old: float | None = None

@@ -47,10 +47,11 @@ connections_per_token = 100000
 """
 
 
-def serve_argv(db: Path, token: str) -> list[str]:
-    """``warroom serve`` on loopback, both ports chosen by the OS, with rate limits for bulk load."""
+def serve_argv(db: Path, token: str, limits: str = "") -> list[str]:
+    """``warroom serve`` on loopback, both ports chosen by the OS, with rate limits for bulk load;
+    ``limits`` adds lines to the config's [limits] (``alerts_per_room = 100000``)."""
     config = db.with_suffix(".bench.toml")
-    config.write_text(BULK_CONFIG)
+    config.write_text(BULK_CONFIG.replace("[limits]\n", f"[limits]\n{limits}\n") if limits else BULK_CONFIG)
     serve = ["serve", "--host", "127.0.0.1", "--port", "0", "--http-port", "0"]
     return [
         sys.executable,

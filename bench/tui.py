@@ -2,21 +2,32 @@
 
 Run from the repository root::
 
-    python bench/tui.py            # full run: a 100,000-entry room, about a minute on 2 cores
+    python bench/tui.py            # full run: 100,000 entries and 50,000 alerts, a few minutes on 2 cores
+    python bench/tui.py --storm    # also 5,000 alerts through Alertmanager webhooks under key presses
     python bench/tui.py --quick    # a smoke run with a 10,000-entry room (not a measurement)
     python bench/tui.py --actions  # only the keys-per-action table (bench/actions.py), in seconds
+    python bench/tui.py --profile DIR  # also where the app's time went (pyinstrument), per stream
+
+Each figure is printed beside its baseline from the same run: the first screen and
+"fully interactive" (every entry and alert in, a key answered) beside a warm bare
+``HubClient`` join; 1,000 live appends painted beside the bare client's receipt; key
+press -> repaint p99 under 100 entries/s, 100 alert updates/s (one alert a webhook) and
+the storm beside the idle p99; the app's CPU per event beside a bare client's (the
+observer); the longest GC pause while keys are pressed, with its CPU time.
 
 What runs where (everything on 127.0.0.1, every file in a fresh temp dir):
 
 * builder (this script with ``--build-room``, a child process): writes the big room
   through the hub's own command path (``HubServer`` in process, ``hub.submit`` futures
-  pipelined and awaited in chunks so the hub group-commits), then stops. The hub takes
-  its snapshots on the way, as in production.
+  pipelined and awaited in chunks so the hub group-commits) and its alerts through the
+  hub's intake, then stops. The hub takes its snapshots on the way, as in production.
 * hub: ``python -m warroom serve --port 0 --http-port 0 --db FILE --token T`` in its own
   process, so the app's RSS is the app's alone.
 * writer (this script with ``--writer``, a child process): a bare ``HubClient`` that joins
   the room (the no-UI baseline for a join), then on request sends bursts or a paced
-  stream of ``entry.added`` commands and reports when its own copy of the room saw them.
+  stream of ``entry.added`` commands, or Alertmanager webhooks, and reports when its own
+  copy of the room saw them.
+* observer (the same, doing nothing else): a bare client's CPU per event.
 * this process: ``WarroomApp`` driven by Pilot (``run_test``), measured from outside.
 
 How "shown" is decided. Two read-only probes are installed in this process:
@@ -51,7 +62,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,32 +70,49 @@ from typing import Any
 from textual.strip import Strip
 
 from bench.actions import TARGET_KEYS, Count, count_keys
+from bench.alerts import ALERTNAMES, CLI_CHUNK, Connection, envelope, make_alert
 from bench.children import Child as ServeChild
 from bench.children import cleanup_children, cpu_seconds, die_with_parent, serve_argv, start_child
 from bench.common import status_kib, terminate, verdict
+from server.config import HubConfig
 from server.hub import Hub
+from server.intake import parse_alertmanager
+from server.limits import Limits
 from server.runner import HubServer
 from server.store import SQLiteStore
 from warroom.app.app import WarroomApp
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.timeline import Timeline
 from warroom.client import HubClient
 from warroom.core.events import Command, Event
 from warroom.core.protocol import new_id
 from warroom.core.reducer import fold
+from warroom.core.state import IncidentState
 
 SCRIPT = Path(__file__).resolve()
 NS = 1_000_000_000
 MS = 1_000_000
 
-TARGET_SHOW_S = 1.5
-TARGET_APPEND_S = 0.3
-TARGET_KEY_P99_MS = 50.0
+# Targets, each against a figure of the same run (issue: the app stays light in a storm).
+TARGET_FIRST_X = 1.2  # first screen of the big room / warm bare HubClient join
+TARGET_READY_X = 2.0  # fully interactive / warm bare join
+TARGET_APPEND_X = 1.2  # 1,000 live appends painted / the bare client's receipt
+TARGET_IDLE_P99_MS = 33.0  # two frames
+TARGET_LOADED_X = 1.3  # key press -> repaint p99 under load / idle p99
+TARGET_CPU_MS = 1.0  # app CPU per incoming event
+TARGET_GC_MS = 10.0  # the longest GC pause while keys are pressed
 TARGET_RSS_MB = 300.0  # decimal megabytes: 300 * 10**6 bytes
 
 SIZE = (120, 40)
 FULL_ENTRIES = 100_000
+FULL_ALERTS = 50_000
+STORM_ALERTS = 5_000
+STORM_RATE = 500.0  # alerts per second in the storm, Alertmanager-style in bodies of STORM_BODY
+STORM_BODY = 10
+ALERT_RATE = 100.0  # alert updates per second, one alert a webhook
+STORM_FIRST = 10_000_000  # the storm's alert numbers, apart from the room's
 BUILD_CHUNK = 4096  # pipelined submits awaited together; the hub commits them in batches of up to 512
 APPEND_N = 1000
 LIVE_RATE = 100.0  # entries per second while keys are pressed
@@ -97,11 +125,6 @@ def log(message: str) -> None:
 
 def now_ns() -> int:
     return time.perf_counter_ns()
-
-
-def cpu_now(hub: ServeChild, writer: Child) -> dict[str, float]:
-    """CPU seconds so far of this process (the app) and of the hub and writer processes."""
-    return {"app": time.process_time(), "hub": cpu_seconds(hub.pid), "writer": cpu_seconds(writer.pid)}
 
 
 def mb(kib: int | float) -> float:
@@ -264,10 +287,16 @@ def emit(value: dict[str, Any]) -> None:
 # -- the builder (a child process) --------------------------------------------------------
 
 
-async def build_room(db: Path, token: str, entries: int) -> dict[str, Any]:
-    """Declare an incident and add entries through the hub's command path until it holds ``entries``."""
+def room_limits(alerts: int) -> Limits:
+    """The hub's limits, with room for the bench's alerts (its default cap is 20,000 a room)."""
+    return Limits(alerts_per_room=max(Limits().alerts_per_room, 2 * alerts + 2 * STORM_ALERTS))
+
+
+async def build_room(db: Path, token: str, entries: int, alerts: int) -> dict[str, Any]:
+    """Declare an incident, add entries through the hub's command path until it holds ``entries``,
+    then ``alerts`` alerts through the hub's own intake (Alertmanager bodies of 10,000)."""
     started = time.perf_counter()
-    srv = HubServer(db, token)
+    srv = HubServer(db, token, config=HubConfig(limits=room_limits(alerts)))
     await srv.start()
     try:
         ack = await srv.hub.execute(
@@ -289,13 +318,21 @@ async def build_room(db: Path, token: str, entries: int) -> dict[str, Any]:
                     last_report = time.monotonic()
                     rate = n / (time.perf_counter() - started)
                     log(f"  building: {n:,}/{entries:,} entries ({rate:,.0f}/s)")
+        base = envelope()
+        for start in range(0, alerts, CLI_CHUNK):
+            body = {**base, "alerts": [make_alert(n) for n in range(start, min(alerts, start + CLI_CHUNK))]}
+            await srv.alerts.ingest(parse_alertmanager(body), room, "alertmanager")
         state = await srv.hub.settled_state(room)
-        if len(state.entries) != entries:
-            raise RuntimeError(f"the room holds {len(state.entries):,} entries, not {entries:,}")
+        if len(state.entries) != entries or len(state.alerts) != alerts:
+            raise RuntimeError(
+                f"the room holds {len(state.entries):,} entries and {len(state.alerts):,} alerts, "
+                f"not {entries:,} and {alerts:,}"
+            )
         snap = await srv.hub.store.snapshot(room)
         return {
             "room": room,
             "entries": len(state.entries),
+            "alerts": len(state.alerts),
             "seq": state.seq,
             "snapshot_seq": snap[0] if snap else 0,
             "seconds": time.perf_counter() - started,
@@ -304,9 +341,9 @@ async def build_room(db: Path, token: str, entries: int) -> dict[str, Any]:
         await srv.stop()
 
 
-def builder_main(db: str, token: str, entries: int) -> int:
+def builder_main(db: str, token: str, entries: int, alerts: int) -> int:
     try:
-        result = asyncio.run(build_room(Path(db), token, entries))
+        result = asyncio.run(build_room(Path(db), token, entries, alerts))
     except Exception as exc:
         emit({"error": f"{type(exc).__name__}: {exc}"})
         return 1
@@ -318,24 +355,33 @@ def builder_main(db: str, token: str, entries: int) -> int:
 
 
 class Writer:
-    """A bare HubClient in the room: the no-UI baseline, and the source of live entries."""
+    """A bare HubClient in the room: the no-UI baseline, and the source of live entries and webhooks."""
 
-    def __init__(self, url: str, token: str, room: str) -> None:
-        self.url, self.token, self.room = url, token, room
+    def __init__(self, url: str, http_url: str, token: str, room: str) -> None:
+        self.url, self.http_url, self.token, self.room = url, http_url, token, room
         self.client = HubClient(url, token, "bench-writer")
         self.counter = 10_000_000  # entry numbers for text, apart from the built ones
-        self._watch: tuple[int, asyncio.Future[int]] | None = None
+        self.updates = 0  # alert updates sent: each changes its alert's summary
+        self._watch: tuple[Callable[[IncidentState], bool], asyncio.Future[int]] | None = None
         self._pace: asyncio.Task[dict[str, Any]] | None = None
         self._stop_pace = asyncio.Event()
+        self._conns: asyncio.Queue[Connection] = asyncio.Queue()
+        self._envelope = envelope()
 
     def _on_change(self, kind: str, room: str | None) -> None:
         watch = self._watch
         if watch is None or room != self.room or kind != "state":
             return
-        target, future = watch
+        holds, future = watch
         view = self.client.rooms.get(self.room)
-        if view is not None and view.state.seq >= target and not future.done():
+        if view is not None and holds(view.state) and not future.done():
             future.set_result(now_ns())
+
+    def watch(self, holds: Callable[[IncidentState], bool]) -> asyncio.Future[int]:
+        """A future for when this client's copy of the room first satisfies ``holds``."""
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._watch = (holds, seen)
+        return seen
 
     async def join(self) -> dict[str, Any]:
         rss0 = status_kib("self", "VmRSS")
@@ -359,6 +405,7 @@ class Writer:
             "cold_s": cold,
             "warm_s": warm,
             "entries": len(view.state.entries),
+            "alerts": len(view.state.alerts),
             "warm_entries": warm_entries,
             "seq": view.state.seq,
             "rss_before_kib": rss0,
@@ -369,11 +416,29 @@ class Writer:
         self.counter += 1
         return self.client.submit("entry.added", entry_data(self.counter), self.room)
 
+    async def _post(self, alerts: list[dict[str, Any]]) -> None:
+        """One Alertmanager webhook into the room, on a free keep-alive connection."""
+        conn = self._conns.get_nowait() if not self._conns.empty() else Connection(self.http_url, self.token)
+        try:
+            body = json.dumps({**self._envelope, "alerts": alerts}).encode()
+            posted = await conn.request("POST", f"/api/v1/alerts/alertmanager?incident={self.room}", body)
+        finally:
+            self._conns.put_nowait(conn)
+        if posted.status != 202:
+            raise RuntimeError(posted.refusal())
+
+    def _update(self, n: int) -> Awaitable[None]:
+        """Fire alert ``n`` of the room again with a new summary: an update every row shows."""
+        self.updates += 1
+        alert = make_alert(n)
+        alert["annotations"]["summary"] += f" (update {self.updates})"
+        return self._post([alert])
+
     async def burst(self, n: int) -> dict[str, Any]:
         """Send ``n`` entries as fast as the client can queue them; report when they were seen."""
         view = self.client.rooms[self.room]
-        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._watch = (view.state.seq + n, seen)
+        target = view.state.seq + n
+        seen = self.watch(lambda state: state.seq >= target)
         first = now_ns()
         futures = [self._submit() for _ in range(n)]
         queued = now_ns()
@@ -391,12 +456,16 @@ class Writer:
             "why": str(refused[0]) if refused else "",
         }
 
-    async def _paced(self, rate: float, seconds: float) -> dict[str, Any]:
-        futures: list[asyncio.Future[dict[str, Any]]] = []
+    async def _paced(
+        self, rate: float, seconds: float, send: Callable[[int], Awaitable[Any]], count: int | None = None
+    ) -> dict[str, Any]:
+        """Call ``send(n)`` ``rate`` times a second until stopped, ``seconds`` pass, or ``count`` are sent."""
+        futures: list[asyncio.Future[Any]] = []
         late: list[float] = []
         start = time.perf_counter()
+        first_ns = now_ns()
         sent = 0
-        while not self._stop_pace.is_set():
+        while not self._stop_pace.is_set() and (count is None or sent < count):
             due = start + sent / rate
             if due - start > seconds:
                 break
@@ -408,32 +477,56 @@ class Writer:
                     break
             else:
                 late.append(-delay)
-            futures.append(self._submit())
+            futures.append(asyncio.ensure_future(send(sent)))
             sent += 1
         elapsed = time.perf_counter() - start
         outcomes = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 60)
+        refused = [o for o in outcomes if isinstance(o, BaseException)]
         return {
             "sent": sent,
             "seconds": elapsed,
-            "refused": sum(isinstance(o, BaseException) for o in outcomes),
+            "first_ns": first_ns,
+            "done_ns": now_ns(),
+            "refused": len(refused),
+            "why": str(refused[0]) if refused else "",
             "late_max_ms": max(late, default=0.0) * 1e3,
         }
 
-    def pace(self, rate: float, seconds: float) -> None:
+    def pace(self, what: str, rate: float, seconds: float, alerts: int) -> None:
+        """Start a paced stream: ``entries``, alert ``updates`` of the room's ``alerts``, or a ``storm``."""
         self._stop_pace.clear()
-        self._pace = asyncio.create_task(self._paced(rate, seconds))
+        if what == "entries":
+            stream = self._paced(rate, seconds, lambda n: self._submit())
+        elif what == "updates":
+            stream = self._paced(rate, seconds, lambda n: self._update(n * 7919 % alerts))
+        else:
+            view = self.client.rooms[self.room]
+            target = len(view.state.alerts) + STORM_ALERTS
+            self.watch(lambda state: len(state.alerts) >= target)
 
-    async def stop_pace(self) -> dict[str, Any]:
-        self._stop_pace.set()
+            def body(n: int) -> Awaitable[None]:
+                first = STORM_FIRST + n * STORM_BODY
+                return self._post([make_alert(first + k) for k in range(STORM_BODY)])
+
+            stream = self._paced(rate / STORM_BODY, seconds, body, STORM_ALERTS // STORM_BODY)
+        self._pace = asyncio.create_task(stream)
+
+    async def stop_pace(self, wait: bool) -> dict[str, Any]:
+        """Stop the stream, or with ``wait`` let it run to its end (a storm); what was sent."""
+        if not wait:
+            self._stop_pace.set()
         if self._pace is None:
             return {"sent": 0, "seconds": 0.0, "refused": 0, "late_max_ms": 0.0}
         result = await self._pace
         self._pace = None
+        if self._watch is not None:  # a storm: when this bare client held all of it
+            result["seen_ns"] = await asyncio.wait_for(self._watch[1], 60)
+            self._watch = None
         return result
 
 
-async def writer_loop(url: str, token: str, room: str) -> None:
-    writer = Writer(url, token, room)
+async def writer_loop(url: str, http_url: str, token: str, room: str) -> None:
+    writer = Writer(url, http_url, token, room)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -448,10 +541,15 @@ async def writer_loop(url: str, token: str, room: str) -> None:
             if op == "burst":
                 emit(await writer.burst(int(request["n"])))
             elif op == "pace":
-                writer.pace(float(request["rate"]), float(request["seconds"]))
+                writer.pace(
+                    str(request["what"]),
+                    float(request["rate"]),
+                    float(request["seconds"]),
+                    int(request.get("alerts", 0)),
+                )
                 emit({"pacing": True})
             elif op == "stop_pace":
-                emit(await writer.stop_pace())
+                emit(await writer.stop_pace(bool(request.get("wait"))))
             elif op == "rss":
                 emit({"rss_kib": status_kib("self", "VmRSS")})
             elif op == "quit":
@@ -459,12 +557,14 @@ async def writer_loop(url: str, token: str, room: str) -> None:
                 return
     finally:
         await writer.client.close()
+        while not writer._conns.empty():
+            await writer._conns.get_nowait().close()
 
 
-def writer_main(url: str, token: str, room: str) -> int:
+def writer_main(url: str, http_url: str, token: str, room: str) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us
     try:
-        asyncio.run(writer_loop(url, token, room))
+        asyncio.run(writer_loop(url, http_url, token, room))
     except Exception as exc:
         emit({"error": f"{type(exc).__name__}: {exc}"})
         return 1
@@ -563,37 +663,61 @@ async def until(future: asyncio.Future[int], timeout: float, what: str) -> int:
 
 
 @dataclass
+class Phase:
+    """A stream arriving at a fixed rate: what it costs the app, beside a bare client, and keys under it."""
+
+    label: str
+    events: int = 0  # events the app's client received in the CPU window
+    displays: int = 0  # screen updates in the CPU window
+    seconds: float = float("nan")  # the CPU window (no keys pressed in it)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds in the window, by process
+    keys_ms: list[float] = field(default_factory=list)
+    gc_longest_ms: tuple[float, float] = (0.0, 0.0)  # any generation, while keys were pressed: wall, CPU
+    gc: str = ""
+    sent: dict[str, Any] = field(default_factory=dict)
+    shown_s: float = float("nan")  # a storm: from its first webhook until the feed held all of it
+    bare_s: float = float("nan")  # ... and until the bare client held all of it
+
+    def per_event_ms(self, who: str) -> float:
+        return self.cpu.get(who, float("nan")) / self.events * 1e3 if self.events else float("nan")
+
+    def p99(self) -> float:
+        return percentile(sorted(self.keys_ms), 99)
+
+
+@dataclass
 class Results:
     quick: bool
     entries: int
+    alerts: int
     build: dict[str, Any] = field(default_factory=dict)
     join: dict[str, Any] = field(default_factory=dict)
     hub_rss_kib: int = 0
     hub_rss_after_kib: int = 0
-    writer_rss_kib: int = 0
     # show
-    show_s: float = float("nan")
+    first_s: float = float("nan")  # the first screen: the newest lines painted
+    ready_s: float = float("nan")  # fully interactive: every entry and alert in, a key answered
     show_steps: dict[str, float] = field(default_factory=dict)
     rss_before_kib: int = 0
     rss_shown_kib: int = 0
     rss_shown_gc_kib: int = 0
     rss_end_kib: int = 0
     peak_kib: int = 0
+    gc_show: str = ""
+    tracked_objects: int = 0
     # append
     append_s: list[float] = field(default_factory=list)
     append_bare_s: list[float] = field(default_factory=list)
     append_ack_s: list[float] = field(default_factory=list)
-    append_queue_ms: list[float] = field(default_factory=list)
     append_gc_ms: list[list[float]] = field(default_factory=list)  # full GC pauses in each round
     append_snapshots: list[int] = field(default_factory=list)  # rounds during which the hub snapshotted
     # keys
     key_idle_ms: list[float] = field(default_factory=list)
-    key_live_ms: list[float] = field(default_factory=list)
+    idle_cpu_per_s: float = float("nan")  # the app's CPU share with nothing arriving (its clock ticks)
+    gc_idle_ms: tuple[float, float] = (0.0, 0.0)
     key_timeouts: int = 0
+    phases: list[Phase] = field(default_factory=list)
     actions: list[Count] = field(default_factory=list)  # keys per action, walked in the real app
-    press_live_ms: list[float] = field(default_factory=list)
-    live_arrivals_per_s: float = float("nan")
-    live_sent: dict[str, Any] = field(default_factory=dict)
     # baselines in this process
     read_log_s: float = float("nan")
     fold_s: float = float("nan")
@@ -601,10 +725,6 @@ class Results:
     hub_load_s: float = float("nan")
     hub_load_seq: int = 0
     snapshot_seq: int = 0
-    gc_show: str = ""
-    gc_live: str = ""
-    tracked_objects: int = 0
-    live_cpu: dict[str, float] = field(default_factory=dict)  # share of one core while keys were pressed
     notes: list[str] = field(default_factory=list)
 
 
@@ -675,11 +795,15 @@ async def key_samples(
 
 
 class GcWatch:
-    """Read-only: the pauses of the cyclic garbage collector, by generation, with when they began."""
+    """Read-only: the pauses of the cyclic garbage collector, by generation, with when they began.
+
+    Each pause is timed on the wall clock and in the CPU time of the thread that collected: on
+    a shared 2-core machine the wall time also holds the moments another process had the core.
+    """
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[int, int, int]] = []  # (start ns, generation, duration ns)
-        self._start = 0
+        self.pauses: list[tuple[int, int, int, int]] = []  # (start ns, generation, wall ns, CPU ns)
+        self._start = self._cpu = 0
 
     def __enter__(self) -> GcWatch:
         gc.callbacks.append(self._callback)
@@ -690,17 +814,24 @@ class GcWatch:
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            self._start = now_ns()
+            self._start, self._cpu = now_ns(), time.thread_time_ns()
         else:
-            self.pauses.append((self._start, info["generation"], now_ns() - self._start))
+            wall, cpu = now_ns() - self._start, time.thread_time_ns() - self._cpu
+            self.pauses.append((self._start, info["generation"], wall, cpu))
+
+    def longest(self, start_ns: int, end_ns: int) -> tuple[float, float]:
+        """The longest pause (ms, any generation) that began in the window: wall, and its CPU time."""
+        within = [(w, c) for t, _, w, c in self.pauses if start_ns <= t <= end_ns]
+        wall, cpu = max(within, default=(0, 0))
+        return wall / MS, cpu / MS
 
     def full(self, start_ns: int, end_ns: int) -> list[float]:
         """Durations (ms) of the full collections that began in the window."""
-        return [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
+        return [w / MS for t, g, w, _ in self.pauses if g == 2 and start_ns <= t <= end_ns]
 
     def summary(self, start_ns: int, end_ns: int) -> str:
-        full = [d / MS for t, g, d in self.pauses if g == 2 and start_ns <= t <= end_ns]
-        young = [d / MS for t, g, d in self.pauses if g < 2 and start_ns <= t <= end_ns]
+        full = [w / MS for t, g, w, _ in self.pauses if g == 2 and start_ns <= t <= end_ns]
+        young = [w / MS for t, g, w, _ in self.pauses if g < 2 and start_ns <= t <= end_ns]
         return (
             f"{len(full)} full (gen 2) collections, {sum(full):.0f} ms in all, "
             f"longest {max(full, default=0):.0f} ms; "
@@ -724,10 +855,109 @@ async def running_app(app: WarroomApp) -> AsyncIterator[Any]:
         yield pilot
 
 
+def feed_total(app: WarroomApp) -> int:
+    """The alerts the feed's group rows count (the bench's alerts all carry one of ALERTNAMES)."""
+    feed = app.screen.query_one(AlertFeed)
+    return sum(s.total for name in ALERTNAMES if (s := feed.group_stats(name)) is not None)
+
+
+class Counter:
+    """Events the app's client received for the room (a listener beside the app's own)."""
+
+    def __init__(self, client: HubClient, room: str) -> None:
+        self.n = 0
+        self.room = room
+        client.listen_events(self._on_event)
+
+    def _on_event(self, room: str, event: Event) -> None:
+        if room == self.room:
+            self.n += 1
+
+
+@dataclass
+class Rig:
+    """What every phase of the measurement uses."""
+
+    app: WarroomApp
+    probe: Probe
+    keyboard: Keyboard
+    gcw: GcWatch
+    counter: Counter
+    writer: Child
+    procs: dict[str, int]  # label -> pid of the hub, the writer and the bare observer
+    results: Results
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far of this process (the app) and of the others."""
+        return {"app": time.process_time(), **{k: cpu_seconds(pid) for k, pid in self.procs.items()}}
+
+
+@contextlib.contextmanager
+def profiled(directory: Path | None, label: str) -> Any:
+    """With --profile: pyinstrument (not a dependency: pip install pyinstrument) samples the app's
+    process meanwhile, and its call tree goes to DIRECTORY/LABEL.txt."""
+    if directory is None:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005, async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / (label.replace(" ", "-").replace("/", "-per-") + ".txt")
+        path.write_text(profiler.output_text(unicode=True, show_all=True))
+
+
+async def loaded(rig: Rig, label: str, request: dict[str, Any], args: argparse.Namespace) -> Phase:
+    """Start a stream in the writer; measure the CPU it costs (no keys), then keys pressed under it."""
+    phase = Phase(label)
+    storm = request["what"] == "storm"
+    shown = (
+        rig.probe.when(lambda: feed_total(rig.app) >= rig.results.alerts + STORM_ALERTS) if storm else None
+    )
+    await rig.writer.ask({"op": "pace", **request}, 30)
+    try:
+        if not storm:
+            await asyncio.sleep(1.0)  # a warm-up second of the stream, not measured
+            e0, t0, cpu0, d0 = rig.counter.n, now_ns(), rig.cpu(), rig.probe.displays
+            with profiled(args.profile, label):
+                await asyncio.sleep(args.cpu_seconds)
+            e1, t1, cpu1 = rig.counter.n, now_ns(), rig.cpu()
+            phase.events, phase.seconds = e1 - e0, (t1 - t0) / NS
+            phase.displays = rig.probe.displays - d0
+            phase.cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
+            budget = args.live_seconds_max
+        else:
+            e0, t0, cpu0 = rig.counter.n, now_ns(), rig.cpu()
+            budget = STORM_ALERTS / STORM_RATE
+        k0 = now_ns()
+        phase.keys_ms = await key_samples(rig.app, rig.probe, rig.keyboard, args.keys, budget, rig.results)
+        k1 = now_ns()
+        phase.gc_longest_ms, phase.gc = rig.gcw.longest(k0, k1), rig.gcw.summary(k0, k1)
+    finally:
+        phase.sent = await rig.writer.ask({"op": "stop_pace", "wait": storm}, 120)
+    if storm:
+        assert shown is not None
+        stamp = await until(shown, 60, f"the feed to hold the {STORM_ALERTS:,} storm alerts")
+        e1, cpu1 = rig.counter.n, rig.cpu()
+        phase.events, phase.seconds = e1 - e0, (stamp - t0) / NS
+        phase.cpu = {k: cpu1[k] - cpu0[k] for k in cpu0}
+        phase.shown_s = (stamp - phase.sent["first_ns"]) / NS
+        phase.bare_s = (phase.sent["seen_ns"] - phase.sent["first_ns"]) / NS
+    if phase.sent.get("refused"):
+        rig.results.notes.append(f"{label}: {phase.sent['refused']} refused: {phase.sent['why']}")
+    log(f"{label}: {len(phase.keys_ms)} key samples, app {phase.per_event_ms('app'):.2f} ms CPU an event")
+    return phase
+
+
 async def measure_app(
     ctx: Context,
     writer: Child,
-    hub: ServeChild,
+    procs: dict[str, int],
     args: argparse.Namespace,
     results: Results,
 ) -> None:
@@ -736,6 +966,7 @@ async def measure_app(
     gc.collect()
     results.rss_before_kib = status_kib("self", "VmRSS")
     client = HubClient(ctx.url, ctx.token, "bench")
+    counter = Counter(client, room)
     steps: dict[str, int] = {}
 
     def mark(kind: str, which: str | None) -> None:
@@ -752,112 +983,114 @@ async def measure_app(
     app = WarroomApp(client, room, load_themes(shipped_dir()))
     app.post_display_hook = probe.on_display  # type: ignore[method-assign]
 
-    def full_timeline() -> bool:
+    def first_screen() -> bool:
+        view = client.rooms.get(room)
+        return view is not None and view.state.seq > 0 and probe.painted_total > 1
+
+    def whole_room() -> bool:
         view = client.rooms.get(room)
         return (
             view is not None
             and view.synced
             and timeline_of(app).line_count >= entries
             and probe.painted_total >= entries
+            and feed_total(app) >= results.alerts
         )
 
+    keyboard = Keyboard(app)
     with line_probe(probe), GcWatch() as gcw:
-        shown = probe.when(full_timeline)
+        rig = Rig(app, probe, keyboard, gcw, counter, writer, procs, results)
+        first, whole = probe.when(first_screen), probe.when(whole_room)
         t0 = now_ns()
-        async with running_app(app) as pilot:
-            steps["app mounted (run_test entered)"] = now_ns()
-            stamp = await until(shown, 120, f"the timeline to show {entries:,} entries")
-            results.show_s = (stamp - t0) / NS
-            results.show_steps = {k: (v - t0) / NS for k, v in sorted(steps.items(), key=lambda kv: kv[1])}
-            results.show_steps["last line painted, screen refreshed"] = results.show_s
-            results.gc_show = gcw.summary(t0, stamp)
-            log(f"shown {entries:,} entries in {results.show_s:.3f} s")
-            timeline = timeline_of(app)
-
-            await pilot.pause(0.5)
-            results.rss_shown_kib = status_kib("self", "VmRSS")
-            gc.collect()
-            results.rss_shown_gc_kib = status_kib("self", "VmRSS")
-            results.hub_rss_kib = status_kib(hub.pid, "VmRSS")
-            results.tracked_objects = len(gc.get_objects())
-
-            # -- bursts of 1,000 live entries (the timeline follows the newest) -----------------
-            for round_ in range(args.append_rounds):
-                target = timeline.line_count + APPEND_N
-                done = probe.when(all_shown(timeline, probe, target))
-                snap_before = snapshot_seq(ctx.db, room)
-                report = await writer.ask({"op": "burst", "n": APPEND_N}, 90)
-                stamp = await until(done, 30, f"{APPEND_N} live entries to show")
-                snap_after = snapshot_seq(ctx.db, room)
-                if report["refused"]:
-                    results.notes.append(
-                        f"append round {round_ + 1}: {report['refused']} refused: {report['why']}"
+        try:
+            async with running_app(app) as pilot:
+                steps["app mounted (run_test entered)"] = now_ns()
+                with profiled(args.profile, "opening"):
+                    stamp = await until(first, 120, "the first screen")
+                    results.first_s = (stamp - t0) / NS
+                    # A key pressed the moment the first screen shows: answered once the app is free.
+                    timeline = timeline_of(app)
+                    answered = probe.when(
+                        lambda: timeline.cursor >= 0 and probe.cursor_painted == timeline.cursor
                     )
-                results.append_s.append((stamp - report["first_ns"]) / NS)
-                results.append_bare_s.append((report["seen_ns"] - report["first_ns"]) / NS)
-                results.append_ack_s.append((report["acked_ns"] - report["first_ns"]) / NS)
-                results.append_queue_ms.append((report["queued_ns"] - report["first_ns"]) / MS)
-                results.append_gc_ms.append(gcw.full(report["first_ns"], stamp))
-                if snap_after != snap_before:
-                    results.append_snapshots.append(round_ + 1)
-                log(
-                    f"append round {round_ + 1}: app {results.append_s[-1]:.3f} s, "
-                    f"bare client {results.append_bare_s[-1]:.3f} s"
-                    + (
-                        f"; the hub wrote a snapshot (seq {snap_after:,})"
-                        if snap_after != snap_before
-                        else ""
+                    keyboard.press("up", 0)
+                    ready = max(
+                        await until(whole, 120, f"all {entries:,} entries"),
+                        await until(answered, 120, "a key"),
                     )
-                )
-                await pilot.pause(0.3)
+                results.ready_s = (ready - t0) / NS
+                results.show_steps = {
+                    k: (v - t0) / NS for k, v in sorted(steps.items(), key=lambda kv: kv[1])
+                }
+                results.gc_show = gcw.summary(t0, ready)
+                log(f"first screen {results.first_s:.3f} s, fully interactive {results.ready_s:.3f} s")
+                back = probe.when(all_shown(timeline, probe, timeline.line_count))
+                app.simulate_key("end")
+                await until(back, 10, "end")
 
-            # -- key presses, idle and then while entries arrive ---------------------------
-            timeline.focus()
-            home = probe.when(lambda: timeline.cursor == 0 and timeline.scroll_y == 0)
-            app.simulate_key("home")
-            await until(home, 10, "home")
-            await pilot.pause(0.2)
-            keyboard = Keyboard(app)
-            try:
+                await pilot.pause(0.5)
+                results.rss_shown_kib = status_kib("self", "VmRSS")
+                gc.collect()
+                results.rss_shown_gc_kib = status_kib("self", "VmRSS")
+                results.hub_rss_kib = status_kib(procs["hub"], "VmRSS")
+                results.tracked_objects = len(gc.get_objects())
+
+                # -- bursts of 1,000 live entries (the timeline follows the newest) -----------------
+                for round_ in range(args.append_rounds):
+                    target = timeline.line_count + APPEND_N
+                    done = probe.when(all_shown(timeline, probe, target))
+                    snap_before = snapshot_seq(ctx.db, room)
+                    report = await writer.ask({"op": "burst", "n": APPEND_N}, 90)
+                    stamp = await until(done, 30, f"{APPEND_N} live entries to show")
+                    if snapshot_seq(ctx.db, room) != snap_before:
+                        results.append_snapshots.append(round_ + 1)
+                    if report["refused"]:
+                        results.notes.append(
+                            f"append round {round_ + 1}: {report['refused']} refused: {report['why']}"
+                        )
+                    results.append_s.append((stamp - report["first_ns"]) / NS)
+                    results.append_bare_s.append((report["seen_ns"] - report["first_ns"]) / NS)
+                    results.append_ack_s.append((report["acked_ns"] - report["first_ns"]) / NS)
+                    results.append_gc_ms.append(gcw.full(report["first_ns"], stamp))
+                    log(
+                        f"append round {round_ + 1}: app {results.append_s[-1]:.3f} s, "
+                        f"bare client {results.append_bare_s[-1]:.3f} s"
+                    )
+                    await pilot.pause(0.3)
+
+                # -- key presses, idle and then while streams arrive ---------------------------
+                timeline.focus()
+                home = probe.when(lambda: timeline.cursor == 0 and timeline.scroll_y == 0)
+                app.simulate_key("home")
+                await until(home, 10, "home")
+                await pilot.pause(0.2)
+                c0, w0 = time.process_time(), now_ns()
+                await asyncio.sleep(args.cpu_seconds)
+                results.idle_cpu_per_s = (time.process_time() - c0) / ((now_ns() - w0) / NS)
+                k0 = now_ns()
                 results.key_idle_ms = await key_samples(app, probe, keyboard, args.idle_keys, 30, results)
+                results.gc_idle_ms = gcw.longest(k0, now_ns())
                 log(f"idle key presses: {len(results.key_idle_ms)} samples")
-                await writer.ask({"op": "pace", "rate": LIVE_RATE, "seconds": args.live_seconds_max}, 30)
-                try:
-                    await asyncio.sleep(1.0)  # a warm-up second of the live stream, not measured
-                    lines0, t_live0 = timeline.line_count, now_ns()
-                    cpu0 = {
-                        "app": time.process_time(),
-                        "hub": cpu_seconds(hub.pid),
-                        "writer": cpu_seconds(writer.pid),
-                    }
-                    results.key_live_ms = await key_samples(
-                        app, probe, keyboard, args.keys, args.live_seconds_max - 5, results
+                streams = [
+                    (f"{LIVE_RATE:g} entries/s", {"what": "entries", "rate": LIVE_RATE}),
+                    (
+                        f"{ALERT_RATE:g} alert updates/s",
+                        {"what": "updates", "rate": ALERT_RATE, "alerts": results.alerts},
+                    ),
+                ]
+                if args.storm:
+                    streams.append(
+                        (f"storm of {STORM_ALERTS:,} alerts", {"what": "storm", "rate": STORM_RATE})
                     )
-                    lines1, t_live1 = timeline.line_count, now_ns()
-                    cpu1 = {
-                        "app": time.process_time(),
-                        "hub": cpu_seconds(hub.pid),
-                        "writer": cpu_seconds(writer.pid),
-                    }
-                    wall = (t_live1 - t_live0) / NS
-                    results.live_cpu = {k: (cpu1[k] - cpu0[k]) / wall for k in cpu0}
-                    results.live_arrivals_per_s = (lines1 - lines0) / ((t_live1 - t_live0) / NS)
-                    results.gc_live = gcw.summary(t_live0, t_live1)
-                    log(f"live key presses: {len(results.key_live_ms)} samples")
-                    # pilot.press, for reference: it returns after its own idle waits, not at the repaint
-                    deadline = time.monotonic() + args.press_seconds
-                    while len(results.press_live_ms) < args.press_samples and time.monotonic() < deadline:
-                        t1 = now_ns()
-                        await pilot.press("down" if timeline.cursor == 0 else "up")
-                        results.press_live_ms.append((now_ns() - t1) / MS)
-                finally:
-                    results.live_sent = await writer.ask({"op": "stop_pace"}, 90)
-            finally:
-                keyboard.close()
-
-            results.rss_end_kib = status_kib("self", "VmRSS")
-            results.peak_kib = status_kib("self", "VmHWM")
-            results.hub_rss_after_kib = status_kib(hub.pid, "VmRSS")
+                for label, request in streams:
+                    request["seconds"] = args.live_seconds_max
+                    results.phases.append(await loaded(rig, label, request, args))
+                    await pilot.pause(0.5)
+                results.rss_end_kib = status_kib("self", "VmRSS")
+                results.peak_kib = status_kib("self", "VmHWM")
+                results.hub_rss_after_kib = status_kib(procs["hub"], "VmRSS")
+        finally:
+            keyboard.close()
 
 
 async def fold_baseline(db: Path, room: str, results: Results) -> None:
@@ -928,46 +1161,109 @@ def actions_table(counts: Sequence[Count]) -> str:
     return table(["action (from the timeline)", "keys", "typed text", "presses", "target", "verdict"], rows)
 
 
+def ratio(value: float, base: float) -> str:
+    return "-" if not base or value != value or base != base else f"{value / base:.2f}x"
+
+
 def report(r: Results) -> None:
-    n = f"{r.entries:,}"
-    rows: list[list[str]] = []
+    n, a = f"{r.entries:,}", f"{r.alerts:,}"
+    warm = r.join.get("warm_s", float("nan"))
+    idle = percentile(sorted(r.key_idle_ms), 99)
+    append = statistics.median(r.append_s) if r.append_s else float("nan")
+    bare_append = statistics.median(r.append_bare_s) if r.append_bare_s else float("nan")
+    rows: list[list[str]] = [
+        [
+            f"first screen of the room ({n} entries, {a} alerts)",
+            f"{fmt(r.first_s)} s",
+            f"warm bare join {fmt(warm)} s",
+            ratio(r.first_s, warm),
+            f"<= {TARGET_FIRST_X:g}x",
+            verdict(r.first_s <= TARGET_FIRST_X * warm),
+        ],
+        [
+            "fully interactive (every entry and alert in, a key answered)",
+            f"{fmt(r.ready_s)} s",
+            f"warm bare join {fmt(warm)} s",
+            ratio(r.ready_s, warm),
+            f"<= {TARGET_READY_X:g}x",
+            verdict(r.ready_s <= TARGET_READY_X * warm),
+        ],
+        [
+            f"{APPEND_N:,} live appends painted (median of {len(r.append_s)})",
+            f"{fmt(append)} s",
+            f"bare client saw them {fmt(bare_append)} s",
+            ratio(append, bare_append),
+            f"<= {TARGET_APPEND_X:g}x",
+            verdict(append <= TARGET_APPEND_X * bare_append),
+        ],
+        [
+            f"key press -> repaint p99, idle (n={len(r.key_idle_ms)})",
+            f"{fmt(idle, 1)} ms",
+            "-",
+            "-",
+            f"<= {TARGET_IDLE_P99_MS:g} ms",
+            verdict(idle <= TARGET_IDLE_P99_MS),
+        ],
+    ]
+    gc_wall, gc_cpu = max([r.gc_idle_ms, *(p.gc_longest_ms for p in r.phases)])
+    for p in r.phases:
+        p99 = p.p99() if r.key_timeouts == 0 else float("inf")
+        rows.append(
+            [
+                f"key press -> repaint p99, {p.label} (n={len(p.keys_ms)})",
+                f"{fmt(p99, 1)} ms",
+                f"idle p99 {fmt(idle, 1)} ms",
+                ratio(p99, idle),
+                f"<= {TARGET_LOADED_X:g}x",
+                verdict(p99 <= TARGET_LOADED_X * idle),
+            ]
+        )
+        app_ms = p.per_event_ms("app")
+        rows.append(
+            [
+                f"app CPU per event, {p.label} ({p.events:,} events in {p.seconds:.1f} s)",
+                f"{fmt(app_ms, 2)} ms",
+                f"bare client {fmt(p.per_event_ms('observer'), 2)} ms",
+                ratio(app_ms, p.per_event_ms("observer")),
+                f"<= {TARGET_CPU_MS:g} ms",
+                verdict(app_ms <= TARGET_CPU_MS),
+            ]
+        )
+        if p.shown_s == p.shown_s:
+            rows.append(
+                [
+                    f"{p.label}: all in the alert feed, from the first webhook",
+                    f"{fmt(p.shown_s)} s",
+                    f"bare client held it {fmt(p.bare_s)} s",
+                    ratio(p.shown_s, p.bare_s),
+                    "-",
+                    "-",
+                ]
+            )
     rows.append(
         [
-            f"time to show an incident of {n} entries",
-            f"{fmt(r.show_s)} s",
-            f"<= {TARGET_SHOW_S:g} s",
-            verdict(r.show_s <= TARGET_SHOW_S),
+            "longest GC pause while keys were pressed (any generation)",
+            f"{fmt(gc_wall, 1)} ms",
+            f"its CPU time {fmt(gc_cpu, 1)} ms",
+            "-",
+            f"<= {TARGET_GC_MS:g} ms",
+            verdict(gc_wall <= TARGET_GC_MS),
         ]
     )
-    append_med = statistics.median(r.append_s) if r.append_s else float("nan")
+    j = r.join
+    bare_rss = mb(j["rss_joined_kib"] - j["rss_before_kib"]) if j else float("nan")
     rows.append(
         [
-            f"time to append {APPEND_N:,} live entries (median of {len(r.append_s)})",
-            f"{fmt(append_med)} s",
-            f"<= {TARGET_APPEND_S:g} s",
-            verdict(append_med <= TARGET_APPEND_S),
-        ]
-    )
-    live = sorted(r.key_live_ms)
-    p99 = percentile(live, 99) if r.key_timeouts == 0 else float("inf")
-    rows.append(
-        [
-            f"key press -> cursor moved + screen refreshed, p99 of {len(live)}, {LIVE_RATE:g}/s arriving",
-            f"{fmt(p99, 1)} ms",
-            f"<= {TARGET_KEY_P99_MS:g} ms",
-            verdict(p99 <= TARGET_KEY_P99_MS and len(live) >= 200),
-        ]
-    )
-    rows.append(
-        [
-            f"app process RSS with {n} entries (hub in its own process)",
+            f"app RSS with {n} entries and {a} alerts",
             f"{mb(r.rss_shown_kib):,.1f} MB",
+            f"bare client's state +{bare_rss:,.1f} MB",
+            "-",
             f"<= {TARGET_RSS_MB:g} MB",
             verdict(mb(r.rss_shown_kib) <= TARGET_RSS_MB),
         ]
     )
     print()
-    print(table(["measure", "result", "target", "verdict"], rows))
+    print(table(["measure", "result", "same-run baseline", "ratio", "target", "verdict"], rows))
     if r.actions:
         print()
         print("keys per action, besides the typed text (walked with Pilot in the real app; the hub checked):")
@@ -978,7 +1274,7 @@ def report(r: Results) -> None:
     print()
     print("details")
     steps = ", ".join(f"{k} {v:.3f} s" for k, v in r.show_steps.items())
-    print(f"  show, from app start (before run_test): {steps}")
+    print(f"  show, from app start (before run_test): {steps}; first screen {r.first_s:.3f} s")
     print(f"  GC in this process while showing: {r.gc_show}")
     print(
         "  append, per round, from the writer's first submit: app painted all "
@@ -987,26 +1283,25 @@ def report(r: Results) -> None:
         + ", ".join(f"{v:.3f}" for v in r.append_bare_s)
         + " s; all acked "
         + ", ".join(f"{v:.3f}" for v in r.append_ack_s)
-        + " s; writer queued the 1,000 in "
-        + ", ".join(f"{v:.0f}" for v in r.append_queue_ms)
-        + " ms"
+        + " s"
     )
     if any(r.append_gc_ms):
         print(
-            "  append: full GC pauses in this process during each round: "
+            "  append: full GC pauses in this process: "
             + "; ".join(
-                f"round {n}: " + (", ".join(f"{ms:.0f} ms" for ms in pauses) if pauses else "none")
-                for n, pauses in enumerate(r.append_gc_ms, 1)
+                f"round {k}: " + (", ".join(f"{ms:.0f} ms" for ms in pauses) if pauses else "none")
+                for k, pauses in enumerate(r.append_gc_ms, 1)
             )
         )
     if r.append_snapshots:
-        rounds = ", ".join(str(n) for n in r.append_snapshots)
+        rounds = ", ".join(str(k) for k in r.append_snapshots)
         print(f"  append: the hub wrote a room snapshot during round {rounds} (its loop stalls meanwhile)")
     print(
         "  key presses are posted from a separate input thread at random moments (App.simulate_key, as a "
         "driver does); the time runs from the post until the screen update that shows the moved cursor"
     )
-    for label, values in (("idle", r.key_idle_ms), (f"{LIVE_RATE:g}/s live", r.key_live_ms)):
+    print(f"  app CPU with nothing arriving: {r.idle_cpu_per_s * 100:.1f}% of a core (its clocks)")
+    for label, values in [("idle", r.key_idle_ms), *((p.label, p.keys_ms) for p in r.phases)]:
         s = sorted(values)
         if s:
             print(
@@ -1015,32 +1310,18 @@ def report(r: Results) -> None:
             )
     if r.key_timeouts:
         print(f"  key presses that never repainted within 5 s: {r.key_timeouts}")
-    if r.gc_live:
-        print(f"  GC in this process while keys were pressed under the live stream: {r.gc_live}")
-    sent = r.live_sent
-    if sent:
+    for p in r.phases:
+        sent = p.sent
         print(
-            f"  live stream: writer sent {sent.get('sent', 0):,} entries in {sent.get('seconds', 0):.1f} s "
-            f"({sent.get('sent', 0) / max(sent.get('seconds', 0), 1e-9):.0f}/s, "
-            f"{sent.get('refused', 0)} refused); "
-            f"the app's timeline grew {r.live_arrivals_per_s:.0f} lines/s while keys were pressed"
-        )
-    if r.live_cpu:
-        print(
-            "  CPU while keys were pressed under the live stream (share of one core): "
-            + ", ".join(f"{k} {v * 100:.0f}%" for k, v in r.live_cpu.items())
-            + f" ({os.cpu_count()} cores)"
-        )
-    p = sorted(r.press_live_ms)
-    if p:
-        print(
-            "  pilot.press return time while live (reference only; it sleeps in wait_for_idle, "
-            ">= 2 x 20 ms): "
-            f"n={len(p)} p50 {percentile(p, 50):.0f} ms, p99 {percentile(p, 99):.0f} ms"
+            f"  {p.label}: writer sent {sent.get('sent', 0):,} in {sent.get('seconds', 0):.1f} s "
+            f"({sent.get('refused', 0)} refused); {p.displays / p.seconds:.0f} screen updates/s; "
+            f"CPU in {p.seconds:.1f} s without keys (share of a core): "
+            + ", ".join(f"{k} {v / p.seconds * 100:.0f}%" for k, v in p.cpu.items())
+            + f"; GC while keys were pressed: {p.gc}"
         )
     print(
         f"  RSS of this process: {mb(r.rss_before_kib):.1f} MB before the app (interpreter, imports); "
-        f"{mb(r.rss_shown_kib):.1f} MB with {n} entries shown "
+        f"{mb(r.rss_shown_kib):.1f} MB with the room shown "
         f"({mb(r.rss_shown_gc_kib):.1f} MB after gc.collect); "
         f"{mb(r.rss_end_kib):.1f} MB at the end; peak (VmHWM) {mb(r.peak_kib):.1f} MB; "
         f"{r.tracked_objects:,} objects tracked by the GC with the room shown"
@@ -1052,17 +1333,16 @@ def report(r: Results) -> None:
 
     print()
     print("baselines (same run, same machine)")
-    j = r.join
     if j:
         print(
-            f"  bare HubClient join of the {n}-entry room (no UI, its own process): cold {j['cold_s']:.3f} s "
-            f"(hub loads the room), warm {j['warm_s']:.3f} s; holds {j['entries']:,} entries; its RSS "
-            f"{mb(j['rss_before_kib']):.1f} -> {mb(j['rss_joined_kib']):.1f} MB "
-            f"(+{mb(j['rss_joined_kib'] - j['rss_before_kib']):.1f} MB for the state)"
+            f"  bare HubClient join of the room (no UI, its own process): cold {j['cold_s']:.3f} s "
+            f"(hub loads the room), warm {j['warm_s']:.3f} s; holds {j['entries']:,} entries and "
+            f"{j['alerts']:,} alerts; its RSS "
+            f"{mb(j['rss_before_kib']):.1f} -> {mb(j['rss_joined_kib']):.1f} MB"
         )
     print(
-        f"  app show minus warm bare join: {fmt(r.show_s - j.get('warm_s', float('nan')))} s "
-        "(UI start-up, Timeline indexing and painting)"
+        "  the bare client's CPU per event is a second bare HubClient in its own process (the observer), "
+        "joined to the room and doing nothing else"
     )
     print(
         f"  reducer: fold {r.fold_events:,} events {fmt(r.fold_s)} s; "
@@ -1073,8 +1353,8 @@ def report(r: Results) -> None:
     b = r.build
     if b:
         print(
-            f"  room built through the hub's command path: {b['entries']:,} entries in {b['seconds']:.1f} s "
-            f"({b['entries'] / b['seconds']:,.0f}/s); "
+            f"  room built through the hub's command path and intake: {b['entries']:,} entries and "
+            f"{b['alerts']:,} alerts in {b['seconds']:.1f} s; "
             f"newest snapshot at seq {b['snapshot_seq']:,} of {b['seq']:,}"
         )
     for note in r.notes:
@@ -1085,38 +1365,41 @@ def report(r: Results) -> None:
 
 
 async def bench(args: argparse.Namespace) -> Results:
-    entries = args.entries
-    results = Results(quick=args.quick, entries=entries)
+    entries, alerts = args.entries, args.alerts
+    results = Results(quick=args.quick, entries=entries, alerts=alerts)
     token = "bench-" + uuid.uuid4().hex
     work = Path(tempfile.mkdtemp(prefix="warroom-tui-bench-"))
     db = work / "hub.db"
     children: list[Child] = []
     hub: ServeChild | None = None
     try:
-        log(f"building a room of {entries:,} entries through the hub's command path")
-        builder = await spawn(
-            "builder", [sys.executable, str(SCRIPT), "--build-room", str(db), token, str(entries)], None
-        )
+        log(f"building a room of {entries:,} entries and {alerts:,} alerts")
+        argv = [sys.executable, str(SCRIPT), "--build-room", str(db), token, str(entries), str(alerts)]
+        builder = await spawn("builder", argv, None)
         children.append(builder)
         results.build = await builder.reply(900)
         await asyncio.wait_for(builder.proc.wait(), 60)
         room = str(results.build["room"])
         log(f"built {room} in {results.build['seconds']:.1f} s")
 
-        hub = await start_child(serve_argv(db, token), work, "hub", want=("sync",))
-        url = hub.ws_url
-        log(f"hub pid {hub.pid} at {url}")
-        writer = await spawn(
-            "writer", [sys.executable, str(SCRIPT), "--writer", url, token, room], work / "writer.stderr.log"
-        )
-        children.append(writer)
-        results.join = await writer.reply(300)
+        limits = f"alerts_per_room = {room_limits(alerts).alerts_per_room}"
+        hub = await start_child(serve_argv(db, token, limits), work, "hub", want=("sync", "http"))
+        log(f"hub pid {hub.pid} at {hub.ws_url}")
+        peers = []
+        for label in ("writer", "observer"):
+            argv = [sys.executable, str(SCRIPT), "--writer", hub.ws_url, hub.http_url, token, room]
+            peers.append(await spawn(label, argv, work / f"{label}.stderr.log"))
+            children.append(peers[-1])
+            joined = await peers[-1].reply(300)
+            results.join = results.join or joined
+        writer, observer = peers
         log(f"bare client joined: cold {results.join['cold_s']:.3f} s, warm {results.join['warm_s']:.3f} s")
 
-        await measure_app(Context(url, token, room, entries, db), writer, hub, args, results)
-        results.writer_rss_kib = int((await writer.ask({"op": "rss"}, 10))["rss_kib"])
-        await writer.ask({"op": "quit"}, 30)
-        await writer.stop()
+        procs = {"hub": hub.pid, "writer": writer.pid, "observer": observer.pid}
+        await measure_app(Context(hub.ws_url, token, room, entries, db), writer, procs, args, results)
+        for peer in peers:
+            await peer.ask({"op": "quit"}, 30)
+            await peer.stop()
         await asyncio.to_thread(hub.stop, 15)
         log("folding the same events with the reducer")
         await fold_baseline(db, room, results)
@@ -1142,24 +1425,33 @@ async def bench(args: argparse.Namespace) -> Results:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument(
-        "--quick", action="store_true", help="a 10,000-entry room and few samples (smoke test)"
+        "--quick", action="store_true", help="a 10,000-entry, 5,000-alert room and few samples (smoke test)"
     )
     parser.add_argument("--entries", type=int, help=f"entries in the room (default {FULL_ENTRIES:,})")
-    parser.add_argument("--keys", type=int, help="key presses sampled while entries arrive (default 300)")
+    parser.add_argument("--alerts", type=int, help=f"alerts in the room (default {FULL_ALERTS:,})")
+    parser.add_argument("--keys", type=int, help="key presses sampled under each stream (default 300)")
+    parser.add_argument(
+        "--storm",
+        action="store_true",
+        help=f"also replay a {STORM_ALERTS:,}-alert storm through Alertmanager webhooks under key presses",
+    )
     parser.add_argument(
         "--actions", action="store_true", help="only count the keys each everyday action takes"
     )
-    parser.add_argument("--build-room", nargs=3, metavar=("DB", "TOKEN", "N"), help=argparse.SUPPRESS)
-    parser.add_argument("--writer", nargs=3, metavar=("URL", "TOKEN", "ROOM"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="profile the app under each stream with pyinstrument"
+    )
+    parser.add_argument("--build-room", nargs=4, metavar=("DB", "TOKEN", "N", "A"), help=argparse.SUPPRESS)
+    parser.add_argument("--writer", nargs=4, metavar=("URL", "HTTP", "TOKEN", "ROOM"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     quick = args.quick
     args.entries = args.entries or (10_000 if quick else FULL_ENTRIES)
+    args.alerts = FULL_ALERTS if args.alerts is None and not quick else (args.alerts or 5_000)
     args.keys = args.keys or (60 if quick else 300)
     args.idle_keys = 30 if quick else 100
     args.append_rounds = 1 if quick else 5
     args.live_seconds_max = 30.0 if quick else 60.0
-    args.press_samples = 4 if quick else 8
-    args.press_seconds = 10.0 if quick else 15.0
+    args.cpu_seconds = 3.0 if quick else 5.0
     if args.entries < 2 or args.keys < 1:
         parser.error("--entries must be at least 2 and --keys at least 1")
     return args
@@ -1168,8 +1460,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.build_room:
-        db, token, n = args.build_room
-        return builder_main(db, token, int(n))
+        db, token, n, a = args.build_room
+        return builder_main(db, token, int(n), int(a))
     if args.writer:
         return writer_main(*args.writer)
     if args.actions:

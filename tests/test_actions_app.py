@@ -53,8 +53,8 @@ async def test_the_picker_counts_those_of_resolved_incidents_it_leaves_out(hub: 
 async def test_the_report_screen_shows_the_numbers_and_charts(hub: HubServer) -> None:
     from textual.widgets import Label, Static
 
+    from warroom.app.picker import PickerScreen
     from warroom.app.report_screen import ReportScreen
-    from warroom.app.screens import PickerScreen
 
     room = await seeded(hub)
     await act(hub, "incident.status_changed", {"status": "resolved"}, room)

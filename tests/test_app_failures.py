@@ -12,9 +12,9 @@ import pytest
 from server.runner import HubServer
 from tests.conftest import TOKEN, refused_port
 from tests.test_app import incident, joined, make_app, running, seeded, settle
-from warroom.app import screens
+from warroom.app import picker
 from warroom.app.forms import DeclareForm
-from warroom.app.screens import PickerScreen
+from warroom.app.picker import PickerScreen
 from warroom.app.slash import Action
 from warroom.cli.main import main
 from warroom.core.events import Command
@@ -32,7 +32,7 @@ async def test_a_refused_join_goes_back_to_the_picker_with_the_reason(hub: HubSe
 
 
 async def test_reload_while_offline_leaves_the_keys_working(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(screens, "RELOAD_WAIT", 0.2)
+    monkeypatch.setattr(picker, "RELOAD_WAIT", 0.2)
     app = make_app(f"ws://127.0.0.1:{refused_port()}", "alice", None)
     async with running(app) as pilot:
         await settle(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")

@@ -26,7 +26,9 @@ from server.runner import HubServer
 from tests.conftest import TOKEN, ClientFactory, wait_for
 from tests.hostile import HOSTILE, assert_safe
 from warroom.app.app import WarroomApp
-from warroom.app.screens import HistoryScreen, IncidentScreen, PickerScreen
+from warroom.app.history import HistoryScreen
+from warroom.app.picker import PickerScreen
+from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
 from warroom.app.widgets.panels import ChecklistPanel
 from warroom.app.widgets.timeline import Timeline
@@ -257,5 +259,5 @@ async def test_severity_meanings_from_the_hub_are_text_in_the_declare_form() -> 
         await pilot.click(Select)  # the list of severities opens
         await pilot.pause()
         shown = check_strips(app.screen._compositor.render_strips(), "the declare form")
-        assert HOSTILE["click-action"] in shown and "x[ @click=\"]before ␛[2J" in shown
+        assert HOSTILE["click-action"] in shown and 'x[ @click="]before ␛[2J' in shown
         assert app.is_running

@@ -480,3 +480,57 @@ async def test_a_panel_key_right_behind_a_tab_acts_in_the_panel_tab_reached(hub:
         state = app.client.rooms[room].state
         await settle(pilot, lambda: next(iter(state.checklist.values())).checked, "the first item checked")
         assert composer_of(app).value == ""
+
+
+async def test_a_paste_typed_out_key_by_key_is_asked_about_as_one_entry(hub: HubServer) -> None:
+    """A terminal without bracketed paste types a pasted log out as keys, Enter after each line: the
+    lines of that one burst are one entry, asked about first. They once went out as a note each."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    lines = [f"log line {n}: upstream 502" for n in range(40)]
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        await on_timeline(pilot, app)
+        before = log_of(log_location(hub))
+        await pilot.press("i")
+        for line in lines:  # all queued at once, as the driver posts the keys of one read
+            for char in line:
+                app.post_message(events.Key(_character_to_key(char), char))
+            app.post_message(events.Key("enter", "\r"))
+        await settle(pilot, lambda: isinstance(app.screen, LongEntryForm), "the question")
+        assert f"Send these {len(lines)} lines as one entry?" in str(
+            app.screen.query_one("#long-question").render()
+        )
+        assert app.screen.query_one(TextArea).text == "\n".join(lines)
+        assert log_of(log_location(hub)) == before  # nothing was sent before the answer
+        await pilot.press("ctrl+s")
+        hub_state = app.client.rooms[room].state
+        await wait_for(lambda: any(e.text == "\n".join(lines) for e in hub_state.entries.values()), what="it")
+        assert not any(e.text == lines[0] for e in hub_state.entries.values())
+
+
+async def test_keys_right_behind_f2_and_escape_go_where_the_focus_moved(hub: HubServer) -> None:
+    """F2 then a, in one burst, asks to acknowledge the alert; escape then j moves the timeline's
+    cursor. The a and the j once went to the widget the focus had just left."""
+    from textual.keys import _character_to_key
+
+    room = await seeded(hub)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        timeline = await on_timeline(pilot, app)
+        app.post_message(events.Key("f2", None))
+        app.post_message(events.Key(_character_to_key("a"), "a"))
+        await settle(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the ack question")
+        await pilot.press("escape")  # no, and back on the room
+        await settle(pilot, lambda: isinstance(app.screen, IncidentScreen), "the room")
+        assert composer_of(app).value == ""  # the a was the alert panel's, not a note's
+        await pilot.press("i", "x")
+        await settle(pilot, lambda: composer_of(app).value == "x", "a draft")
+        timeline.cursor = 0
+        app.post_message(events.Key("escape", None))
+        app.post_message(events.Key(_character_to_key("j"), "j"))
+        await settle(pilot, lambda: timeline.cursor == 1, "the cursor moved")
+        assert composer_of(app).value == "x" and timeline.has_focus

@@ -93,3 +93,30 @@ async def test_a_late_joiner_sees_the_key_facts_without_scrolling(
         assert title.style is not None and title.style.color is not None
         assert title.style.color.triplet is not None
         assert title.style.color.triplet.hex.upper() == app.theme_variables["role-commander"].upper()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_side_panels_stay_on_screen(hub: HubServer, size: tuple[int, int]) -> None:
+    """Roles, two runbooks, action items and alerts: every side panel ends inside the room's area.
+    At 80x24 the runbook panel was pushed down and the alerts (and a second runbook) ended below it."""
+    from tests.test_app import incident, joined, make_app, seeded, settle
+    from tests.test_runbook_app import attach, snapshot
+    from warroom.app.widgets.actions_panel import ActionsPanel
+    from warroom.app.widgets.alert_feed import AlertFeed
+    from warroom.app.widgets.panels import ChecklistPanel
+
+    room = await seeded(hub)
+    await attach(hub, room)
+    await attach(hub, room, snapshot("database-failover"))
+    for n in range(3):
+        await hub.hub.execute(Command(new_id(), "action.added", {"text": f"follow-up {n}"}, room), "maria")
+    app = make_app(hub.url, "alice", room)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        screen = incident(app)
+        await settle(pilot, lambda: screen.query_one(ActionsPanel).display, "the action items")
+        await pilot.pause()
+        area = screen.query_one("#main").region
+        for panel in (RolesPanel, ChecklistPanel, ActionsPanel, AlertFeed):
+            region = screen.query_one(panel).region
+            assert region.height >= 3 and area.contains_region(region), (panel.__name__, region, area)

@@ -18,8 +18,8 @@ from server.runner import HubServer
 from tests.conftest import TOKEN, Clock, issue, wait_for
 from tests.test_app import make_app, running
 from tests.test_cli import hub_args, warroom
+from warroom.app.keymap import ACTS
 from warroom.app.postmortem_view import PostmortemScreen, export_name
-from warroom.app.screens import ACTS
 from warroom.core.events import Command
 from warroom.core.protocol import new_id
 from warroom.review.keep import CLOSE, OPEN

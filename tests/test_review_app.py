@@ -22,8 +22,8 @@ from tests.test_app import incident, joined, make_app, running, seeded, settle
 from tests.test_hostile_display import TYPED, check_strips, every_widget
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
+from warroom.app.keymap import ACTS
 from warroom.app.review_editor import FIELD_PROMPTS, LIST_PROMPTS, PROMPTS, ReviewList, ReviewScreen
-from warroom.app.screens import ACTS
 from warroom.app.widgets.actions_panel import ActionsPanel
 from warroom.core.events import NAME_MAX, REVIEW_FIELDS, REVIEW_LISTS, Command, Event
 from warroom.core.protocol import new_id

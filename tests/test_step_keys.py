@@ -24,7 +24,7 @@ from tests.test_runbook_app import on_step
 from warroom.app.app import WarroomApp
 from warroom.app.debrief import DebriefScreen
 from warroom.app.dialogs import ConfirmScreen
-from warroom.app.screens import help_rows
+from warroom.app.keymap import help_rows
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.step_run import RunScreen
 from warroom.app.widgets.panels import ChecklistPanel

@@ -14,7 +14,9 @@ from textual.message import Message
 
 from warroom.app import paste_guard
 from warroom.app.alert_detail import AlertDetailScreen
-from warroom.app.screens import ACTS, IncidentScreen, PickerScreen
+from warroom.app.keymap import ACTS
+from warroom.app.picker import PickerScreen
+from warroom.app.screens import IncidentScreen
 from warroom.app.tell import tell
 from warroom.app.themes import APP_VARIABLES, DEFAULT_THEME, LoadedThemes
 from warroom.client import HubClient, Unauthorized
@@ -58,6 +60,7 @@ class WarroomApp(App[None]):
     TITLE = "warroom"
     COMMANDS = App.COMMANDS | {WarroomCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]  # a short terminal shrinks the side panels
     BINDINGS = [("ctrl+q", "quit", "Quit")]
 
     def __init__(
@@ -77,6 +80,7 @@ class WarroomApp(App[None]):
         self._themes = themes
         self._wanted_theme = theme or DEFAULT_THEME
         self.now = clock or (lambda: datetime.now(UTC))
+        self._state_pending = False  # a HubChanged("state") is queued, not yet handled
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(APP_VARIABLES)
@@ -116,6 +120,11 @@ class WarroomApp(App[None]):
             self.push_screen(PickerScreen(self.client, self.now))
 
     def _relay(self, kind: str, room: str | None) -> None:
+        """One message for the state changes that arrive before it is handled (one per frame of events)."""
+        if kind == "state":
+            if self._state_pending:
+                return
+            self._state_pending = True
         self.post_message(HubChanged(kind, room))
 
     async def _stay_connected(self) -> None:
@@ -150,6 +159,8 @@ class WarroomApp(App[None]):
             tell(self, item.describe(), title="not sent", severity="error", timeout=30)
 
     def on_hub_changed(self, message: HubChanged) -> None:
+        if message.kind == "state":
+            self._state_pending = False
         if message.kind == "dropped":
             self._show_dropped()
         if not self.screen_stack:
@@ -158,7 +169,7 @@ class WarroomApp(App[None]):
         if isinstance(screen, AlertDetailScreen) and len(self.screen_stack) > 1:
             screen = self.screen_stack[-2]  # the incident beneath keeps the details live
         if isinstance(screen, IncidentScreen | PickerScreen):
-            screen.hub_changed()
+            screen.hub_changed(message.kind)
 
     async def action_quit(self) -> None:
         await self.client.close()  # a clean 1000, not a dropped socket

@@ -1,31 +1,32 @@
-"""The screens: the incident war room, the incident picker, and an entry's history."""
+"""The incident war room: its panels fed from the hub, its keys, and what they do."""
 
 from __future__ import annotations
 
-import gc
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.content import Content
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.screen import Screen
+from textual.widgets import Input
 
 from warroom.app.alert_detail import AlertDetailScreen
+from warroom.app.changes import Changes
 from warroom.app.dialogs import ConfirmScreen, HelpScreen, RunbookPicker
-from warroom.app.forms import BroadcastForm, DeclareForm, LongEntryForm
+from warroom.app.forms import BroadcastForm, LongEntryForm
+from warroom.app.gc_tuning import RoomGc
+from warroom.app.history import HistoryScreen
+from warroom.app.keymap import ACTS, FOCUS_KEYS, HELP_KEYS, NAVIGATION, PANEL_VERBS, PREFIXES, help_rows
 from warroom.app.oncall_page import page_on_call
+from warroom.app.picker import PickerScreen, declare_and_open, declare_from
 from warroom.app.review_editor import ReviewScreen
 from warroom.app.slash import Action, Context, SlashError, parse
 from warroom.app.tell import tell
 from warroom.app.widgets.actions_panel import ActionsPanel, toggled
-from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.alert_feed import REBUILD_OVER, AlertFeed
 from warroom.app.widgets.composer import Composer, text_problem
 from warroom.app.widgets.keyfacts import KeyFacts
 from warroom.app.widgets.panels import (
@@ -33,127 +34,23 @@ from warroom.app.widgets.panels import (
     ChecklistPanel,
     IncidentHeader,
     RolesPanel,
-    span,
 )
 from warroom.app.widgets.room_layout import room_panels
 from warroom.app.widgets.timeline import Filter, Timeline
-from warroom.client import CommandRejected, HubClient, HubUnavailable
+from warroom.client import CommandRejected, HubClient
 from warroom.core.alert_groups import severity_rank
 from warroom.core.errors import WarroomError
-from warroom.core.events import ROLE_TITLES, SEVERITIES, STATUSES, Event, validate_command
+from warroom.core.events import ROLE_TITLES, Event, validate_command
 from warroom.core.matchers import parse_matchers, quote_value
 from warroom.core.reducer import covered
 from warroom.core.schema import format_time, parse_time
-from warroom.core.state import Entry, IncidentState, overdue_in
+from warroom.core.state import IncidentState
 from warroom.core.text import visible
-from warroom.review.actions import late_mark, overdue_count
 
 if TYPE_CHECKING:
-    from warroom.app.app import WarroomApp
+    pass
 
 
-@dataclass(frozen=True)
-class Act:
-    """One thing a responder can do: its key (if any), the screen action, and its palette text."""
-
-    key: str | None
-    action: str
-    title: str
-    help: str
-    show: bool = True
-    listed: bool = True  # in the help and the command palette
-
-
-# Printable keys on the timeline are only navigation and these prefixes, which open the
-# composer with the cursor after the prefix. Anything that changes the shared record or
-# opens a form is on a key that cannot be typed by accident, and asks first or can be undone.
-ACTS: list[Act] = [
-    Act("i", "compose('')", "Write", "Write a note in the composer (Enter sends)", show=False),
-    Act("slash", "compose('/')", "Command", "Start a slash command", show=False),
-    Act("d", "compose('/decision ')", "Decision", "Log a decision: the composer opens with /decision"),
-    Act("f", "compose('/filter ')", "Filter", "Filter the timeline: pinned kind:decision author:NAME words"),
-    Act("ctrl+r", "broadcast", "Broadcast", "Send a status broadcast: what, impact, what we do, next update"),
-    Act("ctrl+n", "declare", "Declare", "Declare a new incident (asks before it is declared)"),
-    Act("ctrl+t", "pin", "Pin", "Pin or unpin the selected entry; ctrl+t again undoes it"),
-    Act("delete", "strike", "Strike", "Strike the selected entry through (asks first)"),
-    Act(None, "history", "History", "Open the selected entry and its edits (enter on the timeline)"),
-    Act("ctrl+o", "pinned", "Pinned", "Show pinned entries only, or everything again"),
-    Act(
-        "x,space",
-        "check",
-        "Check",
-        "In the runbook (enter too): check or uncheck the item or step; again undoes it",
-        show=False,
-    ),
-    Act(
-        "f5",
-        "focus_actions",
-        "Action items",
-        "Go to the action items (x marks one done, again reopens it)",
-        show=False,  # the footer is full: in the help and the palette
-    ),
-    Act("f6", "review", "Review", "Write the blameless review: summary, impact, 5 whys, factors", show=False),
-    Act(None, "attach_runbook", "Attach runbook", "Pick a library runbook, with search (/runbook)"),
-    Act(None, "ack", "Ack", "Acknowledge the selected alert, or its whole group (asks first)"),
-    Act(
-        None,
-        "silence",
-        "Silence",
-        "Silence the selected alert, or its whole group: the composer opens with /silence (s in the alerts)",
-    ),
-    Act(None, "alert_details", "Alert details", "Open the selected alert in full (enter in the alerts)"),
-    Act(None, "postmortem", "Postmortem", "Preview the review (Markdown); e there writes it to a file"),
-    Act("f1,question_mark", "help", "Help", "Every key, and how another terminal joins"),
-    *[
-        Act(None, f"claim('{role}')", f"Claim {short}", f"Become the {title}")
-        for (role, title), short in zip(ROLE_TITLES.items(), ("IC", "Comms", "Tech", "Scribe"), strict=True)
-    ],
-    *[
-        Act(None, f"release('{role}')", f"Release {title}", f"Leave the {title} role empty")
-        for role, title in ROLE_TITLES.items()
-    ],
-    *[
-        Act(None, f"send_status('{status}')", f"Status: {status}", f"Mark the incident {status} (asks first)")
-        for status in STATUSES
-    ],
-    *[
-        Act(None, f"send_severity('{sev}')", f"Severity: {sev}", f"Change the severity to {sev} (asks first)")
-        for sev in SEVERITIES
-    ],
-    Act(None, "clear_filter", "Clear filter", "Show every timeline entry"),
-    Act(
-        "f3",
-        "debrief",
-        "Debrief",
-        "Once a drill is resolved: its debrief (times to ack, commander, broadcast; steps; alerts left)",
-        show=False,
-    ),
-    Act("escape", "focus_timeline", "Timeline", "Back to the timeline", show=False, listed=False),
-    Act("f2", "focus_alerts", "Alerts", "Go to the alert panel (a acks, s silences, enter opens an alert)"),
-    Act("f4", "replay", "Replay", "Step through the log: every panel as it was then (read-only)", show=False),
-    Act(
-        "f7",
-        "page_oncall",
-        "Page on-call",
-        "Page whoever is on call for this incident (asks first)",
-        show=False,
-    ),
-]
-
-KEY_NAMES = {"slash": "/", "question_mark": "?", "f1": "F1"}
-# Open the composer with this typed, on any panel. Done as the app reads the key (route_key), not
-# by the bindings above: a binding runs only once the key has bubbled up to the app, after the
-# keys typed behind it had gone to the composer, so "/skip" typed fast became the note "skip".
-PREFIXES = {"i": "", "slash": "/", "d": "/decision ", "f": "/filter "}
-NAVIGATION = {"j", "k"}
-HELP_KEYS = {"question_mark"}
-# The verbs of the side panels: the rest of the printable keys start a note there too.
-PANEL_VERBS: dict[type, set[str]] = {
-    ChecklistPanel: {"x", "space"},
-    AlertFeed: {"a", "s", "space"},
-    ActionsPanel: {"x", "space", "j", "k"},  # j and k move in it, as in the runbook
-}
-RELOAD_WAIT = 5.0  # seconds r waits for the hub before saying it is not reachable
 CONFIRMED = {
     "entry.struck",
     "incident.status_changed",
@@ -161,82 +58,11 @@ CONFIRMED = {
     "alerts.acknowledged",
     "alerts.silenced",
 }
-# Events that change one alert, named by their fingerprint; any other alert event may change many.
-ONE_ALERT = {
-    "alert.upserted",
-    "alert.acknowledged",
-    "alert.resolved",
-    "alert.stale",
-    "alert.silenced",
-    "alert.moved",
-}
-MANY_ALERTS = {"alerts.acknowledged", "alerts.silenced", "alert.unsilenced", "silence.synced"}
-
-
-def key_label(keys: str) -> str:
-    return ", ".join(KEY_NAMES.get(k, k) for k in keys.split(","))
-
-
-def help_rows() -> list[tuple[str, str]]:
-    """What the help screen lists: the keys above, and those the panels and Textual give."""
-    return [
-        ("any letter", "starts a note in the composer; nothing is sent until Enter"),
-        *[(key_label(a.key), a.help) for a in ACTS if a.key and a.listed],
-        ("j, k, up, down", "move through the timeline, or the focused panel"),
-        ("home, end", "the oldest entry, the newest (end follows new entries again)"),
-        ("enter", "on the timeline: open the selected entry with its earlier versions"),
-        ("enter", "in the alerts: open the alert in full (a acks, s silences); on a group, open or close it"),
-        ("a", "in the alert panel: acknowledge the alert, or every firing one of a group, after a yes"),
-        ("s", "in the alert panel: silence the alert, or its group: the composer opens with /silence"),
-        ("/skip, /assign, /stepnote", "on a runbook step: skip it (why), give it to @NAME, note it"),
-        ("ctrl+y", "on a runbook step with a command ($): copy it, filled from the alert, to the clipboard"),
-        ("ctrl+g", "on a runbook step with a command ($): run it on this machine, after a yes; a finding"),
-        ("/runbook [ID]", "attach a runbook of the hub's library; alone, a picker with search"),
-        ("/action, /done", "add an action item: /action TEXT [@NAME] [due YYYY-MM-DD|+3d]; /done A-N"),
-        ("tab, shift+tab", "move between timeline, runbook, alerts and composer"),
-        ("escape", "back to the timeline (a draft in the composer stays)"),
-        ("ctrl+p", "the command palette: every action, by name (Claim IC, Status: resolved, ...)"),
-        ("ctrl+q", "quit (the hub sees a clean goodbye)"),
-    ]
-
-
-class HistoryScreen(ModalScreen[None]):
-    """One entry in full (every line of it), who struck it and why, and its earlier versions."""
-
-    BINDINGS = [Binding("escape,q,h,enter", "dismiss", "Close")]
-
-    def __init__(self, entry: Entry) -> None:
-        super().__init__()
-        self.entry = entry
-
-    def compose(self) -> ComposeResult:
-        e = self.entry
-        lines = [
-            Content.assemble(
-                (f"#{e.id} {visible(e.kind)}", "bold"),
-                " by ",
-                (visible(e.author), "bold"),
-                f" at {visible(e.when)}",
-            ),
-            Content(""),
-            Content(visible(e.text, multiline=True)),
-        ]
-        if e.struck_by:
-            reason = f": {visible(e.strike_reason, multiline=True)}" if e.strike_reason else ""
-            lines += [
-                Content(""),
-                Content.styled(f"struck by {visible(e.struck_by)} at {e.struck_at}{reason}", "$error"),
-            ]
-        if e.history:
-            lines += [Content(""), Content.styled("earlier versions", "bold")]
-            for rev in reversed(e.history):
-                lines.append(
-                    Content.assemble(
-                        (f"{rev.ts} {visible(rev.actor)}:", "dim"), " ", visible(rev.text, multiline=True)
-                    )
-                )
-        with Vertical():
-            yield VerticalScroll(Static(Content("\n").join(lines)))
+# The most often the hub's changes redraw the room: a change after a quiet spell is drawn at
+# once, a stream of them 20 times a second. Every redraw that follows the newest entry moves
+# the whole timeline (and Textual lays the screen out again), some 4 ms: at 100 entries a
+# second that was most of the app's CPU. Keys are drawn at the screen's own rate, apart.
+FRAME = 1 / 20
 
 
 class IncidentScreen(Screen[None]):
@@ -248,12 +74,15 @@ class IncidentScreen(Screen[None]):
         self.room = room
         self.now = now
         self._scheduled = False
+        self._drawn_at = 0.0  # time.monotonic() of the last redraw
         self._nudged_due: str | None = None
-        self._frozen: IncidentState | None = None
-        self._thresholds: tuple[int, int, int] | None = None  # the GC's own, to put back
+        self._loaded: IncidentState | None = None  # the synced state the collector froze
+        self._gc = RoomGc()
         self._nudged_offers: set[str] = set()
         self._redirecting = False  # typed keys go to the composer until it has the focus
-        self._alert_changes: set[str] | None = None  # what events changed since the feed drew; None: all
+        self._changes = Changes()  # what events changed since the panels were drawn
+        self._drawn_state: IncidentState | None = None
+        self._feed_later = False  # the alert feed's rebuild waits for the first screen
         self._stop_listening: Callable[[], None] | None = None
         self._detail_moved_to: str | None = None  # where the alert in the open details was moved
 
@@ -264,9 +93,15 @@ class IncidentScreen(Screen[None]):
         self.query_one(RolesPanel).border_title = "Roles"
         self.query_one(Timeline).focus()
         self._stop_listening = self.client.listen_events(self._on_event)
+        self._gc.open()
         self.run_worker(self._join(), exit_on_error=False, name=f"join {self.room}")
-        self.set_interval(1, self.refresh_state)
+        self.set_interval(1, self._tick)
         self.refresh_state()
+
+    def _tick(self) -> None:
+        """Once a second: what the clock changes (ages, overdue marks), and the collector's turn."""
+        self.refresh_state(edits=False)
+        self._gc.tick()
 
     async def _join(self) -> None:
         try:
@@ -300,7 +135,7 @@ class IncidentScreen(Screen[None]):
     # -- state down ------------------------------------------------------------------
 
     def _on_event(self, room: str, event: Event) -> None:
-        """Note which alerts an event changed, so the feed redraws their groups and no others.
+        """Note what an event changed, so the redraw draws those panels (and rows) and no others.
 
         And where the alert in the open details went, if it is moved out: the state no longer says.
         """
@@ -308,46 +143,78 @@ class IncidentScreen(Screen[None]):
             return
         if event.type == "alert.moved" and event.data["fingerprint"] == self._detail_of():
             self._detail_moved_to = event.data["to"]  # the open details say where it went
-        changes = self._alert_changes
-        if changes is None:
-            return
-        if event.type in ONE_ALERT:
-            changes.add(event.data["fingerprint"])
-        elif event.type in MANY_ALERTS:
-            self._alert_changes = None
+        self._changes.note(event)
 
-    def hub_changed(self) -> None:
-        """Called by the app on every hub update; many updates make one redraw."""
-        if not self._scheduled:
+    def hub_changed(self, kind: str = "state") -> None:
+        """Called by the app on every hub update; the updates of one frame make one redraw.
+
+        The connection and the outbox (rare, and what the header says) are drawn at once.
+        """
+        self._changes.state_changed(kind)
+        urgent = kind in ("connection", "outbox")
+        if not self._scheduled or urgent:
             self._scheduled = True
-            self.call_later(self.refresh_state)
+            wait = 0.0 if urgent else self._drawn_at + FRAME - time.monotonic()
+            if wait > 0:
+                self.set_timer(wait, self._redraw)
+            else:
+                self.call_later(self._redraw)
 
-    def refresh_state(self) -> None:
+    def _redraw(self) -> None:
+        if self._scheduled:
+            self.refresh_state(full=False)
+
+    def refresh_state(self, full: bool = True, edits: bool = True) -> None:
+        """Draw what changed since the last redraw; ``full``: every panel (the clock moved);
+        ``edits`` (with ``full``): entries may have been changed in place, not only appended."""
         self._scheduled = False
+        self._drawn_at = time.monotonic()
         view = self.client.rooms.get(self.room)
         state = self.state
         now = self.now()
-        self.query_one(IncidentHeader).show(state, self.client.state, now)
-        self.query_one(BroadcastBanner).show(state.broadcast, now)
-        self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room))
-        self.query_one(KeyFacts).show(state)
+        changes = self._changes.take()
+        if state is not self._drawn_state:
+            self._drawn_state = state
+            changes = Changes()  # a new state (a join, a snapshot): all of it
+        full = full or changes.full
+        edited = changes.edited or (full and edits)
+        if full:
+            self.query_one(IncidentHeader).show(state, self.client.state, now)
+            self.query_one(BroadcastBanner).show(state.broadcast, now)
+        self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room), edited)
+        self.query_one(KeyFacts).show(state, edited)
         self.query_one(RolesPanel).show(
             state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
         )
-        self._nudge(state, now)
-        self.query_one(ChecklistPanel).show(
-            list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
-        )
-        self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
-        changed, self._alert_changes = self._alert_changes, set()
-        self.query_one(AlertFeed).show(state.alerts, now, changed)
-        self.query_one(Composer).read_only(self._read_only())
-        if view is not None and view.synced and self._frozen is not state:
-            self._freeze(state)
+        if full:
+            self._nudge(state, now)
+            self.query_one(ChecklistPanel).show(
+                list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
+            )
+            self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
+        feed = self.query_one(AlertFeed)
+        if self._feed_later:
+            pass  # a whole rebuild is due after the first screen is painted; it takes every change
+        elif feed.rebuilds(state.alerts) and len(state.alerts) > REBUILD_OVER:
+            self._feed_later = True  # 50,000 rows: the rest of the room is painted first
+            self.call_after_refresh(self._draw_feed)
+        else:
+            feed.show(state.alerts, now, changes.alerts)
+        if full:
+            self.query_one(Composer).read_only(self._read_only())
+        if view is not None and view.synced and self._loaded is not state:
+            self._loaded = state
+            self._gc.loaded()
         if (fingerprint := self._detail_of()) is not None:
             detail = self.app.screen
             assert isinstance(detail, AlertDetailScreen)
             detail.show(state.alerts.get(fingerprint), self._detail_moved_to)
+
+    def _draw_feed(self) -> None:
+        """The alert feed's rebuild a big room's first screen put off (a no-op if it was done)."""
+        self._feed_later = False
+        feed, alerts = self.query_one(AlertFeed), self.state.alerts
+        feed.show(alerts, self.now(), None if feed.rebuilds(alerts) else set())
 
     def _detail_of(self) -> str | None:
         """The fingerprint of the alert details this screen opened, while they are on top."""
@@ -357,36 +224,11 @@ class IncidentScreen(Screen[None]):
             return top.fingerprint
         return None
 
-    def _freeze(self, state: IncidentState) -> None:
-        """Move a synced room out of the GC's sight.
-
-        100,000 entries are a few hundred thousand objects that live as long as
-        the room; every full collection walked them all, a 100-150 ms stall of
-        the UI several times a minute. A new state object (a reset) thaws the
-        old one first, so it can still be freed.
-        """
-        if self._frozen is not None:
-            gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-        # Live entries then arrive at up to 100/s. Small, frequent young collections (under
-        # 10 ms each) beat rare large ones: with 20,000/20 a middle collection walked some
-        # 400,000 objects, 60 ms under a key press (python bench/tui.py: p99 53 -> 37-40 ms).
-        if self._thresholds is None:
-            self._thresholds = gc.get_threshold()
-        gc.set_threshold(2_000, 10, 50)
-        self._frozen = state
-
     def on_unmount(self) -> None:
         if self._stop_listening is not None:
             self._stop_listening()
             self._stop_listening = None
-        if self._frozen is not None:
-            gc.unfreeze()
-            self._frozen = None
-        if self._thresholds is not None:
-            gc.set_threshold(*self._thresholds)
-            self._thresholds = None
+        self._gc.close()
 
     def _nudge(self, state: IncidentState, now: datetime) -> None:
         """Tell me, once, when an update I owe is due or a role is offered to me."""
@@ -427,6 +269,10 @@ class IncidentScreen(Screen[None]):
         calls this for each key as it reads it; True means the key is used up (a prefix, typed; a
         tab, whose focus move the panel's verb behind it must see).
         """
+        self._gc.key()
+        if (focus := FOCUS_KEYS.get(event.key)) is not None:
+            getattr(self, f"action_{focus}")()
+            return True
         focused = self.focused
         if isinstance(focused, Input):
             return False
@@ -834,13 +680,13 @@ class IncidentScreen(Screen[None]):
 
     def action_focus_alerts(self) -> None:
         """A key, not a letter: on the timeline a letter starts a note."""
-        self.query_one(AlertFeed).focus()
+        self.set_focus(self.query_one(AlertFeed))  # now, not after the keys behind it (route_key)
 
     def action_focus_actions(self) -> None:
         """A key, not a letter, as for the alerts; the panel shows once the room has an item."""
         panel = self.query_one(ActionsPanel)
         if panel.display:
-            panel.focus()
+            self.set_focus(panel)
         else:
             self.app.notify(
                 "No action items yet: /action TEXT [@NAME] [due YYYY-MM-DD|+3d] adds one", markup=False
@@ -857,7 +703,7 @@ class IncidentScreen(Screen[None]):
 
     def action_focus_timeline(self) -> None:
         """Only the focus moves: a half-typed draft is still there when the composer is opened again."""
-        self.query_one(Timeline).focus()
+        self.set_focus(self.query_one(Timeline))
 
     def _slash(self, line: str, sent: Callable[[], None] | None = None) -> None:
         try:
@@ -1017,143 +863,3 @@ def _filter_query(text: str) -> str | None:
 # An incident declared from an alert takes the alert's severity rank: critical (page, p1, ...) is
 # a SEV1, error (high, major) a SEV2, warning a SEV3, info a SEV4; none or one not known a SEV3.
 SEVERITY_OF_RANK = ("SEV1", "SEV2", "SEV3", "SEV4", "SEV3")
-
-
-class PickerScreen(Screen[None]):
-    """Open incidents, to choose one to join; Enter opens it."""
-
-    BINDINGS = [
-        Binding("r", "reload", "Reload"),
-        Binding("n", "declare", "Declare"),
-        Binding("i", "inbox", "Alert inbox"),
-        Binding("m", "report", "Report"),
-    ]
-
-    def action_inbox(self) -> None:
-        app: WarroomApp = self.app  # type: ignore[assignment]
-        app.open_incident("inbox")
-
-    def action_report(self) -> None:
-        from warroom.app.report_screen import ReportScreen
-
-        self.app.push_screen(ReportScreen(self.client, self.now))
-
-    def __init__(self, client: HubClient, now: Callable[[], datetime]) -> None:
-        super().__init__()
-        self.client = client
-        self.now = now
-        self._ids: list[str] = []
-
-    def compose(self) -> ComposeResult:
-        yield Label("Choose an incident (Enter to join, r to reload)", id="picker-help")
-        yield OptionList(id="incidents")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one(OptionList).border_title = "Open incidents"
-        self.run_worker(self._reload(None), exclusive=True, exit_on_error=False)
-
-    def hub_changed(self) -> None:
-        return None
-
-    def action_reload(self) -> None:
-        """In a worker: waiting for an offline hub inside key dispatch froze every key."""
-        self.run_worker(self._reload(RELOAD_WAIT), exclusive=True, exit_on_error=False)
-
-    async def _reload(self, wait: float | None) -> None:
-        try:
-            await self.client.wait_connected(wait)
-            listed = await self.client.incidents()
-        except (HubUnavailable, TimeoutError, CommandRejected) as exc:
-            why = (
-                exc.error.message
-                if isinstance(exc, CommandRejected)
-                else str(exc) or "the hub is not reachable"
-            )
-            tell(self.app, f"{why}; r tries again", title="not reloaded", severity="warning")
-            return
-        items = [i for i in listed if i.get("status") != "resolved"]
-        today = self.now().date()  # the app's clock is UTC
-        hidden_late = sum(overdue_count(i, today) for i in listed if i.get("status") == "resolved")
-        items.sort(key=lambda i: (i.get("severity", "SEV9"), i.get("declared_at") or ""))
-        options = self.query_one(OptionList)
-        options.clear_options()
-        self._ids = [i["id"] for i in items]
-        now = self.now()
-        now_iso = format_time(now)
-        for item in items:
-            age = (
-                span((now - parse_time(item["declared_at"])).total_seconds())
-                if item.get("declared_at")
-                else "?"
-            )
-            severity = str(item.get("severity", "SEV4"))
-            late = overdue_in(item.get("steps_due"), now_iso)
-            late_actions = overdue_count(item, today)
-            options.add_option(
-                Option(
-                    Content.assemble(
-                        (f"{visible(str(item['id'])):<8}", "bold"),
-                        " ",
-                        (visible(severity), f"$sev-{severity[-1]}" if severity in SEVERITIES else ""),
-                        f" {visible(str(item.get('status', ''))):<13} {age:>7}",
-                        f"  {visible(str(item.get('people', 0)))} here  ",
-                        ("DRILL ", "bold $warning") if item.get("drill") else "",
-                        (f"{late} OVERDUE ", "bold $error") if late else "",
-                        (late_mark(late_actions) + " ", "bold $error") if late_actions else "",
-                        visible(str(item.get("title", ""))),
-                    )
-                )
-            )
-        if items:
-            options.highlighted = 0
-        else:
-            options.add_option(
-                Option("No open incidents. Declare one with: warroom declare TITLE", disabled=True)
-            )
-        if hidden_late:  # follow-up of resolved incidents, which the list leaves out
-            items_ = f"{hidden_late} overdue action item{'s' * (hidden_late != 1)}"
-            line = f"{items_} on resolved incidents: warroom actions --overdue"
-            options.add_option(Option(Content.styled(line, "$error"), disabled=True))
-        options.focus()
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        app: WarroomApp = self.app  # type: ignore[assignment]
-        app.open_incident(self._ids[event.option_index])
-
-    def action_declare(self) -> None:
-        declare_from(self.app, self.client)
-
-
-def declare_from(app: Any, client: HubClient) -> None:
-    """The declare form, then a yes; on yes, declare and open the new room (its declarer commands it)."""
-
-    def filled(data: dict[str, Any] | None) -> None:
-        if data is None:
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                app.run_worker(declare_and_open(app, client, data), exit_on_error=False)
-
-        app.push_screen(
-            ConfirmScreen(f"Declare a {data['severity']} incident?", visible(data["title"]), "Declare"),
-            answered,
-        )
-
-    app.push_screen(DeclareForm(client.policy.get("meanings")), filled)
-
-
-async def declare_and_open(
-    app: Any, client: HubClient, data: dict[str, Any], alert: str | None = None, from_room: str | None = None
-) -> None:
-    """Declare, move the alert it came from (an escalation) into the new room, and open it."""
-    try:
-        ack = await client.send("incident.declared", data)
-        if alert is not None:
-            await client.send("alert.moved", {"fingerprint": alert, "to": ack["room"]}, from_room)
-    except CommandRejected as exc:
-        what = "not escalated" if alert is not None else "not declared"
-        tell(app, exc.error.message, title=what, severity="error")
-        return
-    app.open_incident(ack["room"])

@@ -4,13 +4,15 @@ A storm stays one line a group. An update touches only the group(s) it changed:
 with 50,000 alerts in a room, rebuilding every row for each incoming alert took
 about a second, so the feed keeps each group's node and rows by name and
 fingerprint and redraws what an event changed, moving a group only when its
-place in the order did.
+place in the order did. A closed group holds no rows until something opens
+it or reads them, and a row draws its label only when it is read: building
+50,000 rows and labels nobody sees made a full rebuild take 3.5 s.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +24,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Tree
+from textual.widgets._tree import TreeNodes
 from textual.widgets.tree import TreeNode
 
 from warroom.app.widgets.panels import span
@@ -30,9 +33,44 @@ from warroom.core.schema import format_time, parse_time
 from warroom.core.state import KEY_LABELS, Alert
 from warroom.core.text import visible
 
+_BLANK = Text()
 SMALL_GROUP = 5  # a new group this small opens; a bigger one stays one line
 REBUILD_OVER = 2_000  # more changed alerts than this (a replay after a join) rebuild the whole tree
 RANK_STYLE = {0: "error", 1: "error", 2: "warning", 3: "primary"}  # severity rank -> theme variable
+
+
+class _Row(TreeNode[str]):
+    """An alert's row whose label is drawn when it is first read, from the alert as it is then."""
+
+    _draw: Callable[[], Text] | None = None
+    _text: Text
+
+    @property
+    def _label(self) -> Text:
+        if self._draw is not None:
+            self._text, self._draw = self._draw(), None
+        return self._text
+
+    @_label.setter
+    def _label(self, value: Text) -> None:
+        self._text, self._draw = value, None
+
+
+class _GroupNode(TreeNode[str]):
+    """A group's row, whose alert rows are made when it opens or they are read (``children``)."""
+
+    _fill: Callable[[], None] | None = None
+
+    @property
+    def children(self) -> TreeNodes[str]:
+        if self._fill is not None:
+            self._fill()
+        return TreeNodes(self._children)
+
+    def _expand(self, expand_all: bool) -> None:
+        if self._fill is not None:
+            self._fill()
+        super()._expand(expand_all)
 
 
 @dataclass
@@ -51,6 +89,7 @@ class _Group:
     keyed: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # fingerprint -> its row's sort key
     minute: str = ""  # the minute its rows' ages were drawn for
     row_shown: tuple[object, ...] = ()
+    filled: bool = True  # its alert rows exist (False: a closed group, made when opened or read)
 
 
 class AlertFeed(Tree[str]):
@@ -87,6 +126,7 @@ class AlertFeed(Tree[str]):
         self._now_text = format_time(self._now)  # made once a redraw: every row compares against it
         self._silence_check: str | None = None  # the earliest silence end: the rows change then
         self._name_spans: dict[int, tuple[int, int]] = {}  # group node id -> where its name is in the label
+        self._styles: dict[str, Style] = {}  # theme variable -> its colour, for this theme
 
     # -- what the screen calls --------------------------------------------------------
 
@@ -100,7 +140,7 @@ class AlertFeed(Tree[str]):
         minute = now.strftime("%Y-%m-%dT%H:%M")
         self._now, self._now_text = now, format_time(now)
         replay = changed is not None and len(changed) > REBUILD_OVER and not self._groups
-        if alerts is not self._source or self.app.theme != self._theme or replay:
+        if self.rebuilds(alerts) or replay:
             self._rebuild(alerts, now)  # a snapshot, a first replay, a theme: one pass beats row by row
         elif changed is None:
             self._update(alerts, now, set(alerts) | set(self._where))
@@ -115,6 +155,10 @@ class AlertFeed(Tree[str]):
         title = f"Alerts {firing} firing"
         if str(self.border_title) != title:
             self.border_title = Content(title)
+
+    def rebuilds(self, alerts: dict[str, Alert]) -> bool:
+        """Whether showing ``alerts`` builds every row again (a new state, a new theme)."""
+        return alerts is not self._source or self.app.theme != self._theme
 
     @property
     def selected_fingerprint(self) -> str | None:
@@ -140,7 +184,11 @@ class AlertFeed(Tree[str]):
 
     def alert_node(self, fingerprint: str) -> TreeNode[str] | None:
         name = self._where.get(fingerprint)
-        return self._groups[name].rows.get(fingerprint) if name is not None else None
+        if name is None:
+            return None
+        group = self._groups[name]
+        self._fill(group)
+        return group.rows.get(fingerprint)
 
     def action_open(self) -> None:
         """On an alert's row, open its details; on a group's row, open or close the group."""
@@ -155,6 +203,7 @@ class AlertFeed(Tree[str]):
         expanded = {g.name for g in self._groups.values() if g.node.is_expanded}
         cursor = self.cursor_line
         self._source, self._theme = alerts, self.app.theme
+        self._styles = {}
         self.clear()
         self._groups, self._keys, self._where, self._name_spans = {}, [], {}, {}
         members: dict[str, list[Alert]] = {}
@@ -173,22 +222,15 @@ class AlertFeed(Tree[str]):
             fresh = name not in self._seen
             self._seen.add(name)
             open_ = name in expanded or (fresh and len(group_alerts) <= SMALL_GROUP)
-            node = self._add(self.root, self._group_label(stats, now), f"group:{name}", expand=open_)
-            group = _Group(name, node, stats, key, tally, minute=minute)
+            node = self._new_group(name, self._group_label(stats, now), open_, None)
+            group = _Group(name, node, stats, key, tally, minute=minute, filled=False)
             self._name_spans[id(node)] = self._name_span(name)
             group.row_shown = self._row_signature(stats, now)
-            group_alerts.sort(key=alert_sort_key)
-            for alert in group_alerts:
-                shown = self._alert_signature(alert, now)
-                group.rows[alert.fingerprint] = self._add(
-                    node, self._alert_label(alert, now), alert.fingerprint
-                )
-                group.shown[alert.fingerprint] = shown
-                group.order.append(alert_sort_key(alert))
-                group.keyed[alert.fingerprint] = group.order[-1]
-                group.members.add(alert.fingerprint)
-                self._where[alert.fingerprint] = name
+            group.members = {alert.fingerprint for alert in group_alerts}
+            self._where.update(dict.fromkeys(group.members, name))
             self._groups[name] = group
+            if open_:
+                self._fill(group)
             self._keys.append(key)
         self._invalidate()
         self._silence_check = self._earliest_silence_end()
@@ -201,6 +243,54 @@ class AlertFeed(Tree[str]):
         node._allow_expand = parent is self.root
         parent._children.append(node)
         return node
+
+    def _new_group(self, name: str, label: Text, expand: bool, before: int | None) -> _GroupNode:
+        """A group's row at ``before`` among the groups (None: last), without a per-node invalidation."""
+        node = _GroupNode(self, self.root, self._new_id(), label, f"group:{name}", expanded=expand)
+        node._fill = lambda: self._fill(self._groups[name]) if name in self._groups else None
+        self._tree_nodes[node._id] = node
+        self._updates += 1
+        if before is None:
+            self.root._children.append(node)
+        else:
+            self.root._children.insert(before, node)
+        return node
+
+    def _fill(self, group: _Group) -> None:
+        """Make a group's alert rows, in order; an open group's are drawn now, a closed one's when read."""
+        if group.filled or not isinstance(self._source, dict):
+            return
+        group.filled = True
+        alerts, node, now = self._source, group.node, self._now
+        keyed = sorted((alert_sort_key(alerts[fp]), alerts[fp]) for fp in group.members if fp in alerts)
+        drawn = node.is_expanded
+        rows = [self._new_row(node, alert, drawn, now) for _, alert in keyed]
+        node._children[:] = rows
+        group.rows = {alert.fingerprint: row for (_, alert), row in zip(keyed, rows, strict=True)}
+        group.order = [key for key, _ in keyed]
+        group.keyed = dict(zip(group.rows, group.order, strict=True))
+        if drawn:
+            group.shown = {a.fingerprint: self._alert_signature(a, now) for _, a in keyed}
+
+    def _new_row(self, group: TreeNode[str], alert: Alert, drawn: bool, now: datetime) -> _Row:
+        """An alert's row, not yet in its group's children; drawn now, or when first read."""
+        row = _Row(self, group, self._new_id(), _BLANK, alert.fingerprint, expanded=False, allow_expand=False)
+        self._tree_nodes[row._id] = row
+        self._updates += 1
+        if drawn:
+            row._label = self._alert_label(alert, now)
+        else:
+            self._arm(row)
+        return row
+
+    def _arm(self, row: _Row) -> None:
+        """Draw the row when it is read, from the alert and the time as they are then."""
+        fingerprint = str(row.data)
+        row._draw = lambda: self._late_label(fingerprint)
+
+    def _late_label(self, fingerprint: str) -> Text:
+        alert = self._source.get(fingerprint) if isinstance(self._source, dict) else None
+        return self._alert_label(alert, self._now) if alert is not None else Text()
 
     def _update(self, alerts: dict[str, Alert], now: datetime, changed: Iterable[str]) -> None:
         """Move changed alerts between groups as their names change, then redraw the groups they touch."""
@@ -237,14 +327,10 @@ class AlertFeed(Tree[str]):
             stats = tally.stats()
             key = stats.sort_key()
             at = bisect_left(self._keys, key)
-            node = self.root.add(
-                self._group_label(stats, now),
-                f"group:{name}",
-                before=at if at < len(self._keys) else None,
-                expand=fresh and len(changed) <= SMALL_GROUP,
-            )
+            opened = fresh and len(changed) <= SMALL_GROUP
+            node = self._new_group(name, self._group_label(stats, now), opened, at)
             self._keys.insert(at, key)
-            group = _Group(name, node, stats, key, tally, minute=self._minute)
+            group = _Group(name, node, stats, key, tally, minute=self._minute, filled=opened)
             self._name_spans[id(node)] = self._name_span(name)
             self._groups[name] = group
             layout = True
@@ -291,15 +377,22 @@ class AlertFeed(Tree[str]):
     def _put_row(self, group: _Group, alert: Alert, now: datetime) -> bool:
         """Add or redraw an alert's row in its group; True when a line was added or moved."""
         fp = alert.fingerprint
+        if not group.filled:  # a closed group without rows: its count and members are all it keeps
+            fresh = fp not in group.members
+            group.members.add(fp)
+            self._where[fp] = group.name
+            return fresh
         key = alert_sort_key(alert)
         row = group.rows.get(fp)
-        shown = self._alert_signature(alert, now)
         if row is None:
             at = bisect_left(group.order, key)
-            before = at if at < len(group.order) else None
-            row = group.node.add_leaf(self._alert_label(alert, now), data=fp, before=before)
+            opened = group.node.is_expanded
+            row = self._new_row(group.node, alert, opened, now)
+            group.node._children.insert(at, row)
             group.order.insert(at, key)
-            group.rows[fp], group.shown[fp], group.keyed[fp] = row, shown, key
+            group.rows[fp], group.keyed[fp] = row, key
+            if opened:
+                group.shown[fp] = self._alert_signature(alert, now)
             group.members.add(fp)
             self._where[fp] = group.name
             return True
@@ -313,6 +406,11 @@ class AlertFeed(Tree[str]):
             group.node._children.insert(to, row)
             group.keyed[fp] = key
             moved = True
+        if not group.node.is_expanded and isinstance(row, _Row):
+            group.shown.pop(fp, None)  # a closed group's row: drawn when read, not now
+            self._arm(row)
+            return moved
+        shown = self._alert_signature(alert, now)
         if group.shown.get(fp) != shown:
             group.shown[fp] = shown
             row.set_label(self._alert_label(alert, now))
@@ -327,6 +425,12 @@ class AlertFeed(Tree[str]):
         return group.node._children.index(group.rows[fingerprint])
 
     def _drop_row(self, group: _Group, fingerprint: str) -> None:
+        if not group.filled and fingerprint in group.members:
+            group.members.discard(fingerprint)
+            group.tally.put(fingerprint, None)
+            if self._where.get(fingerprint) == group.name:
+                del self._where[fingerprint]
+            return
         if fingerprint not in group.rows:
             return
         group.order.pop(self._row_index(group, fingerprint))
@@ -377,10 +481,14 @@ class AlertFeed(Tree[str]):
 
     def _colour(self, variable: str) -> Style:
         """The theme's colour; a variable Rich cannot read (Textual's ``auto 60%``) draws plain."""
-        try:
-            return Style(color=self.app.theme_variables.get(variable))
-        except ColorParseError:
-            return Style()
+        style = self._styles.get(variable)
+        if style is None:
+            try:
+                style = Style(color=self.app.theme_variables.get(variable))
+            except ColorParseError:
+                style = Style()
+            self._styles[variable] = style
+        return style
 
     @staticmethod
     def _name_span(name: str) -> tuple[int, int]:

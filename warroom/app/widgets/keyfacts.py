@@ -22,9 +22,10 @@ class KeyFacts(Static):
     _pinned: tuple[Entry, ...] = ()
     _drawn: tuple[object, ...] | None = None
 
-    def show(self, state: IncidentState) -> None:
+    def show(self, state: IncidentState, edited: bool = True) -> None:
+        """``edited`` False: the caller knows no entry was pinned, unpinned, edited or struck since."""
         grown = len(state.entries) - self._count
-        if state is not self._state or state.seq - self._seq != grown:
+        if state is not self._state or (edited and state.seq - self._seq != grown):
             # Each event adds at most one entry (entries are keyed by seq); when every new
             # event added one, none of them pinned, unpinned, edited or struck anything, and
             # the 100,000 entries need no walk.

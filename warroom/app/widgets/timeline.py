@@ -16,6 +16,7 @@ they are, so a control character in them would steer it.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -37,6 +38,8 @@ from warroom.core.events import Command
 from warroom.core.state import Entry
 from warroom.core.text import visible
 
+MARK_EVERY = 0.5  # seconds between redraws of the "N new" count while entries stream in
+FIRST_SCREEN = 500  # a big room's newest entries, shown before the rest are put in order
 GLYPHS = {"note": "·", "decision": "◆", "action": "▶", "finding": "✱", "system": "○"}
 
 
@@ -140,18 +143,37 @@ class Timeline(ScrollView, can_focus=True):
         self._starts: list[int] = []  # when wrapping: the first line of each shown entry
         self._heights: list[int] = []  # when wrapping: the lines each shown entry takes
         self._cache: LRUCache[tuple[Any, ...], list[Strip]] = LRUCache(4096)
+        self._newest_only = False  # a big room's newest lines are indexed; the rest come next (_index_all)
+        self._marked_at = 0.0  # time.monotonic() the "N new" marker was last drawn
+        self._sized_at = 0.0  # time.monotonic() the scrollable height was last brought up to date
         self._palette = _Palette()
 
     # -- data in ---------------------------------------------------------------------
 
-    def show(self, entries: dict[int, Entry], pending: Iterable[Command] = ()) -> None:
-        """Take the room's entries (appended to since last time, or a new state) and pending lines."""
+    def show(self, entries: dict[int, Entry], pending: Iterable[Command] = (), edited: bool = True) -> None:
+        """Take the room's entries (appended to since last time, or a new state) and pending lines.
+
+        ``edited`` False: the caller knows no entry was pinned, edited or struck since the last
+        call, so with nothing appended and the same pending lines there is nothing to draw.
+        """
         fresh: list[int]
+        lines_before = self.line_count
+        if self._newest_only and entries is self._entries:
+            self._index_all()  # the rest of the room first, then what was appended since
         reset = entries is not self._entries or len(entries) < len(self._all)
+        waiting = [c for c in pending if c.type == "entry.added"]
+        if not reset and not edited and len(entries) == len(self._all) and waiting == self._pending:
+            self._mark_unseen()  # a count held back while entries streamed in
+            self._sized()
+            return
         out_of_order = False
         if reset:
             self._entries = entries
-            self._all = sorted(entries, key=lambda i: (entries[i].when, i))
+            newest = list(islice(reversed(entries), FIRST_SCREEN))
+            self._newest_only = len(newest) < len(entries)
+            if self._newest_only:  # a big room: its newest lines now, the rest once they are painted
+                self.call_after_refresh(self._index_all)
+            self._all = sorted(newest if self._newest_only else entries, key=lambda i: (entries[i].when, i))
             self._keys = [(entries[i].when, i) for i in self._all]
             fresh = self._all
         else:
@@ -164,11 +186,11 @@ class Timeline(ScrollView, can_focus=True):
                 self._keys.insert(at, key)
                 self._all.insert(at, entry_id)
         with_dates = bool(self._keys) and self._keys[0][0][:10] != self._keys[-1][0][:10]
+        redated = with_dates != self.with_dates  # every line gains or loses its date
         if (
             reset
             or out_of_order
-            or self.filter.pinned_only
-            or self.filter.text
+            or (edited and (self.filter.pinned_only or self.filter.text))
             or with_dates != self.with_dates
         ):
             # back-dating changes where lines go; pins and edits change which lines show
@@ -180,16 +202,47 @@ class Timeline(ScrollView, can_focus=True):
             self._shown.extend(added)
             if self.wrap:
                 self._grow(self._heights_of([entries[i] for i in added]))
-        self._pending = [c for c in pending if c.type == "entry.added"]
+        self._pending = waiting
         at_bottom = self.follow
-        if self.virtual_size.height != self.line_count:
-            self.virtual_size = Size(self._width, self.line_count)
+        below = not (reset or out_of_order or edited or redated or at_bottom) and (
+            lines_before >= self.scroll_y + self.size.height  # the new lines are below the view
+        )
+        if below and time.monotonic() - self._sized_at < MARK_EVERY:
+            pass  # the scrollbar catches up soon (_sized): resizing lays the whole screen out again
+        else:
+            self._sized()
         if at_bottom and (fresh or self._pending):
             self.cursor = -1
             self.scroll_end(animate=False)
         else:
             self.unseen += len(fresh) if fresh is not self._all else 0
-        self._mark_unseen()
+        self._mark_unseen(soon=not at_bottom)
+        if not below:
+            self.refresh()  # else the new lines are below the reader's view: only the scrollbar moves
+
+    def _index_all(self) -> None:
+        """Every entry of a big room, in time order, after its newest lines were painted.
+
+        The cursor stays on its entry, and a filter applies to them all; what was
+        appended meanwhile comes with the next ``show``.
+        """
+        if not self._newest_only:
+            return
+        self._newest_only = False
+        entries, shown_before = self._entries, len(self._shown)
+        indexed = set(self._all)
+        older = sorted((i for i in entries if i not in indexed), key=lambda i: (entries[i].when, i))
+        self._all = sorted(older + self._all, key=lambda i: (entries[i].when, i))
+        self._keys = [(entries[i].when, i) for i in self._all]
+        self._shown = self._filtered()
+        self._measure()
+        if self.cursor >= 0:
+            self.cursor += len(self._shown) - shown_before
+        self.virtual_size = Size(self._width, self.line_count)
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True)
+        else:
+            self.scroll_to(y=self.scroll_y + len(self._shown) - shown_before, animate=False, immediate=True)
         self.refresh()
 
     def set_filter(self, new: Filter) -> None:
@@ -315,16 +368,29 @@ class Timeline(ScrollView, can_focus=True):
             self.unseen = 0
             self._mark_unseen()
 
-    def _mark_unseen(self) -> None:
+    def _mark_unseen(self, soon: bool = False) -> None:
+        """The "N new" marker; ``soon``: while entries stream in, redrawn at most every MARK_EVERY s."""
         mark = f"{self.unseen} new · End to jump" if self.unseen else ""
-        if mark != self._unseen_mark:  # setting a border title costs a refresh of the whole widget
-            self._unseen_mark = mark
-            self.border_subtitle = mark
+        if mark == self._unseen_mark:
+            return
+        now = time.monotonic()
+        if soon and self._unseen_mark and mark and now - self._marked_at < MARK_EVERY:
+            return  # setting a border title costs a redraw of the whole timeline
+        self._unseen_mark, self._marked_at = mark, now
+        self.border_subtitle = mark
+
+    def _sized(self) -> None:
+        """The scrollable height is every line's (held back while lines stream in below the view)."""
+        if self.virtual_size.height != self.line_count:
+            self.virtual_size = Size(self._width, self.line_count)
+        self._sized_at = time.monotonic()
 
     def action_cursor(self, delta: int) -> None:
+        self._sized()
         if not self._shown:
             return
         current = self.cursor if self.cursor >= 0 else len(self._shown) - 1
+        was = self.cursor
         self.cursor = max(0, min(len(self._shown) - 1, current + delta))
         top = self._first_line(self.cursor)
         bottom = top + self._entry_height(self.cursor) - 1
@@ -332,12 +398,17 @@ class Timeline(ScrollView, can_focus=True):
             self.scroll_to(y=top, animate=False, immediate=True)
         elif bottom >= self.scroll_y + self.size.height:
             self.scroll_to(y=min(top, bottom - self.size.height + 1), animate=False, immediate=True)
+        else:  # nothing scrolled: only the lines the cursor left and reached are drawn again
+            for at in {was, self.cursor} if was >= 0 else {current, self.cursor}:
+                self.refresh_lines(self._first_line(at), self._entry_height(at))
+            return
         self.refresh()
 
     def action_first(self) -> None:
         self.action_cursor(-len(self._shown))
 
     def action_newest(self) -> None:
+        self._sized()
         self.cursor = -1
         self.unseen = 0
         self._mark_unseen()
