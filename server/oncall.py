@@ -345,6 +345,11 @@ class OncallService:
         except WarroomError as exc:
             if exc.code == Code.SHUTTING_DOWN:
                 raise
+            if exc.code == Code.NO_CHANGE and command.room is not None and command.room != ONCALL:
+                # Decided from a view of the room another hub had moved past: look again next tick.
+                self._due.add(command.room)
+                log.info("on-call line for %s decided again: %s", command.room, exc.message)
+                return None
             log.warning("on-call event %s for %s not written: %s", command.type, command.room, exc.message)
             return None
 

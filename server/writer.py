@@ -27,7 +27,7 @@ from warroom.core.errors import Code, WarroomError
 from warroom.core.events import Command, Event
 from warroom.core.policy import Policy, authorize
 from warroom.core.protocol import Close, encode
-from warroom.core.reducer import apply, check
+from warroom.core.reducer import apply, check, fold
 from warroom.core.schema import format_time
 
 log = logging.getLogger("warroom.hub")
@@ -176,12 +176,23 @@ class Writer:
             earlier = await self.store.lookup_many(
                 [p.command.id for p in batch if not p.internal or p.fixed_id]
             )
+            for done in earlier.values():  # written by another hub: what follows it is judged after it
+                room = self.rooms.loaded.get(done.room)
+                if room is not None and room.state.seq < done.seq:
+                    await self._take_in(done.room, touched)
             for p in batch:
                 try:
                     event = await self._sequence(p, earlier.get(p.command.id), new_rooms, touched, bases)
                 except WarroomError as err:
-                    self._settle(p, err)
-                    continue
+                    # Refused by a room another hub may have moved on: judged again on the log's state.
+                    if p.command.room is None or not await self._take_in(p.command.room, touched):
+                        self._settle(p, err)
+                        continue
+                    try:
+                        event = await self._sequence(p, earlier.get(p.command.id), new_rooms, touched, bases)
+                    except WarroomError as again:
+                        self._settle(p, again)
+                        continue
                 if event is not None:
                     accepted.append((p, event))
             if not accepted:
@@ -288,6 +299,19 @@ class Writer:
         event = Event(room.id, room.state.seq + 1, cmd.id, p.actor, ts, cmd.type, p.data, p.digest)
         apply(room.state, event)
         return event
+
+    async def _take_in(self, room_id: str, touched: dict[str, Room]) -> bool:
+        """Bring a loaded room up to the log another hub wrote to; True if it was behind."""
+        room = self.rooms.loaded.get(room_id)
+        if room is None or room_id in touched:  # a room this batch changed waits for the store's answer
+            return False
+        record = await self.store.room(room_id)
+        if record is None or record.head <= room.state.seq:
+            return False
+        events = await self.store.read(room_id, room.state.seq, record.head - room.state.seq)
+        fold(room_id, events, room.state)
+        self.announce(room, events)
+        return True
 
     async def _rewind(self, touched: dict[str, Room], new_rooms: dict[str, str]) -> None:
         """Put the batch's rooms back to what the log holds, or let them go.

@@ -128,6 +128,31 @@ def store_engine() -> str:
     return engine
 
 
+ON_POSTGRES: dict[str, str] = {}  # a test's SQLite path -> the PostgreSQL store its hubs use instead
+
+
+@pytest.fixture(autouse=True)
+def every_hub_on_the_test_store(
+    store_engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Under WARROOM_TEST_STORE=postgresql, a hub a test builds itself on a SQLite path runs on
+    PostgreSQL too: one database per path, so a hub restarted on the same path finds its log."""
+    if store_engine != "postgresql" or request.node.get_closest_marker("sqlite_only"):
+        yield
+        return
+    cluster: Cluster = request.getfixturevalue("pg_cluster")
+    built = HubServer.__init__
+
+    def on_postgres(self: HubServer, db: str | Path, token: str, **kw: Any) -> None:
+        if kw.get("store") is None:
+            kw["store"] = ON_POSTGRES.setdefault(str(db), cluster.fresh_url())
+        built(self, db, token, **kw)
+
+    monkeypatch.setattr(HubServer, "__init__", on_postgres)
+    yield
+    ON_POSTGRES.clear()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """One PostgreSQL cluster per test process, on a Unix socket in a temporary directory."""
@@ -318,6 +343,7 @@ def log_of(db: Path | str) -> list[tuple[str, int, str, str]]:
     from server.store.locate import is_postgres
 
     query = "SELECT room, seq, id, type FROM events ORDER BY room, seq"
+    db = ON_POSTGRES.get(str(db), db)  # a hub the test built on this path ran on PostgreSQL
     if is_postgres(str(db)):
         return [(r, int(s), i, t) for r, s, i, t in fetch_postgres(str(db), query)]
     with sqlite3.connect(db) as conn:

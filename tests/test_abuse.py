@@ -262,6 +262,7 @@ async def test_refusals_are_coalesced_and_a_full_audit_buffer_says_what_it_dropp
 # -- secrets -----------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only  # it reads the SQLite file's bytes
 async def test_sink_urls_and_their_passwords_stay_out_of_names_config_timeline_and_files(
     db_path: Path, make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

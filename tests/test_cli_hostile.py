@@ -156,6 +156,7 @@ def shown(result: Result, args: tuple[str, ...]) -> None:
     assert_safe(result.err, f"stderr of {args}")
 
 
+@pytest.mark.sqlite_only  # its room is written straight into a SQLite file
 async def test_every_printing_command_shows_hostile_text_safely(
     hostile_hub: HubServer, env: dict[str, str]
 ) -> None:

@@ -18,6 +18,8 @@ from tests.test_cli import warroom
 from warroom.core.events import Command, Event
 from warroom.core.reducer import fold
 
+pytestmark = pytest.mark.sqlite_only  # SQLite's schema versions, online backups and restores
+
 V1_SCHEMA = (Path(__file__).parent / "fixtures" / "schema_v1.sql").read_text()
 
 

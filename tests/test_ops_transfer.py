@@ -18,6 +18,8 @@ from tests.test_intake import FIRING, RESOLVED
 from warroom.core.events import Command, Event
 from warroom.core.protocol import new_id
 
+pytestmark = pytest.mark.sqlite_only  # compares the SQLite files' rows directly
+
 
 @pytest.fixture
 async def two_hubs(tmp_path: Path) -> AsyncIterator[tuple[HubServer, HubServer]]:

@@ -394,6 +394,7 @@ async def test_the_http_api_lists_action_items(scripted: HubServer) -> None:
             assert bad.status_code == 422 and bad.json()["error"]["field"] == field, bad.text
 
 
+@pytest.mark.sqlite_only  # its log is written straight into a SQLite file
 async def test_hostile_text_in_action_items_and_services_prints_inert(
     db_path: Path, env: dict[str, str]
 ) -> None:

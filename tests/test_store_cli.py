@@ -32,6 +32,7 @@ async def a_used_hub(db: Path, make_client: ClientFactory) -> tuple[str, list[st
     return token, rooms
 
 
+@pytest.mark.sqlite_only  # the SQLite side of a copy
 async def test_a_sqlite_hub_moves_to_postgresql_and_back_whole(
     tmp_path: Path, pg_cluster: Cluster, env: dict[str, str], make_client: ClientFactory
 ) -> None:
@@ -66,6 +67,7 @@ async def test_a_sqlite_hub_moves_to_postgresql_and_back_whole(
     assert log_of(back) == log_of(url) and len(log_of(back)) == len(log_of(db)) + 2
 
 
+@pytest.mark.sqlite_only  # the SQLite side of a copy
 async def test_a_store_that_holds_anything_is_never_copied_over(
     tmp_path: Path, pg_cluster: Cluster, env: dict[str, str], make_client: ClientFactory
 ) -> None:

@@ -158,6 +158,7 @@ async def test_the_writer_keeps_checkpoints_and_a_log_from_elsewhere_gets_them_o
         await server.stop()
 
 
+@pytest.mark.sqlite_only  # the other writer is a SQLiteStore on the same file
 async def test_another_hub_appending_to_the_same_store_is_seen(db_path: Path) -> None:
     """Nothing assumes one hub: the past is read from the store, and each hub fills what it lacks."""
     first = HubServer(db_path, TOKEN)

@@ -328,6 +328,7 @@ async def test_an_id_reused_while_the_first_is_in_flight_is_refused(hub: HubServ
     assert_log_is_whole(log_location(hub))
 
 
+@pytest.mark.sqlite_only  # an old SQLite schema
 async def test_a_database_from_before_digests_is_upgraded_and_its_ids_still_guarded(db_path: Path) -> None:
     server = HubServer(db_path, TOKEN)
     await server.start()
