@@ -120,11 +120,14 @@ class ComposerInput(Input):
             rest, self.value = self.value, ""
             composer.post_message(Composer.Multiline("\n".join([*held, rest]).rstrip("\n")))
             return
-        rest = self.value
+        rest, cursor = self.value, self.cursor_position
         for line in held:
             self.value = line
             await self.action_submit()
+        # Put back what was being typed, and where: the submitted lines moved the cursor, and the
+        # next key of the line would have gone in at the end of the last one sent.
         self.value = rest
+        self.cursor_position = cursor
 
     def _on_paste(self, event: events.Paste) -> None:
         event.stop()
