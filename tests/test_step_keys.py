@@ -374,7 +374,6 @@ def test_the_app_and_the_cli_run_with_the_same_timeout() -> None:
 async def test_a_cancelled_run_kills_its_process_group(tmp_path: Path) -> None:
     """Quitting the app (or ctrl+c) cancels the run: the command's own process group goes with it."""
     import asyncio
-    import os
 
     from warroom.cli.runbook_run import run_local
 
@@ -382,15 +381,23 @@ async def test_a_cancelled_run_kills_its_process_group(tmp_path: Path) -> None:
     running = asyncio.ensure_future(run_local("echo $$; exec sleep 30", 60, pieces.append))
     await wait_for(lambda: "\n" in "".join(pieces), what="the command's pid")
     pid = int("".join(pieces).split()[0])
+
+    def stat() -> list[str] | None:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+
+    started = stat()
+    assert started is not None
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
 
     def gone() -> bool:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")  # killed, not reaped
+        now = stat()
+        # Gone, killed but not reaped yet, or reaped and the pid already reused by another process
+        # (its start time differs): a busy machine hands pids out again quickly.
+        return now is None or now[0] == "Z" or now[19] != started[19]
 
     await wait_for(gone, what="the command killed")
