@@ -115,7 +115,9 @@ def _followup() -> list[st.SearchStrategy[tuple[str, dict[str, Any]]]]:
         ),
         st.tuples(
             st.just("incident.services_set"),
-            st.fixed_dictionaries({"services": st.lists(st.sampled_from(["api", "db", "web"]), min_size=1)}),
+            st.fixed_dictionaries(
+                {"services": st.lists(st.sampled_from(["api", "db", "web"]), min_size=1, max_size=32)}
+            ),
         ),
         st.tuples(
             st.just("incident.impact_set"),
