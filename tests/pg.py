@@ -19,7 +19,7 @@ import tempfile
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import asyncpg
 
@@ -74,7 +74,7 @@ def run_async(make: Callable[[], Awaitable[T]]) -> T:
     thread.join()
     if isinstance(result[0], BaseException):
         raise result[0]
-    return result[0]  # type: ignore[no-any-return]
+    return cast(T, result[0])
 
 
 async def _call(make: Callable[[], Awaitable[T]]) -> T:

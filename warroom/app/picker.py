@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -41,7 +41,7 @@ class PickerScreen(Screen[None]):
     ]
 
     def action_inbox(self) -> None:
-        app: WarroomApp = self.app  # type: ignore[assignment]
+        app = cast("WarroomApp", self.app)
         app.open_incident("inbox")
 
     def action_report(self) -> None:
@@ -129,7 +129,7 @@ class PickerScreen(Screen[None]):
         options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        app: WarroomApp = self.app  # type: ignore[assignment]
+        app = cast("WarroomApp", self.app)
         app.open_incident(self._ids[event.option_index])
 
     def action_declare(self) -> None:
