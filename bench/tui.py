@@ -935,7 +935,9 @@ async def loaded(rig: Rig, label: str, request: dict[str, Any], args: argparse.N
             e0, t0, cpu0 = rig.counter.n, now_ns(), rig.cpu()
             budget = STORM_ALERTS / STORM_RATE
         k0 = now_ns()
-        phase.keys_ms = await key_samples(rig.app, rig.probe, rig.keyboard, args.keys, budget, rig.results)
+        with profiled(args.profile if storm else None, label):  # a storm's CPU is taken under its keys
+            keys = await key_samples(rig.app, rig.probe, rig.keyboard, args.keys, budget, rig.results)
+        phase.keys_ms = keys
         k1 = now_ns()
         phase.gc_longest_ms, phase.gc = rig.gcw.longest(k0, k1), rig.gcw.summary(k0, k1)
     finally:

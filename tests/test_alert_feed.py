@@ -455,6 +455,33 @@ async def test_an_update_redraws_only_its_group(hub: HubServer) -> None:
         assert [c.data for c in relabelled] == ["Group3-1"]  # only the acked row was drawn again
 
 
+async def test_new_alerts_in_a_closed_group_redraw_its_row_and_show_when_it_opens(
+    hub: HubServer,
+) -> None:
+    """A storm into closed groups changes their counts; the feed's other lines are not drawn again."""
+    room = await room_with(hub)
+    await storm(hub, room, "Big", 8)
+    await storm(hub, room, "Small", 2)
+    still = datetime.now(UTC)
+    app = make_app(hub.url, "alice", room, clock=lambda: still)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: len(feed.root.children) == 2, "the groups")
+        big = feed.group_node("Big")
+        assert big is not None and not big.is_expanded
+        await pilot.pause()
+        builds, label = feed._updates, big.label
+        for n in range(8, 20):
+            await upsert(hub, room, f"Big-{n}", "Big", severity="warning", labels={"instance": f"db-{n}"})
+        await settle(pilot, lambda: len(app.client.rooms[room].state.alerts) == 22, "the storm")
+        await settle(pilot, lambda: big.label is not label and "20" in str(big.label), "the group's count")
+        assert feed._updates == builds  # no line moved: the feed's lines were not all drawn again
+        big.expand()
+        await settle(pilot, lambda: len(big.children) == 20, "the rows once it opens")
+        assert {str(c.data) for c in big.children} == {f"Big-{n}" for n in range(20)}
+
+
 # -- the pure parts: the running tally, severity ranks, and the group slash commands ----------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -81,6 +82,46 @@ async def test_follow_mode_and_the_new_marker(hub: HubServer) -> None:
         await pilot.pause()
         assert following(timeline) and timeline.unseen == 0 and timeline.border_subtitle == ""
         assert timeline.scroll_y == timeline.max_scroll_y
+
+
+async def test_lines_appended_while_following_lay_nothing_out(hub: HubServer) -> None:
+    """The timeline grows and scrolls without a layout of the screen: a layout redraws every panel.
+
+    The screen's own layout step is counted (it still runs); the last line must be painted in view.
+    """
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    for n in range(60):
+        await execute(hub, "entry.added", {"text": f"line {n}"}, room)
+    app = await open_app(hub, room)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(
+            lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 62, what="join"
+        )
+        screen = screen_of(app)
+        timeline = screen.query_one(Timeline)
+        await wait_for(lambda: timeline.max_scroll_y > 0 and following(timeline), what="the newest line")
+        await pilot.pause()
+        layouts = 0
+        real = screen._refresh_layout
+
+        def counted(*args: Any, **kwargs: Any) -> None:
+            nonlocal layouts
+            layouts += 1
+            real(*args, **kwargs)
+
+        def lines_are(count: int) -> Callable[[], bool]:
+            return lambda: timeline.line_count == count
+
+        screen._refresh_layout = counted  # type: ignore[method-assign]
+        for n in range(10):
+            await execute(hub, "entry.added", {"text": f"streamed {n}"}, room)
+            await wait_for(lines_are(63 + n), what=f"line {n}")
+            await pilot.pause()
+        last = timeline.size.height - 1
+        await wait_for(lambda: "streamed 9" in timeline.render_line(last).text, what="the last line in view")
+        assert following(timeline) and timeline.scroll_y == timeline.max_scroll_y
+        assert layouts == 0
 
 
 async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:

@@ -11,6 +11,7 @@ from textual import events
 from textual.app import App
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
+from textual.screen import Screen
 
 from warroom.app import paste_guard
 from warroom.app.alert_detail import AlertDetailScreen
@@ -120,9 +121,14 @@ class WarroomApp(App[None]):
             self.push_screen(PickerScreen(self.client, self.now))
 
     def _relay(self, kind: str, room: str | None) -> None:
-        """One message for the state changes that arrive before it is handled (one per frame of events)."""
+        """One message for the state changes that arrive before the next redraw.
+
+        A message per event cost more than folding it: while a redraw is due, the
+        events that arrive are noted by the screen (``listen_events``) and drawn by it.
+        """
         if kind == "state":
-            if self._state_pending:
+            screen = self._live_screen()
+            if self._state_pending or (isinstance(screen, IncidentScreen) and screen.redraw_due):
                 return
             self._state_pending = True
         self.post_message(HubChanged(kind, room))
@@ -163,13 +169,18 @@ class WarroomApp(App[None]):
             self._state_pending = False
         if message.kind == "dropped":
             self._show_dropped()
-        if not self.screen_stack:
-            return  # the app is closing: a change that arrives now has nothing to show it on
-        screen = self.screen
-        if isinstance(screen, AlertDetailScreen) and len(self.screen_stack) > 1:
-            screen = self.screen_stack[-2]  # the incident beneath keeps the details live
+        screen = self._live_screen()
         if isinstance(screen, IncidentScreen | PickerScreen):
             screen.hub_changed(message.kind)
+
+    def _live_screen(self) -> Screen[object] | None:
+        """The screen that shows the hub's state: an incident beneath its alert's details stays live."""
+        stack = self.screen_stack
+        if not stack:
+            return None  # the app is closing: a change that arrives now has nothing to show it on
+        if isinstance(stack[-1], AlertDetailScreen) and len(stack) > 1:
+            return stack[-2]
+        return stack[-1]
 
     async def action_quit(self) -> None:
         await self.client.close()  # a clean 1000, not a dropped socket

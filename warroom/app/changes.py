@@ -59,5 +59,5 @@ class Changes:
     def take(self) -> Changes:
         """What changed until now; from now on, nothing has."""
         taken = Changes(self.full, self.edited, self.alerts)
-        self.full, self.edited, self.alerts = False, False, set()
+        self.full, self.edited, self.alerts, self.events = False, False, set(), 0
         return taken

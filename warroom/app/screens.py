@@ -160,6 +160,11 @@ class IncidentScreen(Screen[None]):
             else:
                 self.call_later(self._redraw)
 
+    @property
+    def redraw_due(self) -> bool:
+        """A redraw is scheduled: what arrives until then is drawn by it."""
+        return self._scheduled
+
     def _redraw(self) -> None:
         if self._scheduled:
             self.refresh_state(full=False)

@@ -28,6 +28,7 @@ from textual.widgets._tree import TreeNodes
 from textual.widgets.tree import TreeNode
 
 from warroom.app.widgets.panels import span
+from warroom.app.widgets.steady import SteadySize
 from warroom.core.alert_groups import GroupStats, Tally, alert_sort_key, part_of, silenced_now
 from warroom.core.schema import format_time, parse_time
 from warroom.core.state import KEY_LABELS, Alert
@@ -92,7 +93,7 @@ class _Group:
     filled: bool = True  # its alert rows exist (False: a closed group, made when opened or read)
 
 
-class AlertFeed(Tree[str]):
+class AlertFeed(SteadySize, Tree[str]):
     """Alerts grouped by alertname, the worst and newest groups first; a storm stays one line a group.
 
     A row leads with what people did (status, ack, silence) and ends with the
@@ -127,6 +128,16 @@ class AlertFeed(Tree[str]):
         self._silence_check: str | None = None  # the earliest silence end: the rows change then
         self._name_spans: dict[int, tuple[int, int]] = {}  # group node id -> where its name is in the label
         self._styles: dict[str, Style] = {}  # theme variable -> its colour, for this theme
+
+    def _invalidate(self) -> None:
+        """Tree's, without its layout of the whole screen: rows come and go, the feed's size stays.
+
+        In a storm, rows are added several times a second; each layout redrew every panel.
+        """
+        self._clear_line_cache()
+        self._updates += 1
+        self.root._reset()
+        self.refresh()
 
     # -- what the screen calls --------------------------------------------------------
 
@@ -375,13 +386,16 @@ class AlertFeed(Tree[str]):
         return self.root._children.index(group.node)  # equal keys: cannot happen, names differ
 
     def _put_row(self, group: _Group, alert: Alert, now: datetime) -> bool:
-        """Add or redraw an alert's row in its group; True when a line was added or moved."""
+        """Add or redraw an alert's row in its group; True when a line on screen was added or moved.
+
+        Rows of a closed group are not on screen: a storm of new alerts in closed groups
+        changes their counts, and the feed's other lines are not drawn again.
+        """
         fp = alert.fingerprint
         if not group.filled:  # a closed group without rows: its count and members are all it keeps
-            fresh = fp not in group.members
             group.members.add(fp)
             self._where[fp] = group.name
-            return fresh
+            return False
         key = alert_sort_key(alert)
         row = group.rows.get(fp)
         if row is None:
@@ -395,7 +409,7 @@ class AlertFeed(Tree[str]):
                 group.shown[fp] = self._alert_signature(alert, now)
             group.members.add(fp)
             self._where[fp] = group.name
-            return True
+            return opened
         moved = False
         if group.keyed[fp] != key:
             at = self._row_index(group, fp)
@@ -409,7 +423,7 @@ class AlertFeed(Tree[str]):
         if not group.node.is_expanded and isinstance(row, _Row):
             group.shown.pop(fp, None)  # a closed group's row: drawn when read, not now
             self._arm(row)
-            return moved
+            return False
         shown = self._alert_signature(alert, now)
         if group.shown.get(fp) != shown:
             group.shown[fp] = shown

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -63,23 +64,33 @@ def lines_content(lines: list[Line]) -> Content:
     return Content("\n").join(Content.assemble(*pieces) for pieces in lines)
 
 
+def shape(content: Content) -> tuple[int, ...]:
+    """The cells of each line: content of the same shape takes the same room on screen.
+
+    Such a change needs only its own repaint, not a layout: a layout redraws every panel.
+    """
+    return tuple(cell_len(text) for text in content.plain.split("\n"))
+
+
 class _Changes:
-    """Updates a label only when what it shows changes: an update costs a layout.
+    """Updates a label only when what it shows changes, and lays out only when its size does.
 
     It compares the plain pieces, which are cheap to make every second, and
     builds the Content only for a change.
     """
 
     def __init__(self) -> None:
-        self._last: dict[int, tuple[object, ...]] = {}
+        self._last: dict[int, tuple[tuple[object, ...], tuple[int, ...]]] = {}  # label: shown, its shape
 
     def set(self, label: Label, pieces: Line, classes: str | None = None) -> None:
         key = id(label)
         wanted = (pieces, classes if classes is not None else "")
-        if self._last.get(key) == wanted:
+        last = self._last.get(key)
+        if last is not None and last[0] == wanted:
             return
-        self._last[key] = wanted
-        label.update(Content.assemble(*pieces))
+        content = Content.assemble(*pieces)
+        self._last[key] = (wanted, shape(content))
+        label.update(content, layout=last is None or last[1] != self._last[key][1])
         if classes is not None:
             label.set_classes(classes)
 
@@ -239,8 +250,10 @@ class RolesPanel(Static):
                 *(line("  ", *person) for person in people),
             ]
         if lines != self._drawn:
+            before = lines_content(self._drawn) if self._drawn is not None else None
             self._drawn = lines
-            self.update(lines_content(lines))
+            content = lines_content(lines)
+            self.update(content, layout=before is None or shape(before) != shape(content))
         if self.has_class("-no-commander") != ("commander" not in state.roles):
             self.set_class("commander" not in state.roles, "-no-commander")
 

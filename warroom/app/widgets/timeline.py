@@ -34,6 +34,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from warroom.app.widgets.steady import SteadySize
 from warroom.core.events import Command
 from warroom.core.state import Entry
 from warroom.core.text import visible
@@ -101,7 +102,7 @@ class _Palette:
     mark: Style = field(default_factory=Style)
 
 
-class Timeline(ScrollView, can_focus=True):
+class Timeline(SteadySize, ScrollView, can_focus=True):
     BINDINGS = [
         Binding("up,k", "cursor(-1)", "Up", show=False),
         Binding("down,j", "cursor(1)", "Down", show=False),
@@ -213,7 +214,7 @@ class Timeline(ScrollView, can_focus=True):
             self._sized()
         if at_bottom and (fresh or self._pending):
             self.cursor = -1
-            self.scroll_end(animate=False)
+            self._to_newest()
         else:
             self.unseen += len(fresh) if fresh is not self._all else 0
         self._mark_unseen(soon=not at_bottom)
@@ -238,9 +239,9 @@ class Timeline(ScrollView, can_focus=True):
         self._measure()
         if self.cursor >= 0:
             self.cursor += len(self._shown) - shown_before
-        self.virtual_size = Size(self._width, self.line_count)
+        self._resize()
         if self.follow:
-            self.scroll_end(animate=False, immediate=True)
+            self._to_newest()
         else:
             self.scroll_to(y=self.scroll_y + len(self._shown) - shown_before, animate=False, immediate=True)
         self.refresh()
@@ -251,8 +252,8 @@ class Timeline(ScrollView, can_focus=True):
         self._measure()
         self.cursor = -1
         self.follow = True
-        self.virtual_size = Size(self._width, self.line_count)
-        self.scroll_end(animate=False)
+        self._resize()
+        self._to_newest()
         self._title()
         self.refresh()
 
@@ -270,13 +271,13 @@ class Timeline(ScrollView, can_focus=True):
         The reader keeps their place: the newest line if following, else the
         cursor's entry, else the entry at the top of the view.
         """
-        top = self._entry_at(round(self.scroll_y))
+        top, follow = self._entry_at(round(self.scroll_y)), self.follow
         self.wrap = not self.wrap
         self._measure()
-        self.virtual_size = Size(self._width, self.line_count)
+        self._resize()  # fewer lines may pull the view down to the end: not a reader following
         self._title()
-        if self.follow:
-            self.scroll_end(animate=False)
+        if follow:
+            self._to_newest()
         elif self.cursor >= 0:
             self.action_cursor(0)
         elif top is not None:
@@ -323,9 +324,9 @@ class Timeline(ScrollView, can_focus=True):
         self.call_later(self._resize_virtual)
 
     def _resize_virtual(self) -> None:
-        self.virtual_size = Size(self._width, self.line_count)
+        self._resize()
         if self.follow:
-            self.scroll_end(animate=False)  # the newest line stays in view as lines above grow
+            self._to_newest()  # the newest line stays in view as lines above grow
         self.refresh()
 
     def _first_line(self, at: int) -> int:
@@ -379,10 +380,19 @@ class Timeline(ScrollView, can_focus=True):
         self._unseen_mark, self._marked_at = mark, now
         self.border_subtitle = mark
 
+    def _resize(self) -> None:
+        self.virtual_size = Size(self._width, self.line_count)  # no layout: see SteadySize
+
+    def _to_newest(self) -> None:
+        """Scroll to the newest line in this frame: its size is already set (``_resize``).
+
+        Deferred until after a refresh, the old view is painted first and then the new one.
+        """
+        self.scroll_end(animate=False, immediate=self.size.height > 0)
+
     def _sized(self) -> None:
         """The scrollable height is every line's (held back while lines stream in below the view)."""
-        if self.virtual_size.height != self.line_count:
-            self.virtual_size = Size(self._width, self.line_count)
+        self._resize()
         self._sized_at = time.monotonic()
 
     def action_cursor(self, delta: int) -> None:
@@ -412,7 +422,7 @@ class Timeline(ScrollView, can_focus=True):
         self.cursor = -1
         self.unseen = 0
         self._mark_unseen()
-        self.scroll_end(animate=False)
+        self._to_newest()
         self.follow = True
         self.refresh()
 
@@ -442,9 +452,12 @@ class Timeline(ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
+        follow = self.follow
         self._cache.clear()
         self._measure()
-        self.virtual_size = Size(self._width, self.line_count)
+        self._resize()
+        if follow:
+            self._to_newest()  # a shorter view holds fewer of the newest lines: it still ends with them
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
