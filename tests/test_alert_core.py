@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from itertools import permutations
 from typing import Any
 
+import msgpack
 import pytest
 
 from tests.test_core import run
@@ -11,6 +13,7 @@ from warroom.core.errors import Code, WarroomError
 from warroom.core.matchers import group_matchers, parse_matcher, parse_matchers
 from warroom.core.reducer import check
 from warroom.core.state import IncidentState
+from warroom.snapshots import dump_snapshot, load_snapshot
 
 
 def alert(fp: str, name: str, origin: str | None = "am1", **labels: str) -> tuple[str, dict[str, Any]]:
@@ -232,3 +235,28 @@ def test_snapshots_of_the_first_format_and_of_other_alert_columns_still_read() -
     later["alert_fields"] = [*later["alert_fields"], "from_the_future"]
     later["alerts"] = [[*row, "x"] for row in later["alerts"]]
     assert IncidentState.from_snapshot(later) == state
+
+
+def test_snapshot_bytes_read_row_by_row_whatever_the_order_of_their_parts() -> None:
+    """The hub and the client read a snapshot's rows one at a time; every order and version reads the same."""
+    added: list[tuple[str, dict[str, Any]]] = [*STORM, ("entry.added", {"text": "db-1 is down"})]
+    entry = max(run(added).entries)
+    edits: list[tuple[str, dict[str, Any]]] = [
+        ("entry.edited", {"entry": entry, "text": "db-1 and db-2 are down"}),
+        ("entry.pinned", {"entry": entry}),
+    ]
+    state = run([*added, *edits])
+    assert state.entries[entry].history  # an entry with an earlier text, kept as a nested row
+    snap = state.to_snapshot()
+    assert load_snapshot(dump_snapshot(state)) == state
+    for order in permutations(snap):
+        assert load_snapshot(msgpack.packb({k: snap[k] for k in order}, use_bin_type=True)) == state
+    first = state.to_dict()
+    v1 = {"v": 1, "state": {k: v for k, v in first.items() if k != "entries"}, "entries": snap["entries"]}
+    assert load_snapshot(msgpack.packb(v1, use_bin_type=True)) == state
+    later = {**snap, "alert_fields": [*snap["alert_fields"], "from_the_future"]}
+    later["alerts"] = [[*row, "x"] for row in snap["alerts"]]
+    assert load_snapshot(msgpack.packb(later, use_bin_type=True)) == state
+    for bad in ([1, 2], {"v": 99, "state": {}, "entries": []}, {"v": 2, "state": {}}):
+        with pytest.raises(ValueError):
+            load_snapshot(msgpack.packb(bad, use_bin_type=True))

@@ -6,6 +6,7 @@ maps (``to_dict``) for snapshots, the HTTP API and ``warroom show --json``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from operator import attrgetter
 from typing import Any
@@ -169,6 +170,25 @@ def origin_title(origin: str | None) -> str:
 
 ALERT_FIELDS = tuple(f.name for f in fields(Alert))
 _alert_row = attrgetter(*ALERT_FIELDS)
+
+
+def entries_from_rows(rows: Iterable[list[Any]]) -> dict[int, Entry]:
+    """A snapshot's entries from its rows, which may be decoded one at a time (``load_snapshot``)."""
+    entries = {}
+    for row in rows:
+        history = tuple(Revision(*rev) for rev in row[6]) if row[6] else ()
+        entries[row[0]] = Entry(row[0], row[1], row[2], row[3], row[4], row[5], history, *row[7:])
+    return entries
+
+
+def alerts_from_rows(names: Iterable[str], rows: Iterable[list[Any]]) -> dict[str, Alert]:
+    """A snapshot's alerts from its rows, whose columns ``names`` lists (another version's too)."""
+    names = tuple(names)
+    if names == ALERT_FIELDS:
+        return {row[0]: Alert(*row) for row in rows}
+    known = [(n, name) for n, name in enumerate(names) if name in ALERT_FIELDS]  # by name, what this knows
+    alerts = (Alert(**{name: row[n] for n, name in known}) for row in rows)
+    return {a.fingerprint: a for a in alerts}
 
 
 @dataclass(slots=True)
@@ -441,21 +461,21 @@ class IncidentState:
 
     @classmethod
     def from_snapshot(cls, raw: dict[str, Any]) -> IncidentState:
+        names = raw.get("alert_fields")
+        alerts = alerts_from_rows(names, raw["alerts"]) if names is not None else None
+        return cls.from_snapshot_parts(raw, entries_from_rows(raw["entries"]), alerts)
+
+    @classmethod
+    def from_snapshot_parts(
+        cls, raw: dict[str, Any], entries: dict[int, Entry], alerts: dict[str, Alert] | None
+    ) -> IncidentState:
+        """A snapshot's state, with its entries and alerts (None: a version 1 snapshot's, in ``raw``)."""
         if raw.get("v") not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"unknown snapshot version {raw.get('v')!r}")
         state = cls.from_dict({"alerts": [], **raw["state"], "entries": []})
-        if "alert_fields" in raw:
-            names = tuple(raw["alert_fields"])
-            if names == ALERT_FIELDS:
-                state.alerts = {row[0]: Alert(*row) for row in raw["alerts"]}
-            else:  # written by another version: by name, the columns this one knows
-                known = [(n, name) for n, name in enumerate(names) if name in ALERT_FIELDS]
-                alerts = (Alert(**{name: row[n] for n, name in known}) for row in raw["alerts"])
-                state.alerts = {a.fingerprint: a for a in alerts}
-        entries = state.entries
-        for row in raw["entries"]:
-            history = tuple(Revision(*rev) for rev in row[6]) if row[6] else ()
-            entries[row[0]] = Entry(row[0], row[1], row[2], row[3], row[4], row[5], history, *row[7:])
+        if alerts is not None:
+            state.alerts = alerts
+        state.entries = entries
         return state
 
     @classmethod
