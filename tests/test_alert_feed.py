@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
 from warroom.app.screens import SEVERITY_OF_RANK
 from warroom.app.slash import Action, Context, SlashError, parse
-from warroom.app.widgets.alert_feed import AlertFeed
+from warroom.app.widgets.alert_feed import HOLD, AlertFeed
 from warroom.app.widgets.composer import Composer
 from warroom.core.alert_groups import Tally, group_stats, part_of, severity_rank
 from warroom.core.events import Command
@@ -480,6 +481,36 @@ async def test_new_alerts_in_a_closed_group_redraw_its_row_and_show_when_it_open
         big.expand()
         await settle(pilot, lambda: len(big.children) == 20, "the rows once it opens")
         assert {str(c.data) for c in big.children} == {f"Big-{n}" for n in range(20)}
+
+
+async def test_a_stream_of_alert_changes_is_drawn_in_a_few_draws_ending_with_the_last(hub: HubServer) -> None:
+    room = await room_with(hub)
+    await storm(hub, room, "Flappy", 2)
+    still = datetime.now(UTC)
+    app = make_app(hub.url, "alice", room, clock=lambda: still)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: feed.alert_node("Flappy-1") is not None, "the open group's rows")
+        draws = 0
+        real = feed._update
+
+        def counted(*args: Any) -> None:
+            nonlocal draws
+            draws += 1
+            real(*args)
+
+        feed._update = counted  # type: ignore[method-assign,assignment]
+        started = time.monotonic()
+        for n in range(10):  # each change is in the app's state before the next is sent
+            seq = app.client.rooms[room].state.seq
+            await upsert(hub, room, "Flappy-1", "Flappy", severity="warning", labels={"instance": f"db-{n}"})
+            await settle(pilot, lambda: app.client.rooms[room].state.seq > seq, f"change {n}")  # noqa: B023
+        row = feed.alert_node("Flappy-1")
+        assert row is not None
+        await settle(pilot, lambda: "db-9" in str(row.label), "the last change drawn")
+        took = time.monotonic() - started
+        assert 1 <= draws <= took / HOLD + 2, (draws, took)  # held while they stream, drawn together
 
 
 # -- the pure parts: the running tally, severity ranks, and the group slash commands ----------

@@ -13,10 +13,15 @@ under a key press, 5 s while a big room opened. So here:
 
 The cost: a reference cycle that was alive when frozen and dies later is not
 freed until the process ends. What a room holds lives as long as the room.
+
+After each of these, the C heap's free pages go back to the system: opening a
+room decodes a snapshot of tens of MB and a tail of events, and the heap kept
+what they briefly took as the process's own memory.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import time
 from collections.abc import Callable
@@ -49,6 +54,7 @@ class RoomGc:
         gc.freeze()
         self._frozen = True
         self._last_collect = self._clock()
+        give_back_free_memory()
 
     def key(self) -> None:
         self._last_key = self._clock()
@@ -62,6 +68,7 @@ class RoomGc:
         gc.collect()
         gc.freeze()
         self._frozen = True
+        give_back_free_memory()
 
     def close(self) -> None:
         """The room is left: the collector walks everything again, with its old thresholds."""
@@ -71,3 +78,17 @@ class RoomGc:
         if self._old is not None:
             gc.set_threshold(*self._old)
             self._old = None
+
+
+def give_back_free_memory() -> None:
+    """The C heap's free pages back to the system (glibc's ``malloc_trim``; elsewhere nothing)."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)  # the symbols already loaded into this process: its C library's
+    except OSError:
+        return None

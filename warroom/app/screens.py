@@ -59,9 +59,9 @@ CONFIRMED = {
     "alerts.silenced",
 }
 # The most often the hub's changes redraw the room: a change after a quiet spell is drawn at
-# once, a stream of them 20 times a second. Every redraw that follows the newest entry moves
-# the whole timeline (and Textual lays the screen out again), some 4 ms: at 100 entries a
-# second that was most of the app's CPU. Keys are drawn at the screen's own rate, apart.
+# once, a stream of them 20 times a second (the alert feed holds its own a little longer:
+# alert_feed.HOLD). Every redraw that follows the newest entry moves the whole timeline, so
+# each of its lines is drawn again. Keys are drawn at the screen's own rate, apart.
 FRAME = 1 / 20
 
 

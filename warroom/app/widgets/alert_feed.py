@@ -11,6 +11,7 @@ it or reads them, and a row draws its label only when it is read: building
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Tree
 from textual.widgets._tree import TreeNodes
 from textual.widgets.tree import TreeNode
@@ -37,6 +39,9 @@ from warroom.core.text import visible
 _BLANK = Text()
 SMALL_GROUP = 5  # a new group this small opens; a bigger one stays one line
 REBUILD_OVER = 2_000  # more changed alerts than this (a replay after a join) rebuild the whole tree
+# A stream of alert changes is drawn at most this often (seconds apart): in a storm the groups'
+# counts and order change with every webhook, and a redraw draws all the feed's lines again.
+HOLD = 0.2
 RANK_STYLE = {0: "error", 1: "error", 2: "warning", 3: "primary"}  # severity rank -> theme variable
 
 
@@ -128,6 +133,10 @@ class AlertFeed(SteadySize, Tree[str]):
         self._silence_check: str | None = None  # the earliest silence end: the rows change then
         self._name_spans: dict[int, tuple[int, int]] = {}  # group node id -> where its name is in the label
         self._styles: dict[str, Style] = {}  # theme variable -> its colour, for this theme
+        self._shown_at = 0.0  # time.monotonic() of the last show that drew
+        self._held: set[str] = set()  # changed alerts not drawn yet (a stream: see HOLD)
+        self._held_for: tuple[dict[str, Alert], datetime] | None = None  # what the held draw shows
+        self._hold_timer: Timer | None = None
 
     def _invalidate(self) -> None:
         """Tree's, without its layout of the whole screen: rows come and go, the feed's size stays.
@@ -146,8 +155,24 @@ class AlertFeed(SteadySize, Tree[str]):
 
         The first call, a new alerts dict (a snapshot) or a theme change rebuilds
         everything; otherwise only the groups of ``changed`` are redrawn, and the
-        minute tick redraws ages on open groups only.
+        minute tick redraws ages on open groups only. Changes that follow a draw
+        within ``HOLD`` seconds are drawn together when it ends.
         """
+        if changed is not None and not self.rebuilds(alerts):
+            self._held.update(changed)
+            wait = self._shown_at + HOLD - time.monotonic()
+            if wait > 0:  # drawn soon, with whatever else changes meanwhile
+                self._held_for = (alerts, now)
+                if self._held and self._hold_timer is None:
+                    self._hold_timer = self.set_timer(wait, self._draw_held)
+                return
+            changed, self._held = self._held, set()
+        else:
+            self._held = set()  # a rebuild or "any alert" draws them too
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
+        self._shown_at = time.monotonic()
         minute = now.strftime("%Y-%m-%dT%H:%M")
         self._now, self._now_text = now, format_time(now)
         replay = changed is not None and len(changed) > REBUILD_OVER and not self._groups
@@ -166,6 +191,13 @@ class AlertFeed(SteadySize, Tree[str]):
         title = f"Alerts {firing} firing"
         if str(self.border_title) != title:
             self.border_title = Content(title)
+
+    def _draw_held(self) -> None:
+        self._hold_timer = None
+        if self._held_for is not None:
+            alerts, now = self._held_for
+            self._held_for = None
+            self.show(alerts, now, set())
 
     def rebuilds(self, alerts: dict[str, Alert]) -> bool:
         """Whether showing ``alerts`` builds every row again (a new state, a new theme)."""
