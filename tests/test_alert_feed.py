@@ -20,6 +20,7 @@ from server.runner import HubServer
 from tests.conftest import Clock, wait_for
 from tests.hostile import HOSTILE, assert_safe
 from tests.test_app import incident, joined, make_app, paste_line, running, settle
+from warroom.app import screens
 from warroom.app.alert_detail import AlertDetailScreen
 from warroom.app.app import WarroomApp
 from warroom.app.dialogs import ConfirmScreen
@@ -511,6 +512,23 @@ async def test_a_stream_of_alert_changes_is_drawn_in_a_few_draws_ending_with_the
         await settle(pilot, lambda: "db-9" in str(row.label), "the last change drawn")
         took = time.monotonic() - started
         assert 1 <= draws <= took / HOLD + 2, (draws, took)  # held while they stream, drawn together
+
+
+async def test_a_big_rooms_feed_says_it_is_loading_then_is_built_once_the_room_caught_up(
+    hub: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(screens, "REBUILD_OVER", 20)  # "big" at 20 alerts, so the test stays quick
+    room = await room_with(hub)
+    await storm(hub, room, "Many", 30)
+    app = make_app(hub.url, "alice", room)
+    async with running(app) as pilot:
+        await settle(pilot, joined(app, room), "join")
+        feed = feed_of(app)
+        await settle(pilot, lambda: str(feed.border_title) == "Alerts 30 firing", "the feed built")
+        stats = feed.group_stats("Many")
+        assert stats is not None and stats.total == 30  # every alert, none stuck behind "loading…"
+        await upsert(hub, room, "Many-30", "Many", labels={"instance": "db-30"})
+        await settle(pilot, lambda: str(feed.border_title) == "Alerts 31 firing", "a live one after it")
 
 
 # -- the pure parts: the running tally, severity ranks, and the group slash commands ----------

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input
 
 from warroom.app.alert_detail import AlertDetailScreen
@@ -59,10 +61,11 @@ CONFIRMED = {
     "alerts.silenced",
 }
 # The most often the hub's changes redraw the room: a change after a quiet spell is drawn at
-# once, a stream of them 20 times a second (the alert feed holds its own a little longer:
+# once, a stream of them 15 times a second (the alert feed holds its own a little longer:
 # alert_feed.HOLD). Every redraw that follows the newest entry moves the whole timeline, so
 # each of its lines is drawn again. Keys are drawn at the screen's own rate, apart.
-FRAME = 1 / 20
+FRAME = 1 / 15
+W = TypeVar("W", bound=Widget)
 
 
 class IncidentScreen(Screen[None]):
@@ -85,6 +88,7 @@ class IncidentScreen(Screen[None]):
         self._feed_later = False  # the alert feed's rebuild waits for the first screen
         self._stop_listening: Callable[[], None] | None = None
         self._detail_moved_to: str | None = None  # where the alert in the open details was moved
+        self._panels: dict[type[Widget], Widget] = {}
 
     def compose(self) -> ComposeResult:
         yield from room_panels()
@@ -160,6 +164,13 @@ class IncidentScreen(Screen[None]):
             else:
                 self.call_later(self._redraw)
 
+    def _panel(self, kind: type[W]) -> W:
+        """A panel of this screen, looked up once: a redraw takes several, many times a second."""
+        found = self._panels.get(kind)
+        if found is None:
+            found = self._panels[kind] = self.query_one(kind)
+        return cast(W, found)
+
     @property
     def redraw_due(self) -> bool:
         """A redraw is scheduled: what arrives until then is drawn by it."""
@@ -184,29 +195,31 @@ class IncidentScreen(Screen[None]):
         full = full or changes.full
         edited = changes.edited or (full and edits)
         if full:
-            self.query_one(IncidentHeader).show(state, self.client.state, now)
-            self.query_one(BroadcastBanner).show(state.broadcast, now)
-        self.query_one(Timeline).show(state.entries, self.client.outbox.pending(self.room), edited)
-        self.query_one(KeyFacts).show(state, edited)
-        self.query_one(RolesPanel).show(
+            self._panel(IncidentHeader).show(state, self.client.state, now)
+            self._panel(BroadcastBanner).show(state.broadcast, now)
+        self._panel(Timeline).show(state.entries, self.client.outbox.pending(self.room), edited)
+        self._panel(KeyFacts).show(state, edited)
+        self._panel(RolesPanel).show(
             state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
         )
         if full:
             self._nudge(state, now)
-            self.query_one(ChecklistPanel).show(
+            self._panel(ChecklistPanel).show(
                 list(state.checklist.values()), list(state.runbooks.values()), format_time(now)
             )
-            self.query_one(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
-        feed = self.query_one(AlertFeed)
+            self._panel(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
+        feed = self._panel(AlertFeed)
         if self._feed_later:
-            pass  # a whole rebuild is due after the first screen is painted; it takes every change
+            if view is not None and view.synced:  # a whole rebuild is due; it takes every change
+                self.call_after_refresh(self._draw_feed)
         elif feed.rebuilds(state.alerts) and len(state.alerts) > REBUILD_OVER:
             self._feed_later = True  # 50,000 rows: the rest of the room is painted first
+            feed.border_title = Content("Alerts · loading…")
             self.call_after_refresh(self._draw_feed)
         else:
             feed.show(state.alerts, now, changes.alerts)
         if full:
-            self.query_one(Composer).read_only(self._read_only())
+            self._panel(Composer).read_only(self._read_only())
         if view is not None and view.synced and self._loaded is not state:
             self._loaded = state
             self._gc.loaded()
@@ -216,7 +229,14 @@ class IncidentScreen(Screen[None]):
             detail.show(state.alerts.get(fingerprint), self._detail_moved_to)
 
     def _draw_feed(self) -> None:
-        """The alert feed's rebuild a big room's first screen put off (a no-op if it was done)."""
+        """The alert feed's rebuild a big room's first screen put off (a no-op if it was done).
+
+        It waits until the room has caught up with the hub: the events after the snapshot
+        change thousands of alerts, and one rebuild at the end is quicker than following them.
+        """
+        view = self.client.rooms.get(self.room)
+        if not self._feed_later or view is None or not view.synced:
+            return
         self._feed_later = False
         feed, alerts = self.query_one(AlertFeed), self.state.alerts
         feed.show(alerts, self.now(), None if feed.rebuilds(alerts) else set())
