@@ -60,6 +60,20 @@ async def record(server: HubServer, room: str) -> RoomRecord:
     return found
 
 
+class Calls:
+    """Counts the calls of one object's method, which still runs: a probe, not a stand-in."""
+
+    def __init__(self, owner: object, name: str) -> None:
+        self.count = 0
+        real = getattr(owner, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return real(*args, **kwargs)
+
+        setattr(owner, name, counted)
+
+
 class Clock:
     """A hub clock the test moves by hand."""
 

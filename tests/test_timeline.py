@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from textual.pilot import Pilot
+
 from server.runner import HubServer
-from tests.conftest import TOKEN, wait_for
+from tests.conftest import TOKEN, Calls, wait_for
 from warroom.app.app import WarroomApp
 from warroom.app.history import HistoryScreen
 from warroom.app.screens import IncidentScreen
@@ -44,19 +47,25 @@ def screen_of(app: WarroomApp) -> IncidentScreen:
     return app.screen
 
 
-async def test_follow_mode_and_the_new_marker(hub: HubServer) -> None:
+@asynccontextmanager
+async def joined_to(hub: HubServer, lines: int) -> AsyncIterator[tuple[WarroomApp, Pilot[None], Timeline]]:
+    """The app joined to INC-1 of ``lines`` entries, the declaration and tess's own join."""
     await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
     room = "INC-1"
-    for n in range(80):
+    for n in range(lines):
         await execute(hub, "entry.added", {"text": f"line {n}"}, room)
     app = await open_app(hub, room)
     async with app.run_test(size=(120, 40)) as pilot:
-        # 80 entries, the declaration, and tess's own first join
         await wait_for(
-            lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 82, what="join"
+            lambda: room in app.client.rooms and app.client.rooms[room].state.seq == lines + 2, what="join"
         )
         await pilot.pause()
-        timeline = screen_of(app).query_one(Timeline)
+        yield app, pilot, screen_of(app).query_one(Timeline)
+
+
+async def test_follow_mode_and_the_new_marker(hub: HubServer) -> None:
+    room = "INC-1"
+    async with joined_to(hub, 80) as (app, pilot, timeline):
         at_bottom = lambda: timeline.max_scroll_y > 0 and timeline.scroll_y == timeline.max_scroll_y  # noqa: E731
         await wait_for(at_bottom, what="the newest entry in view")  # scrolling lands after the next refresh
         assert following(timeline)
@@ -89,31 +98,16 @@ async def test_lines_appended_while_following_lay_nothing_out(hub: HubServer) ->
 
     The screen's own layout step is counted (it still runs); the last line must be painted in view.
     """
-    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
     room = "INC-1"
-    for n in range(60):
-        await execute(hub, "entry.added", {"text": f"line {n}"}, room)
-    app = await open_app(hub, room)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(
-            lambda: room in app.client.rooms and app.client.rooms[room].state.seq == 62, what="join"
-        )
+    async with joined_to(hub, 60) as (app, pilot, timeline):
         screen = screen_of(app)
-        timeline = screen.query_one(Timeline)
         await wait_for(lambda: timeline.max_scroll_y > 0 and following(timeline), what="the newest line")
         await pilot.pause()
-        layouts = 0
-        real = screen._refresh_layout
-
-        def counted(*args: Any, **kwargs: Any) -> None:
-            nonlocal layouts
-            layouts += 1
-            real(*args, **kwargs)
 
         def lines_are(count: int) -> Callable[[], bool]:
             return lambda: timeline.line_count == count
 
-        screen._refresh_layout = counted  # type: ignore[method-assign]
+        layouts = Calls(screen, "_refresh_layout")
         for n in range(10):
             await execute(hub, "entry.added", {"text": f"streamed {n}"}, room)
             await wait_for(lines_are(63 + n), what=f"line {n}")
@@ -121,7 +115,7 @@ async def test_lines_appended_while_following_lay_nothing_out(hub: HubServer) ->
         last = timeline.size.height - 1
         await wait_for(lambda: "streamed 9" in timeline.render_line(last).text, what="the last line in view")
         assert following(timeline) and timeline.scroll_y == timeline.max_scroll_y
-        assert layouts == 0
+        assert layouts.count == 0
 
 
 async def test_filters_pins_edits_and_strikes(hub: HubServer) -> None:
