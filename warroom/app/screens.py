@@ -85,7 +85,7 @@ class IncidentScreen(Screen[None]):
         self._redirecting = False  # typed keys go to the composer until it has the focus
         self._changes = Changes()  # what events changed since the panels were drawn
         self._drawn_state: IncidentState | None = None
-        self._feed_later = False  # the alert feed's rebuild waits for the first screen
+        self._feed_later = False  # the alert feed's rebuild waits for the first screen and the sync
         self._stop_listening: Callable[[], None] | None = None
         self._detail_moved_to: str | None = None  # where the alert in the open details was moved
         self._panels: dict[type[Widget], Widget] = {}
