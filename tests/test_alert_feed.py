@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -500,10 +500,14 @@ async def test_a_stream_of_alert_changes_is_drawn_in_a_few_draws_ending_with_the
         await settle(pilot, lambda: feed.alert_node("Flappy-1") is not None, "the open group's rows")
         draws = Calls(feed, "_update")
         started = time.monotonic()
+
+        def past(seq: int) -> Callable[[], bool]:
+            return lambda: app.client.rooms[room].state.seq > seq
+
         for n in range(10):  # each change is in the app's state before the next is sent
             seq = app.client.rooms[room].state.seq
             await upsert(hub, room, "Flappy-1", "Flappy", severity="warning", labels={"instance": f"db-{n}"})
-            await settle(pilot, lambda: app.client.rooms[room].state.seq > seq, f"change {n}")  # noqa: B023
+            await settle(pilot, past(seq), f"change {n}")
         row = feed.alert_node("Flappy-1")
         assert row is not None
         await settle(pilot, lambda: "db-9" in str(row.label), "the last change drawn")
