@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
@@ -68,8 +69,7 @@ async def test_a_late_joiner_sees_the_key_facts_without_scrolling(
         screen = app.screen
         assert isinstance(screen, IncidentScreen)
         assert screen.query_one("#side").size.width == side  # a share of the width, within bounds
-        shown = "\n".join(strip.text for strip in screen._compositor.render_strips())
-        for fact in (
+        facts = (
             "SEV1",
             "identified",
             "IC      maria" if size[0] < 110 else "incident commander   maria",
@@ -82,7 +82,15 @@ async def test_a_late_joiner_sees_the_key_facts_without_scrolling(
             "Alerts 2 firing",
             "✓ack bob",
             "⏸silenced",
-        ):
+        )
+
+        def screen_text() -> str:
+            return "\n".join(strip.text for strip in screen._compositor.render_strips())
+
+        with contextlib.suppress(AssertionError):  # what the join brought is drawn within a frame or so
+            await wait_for(lambda: all(f in screen_text() for f in facts), timeout=5, what="the key facts")
+        shown = screen_text()
+        for fact in facts:
             assert fact in shown, f"{fact!r} is not on the {size[0]}x{size[1]} screen:\n{shown}"
         # newest pinned first
         assert shown.index("8% of EU card payments fail") < shown.index("Roll back checkout")

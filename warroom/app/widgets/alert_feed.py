@@ -133,7 +133,7 @@ class AlertFeed(SteadySize, Tree[str]):
         self._silence_check: str | None = None  # the earliest silence end: the rows change then
         self._name_spans: dict[int, tuple[int, int]] = {}  # group node id -> where its name is in the label
         self._styles: dict[str, Style] = {}  # theme variable -> its colour, for this theme
-        self._shown_at = 0.0  # time.monotonic() of the last show that drew
+        self._changed_at = 0.0  # time.monotonic() of the last draw of changed alerts
         self._held: set[str] = set()  # changed alerts not drawn yet (a stream: see HOLD)
         self._held_for: tuple[dict[str, Alert], datetime] | None = None  # what the held draw shows
         self._hold_timer: Timer | None = None
@@ -155,15 +155,15 @@ class AlertFeed(SteadySize, Tree[str]):
 
         The first call, a new alerts dict (a snapshot) or a theme change rebuilds
         everything; otherwise only the groups of ``changed`` are redrawn, and the
-        minute tick redraws ages on open groups only. Changes that follow a draw
-        within ``HOLD`` seconds are drawn together when it ends.
+        minute tick redraws ages on open groups only. A change after a quiet spell is
+        drawn at once; changes within ``HOLD`` seconds of it are drawn together when it ends.
         """
         if changed is not None and not self.rebuilds(alerts):
             self._held.update(changed)
-            wait = self._shown_at + HOLD - time.monotonic()
-            if wait > 0:  # drawn soon, with whatever else changes meanwhile
+            wait = self._changed_at + HOLD - time.monotonic()
+            if self._held and wait > 0:  # drawn soon, with whatever else changes meanwhile
                 self._held_for = (alerts, now)
-                if self._held and self._hold_timer is None:
+                if self._hold_timer is None:
                     self._hold_timer = self.set_timer(wait, self._draw_held)
                 return
             changed, self._held = self._held, set()
@@ -172,7 +172,8 @@ class AlertFeed(SteadySize, Tree[str]):
         if self._hold_timer is not None:
             self._hold_timer.stop()
             self._hold_timer = None
-        self._shown_at = time.monotonic()
+        if changed is None or changed:
+            self._changed_at = time.monotonic()  # a change after a quiet spell is drawn at once
         minute = now.strftime("%Y-%m-%dT%H:%M")
         self._now, self._now_text = now, format_time(now)
         replay = changed is not None and len(changed) > REBUILD_OVER and not self._groups
