@@ -22,6 +22,7 @@ what they briefly took as the process's own memory.
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import time
 from collections.abc import Callable
@@ -87,6 +88,7 @@ def give_back_free_memory() -> None:
         trim(0)
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     try:
         return ctypes.CDLL(None)  # the symbols already loaded into this process: its C library's

@@ -238,7 +238,7 @@ class IncidentScreen(Screen[None]):
         if not self._feed_later or view is None or not view.synced:
             return
         self._feed_later = False
-        feed, alerts = self.query_one(AlertFeed), self.state.alerts
+        feed, alerts = self._panel(AlertFeed), self.state.alerts
         feed.show(alerts, self.now(), None if feed.rebuilds(alerts) else set())
 
     def _detail_of(self) -> str | None:

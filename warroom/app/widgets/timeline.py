@@ -323,9 +323,11 @@ class Timeline(SteadySize, ScrollView, can_focus=True):
         self._starts[at + 1 :] = list(accumulate(self._heights[at:-1], initial=self._starts[at]))[1:]
         self.call_later(self._resize_virtual)
 
-    def _resize_virtual(self) -> None:
+    def _resize_virtual(self, follow: bool | None = None) -> None:
+        """The new scrollable size; a reader following (as of ``follow``, else now) keeps the newest line."""
+        follow = self.follow if follow is None else follow
         self._resize()
-        if self.follow:
+        if follow:
             self._to_newest()  # the newest line stays in view as lines above grow
         self.refresh()
 
@@ -452,12 +454,10 @@ class Timeline(SteadySize, ScrollView, can_focus=True):
         self.refresh()
 
     def on_resize(self) -> None:
-        follow = self.follow
+        follow = self.follow  # a shorter view holds fewer of the newest lines: it still ends with them
         self._cache.clear()
         self._measure()
-        self._resize()
-        if follow:
-            self._to_newest()  # a shorter view holds fewer of the newest lines: it still ends with them
+        self._resize_virtual(follow)
 
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
