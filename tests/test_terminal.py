@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from server.runner import HubServer
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, wait_for
 from tests.hostile import HOSTILE
 from tests.tmux import Tmux, join, shows
 from warroom.core.events import Command
@@ -152,7 +152,8 @@ async def test_a_pasted_log_with_escape_bytes_arrives_whole_and_in_order(
     tmux("paste-buffer", "-p", "-t", "main")  # bracketed, as a terminal pastes
     tmux("send-keys", "-t", "main", "Enter")
     state = hub.hub.rooms.loaded[room].state
-    await shows(tmux, lambda s: "four[/]" in s, "the pasted line")
+    await shows(tmux, lambda s: "four[/]" in s, "the pasted line")  # shown pending at first
+    await wait_for(lambda: any(e.kind == "note" for e in state.entries.values()), what="the hub to have it")
     notes = [e.text for e in state.entries.values() if e.kind == "note"]
     assert notes == ["one ␛]0;pwned␇ two ␛[2J three [bold]four[/]"]  # whole, in order, controls as shown
     assert tmux.title() == title
