@@ -286,3 +286,27 @@ async def test_a_saved_frame_the_hub_closes_the_connection_over_is_not_resent_on
             runner.cancel()
     finally:
         await server_.stop()
+
+
+async def test_a_room_expected_before_connecting_is_joined_with_the_hello_and_fetched_once(
+    hub: HubServer, make_client: ClientFactory
+) -> None:
+    """The app names its incident before the connection opens: the hub sends it while the screen is built."""
+    writer = await make_client(hub.url)
+    room = await declare(writer)
+    await writer.send("entry.added", {"text": "already said"}, room)
+    client = await make_client(hub.url, "erin", connect_now=False)
+    kinds: list[str] = []
+    dispatch = client._dispatch
+
+    def seen(frame: dict[str, object]) -> None:
+        kinds.append(str(frame["t"]))
+        dispatch(frame)
+
+    client._dispatch = seen  # type: ignore[method-assign]
+    view = client.expect(room)
+    await client.connect()  # sends hello, then the join: nothing has asked for the room yet
+    assert await client.join(room, timeout=10) is view  # the screen's join waits for that one
+    assert "already said" in [e.text for e in view.state.entries.values()]
+    assert await client.join(room, timeout=10) is view  # joined already: nothing is asked again
+    assert kinds.count("joined") == 1 and kinds.count("synced") == 1

@@ -114,6 +114,8 @@ class WarroomApp(App[None]):
             )
         self.client.listen(self._relay)
         self._show_dropped()
+        if self.room:
+            self.client.expect(self.room)  # asked for with the hello, while the screen is still built
         self.run_worker(self._stay_connected(), name="hub", exit_on_error=False)
         if self.room:
             self.open_incident(self.room)

@@ -145,6 +145,7 @@ class RoomView:
     epoch: str | None = None
     state: IncidentState = field(init=False)
     synced: bool = False
+    asked: bool = False  # a join is on its way and the room not yet synced: another would fetch it twice
     observe: bool = False  # joined to read only: the hub records no join
     presence: list[dict[str, Any]] = field(default_factory=list)
     activity: dict[str, str] = field(default_factory=dict)  # actor -> time of their last event
@@ -330,7 +331,7 @@ class HubClient:
 
     async def _send_rejoin(self, view: RoomView) -> None:
         """Resume a room; its rid is kept, so a refusal reaches the room's waiters."""
-        view.synced = False
+        view.synced, view.asked = False, True
         rid = next(self._rid)
         self._rejoins[rid] = view.room
         await self._send({**view.join_frame(), "rid": rid})
@@ -521,18 +522,30 @@ class HubClient:
 
         ``observe`` reads without taking part: the hub records no join (a CLI reading a room).
         """
-        view = self.rooms.get(room)
-        if view is None:
-            view = self.rooms[room] = RoomView(room, observe=observe)
+        view = self.expect(room, observe=observe)
+        if view.synced and self.connected:
+            return view  # joined on this connection, and up to date
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         view.waiters.append(waiter)
-        if self.connected:
+        if self.connected and not view.asked:
+            view.asked = True
             try:
                 await self._request(view.join_frame())
             except CommandRejected as exc:
                 self.rooms.pop(room, None)
                 raise exc from None
         await asyncio.wait_for(waiter, timeout)
+        return view
+
+    def expect(self, room: str, *, observe: bool = False) -> RoomView:
+        """The room's view, joined as soon as a connection opens.
+
+        A terminal opened on one incident asks for it right after its hello, so the
+        hub sends the room while the app is still starting, not after its first draw.
+        """
+        view = self.rooms.get(room)
+        if view is None:
+            view = self.rooms[room] = RoomView(room, observe=observe)
         return view
 
     async def leave(self, room: str) -> None:
@@ -629,7 +642,7 @@ class HubClient:
         elif kind == "synced":
             view = self.rooms.get(frame["room"])
             if view is not None:
-                view.synced = True
+                view.synced, view.asked = True, False
                 waiters, view.waiters = view.waiters, []
                 for waiter in waiters:
                     if not waiter.done():
