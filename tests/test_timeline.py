@@ -15,6 +15,7 @@ from warroom.app.app import WarroomApp
 from warroom.app.history import HistoryScreen
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.panels import BroadcastBanner, RolesPanel
 from warroom.app.widgets.timeline import Filter, Timeline
 from warroom.client import HubClient
@@ -296,3 +297,42 @@ async def test_wrapping_keeps_the_reader_at_the_entry_they_were_reading(hub: Hub
             assert timeline.render_line(0).text.startswith(
                 timeline._entry_strip(timeline._entries[reading], timeline.size.width, False).text[:20]
             )
+
+
+async def test_a_stream_of_entries_draws_no_alert_and_the_roles_panel_only_when_someone_idle_acts(
+    hub: HubServer, monkeypatch: Any
+) -> None:
+    """An entry changes the roles panel only when its author was shown idle, and the alert feed never."""
+    monkeypatch.setattr(IncidentScreen, "_tick", lambda self: None)  # no clock redraws: only the hub's
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    now = [datetime.now(UTC) + timedelta(seconds=700)]  # everyone here has been quiet for too long
+    app = await open_app(hub, room, clock=lambda: now[0])
+    bob = HubClient(hub.url, TOKEN, "bob")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await bob.connect()
+        await bob.join(room)
+        roles = screen_of(app).query_one(RolesPanel)
+        await wait_for(lambda: "◌ bob idle" in str(roles.render()), what="bob, shown idle")
+        head = (await hub.hub.settled_state(room)).seq  # bob's join, whichever came first
+        await wait_for(lambda: app.client.rooms[room].state.seq == head, what="the app up to the hub")
+        await pilot.pause()
+        await wait_for(lambda: not screen_of(app).redraw_due, what="the redraw of what came")
+        shows, feed_shows = Calls(roles, "show"), Calls(screen_of(app).query_one(AlertFeed), "show")
+        told: list[str] = []  # who is here may change meanwhile (the hub's presence rounds): drawn whole
+        app.client.listen(lambda kind, _room: told.append(kind))
+        timeline = screen_of(app).query_one(Timeline)
+        for n in range(10):  # maria is not here: her entries change nothing in the panel
+            await execute(hub, "entry.added", {"text": f"streamed {n}"}, room)
+            await pilot.pause()
+        drawn = lambda: any("streamed 9" in timeline.render_line(y).text for y in range(timeline.size.height))  # noqa: E731
+        await wait_for(drawn, what="the stream drawn")
+        assert shows.count == len([k for k in told if k != "state"]) and feed_shows.count == 0
+        told.clear()
+        drawn_before = shows.count
+        now[0] = datetime.now(UTC)
+        await bob.send("entry.added", {"text": "back at the keyboard"}, room)
+        await wait_for(lambda: "● bob" in str(roles.render()), what="bob, shown active after his entry")
+        assert shows.count - drawn_before <= 1 + len([k for k in told if k != "state"])
+        assert feed_shows.count == 0
+    await bob.close()

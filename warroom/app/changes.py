@@ -30,10 +30,8 @@ class Changes:
     full: bool = True  # anything may have changed: every panel is drawn
     edited: bool = True  # an entry was pinned, edited or struck: lists of entries are walked again
     alerts: set[str] | None = None  # the fingerprints of changed alerts; None: any of them
-    events: int = 0  # events since the hub last said the state changed
 
     def note(self, event: Event) -> None:
-        self.events += 1
         kind = event.type
         if kind == "entry.added":
             return  # the timeline and key facts take appended entries from the end
@@ -48,16 +46,15 @@ class Changes:
             self.full = True
 
     def state_changed(self, kind: str) -> None:
-        """The hub said something changed; a state change that came with no event is a new state.
-
-        The connection and the outbox show in the header: rare, and drawn whole.
+        """The hub said something changed besides the events noted (a new state is told apart by the
+        screen). The connection and the outbox show in the header, and who is here in the roles
+        panel: rare, and drawn whole.
         """
-        if kind in ("connection", "outbox") or (kind == "state" and self.events == 0):
+        if kind in ("connection", "outbox", "presence"):
             self.full = True
-        self.events = 0
 
     def take(self) -> Changes:
         """What changed until now; from now on, nothing has."""
         taken = Changes(self.full, self.edited, self.alerts)
-        self.full, self.edited, self.alerts, self.events = False, False, set(), 0
+        self.full, self.edited, self.alerts = False, False, set()
         return taken

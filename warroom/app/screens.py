@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -12,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input
 
@@ -77,7 +77,7 @@ class IncidentScreen(Screen[None]):
         self.room = room
         self.now = now
         self._scheduled = False
-        self._drawn_at = 0.0  # time.monotonic() of the last redraw
+        self._frames: Timer | None = None  # paused until a change is due; ticks at most every FRAME
         self._nudged_due: str | None = None
         self._loaded: IncidentState | None = None  # the synced state the collector froze
         self._gc = RoomGc()
@@ -100,6 +100,9 @@ class IncidentScreen(Screen[None]):
         self._gc.open()
         self.run_worker(self._join(), exit_on_error=False, name=f"join {self.room}")
         self.set_interval(1, self._tick)
+        # One timer for every frame, resumed when a change comes: a timer made per frame cost
+        # a task and a callback signature read each time.
+        self._frames = self.set_interval(FRAME, self._redraw, pause=True)
         self.refresh_state()
 
     def _tick(self) -> None:
@@ -156,13 +159,13 @@ class IncidentScreen(Screen[None]):
         """
         self._changes.state_changed(kind)
         urgent = kind in ("connection", "outbox")
-        if not self._scheduled or urgent:
+        if urgent:
             self._scheduled = True
-            wait = 0.0 if urgent else self._drawn_at + FRAME - time.monotonic()
-            if wait > 0:
-                self.set_timer(wait, self._redraw)
-            else:
-                self.call_later(self._redraw)
+            self.call_later(self._redraw)
+        elif not self._scheduled:
+            self._scheduled = True
+            if self._frames is not None:  # before the mount, the mount's own redraw draws it
+                self._frames.resume()  # ticks now after a quiet spell, else a FRAME after the last
 
     def _panel(self, kind: type[W]) -> W:
         """A panel of this screen, looked up once: a redraw takes several, many times a second."""
@@ -177,6 +180,8 @@ class IncidentScreen(Screen[None]):
         return self._scheduled
 
     def _redraw(self) -> None:
+        if self._frames is not None:
+            self._frames.pause()
         if self._scheduled:
             self.refresh_state(full=False)
 
@@ -184,7 +189,6 @@ class IncidentScreen(Screen[None]):
         """Draw what changed since the last redraw; ``full``: every panel (the clock moved);
         ``edits`` (with ``full``): entries may have been changed in place, not only appended."""
         self._scheduled = False
-        self._drawn_at = time.monotonic()
         view = self.client.rooms.get(self.room)
         state = self.state
         now = self.now()
@@ -199,9 +203,9 @@ class IncidentScreen(Screen[None]):
             self._panel(BroadcastBanner).show(state.broadcast, now)
         self._panel(Timeline).show(state.entries, self.client.outbox.pending(self.room), edited)
         self._panel(KeyFacts).show(state, edited)
-        self._panel(RolesPanel).show(
-            state, view.presence if view else [], view.activity if view else {}, now, self.client.policy
-        )
+        roles, activity = self._panel(RolesPanel), view.activity if view else {}
+        if full or roles.woken(activity):  # roles, offers and presence come with full redraws
+            roles.show(state, view.presence if view else [], activity, now, self.client.policy)
         if full:
             self._nudge(state, now)
             self._panel(ChecklistPanel).show(
@@ -212,6 +216,8 @@ class IncidentScreen(Screen[None]):
         if self._feed_later:
             if view is not None and view.synced:  # a whole rebuild is due; it takes every change
                 self.call_after_refresh(self._draw_feed)
+        elif not (full or changes.alerts is None or changes.alerts or feed.rebuilds(state.alerts)):
+            pass  # no alert changed; ages and expiries move with the clock's full redraw
         elif feed.rebuilds(state.alerts) and len(state.alerts) > REBUILD_OVER:
             self._feed_later = True  # 50,000 rows: the rest of the room is painted first
             feed.border_title = Content("Alerts · loading…")

@@ -181,6 +181,11 @@ class RolesPanel(Static):
 
     _shown: tuple[IncidentState, list[dict[str, Any]], dict[str, str], datetime, dict[str, Any]] | None = None
     _drawn: list[Line] | None = None
+    _idle: dict[str, str | None] = {}  # people drawn idle -> their last event's time then
+
+    def woken(self, activity: dict[str, str]) -> bool:
+        """Someone drawn idle has acted since: the only change an entry makes to this panel."""
+        return any(activity.get(name) != last for name, last in self._idle.items())
 
     def show(
         self,
@@ -230,9 +235,12 @@ class RolesPanel(Static):
                 warning = f"No commander for {span(waited)}: {state.severity} needs one in {within}m"
                 lines.append(line((warning, "$error b")))
         people: list[Line] = []
+        self._idle = {}
         for name in sorted({str(m["name"]) for m in presence}):
             last = activity.get(name)
             idle = last is None or (now - parse_time(last)).total_seconds() > IDLE_AFTER
+            if idle:
+                self._idle[name] = last
             people.append(
                 line((f"◌ {visible(name)} idle", "dim"))
                 if idle
