@@ -148,15 +148,31 @@ class Handoffs:
             cid = command_id(room_id, name, "left", str(state.seq))
             await self.service.submit(Command(cid, "oncall.handoff", gone, room_id))
         for name in wanted:
-            link = self.service.chain.get(name)
-            current = state.oncall.get(name)
-            if link is None or current == link.user:
-                continue
-            why = link.why if name in state.oncall and link.why != "start" else "joined"
-            data: dict[str, Any] = {"schedule": name, "at": format_time(link.at), "why": why}
-            if current:
-                data["from"] = current
-            if link.user:
-                data["to"] = link.user
-            cid = command_id(room_id, name, zulu(link.at), link.user or "")
-            await self.service.submit(Command(cid, "oncall.handoff", data, room_id))
+            listed, current = name in state.oncall, state.oncall.get(name)
+            for link in self.missed(name, listed, current):
+                why = link.why if listed and link.why != "start" else "joined"
+                data: dict[str, Any] = {"schedule": name, "at": format_time(link.at), "why": why}
+                if current:
+                    data["from"] = current
+                if link.user:
+                    data["to"] = link.user
+                cid = command_id(room_id, name, zulu(link.at), link.user or "")
+                if await self.service.submit(Command(cid, "oncall.handoff", data, room_id)) is None:
+                    break  # refused: the room is looked at again on the next tick
+                listed, current = link.user is not None, link.user
+
+    def missed(self, name: str, listed: bool, current: str | None) -> list[Link]:
+        """The handoffs an incident has not had a line for, oldest first.
+
+        Each one it missed (a hub was down, or decided from a view another hub had moved
+        past), not only the newest: its timeline says who was on call when. One that has
+        never had a line for the schedule joins at the newest.
+        """
+        recent = self.service.recent.get(name)
+        link = self.service.chain.get(name)
+        if link is None or current == link.user:
+            return []
+        if not listed or not recent or recent[-1] is not link:
+            return [link]
+        after = next((n for n in range(len(recent) - 1, -1, -1) if recent[n].user == current), None)
+        return [link] if after is None else list(recent)[after + 1 :]

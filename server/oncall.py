@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +41,7 @@ log = logging.getLogger("warroom.oncall")
 ACTOR = "oncall"
 TICK = 1.0  # seconds between looks at the clock and the on-call log
 RECENT = timedelta(hours=1)  # page requests a starting hub still answers, if nobody did
+KEPT = 48  # a schedule's last handoffs kept in memory: an incident that missed some writes each
 ROOM_EVENTS = (
     "incident.declared",
     "incident.services_set",
@@ -90,6 +92,7 @@ class OncallService:
         self.escalation = escalation  # owns the on-call file and the pager
         self.overrides: dict[int, HubOverride] = {}  # by id, in the order recorded: a later one wins
         self.chain: dict[str, Link] = {}
+        self.recent: dict[str, deque[Link]] = {}  # schedule -> its last KEPT handoffs, oldest first
         self.touched: dict[str, datetime] = {}  # schedule -> when an override of it was last added or removed
         self.seq = 0  # the on-call log is folded up to here
         self.interval = TICK
@@ -162,7 +165,8 @@ class OncallService:
         if event.type == "oncall.handoff":
             at, last = parse_time(d["at"]), self.chain.get(d["schedule"])
             if last is None or at >= last.at:
-                self.chain[d["schedule"]] = Link(at, d.get("to"), d["why"])
+                link = self.chain[d["schedule"]] = Link(at, d.get("to"), d["why"])
+                self.recent.setdefault(d["schedule"], deque(maxlen=KEPT)).append(link)
             self._due.update(d.get("incidents") or [])
 
     # -- who is on call ----------------------------------------------------------------

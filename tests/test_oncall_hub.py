@@ -183,6 +183,51 @@ async def test_handoffs_are_recorded_told_and_written_into_the_incidents_that_in
         await frank.close()
 
 
+async def test_an_incident_that_missed_handoffs_gets_a_line_for_each_in_order(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its line was refused (another hub's view had moved on) while the clock went past two handoffs:
+    the room still says who was on call when, not only who is on call now."""
+    server = await oncall_hub(tmp_path, receiver, clock)
+    hubs.append(server)
+    start = clock.now
+    frank = await client_of(server, "frank")
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+        await wait_for(lambda: server.hub._rooms[room].state.oncall == {"platform": "alice"}, what="joined")
+        async with http(server) as api:
+            body = {
+                "schedule": "platform",
+                "user": "dave",
+                "from": "2026-11-28T10:00",
+                "to": "2026-11-28T12:00",
+            }
+            assert (await api.post("/api/v1/oncall/overrides", json=body)).status_code == 201
+
+        async def refused(room_id: str) -> None:
+            """The room's turn comes and goes without a line, as when another hub's write won first."""
+
+        monkeypatch.setattr(server.oncall.handoffs, "sync_room", refused)
+        clock.now = start.replace(hour=8)
+        await wait_for(lambda: len(handoffs(receiver)) == 1, what="alice -> bob")
+        clock.now = start.replace(hour=9)
+        await wait_for(lambda: len(handoffs(receiver)) == 2, what="bob -> dave")
+        await settle(server)
+        assert server.hub._rooms[room].state.oncall == {"platform": "alice"}
+        monkeypatch.undo()
+        await frank.send("incident.status_changed", {"status": "identified"}, room)  # its next look
+        await wait_for(lambda: server.hub._rooms[room].state.oncall == {"platform": "dave"}, what="caught up")
+        await settle(server)
+        lines = [e.text for e in server.hub._rooms[room].state.entries.values() if "on call for" in e.text]
+        assert lines == [
+            "on call for platform: alice",
+            "on call for platform: alice → bob",
+            "on call for platform: bob → dave",
+        ]
+    finally:
+        await frank.close()
+
+
 async def test_a_restart_in_the_middle_repeats_no_handoff_and_skips_none(
     tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
 ) -> None:
