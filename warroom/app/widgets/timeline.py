@@ -230,11 +230,9 @@ class Timeline(SteadySize, ScrollView, can_focus=True):
         if not self._newest_only:
             return
         self._newest_only = False
-        entries, shown_before = self._entries, len(self._shown)
-        indexed = set(self._all)
-        older = sorted((i for i in entries if i not in indexed), key=lambda i: (entries[i].when, i))
-        self._all = sorted(older + self._all, key=lambda i: (entries[i].when, i))
-        self._keys = [(entries[i].when, i) for i in self._all]
+        shown_before = len(self._shown)
+        self._keys = sorted((entry.when, i) for i, entry in self._entries.items())  # one sort, no key calls
+        self._all = [i for _, i in self._keys]
         self._shown = self._filtered()
         self._measure()
         if self.cursor >= 0:
