@@ -15,6 +15,7 @@ from warroom.app.app import WarroomApp
 from warroom.app.history import HistoryScreen
 from warroom.app.screens import IncidentScreen
 from warroom.app.themes import load_themes, shipped_dir
+from warroom.app.widgets import timeline as timeline_module
 from warroom.app.widgets.alert_feed import AlertFeed
 from warroom.app.widgets.panels import BroadcastBanner, RolesPanel
 from warroom.app.widgets.timeline import Filter, Timeline
@@ -336,3 +337,24 @@ async def test_a_stream_of_entries_draws_no_alert_and_the_roles_panel_only_when_
         assert shows.count - drawn_before <= 1 + len([k for k in told if k != "state"])
         assert feed_shows.count == 0
     await bob.close()
+
+
+async def test_a_big_room_opens_on_its_newest_lines_then_holds_every_entry_in_time_order(
+    hub: HubServer, monkeypatch: Any
+) -> None:
+    """The newest lines first; then every entry, a back-dated one in its place, and the cursor on it."""
+    monkeypatch.setattr(timeline_module, "FIRST_SCREEN", 10)  # "big" from 10 entries
+    await execute(hub, "incident.declared", {"title": "t", "severity": "SEV3"})
+    room = "INC-1"
+    for n in range(30):
+        await execute(hub, "entry.added", {"text": f"line {n}"}, room)
+    early = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    await execute(hub, "entry.added", {"text": "back-dated", "happened_at": early}, room)
+    app = await open_app(hub, room)
+    async with app.run_test(size=(120, 40)) as pilot:
+        timeline = screen_of(app).query_one(Timeline)
+        await wait_for(lambda: timeline.line_count == 33, what="every entry indexed")  # declared, joined
+        texts = [timeline._entries[i].text for i in timeline._all]
+        assert texts[0] == "back-dated" and texts[2:32] == [f"line {n}" for n in range(30)]
+        await pilot.press("home")
+        assert timeline.selected is not None and timeline.selected.text == "back-dated"
