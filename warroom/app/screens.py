@@ -213,16 +213,15 @@ class IncidentScreen(Screen[None]):
             )
             self._panel(ActionsPanel).show(list(state.actions.values()), format_time(now)[:10])
         feed = self._panel(AlertFeed)
+        rebuild = feed.rebuilds(state.alerts)
         if self._feed_later:
             if view is not None and view.synced:  # a whole rebuild is due; it takes every change
                 self.call_after_refresh(self._draw_feed)
-        elif not (full or changes.alerts is None or changes.alerts or feed.rebuilds(state.alerts)):
-            pass  # no alert changed; ages and expiries move with the clock's full redraw
-        elif feed.rebuilds(state.alerts) and len(state.alerts) > REBUILD_OVER:
+        elif rebuild and len(state.alerts) > REBUILD_OVER:
             self._feed_later = True  # 50,000 rows: the rest of the room is painted first
             feed.border_title = Content("Alerts · loading…")
             self.call_after_refresh(self._draw_feed)
-        else:
+        elif full or rebuild or changes.alerts != set():  # else no alert changed: nothing to draw
             feed.show(state.alerts, now, changes.alerts)
         if full:
             self._panel(Composer).read_only(self._read_only())
