@@ -241,7 +241,7 @@ async def test_presence_lists_everyone_whichever_hub_they_are_on(db_path: Path, 
 async def test_two_hubs_record_and_tell_each_handoff_once_and_share_overrides(
     tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
 ) -> None:
-    from tests.test_oncall_hub import handoffs, http, oncall_hub, settle
+    from tests.test_oncall_hub import DAVE_AT_TEN, handoffs, http, oncall_hub, settle
 
     a = await oncall_hub(tmp_path, receiver, clock)
     b = await oncall_hub(tmp_path, receiver, clock)
@@ -253,13 +253,7 @@ async def test_two_hubs_record_and_tell_each_handoff_once_and_share_overrides(
         await frank.join(room)  # a member: hub B keeps the room loaded across the clock's jumps
         await wait_for(lambda: a.hub.rooms.summaries.get(room) is not None, what="the incident on hub A")
         async with http(a) as api:  # an override made on one hub ...
-            body = {
-                "schedule": "platform",
-                "user": "dave",
-                "from": "2026-11-28T10:00",
-                "to": "2026-11-28T12:00",
-            }
-            assert (await api.post("/api/v1/oncall/overrides", json=body)).status_code == 201
+            assert (await api.post("/api/v1/oncall/overrides", json=DAVE_AT_TEN)).status_code == 201
         await wait_for(lambda: bool(b.oncall.overrides), what="... is known on the other")
         await wait_for(  # else the room first hears of the schedule at 08:00, as "joined: bob"
             lambda: b.hub.rooms.loaded[room].state.oncall.get("platform") == "alice",

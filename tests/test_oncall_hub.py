@@ -8,6 +8,8 @@ The clock starts at 2026-11-28 03:00 UTC (04:00 in Berlin): alice's daily turn o
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from server.runner import HubServer
 from tests.conftest import TOKEN, Cli, Clock, Receiver, declare, issue, wait_for
 from tests.test_cli import warroom
 from tests.test_escalation_hub import client_of, logged, pages, start_hub, write_config
+from warroom.client import HubClient
 
 FILE_OVERRIDE = """
 [[schedules.platform.overrides]]
@@ -57,6 +60,25 @@ async def settle(server: HubServer, n: int = 3) -> None:
 def http(server: HubServer, token: str = TOKEN) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.AsyncClient(base_url=server.http_url, headers=headers, timeout=10)
+
+
+DAVE_AT_TEN = {"schedule": "platform", "user": "dave", "from": "2026-11-28T10:00", "to": "2026-11-28T12:00"}
+
+
+@asynccontextmanager
+async def alice_on_call(
+    tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
+) -> AsyncIterator[tuple[HubServer, HubClient, str]]:
+    """A hub following the on-call file, and frank's SEV2 incident, whose first on-call line says alice."""
+    server = await oncall_hub(tmp_path, receiver, clock)
+    hubs.append(server)
+    frank = await client_of(server, "frank")
+    try:
+        room = await declare(frank, "Payments failing", "SEV2")
+        await wait_for(lambda: server.hub._rooms[room].state.oncall == {"platform": "alice"}, what="joined")
+        yield server, frank, room
+    finally:
+        await frank.close()
 
 
 async def test_an_override_through_the_hub_wins_over_layers_and_file_overrides_and_can_be_removed(
@@ -148,13 +170,8 @@ async def test_bad_overrides_are_refused_in_json_and_change_nothing(
 async def test_handoffs_are_recorded_told_and_written_into_the_incidents_that_inherit_them(
     tmp_path: Path, receiver: Receiver, clock: Clock, hubs: list[HubServer]
 ) -> None:
-    server = await oncall_hub(tmp_path, receiver, clock)
-    hubs.append(server)
     start = clock.now
-    frank = await client_of(server, "frank")
-    try:
-        room = await declare(frank, "Payments failing", "SEV2")
-        await wait_for(lambda: server.hub._rooms[room].state.oncall == {"platform": "alice"}, what="joined")
+    async with alice_on_call(tmp_path, receiver, clock, hubs) as (server, _, room):
         assert handoffs(receiver) == []  # starting to follow a schedule tells nobody
         clock.now = start.replace(hour=7, minute=59, second=59)
         await settle(server)
@@ -179,8 +196,6 @@ async def test_handoffs_are_recorded_told_and_written_into_the_incidents_that_in
             ("handoff", "alice", "bob"),
         ]
         assert len(await logged(server, room, "oncall.handoff")) == 2
-    finally:
-        await frank.close()
 
 
 async def test_an_incident_that_missed_handoffs_gets_a_line_for_each_in_order(
@@ -188,21 +203,10 @@ async def test_an_incident_that_missed_handoffs_gets_a_line_for_each_in_order(
 ) -> None:
     """Its line was refused (another hub's view had moved on) while the clock went past two handoffs:
     the room still says who was on call when, not only who is on call now."""
-    server = await oncall_hub(tmp_path, receiver, clock)
-    hubs.append(server)
     start = clock.now
-    frank = await client_of(server, "frank")
-    try:
-        room = await declare(frank, "Payments failing", "SEV2")
-        await wait_for(lambda: server.hub._rooms[room].state.oncall == {"platform": "alice"}, what="joined")
+    async with alice_on_call(tmp_path, receiver, clock, hubs) as (server, frank, room):
         async with http(server) as api:
-            body = {
-                "schedule": "platform",
-                "user": "dave",
-                "from": "2026-11-28T10:00",
-                "to": "2026-11-28T12:00",
-            }
-            assert (await api.post("/api/v1/oncall/overrides", json=body)).status_code == 201
+            assert (await api.post("/api/v1/oncall/overrides", json=DAVE_AT_TEN)).status_code == 201
 
         async def refused(room_id: str) -> None:
             """The room's turn comes and goes without a line, as when another hub's write won first."""
@@ -224,8 +228,6 @@ async def test_an_incident_that_missed_handoffs_gets_a_line_for_each_in_order(
             "on call for platform: alice → bob",
             "on call for platform: bob → dave",
         ]
-    finally:
-        await frank.close()
 
 
 async def test_a_restart_in_the_middle_repeats_no_handoff_and_skips_none(
