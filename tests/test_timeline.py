@@ -326,7 +326,10 @@ async def test_a_stream_of_entries_draws_no_alert_and_the_roles_panel_only_when_
         for n in range(10):  # maria is not here: her entries change nothing in the panel
             await execute(hub, "entry.added", {"text": f"streamed {n}"}, room)
             await pilot.pause()
-        drawn = lambda: any("streamed 9" in timeline.render_line(y).text for y in range(timeline.size.height))  # noqa: E731
+
+        def drawn() -> bool:
+            return any("streamed 9" in timeline.render_line(y).text for y in range(timeline.size.height))
+
         await wait_for(drawn, what="the stream drawn")
         assert shows.count == len([k for k in told if k != "state"]) and feed_shows.count == 0
         told.clear()
