@@ -65,10 +65,12 @@ class Calls:
 
     def __init__(self, owner: object, name: str) -> None:
         self.count = 0
+        self.args: list[tuple[Any, ...]] = []  # each call's positional arguments, in order
         real = getattr(owner, name)
 
         def counted(*args: Any, **kwargs: Any) -> Any:
             self.count += 1
+            self.args.append(args)
             return real(*args, **kwargs)
 
         setattr(owner, name, counted)

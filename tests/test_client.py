@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.runner import HubServer
-from tests.conftest import TOKEN, ClientFactory, assert_log_is_whole, declare, wait_for
+from tests.conftest import TOKEN, Calls, ClientFactory, assert_log_is_whole, declare, wait_for
 from warroom.client import CommandRejected, ConnectionState, HubClient, Outbox, Unauthorized
 from warroom.client.hub_client import Backoff
 from warroom.core.errors import Code
@@ -296,17 +296,11 @@ async def test_a_room_expected_before_connecting_is_joined_with_the_hello_and_fe
     room = await declare(writer)
     await writer.send("entry.added", {"text": "already said"}, room)
     client = await make_client(hub.url, "erin", connect_now=False)
-    kinds: list[str] = []
-    dispatch = client._dispatch
-
-    def seen(frame: dict[str, object]) -> None:
-        kinds.append(str(frame["t"]))
-        dispatch(frame)
-
-    client._dispatch = seen  # type: ignore[method-assign]
+    frames = Calls(client, "_dispatch")  # every frame the hub sends, still handled
     view = client.expect(room)
     await client.connect()  # sends hello, then the join: nothing has asked for the room yet
     assert await client.join(room, timeout=10) is view  # the screen's join waits for that one
     assert "already said" in [e.text for e in view.state.entries.values()]
     assert await client.join(room, timeout=10) is view  # joined already: nothing is asked again
+    kinds = [frame["t"] for frame, *_ in frames.args]
     assert kinds.count("joined") == 1 and kinds.count("synced") == 1
